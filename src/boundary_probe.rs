@@ -1,0 +1,16 @@
+//! Compile-time proof of the PAN boundary. Built only with the
+//! `boundary-probe` feature, and then it must FAIL to compile: code outside
+//! `crate::vault` (the orchestration layer, the API, anything) cannot name the
+//! plaintext types or call the methods that reveal their contents.
+//! `tests/pan_boundary.rs` builds it and checks every line below is refused.
+
+#![allow(dead_code, unused_imports)]
+
+use crate::vault::card::pan::Pan; // PROBE: pan-type
+use crate::vault::identity::name::RealName; // PROBE: name-type
+use crate::vault::identity::resident_id::ResidentId; // PROBE: id-type
+use crate::vault::identity::mobile::Mobile; // PROBE: phone-type
+
+async fn reveal(vault: &crate::vault::Vault<crate::store::SledStore>, card: &crate::vault::refs::CardRef) {
+    let _ = vault.open_pan(card).await; // PROBE: open-pan
+}

@@ -1,0 +1,62 @@
+//! Storage as the vault needs it, owned by the domain rather than by sled:
+//! point reads, ordered prefix scans, and one atomic, conditional, durable
+//! batch write. sled is one implementation; a PostgreSQL one can follow with
+//! the same semantics (`SELECT … FOR UPDATE` or version columns).
+
+mod batch;
+mod group_commit;
+mod sled_store;
+
+pub use batch::{Batch, Expect};
+pub use sled_store::{SledStore, SledStoreStats};
+
+use std::future::Future;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The backend failed; the detail is the backend's own message, which
+    /// never contains record values (they are ciphertext or references).
+    #[error("storage backend failed: {0}")]
+    Backend(String),
+    /// The write was applied but could not be made durable, so it is not
+    /// acknowledged. It may or may not survive a crash.
+    #[error("storage could not make the write durable: {0}")]
+    NotDurable(String),
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Why a batch was not applied.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// A precondition did not hold: someone else changed a record first.
+    /// Nothing was written; the caller re-reads and tries again.
+    #[error("a concurrent writer changed a record first")]
+    Conflict,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One key/value pair from a scan.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// Up to `limit` entries whose key starts with `prefix`, in key order,
+    /// starting after `after` when given (for paging).
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
+
+    /// Applies every write in `batch` atomically if, and only if, every
+    /// precondition holds, and resolves only once the write is durable (it
+    /// survives a crash of the process or the machine). Concurrent callers
+    /// share one flush.
+    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), CommitError>> + Send;
+}

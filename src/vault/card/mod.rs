@@ -1,0 +1,12 @@
+//! Card numbers: parsing, networks, BIN facts, masking.
+
+pub mod bin_table;
+pub(crate) mod luhn;
+pub mod network;
+pub(in crate::vault) mod pan;
+pub mod rules;
+
+pub use bin_table::{BinInfo, BinTable, BinTableError, CardType};
+pub use network::Network;
+pub use pan::MaskedPan;
+pub use rules::CardRules;

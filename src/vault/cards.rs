@@ -1,0 +1,166 @@
+//! Storing a card: parse, fingerprint for duplicates, seal, write.
+
+use super::card::pan::Pan;
+use super::card::{CardType, MaskedPan, Network};
+use super::crypto::aad::{Binding, RecordKind};
+use super::records::{decode, encode, CardRecord};
+use super::refs::CardRef;
+use super::retry::Retry;
+use super::{layout, Vault, VaultError};
+use crate::store::{Batch, CommitError, Store};
+use crate::time::Timestamp;
+use zeroize::Zeroizing;
+
+/// Fingerprint purpose for PANs; token numbers are checked against the same
+/// index, so a token can never equal a stored PAN.
+pub(super) const PAN_FINGERPRINT: &str = "pan";
+
+/// What a caller learns about a stored card: never the PAN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredCard {
+    pub card_ref: CardRef,
+    pub masked: MaskedPan,
+    pub network: Network,
+    pub issuer: String,
+    pub card_type: CardType,
+    pub created_at: Timestamp,
+    /// The same PAN was stored before (keyed fingerprint match); `card_ref`
+    /// is then the existing card's reference and nothing new was written.
+    pub already_stored: bool,
+}
+
+impl StoredCard {
+    fn from_record(record: CardRecord, already_stored: bool) -> Self {
+        StoredCard {
+            card_ref: record.card_ref,
+            masked: record.masked,
+            network: record.network,
+            issuer: record.issuer,
+            card_type: record.card_type,
+            created_at: record.created_at,
+            already_stored,
+        }
+    }
+}
+
+fn pan_binding(card_ref: &CardRef) -> Binding<'_> {
+    Binding { kind: RecordKind::Card, record_id: card_ref.as_str(), field: "pan" }
+}
+
+impl<S: Store> Vault<S> {
+    /// Validates and stores a card number; returns once the record is durable.
+    /// A PAN stored before returns its existing reference.
+    pub async fn store_card(&self, input: &str) -> Result<StoredCard, VaultError> {
+        let pan = Pan::parse(input, &self.config.card_rules)?;
+        if self.config.token_range.contains(pan.expose_digits()) {
+            return Err(VaultError::PanInTokenRange);
+        }
+        let fingerprint = self
+            .keyring
+            .fingerprint_key()
+            .fingerprint(PAN_FINGERPRINT, pan.expose_digits().as_bytes());
+        let index_key = layout::card_fingerprint(&fingerprint.to_hex());
+        let _same_pan_queues_here = self.stripes.lock(&index_key).await;
+        let mut retry = Retry::new();
+        loop {
+            if let Some(existing) = self.store.get(&index_key).await? {
+                let card_ref = std::str::from_utf8(&existing)
+                    .ok()
+                    .and_then(|s| CardRef::parse(s).ok())
+                    .ok_or(VaultError::Corrupt { what: "card fingerprint index" })?;
+                return Ok(StoredCard::from_record(self.card_record(&card_ref).await?, true));
+            }
+            let card_ref = CardRef::generate()?;
+            let record = self.seal_card(&pan, card_ref.clone(), fingerprint_version(self)).await?;
+            let card_key = layout::card(&card_ref);
+            let mut batch = Batch::new();
+            batch
+                .expect_absent(index_key.clone())
+                .expect_absent(card_key.clone())
+                .put(card_key, encode(&record)?)
+                .put(index_key.clone(), card_ref.as_str());
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(StoredCard::from_record(record, false)),
+                Err(CommitError::Conflict) => retry.after_conflict().await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn seal_card(&self, pan: &Pan, card_ref: CardRef, fingerprint_version: u32) -> Result<CardRecord, VaultError> {
+        let sealed = self.seal(&pan_binding(&card_ref), pan.expose_digits().as_bytes()).await?;
+        let info = self.config.bin_table.lookup(pan.expose_digits());
+        Ok(CardRecord {
+            card_ref,
+            pan: sealed,
+            fingerprint_version,
+            // A PAN has at most 19 digits.
+            pan_length: pan.len() as u8,
+            masked: pan.masked(),
+            network: pan.network(),
+            issuer: info.issuer,
+            card_type: info.card_type,
+            created_at: Timestamp::now(),
+        })
+    }
+
+    /// The masked facts about a stored card.
+    pub async fn card(&self, card_ref: &CardRef) -> Result<StoredCard, VaultError> {
+        Ok(StoredCard::from_record(self.card_record(card_ref).await?, true))
+    }
+
+    pub(super) async fn card_record(&self, card_ref: &CardRef) -> Result<CardRecord, VaultError> {
+        let bytes = self
+            .store
+            .get(&layout::card(card_ref))
+            .await?
+            .ok_or(VaultError::NotFound { what: "card" })?;
+        decode(&bytes, "card")
+    }
+
+    /// Decrypts a stored PAN. Only the vault (its gateway) may call this.
+    #[allow(dead_code)] // the bank-channel gateway is its production caller
+    pub(in crate::vault) async fn open_pan(&self, card_ref: &CardRef) -> Result<Pan, VaultError> {
+        let record = self.card_record(card_ref).await?;
+        let plain = self.open_sealed(&pan_binding(card_ref), &record.pan).await?;
+        let text = Zeroizing::new(
+            String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Corrupt { what: "card" })?,
+        );
+        Pan::parse(&text, &self.config.card_rules).map_err(|_| VaultError::Corrupt { what: "card" })
+    }
+}
+
+fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
+    vault.keyring.fingerprint_key().version()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::SledStore;
+    use crate::vault::crypto::kek::Kek;
+    use crate::vault::{Vault, VaultConfig};
+
+    #[tokio::test]
+    async fn stored_pan_opens_only_for_its_own_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap()).await.unwrap();
+        let visa = vault.store_card("4242-4242-4242-4242").await.unwrap();
+        let up = vault.store_card("6205500000000000004").await.unwrap();
+        assert_eq!(vault.open_pan(&visa.card_ref).await.unwrap().expose_digits(), "4242424242424242");
+        assert_eq!(vault.open_pan(&up.card_ref).await.unwrap().expose_digits(), "6205500000000000004");
+
+        // Swap the two ciphertexts between records: neither opens any more.
+        use crate::store::{Batch, Store};
+        use crate::vault::{layout, records};
+        let mut rec_a: records::CardRecord = records::decode(&vault.store.get(&layout::card(&visa.card_ref)).await.unwrap().unwrap(), "card").unwrap();
+        let mut rec_b: records::CardRecord = records::decode(&vault.store.get(&layout::card(&up.card_ref)).await.unwrap().unwrap(), "card").unwrap();
+        std::mem::swap(&mut rec_a.pan, &mut rec_b.pan);
+        let mut batch = Batch::new();
+        batch.put(layout::card(&visa.card_ref), records::encode(&rec_a).unwrap());
+        batch.put(layout::card(&up.card_ref), records::encode(&rec_b).unwrap());
+        vault.store.commit(batch).await.unwrap();
+        assert!(vault.open_pan(&visa.card_ref).await.is_err());
+        assert!(vault.open_pan(&up.card_ref).await.is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! Envelope encryption: a key-encrypting key wraps versioned data keys; data
+//! keys seal fields with AES-256-GCM; a separate key makes fingerprints.
+
+pub(crate) mod aad;
+pub(crate) mod envelope;
+pub(crate) mod fingerprint;
+pub mod kek;
+pub(crate) mod keyring;
+pub(crate) mod random;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CryptoError {
+    #[error("the operating system's random generator failed")]
+    Random,
+    #[error("encryption failed")]
+    Seal,
+    #[error("ciphertext does not open: it belongs to another record, field or key version, or was altered")]
+    Open,
+    #[error("ciphertext is malformed")]
+    Malformed,
+    #[error("data key version {0} is unknown to this vault")]
+    UnknownKeyVersion(u32),
+    #[error("the key-encrypting key does not open the stored keys: wrong KEK for this data directory")]
+    WrongKek,
+    #[error("development KEK file: cannot {what}: {source}")]
+    KekFile {
+        what: &'static str,
+        source: std::io::Error,
+    },
+    #[error("development KEK file is readable by group or others (mode {mode:o}); chmod 600 it")]
+    KekFilePermissions { mode: u32 },
+    #[error("development KEK file must hold 64 hex digits")]
+    KekFileFormat,
+}

@@ -1,0 +1,172 @@
+//! Data keys and the fingerprint key in the store: created on first use,
+//! wrapped by the KEK, and the durable reservations behind each version's
+//! encryption budget (see `crypto::keyring`). Rotation happens here when a
+//! version's budget is spent.
+
+use super::crypto::aad::{Binding, RecordKind};
+use super::crypto::envelope::SealingKey;
+use super::crypto::fingerprint::FingerprintKey;
+use super::crypto::kek::Kek;
+use super::crypto::keyring::{DataKey, Keyring, SealOutcome};
+use super::crypto::{random, CryptoError};
+use super::records::{decode, encode, DataKeyRecord, FingerprintKeyRecord};
+use super::retry::Retry;
+use super::{layout, Vault, VaultError};
+use crate::store::{Batch, CommitError, Store};
+use crate::time::Timestamp;
+use secrecy::SecretBox;
+use zeroize::Zeroizing;
+
+const KEK_VERSION: u32 = 1;
+const FINGERPRINT_VERSION: u32 = 1;
+
+fn random_key() -> Result<SecretBox<[u8; 32]>, CryptoError> {
+    // Filled in place inside the box, so no copy of the key is left on the stack.
+    let mut raw = Box::new([0u8; 32]);
+    random::fill(&mut raw[..])?;
+    Ok(SecretBox::new(raw))
+}
+
+fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Result<DataKey, VaultError> {
+    let id = record.version.to_string();
+    let binding = Binding { kind: RecordKind::DataKey, record_id: &id, field: "key" };
+    let raw = kek.unwrap(&binding, &record.wrapped)?;
+    Ok(DataKey::new(SealingKey::new(record.version, &raw), record.reserved_through))
+}
+
+pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Keyring, VaultError> {
+    let fingerprint = load_or_create_fingerprint_key(store, kek).await?;
+    let mut keys = Vec::new();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_prefix(layout::DATA_KEY_PREFIX, after.as_deref(), 256).await?;
+        for (_, value) in &page {
+            keys.push(unwrap_data_key(kek, &decode(value, "data key")?)?);
+        }
+        match page.last() {
+            Some((key, _)) if page.len() == 256 => after = Some(key.clone()),
+            _ => break,
+        }
+    }
+    let keyring = Keyring::new(keys, fingerprint);
+    if keyring.current().is_none() {
+        create_data_key(store, kek, &keyring, 1).await?;
+    }
+    Ok(keyring)
+}
+
+async fn load_or_create_fingerprint_key<S: Store>(store: &S, kek: &Kek) -> Result<FingerprintKey, VaultError> {
+    let id = FINGERPRINT_VERSION.to_string();
+    let binding = Binding { kind: RecordKind::FingerprintKey, record_id: &id, field: "key" };
+    if let Some(bytes) = store.get(layout::FINGERPRINT_KEY).await? {
+        let record: FingerprintKeyRecord = decode(&bytes, "fingerprint key")?;
+        return Ok(FingerprintKey::new(record.version, kek.unwrap(&binding, &record.wrapped)?));
+    }
+    let raw = random_key()?;
+    let record = FingerprintKeyRecord {
+        version: FINGERPRINT_VERSION,
+        kek_version: KEK_VERSION,
+        wrapped: kek.wrap(&binding, &raw)?,
+        created_at: Timestamp::now(),
+    };
+    let mut batch = Batch::new();
+    batch.expect_absent(layout::FINGERPRINT_KEY).put(layout::FINGERPRINT_KEY, encode(&record)?);
+    match store.commit(batch).await {
+        Ok(()) => Ok(FingerprintKey::new(FINGERPRINT_VERSION, raw)),
+        // Another opener created it first: use theirs.
+        Err(CommitError::Conflict) => Box::pin(load_or_create_fingerprint_key(store, kek)).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Creates data key `version`, or loads it if another writer created it first.
+async fn create_data_key<S: Store>(store: &S, kek: &Kek, keyring: &Keyring, version: u32) -> Result<(), VaultError> {
+    let id = version.to_string();
+    let binding = Binding { kind: RecordKind::DataKey, record_id: &id, field: "key" };
+    let raw = random_key()?;
+    let record = DataKeyRecord {
+        version,
+        kek_version: KEK_VERSION,
+        wrapped: kek.wrap(&binding, &raw)?,
+        reserved_through: 0,
+        created_at: Timestamp::now(),
+    };
+    let key = layout::data_key(version);
+    let mut batch = Batch::new();
+    batch.expect_absent(key.clone()).put(key.clone(), encode(&record)?);
+    match store.commit(batch).await {
+        Ok(()) => {
+            tracing::info!(version, "created data key version");
+            keyring.add(DataKey::new(SealingKey::new(version, &raw), 0));
+            Ok(())
+        }
+        Err(CommitError::Conflict) => load_data_key(store, kek, keyring, version).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn load_data_key<S: Store>(store: &S, kek: &Kek, keyring: &Keyring, version: u32) -> Result<(), VaultError> {
+    let bytes = store
+        .get(&layout::data_key(version))
+        .await?
+        .ok_or(CryptoError::UnknownKeyVersion(version))?;
+    keyring.add(unwrap_data_key(kek, &decode(&bytes, "data key")?)?);
+    Ok(())
+}
+
+impl<S: Store> Vault<S> {
+    /// Encrypts under the current data key, reserving budget (or rotating to
+    /// a new version) in the store when the current block is used up.
+    pub(super) async fn seal(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+        loop {
+            match self.keyring.try_seal(binding, plaintext)? {
+                SealOutcome::Sealed(sealed) => return Ok(sealed),
+                SealOutcome::NeedsBudget { version } => self.extend_budget(version).await?,
+            }
+        }
+    }
+
+    /// Decrypts with whichever version sealed it, loading a version another
+    /// vault node created since this one started.
+    pub(super) async fn open_sealed(&self, binding: &Binding<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+        match self.keyring.open(binding, sealed) {
+            Err(CryptoError::UnknownKeyVersion(v)) => {
+                load_data_key(&self.store, &self.kek, &self.keyring, v).await?;
+                Ok(self.keyring.open(binding, sealed)?)
+            }
+            other => Ok(other?),
+        }
+    }
+
+    async fn extend_budget(&self, version: u32) -> Result<(), VaultError> {
+        let _only_one_extender = self.budget_lock.lock().await;
+        let key = self.keyring.get(version).ok_or(CryptoError::UnknownKeyVersion(version))?;
+        let is_current = self.keyring.current().is_some_and(|c| c.version() == version);
+        if !is_current || key.has_room() {
+            return Ok(()); // someone else extended or rotated while we waited
+        }
+        let budget = self.config.key_budget;
+        let store_key = layout::data_key(version);
+        let mut retry = Retry::new();
+        loop {
+            let stored = self.store.get(&store_key).await?.ok_or(CryptoError::UnknownKeyVersion(version))?;
+            let mut record: DataKeyRecord = decode(&stored, "data key")?;
+            if record.reserved_through >= budget.encryptions_per_key {
+                tracing::warn!(version, "data key version reached its encryption budget; rotating");
+                return create_data_key(&self.store, &self.kek, &self.keyring, version + 1).await;
+            }
+            let block_start = record.reserved_through;
+            record.reserved_through = (block_start + budget.reservation_block).min(budget.encryptions_per_key);
+            let mut batch = Batch::new();
+            batch.expect_equals(store_key.clone(), stored).put(store_key.clone(), encode(&record)?);
+            match self.store.commit(batch).await {
+                Ok(()) => {
+                    key.begin_block(block_start, record.reserved_through);
+                    return Ok(());
+                }
+                Err(CommitError::Conflict) => retry.after_conflict().await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}

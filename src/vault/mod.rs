@@ -1,0 +1,151 @@
+//! The vault: validated cards and identities stored encrypted, payment tokens
+//! with domain controls, all on a `Store`.
+//!
+//! Plaintext card and identity types (`Pan`, `RealName`, `ResidentId`,
+//! `Mobile`) are visible only inside this module; callers hand in raw input
+//! and get back references and masked values.
+
+pub mod card;
+pub mod crypto;
+mod identity;
+mod keys;
+mod layout;
+mod records;
+pub mod refs;
+mod retry;
+pub mod token;
+pub mod validation;
+
+mod cards;
+mod identities;
+mod reserve;
+mod tokens;
+
+pub use cards::StoredCard;
+pub use identities::StoredIdentity;
+pub use records::ReservationState;
+pub use reserve::Reservation;
+pub use tokens::TokenView;
+
+use crate::store::{CommitError, Store, StoreError};
+use card::{BinTable, CardRules};
+use crypto::kek::Kek;
+use crypto::keyring::{KeyBudget, Keyring};
+use crypto::CryptoError;
+use token::{ControlRefusal, LifecycleError, TokenBinRange};
+use validation::ValidationError;
+
+/// Everything the vault is configured with; `Default` is the embedded
+/// development set-up (embedded BIN table, no Luhn exemptions, token BINs
+/// 810000-819999, standard key budget).
+#[derive(Clone, Debug)]
+pub struct VaultConfig {
+    pub bin_table: BinTable,
+    pub card_rules: CardRules,
+    pub token_range: TokenBinRange,
+    pub key_budget: KeyBudget,
+}
+
+impl VaultConfig {
+    pub fn embedded() -> Result<Self, card::BinTableError> {
+        Ok(VaultConfig {
+            bin_table: BinTable::embedded()?,
+            card_rules: CardRules::default(),
+            token_range: TokenBinRange::default(),
+            key_budget: KeyBudget::default(),
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("refused by the token's {control} control: {0}", control = .0.control())]
+    Refused(#[from] ControlRefusal),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("the reservation is already {state:?}", state = .0)]
+    ReservationSettled(ReservationState),
+    #[error("the card number lies in the payment-token BIN range")]
+    PanInTokenRange,
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored {what} is corrupt")]
+    Corrupt { what: &'static str },
+    #[error("too many concurrent writers on one record; try again")]
+    Contention,
+    #[error("could not draw an unused token number")]
+    TokenSpaceExhausted,
+}
+
+impl From<CommitError> for VaultError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Conflict => VaultError::Contention,
+            CommitError::Store(s) => VaultError::Store(s),
+            // CommitError is non_exhaustive only towards other crates.
+        }
+    }
+}
+
+pub struct Vault<S: Store> {
+    store: S,
+    kek: Kek,
+    keyring: Keyring,
+    config: VaultConfig,
+    budget_lock: tokio::sync::Mutex<()>,
+    stripes: retry::Stripes,
+}
+
+impl<S: Store> Vault<S> {
+    /// Opens the vault on `store`, creating the first data key and the
+    /// fingerprint key on first use. Fails with `CryptoError::WrongKek` when
+    /// `kek` is not the key this store was created with.
+    pub async fn open(store: S, kek: Kek, config: VaultConfig) -> Result<Self, VaultError> {
+        let keyring = keys::load_or_create(&store, &kek).await?;
+        Ok(Vault {
+            store,
+            kek,
+            keyring,
+            config,
+            budget_lock: tokio::sync::Mutex::new(()),
+            stripes: retry::Stripes::new(),
+        })
+    }
+
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn config(&self) -> &VaultConfig {
+        &self.config
+    }
+
+    /// Key versions with their encryption counts, newest last.
+    pub fn key_versions(&self) -> Vec<KeyVersionStatus> {
+        self.keyring
+            .versions()
+            .iter()
+            .map(|k| KeyVersionStatus {
+                version: k.version(),
+                encryptions: k.encryptions(),
+                budget: self.config.key_budget.encryptions_per_key,
+            })
+            .collect()
+    }
+}
+
+/// One data-key version as `key_versions` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeyVersionStatus {
+    pub version: u32,
+    /// Upper bound on encryptions performed (counted in reserved blocks).
+    pub encryptions: u64,
+    pub budget: u64,
+}

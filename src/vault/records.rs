@@ -1,0 +1,102 @@
+//! The records the vault stores. Plaintext fields are references, masked
+//! values and facts about a card (network, issuer); everything a PAN or an
+//! identity consists of is ciphertext bound to its record and field.
+//!
+//! Encoding: one format byte, then postcard. Decoding re-checks invariants
+//! (serde `try_from` on controls, references and token numbers).
+
+use super::card::{CardType, MaskedPan, Network};
+use super::refs::{CardRef, IdentityRef, ReservationId};
+use super::token::{ChannelId, Currency, DomainControls, MerchantId, TokenNumber, TokenStatus, Usage};
+use super::VaultError;
+use crate::time::Timestamp;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+const FORMAT: u8 = 1;
+
+pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, VaultError> {
+    postcard::to_extend(record, vec![FORMAT]).map_err(|_| VaultError::Corrupt { what: "record encoding" })
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, VaultError> {
+    match bytes.split_first() {
+        Some((&FORMAT, body)) => postcard::from_bytes(body).map_err(|_| VaultError::Corrupt { what }),
+        _ => Err(VaultError::Corrupt { what }),
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct DataKeyRecord {
+    pub version: u32,
+    pub kek_version: u32,
+    pub wrapped: Vec<u8>,
+    /// Encryptions this version may have performed (see `crypto::keyring`).
+    pub reserved_through: u64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct FingerprintKeyRecord {
+    pub version: u32,
+    pub kek_version: u32,
+    pub wrapped: Vec<u8>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct CardRecord {
+    pub card_ref: CardRef,
+    pub pan: Vec<u8>,
+    pub fingerprint_version: u32,
+    pub pan_length: u8,
+    pub masked: MaskedPan,
+    pub network: Network,
+    pub issuer: String,
+    pub card_type: CardType,
+    pub created_at: Timestamp,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct IdentityRecord {
+    pub identity_ref: IdentityRef,
+    pub name: Vec<u8>,
+    pub id_number: Vec<u8>,
+    pub phone: Vec<u8>,
+    pub masked_name: String,
+    pub masked_id_number: String,
+    pub masked_phone: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct TokenRecord {
+    pub number: TokenNumber,
+    pub card_ref: CardRef,
+    pub status: TokenStatus,
+    pub controls: DomainControls,
+    pub usage: Usage,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReservationState {
+    Held,
+    Committed,
+    Released,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct ReservationRecord {
+    pub id: ReservationId,
+    pub token: TokenNumber,
+    pub amount: u64,
+    pub currency: Currency,
+    pub channel: ChannelId,
+    pub merchant: MerchantId,
+    pub state: ReservationState,
+    pub created_at: Timestamp,
+    pub settled_at: Option<Timestamp>,
+}

@@ -1,0 +1,145 @@
+//! Reserving against a token's domain controls, then committing or releasing.
+//! Each step is one store transaction whose preconditions are the exact bytes
+//! read, so no interleaving of concurrent callers (threads, tasks or vault
+//! nodes sharing a store) can take more than the controls allow.
+
+use super::records::{decode, encode, ReservationRecord, ReservationState, TokenRecord};
+use super::refs::ReservationId;
+use super::retry::Retry;
+use super::token::{controls, TokenNumber, UseRequest};
+use super::{layout, Vault, VaultError};
+use crate::store::{Batch, CommitError, Store};
+use crate::time::Timestamp;
+
+/// A reservation as callers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    pub id: ReservationId,
+    pub token: TokenNumber,
+    pub amount: u64,
+    pub state: ReservationState,
+    pub created_at: Timestamp,
+    pub settled_at: Option<Timestamp>,
+}
+
+impl From<ReservationRecord> for Reservation {
+    fn from(r: ReservationRecord) -> Self {
+        Reservation {
+            id: r.id,
+            token: r.token,
+            amount: r.amount,
+            state: r.state,
+            created_at: r.created_at,
+            settled_at: r.settled_at,
+        }
+    }
+}
+
+impl<S: Store> Vault<S> {
+    /// Checks status, validity window, channel, merchant, currency,
+    /// per-transaction amount, remaining uses and remaining amount, and holds
+    /// one use and the amount, atomically. A refusal names the control.
+    pub async fn reserve(&self, token: &TokenNumber, request: &UseRequest, now: Timestamp) -> Result<Reservation, VaultError> {
+        let token_key = layout::token(token);
+        let _token_writers_queue_here = self.stripes.lock(&token_key).await;
+        let mut retry = Retry::new();
+        loop {
+            let (mut record, raw) = self.token_record(token).await?;
+            controls::reserve(record.status, &record.controls, &mut record.usage, request, now)?;
+            record.updated_at = now;
+            let reservation = ReservationRecord {
+                id: ReservationId::generate()?,
+                token: token.clone(),
+                amount: request.amount,
+                currency: request.currency,
+                channel: request.channel.clone(),
+                merchant: request.merchant.clone(),
+                state: ReservationState::Held,
+                created_at: now,
+                settled_at: None,
+            };
+            let res_key = layout::reservation(&reservation.id);
+            let mut batch = Batch::new();
+            batch
+                .expect_equals(token_key.clone(), raw)
+                .expect_absent(res_key.clone())
+                .put(token_key.clone(), encode(&record)?)
+                .put(res_key, encode(&reservation)?);
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(reservation.into()),
+                Err(CommitError::Conflict) => retry.after_conflict().await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The use happened: the held use and amount become committed. Committing
+    /// twice is harmless; committing a released reservation is refused.
+    pub async fn commit_reservation(&self, id: &ReservationId, now: Timestamp) -> Result<Reservation, VaultError> {
+        self.settle(id, ReservationState::Committed, now).await
+    }
+
+    /// The use did not happen: the held use and amount are given back.
+    /// Releasing twice is harmless; releasing a committed one is refused.
+    pub async fn release_reservation(&self, id: &ReservationId, now: Timestamp) -> Result<Reservation, VaultError> {
+        self.settle(id, ReservationState::Released, now).await
+    }
+
+    pub async fn reservation(&self, id: &ReservationId) -> Result<Reservation, VaultError> {
+        Ok(self.reservation_record(id).await?.0.into())
+    }
+
+    async fn reservation_record(&self, id: &ReservationId) -> Result<(ReservationRecord, Vec<u8>), VaultError> {
+        let raw = self
+            .store
+            .get(&layout::reservation(id))
+            .await?
+            .ok_or(VaultError::NotFound { what: "reservation" })?;
+        Ok((decode(&raw, "reservation")?, raw))
+    }
+
+    async fn settle(&self, id: &ReservationId, to: ReservationState, now: Timestamp) -> Result<Reservation, VaultError> {
+        let token = self.reservation_record(id).await?.0.token;
+        let token_key = layout::token(&token);
+        let _token_writers_queue_here = self.stripes.lock(&token_key).await;
+        let mut retry = Retry::new();
+        loop {
+            let (mut reservation, res_raw) = self.reservation_record(id).await?;
+            match reservation.state {
+                ReservationState::Held => {}
+                state if state == to => return Ok(reservation.into()),
+                state => return Err(VaultError::ReservationSettled(state)),
+            }
+            let (mut record, token_raw) = self.token_record(&token).await?;
+            settle_usage(&mut record, reservation.amount, to)?;
+            record.updated_at = now;
+            reservation.state = to;
+            reservation.settled_at = Some(now);
+            let res_key = layout::reservation(id);
+            let mut batch = Batch::new();
+            batch
+                .expect_equals(token_key.clone(), token_raw)
+                .expect_equals(res_key.clone(), res_raw)
+                .put(token_key.clone(), encode(&record)?)
+                .put(res_key, encode(&reservation)?);
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(reservation.into()),
+                Err(CommitError::Conflict) => retry.after_conflict().await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Moves one held use and its amount to committed, or gives them back.
+fn settle_usage(record: &mut TokenRecord, amount: u64, to: ReservationState) -> Result<(), VaultError> {
+    let corrupt = VaultError::Corrupt { what: "token usage" };
+    let u = &mut record.usage;
+    u.uses_reserved = u.uses_reserved.checked_sub(1).ok_or(VaultError::Corrupt { what: "token usage" })?;
+    u.amount_reserved = u.amount_reserved.checked_sub(amount).ok_or(corrupt)?;
+    if to == ReservationState::Committed {
+        u.uses_committed += 1;
+        u.amount_committed += amount;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Issuing payment tokens for stored cards, reading them, and moving them
+//! through their lifecycle.
+
+use super::card::MaskedPan;
+use super::cards::PAN_FINGERPRINT;
+use super::records::{decode, encode, TokenRecord};
+use super::refs::CardRef;
+use super::retry::Retry;
+use super::token::{ControlsSpec, DomainControls, TokenNumber, TokenStatus, Usage};
+use super::validation::{Field, Rule, ValidationError};
+use super::{layout, Vault, VaultError};
+use crate::store::{Batch, CommitError, Store};
+use crate::time::Timestamp;
+
+/// How many fresh numbers to draw before concluding the range is full. With
+/// even a 13-digit token there are millions of numbers per BIN; repeated
+/// collisions mean the range is exhausted or misconfigured.
+const MAX_DRAWS: u32 = 32;
+
+/// A token as callers see it: controls, usage and the masked card, never a PAN.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenView {
+    pub number: TokenNumber,
+    pub card_ref: CardRef,
+    pub masked_card: MaskedPan,
+    pub status: TokenStatus,
+    pub controls: ControlsSpec,
+    pub usage: Usage,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl<S: Store> Vault<S> {
+    /// Issues a new token for a stored card. The number is random, in the
+    /// configured token BIN range, as long as the card's PAN, and guaranteed
+    /// (by store preconditions) to equal no existing token and no stored PAN.
+    pub async fn issue_token(&self, card_ref: &CardRef, controls: DomainControls, now: Timestamp) -> Result<TokenView, VaultError> {
+        if controls.spec().valid_until <= now {
+            return Err(ValidationError::new(Field::TokenControls, Rule::OutOfRange, "valid_until is already in the past").into());
+        }
+        let card = self.card_record(card_ref).await?;
+        for _ in 0..MAX_DRAWS {
+            let number = self.config.token_range.generate(usize::from(card.pan_length))?;
+            let as_pan = self
+                .keyring
+                .fingerprint_key()
+                .fingerprint(PAN_FINGERPRINT, number.as_str().as_bytes());
+            let record = TokenRecord {
+                number: number.clone(),
+                card_ref: card_ref.clone(),
+                status: TokenStatus::Active,
+                controls: controls.clone(),
+                usage: Usage::default(),
+                created_at: now,
+                updated_at: now,
+            };
+            let mut batch = Batch::new();
+            batch
+                .expect_absent(layout::token(&number))
+                .expect_absent(layout::card_fingerprint(&as_pan.to_hex()))
+                .expect_equals(layout::card(card_ref), encode(&card)?)
+                .put(layout::token(&number), encode(&record)?)
+                .put(layout::card_token(card_ref, &number), Vec::new());
+            match self.store.commit(batch).await {
+                Ok(()) => return Ok(self.view(record, card.masked.clone())),
+                // Drawn number taken (or the card changed): draw again.
+                Err(CommitError::Conflict) => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(VaultError::TokenSpaceExhausted)
+    }
+
+    pub async fn token(&self, number: &TokenNumber) -> Result<TokenView, VaultError> {
+        let (record, _) = self.token_record(number).await?;
+        let card = self.card_record(&record.card_ref).await?;
+        Ok(self.view(record, card.masked))
+    }
+
+    /// Every token issued for a card, in number order.
+    pub async fn tokens_of_card(&self, card_ref: &CardRef) -> Result<Vec<TokenNumber>, VaultError> {
+        let prefix = layout::card_tokens_prefix(card_ref);
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.store.scan_prefix(&prefix, after.as_deref(), 512).await?;
+            for (key, _) in &page {
+                let number = std::str::from_utf8(&key[prefix.len()..])
+                    .ok()
+                    .and_then(|s| TokenNumber::parse(s).ok())
+                    .ok_or(VaultError::Corrupt { what: "card token index" })?;
+                out.push(number);
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == 512 => after = Some(key.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub async fn suspend_token(&self, number: &TokenNumber, now: Timestamp) -> Result<TokenView, VaultError> {
+        self.move_token(number, TokenStatus::Suspended, now).await
+    }
+
+    pub async fn resume_token(&self, number: &TokenNumber, now: Timestamp) -> Result<TokenView, VaultError> {
+        self.move_token(number, TokenStatus::Active, now).await
+    }
+
+    /// Deleting is final: the token can never be used or resumed again.
+    pub async fn delete_token(&self, number: &TokenNumber, now: Timestamp) -> Result<TokenView, VaultError> {
+        self.move_token(number, TokenStatus::Deleted, now).await
+    }
+
+    async fn move_token(&self, number: &TokenNumber, to: TokenStatus, now: Timestamp) -> Result<TokenView, VaultError> {
+        let key = layout::token(number);
+        let _token_writers_queue_here = self.stripes.lock(&key).await;
+        let mut retry = Retry::new();
+        loop {
+            let (mut record, raw) = self.token_record(number).await?;
+            record.status = record.status.transition(to)?;
+            record.updated_at = now;
+            let mut batch = Batch::new();
+            batch.expect_equals(key.clone(), raw).put(key.clone(), encode(&record)?);
+            match self.store.commit(batch).await {
+                Ok(()) => {
+                    let card = self.card_record(&record.card_ref).await?;
+                    return Ok(self.view(record, card.masked));
+                }
+                Err(CommitError::Conflict) => retry.after_conflict().await?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    /// The decoded record and the exact stored bytes (for preconditions).
+    pub(super) async fn token_record(&self, number: &TokenNumber) -> Result<(TokenRecord, Vec<u8>), VaultError> {
+        let raw = self
+            .store
+            .get(&layout::token(number))
+            .await?
+            .ok_or(VaultError::NotFound { what: "token" })?;
+        Ok((decode(&raw, "token")?, raw))
+    }
+
+    fn view(&self, record: TokenRecord, masked_card: MaskedPan) -> TokenView {
+        TokenView {
+            number: record.number,
+            card_ref: record.card_ref,
+            masked_card,
+            status: record.status,
+            controls: record.controls.spec().clone(),
+            usage: record.usage,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}

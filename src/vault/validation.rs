@@ -1,0 +1,115 @@
+//! Why an input was refused: the field and the rule, never the value.
+//!
+//! The rule codes are stable strings: the API turns them into problem documents
+//! and callers match on them, so renaming one is a breaking change.
+
+use std::fmt;
+
+/// The input field a refusal is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Field {
+    Pan,
+    Name,
+    IdNumber,
+    Phone,
+    TokenControls,
+    Currency,
+    Channel,
+    Merchant,
+    Amount,
+    Reference,
+    TokenNumber,
+}
+
+impl Field {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Field::Pan => "pan",
+            Field::Name => "name",
+            Field::IdNumber => "id_number",
+            Field::Phone => "phone",
+            Field::TokenControls => "controls",
+            Field::Currency => "currency",
+            Field::Channel => "channel",
+            Field::Merchant => "merchant",
+            Field::Amount => "amount",
+            Field::Reference => "reference",
+            Field::TokenNumber => "token",
+        }
+    }
+}
+
+/// The rule an input broke. `code()` is the stable identifier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Rule {
+    Empty,
+    NotDigits,
+    UnknownNetwork,
+    LengthForNetwork,
+    Luhn,
+    InTokenRange,
+    TooLong,
+    InvalidCharacter,
+    MisplacedDot,
+    Length,
+    AreaCode,
+    BirthDate,
+    BirthDateInFuture,
+    CheckCharacter,
+    MobilePrefix,
+    Format,
+    OutOfRange,
+    WindowOrder,
+}
+
+impl Rule {
+    pub fn code(self) -> &'static str {
+        match self {
+            Rule::Empty => "empty",
+            Rule::NotDigits => "digits_only",
+            Rule::UnknownNetwork => "unknown_network",
+            Rule::LengthForNetwork => "length_for_network",
+            Rule::Luhn => "luhn",
+            Rule::InTokenRange => "in_token_range",
+            Rule::TooLong => "too_long",
+            Rule::InvalidCharacter => "invalid_character",
+            Rule::MisplacedDot => "misplaced_middle_dot",
+            Rule::Length => "length",
+            Rule::AreaCode => "area_code",
+            Rule::BirthDate => "birth_date",
+            Rule::BirthDateInFuture => "birth_date_in_future",
+            Rule::CheckCharacter => "check_character",
+            Rule::MobilePrefix => "mobile_prefix",
+            Rule::Format => "format",
+            Rule::OutOfRange => "out_of_range",
+            Rule::WindowOrder => "window_order",
+        }
+    }
+}
+
+/// A refused input. Carries a human explanation that never quotes the input.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {rule}: {detail}", field = .field.as_str(), rule = .rule.code())]
+pub struct ValidationError {
+    pub field: Field,
+    pub rule: Rule,
+    pub detail: &'static str,
+}
+
+impl ValidationError {
+    pub const fn new(field: Field, rule: Rule, detail: &'static str) -> Self {
+        ValidationError {
+            field,
+            rule,
+            detail,
+        }
+    }
+}
+
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
