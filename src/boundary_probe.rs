@@ -4,12 +4,12 @@
 //! plaintext types or call the methods that reveal their contents.
 //! `tests/pan_boundary.rs` builds it and checks every line below is refused.
 
-#![allow(dead_code, unused_imports)]
+#![allow(dead_code)]
 
-use crate::vault::card::pan::Pan; // PROBE: pan-type
-use crate::vault::identity::name::RealName; // PROBE: name-type
-use crate::vault::identity::resident_id::ResidentId; // PROBE: id-type
-use crate::vault::identity::mobile::Mobile; // PROBE: phone-type
+type ProbePan = crate::vault::card::pan::Pan; // PROBE: pan-type
+type ProbeName = crate::vault::identity::name::RealName; // PROBE: name-type
+type ProbeId = crate::vault::identity::resident_id::ResidentId; // PROBE: id-type
+type ProbePhone = crate::vault::identity::mobile::Mobile; // PROBE: phone-type
 
 async fn reveal(vault: &crate::vault::Vault<crate::store::SledStore>, card: &crate::vault::refs::CardRef) {
     let _ = vault.open_pan(card).await; // PROBE: open-pan

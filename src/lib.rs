@@ -1,8 +1,14 @@
 #![forbid(unsafe_code)]
+// Library code states its invariants instead of unwrapping; tests may unwrap.
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::dbg_macro)
+)]
+#![deny(clippy::print_stdout, clippy::print_stderr)]
 #![doc = include_str!("../README.md")]
 
-mod hex;
 pub mod cli;
+mod hex;
 pub mod store;
 pub mod time;
 pub mod vault;

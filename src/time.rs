@@ -97,9 +97,15 @@ mod tests {
     fn known_instants_map_to_their_dates() {
         assert_eq!(Timestamp(0).date(), CivilDate::new(1970, 1, 1).unwrap());
         // 2000-02-29T12:00:00Z
-        assert_eq!(Timestamp(951_825_600).date(), CivilDate::new(2000, 2, 29).unwrap());
+        assert_eq!(
+            Timestamp(951_825_600).date(),
+            CivilDate::new(2000, 2, 29).unwrap()
+        );
         // 2026-11-21T00:00:00Z
-        assert_eq!(Timestamp(1_795_219_200).date(), CivilDate::new(2026, 11, 21).unwrap());
+        assert_eq!(
+            Timestamp(1_795_219_200).date(),
+            CivilDate::new(2026, 11, 21).unwrap()
+        );
         assert_eq!(Timestamp(-1).date(), CivilDate::new(1969, 12, 31).unwrap());
     }
 

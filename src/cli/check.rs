@@ -7,10 +7,17 @@ use std::path::Path;
 pub(super) fn bin_table(file: &Path) -> Result<String, String> {
     let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
     let table = BinTable::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
-    Ok(format!("{}: {} BIN entries, all valid", file.display(), table.len()))
+    Ok(format!(
+        "{}: {} BIN entries, all valid",
+        file.display(),
+        table.len()
+    ))
 }
 
 pub(super) fn token_range(range: &str) -> Result<String, String> {
     let parsed = TokenBinRange::parse(range).map_err(|e| e.to_string())?;
-    Ok(format!("token BIN range {} is valid and clear of every card network", parsed.describe()))
+    Ok(format!(
+        "token BIN range {} is valid and clear of every card network",
+        parsed.describe()
+    ))
 }

@@ -66,7 +66,11 @@ impl GroupCommit {
     /// started after this call has finished.
     pub(crate) async fn wait_durable(&self) -> Result<(), StoreError> {
         let ticket = {
-            let mut requests = self.shared.requests.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut requests = self
+                .shared
+                .requests
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
             if requests.shutdown {
                 return Err(StoreError::Closed);
             }
@@ -146,7 +150,14 @@ mod tests {
     async fn a_failed_flush_is_reported_and_later_ones_recover() {
         let fail = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let f = Arc::clone(&fail);
-        let gc = GroupCommit::start(move || if f.load(Ordering::SeqCst) { Err("disk full".into()) } else { Ok(()) }).unwrap();
+        let gc = GroupCommit::start(move || {
+            if f.load(Ordering::SeqCst) {
+                Err("disk full".into())
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap();
         assert!(matches!(gc.wait_durable().await, Err(StoreError::NotDurable(_))));
         fail.store(false, Ordering::SeqCst);
         assert!(gc.wait_durable().await.is_ok());

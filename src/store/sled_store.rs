@@ -61,7 +61,9 @@ impl SledStore {
                     None => writes.remove(key.as_slice()),
                 }
             }
-            return db.apply_batch(writes).map_err(|e| StoreError::Backend(e.to_string()).into());
+            return db
+                .apply_batch(writes)
+                .map_err(|e| StoreError::Backend(e.to_string()).into());
         }
         let outcome = db.transaction(|tx| {
             for (key, expect) in &batch.expectations {
@@ -99,7 +101,12 @@ impl Store for SledStore {
             .map_err(|e| StoreError::Backend(e.to_string()))
     }
 
-    async fn scan_prefix(&self, prefix: &[u8], after: Option<&[u8]>, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    async fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
         let start = match after {
             Some(a) if a >= prefix => Bound::Excluded(a.to_vec()),
             _ => Bound::Included(prefix.to_vec()),

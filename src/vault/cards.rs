@@ -44,7 +44,11 @@ impl StoredCard {
 }
 
 fn pan_binding(card_ref: &CardRef) -> Binding<'_> {
-    Binding { kind: RecordKind::Card, record_id: card_ref.as_str(), field: "pan" }
+    Binding {
+        kind: RecordKind::Card,
+        record_id: card_ref.as_str(),
+        field: "pan",
+    }
 }
 
 impl<S: Store> Vault<S> {
@@ -67,11 +71,15 @@ impl<S: Store> Vault<S> {
                 let card_ref = std::str::from_utf8(&existing)
                     .ok()
                     .and_then(|s| CardRef::parse(s).ok())
-                    .ok_or(VaultError::Corrupt { what: "card fingerprint index" })?;
+                    .ok_or(VaultError::Corrupt {
+                        what: "card fingerprint index",
+                    })?;
                 return Ok(StoredCard::from_record(self.card_record(&card_ref).await?, true));
             }
             let card_ref = CardRef::generate()?;
-            let record = self.seal_card(&pan, card_ref.clone(), fingerprint_version(self)).await?;
+            let record = self
+                .seal_card(&pan, card_ref.clone(), fingerprint_version(self))
+                .await?;
             let card_key = layout::card(&card_ref);
             let mut batch = Batch::new();
             batch
@@ -87,8 +95,15 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    async fn seal_card(&self, pan: &Pan, card_ref: CardRef, fingerprint_version: u32) -> Result<CardRecord, VaultError> {
-        let sealed = self.seal(&pan_binding(&card_ref), pan.expose_digits().as_bytes()).await?;
+    async fn seal_card(
+        &self,
+        pan: &Pan,
+        card_ref: CardRef,
+        fingerprint_version: u32,
+    ) -> Result<CardRecord, VaultError> {
+        let sealed = self
+            .seal(&pan_binding(&card_ref), pan.expose_digits().as_bytes())
+            .await?;
         let info = self.config.bin_table.lookup(pan.expose_digits());
         Ok(CardRecord {
             card_ref,
@@ -144,17 +159,43 @@ mod tests {
     async fn stored_pan_opens_only_for_its_own_record() {
         let dir = tempfile::tempdir().unwrap();
         let store = SledStore::open(dir.path()).unwrap();
-        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap()).await.unwrap();
+        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
+            .await
+            .unwrap();
         let visa = vault.store_card("4242-4242-4242-4242").await.unwrap();
         let up = vault.store_card("6205500000000000004").await.unwrap();
-        assert_eq!(vault.open_pan(&visa.card_ref).await.unwrap().expose_digits(), "4242424242424242");
-        assert_eq!(vault.open_pan(&up.card_ref).await.unwrap().expose_digits(), "6205500000000000004");
+        assert_eq!(
+            vault.open_pan(&visa.card_ref).await.unwrap().expose_digits(),
+            "4242424242424242"
+        );
+        assert_eq!(
+            vault.open_pan(&up.card_ref).await.unwrap().expose_digits(),
+            "6205500000000000004"
+        );
 
         // Swap the two ciphertexts between records: neither opens any more.
         use crate::store::{Batch, Store};
         use crate::vault::{layout, records};
-        let mut rec_a: records::CardRecord = records::decode(&vault.store.get(&layout::card(&visa.card_ref)).await.unwrap().unwrap(), "card").unwrap();
-        let mut rec_b: records::CardRecord = records::decode(&vault.store.get(&layout::card(&up.card_ref)).await.unwrap().unwrap(), "card").unwrap();
+        let mut rec_a: records::CardRecord = records::decode(
+            &vault
+                .store
+                .get(&layout::card(&visa.card_ref))
+                .await
+                .unwrap()
+                .unwrap(),
+            "card",
+        )
+        .unwrap();
+        let mut rec_b: records::CardRecord = records::decode(
+            &vault
+                .store
+                .get(&layout::card(&up.card_ref))
+                .await
+                .unwrap()
+                .unwrap(),
+            "card",
+        )
+        .unwrap();
         std::mem::swap(&mut rec_a.pan, &mut rec_b.pan);
         let mut batch = Batch::new();
         batch.put(layout::card(&visa.card_ref), records::encode(&rec_a).unwrap());

@@ -31,7 +31,11 @@ pub(in crate::vault) struct OpenedIdentity {
 }
 
 fn binding<'a>(identity_ref: &'a IdentityRef, field: &'static str) -> Binding<'a> {
-    Binding { kind: RecordKind::Identity, record_id: identity_ref.as_str(), field }
+    Binding {
+        kind: RecordKind::Identity,
+        record_id: identity_ref.as_str(),
+        field,
+    }
 }
 
 impl StoredIdentity {
@@ -49,16 +53,30 @@ impl StoredIdentity {
 impl<S: Store> Vault<S> {
     /// Validates all three values (the first invalid one is reported) and
     /// stores them encrypted; returns once durable.
-    pub async fn store_identity(&self, name: &str, id_number: &str, phone: &str) -> Result<StoredIdentity, VaultError> {
+    pub async fn store_identity(
+        &self,
+        name: &str,
+        id_number: &str,
+        phone: &str,
+    ) -> Result<StoredIdentity, VaultError> {
         let now = Timestamp::now();
         let name = RealName::parse(name)?;
         let id_number = ResidentId::parse(id_number, now.date())?;
         let phone = Mobile::parse(phone)?;
         let identity_ref = IdentityRef::generate()?;
         let record = IdentityRecord {
-            name: self.seal(&binding(&identity_ref, "name"), name.expose().as_bytes()).await?,
-            id_number: self.seal(&binding(&identity_ref, "id_number"), id_number.expose().as_bytes()).await?,
-            phone: self.seal(&binding(&identity_ref, "phone"), phone.expose().as_bytes()).await?,
+            name: self
+                .seal(&binding(&identity_ref, "name"), name.expose().as_bytes())
+                .await?,
+            id_number: self
+                .seal(
+                    &binding(&identity_ref, "id_number"),
+                    id_number.expose().as_bytes(),
+                )
+                .await?,
+            phone: self
+                .seal(&binding(&identity_ref, "phone"), phone.expose().as_bytes())
+                .await?,
             masked_name: name.masked(),
             masked_id_number: id_number.masked(),
             masked_phone: phone.masked(),
@@ -73,7 +91,9 @@ impl<S: Store> Vault<S> {
     }
 
     pub async fn identity(&self, identity_ref: &IdentityRef) -> Result<StoredIdentity, VaultError> {
-        Ok(StoredIdentity::from_record(self.identity_record(identity_ref).await?))
+        Ok(StoredIdentity::from_record(
+            self.identity_record(identity_ref).await?,
+        ))
     }
 
     async fn identity_record(&self, identity_ref: &IdentityRef) -> Result<IdentityRecord, VaultError> {
@@ -86,13 +106,29 @@ impl<S: Store> Vault<S> {
     }
 
     #[allow(dead_code)] // the bank-channel gateway is its production caller
-    pub(in crate::vault) async fn open_identity(&self, identity_ref: &IdentityRef) -> Result<OpenedIdentity, VaultError> {
+    pub(in crate::vault) async fn open_identity(
+        &self,
+        identity_ref: &IdentityRef,
+    ) -> Result<OpenedIdentity, VaultError> {
         let record = self.identity_record(identity_ref).await?;
         let corrupt = || VaultError::Corrupt { what: "identity" };
-        let text = |bytes: Zeroizing<Vec<u8>>| String::from_utf8(bytes.to_vec()).map(Zeroizing::new).map_err(|_| corrupt());
-        let name = text(self.open_sealed(&binding(identity_ref, "name"), &record.name).await?)?;
-        let id = text(self.open_sealed(&binding(identity_ref, "id_number"), &record.id_number).await?)?;
-        let phone = text(self.open_sealed(&binding(identity_ref, "phone"), &record.phone).await?)?;
+        let text = |bytes: Zeroizing<Vec<u8>>| {
+            String::from_utf8(bytes.to_vec())
+                .map(Zeroizing::new)
+                .map_err(|_| corrupt())
+        };
+        let name = text(
+            self.open_sealed(&binding(identity_ref, "name"), &record.name)
+                .await?,
+        )?;
+        let id = text(
+            self.open_sealed(&binding(identity_ref, "id_number"), &record.id_number)
+                .await?,
+        )?;
+        let phone = text(
+            self.open_sealed(&binding(identity_ref, "phone"), &record.phone)
+                .await?,
+        )?;
         Ok(OpenedIdentity {
             name: RealName::parse(&name).map_err(|_| corrupt())?,
             // Re-parsed against its own birth date: it was valid when stored.
@@ -112,10 +148,17 @@ mod tests {
     #[tokio::test]
     async fn identity_round_trip_and_field_errors() {
         let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::open(SledStore::open(dir.path()).unwrap(), Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
+        let vault = Vault::open(
+            SledStore::open(dir.path()).unwrap(),
+            Kek::generate().unwrap(),
+            VaultConfig::embedded().unwrap(),
+        )
+        .await
+        .unwrap();
+        let stored = vault
+            .store_identity(" 张三 ", "11010519491231002x", "+8613800138000")
             .await
             .unwrap();
-        let stored = vault.store_identity(" 张三 ", "11010519491231002x", "+8613800138000").await.unwrap();
         assert_eq!(stored.masked_name, "*三");
         assert_eq!(stored.masked_phone, "138****8000");
         assert_eq!(stored.masked_id_number, "11**************2X");
@@ -123,8 +166,13 @@ mod tests {
         assert_eq!(opened.name.expose(), "张三");
         assert_eq!(opened.id_number.expose(), "11010519491231002X");
         assert_eq!(opened.phone.expose(), "13800138000");
-        match vault.store_identity("张三", "110105194912310021", "13800138000").await {
-            Err(VaultError::Invalid(e)) => assert_eq!((e.field, e.rule), (Field::IdNumber, Rule::CheckCharacter)),
+        match vault
+            .store_identity("张三", "110105194912310021", "13800138000")
+            .await
+        {
+            Err(VaultError::Invalid(e)) => {
+                assert_eq!((e.field, e.rule), (Field::IdNumber, Rule::CheckCharacter))
+            }
             other => panic!("{other:?}"),
         }
     }

@@ -29,9 +29,16 @@ fn random_key() -> Result<SecretBox<[u8; 32]>, CryptoError> {
 
 fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Result<DataKey, VaultError> {
     let id = record.version.to_string();
-    let binding = Binding { kind: RecordKind::DataKey, record_id: &id, field: "key" };
+    let binding = Binding {
+        kind: RecordKind::DataKey,
+        record_id: &id,
+        field: "key",
+    };
     let raw = kek.unwrap(&binding, &record.wrapped)?;
-    Ok(DataKey::new(SealingKey::new(record.version, &raw), record.reserved_through))
+    Ok(DataKey::new(
+        SealingKey::new(record.version, &raw),
+        record.reserved_through,
+    ))
 }
 
 pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Keyring, VaultError> {
@@ -39,7 +46,9 @@ pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Key
     let mut keys = Vec::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
-        let page = store.scan_prefix(layout::DATA_KEY_PREFIX, after.as_deref(), 256).await?;
+        let page = store
+            .scan_prefix(layout::DATA_KEY_PREFIX, after.as_deref(), 256)
+            .await?;
         for (_, value) in &page {
             keys.push(unwrap_data_key(kek, &decode(value, "data key")?)?);
         }
@@ -55,12 +64,22 @@ pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Key
     Ok(keyring)
 }
 
-async fn load_or_create_fingerprint_key<S: Store>(store: &S, kek: &Kek) -> Result<FingerprintKey, VaultError> {
+async fn load_or_create_fingerprint_key<S: Store>(
+    store: &S,
+    kek: &Kek,
+) -> Result<FingerprintKey, VaultError> {
     let id = FINGERPRINT_VERSION.to_string();
-    let binding = Binding { kind: RecordKind::FingerprintKey, record_id: &id, field: "key" };
+    let binding = Binding {
+        kind: RecordKind::FingerprintKey,
+        record_id: &id,
+        field: "key",
+    };
     if let Some(bytes) = store.get(layout::FINGERPRINT_KEY).await? {
         let record: FingerprintKeyRecord = decode(&bytes, "fingerprint key")?;
-        return Ok(FingerprintKey::new(record.version, kek.unwrap(&binding, &record.wrapped)?));
+        return Ok(FingerprintKey::new(
+            record.version,
+            kek.unwrap(&binding, &record.wrapped)?,
+        ));
     }
     let raw = random_key()?;
     let record = FingerprintKeyRecord {
@@ -70,7 +89,9 @@ async fn load_or_create_fingerprint_key<S: Store>(store: &S, kek: &Kek) -> Resul
         created_at: Timestamp::now(),
     };
     let mut batch = Batch::new();
-    batch.expect_absent(layout::FINGERPRINT_KEY).put(layout::FINGERPRINT_KEY, encode(&record)?);
+    batch
+        .expect_absent(layout::FINGERPRINT_KEY)
+        .put(layout::FINGERPRINT_KEY, encode(&record)?);
     match store.commit(batch).await {
         Ok(()) => Ok(FingerprintKey::new(FINGERPRINT_VERSION, raw)),
         // Another opener created it first: use theirs.
@@ -80,9 +101,18 @@ async fn load_or_create_fingerprint_key<S: Store>(store: &S, kek: &Kek) -> Resul
 }
 
 /// Creates data key `version`, or loads it if another writer created it first.
-async fn create_data_key<S: Store>(store: &S, kek: &Kek, keyring: &Keyring, version: u32) -> Result<(), VaultError> {
+async fn create_data_key<S: Store>(
+    store: &S,
+    kek: &Kek,
+    keyring: &Keyring,
+    version: u32,
+) -> Result<(), VaultError> {
     let id = version.to_string();
-    let binding = Binding { kind: RecordKind::DataKey, record_id: &id, field: "key" };
+    let binding = Binding {
+        kind: RecordKind::DataKey,
+        record_id: &id,
+        field: "key",
+    };
     let raw = random_key()?;
     let record = DataKeyRecord {
         version,
@@ -93,7 +123,9 @@ async fn create_data_key<S: Store>(store: &S, kek: &Kek, keyring: &Keyring, vers
     };
     let key = layout::data_key(version);
     let mut batch = Batch::new();
-    batch.expect_absent(key.clone()).put(key.clone(), encode(&record)?);
+    batch
+        .expect_absent(key.clone())
+        .put(key.clone(), encode(&record)?);
     match store.commit(batch).await {
         Ok(()) => {
             tracing::info!(version, "created data key version");
@@ -105,7 +137,12 @@ async fn create_data_key<S: Store>(store: &S, kek: &Kek, keyring: &Keyring, vers
     }
 }
 
-async fn load_data_key<S: Store>(store: &S, kek: &Kek, keyring: &Keyring, version: u32) -> Result<(), VaultError> {
+async fn load_data_key<S: Store>(
+    store: &S,
+    kek: &Kek,
+    keyring: &Keyring,
+    version: u32,
+) -> Result<(), VaultError> {
     let bytes = store
         .get(&layout::data_key(version))
         .await?
@@ -128,7 +165,11 @@ impl<S: Store> Vault<S> {
 
     /// Decrypts with whichever version sealed it, loading a version another
     /// vault node created since this one started.
-    pub(super) async fn open_sealed(&self, binding: &Binding<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, VaultError> {
+    pub(super) async fn open_sealed(
+        &self,
+        binding: &Binding<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         match self.keyring.open(binding, sealed) {
             Err(CryptoError::UnknownKeyVersion(v)) => {
                 load_data_key(&self.store, &self.kek, &self.keyring, v).await?;
@@ -140,7 +181,10 @@ impl<S: Store> Vault<S> {
 
     async fn extend_budget(&self, version: u32) -> Result<(), VaultError> {
         let _only_one_extender = self.budget_lock.lock().await;
-        let key = self.keyring.get(version).ok_or(CryptoError::UnknownKeyVersion(version))?;
+        let key = self
+            .keyring
+            .get(version)
+            .ok_or(CryptoError::UnknownKeyVersion(version))?;
         let is_current = self.keyring.current().is_some_and(|c| c.version() == version);
         if !is_current || key.has_room() {
             return Ok(()); // someone else extended or rotated while we waited
@@ -149,16 +193,26 @@ impl<S: Store> Vault<S> {
         let store_key = layout::data_key(version);
         let mut retry = Retry::new();
         loop {
-            let stored = self.store.get(&store_key).await?.ok_or(CryptoError::UnknownKeyVersion(version))?;
+            let stored = self
+                .store
+                .get(&store_key)
+                .await?
+                .ok_or(CryptoError::UnknownKeyVersion(version))?;
             let mut record: DataKeyRecord = decode(&stored, "data key")?;
             if record.reserved_through >= budget.encryptions_per_key {
-                tracing::warn!(version, "data key version reached its encryption budget; rotating");
+                tracing::warn!(
+                    version,
+                    "data key version reached its encryption budget; rotating"
+                );
                 return create_data_key(&self.store, &self.kek, &self.keyring, version + 1).await;
             }
             let block_start = record.reserved_through;
-            record.reserved_through = (block_start + budget.reservation_block).min(budget.encryptions_per_key);
+            record.reserved_through =
+                (block_start + budget.reservation_block).min(budget.encryptions_per_key);
             let mut batch = Batch::new();
-            batch.expect_equals(store_key.clone(), stored).put(store_key.clone(), encode(&record)?);
+            batch
+                .expect_equals(store_key.clone(), stored)
+                .put(store_key.clone(), encode(&record)?);
             match self.store.commit(batch).await {
                 Ok(()) => {
                     key.begin_block(block_start, record.reserved_through);
@@ -168,5 +222,93 @@ impl<S: Store> Vault<S> {
                 Err(e) => return Err(e.into()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::{Batch, SledStore, Store};
+    use crate::vault::crypto::kek::Kek;
+    use crate::vault::crypto::keyring::KeyBudget;
+    use crate::vault::crypto::CryptoError;
+    use crate::vault::{layout, records, Vault, VaultConfig, VaultError};
+    use secrecy::SecretBox;
+
+    fn kek() -> Kek {
+        Kek::from_bytes(SecretBox::new(Box::new([42u8; 32])))
+    }
+
+    fn small_budget() -> VaultConfig {
+        let mut config = VaultConfig::embedded().unwrap();
+        config.key_budget = KeyBudget {
+            encryptions_per_key: 10,
+            reservation_block: 4,
+        };
+        config
+    }
+
+    fn pan(i: u64) -> String {
+        let body = format!("621799{i:09}");
+        let digits: Vec<u8> = body.bytes().collect();
+        let check = crate::vault::card::luhn::check_digit(&digits);
+        format!("{body}{}", check as char)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn budgets_rotate_keys_and_every_version_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let vault = Vault::open(store.clone(), kek(), small_budget()).await.unwrap();
+        let mut cards = Vec::new();
+        for i in 0..35 {
+            cards.push((pan(i), vault.store_card(&pan(i)).await.unwrap().card_ref));
+        }
+        let versions = vault.key_versions();
+        assert!(versions.len() >= 4, "35 encryptions at 10 per key: {versions:?}");
+        assert!(versions.iter().all(|v| v.encryptions <= 10), "{versions:?}");
+        assert_eq!(versions.iter().map(|v| v.encryptions).sum::<u64>(), 35);
+        for (digits, card_ref) in &cards {
+            assert_eq!(vault.open_pan(card_ref).await.unwrap().expose_digits(), digits);
+        }
+        drop(vault);
+
+        // A restart counts every reserved encryption as used: budgets only shrink.
+        let reopened = Vault::open(store.clone(), kek(), small_budget()).await.unwrap();
+        let before = reopened.key_versions();
+        assert!(before.iter().all(|v| v.encryptions <= 10));
+        for i in 100..120 {
+            reopened.store_card(&pan(i)).await.unwrap();
+        }
+        let after = reopened.key_versions();
+        assert!(after.len() > before.len());
+        assert!(after.iter().all(|v| v.encryptions <= 10), "{after:?}");
+        for (digits, card_ref) in &cards {
+            assert_eq!(reopened.open_pan(card_ref).await.unwrap().expose_digits(), digits);
+        }
+
+        // A ciphertext naming a version the vault never had is a clear error.
+        let key = layout::card(&cards[0].1);
+        let mut record: records::CardRecord =
+            records::decode(&store.get(&key).await.unwrap().unwrap(), "card").unwrap();
+        record.pan[1..5].copy_from_slice(&999u32.to_be_bytes());
+        let mut batch = Batch::new();
+        batch.put(key, records::encode(&record).unwrap());
+        store.commit(batch).await.unwrap();
+        assert!(matches!(
+            reopened.open_pan(&cards[0].1).await,
+            Err(VaultError::Crypto(CryptoError::UnknownKeyVersion(999)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_different_kek_cannot_open_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        drop(Vault::open(store.clone(), kek(), small_budget()).await.unwrap());
+        let other = Kek::from_bytes(SecretBox::new(Box::new([7u8; 32])));
+        assert!(matches!(
+            Vault::open(store, other, small_budget()).await,
+            Err(VaultError::Crypto(CryptoError::WrongKek))
+        ));
     }
 }

@@ -16,7 +16,9 @@ use serde::{Deserialize, Serialize};
 const FORMAT: u8 = 1;
 
 pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, VaultError> {
-    postcard::to_extend(record, vec![FORMAT]).map_err(|_| VaultError::Corrupt { what: "record encoding" })
+    postcard::to_extend(record, vec![FORMAT]).map_err(|_| VaultError::Corrupt {
+        what: "record encoding",
+    })
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, VaultError> {

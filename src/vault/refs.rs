@@ -87,7 +87,10 @@ mod tests {
         let b = CardRef::generate().unwrap();
         assert_ne!(a, b);
         assert_eq!(CardRef::parse(a.as_str()).unwrap(), a);
-        assert!(IdentityRef::parse(a.as_str()).is_err(), "a card ref is not an identity ref");
+        assert!(
+            IdentityRef::parse(a.as_str()).is_err(),
+            "a card ref is not an identity ref"
+        );
         assert!(CardRef::parse("crd_XYZ").is_err());
     }
 }

@@ -39,7 +39,12 @@ impl<S: Store> Vault<S> {
     /// Checks status, validity window, channel, merchant, currency,
     /// per-transaction amount, remaining uses and remaining amount, and holds
     /// one use and the amount, atomically. A refusal names the control.
-    pub async fn reserve(&self, token: &TokenNumber, request: &UseRequest, now: Timestamp) -> Result<Reservation, VaultError> {
+    pub async fn reserve(
+        &self,
+        token: &TokenNumber,
+        request: &UseRequest,
+        now: Timestamp,
+    ) -> Result<Reservation, VaultError> {
         let token_key = layout::token(token);
         let _token_writers_queue_here = self.stripes.lock(&token_key).await;
         let mut retry = Retry::new();
@@ -75,13 +80,21 @@ impl<S: Store> Vault<S> {
 
     /// The use happened: the held use and amount become committed. Committing
     /// twice is harmless; committing a released reservation is refused.
-    pub async fn commit_reservation(&self, id: &ReservationId, now: Timestamp) -> Result<Reservation, VaultError> {
+    pub async fn commit_reservation(
+        &self,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> Result<Reservation, VaultError> {
         self.settle(id, ReservationState::Committed, now).await
     }
 
     /// The use did not happen: the held use and amount are given back.
     /// Releasing twice is harmless; releasing a committed one is refused.
-    pub async fn release_reservation(&self, id: &ReservationId, now: Timestamp) -> Result<Reservation, VaultError> {
+    pub async fn release_reservation(
+        &self,
+        id: &ReservationId,
+        now: Timestamp,
+    ) -> Result<Reservation, VaultError> {
         self.settle(id, ReservationState::Released, now).await
     }
 
@@ -89,7 +102,10 @@ impl<S: Store> Vault<S> {
         Ok(self.reservation_record(id).await?.0.into())
     }
 
-    async fn reservation_record(&self, id: &ReservationId) -> Result<(ReservationRecord, Vec<u8>), VaultError> {
+    async fn reservation_record(
+        &self,
+        id: &ReservationId,
+    ) -> Result<(ReservationRecord, Vec<u8>), VaultError> {
         let raw = self
             .store
             .get(&layout::reservation(id))
@@ -98,7 +114,12 @@ impl<S: Store> Vault<S> {
         Ok((decode(&raw, "reservation")?, raw))
     }
 
-    async fn settle(&self, id: &ReservationId, to: ReservationState, now: Timestamp) -> Result<Reservation, VaultError> {
+    async fn settle(
+        &self,
+        id: &ReservationId,
+        to: ReservationState,
+        now: Timestamp,
+    ) -> Result<Reservation, VaultError> {
         let token = self.reservation_record(id).await?.0.token;
         let token_key = layout::token(&token);
         let _token_writers_queue_here = self.stripes.lock(&token_key).await;
@@ -135,7 +156,10 @@ impl<S: Store> Vault<S> {
 fn settle_usage(record: &mut TokenRecord, amount: u64, to: ReservationState) -> Result<(), VaultError> {
     let corrupt = VaultError::Corrupt { what: "token usage" };
     let u = &mut record.usage;
-    u.uses_reserved = u.uses_reserved.checked_sub(1).ok_or(VaultError::Corrupt { what: "token usage" })?;
+    u.uses_reserved = u
+        .uses_reserved
+        .checked_sub(1)
+        .ok_or(VaultError::Corrupt { what: "token usage" })?;
     u.amount_reserved = u.amount_reserved.checked_sub(amount).ok_or(corrupt)?;
     if to == ReservationState::Committed {
         u.uses_committed += 1;

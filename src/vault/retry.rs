@@ -19,9 +19,9 @@ impl Stripes {
 
     /// The lock for `key`'s stripe (FNV-1a over the key).
     pub(crate) async fn lock(&self, key: &[u8]) -> MutexGuard<'_, ()> {
-        let hash = key
-            .iter()
-            .fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3));
+        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+        });
         self.0[(hash % STRIPES as u64) as usize].lock().await
     }
 }

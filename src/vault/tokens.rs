@@ -34,9 +34,19 @@ impl<S: Store> Vault<S> {
     /// Issues a new token for a stored card. The number is random, in the
     /// configured token BIN range, as long as the card's PAN, and guaranteed
     /// (by store preconditions) to equal no existing token and no stored PAN.
-    pub async fn issue_token(&self, card_ref: &CardRef, controls: DomainControls, now: Timestamp) -> Result<TokenView, VaultError> {
+    pub async fn issue_token(
+        &self,
+        card_ref: &CardRef,
+        controls: DomainControls,
+        now: Timestamp,
+    ) -> Result<TokenView, VaultError> {
         if controls.spec().valid_until <= now {
-            return Err(ValidationError::new(Field::TokenControls, Rule::OutOfRange, "valid_until is already in the past").into());
+            return Err(ValidationError::new(
+                Field::TokenControls,
+                Rule::OutOfRange,
+                "valid_until is already in the past",
+            )
+            .into());
         }
         let card = self.card_record(card_ref).await?;
         for _ in 0..MAX_DRAWS {
@@ -88,7 +98,9 @@ impl<S: Store> Vault<S> {
                 let number = std::str::from_utf8(&key[prefix.len()..])
                     .ok()
                     .and_then(|s| TokenNumber::parse(s).ok())
-                    .ok_or(VaultError::Corrupt { what: "card token index" })?;
+                    .ok_or(VaultError::Corrupt {
+                        what: "card token index",
+                    })?;
                 out.push(number);
             }
             match page.last() {
@@ -111,7 +123,12 @@ impl<S: Store> Vault<S> {
         self.move_token(number, TokenStatus::Deleted, now).await
     }
 
-    async fn move_token(&self, number: &TokenNumber, to: TokenStatus, now: Timestamp) -> Result<TokenView, VaultError> {
+    async fn move_token(
+        &self,
+        number: &TokenNumber,
+        to: TokenStatus,
+        now: Timestamp,
+    ) -> Result<TokenView, VaultError> {
         let key = layout::token(number);
         let _token_writers_queue_here = self.stripes.lock(&key).await;
         let mut retry = Retry::new();
@@ -120,7 +137,9 @@ impl<S: Store> Vault<S> {
             record.status = record.status.transition(to)?;
             record.updated_at = now;
             let mut batch = Batch::new();
-            batch.expect_equals(key.clone(), raw).put(key.clone(), encode(&record)?);
+            batch
+                .expect_equals(key.clone(), raw)
+                .put(key.clone(), encode(&record)?);
             match self.store.commit(batch).await {
                 Ok(()) => {
                     let card = self.card_record(&record.card_ref).await?;
@@ -133,7 +152,10 @@ impl<S: Store> Vault<S> {
     }
 
     /// The decoded record and the exact stored bytes (for preconditions).
-    pub(super) async fn token_record(&self, number: &TokenNumber) -> Result<(TokenRecord, Vec<u8>), VaultError> {
+    pub(super) async fn token_record(
+        &self,
+        number: &TokenNumber,
+    ) -> Result<(TokenRecord, Vec<u8>), VaultError> {
         let raw = self
             .store
             .get(&layout::token(number))

@@ -100,11 +100,7 @@ pub struct ValidationError {
 
 impl ValidationError {
     pub const fn new(field: Field, rule: Rule, detail: &'static str) -> Self {
-        ValidationError {
-            field,
-            rule,
-            detail,
-        }
+        ValidationError { field, rule, detail }
     }
 }
 

@@ -95,10 +95,7 @@ impl BinTable {
                 _ => return Err(BinTableError::CardType { line }),
             };
             if let Some((_, first)) = entries.get(prefix) {
-                return Err(BinTableError::Duplicate {
-                    line,
-                    first: *first,
-                });
+                return Err(BinTableError::Duplicate { line, first: *first });
             }
             let info = BinInfo {
                 issuer: issuer.to_owned(),

@@ -36,7 +36,12 @@ impl Pan {
                     }
                     digits.push(c)
                 }
-                _ => return Err(err(Rule::NotDigits, "a card number has digits only (spaces and dashes are ignored)")),
+                _ => {
+                    return Err(err(
+                        Rule::NotDigits,
+                        "a card number has digits only (spaces and dashes are ignored)",
+                    ))
+                }
             }
         }
         if digits.is_empty() {
@@ -145,13 +150,21 @@ mod tests {
     }
 
     fn test_cards() -> Vec<(String, String, usize, bool)> {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/cards.csv"))
-            .expect("shared/testdata/cards.csv beside the project");
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/cards.csv"
+        ))
+        .expect("shared/testdata/cards.csv beside the project");
         text.lines()
             .skip(1)
             .map(|l| {
                 let c: Vec<&str> = l.split(',').collect();
-                (c[0].to_owned(), c[1].to_owned(), c[2].parse().unwrap(), c[3] == "true")
+                (
+                    c[0].to_owned(),
+                    c[1].to_owned(),
+                    c[2].parse().unwrap(),
+                    c[3] == "true",
+                )
             })
             .collect()
     }
@@ -196,8 +209,14 @@ mod tests {
     fn luhn_exempt_prefixes_skip_only_luhn() {
         let rules = CardRules::new(["622999"]).unwrap();
         assert!(Pan::parse("6229990000000001", &rules).is_ok());
-        assert_eq!(Pan::parse("6229980000000001", &rules).unwrap_err().rule, Rule::Luhn);
-        assert_eq!(Pan::parse("622999000000001", &rules).unwrap_err().rule, Rule::LengthForNetwork);
+        assert_eq!(
+            Pan::parse("6229980000000001", &rules).unwrap_err().rule,
+            Rule::Luhn
+        );
+        assert_eq!(
+            Pan::parse("622999000000001", &rules).unwrap_err().rule,
+            Rule::LengthForNetwork
+        );
         assert!(CardRules::new(["62a"]).is_err());
     }
 

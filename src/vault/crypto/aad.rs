@@ -56,8 +56,16 @@ mod tests {
 
     #[test]
     fn shifting_bytes_between_parts_changes_the_encoding() {
-        let a = Binding { kind: RecordKind::Card, record_id: "ab", field: "c" };
-        let b = Binding { kind: RecordKind::Card, record_id: "a", field: "bc" };
+        let a = Binding {
+            kind: RecordKind::Card,
+            record_id: "ab",
+            field: "c",
+        };
+        let b = Binding {
+            kind: RecordKind::Card,
+            record_id: "a",
+            field: "bc",
+        };
         assert_ne!(a.encode(1), b.encode(1));
         assert_ne!(a.encode(1), a.encode(2));
     }

@@ -37,7 +37,13 @@ impl SealingKey {
         let aad = binding.encode(self.version);
         let body = self
             .cipher
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad: &aad })
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: plaintext,
+                    aad: &aad,
+                },
+            )
             .map_err(|_| CryptoError::Seal)?;
         let mut out = Vec::with_capacity(HEADER + body.len());
         out.push(FORMAT);
@@ -48,14 +54,24 @@ impl SealingKey {
     }
 
     /// Opens a ciphertext sealed under this key version for `binding`.
-    pub(crate) fn open(&self, binding: &Binding<'_>, sealed: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
+    pub(crate) fn open(
+        &self,
+        binding: &Binding<'_>,
+        sealed: &[u8],
+    ) -> Result<zeroize::Zeroizing<Vec<u8>>, CryptoError> {
         let header = Header::parse(sealed)?;
         if header.key_version != self.version {
             return Err(CryptoError::Open);
         }
         let aad = binding.encode(self.version);
         self.cipher
-            .decrypt(Nonce::from_slice(header.nonce), Payload { msg: header.body, aad: &aad })
+            .decrypt(
+                Nonce::from_slice(header.nonce),
+                Payload {
+                    msg: header.body,
+                    aad: &aad,
+                },
+            )
             .map(zeroize::Zeroizing::new)
             .map_err(|_| CryptoError::Open)
     }
@@ -92,7 +108,11 @@ mod tests {
         SealingKey::new(version, &SecretBox::new(Box::new([byte; 32])))
     }
 
-    const CARD_A: Binding<'static> = Binding { kind: RecordKind::Card, record_id: "crd_a", field: "pan" };
+    const CARD_A: Binding<'static> = Binding {
+        kind: RecordKind::Card,
+        record_id: "crd_a",
+        field: "pan",
+    };
 
     #[test]
     fn round_trip_and_fresh_nonces() {
@@ -108,9 +128,18 @@ mod tests {
     fn moved_or_tampered_ciphertext_does_not_open() {
         let k = key(1, 9);
         let sealed = k.seal(&CARD_A, b"secret").unwrap();
-        let other_record = Binding { record_id: "crd_b", ..CARD_A };
-        let other_field = Binding { field: "expiry", ..CARD_A };
-        let other_kind = Binding { kind: RecordKind::Identity, ..CARD_A };
+        let other_record = Binding {
+            record_id: "crd_b",
+            ..CARD_A
+        };
+        let other_field = Binding {
+            field: "expiry",
+            ..CARD_A
+        };
+        let other_kind = Binding {
+            kind: RecordKind::Identity,
+            ..CARD_A
+        };
         for b in [other_record, other_field, other_kind] {
             assert!(matches!(k.open(&b, &sealed), Err(CryptoError::Open)));
         }
@@ -124,6 +153,9 @@ mod tests {
             t[i] ^= 0x01;
             assert!(k.open(&CARD_A, &t).is_err(), "flipping byte {i} must be detected");
         }
-        assert!(matches!(k.open(&CARD_A, &sealed[..20]), Err(CryptoError::Malformed)));
+        assert!(matches!(
+            k.open(&CARD_A, &sealed[..20]),
+            Err(CryptoError::Malformed)
+        ));
     }
 }

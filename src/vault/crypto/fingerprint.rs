@@ -20,7 +20,11 @@ pub(crate) struct Fingerprint(pub(crate) [u8; 32]);
 impl FingerprintKey {
     pub(crate) fn new(version: u32, raw: SecretBox<[u8; 32]>) -> Self {
         let key = hmac::Key::new(hmac::HMAC_SHA256, raw.expose_secret());
-        FingerprintKey { version, _raw: raw, key }
+        FingerprintKey {
+            version,
+            _raw: raw,
+            key,
+        }
     }
 
     pub(crate) fn version(&self) -> u32 {

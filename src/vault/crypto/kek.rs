@@ -45,7 +45,12 @@ impl Kek {
              not for production, where the KEK is assembled from custodian shares"
         );
         let kek_err = |what: &'static str| move |e: std::io::Error| CryptoError::KekFile { what, source: e };
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+        match OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
             Ok(mut file) => {
                 let raw = random::array::<32>()?;
                 let text = Zeroizing::new(format!("{}\n", crate::hex::encode(&raw)));
@@ -57,7 +62,10 @@ impl Kek {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(kek_err("create")(e)),
         }
-        let mut file = OpenOptions::new().read(true).open(path).map_err(kek_err("open"))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .open(path)
+            .map_err(kek_err("open"))?;
         let mode = file.metadata().map_err(kek_err("stat"))?.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(CryptoError::KekFilePermissions { mode: mode & 0o777 });
@@ -69,14 +77,25 @@ impl Kek {
         Ok(Self::from_bytes(SecretBox::new(raw)))
     }
 
-    pub(crate) fn wrap(&self, binding: &Binding<'_>, key: &SecretBox<[u8; 32]>) -> Result<Vec<u8>, CryptoError> {
+    pub(crate) fn wrap(
+        &self,
+        binding: &Binding<'_>,
+        key: &SecretBox<[u8; 32]>,
+    ) -> Result<Vec<u8>, CryptoError> {
         use secrecy::ExposeSecret;
         self.sealer.seal(binding, key.expose_secret())
     }
 
     /// Any failure here means the KEK is not the one that wrapped the key.
-    pub(crate) fn unwrap(&self, binding: &Binding<'_>, wrapped: &[u8]) -> Result<SecretBox<[u8; 32]>, CryptoError> {
-        let plain = self.sealer.open(binding, wrapped).map_err(|_| CryptoError::WrongKek)?;
+    pub(crate) fn unwrap(
+        &self,
+        binding: &Binding<'_>,
+        wrapped: &[u8],
+    ) -> Result<SecretBox<[u8; 32]>, CryptoError> {
+        let plain = self
+            .sealer
+            .open(binding, wrapped)
+            .map_err(|_| CryptoError::WrongKek)?;
         let mut raw = Box::new([0u8; 32]);
         if plain.len() != raw.len() {
             return Err(CryptoError::WrongKek);
@@ -104,7 +123,11 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let second = Kek::from_dev_file(&path).unwrap();
-        let b = Binding { kind: super::super::aad::RecordKind::DataKey, record_id: "1", field: "key" };
+        let b = Binding {
+            kind: super::super::aad::RecordKind::DataKey,
+            record_id: "1",
+            field: "key",
+        };
         let dek = SecretBox::new(Box::new([5u8; 32]));
         let wrapped = first.wrap(&b, &dek).unwrap();
         assert!(second.unwrap(&b, &wrapped).is_ok(), "same file, same KEK");
@@ -118,9 +141,15 @@ mod tests {
         let path = dir.path().join("dev-kek.hex");
         Kek::from_dev_file(&path).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-        assert!(matches!(Kek::from_dev_file(&path), Err(CryptoError::KekFilePermissions { mode: 0o644 })));
+        assert!(matches!(
+            Kek::from_dev_file(&path),
+            Err(CryptoError::KekFilePermissions { mode: 0o644 })
+        ));
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
         std::fs::write(&path, "not hex").unwrap();
-        assert!(matches!(Kek::from_dev_file(&path), Err(CryptoError::KekFileFormat)));
+        assert!(matches!(
+            Kek::from_dev_file(&path),
+            Err(CryptoError::KekFileFormat)
+        ));
     }
 }

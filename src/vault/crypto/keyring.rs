@@ -57,7 +57,9 @@ impl DataKey {
     }
 
     pub(crate) fn encryptions(&self) -> u64 {
-        self.used.load(Ordering::Relaxed).min(self.reserved_through.load(Ordering::Relaxed))
+        self.used
+            .load(Ordering::Relaxed)
+            .min(self.reserved_through.load(Ordering::Relaxed))
     }
 
     /// Counts one encryption if the reserved block has room. A compare-and-swap
@@ -68,7 +70,10 @@ impl DataKey {
             if used >= self.reserved_through.load(Ordering::Acquire) {
                 return false;
             }
-            match self.used.compare_exchange_weak(used, used + 1, Ordering::AcqRel, Ordering::Acquire) {
+            match self
+                .used
+                .compare_exchange_weak(used, used + 1, Ordering::AcqRel, Ordering::Acquire)
+            {
                 Ok(_) => return true,
                 Err(actual) => used = actual,
             }
@@ -91,7 +96,9 @@ pub(crate) enum SealOutcome {
     Sealed(Vec<u8>),
     /// The current version's reserved block is used up: reserve more (or
     /// rotate) in the store, then try again.
-    NeedsBudget { version: u32 },
+    NeedsBudget {
+        version: u32,
+    },
 }
 
 pub(crate) struct Keyring {
@@ -115,11 +122,20 @@ impl Keyring {
     }
 
     pub(crate) fn get(&self, version: u32) -> Option<Arc<DataKey>> {
-        self.keys.read().unwrap_or_else(PoisonError::into_inner).get(&version).cloned()
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&version)
+            .cloned()
     }
 
     pub(crate) fn versions(&self) -> Vec<Arc<DataKey>> {
-        self.keys.read().unwrap_or_else(PoisonError::into_inner).values().cloned().collect()
+        self.keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub(crate) fn add(&self, key: DataKey) {
@@ -133,15 +149,25 @@ impl Keyring {
         &self.fingerprint
     }
 
-    pub(crate) fn try_seal(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<SealOutcome, CryptoError> {
+    pub(crate) fn try_seal(
+        &self,
+        binding: &Binding<'_>,
+        plaintext: &[u8],
+    ) -> Result<SealOutcome, CryptoError> {
         let key = self.current().ok_or(CryptoError::UnknownKeyVersion(0))?;
         if !key.take_one() {
-            return Ok(SealOutcome::NeedsBudget { version: key.version() });
+            return Ok(SealOutcome::NeedsBudget {
+                version: key.version(),
+            });
         }
         key.sealer.seal(binding, plaintext).map(SealOutcome::Sealed)
     }
 
-    pub(crate) fn open(&self, binding: &Binding<'_>, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+    pub(crate) fn open(
+        &self,
+        binding: &Binding<'_>,
+        sealed: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let version = Header::parse(sealed)?.key_version;
         let key = self.get(version).ok_or(CryptoError::UnknownKeyVersion(version))?;
         key.sealer.open(binding, sealed)

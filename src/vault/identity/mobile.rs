@@ -16,7 +16,10 @@ impl Mobile {
         }
         let national = trimmed.strip_prefix("+86").unwrap_or(trimmed);
         if !national.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(err(Rule::NotDigits, "a mobile number has digits only, optionally after +86"));
+            return Err(err(
+                Rule::NotDigits,
+                "a mobile number has digits only, optionally after +86",
+            ));
         }
         if national.len() != 11 {
             return Err(err(Rule::Length, "a mobile number has 11 digits"));
@@ -50,7 +53,11 @@ mod tests {
 
     #[test]
     fn shared_test_phones() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/phones.csv")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/phones.csv"
+        ))
+        .unwrap();
         let mut seen = 0;
         for line in text.lines().skip(1) {
             let c: Vec<&str> = line.split(',').collect();

@@ -10,8 +10,8 @@ const CHECK_CHARS: [u8; 11] = *b"10X98765432";
 /// Province-level codes in use, including the 81/82/83 prefixes of residence
 /// permits for Hong Kong, Macao and Taiwan residents.
 const PROVINCES: [u8; 35] = [
-    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51,
-    52, 53, 54, 61, 62, 63, 64, 65, 71, 81, 82, 83,
+    11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54,
+    61, 62, 63, 64, 65, 71, 81, 82, 83,
 ];
 const EARLIEST_BIRTH_YEAR: i32 = 1900;
 
@@ -43,19 +43,31 @@ impl ResidentId {
             ));
         }
         let num = |range: std::ops::Range<usize>| {
-            body[range].iter().fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
+            body[range]
+                .iter()
+                .fold(0u32, |acc, d| acc * 10 + u32::from(d - b'0'))
         };
         let province = num(0..2) as u8;
         if !PROVINCES.contains(&province) {
-            return Err(err(Rule::AreaCode, "the first two digits are not a province code"));
+            return Err(err(
+                Rule::AreaCode,
+                "the first two digits are not a province code",
+            ));
         }
         let birth_date = CivilDate::new(num(6..10) as i32, num(10..12) as u8, num(12..14) as u8)
             .filter(|d| d.year() >= EARLIEST_BIRTH_YEAR)
-            .ok_or(err(Rule::BirthDate, "digits 7 to 14 are not a real birth date (YYYYMMDD)"))?;
+            .ok_or(err(
+                Rule::BirthDate,
+                "digits 7 to 14 are not a real birth date (YYYYMMDD)",
+            ))?;
         if birth_date > today {
             return Err(err(Rule::BirthDateInFuture, "the birth date is in the future"));
         }
-        let sum: u32 = body.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
+        let sum: u32 = body
+            .iter()
+            .zip(WEIGHTS)
+            .map(|(d, w)| u32::from(d - b'0') * w)
+            .sum();
         if CHECK_CHARS[(sum % 11) as usize] != check[0] {
             return Err(err(
                 Rule::CheckCharacter,
@@ -96,7 +108,11 @@ mod tests {
 
     #[test]
     fn shared_test_identities() {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/identities.csv")).unwrap();
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/testdata/identities.csv"
+        ))
+        .unwrap();
         let mut seen = 0;
         for line in text.lines().skip(1) {
             let c: Vec<&str> = line.split(',').collect();
@@ -133,10 +149,21 @@ mod tests {
     fn a_birth_date_of_today_is_accepted_tomorrow_is_not() {
         // 110105 20261121 001 + check character computed here.
         let body = b"11010520261121001";
-        let sum: u32 = body.iter().zip(WEIGHTS).map(|(d, w)| u32::from(d - b'0') * w).sum();
-        let id = format!("{}{}", std::str::from_utf8(body).unwrap(), CHECK_CHARS[(sum % 11) as usize] as char);
+        let sum: u32 = body
+            .iter()
+            .zip(WEIGHTS)
+            .map(|(d, w)| u32::from(d - b'0') * w)
+            .sum();
+        let id = format!(
+            "{}{}",
+            std::str::from_utf8(body).unwrap(),
+            CHECK_CHARS[(sum % 11) as usize] as char
+        );
         assert!(ResidentId::parse(&id, today()).is_ok());
         let yesterday = CivilDate::new(2026, 11, 20).unwrap();
-        assert_eq!(ResidentId::parse(&id, yesterday).unwrap_err().rule, Rule::BirthDateInFuture);
+        assert_eq!(
+            ResidentId::parse(&id, yesterday).unwrap_err().rule,
+            Rule::BirthDateInFuture
+        );
     }
 }

@@ -20,7 +20,11 @@ impl Currency {
         if b.len() == 3 && b.iter().all(u8::is_ascii_uppercase) {
             Ok(Currency([b[0], b[1], b[2]]))
         } else {
-            Err(ValidationError::new(Field::Currency, Rule::Format, "a currency is a three-letter upper-case ISO 4217 code"))
+            Err(ValidationError::new(
+                Field::Currency,
+                Rule::Format,
+                "a currency is a three-letter upper-case ISO 4217 code",
+            ))
         }
     }
 
@@ -128,7 +132,10 @@ impl DomainControls {
             return err(Rule::OutOfRange, "amount limits must be positive (minor units)");
         }
         if spec.per_transaction_limit > spec.cumulative_limit {
-            return err(Rule::OutOfRange, "per_transaction_limit cannot exceed cumulative_limit");
+            return err(
+                Rule::OutOfRange,
+                "per_transaction_limit cannot exceed cumulative_limit",
+            );
         }
         if spec.valid_until <= spec.valid_from {
             return err(Rule::WindowOrder, "valid_until must be after valid_from");
@@ -137,7 +144,10 @@ impl DomainControls {
             return err(Rule::Empty, "at least one channel must be allowed");
         }
         if spec.merchants.as_ref().is_some_and(BTreeSet::is_empty) {
-            return err(Rule::Empty, "an allowed-merchant list cannot be empty (omit it to allow any merchant)");
+            return err(
+                Rule::Empty,
+                "an allowed-merchant list cannot be empty (omit it to allow any merchant)",
+            );
         }
         Ok(DomainControls(spec))
     }
@@ -239,7 +249,10 @@ pub(crate) fn reserve(
     if !c.channels.contains(&request.channel) {
         return Err(ControlRefusal::Channel);
     }
-    if c.merchants.as_ref().is_some_and(|m| !m.contains(&request.merchant)) {
+    if c.merchants
+        .as_ref()
+        .is_some_and(|m| !m.contains(&request.merchant))
+    {
         return Err(ControlRefusal::Merchant);
     }
     if request.currency != c.currency {
@@ -294,28 +307,69 @@ mod tests {
     fn every_control_is_checked_and_named() {
         let controls = DomainControls::new(spec()).unwrap();
         let mut usage = Usage::default();
-        let r = |status, usage: &mut Usage, req: &UseRequest, now| reserve(status, &controls, usage, req, Timestamp(now));
+        let r = |status, usage: &mut Usage, req: &UseRequest, now| {
+            reserve(status, &controls, usage, req, Timestamp(now))
+        };
         let ok = request(300);
-        assert_eq!(r(TokenStatus::Suspended, &mut usage, &ok, 150).unwrap_err().control(), "status");
-        assert_eq!(r(TokenStatus::Active, &mut usage, &ok, 99).unwrap_err(), ControlRefusal::NotYetValid);
-        assert_eq!(r(TokenStatus::Active, &mut usage, &ok, 200).unwrap_err(), ControlRefusal::Expired);
+        assert_eq!(
+            r(TokenStatus::Suspended, &mut usage, &ok, 150)
+                .unwrap_err()
+                .control(),
+            "status"
+        );
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &ok, 99).unwrap_err(),
+            ControlRefusal::NotYetValid
+        );
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &ok, 200).unwrap_err(),
+            ControlRefusal::Expired
+        );
         let mut other = ok.clone();
         other.channel = ChannelId::parse("ccb").unwrap();
-        assert_eq!(r(TokenStatus::Active, &mut usage, &other, 150).unwrap_err(), ControlRefusal::Channel);
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &other, 150).unwrap_err(),
+            ControlRefusal::Channel
+        );
         let mut other = ok.clone();
         other.merchant = MerchantId::parse("M002").unwrap();
-        assert_eq!(r(TokenStatus::Active, &mut usage, &other, 150).unwrap_err(), ControlRefusal::Merchant);
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &other, 150).unwrap_err(),
+            ControlRefusal::Merchant
+        );
         let mut other = ok.clone();
         other.currency = Currency::parse("USD").unwrap();
-        assert_eq!(r(TokenStatus::Active, &mut usage, &other, 150).unwrap_err(), ControlRefusal::Currency);
-        assert_eq!(r(TokenStatus::Active, &mut usage, &request(501), 150).unwrap_err(), ControlRefusal::PerTransactionAmount);
-        assert_eq!(r(TokenStatus::Active, &mut usage, &request(0), 150).unwrap_err(), ControlRefusal::ZeroAmount);
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &other, 150).unwrap_err(),
+            ControlRefusal::Currency
+        );
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &request(501), 150).unwrap_err(),
+            ControlRefusal::PerTransactionAmount
+        );
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &request(0), 150).unwrap_err(),
+            ControlRefusal::ZeroAmount
+        );
         assert_eq!(usage, Usage::default(), "refusals reserve nothing");
         r(TokenStatus::Active, &mut usage, &ok, 150).unwrap();
-        assert_eq!(r(TokenStatus::Active, &mut usage, &request(500), 150).unwrap_err(), ControlRefusal::CumulativeAmount);
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &request(500), 150).unwrap_err(),
+            ControlRefusal::CumulativeAmount
+        );
         r(TokenStatus::Active, &mut usage, &request(400), 150).unwrap();
-        assert_eq!(r(TokenStatus::Active, &mut usage, &request(1), 150).unwrap_err(), ControlRefusal::UseCount);
-        assert_eq!(usage, Usage { uses_reserved: 2, amount_reserved: 700, ..Usage::default() });
+        assert_eq!(
+            r(TokenStatus::Active, &mut usage, &request(1), 150).unwrap_err(),
+            ControlRefusal::UseCount
+        );
+        assert_eq!(
+            usage,
+            Usage {
+                uses_reserved: 2,
+                amount_reserved: 700,
+                ..Usage::default()
+            }
+        );
     }
 
     #[test]
@@ -328,7 +382,10 @@ mod tests {
         assert!(DomainControls::new(s).is_err());
         let mut s = spec();
         s.valid_until = s.valid_from;
-        assert_eq!(DomainControls::new(s.clone()).unwrap_err().rule, Rule::WindowOrder);
+        assert_eq!(
+            DomainControls::new(s.clone()).unwrap_err().rule,
+            Rule::WindowOrder
+        );
         let mut s = spec();
         s.channels.clear();
         assert!(DomainControls::new(s).is_err());

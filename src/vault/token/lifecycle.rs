@@ -45,10 +45,19 @@ mod tests {
     #[test]
     fn exactly_the_allowed_transitions() {
         let all = [Active, Suspended, Deleted];
-        let allowed = [(Active, Suspended), (Suspended, Active), (Active, Deleted), (Suspended, Deleted)];
+        let allowed = [
+            (Active, Suspended),
+            (Suspended, Active),
+            (Active, Deleted),
+            (Suspended, Deleted),
+        ];
         for from in all {
             for to in all {
-                assert_eq!(from.transition(to).is_ok(), allowed.contains(&(from, to)), "{from:?} -> {to:?}");
+                assert_eq!(
+                    from.transition(to).is_ok(),
+                    allowed.contains(&(from, to)),
+                    "{from:?} -> {to:?}"
+                );
             }
         }
     }

@@ -34,23 +34,37 @@ impl TokenBinRange {
     /// Parses `"LOW-HIGH"`, e.g. `"810000-819999"`.
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
         let err = |rule, detail| ValidationError::new(Field::TokenNumber, rule, detail);
-        let (low, high) = text.split_once('-').ok_or(err(Rule::Format, "a token BIN range is LOW-HIGH"))?;
+        let (low, high) = text
+            .split_once('-')
+            .ok_or(err(Rule::Format, "a token BIN range is LOW-HIGH"))?;
         let (low, high) = (low.trim(), high.trim());
         let all_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         if !all_digits(low) || !all_digits(high) || low.len() != high.len() || !(6..=8).contains(&low.len()) {
-            return Err(err(Rule::Format, "token BINs are 6 to 8 digits, both ends the same length"));
+            return Err(err(
+                Rule::Format,
+                "token BINs are 6 to 8 digits, both ends the same length",
+            ));
         }
-        let parse = |s: &str| s.parse::<u32>().map_err(|_| err(Rule::Format, "token BIN is not a number"));
+        let parse = |s: &str| {
+            s.parse::<u32>()
+                .map_err(|_| err(Rule::Format, "token BIN is not a number"))
+        };
         let range = TokenBinRange {
             low: parse(low)?,
             high: parse(high)?,
             digits: low.len(),
         };
         if range.low > range.high {
-            return Err(err(Rule::WindowOrder, "the token BIN range's low end is above its high end"));
+            return Err(err(
+                Rule::WindowOrder,
+                "the token BIN range's low end is above its high end",
+            ));
         }
         if range.overlaps_a_network() {
-            return Err(err(Rule::InTokenRange, "the token BIN range overlaps a card network's prefixes"));
+            return Err(err(
+                Rule::InTokenRange,
+                "the token BIN range overlaps a card network's prefixes",
+            ));
         }
         Ok(range)
     }
@@ -166,11 +180,27 @@ mod tests {
 
     #[test]
     fn ranges_overlapping_a_network_are_refused() {
-        for bad in ["620000-620999", "400000-400000", "300000-399999", "650000-659999", "899999-900001"] {
-            assert_eq!(TokenBinRange::parse(bad).unwrap_err().rule, Rule::InTokenRange, "{bad}");
+        for bad in [
+            "620000-620999",
+            "400000-400000",
+            "300000-399999",
+            "650000-659999",
+            "899999-900001",
+        ] {
+            assert_eq!(
+                TokenBinRange::parse(bad).unwrap_err().rule,
+                Rule::InTokenRange,
+                "{bad}"
+            );
         }
-        assert_eq!(TokenBinRange::parse("819999-810000").unwrap_err().rule, Rule::WindowOrder);
-        assert_eq!(TokenBinRange::parse("81000-81999").unwrap_err().rule, Rule::Format);
+        assert_eq!(
+            TokenBinRange::parse("819999-810000").unwrap_err().rule,
+            Rule::WindowOrder
+        );
+        assert_eq!(
+            TokenBinRange::parse("81000-81999").unwrap_err().rule,
+            Rule::Format
+        );
         assert!(TokenBinRange::parse("10000000-10009999").is_ok());
     }
 

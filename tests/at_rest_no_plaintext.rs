@@ -1,0 +1,71 @@
+//! Invariant 1 at rest: after storing every shared test card and identity,
+//! the raw files sled wrote contain none of their digits, names, ID numbers
+//! or phone numbers in plaintext (nor in UTF-16, nor hex-encoded).
+
+mod common;
+
+use tokenvault::time::Timestamp;
+
+fn needles(value: &str) -> Vec<Vec<u8>> {
+    let utf16: Vec<u8> = value.encode_utf16().flat_map(u16::to_le_bytes).collect();
+    let hex: String = value.bytes().map(|b| format!("{b:02x}")).collect();
+    vec![value.as_bytes().to_vec(), utf16, hex.into_bytes()]
+}
+
+fn all_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            all_files(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+}
+
+#[tokio::test]
+async fn raw_store_files_hold_no_plaintext() {
+    let tv = common::open_vault().await;
+    let mut secrets: Vec<String> = Vec::new();
+    for pan in common::valid_test_pans() {
+        let card = tv.vault.store_card(&pan).await.unwrap();
+        // Tokens too: the token record must not carry the PAN.
+        tv.vault
+            .issue_token(&card.card_ref, common::controls(5, 100, 500), Timestamp::now())
+            .await
+            .unwrap();
+        secrets.push(pan);
+    }
+    let identities = [
+        ("张三", "11010519491231002X", "13800138000"),
+        ("阿卜杜勒·克里木", "11010519491231002x", "+8619912345678"),
+        ("John Smith", "11010519491231002X", "13912345678"),
+    ];
+    for (name, id, phone) in identities {
+        tv.vault.store_identity(name, id, phone).await.unwrap();
+        secrets.push(name.to_owned());
+        secrets.push(id.to_uppercase());
+        secrets.push(phone.trim_start_matches("+86").to_owned());
+    }
+    let data_dir = tv.dir.path().join("data");
+    drop(tv.vault); // close sled so everything it buffers is on disk
+
+    let mut files = Vec::new();
+    all_files(&data_dir, &mut files);
+    let mut bytes_scanned = 0;
+    for file in &files {
+        let content = std::fs::read(file).unwrap();
+        bytes_scanned += content.len();
+        for secret in &secrets {
+            for needle in needles(secret) {
+                assert!(
+                    !content.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    "{} holds a plaintext test value ({} characters)",
+                    file.display(),
+                    secret.chars().count()
+                );
+            }
+        }
+    }
+    assert!(bytes_scanned > 0, "the scan read the store's files");
+}

@@ -1,0 +1,108 @@
+//! Shared set-up for the integration tests: a real sled store in a temporary
+//! directory, a real KEK, the shared test data beside the project.
+#![allow(dead_code)]
+
+use std::collections::BTreeSet;
+use tokenvault::store::SledStore;
+use tokenvault::time::Timestamp;
+use tokenvault::vault::crypto::kek::Kek;
+use tokenvault::vault::token::{ChannelId, ControlsSpec, Currency, DomainControls, MerchantId, UseRequest};
+use tokenvault::vault::{Vault, VaultConfig};
+
+pub struct TestVault {
+    pub dir: tempfile::TempDir,
+    pub vault: Vault<SledStore>,
+}
+
+pub async fn open_vault() -> TestVault {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let vault = open_in(dir.path()).await;
+    TestVault { dir, vault }
+}
+
+/// Opens (or re-opens) a vault whose data and development KEK live in `dir`.
+pub async fn open_in(dir: &std::path::Path) -> Vault<SledStore> {
+    let store = SledStore::open(&dir.join("data")).expect("sled store");
+    let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).expect("dev KEK");
+    Vault::open(store, kek, VaultConfig::embedded().expect("embedded config"))
+        .await
+        .expect("vault opens")
+}
+
+pub fn shared(file: &str) -> String {
+    let path = format!("{}/../shared/testdata/{file}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// (pan, valid) rows of shared/testdata/cards.csv.
+pub fn test_cards() -> Vec<(String, bool)> {
+    shared("cards.csv")
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<&str> = l.split(',').collect();
+            (c[0].to_owned(), c[3] == "true")
+        })
+        .collect()
+}
+
+pub fn valid_test_pans() -> Vec<String> {
+    test_cards()
+        .into_iter()
+        .filter(|(_, v)| *v)
+        .map(|(p, _)| p)
+        .collect()
+}
+
+pub const CHANNEL: &str = "icbc-quickpay";
+pub const MERCHANT: &str = "M100200300";
+
+pub fn controls(max_uses: u32, per_transaction: u64, cumulative: u64) -> DomainControls {
+    let now = Timestamp::now().seconds();
+    DomainControls::new(ControlsSpec {
+        max_uses,
+        per_transaction_limit: per_transaction,
+        cumulative_limit: cumulative,
+        currency: Currency::parse("CNY").unwrap(),
+        valid_from: Timestamp(now - 60),
+        valid_until: Timestamp(now + 3600),
+        channels: BTreeSet::from([ChannelId::parse(CHANNEL).unwrap()]),
+        merchants: Some(BTreeSet::from([MerchantId::parse(MERCHANT).unwrap()])),
+    })
+    .expect("valid controls")
+}
+
+pub fn use_of(amount: u64) -> UseRequest {
+    UseRequest {
+        amount,
+        currency: Currency::parse("CNY").unwrap(),
+        channel: ChannelId::parse(CHANNEL).unwrap(),
+        merchant: MerchantId::parse(MERCHANT).unwrap(),
+    }
+}
+
+/// A random, Luhn-valid 16-digit UnionPay-range PAN (prefix 621799, which the
+/// embedded BIN table does not list).
+pub fn random_pan(seed: u64) -> String {
+    let mut digits = format!("621799{:09}", seed % 1_000_000_000);
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let v = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let d = v * 2;
+                if d > 9 {
+                    d - 9
+                } else {
+                    d
+                }
+            } else {
+                v
+            }
+        })
+        .sum();
+    digits.push(char::from(b'0' + ((10 - sum % 10) % 10) as u8));
+    digits
+}
