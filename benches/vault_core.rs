@@ -17,25 +17,8 @@ type V = Arc<Vault<SledStore>>;
 
 fn pan(seed: u64) -> String {
     let body = format!("621799{:09}", seed % 1_000_000_000);
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let v = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let d = v * 2;
-                if d > 9 {
-                    d - 9
-                } else {
-                    d
-                }
-            } else {
-                v
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    let check = tokenvault::vault::card::luhn::check_digit(body.as_bytes());
+    format!("{body}{}", char::from(check))
 }
 
 fn controls() -> DomainControls {

@@ -7,7 +7,7 @@ use super::records::{decode, encode, CardRecord};
 use super::refs::CardRef;
 use super::retry::Retry;
 use super::{layout, Vault, VaultError};
-use crate::store::{Batch, CommitError, Store};
+use crate::store::{Batch, Store};
 use crate::time::Timestamp;
 use zeroize::Zeroizing;
 
@@ -87,10 +87,8 @@ impl<S: Store> Vault<S> {
                 .expect_absent(card_key.clone())
                 .put(card_key, encode(&record)?)
                 .put(index_key.clone(), card_ref.as_str());
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(StoredCard::from_record(record, false)),
-                Err(CommitError::Conflict) => retry.after_conflict().await?,
-                Err(e) => return Err(e.into()),
+            if retry.commit(&self.store, batch).await? {
+                return Ok(StoredCard::from_record(record, false));
             }
         }
     }

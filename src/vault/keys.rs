@@ -213,13 +213,9 @@ impl<S: Store> Vault<S> {
             batch
                 .expect_equals(store_key.clone(), stored)
                 .put(store_key.clone(), encode(&record)?);
-            match self.store.commit(batch).await {
-                Ok(()) => {
-                    key.begin_block(block_start, record.reserved_through);
-                    return Ok(());
-                }
-                Err(CommitError::Conflict) => retry.after_conflict().await?,
-                Err(e) => return Err(e.into()),
+            if retry.commit(&self.store, batch).await? {
+                key.begin_block(block_start, record.reserved_through);
+                return Ok(());
             }
         }
     }
@@ -249,9 +245,10 @@ mod tests {
 
     fn pan(i: u64) -> String {
         let body = format!("621799{i:09}");
-        let digits: Vec<u8> = body.bytes().collect();
-        let check = crate::vault::card::luhn::check_digit(&digits);
-        format!("{body}{}", check as char)
+        format!(
+            "{body}{}",
+            char::from(crate::vault::card::luhn::check_digit(body.as_bytes()))
+        )
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

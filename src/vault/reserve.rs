@@ -8,7 +8,7 @@ use super::refs::ReservationId;
 use super::retry::Retry;
 use super::token::{controls, TokenNumber, UseRequest};
 use super::{layout, Vault, VaultError};
-use crate::store::{Batch, CommitError, Store};
+use crate::store::{Batch, Store};
 use crate::time::Timestamp;
 
 /// A reservation as callers see it.
@@ -70,10 +70,8 @@ impl<S: Store> Vault<S> {
                 .expect_absent(res_key.clone())
                 .put(token_key.clone(), encode(&record)?)
                 .put(res_key, encode(&reservation)?);
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(reservation.into()),
-                Err(CommitError::Conflict) => retry.after_conflict().await?,
-                Err(e) => return Err(e.into()),
+            if retry.commit(&self.store, batch).await? {
+                return Ok(reservation.into());
             }
         }
     }
@@ -143,10 +141,8 @@ impl<S: Store> Vault<S> {
                 .expect_equals(res_key.clone(), res_raw)
                 .put(token_key.clone(), encode(&record)?)
                 .put(res_key, encode(&reservation)?);
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(reservation.into()),
-                Err(CommitError::Conflict) => retry.after_conflict().await?,
-                Err(e) => return Err(e.into()),
+            if retry.commit(&self.store, batch).await? {
+                return Ok(reservation.into());
             }
         }
     }

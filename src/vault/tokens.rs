@@ -140,13 +140,9 @@ impl<S: Store> Vault<S> {
             batch
                 .expect_equals(key.clone(), raw)
                 .put(key.clone(), encode(&record)?);
-            match self.store.commit(batch).await {
-                Ok(()) => {
-                    let card = self.card_record(&record.card_ref).await?;
-                    return Ok(self.view(record, card.masked));
-                }
-                Err(CommitError::Conflict) => retry.after_conflict().await?,
-                Err(e) => return Err(e.into()),
+            if retry.commit(&self.store, batch).await? {
+                let card = self.card_record(&record.card_ref).await?;
+                return Ok(self.view(record, card.masked));
             }
         }
     }

@@ -81,28 +81,13 @@ pub fn use_of(amount: u64) -> UseRequest {
     }
 }
 
-/// A random, Luhn-valid 16-digit UnionPay-range PAN (prefix 621799, which the
-/// embedded BIN table does not list).
+/// A Luhn-valid 16-digit UnionPay-range PAN derived from `seed` (prefix
+/// 621799, which the embedded BIN table does not list).
 pub fn random_pan(seed: u64) -> String {
-    let mut digits = format!("621799{:09}", seed % 1_000_000_000);
-    let sum: u32 = digits
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let v = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let d = v * 2;
-                if d > 9 {
-                    d - 9
-                } else {
-                    d
-                }
-            } else {
-                v
-            }
-        })
-        .sum();
-    digits.push(char::from(b'0' + ((10 - sum % 10) % 10) as u8));
-    digits
+    with_check_digit(&format!("621799{:09}", seed % 1_000_000_000))
+}
+
+pub fn with_check_digit(body: &str) -> String {
+    let check = tokenvault::vault::card::luhn::check_digit(body.as_bytes());
+    format!("{body}{}", char::from(check))
 }

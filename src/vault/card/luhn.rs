@@ -1,12 +1,13 @@
-//! The ISO/IEC 7812 mod-10 check digit.
+//! The ISO/IEC 7812 mod-10 check digit. Public: it reveals nothing, and
+//! callers use it to make test data.
 
 /// Whether `digits` (ASCII '0'..='9' only) carries a valid Luhn check digit.
-pub(crate) fn is_valid(digits: &[u8]) -> bool {
+pub fn is_valid(digits: &[u8]) -> bool {
     weighted_sum(digits, false) % 10 == 0
 }
 
-/// The digit that makes `body ++ [digit]` Luhn-valid.
-pub(crate) fn check_digit(body: &[u8]) -> u8 {
+/// The ASCII digit that makes `body ++ [digit]` Luhn-valid (`body` is ASCII digits).
+pub fn check_digit(body: &[u8]) -> u8 {
     let sum = weighted_sum(body, true);
     b'0' + ((10 - (sum % 10)) % 10) as u8
 }

@@ -1,7 +1,7 @@
 //! Card numbers: parsing, networks, BIN facts, masking.
 
 pub mod bin_table;
-pub(crate) mod luhn;
+pub mod luhn;
 pub mod network;
 pub(in crate::vault) mod pan;
 pub mod rules;
