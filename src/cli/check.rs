@@ -5,8 +5,7 @@ use crate::vault::token::TokenBinRange;
 use std::path::Path;
 
 pub(super) fn bin_table(file: &Path) -> Result<String, String> {
-    let text = std::fs::read_to_string(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-    let table = BinTable::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+    let table = BinTable::from_file(file).map_err(|e| format!("{}: {e}", file.display()))?;
     Ok(format!(
         "{}: {} BIN entries, all valid",
         file.display(),

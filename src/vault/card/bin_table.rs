@@ -47,6 +47,8 @@ impl BinInfo {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BinTableError {
+    #[error("cannot read BIN table file {path}: {reason}")]
+    Read { path: String, reason: String },
     #[error("BIN table line {line}: expected `prefix,issuer,card_type`")]
     Columns { line: usize },
     #[error("BIN table line {line}: prefix must be 6 to 10 digits")]
@@ -106,6 +108,16 @@ impl BinTable {
         Ok(BinTable { entries })
     }
 
+    /// Loads a table file at start-up; an unreadable or malformed file is an
+    /// error rather than an empty table.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, BinTableError> {
+        let text = std::fs::read_to_string(path).map_err(|e| BinTableError::Read {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        Self::parse(&text)
+    }
+
     pub fn embedded() -> Result<Self, BinTableError> {
         Self::parse(EMBEDDED_BIN_TABLE)
     }
@@ -140,6 +152,19 @@ mod tests {
         assert_eq!(icbc.issuer, "中国工商银行");
         assert_eq!(icbc.card_type, CardType::Debit);
         assert_eq!(table.lookup("6200000000000005"), BinInfo::unknown());
+    }
+
+    #[test]
+    fn the_shipped_file_loads_like_the_embedded_copy() {
+        let path = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/bins.csv"));
+        assert_eq!(
+            BinTable::from_file(path).unwrap().len(),
+            BinTable::embedded().unwrap().len()
+        );
+        assert!(matches!(
+            BinTable::from_file(std::path::Path::new("/nonexistent/bins.csv")),
+            Err(BinTableError::Read { .. })
+        ));
     }
 
     #[test]
