@@ -7,6 +7,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokenvault::audit::Actor;
 use tokenvault::store::SledStore;
 use tokenvault::time::Timestamp;
 use tokenvault::vault::crypto::kek::Kek;
@@ -136,7 +137,7 @@ fn main() {
                 let v = Arc::clone(&v);
                 async move {
                     let seed = (workers as u64) << 40 | (w as u64) << 24 | i;
-                    v.store_card(&pan(seed)).await.unwrap();
+                    v.store_card(&Actor::local("bench"), &pan(seed)).await.unwrap();
                 }
             })
             .await;
@@ -149,12 +150,20 @@ fn main() {
                 o.ops as f64 / flushes.max(1) as f64
             );
         }
-        let card = vault.store_card(&pan(999_999_999)).await.unwrap();
+        let card = vault
+            .store_card(&Actor::local("bench"), &pan(999_999_999))
+            .await
+            .unwrap();
         let mut tokens = Vec::new();
         for _ in 0..256 {
             tokens.push(
                 vault
-                    .issue_token(&card.card_ref, controls(), Timestamp::now())
+                    .issue_token(
+                        &Actor::local("bench"),
+                        &card.card_ref,
+                        controls(),
+                        Timestamp::now(),
+                    )
                     .await
                     .unwrap()
                     .number,
@@ -167,8 +176,13 @@ fn main() {
                 let (v, t) = (Arc::clone(&v), Arc::clone(&t));
                 async move {
                     let token = &t[(w * 7 + i as usize) % t.len()];
-                    let r = v.reserve(token, &use_request(), Timestamp::now()).await.unwrap();
-                    v.commit_reservation(&r.id, Timestamp::now()).await.unwrap();
+                    let r = v
+                        .reserve(&Actor::local("bench"), token, &use_request(), Timestamp::now())
+                        .await
+                        .unwrap();
+                    v.commit_reservation(&Actor::local("bench"), &r.id, Timestamp::now())
+                        .await
+                        .unwrap();
                 }
             })
             .await;
@@ -179,7 +193,9 @@ fn main() {
             let o = drive(workers, seconds, move |w, i| {
                 let (v, t) = (Arc::clone(&v), Arc::clone(&t));
                 async move {
-                    v.token(&t[(w + i as usize) % t.len()]).await.unwrap();
+                    v.token(&Actor::local("bench"), &t[(w + i as usize) % t.len()])
+                        .await
+                        .unwrap();
                 }
             })
             .await;

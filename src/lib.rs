@@ -7,8 +7,10 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![doc = include_str!("../README.md")]
 
+pub mod audit;
 pub mod cli;
 mod hex;
+pub mod operation;
 pub mod store;
 pub mod time;
 pub mod vault;

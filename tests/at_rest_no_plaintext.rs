@@ -28,10 +28,15 @@ async fn raw_store_files_hold_no_plaintext() {
     let tv = common::open_vault().await;
     let mut secrets: Vec<String> = Vec::new();
     for pan in common::valid_test_pans() {
-        let card = tv.vault.store_card(&pan).await.unwrap();
+        let card = tv.vault.store_card(&common::actor(), &pan).await.unwrap();
         // Tokens too: the token record must not carry the PAN.
         tv.vault
-            .issue_token(&card.card_ref, common::controls(5, 100, 500), Timestamp::now())
+            .issue_token(
+                &common::actor(),
+                &card.card_ref,
+                common::controls(5, 100, 500),
+                Timestamp::now(),
+            )
             .await
             .unwrap();
         secrets.push(pan);
@@ -42,7 +47,10 @@ async fn raw_store_files_hold_no_plaintext() {
         ("John Smith", "11010519491231002X", "13912345678"),
     ];
     for (name, id, phone) in identities {
-        tv.vault.store_identity(name, id, phone).await.unwrap();
+        tv.vault
+            .store_identity(&common::actor(), name, id, phone)
+            .await
+            .unwrap();
         secrets.push(name.to_owned());
         secrets.push(id.to_uppercase());
         secrets.push(phone.trim_start_matches("+86").to_owned());

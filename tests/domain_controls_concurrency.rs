@@ -28,9 +28,15 @@ async fn race(
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let now = Timestamp::now();
-            match vault.reserve(&token, &use_of(amount), now).await {
+            match vault
+                .reserve(&common::actor(), &token, &use_of(amount), now)
+                .await
+            {
                 Ok(r) => {
-                    vault.commit_reservation(&r.id, now).await.expect("commit");
+                    vault
+                        .commit_reservation(&common::actor(), &r.id, now)
+                        .await
+                        .expect("commit");
                     Ok(())
                 }
                 Err(e) => Err(e),
@@ -53,15 +59,23 @@ async fn race(
 async fn exactly_max_uses_commit_under_contention_repeatedly() {
     let tv = open_vault().await;
     let vault = Arc::new(tv.vault);
-    let card = vault.store_card("6205500000000000004").await.unwrap();
+    let card = vault
+        .store_card(&common::actor(), "6205500000000000004")
+        .await
+        .unwrap();
     for round in 0..15 {
         let token = vault
-            .issue_token(&card.card_ref, controls(10, 1_000, 1_000_000), Timestamp::now())
+            .issue_token(
+                &common::actor(),
+                &card.card_ref,
+                controls(10, 1_000, 1_000_000),
+                Timestamp::now(),
+            )
             .await
             .unwrap();
         let (ok, refused, _) = race(&[Arc::clone(&vault)], &token.number, 64, 100).await;
         assert_eq!((ok, refused), (10, 54), "round {round}");
-        let stored = vault.token(&token.number).await.unwrap().usage;
+        let stored = vault.token(&common::actor(), &token.number).await.unwrap().usage;
         assert_eq!(stored.uses_committed, 10, "round {round}");
         assert_eq!(stored.amount_committed, 1_000);
         assert_eq!((stored.uses_reserved, stored.amount_reserved), (0, 0));
@@ -72,16 +86,24 @@ async fn exactly_max_uses_commit_under_contention_repeatedly() {
 async fn cumulative_cap_is_never_exceeded_repeatedly() {
     let tv = open_vault().await;
     let vault = Arc::new(tv.vault);
-    let card = vault.store_card("4242424242424242").await.unwrap();
+    let card = vault
+        .store_card(&common::actor(), "4242424242424242")
+        .await
+        .unwrap();
     for round in 0..15 {
         // Ten uses allowed, but the cap admits only five payments of 100.
         let token = vault
-            .issue_token(&card.card_ref, controls(10, 100, 550), Timestamp::now())
+            .issue_token(
+                &common::actor(),
+                &card.card_ref,
+                controls(10, 100, 550),
+                Timestamp::now(),
+            )
             .await
             .unwrap();
         let (ok, _, capped) = race(&[Arc::clone(&vault)], &token.number, 64, 100).await;
         assert_eq!((ok, capped), (5, 59), "round {round}");
-        let stored = vault.token(&token.number).await.unwrap().usage;
+        let stored = vault.token(&common::actor(), &token.number).await.unwrap().usage;
         assert_eq!(stored.uses_committed, 5);
         assert_eq!(stored.amount_committed, 500);
     }
@@ -98,16 +120,24 @@ async fn two_vault_nodes_on_one_store_cannot_overspend() {
         .await
         .unwrap();
     let vaults = [Arc::new(tv.vault), Arc::new(second)];
-    let card = vaults[0].store_card("5555555555554444").await.unwrap();
+    let card = vaults[0]
+        .store_card(&common::actor(), "5555555555554444")
+        .await
+        .unwrap();
     for round in 0..10 {
         let token = vaults[0]
-            .issue_token(&card.card_ref, controls(10, 1_000, 1_000_000), Timestamp::now())
+            .issue_token(
+                &common::actor(),
+                &card.card_ref,
+                controls(10, 1_000, 1_000_000),
+                Timestamp::now(),
+            )
             .await
             .unwrap();
         let (ok, refused, _) = race(&vaults, &token.number, 64, 7).await;
         assert_eq!((ok, refused), (10, 54), "round {round}");
         for v in &vaults {
-            let usage = v.token(&token.number).await.unwrap().usage;
+            let usage = v.token(&common::actor(), &token.number).await.unwrap().usage;
             assert_eq!((usage.uses_committed, usage.amount_committed), (10, 70));
         }
     }
@@ -117,38 +147,74 @@ async fn two_vault_nodes_on_one_store_cannot_overspend() {
 async fn released_reservations_give_their_use_and_amount_back() {
     let tv = open_vault().await;
     let vault = &tv.vault;
-    let card = vault.store_card("3566002020360505").await.unwrap();
+    let card = vault
+        .store_card(&common::actor(), "3566002020360505")
+        .await
+        .unwrap();
     let token = vault
-        .issue_token(&card.card_ref, controls(2, 500, 600), Timestamp::now())
+        .issue_token(
+            &common::actor(),
+            &card.card_ref,
+            controls(2, 500, 600),
+            Timestamp::now(),
+        )
         .await
         .unwrap();
     let now = Timestamp::now();
-    let a = vault.reserve(&token.number, &use_of(500), now).await.unwrap();
+    let a = vault
+        .reserve(&common::actor(), &token.number, &use_of(500), now)
+        .await
+        .unwrap();
     assert!(matches!(
-        vault.reserve(&token.number, &use_of(200), now).await,
+        vault
+            .reserve(&common::actor(), &token.number, &use_of(200), now)
+            .await,
         Err(VaultError::Refused(ControlRefusal::CumulativeAmount))
     ));
-    vault.release_reservation(&a.id, now).await.unwrap();
+    vault
+        .release_reservation(&common::actor(), &a.id, now)
+        .await
+        .unwrap();
     // Releasing twice is harmless and gives nothing back twice.
-    vault.release_reservation(&a.id, now).await.unwrap();
+    vault
+        .release_reservation(&common::actor(), &a.id, now)
+        .await
+        .unwrap();
     assert!(matches!(
-        vault.commit_reservation(&a.id, now).await,
+        vault.commit_reservation(&common::actor(), &a.id, now).await,
         Err(VaultError::ReservationSettled(_))
     ));
-    let usage = vault.token(&token.number).await.unwrap().usage;
+    let usage = vault.token(&common::actor(), &token.number).await.unwrap().usage;
     assert_eq!(
         (usage.uses_reserved, usage.amount_reserved, usage.uses_committed),
         (0, 0, 0)
     );
-    let b = vault.reserve(&token.number, &use_of(300), now).await.unwrap();
-    let c = vault.reserve(&token.number, &use_of(300), now).await.unwrap();
-    vault.commit_reservation(&b.id, now).await.unwrap();
-    vault.commit_reservation(&b.id, now).await.unwrap();
-    vault.commit_reservation(&c.id, now).await.unwrap();
+    let b = vault
+        .reserve(&common::actor(), &token.number, &use_of(300), now)
+        .await
+        .unwrap();
+    let c = vault
+        .reserve(&common::actor(), &token.number, &use_of(300), now)
+        .await
+        .unwrap();
+    vault
+        .commit_reservation(&common::actor(), &b.id, now)
+        .await
+        .unwrap();
+    vault
+        .commit_reservation(&common::actor(), &b.id, now)
+        .await
+        .unwrap();
+    vault
+        .commit_reservation(&common::actor(), &c.id, now)
+        .await
+        .unwrap();
     assert!(matches!(
-        vault.reserve(&token.number, &use_of(1), now).await,
+        vault
+            .reserve(&common::actor(), &token.number, &use_of(1), now)
+            .await,
         Err(VaultError::Refused(ControlRefusal::UseCount))
     ));
-    let usage = vault.token(&token.number).await.unwrap().usage;
+    let usage = vault.token(&common::actor(), &token.number).await.unwrap().usage;
     assert_eq!((usage.uses_committed, usage.amount_committed), (2, 600));
 }

@@ -22,9 +22,13 @@ async fn child_writer_for_kill9() {
     let vault = common::open_in(std::path::Path::new(&dir)).await;
     for seed in 0u64.. {
         let pan = common::random_pan(seed * 7919 + 13);
-        let card = vault.store_card(&pan).await.expect("store card");
+        let card = vault
+            .store_card(&common::actor(), &pan)
+            .await
+            .expect("store card");
         let token = vault
             .issue_token(
+                &common::actor(),
                 &card.card_ref,
                 common::controls(3, 1_000, 3_000),
                 Timestamp::now(),
@@ -32,11 +36,16 @@ async fn child_writer_for_kill9() {
             .await
             .expect("issue token");
         let r = vault
-            .reserve(&token.number, &common::use_of(250), Timestamp::now())
+            .reserve(
+                &common::actor(),
+                &token.number,
+                &common::use_of(250),
+                Timestamp::now(),
+            )
             .await
             .expect("reserve");
         vault
-            .commit_reservation(&r.id, Timestamp::now())
+            .commit_reservation(&common::actor(), &r.id, Timestamp::now())
             .await
             .expect("commit");
         // Printed only after all three writes were acknowledged (durable).
@@ -85,10 +94,13 @@ async fn acknowledged_writes_survive_sigkill() {
         let (pan, card_ref, token) = (&parts[0], &parts[1], &parts[2]);
         // The keyed fingerprint index finds the same card: the PAN record and
         // its index entry both survived.
-        let again = vault.store_card(pan).await.unwrap();
+        let again = vault.store_card(&common::actor(), pan).await.unwrap();
         assert!(again.already_stored);
         assert_eq!(again.card_ref.as_str(), card_ref);
-        let token = vault.token(&TokenNumber::parse(token).unwrap()).await.unwrap();
+        let token = vault
+            .token(&common::actor(), &TokenNumber::parse(token).unwrap())
+            .await
+            .unwrap();
         assert_eq!(token.card_ref.as_str(), card_ref);
         assert_eq!(
             (token.usage.uses_committed, token.usage.amount_committed),
@@ -97,6 +109,9 @@ async fn acknowledged_writes_survive_sigkill() {
         assert_eq!(token.usage.uses_reserved, 0);
     }
     // The restarted vault keeps working on the same keys.
-    let fresh = vault.store_card(&common::random_pan(424_242)).await.unwrap();
+    let fresh = vault
+        .store_card(&common::actor(), &common::random_pan(424_242))
+        .await
+        .unwrap();
     assert!(!fresh.already_stored);
 }

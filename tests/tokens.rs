@@ -19,13 +19,21 @@ async fn tokens_look_like_their_card_but_never_equal_a_pan() {
     let pans = common::valid_test_pans();
     let mut stored = Vec::new();
     for pan in &pans {
-        stored.push((pan.clone(), tv.vault.store_card(pan).await.unwrap()));
+        stored.push((
+            pan.clone(),
+            tv.vault.store_card(&common::actor(), pan).await.unwrap(),
+        ));
     }
     for (pan, card) in &stored {
         for _ in 0..20 {
             let t = tv
                 .vault
-                .issue_token(&card.card_ref, common::controls(1, 1, 1), Timestamp::now())
+                .issue_token(
+                    &common::actor(),
+                    &card.card_ref,
+                    common::controls(1, 1, 1),
+                    Timestamp::now(),
+                )
                 .await
                 .unwrap();
             let n = t.number.as_str();
@@ -35,7 +43,11 @@ async fn tokens_look_like_their_card_but_never_equal_a_pan() {
             assert!(!pans.iter().any(|p| p == n), "never equal to a stored PAN");
             assert_eq!(t.masked_card, card.masked);
         }
-        let tokens = tv.vault.tokens_of_card(&card.card_ref).await.unwrap();
+        let tokens = tv
+            .vault
+            .tokens_of_card(&common::actor(), &card.card_ref)
+            .await
+            .unwrap();
         assert_eq!(tokens.len(), 20, "one card, many tokens, all distinct");
     }
 }
@@ -43,13 +55,25 @@ async fn tokens_look_like_their_card_but_never_equal_a_pan() {
 #[tokio::test]
 async fn duplicate_pans_are_found_by_fingerprint() {
     let tv = common::open_vault().await;
-    let first = tv.vault.store_card("6200 0000 0000 0005").await.unwrap();
-    let again = tv.vault.store_card("6200-0000-0000-0005").await.unwrap();
+    let first = tv
+        .vault
+        .store_card(&common::actor(), "6200 0000 0000 0005")
+        .await
+        .unwrap();
+    let again = tv
+        .vault
+        .store_card(&common::actor(), "6200-0000-0000-0005")
+        .await
+        .unwrap();
     assert!(!first.already_stored);
     assert!(again.already_stored);
     assert_eq!(first.card_ref, again.card_ref);
     assert_eq!(first.masked.as_str(), "620000******0005");
-    let icbc = tv.vault.store_card(&common_icbc()).await.unwrap();
+    let icbc = tv
+        .vault
+        .store_card(&common::actor(), &common_icbc())
+        .await
+        .unwrap();
     assert_eq!(icbc.issuer, "中国工商银行");
     assert_eq!(icbc.card_type.as_str(), "debit");
     assert_eq!(first.issuer, "unknown");
@@ -66,7 +90,7 @@ async fn invalid_cards_are_refused_with_field_and_rule_and_store_nothing() {
         if valid {
             continue;
         }
-        match tv.vault.store_card(&pan).await {
+        match tv.vault.store_card(&common::actor(), &pan).await {
             Err(VaultError::Invalid(e)) => {
                 assert_eq!(e.field, Field::Pan);
                 assert!(!e.to_string().contains(&pan));
@@ -87,40 +111,63 @@ async fn invalid_cards_are_refused_with_field_and_rule_and_store_nothing() {
 #[tokio::test]
 async fn lifecycle_follows_emvco() {
     let tv = common::open_vault().await;
-    let card = tv.vault.store_card("378282246310005").await.unwrap();
+    let card = tv
+        .vault
+        .store_card(&common::actor(), "378282246310005")
+        .await
+        .unwrap();
     let now = Timestamp::now();
     let t = tv
         .vault
-        .issue_token(&card.card_ref, common::controls(5, 100, 500), now)
+        .issue_token(
+            &common::actor(),
+            &card.card_ref,
+            common::controls(5, 100, 500),
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(t.status, TokenStatus::Active);
     assert_eq!(
-        tv.vault.suspend_token(&t.number, now).await.unwrap().status,
+        tv.vault
+            .suspend_token(&common::actor(), &t.number, now)
+            .await
+            .unwrap()
+            .status,
         TokenStatus::Suspended
     );
     assert!(matches!(
-        tv.vault.reserve(&t.number, &common::use_of(10), now).await,
+        tv.vault
+            .reserve(&common::actor(), &t.number, &common::use_of(10), now)
+            .await,
         Err(VaultError::Refused(ControlRefusal::Status(
             TokenStatus::Suspended
         )))
     ));
     assert!(matches!(
-        tv.vault.suspend_token(&t.number, now).await,
+        tv.vault.suspend_token(&common::actor(), &t.number, now).await,
         Err(VaultError::Lifecycle(_))
     ));
     assert_eq!(
-        tv.vault.resume_token(&t.number, now).await.unwrap().status,
+        tv.vault
+            .resume_token(&common::actor(), &t.number, now)
+            .await
+            .unwrap()
+            .status,
         TokenStatus::Active
     );
     assert_eq!(
-        tv.vault.delete_token(&t.number, now).await.unwrap().status,
+        tv.vault
+            .delete_token(&common::actor(), &t.number, now)
+            .await
+            .unwrap()
+            .status,
         TokenStatus::Deleted
     );
     for result in [
-        tv.vault.resume_token(&t.number, now).await,
-        tv.vault.suspend_token(&t.number, now).await,
-        tv.vault.delete_token(&t.number, now).await,
+        tv.vault.resume_token(&common::actor(), &t.number, now).await,
+        tv.vault.suspend_token(&common::actor(), &t.number, now).await,
+        tv.vault.delete_token(&common::actor(), &t.number, now).await,
     ] {
         assert!(
             matches!(result, Err(VaultError::Lifecycle(_))),
@@ -128,7 +175,9 @@ async fn lifecycle_follows_emvco() {
         );
     }
     assert!(matches!(
-        tv.vault.reserve(&t.number, &common::use_of(10), now).await,
+        tv.vault
+            .reserve(&common::actor(), &t.number, &common::use_of(10), now)
+            .await,
         Err(VaultError::Refused(ControlRefusal::Status(TokenStatus::Deleted)))
     ));
 }
@@ -136,12 +185,16 @@ async fn lifecycle_follows_emvco() {
 #[tokio::test]
 async fn expired_window_is_refused_at_issue_and_at_use() {
     let tv = common::open_vault().await;
-    let card = tv.vault.store_card("36227206271667").await.unwrap();
+    let card = tv
+        .vault
+        .store_card(&common::actor(), "36227206271667")
+        .await
+        .unwrap();
     let controls = common::controls(5, 100, 500);
     let later = Timestamp(controls.spec().valid_until.seconds() + 1);
     match tv
         .vault
-        .issue_token(&card.card_ref, controls.clone(), later)
+        .issue_token(&common::actor(), &card.card_ref, controls.clone(), later)
         .await
     {
         Err(VaultError::Invalid(e)) => {
@@ -151,17 +204,24 @@ async fn expired_window_is_refused_at_issue_and_at_use() {
     }
     let t = tv
         .vault
-        .issue_token(&card.card_ref, controls, Timestamp::now())
+        .issue_token(&common::actor(), &card.card_ref, controls, Timestamp::now())
         .await
         .unwrap();
     assert!(matches!(
-        tv.vault.reserve(&t.number, &common::use_of(10), later).await,
+        tv.vault
+            .reserve(&common::actor(), &t.number, &common::use_of(10), later)
+            .await,
         Err(VaultError::Refused(ControlRefusal::Expired))
     ));
     let unknown = tokenvault::vault::refs::CardRef::parse("crd_00000000000000000000000000000000").unwrap();
     assert!(matches!(
         tv.vault
-            .issue_token(&unknown, common::controls(1, 1, 1), Timestamp::now())
+            .issue_token(
+                &common::actor(),
+                &unknown,
+                common::controls(1, 1, 1),
+                Timestamp::now()
+            )
             .await,
         Err(VaultError::NotFound { what: "card" })
     ));

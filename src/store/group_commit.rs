@@ -8,6 +8,7 @@
 //! thread below, so there is never more than one flush in progress.
 
 use super::StoreError;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -62,9 +63,9 @@ impl GroupCommit {
         })
     }
 
-    /// Call after the write has been applied; resolves once a flush that
-    /// started after this call has finished.
-    pub(crate) async fn wait_durable(&self) -> Result<(), StoreError> {
+    /// Call after the write has been applied; the future resolves once a
+    /// flush that started after this call has finished.
+    pub(crate) fn ticket(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let ticket = {
             let mut requests = self
                 .shared
@@ -72,23 +73,27 @@ impl GroupCommit {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if requests.shutdown {
-                return Err(StoreError::Closed);
+                None
+            } else {
+                requests.issued += 1;
+                Some(requests.issued)
             }
-            requests.issued += 1;
-            requests.issued
         };
         self.shared.wake.notify_one();
         let mut progress = self.progress.clone();
-        let seen = progress
-            .wait_for(|p| p.durable_through >= ticket || p.failed_through >= ticket || p.closed)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        if seen.durable_through >= ticket {
-            Ok(())
-        } else if seen.failed_through >= ticket {
-            Err(StoreError::NotDurable("flush failed".into()))
-        } else {
-            Err(StoreError::Closed)
+        async move {
+            let ticket = ticket.ok_or(StoreError::Closed)?;
+            let seen = *progress
+                .wait_for(|p| p.durable_through >= ticket || p.failed_through >= ticket || p.closed)
+                .await
+                .map_err(|_| StoreError::Closed)?;
+            if seen.durable_through >= ticket {
+                Ok(())
+            } else if seen.failed_through >= ticket {
+                Err(StoreError::NotDurable("flush failed".into()))
+            } else {
+                Err(StoreError::Closed)
+            }
         }
     }
 
@@ -158,8 +163,8 @@ mod tests {
             }
         })
         .unwrap();
-        assert!(matches!(gc.wait_durable().await, Err(StoreError::NotDurable(_))));
+        assert!(matches!(gc.ticket().await, Err(StoreError::NotDurable(_))));
         fail.store(false, Ordering::SeqCst);
-        assert!(gc.wait_durable().await.is_ok());
+        assert!(gc.ticket().await.is_ok());
     }
 }

@@ -11,6 +11,8 @@ pub use batch::{Batch, Expect};
 pub use sled_store::{SledStore, SledStoreStats};
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -55,8 +57,38 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send;
 
     /// Applies every write in `batch` atomically if, and only if, every
-    /// precondition holds, and resolves only once the write is durable (it
-    /// survives a crash of the process or the machine). Concurrent callers
-    /// share one flush.
-    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), CommitError>> + Send;
+    /// precondition holds. The change is visible to readers at once; the
+    /// returned `Durable` resolves when it survives a crash. Concurrent
+    /// callers share one flush. Callers that must order their writes (the
+    /// audit chain) hold their lock across `apply` only, not the flush.
+    fn apply(&self, batch: Batch) -> impl Future<Output = Result<Durable, CommitError>> + Send;
+
+    /// `apply`, then wait until durable: the usual way to write.
+    fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), CommitError>> + Send {
+        async move {
+            self.apply(batch).await?.await?;
+            Ok(())
+        }
+    }
+}
+
+/// Resolves once an applied batch is durable.
+pub struct Durable(Pin<Box<dyn Future<Output = Result<(), StoreError>> + Send>>);
+
+impl Durable {
+    pub fn new(future: impl Future<Output = Result<(), StoreError>> + Send + 'static) -> Self {
+        Durable(Box::pin(future))
+    }
+
+    /// For backends whose apply is already durable (a committed SQL transaction).
+    pub fn ready() -> Self {
+        Durable::new(std::future::ready(Ok(())))
+    }
+}
+
+impl Future for Durable {
+    type Output = Result<(), StoreError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.0.as_mut().poll(cx)
+    }
 }

@@ -2,7 +2,7 @@
 //! commit. Nothing sled-specific crosses the `Store` trait.
 
 use super::group_commit::GroupCommit;
-use super::{Batch, CommitError, Entry, Expect, Store, StoreError};
+use super::{Batch, CommitError, Durable, Entry, Expect, Store, StoreError};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use std::ops::Bound;
 use std::path::Path;
@@ -51,7 +51,7 @@ impl SledStore {
 
     /// Applies the batch in one sled transaction; preconditions and writes
     /// see one consistent state.
-    fn apply(&self, batch: &Batch) -> Result<(), CommitError> {
+    fn apply_now(&self, batch: &Batch) -> Result<(), CommitError> {
         let db = &self.inner.db;
         if batch.expectations.is_empty() {
             let mut writes = sled::Batch::default();
@@ -122,12 +122,11 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    async fn commit(&self, batch: Batch) -> Result<(), CommitError> {
+    async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
         if batch.is_empty() {
-            return Ok(());
+            return Ok(Durable::ready());
         }
-        self.apply(&batch)?;
-        self.inner.group.wait_durable().await?;
-        Ok(())
+        self.apply_now(&batch)?;
+        Ok(Durable::new(self.inner.group.ticket()))
     }
 }

@@ -1,5 +1,6 @@
 //! Storing a card: parse, fingerprint for duplicates, seal, write.
 
+use super::audited::Audit;
 use super::card::pan::Pan;
 use super::card::{CardType, MaskedPan, Network};
 use super::crypto::aad::{Binding, RecordKind};
@@ -7,6 +8,8 @@ use super::records::{decode, encode, CardRecord};
 use super::refs::CardRef;
 use super::retry::Retry;
 use super::{layout, Vault, VaultError};
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
 use crate::store::{Batch, Store};
 use crate::time::Timestamp;
 use zeroize::Zeroizing;
@@ -52,9 +55,16 @@ fn pan_binding(card_ref: &CardRef) -> Binding<'_> {
 }
 
 impl<S: Store> Vault<S> {
-    /// Validates and stores a card number; returns once the record is durable.
-    /// A PAN stored before returns its existing reference.
-    pub async fn store_card(&self, input: &str) -> Result<StoredCard, VaultError> {
+    /// Validates and stores a card number; returns once the record and its
+    /// audit record are durable. A PAN stored before returns its existing
+    /// reference (and writes only an audit record).
+    pub async fn store_card(&self, actor: &Actor, input: &str) -> Result<StoredCard, VaultError> {
+        let result = self.store_card_inner(actor, input).await;
+        self.audited(Audit::new(actor, Operation::CardStore, None), result)
+            .await
+    }
+
+    async fn store_card_inner(&self, actor: &Actor, input: &str) -> Result<StoredCard, VaultError> {
         let pan = Pan::parse(input, &self.config.card_rules)?;
         if self.config.token_range.contains(pan.expose_digits()) {
             return Err(VaultError::PanInTokenRange);
@@ -74,7 +84,11 @@ impl<S: Store> Vault<S> {
                     .ok_or(VaultError::Corrupt {
                         what: "card fingerprint index",
                     })?;
-                return Ok(StoredCard::from_record(self.card_record(&card_ref).await?, true));
+                let record = self.card_record(&card_ref).await?;
+                let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()));
+                self.record(&audit, Outcome::Success, Some("already_stored".to_owned()))
+                    .await?;
+                return Ok(StoredCard::from_record(record, true));
             }
             let card_ref = CardRef::generate()?;
             let record = self
@@ -87,7 +101,8 @@ impl<S: Store> Vault<S> {
                 .expect_absent(card_key.clone())
                 .put(card_key, encode(&record)?)
                 .put(index_key.clone(), card_ref.as_str());
-            if retry.commit(&self.store, batch).await? {
+            let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()));
+            if self.try_commit(batch, &audit, &mut retry).await? {
                 return Ok(StoredCard::from_record(record, false));
             }
         }
@@ -117,9 +132,16 @@ impl<S: Store> Vault<S> {
         })
     }
 
-    /// The masked facts about a stored card.
-    pub async fn card(&self, card_ref: &CardRef) -> Result<StoredCard, VaultError> {
-        Ok(StoredCard::from_record(self.card_record(card_ref).await?, true))
+    /// The masked facts about a stored card (audited as a read).
+    pub async fn card(&self, actor: &Actor, card_ref: &CardRef) -> Result<StoredCard, VaultError> {
+        let audit = Audit::new(actor, Operation::CardRead, Some(card_ref.to_string()));
+        match self.card_record(card_ref).await {
+            Ok(record) => {
+                self.record(&audit, Outcome::Success, None).await?;
+                Ok(StoredCard::from_record(record, true))
+            }
+            Err(e) => self.audited(audit, Err(e)).await,
+        }
     }
 
     pub(super) async fn card_record(&self, card_ref: &CardRef) -> Result<CardRecord, VaultError> {
@@ -160,8 +182,9 @@ mod tests {
         let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
             .await
             .unwrap();
-        let visa = vault.store_card("4242-4242-4242-4242").await.unwrap();
-        let up = vault.store_card("6205500000000000004").await.unwrap();
+        let actor = crate::audit::Actor::local("test");
+        let visa = vault.store_card(&actor, "4242-4242-4242-4242").await.unwrap();
+        let up = vault.store_card(&actor, "6205500000000000004").await.unwrap();
         assert_eq!(
             vault.open_pan(&visa.card_ref).await.unwrap().expose_digits(),
             "4242424242424242"

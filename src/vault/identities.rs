@@ -1,6 +1,7 @@
 //! Storing identity data: real name, resident ID number, reserved mobile,
 //! each sealed under its own field binding.
 
+use super::audited::Audit;
 use super::crypto::aad::{Binding, RecordKind};
 use super::identity::mobile::Mobile;
 use super::identity::name::RealName;
@@ -8,6 +9,8 @@ use super::identity::resident_id::ResidentId;
 use super::records::{decode, encode, IdentityRecord};
 use super::refs::IdentityRef;
 use super::{layout, Vault, VaultError};
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
 use crate::store::{Batch, Store};
 use crate::time::Timestamp;
 use zeroize::Zeroizing;
@@ -52,9 +55,22 @@ impl StoredIdentity {
 
 impl<S: Store> Vault<S> {
     /// Validates all three values (the first invalid one is reported) and
-    /// stores them encrypted; returns once durable.
+    /// stores them encrypted; returns once durable and audited.
     pub async fn store_identity(
         &self,
+        actor: &Actor,
+        name: &str,
+        id_number: &str,
+        phone: &str,
+    ) -> Result<StoredIdentity, VaultError> {
+        let result = self.store_identity_inner(actor, name, id_number, phone).await;
+        self.audited(Audit::new(actor, Operation::IdentityStore, None), result)
+            .await
+    }
+
+    async fn store_identity_inner(
+        &self,
+        actor: &Actor,
         name: &str,
         id_number: &str,
         phone: &str,
@@ -86,14 +102,31 @@ impl<S: Store> Vault<S> {
         let key = layout::identity(&record.identity_ref);
         let mut batch = Batch::new();
         batch.expect_absent(key.clone()).put(key, encode(&record)?);
-        self.store.commit(batch).await?;
+        let audit = Audit::new(
+            actor,
+            Operation::IdentityStore,
+            Some(record.identity_ref.to_string()),
+        );
+        if !self.commit_once(batch, &audit).await? {
+            return Err(VaultError::Contention);
+        }
         Ok(StoredIdentity::from_record(record))
     }
 
-    pub async fn identity(&self, identity_ref: &IdentityRef) -> Result<StoredIdentity, VaultError> {
-        Ok(StoredIdentity::from_record(
-            self.identity_record(identity_ref).await?,
-        ))
+    /// The masked identity (audited as a read).
+    pub async fn identity(
+        &self,
+        actor: &Actor,
+        identity_ref: &IdentityRef,
+    ) -> Result<StoredIdentity, VaultError> {
+        let audit = Audit::new(actor, Operation::IdentityRead, Some(identity_ref.to_string()));
+        match self.identity_record(identity_ref).await {
+            Ok(record) => {
+                self.record(&audit, Outcome::Success, None).await?;
+                Ok(StoredIdentity::from_record(record))
+            }
+            Err(e) => self.audited(audit, Err(e)).await,
+        }
     }
 
     async fn identity_record(&self, identity_ref: &IdentityRef) -> Result<IdentityRecord, VaultError> {
@@ -155,8 +188,9 @@ mod tests {
         )
         .await
         .unwrap();
+        let actor = crate::audit::Actor::local("test");
         let stored = vault
-            .store_identity(" 张三 ", "11010519491231002x", "+8613800138000")
+            .store_identity(&actor, " 张三 ", "11010519491231002x", "+8613800138000")
             .await
             .unwrap();
         assert_eq!(stored.masked_name, "*三");
@@ -167,7 +201,7 @@ mod tests {
         assert_eq!(opened.id_number.expose(), "11010519491231002X");
         assert_eq!(opened.phone.expose(), "13800138000");
         match vault
-            .store_identity("张三", "110105194912310021", "13800138000")
+            .store_identity(&actor, "张三", "110105194912310021", "13800138000")
             .await
         {
             Err(VaultError::Invalid(e)) => {

@@ -12,13 +12,15 @@ use super::crypto::{random, CryptoError};
 use super::records::{decode, encode, DataKeyRecord, FingerprintKeyRecord};
 use super::retry::Retry;
 use super::{layout, Vault, VaultError};
+use crate::audit::AuditKey;
 use crate::store::{Batch, CommitError, Store};
 use crate::time::Timestamp;
 use secrecy::SecretBox;
 use zeroize::Zeroizing;
 
 const KEK_VERSION: u32 = 1;
-const FINGERPRINT_VERSION: u32 = 1;
+/// The fingerprint and audit keys have one version until their rotation exists.
+const SECRET_VERSION: u32 = 1;
 
 fn random_key() -> Result<SecretBox<[u8; 32]>, CryptoError> {
     // Filled in place inside the box, so no copy of the key is left on the stack.
@@ -42,7 +44,8 @@ fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Result<DataKey, VaultEr
 }
 
 pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Keyring, VaultError> {
-    let fingerprint = load_or_create_fingerprint_key(store, kek).await?;
+    let raw = load_or_create_secret(store, kek, layout::FINGERPRINT_KEY, RecordKind::FingerprintKey).await?;
+    let fingerprint = FingerprintKey::new(SECRET_VERSION, raw);
     let mut keys = Vec::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
@@ -64,40 +67,44 @@ pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Key
     Ok(keyring)
 }
 
-async fn load_or_create_fingerprint_key<S: Store>(
+/// A single-version secret (fingerprint key, audit MAC key) wrapped by the
+/// KEK under `store_key`, created on first use.
+async fn load_or_create_secret<S: Store>(
     store: &S,
     kek: &Kek,
-) -> Result<FingerprintKey, VaultError> {
-    let id = FINGERPRINT_VERSION.to_string();
+    store_key: &[u8],
+    kind: RecordKind,
+) -> Result<SecretBox<[u8; 32]>, VaultError> {
+    let id = SECRET_VERSION.to_string();
     let binding = Binding {
-        kind: RecordKind::FingerprintKey,
+        kind,
         record_id: &id,
         field: "key",
     };
-    if let Some(bytes) = store.get(layout::FINGERPRINT_KEY).await? {
-        let record: FingerprintKeyRecord = decode(&bytes, "fingerprint key")?;
-        return Ok(FingerprintKey::new(
-            record.version,
-            kek.unwrap(&binding, &record.wrapped)?,
-        ));
+    if let Some(bytes) = store.get(store_key).await? {
+        let record: FingerprintKeyRecord = decode(&bytes, "wrapped key")?;
+        return Ok(kek.unwrap(&binding, &record.wrapped)?);
     }
     let raw = random_key()?;
     let record = FingerprintKeyRecord {
-        version: FINGERPRINT_VERSION,
+        version: SECRET_VERSION,
         kek_version: KEK_VERSION,
         wrapped: kek.wrap(&binding, &raw)?,
         created_at: Timestamp::now(),
     };
     let mut batch = Batch::new();
-    batch
-        .expect_absent(layout::FINGERPRINT_KEY)
-        .put(layout::FINGERPRINT_KEY, encode(&record)?);
+    batch.expect_absent(store_key).put(store_key, encode(&record)?);
     match store.commit(batch).await {
-        Ok(()) => Ok(FingerprintKey::new(FINGERPRINT_VERSION, raw)),
+        Ok(()) => Ok(raw),
         // Another opener created it first: use theirs.
-        Err(CommitError::Conflict) => Box::pin(load_or_create_fingerprint_key(store, kek)).await,
+        Err(CommitError::Conflict) => Box::pin(load_or_create_secret(store, kek, store_key, kind)).await,
         Err(e) => Err(e.into()),
     }
+}
+
+pub(super) async fn load_or_create_audit_key<S: Store>(store: &S, kek: &Kek) -> Result<AuditKey, VaultError> {
+    let raw = load_or_create_secret(store, kek, layout::AUDIT_KEY, RecordKind::AuditKey).await?;
+    Ok(AuditKey::new(raw))
 }
 
 /// Creates data key `version`, or loads it if another writer created it first.
@@ -213,9 +220,13 @@ impl<S: Store> Vault<S> {
             batch
                 .expect_equals(store_key.clone(), stored)
                 .put(store_key.clone(), encode(&record)?);
-            if retry.commit(&self.store, batch).await? {
-                key.begin_block(block_start, record.reserved_through);
-                return Ok(());
+            match self.store.commit(batch).await {
+                Ok(()) => {
+                    key.begin_block(block_start, record.reserved_through);
+                    return Ok(());
+                }
+                Err(CommitError::Conflict) => retry.after_conflict().await?,
+                Err(e) => return Err(e.into()),
             }
         }
     }
@@ -258,7 +269,14 @@ mod tests {
         let vault = Vault::open(store.clone(), kek(), small_budget()).await.unwrap();
         let mut cards = Vec::new();
         for i in 0..35 {
-            cards.push((pan(i), vault.store_card(&pan(i)).await.unwrap().card_ref));
+            cards.push((
+                pan(i),
+                vault
+                    .store_card(&crate::audit::Actor::local("test"), &pan(i))
+                    .await
+                    .unwrap()
+                    .card_ref,
+            ));
         }
         let versions = vault.key_versions();
         assert!(versions.len() >= 4, "35 encryptions at 10 per key: {versions:?}");
@@ -274,7 +292,10 @@ mod tests {
         let before = reopened.key_versions();
         assert!(before.iter().all(|v| v.encryptions <= 10));
         for i in 100..120 {
-            reopened.store_card(&pan(i)).await.unwrap();
+            reopened
+                .store_card(&crate::audit::Actor::local("test"), &pan(i))
+                .await
+                .unwrap();
         }
         let after = reopened.key_versions();
         assert!(after.len() > before.len());

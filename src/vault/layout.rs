@@ -6,6 +6,7 @@ use super::token::TokenNumber;
 
 pub(crate) const DATA_KEY_PREFIX: &[u8] = b"key/data/";
 pub(crate) const FINGERPRINT_KEY: &[u8] = b"key/fingerprint/0000000001";
+pub(crate) const AUDIT_KEY: &[u8] = b"key/audit/0000000001";
 
 pub(crate) fn data_key(version: u32) -> Vec<u8> {
     // Zero-padded so that key order is version order.

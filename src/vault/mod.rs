@@ -5,6 +5,7 @@
 //! `Mobile`) are visible only inside this module; callers hand in raw input
 //! and get back references and masked values.
 
+mod audited;
 pub mod card;
 pub mod crypto;
 mod identity;
@@ -19,14 +20,17 @@ pub mod validation;
 mod cards;
 mod identities;
 mod reserve;
+mod reveal;
 mod tokens;
 
 pub use cards::StoredCard;
 pub use identities::StoredIdentity;
 pub use records::ReservationState;
 pub use reserve::Reservation;
+pub use reveal::RevealedPan;
 pub use tokens::TokenView;
 
+use crate::audit::AuditChain;
 use crate::store::{CommitError, Store, StoreError};
 use card::{BinTable, CardRules};
 use crypto::kek::Kek;
@@ -70,6 +74,8 @@ pub enum VaultError {
     Lifecycle(#[from] LifecycleError),
     #[error("the reservation is already {state:?}", state = .0)]
     ReservationSettled(ReservationState),
+    #[error("a reveal needs a reason of 8 to 200 characters that contains no card number")]
+    RevealReason,
     #[error("the card number lies in the payment-token BIN range")]
     PanInTokenRange,
     #[error(transparent)]
@@ -98,6 +104,7 @@ pub struct Vault<S: Store> {
     store: S,
     kek: Kek,
     keyring: Keyring,
+    audit: AuditChain,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
     stripes: retry::Stripes,
@@ -109,10 +116,12 @@ impl<S: Store> Vault<S> {
     /// `kek` is not the key this store was created with.
     pub async fn open(store: S, kek: Kek, config: VaultConfig) -> Result<Self, VaultError> {
         let keyring = keys::load_or_create(&store, &kek).await?;
+        let audit = AuditChain::new(keys::load_or_create_audit_key(&store, &kek).await?);
         Ok(Vault {
             store,
             kek,
             keyring,
+            audit,
             config,
             budget_lock: tokio::sync::Mutex::new(()),
             stripes: retry::Stripes::new(),

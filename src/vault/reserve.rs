@@ -3,11 +3,14 @@
 //! read, so no interleaving of concurrent callers (threads, tasks or vault
 //! nodes sharing a store) can take more than the controls allow.
 
+use super::audited::Audit;
 use super::records::{decode, encode, ReservationRecord, ReservationState, TokenRecord};
 use super::refs::ReservationId;
 use super::retry::Retry;
 use super::token::{controls, TokenNumber, UseRequest};
 use super::{layout, Vault, VaultError};
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
 use crate::store::{Batch, Store};
 use crate::time::Timestamp;
 
@@ -41,6 +44,19 @@ impl<S: Store> Vault<S> {
     /// one use and the amount, atomically. A refusal names the control.
     pub async fn reserve(
         &self,
+        actor: &Actor,
+        token: &TokenNumber,
+        request: &UseRequest,
+        now: Timestamp,
+    ) -> Result<Reservation, VaultError> {
+        let result = self.reserve_inner(actor, token, request, now).await;
+        let audit = Audit::new(actor, Operation::TokenReserve, Some(token.to_string()));
+        self.audited(audit, result).await
+    }
+
+    async fn reserve_inner(
+        &self,
+        actor: &Actor,
         token: &TokenNumber,
         request: &UseRequest,
         now: Timestamp,
@@ -70,7 +86,10 @@ impl<S: Store> Vault<S> {
                 .expect_absent(res_key.clone())
                 .put(token_key.clone(), encode(&record)?)
                 .put(res_key, encode(&reservation)?);
-            if retry.commit(&self.store, batch).await? {
+            let audit = Audit::new(actor, Operation::TokenReserve, Some(token.to_string())).with_detail(
+                format!("reservation={} amount={}", reservation.id, reservation.amount),
+            );
+            if self.try_commit(batch, &audit, &mut retry).await? {
                 return Ok(reservation.into());
             }
         }
@@ -80,24 +99,60 @@ impl<S: Store> Vault<S> {
     /// twice is harmless; committing a released reservation is refused.
     pub async fn commit_reservation(
         &self,
+        actor: &Actor,
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
-        self.settle(id, ReservationState::Committed, now).await
+        let result = self
+            .settle(
+                actor,
+                Operation::ReservationCommit,
+                id,
+                ReservationState::Committed,
+                now,
+            )
+            .await;
+        self.audited(
+            Audit::new(actor, Operation::ReservationCommit, Some(id.to_string())),
+            result,
+        )
+        .await
     }
 
     /// The use did not happen: the held use and amount are given back.
     /// Releasing twice is harmless; releasing a committed one is refused.
     pub async fn release_reservation(
         &self,
+        actor: &Actor,
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
-        self.settle(id, ReservationState::Released, now).await
+        let result = self
+            .settle(
+                actor,
+                Operation::ReservationRelease,
+                id,
+                ReservationState::Released,
+                now,
+            )
+            .await;
+        self.audited(
+            Audit::new(actor, Operation::ReservationRelease, Some(id.to_string())),
+            result,
+        )
+        .await
     }
 
-    pub async fn reservation(&self, id: &ReservationId) -> Result<Reservation, VaultError> {
-        Ok(self.reservation_record(id).await?.0.into())
+    /// A reservation's state (audited as a read).
+    pub async fn reservation(&self, actor: &Actor, id: &ReservationId) -> Result<Reservation, VaultError> {
+        let audit = Audit::new(actor, Operation::ReservationRead, Some(id.to_string()));
+        match self.reservation_record(id).await {
+            Ok((record, _)) => {
+                self.record(&audit, Outcome::Success, None).await?;
+                Ok(record.into())
+            }
+            Err(e) => self.audited(audit, Err(e)).await,
+        }
     }
 
     async fn reservation_record(
@@ -114,6 +169,8 @@ impl<S: Store> Vault<S> {
 
     async fn settle(
         &self,
+        actor: &Actor,
+        operation: Operation,
         id: &ReservationId,
         to: ReservationState,
         now: Timestamp,
@@ -126,7 +183,13 @@ impl<S: Store> Vault<S> {
             let (mut reservation, res_raw) = self.reservation_record(id).await?;
             match reservation.state {
                 ReservationState::Held => {}
-                state if state == to => return Ok(reservation.into()),
+                state if state == to => {
+                    // Settling twice is harmless, and still audited.
+                    let audit = Audit::new(actor, operation, Some(id.to_string()));
+                    self.record(&audit, Outcome::Success, Some("already_settled".to_owned()))
+                        .await?;
+                    return Ok(reservation.into());
+                }
                 state => return Err(VaultError::ReservationSettled(state)),
             }
             let (mut record, token_raw) = self.token_record(&token).await?;
@@ -141,7 +204,9 @@ impl<S: Store> Vault<S> {
                 .expect_equals(res_key.clone(), res_raw)
                 .put(token_key.clone(), encode(&record)?)
                 .put(res_key, encode(&reservation)?);
-            if retry.commit(&self.store, batch).await? {
+            let audit = Audit::new(actor, operation, Some(id.to_string()))
+                .with_detail(format!("token={token} amount={}", reservation.amount));
+            if self.try_commit(batch, &audit, &mut retry).await? {
                 return Ok(reservation.into());
             }
         }

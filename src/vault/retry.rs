@@ -4,7 +4,6 @@
 //! preconditions still make it correct across processes or vault nodes.
 
 use super::VaultError;
-use crate::store::{Batch, CommitError, Store};
 use std::time::Duration;
 use tokio::sync::{Mutex, MutexGuard};
 
@@ -34,19 +33,6 @@ pub(crate) struct Retry {
 impl Retry {
     pub(crate) fn new() -> Self {
         Retry { conflicts: 0 }
-    }
-
-    /// Commits `batch`: `Ok(true)` once durable, `Ok(false)` when a
-    /// precondition failed (after backing off; read again and retry).
-    pub(crate) async fn commit<S: Store>(&mut self, store: &S, batch: Batch) -> Result<bool, VaultError> {
-        match store.commit(batch).await {
-            Ok(()) => Ok(true),
-            Err(CommitError::Conflict) => {
-                self.after_conflict().await?;
-                Ok(false)
-            }
-            Err(e) => Err(e.into()),
-        }
     }
 
     /// Backs off after a conflict; gives up with `Contention` after many.

@@ -1,6 +1,7 @@
 //! Issuing payment tokens for stored cards, reading them, and moving them
 //! through their lifecycle.
 
+use super::audited::Audit;
 use super::card::MaskedPan;
 use super::cards::PAN_FINGERPRINT;
 use super::records::{decode, encode, TokenRecord};
@@ -9,7 +10,9 @@ use super::retry::Retry;
 use super::token::{ControlsSpec, DomainControls, TokenNumber, TokenStatus, Usage};
 use super::validation::{Field, Rule, ValidationError};
 use super::{layout, Vault, VaultError};
-use crate::store::{Batch, CommitError, Store};
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
+use crate::store::{Batch, Store};
 use crate::time::Timestamp;
 
 /// How many fresh numbers to draw before concluding the range is full. With
@@ -36,6 +39,19 @@ impl<S: Store> Vault<S> {
     /// (by store preconditions) to equal no existing token and no stored PAN.
     pub async fn issue_token(
         &self,
+        actor: &Actor,
+        card_ref: &CardRef,
+        controls: DomainControls,
+        now: Timestamp,
+    ) -> Result<TokenView, VaultError> {
+        let result = self.issue_token_inner(actor, card_ref, controls, now).await;
+        let audit = Audit::new(actor, Operation::TokenIssue, None).with_detail(format!("card={card_ref}"));
+        self.audited(audit, result).await
+    }
+
+    async fn issue_token_inner(
+        &self,
+        actor: &Actor,
         card_ref: &CardRef,
         controls: DomainControls,
         now: Timestamp,
@@ -71,24 +87,54 @@ impl<S: Store> Vault<S> {
                 .expect_equals(layout::card(card_ref), encode(&card)?)
                 .put(layout::token(&number), encode(&record)?)
                 .put(layout::card_token(card_ref, &number), Vec::new());
-            match self.store.commit(batch).await {
-                Ok(()) => return Ok(self.view(record, card.masked.clone())),
-                // Drawn number taken (or the card changed): draw again.
-                Err(CommitError::Conflict) => continue,
-                Err(e) => return Err(e.into()),
+            let audit = Audit::new(actor, Operation::TokenIssue, Some(number.to_string()))
+                .with_detail(format!("card={card_ref}"));
+            // A conflict means the drawn number was taken: draw again.
+            if self.commit_once(batch, &audit).await? {
+                return Ok(self.view(record, card.masked.clone()));
             }
         }
         Err(VaultError::TokenSpaceExhausted)
     }
 
-    pub async fn token(&self, number: &TokenNumber) -> Result<TokenView, VaultError> {
-        let (record, _) = self.token_record(number).await?;
-        let card = self.card_record(&record.card_ref).await?;
-        Ok(self.view(record, card.masked))
+    /// A token's status, controls, usage and masked card (audited as a read).
+    pub async fn token(&self, actor: &Actor, number: &TokenNumber) -> Result<TokenView, VaultError> {
+        let audit = Audit::new(actor, Operation::TokenRead, Some(number.to_string()));
+        let result = async {
+            let (record, _) = self.token_record(number).await?;
+            let card = self.card_record(&record.card_ref).await?;
+            Ok(self.view(record, card.masked))
+        }
+        .await;
+        match result {
+            Ok(view) => {
+                self.record(&audit, Outcome::Success, None).await?;
+                Ok(view)
+            }
+            Err(e) => self.audited(audit, Err(e)).await,
+        }
     }
 
-    /// Every token issued for a card, in number order.
-    pub async fn tokens_of_card(&self, card_ref: &CardRef) -> Result<Vec<TokenNumber>, VaultError> {
+    /// Every token issued for a card, in number order (audited as a read).
+    pub async fn tokens_of_card(
+        &self,
+        actor: &Actor,
+        card_ref: &CardRef,
+    ) -> Result<Vec<TokenNumber>, VaultError> {
+        let audit = Audit::new(actor, Operation::TokenList, Some(card_ref.to_string()));
+        let result = self.scan_card_tokens(card_ref).await;
+        match result {
+            Ok(list) => {
+                self.record(&audit, Outcome::Success, Some(format!("count={}", list.len())))
+                    .await?;
+                Ok(list)
+            }
+            Err(e) => self.audited(audit, Err(e)).await,
+        }
+    }
+
+    async fn scan_card_tokens(&self, card_ref: &CardRef) -> Result<Vec<TokenNumber>, VaultError> {
+        self.card_record(card_ref).await?;
         let prefix = layout::card_tokens_prefix(card_ref);
         let mut out = Vec::new();
         let mut after: Option<Vec<u8>> = None;
@@ -110,41 +156,73 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    pub async fn suspend_token(&self, number: &TokenNumber, now: Timestamp) -> Result<TokenView, VaultError> {
-        self.move_token(number, TokenStatus::Suspended, now).await
+    pub async fn suspend_token(
+        &self,
+        actor: &Actor,
+        number: &TokenNumber,
+        now: Timestamp,
+    ) -> Result<TokenView, VaultError> {
+        self.move_token(
+            actor,
+            Operation::TokenSuspend,
+            number,
+            TokenStatus::Suspended,
+            now,
+        )
+        .await
     }
 
-    pub async fn resume_token(&self, number: &TokenNumber, now: Timestamp) -> Result<TokenView, VaultError> {
-        self.move_token(number, TokenStatus::Active, now).await
+    pub async fn resume_token(
+        &self,
+        actor: &Actor,
+        number: &TokenNumber,
+        now: Timestamp,
+    ) -> Result<TokenView, VaultError> {
+        self.move_token(actor, Operation::TokenResume, number, TokenStatus::Active, now)
+            .await
     }
 
     /// Deleting is final: the token can never be used or resumed again.
-    pub async fn delete_token(&self, number: &TokenNumber, now: Timestamp) -> Result<TokenView, VaultError> {
-        self.move_token(number, TokenStatus::Deleted, now).await
+    pub async fn delete_token(
+        &self,
+        actor: &Actor,
+        number: &TokenNumber,
+        now: Timestamp,
+    ) -> Result<TokenView, VaultError> {
+        self.move_token(actor, Operation::TokenDelete, number, TokenStatus::Deleted, now)
+            .await
     }
 
     async fn move_token(
         &self,
+        actor: &Actor,
+        operation: Operation,
         number: &TokenNumber,
         to: TokenStatus,
         now: Timestamp,
     ) -> Result<TokenView, VaultError> {
-        let key = layout::token(number);
-        let _token_writers_queue_here = self.stripes.lock(&key).await;
-        let mut retry = Retry::new();
-        loop {
-            let (mut record, raw) = self.token_record(number).await?;
-            record.status = record.status.transition(to)?;
-            record.updated_at = now;
-            let mut batch = Batch::new();
-            batch
-                .expect_equals(key.clone(), raw)
-                .put(key.clone(), encode(&record)?);
-            if retry.commit(&self.store, batch).await? {
-                let card = self.card_record(&record.card_ref).await?;
-                return Ok(self.view(record, card.masked));
+        let audit = Audit::new(actor, operation, Some(number.to_string()));
+        let result = async {
+            let key = layout::token(number);
+            let _token_writers_queue_here = self.stripes.lock(&key).await;
+            let mut retry = Retry::new();
+            loop {
+                let (mut record, raw) = self.token_record(number).await?;
+                record.status = record.status.transition(to)?;
+                record.updated_at = now;
+                let mut batch = Batch::new();
+                batch
+                    .expect_equals(key.clone(), raw)
+                    .put(key.clone(), encode(&record)?);
+                if self.try_commit(batch, &audit, &mut retry).await? {
+                    let card = self.card_record(&record.card_ref).await?;
+                    return Ok(self.view(record, card.masked));
+                }
             }
         }
+        .await;
+        self.audited(Audit::new(actor, operation, Some(number.to_string())), result)
+            .await
     }
 
     /// The decoded record and the exact stored bytes (for preconditions).

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
+use tokenvault::audit::Actor;
 use tokenvault::store::SledStore;
 use tokenvault::time::Timestamp;
 use tokenvault::vault::crypto::kek::Kek;
@@ -90,4 +91,9 @@ pub fn random_pan(seed: u64) -> String {
 pub fn with_check_digit(body: &str) -> String {
     let check = tokenvault::vault::card::luhn::check_digit(body.as_bytes());
     format!("{body}{}", char::from(check))
+}
+
+/// The caller the library-level tests act as.
+pub fn actor() -> Actor {
+    Actor::local("integration-test")
 }

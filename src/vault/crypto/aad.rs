@@ -11,6 +11,8 @@ pub(crate) enum RecordKind {
     DataKey,
     /// The fingerprint key wrapped by the key-encrypting key.
     FingerprintKey,
+    /// The audit chain's MAC key wrapped by the key-encrypting key.
+    AuditKey,
 }
 
 impl RecordKind {
@@ -20,6 +22,7 @@ impl RecordKind {
             RecordKind::Identity => b"identity",
             RecordKind::DataKey => b"data-key",
             RecordKind::FingerprintKey => b"fingerprint-key",
+            RecordKind::AuditKey => b"audit-key",
         }
     }
 }

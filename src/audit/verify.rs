@@ -1,0 +1,196 @@
+//! Walks the chain from the first record and names the first that is
+//! missing, altered or out of place.
+
+use super::chain::{AuditKey, ChainHead};
+use super::record::AuditRecord;
+use std::fmt;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BreakKind {
+    /// No record with this sequence number, though later ones exist.
+    Missing,
+    /// The record's MAC does not match its content (edited).
+    Altered,
+    /// The record does not link to its predecessor (replaced or reordered).
+    Unlinked,
+    /// The stored head does not match the last record (records appended
+    /// outside the chain, or the head itself edited).
+    HeadMismatch,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Break {
+    pub seq: u64,
+    pub kind: BreakKind,
+}
+
+impl fmt::Display for Break {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self.kind {
+            BreakKind::Missing => "is missing",
+            BreakKind::Altered => "was altered (its MAC does not match)",
+            BreakKind::Unlinked => "does not link to the record before it",
+            BreakKind::HeadMismatch => "does not match the stored chain head",
+        };
+        write!(f, "audit record {} {what}", self.seq)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VerifyReport {
+    pub records: u64,
+    pub head_seq: u64,
+    pub first_break: Option<Break>,
+}
+
+/// Checks `records` (in key order, as scanned) against the key and the
+/// stored head. Stops at the first break.
+pub fn verify<I>(key: &AuditKey, head: Option<&ChainHeadView>, records: I) -> VerifyReport
+where
+    I: IntoIterator<Item = AuditRecord>,
+{
+    let head = head.map(|h| h.0.clone()).unwrap_or_else(ChainHead::genesis);
+    let mut expected = ChainHead::genesis();
+    let mut count = 0;
+    for record in records {
+        count += 1;
+        let problem = if record.seq != expected.seq + 1 {
+            Some(Break {
+                seq: expected.seq + 1,
+                kind: BreakKind::Missing,
+            })
+        } else if !key.verify(&record) {
+            Some(Break {
+                seq: record.seq,
+                kind: BreakKind::Altered,
+            })
+        } else if record.prev_mac != expected.mac {
+            Some(Break {
+                seq: record.seq,
+                kind: BreakKind::Unlinked,
+            })
+        } else {
+            None
+        };
+        if let Some(b) = problem {
+            return VerifyReport {
+                records: count,
+                head_seq: head.seq,
+                first_break: Some(b),
+            };
+        }
+        expected = ChainHead {
+            seq: record.seq,
+            mac: record.mac,
+        };
+    }
+    let first_break = (expected != head).then(|| Break {
+        seq: if head.seq > expected.seq {
+            expected.seq + 1
+        } else {
+            head.seq
+        },
+        kind: if head.seq > expected.seq {
+            BreakKind::Missing
+        } else {
+            BreakKind::HeadMismatch
+        },
+    });
+    VerifyReport {
+        records: count,
+        head_seq: head.seq,
+        first_break,
+    }
+}
+
+/// The stored head, opaque to callers.
+#[derive(Clone, Debug)]
+pub struct ChainHeadView(pub(crate) ChainHead);
+
+#[cfg(test)]
+mod tests {
+    use super::super::chain::{AuditChain, Entry};
+    use super::super::{Actor, Outcome};
+    use super::*;
+    use secrecy::SecretBox;
+
+    fn chain_of(n: u64, key_byte: u8) -> (AuditChain, Vec<AuditRecord>, ChainHead) {
+        let chain = AuditChain::new(AuditKey::new(SecretBox::new(Box::new([key_byte; 32]))));
+        let mut head = ChainHead::genesis();
+        let mut out = Vec::new();
+        for i in 0..n {
+            let entry = Entry {
+                operation: "card.store",
+                object: Some(format!("crd_{i}")),
+                outcome: Outcome::Success,
+                detail: None,
+            };
+            let (record, next) = chain.next(&head, &Actor::local("test"), entry, 1_000 + i as i64);
+            out.push(record);
+            head = next;
+        }
+        (chain, out, head)
+    }
+
+    fn check(chain: &AuditChain, records: Vec<AuditRecord>, head: &ChainHead) -> Option<Break> {
+        verify(&chain.key, Some(&ChainHeadView(head.clone())), records).first_break
+    }
+
+    #[test]
+    fn an_intact_chain_verifies() {
+        let (chain, records, head) = chain_of(5, 3);
+        assert_eq!(check(&chain, records, &head), None);
+    }
+
+    #[test]
+    fn each_kind_of_tampering_is_named_at_its_record() {
+        let (chain, records, head) = chain_of(6, 3);
+        let mut edited = records.clone();
+        edited[2].outcome = "denied".into();
+        assert_eq!(
+            check(&chain, edited, &head),
+            Some(Break {
+                seq: 3,
+                kind: BreakKind::Altered
+            })
+        );
+
+        let mut removed = records.clone();
+        removed.remove(3);
+        assert_eq!(
+            check(&chain, removed, &head),
+            Some(Break {
+                seq: 4,
+                kind: BreakKind::Missing
+            })
+        );
+
+        let mut swapped = records.clone();
+        swapped.swap(1, 2);
+        assert_eq!(check(&chain, swapped, &head).map(|b| b.seq), Some(2));
+
+        let mut truncated = records.clone();
+        truncated.pop();
+        assert_eq!(
+            check(&chain, truncated, &head),
+            Some(Break {
+                seq: 6,
+                kind: BreakKind::Missing
+            })
+        );
+
+        // A record re-MACed with another key does not pass.
+        let (other, other_records, _) = chain_of(6, 4);
+        drop(other);
+        let mut forged = records.clone();
+        forged[4] = other_records[4].clone();
+        assert_eq!(
+            check(&chain, forged, &head),
+            Some(Break {
+                seq: 5,
+                kind: BreakKind::Altered
+            })
+        );
+    }
+}

@@ -1,0 +1,287 @@
+//! Every write the vault makes carries its audit record in the same atomic
+//! batch, so a change is durable together with its record or not at all.
+//! Reads and refusals write an audit-only record before anything is returned.
+
+use super::records::{decode, encode};
+use super::retry::Retry;
+use super::{Vault, VaultError};
+use crate::audit::{self, head_key, record_key, Actor, AuditRecord, ChainHead, Entry, Outcome};
+use crate::operation::Operation;
+use crate::store::{Batch, CommitError, Store};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// What an audited operation's record should say besides who and when.
+pub(crate) struct Audit<'a> {
+    pub actor: &'a Actor,
+    pub operation: Operation,
+    pub object: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl<'a> Audit<'a> {
+    pub(crate) fn new(actor: &'a Actor, operation: Operation, object: Option<String>) -> Self {
+        Audit {
+            actor,
+            operation,
+            object,
+            detail: None,
+        }
+    }
+
+    pub(crate) fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+
+    fn entry(&self, outcome: Outcome, detail: Option<String>) -> Entry<'static> {
+        Entry {
+            operation: self.operation.as_str(),
+            object: self.object.clone(),
+            outcome,
+            detail: detail.or_else(|| self.detail.clone()),
+        }
+    }
+}
+
+impl VaultError {
+    /// How the audit trail records this failure. Details are rule codes,
+    /// never input values.
+    fn audit_outcome(&self) -> (Outcome, Option<String>) {
+        match self {
+            VaultError::Invalid(e) => (
+                Outcome::Refused,
+                Some(format!("{}.{}", e.field.as_str(), e.rule.code())),
+            ),
+            VaultError::Refused(c) => (Outcome::Refused, Some(c.control().to_owned())),
+            VaultError::Lifecycle(e) => (
+                Outcome::Refused,
+                Some(format!("lifecycle.{}_to_{}", e.from.as_str(), e.to.as_str())),
+            ),
+            VaultError::ReservationSettled(_) => (Outcome::Refused, Some("reservation.settled".to_owned())),
+            VaultError::PanInTokenRange => (Outcome::Refused, Some("pan.in_token_range".to_owned())),
+            VaultError::RevealReason => (Outcome::Refused, Some("reason".to_owned())),
+            VaultError::NotFound { what } => (Outcome::NotFound, Some((*what).to_owned())),
+            _ => (Outcome::Error, None),
+        }
+    }
+}
+
+impl<S: Store> Vault<S> {
+    /// Applies `batch` plus the audit record, then waits for durability.
+    /// `Ok(false)`: a precondition failed (nothing written); the caller
+    /// re-reads and tries again.
+    async fn apply_audited(
+        &self,
+        mut batch: Batch,
+        audit: &Audit<'_>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<bool, VaultError> {
+        let durable = {
+            let mut head_slot = self.audit.head.lock().await;
+            let head = match head_slot.as_ref() {
+                Some(head) => head.clone(),
+                None => self.load_audit_head().await?,
+            };
+            let (record, next) = self
+                .audit
+                .next(&head, audit.actor, audit.entry(outcome, detail), now_ms());
+            batch.put(record_key(record.seq), encode(&record)?);
+            if head.seq == 0 {
+                batch.expect_absent(head_key());
+            } else {
+                batch.expect_equals(head_key(), encode(&head)?);
+            }
+            batch.put(head_key(), encode(&next)?);
+            match self.store.apply(batch).await {
+                Ok(durable) => {
+                    *head_slot = Some(next);
+                    durable
+                }
+                Err(CommitError::Conflict) => {
+                    // Maybe another node moved the head: read it again next time.
+                    *head_slot = None;
+                    return Ok(false);
+                }
+                Err(CommitError::Store(e)) => return Err(e.into()),
+            }
+        };
+        durable.await?;
+        Ok(true)
+    }
+
+    async fn load_audit_head(&self) -> Result<ChainHead, VaultError> {
+        match self.store.get(head_key()).await? {
+            Some(bytes) => decode(&bytes, "audit head"),
+            None => Ok(ChainHead::genesis()),
+        }
+    }
+
+    /// One attempt of a read-decide-write loop: commits `batch` with a
+    /// success record. `Ok(false)` after a conflict (backed off).
+    pub(super) async fn try_commit(
+        &self,
+        batch: Batch,
+        audit: &Audit<'_>,
+        retry: &mut Retry,
+    ) -> Result<bool, VaultError> {
+        if self.apply_audited(batch, audit, Outcome::Success, None).await? {
+            return Ok(true);
+        }
+        retry.after_conflict().await?;
+        Ok(false)
+    }
+
+    /// Commits `batch` with a success record; a conflict is an error.
+    pub(super) async fn commit_once(&self, batch: Batch, audit: &Audit<'_>) -> Result<bool, VaultError> {
+        self.apply_audited(batch, audit, Outcome::Success, None).await
+    }
+
+    /// An audit-only record (reads, refusals, denials).
+    pub(super) async fn record(
+        &self,
+        audit: &Audit<'_>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<(), VaultError> {
+        let mut retry = Retry::new();
+        while !self
+            .apply_audited(Batch::new(), audit, outcome, detail.clone())
+            .await?
+        {
+            retry.after_conflict().await?;
+        }
+        Ok(())
+    }
+
+    /// Records a failed operation and hands its error back. If even the
+    /// audit write fails for a refusal, that failure is returned instead.
+    pub(super) async fn audited<T>(
+        &self,
+        audit: Audit<'_>,
+        result: Result<T, VaultError>,
+    ) -> Result<T, VaultError> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(error) => {
+                let (outcome, detail) = error.audit_outcome();
+                let recorded = self.record(&audit, outcome, detail).await;
+                match (outcome, recorded) {
+                    (Outcome::Error, Err(audit_error)) => {
+                        tracing::error!(error = %audit_error, "could not audit a failed operation");
+                        Err(error)
+                    }
+                    (_, Err(audit_error)) => Err(audit_error),
+                    (_, Ok(())) => Err(error),
+                }
+            }
+        }
+    }
+
+    /// Records that `actor` was denied `operation` by policy.
+    pub async fn record_denied(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        object: Option<String>,
+    ) -> Result<(), VaultError> {
+        self.record(
+            &Audit::new(actor, operation, object),
+            Outcome::Denied,
+            Some("policy".to_owned()),
+        )
+        .await
+    }
+
+    /// Records an administrative action taken outside the vault (reload).
+    pub async fn record_admin(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        outcome: Outcome,
+        detail: &str,
+    ) -> Result<(), VaultError> {
+        self.record(
+            &Audit::new(actor, operation, None),
+            outcome,
+            Some(detail.to_owned()),
+        )
+        .await
+    }
+
+    /// Up to `limit` audit records after sequence number `after`.
+    pub async fn audit_page(
+        &self,
+        actor: &Actor,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditRecord>, VaultError> {
+        let records = self.scan_audit(after, limit).await?;
+        self.record(
+            &Audit::new(actor, Operation::AuditRead, None),
+            Outcome::Success,
+            Some(format!("after={after} count={}", records.len())),
+        )
+        .await?;
+        Ok(records)
+    }
+
+    async fn scan_audit(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, VaultError> {
+        let start = (after > 0).then(|| record_key(after));
+        let page = self
+            .store
+            .scan_prefix(audit::RECORD_PREFIX, start.as_deref(), limit)
+            .await?;
+        page.iter().map(|(_, v)| decode(v, "audit record")).collect()
+    }
+
+    /// Walks the whole chain; the report names the first break.
+    pub async fn audit_verify(&self, actor: &Actor) -> Result<audit::VerifyReport, VaultError> {
+        let head = self.load_audit_head().await?;
+        let mut records = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.scan_audit(after, 1024).await?;
+            let Some(last) = page.last() else { break };
+            after = last.seq;
+            records.extend(page);
+        }
+        let report = audit::verify(&self.audit.key, Some(&audit::ChainHeadView(head)), records);
+        let detail = match &report.first_break {
+            None => format!("intact records={}", report.records),
+            Some(b) => format!("broken at {} ({:?})", b.seq, b.kind),
+        };
+        self.record(
+            &Audit::new(actor, Operation::AuditVerify, None),
+            Outcome::Success,
+            Some(detail),
+        )
+        .await?;
+        Ok(report)
+    }
+
+    /// Every record in order, for export. The export itself is audited.
+    pub async fn audit_export(&self, actor: &Actor) -> Result<Vec<AuditRecord>, VaultError> {
+        self.record(
+            &Audit::new(actor, Operation::AuditExport, None),
+            Outcome::Success,
+            None,
+        )
+        .await?;
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self.scan_audit(after, 1024).await?;
+            let Some(last) = page.last() else { return Ok(out) };
+            after = last.seq;
+            out.extend(page);
+        }
+    }
+}
