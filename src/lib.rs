@@ -9,10 +9,13 @@
 
 pub mod audit;
 pub mod cli;
+pub mod config;
 mod hex;
 pub mod operation;
+pub mod policy;
 pub mod store;
 pub mod time;
+pub mod tls;
 pub mod vault;
 
 #[cfg(feature = "boundary-probe")]

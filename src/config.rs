@@ -1,0 +1,312 @@
+//! `tokenvault serve --config FILE`: every setting has a safe default, and a
+//! bad value is a start-up error naming the setting. Relative paths are
+//! resolved against the config file's folder (or the working directory when
+//! no file is given).
+
+use crate::tls::pki::PkiLayout;
+use crate::tls::TlsFiles;
+use crate::vault::card::{BinTable, CardRules};
+use crate::vault::token::TokenBinRange;
+use crate::vault::VaultConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("config setting {setting}: {reason}")]
+    Invalid { setting: &'static str, reason: String },
+}
+
+fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Where the service listens. Default 127.0.0.1:8443.
+    pub listen: SocketAddr,
+    /// sled data directory. Default `data`.
+    pub data_dir: PathBuf,
+    /// Development PKI and development KEK. Default `keys`.
+    pub keys_dir: PathBuf,
+    /// Access policies, one TOML file per identity. Default `policies`.
+    pub policies_dir: PathBuf,
+    pub tls: TlsSection,
+    pub kek: KekSection,
+    pub cards: CardsSection,
+    pub limits: LimitsSection,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSection {
+    /// Defaults: the development PKI files in `keys_dir`.
+    pub ca_cert: Option<PathBuf>,
+    pub server_cert: Option<PathBuf>,
+    pub server_key: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
+    /// TLS 1.3 only unless this is true; nothing below 1.2 is ever offered.
+    pub allow_tls12: bool,
+    /// Create the development PKI in `keys_dir` on first start when the
+    /// configured files are missing. Default true; set false in production.
+    pub create_dev_pki: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KekSection {
+    /// Development key-encrypting key file; created on first use (mode 0600)
+    /// and loudly reported at every start. Default `keys_dir/dev-kek.hex`.
+    pub dev_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardsSection {
+    /// BIN table CSV; default the embedded `config/bins.csv`.
+    pub bin_table: Option<PathBuf>,
+    /// BIN prefixes whose PANs carry no Luhn check digit. Default none.
+    pub luhn_exempt_prefixes: Vec<String>,
+    /// Token BIN range. Default 810000-819999.
+    pub token_bin_range: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Open connections at most; more are closed at once. Default 1024.
+    pub max_connections: usize,
+    /// A TLS handshake must finish within this. Default 5000 ms.
+    pub handshake_timeout_ms: u64,
+    /// Largest request body accepted. Default 16384 bytes.
+    pub body_limit_bytes: usize,
+    /// A request must finish within this. Default 15000 ms.
+    pub request_timeout_ms: u64,
+    /// Reveals one identity may make per hour. Default 10.
+    pub reveals_per_hour: u32,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("data"),
+            keys_dir: PathBuf::from("keys"),
+            policies_dir: PathBuf::from("policies"),
+            tls: TlsSection::default(),
+            kek: KekSection::default(),
+            cards: CardsSection::default(),
+            limits: LimitsSection::default(),
+        }
+    }
+}
+
+impl Default for TlsSection {
+    fn default() -> Self {
+        TlsSection {
+            ca_cert: None,
+            server_cert: None,
+            server_key: None,
+            crl: None,
+            allow_tls12: false,
+            create_dev_pki: true,
+        }
+    }
+}
+
+impl Default for KekSection {
+    fn default() -> Self {
+        KekSection { dev_file: None }
+    }
+}
+
+impl Default for CardsSection {
+    fn default() -> Self {
+        CardsSection {
+            bin_table: None,
+            luhn_exempt_prefixes: Vec::new(),
+            token_bin_range: TokenBinRange::default().describe(),
+        }
+    }
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_connections: 1024,
+            handshake_timeout_ms: 5_000,
+            body_limit_bytes: 16 * 1024,
+            request_timeout_ms: 15_000,
+            reveals_per_hour: 10,
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Reads and checks a config file; paths inside are made absolute.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let config: ServiceConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.resolved(&base)
+    }
+
+    /// The defaults, with paths relative to `base`.
+    pub fn defaults_in(base: &Path) -> Result<Self, ConfigError> {
+        ServiceConfig::default().resolved(base)
+    }
+
+    fn resolved(mut self, base: &Path) -> Result<Self, ConfigError> {
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        self.data_dir = abs(&self.data_dir);
+        self.keys_dir = abs(&self.keys_dir);
+        self.policies_dir = abs(&self.policies_dir);
+        for p in [
+            &mut self.tls.ca_cert,
+            &mut self.tls.server_cert,
+            &mut self.tls.server_key,
+            &mut self.tls.crl,
+            &mut self.kek.dev_file,
+            &mut self.cards.bin_table,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = abs(p);
+        }
+        self.check()?;
+        Ok(self)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let l = &self.limits;
+        if !(1..=100_000).contains(&l.max_connections) {
+            return Err(invalid("limits.max_connections", "must be 1 to 100000"));
+        }
+        if !(100..=60_000).contains(&l.handshake_timeout_ms) {
+            return Err(invalid("limits.handshake_timeout_ms", "must be 100 to 60000"));
+        }
+        if !(1024..=1024 * 1024).contains(&l.body_limit_bytes) {
+            return Err(invalid("limits.body_limit_bytes", "must be 1024 to 1048576"));
+        }
+        if !(100..=300_000).contains(&l.request_timeout_ms) {
+            return Err(invalid("limits.request_timeout_ms", "must be 100 to 300000"));
+        }
+        if l.reveals_per_hour > 1000 {
+            return Err(invalid("limits.reveals_per_hour", "must be 0 to 1000"));
+        }
+        self.vault_config()?;
+        Ok(())
+    }
+
+    pub fn pki_layout(&self) -> PkiLayout {
+        PkiLayout::new(&self.keys_dir)
+    }
+
+    pub fn tls_files(&self) -> TlsFiles {
+        let dev = self.pki_layout();
+        TlsFiles {
+            ca_cert: self.tls.ca_cert.clone().unwrap_or_else(|| dev.ca_cert()),
+            server_cert: self.tls.server_cert.clone().unwrap_or_else(|| dev.server_cert()),
+            server_key: self.tls.server_key.clone().unwrap_or_else(|| dev.server_key()),
+            crl: self.tls.crl.clone().unwrap_or_else(|| dev.crl()),
+            allow_tls12: self.tls.allow_tls12,
+        }
+    }
+
+    pub fn kek_file(&self) -> PathBuf {
+        self.kek
+            .dev_file
+            .clone()
+            .unwrap_or_else(|| self.keys_dir.join("dev-kek.hex"))
+    }
+
+    pub fn vault_config(&self) -> Result<VaultConfig, ConfigError> {
+        let bin_table = match &self.cards.bin_table {
+            Some(path) => BinTable::from_file(path),
+            None => BinTable::embedded(),
+        }
+        .map_err(|e| invalid("cards.bin_table", e.to_string()))?;
+        Ok(VaultConfig {
+            bin_table,
+            card_rules: CardRules::new(&self.cards.luhn_exempt_prefixes)
+                .map_err(|e| invalid("cards.luhn_exempt_prefixes", e.detail))?,
+            token_range: TokenBinRange::parse(&self.cards.token_bin_range)
+                .map_err(|e| invalid("cards.token_bin_range", e.detail))?,
+            key_budget: Default::default(),
+        })
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.handshake_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.request_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<ServiceConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokenvault.toml");
+        std::fs::write(&path, text).unwrap();
+        ServiceConfig::load(&path)
+    }
+
+    #[test]
+    fn an_empty_file_is_the_safe_default_and_paths_are_absolute() {
+        let c = load("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8443");
+        assert!(c.data_dir.is_absolute() && c.data_dir.ends_with("data"));
+        assert!(!c.tls.allow_tls12);
+        assert!(c.tls_files().crl.ends_with("keys/crl.pem"));
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let setting = |text: &str| match load(text) {
+            Err(ConfigError::Invalid { setting, .. }) => setting.to_owned(),
+            Err(ConfigError::Parse { reason, .. }) => format!("parse: {reason}"),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(setting("[limits]\nmax_connections = 0"), "limits.max_connections");
+        assert_eq!(
+            setting("[cards]\ntoken_bin_range = \"620000-629999\""),
+            "cards.token_bin_range"
+        );
+        assert_eq!(
+            setting("[cards]\nluhn_exempt_prefixes = [\"62x\"]"),
+            "cards.luhn_exempt_prefixes"
+        );
+        assert!(setting("listen = \"nowhere\"").starts_with("parse:"));
+        assert!(setting("unknown_setting = 1").starts_with("parse:"));
+        assert!(setting("[tls]\nmin_version = \"1.0\"").starts_with("parse:"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Mutual TLS: who the caller is (from its certificate), how the server's
+//! rustls configuration is built and reloaded, and the development PKI.
+
+pub mod identity;
+pub mod pem;
+pub mod pki;
+mod server_config;
+
+pub use identity::{Identity, IdentityError, SpiffeId};
+pub use server_config::{build, ReloadableTls, TlsError, TlsFiles};
