@@ -7,13 +7,16 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![doc = include_str!("../README.md")]
 
+pub mod api;
 pub mod audit;
 pub mod cli;
 pub mod config;
 mod hex;
 pub mod operation;
 pub mod policy;
+pub mod server;
 pub mod store;
+mod stripes;
 pub mod time;
 pub mod tls;
 pub mod vault;

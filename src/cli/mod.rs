@@ -1,15 +1,20 @@
 //! The `tokenvault` command line.
 
+mod audit;
 mod check;
+mod init;
+mod serve;
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// tokenvault: a tokenization vault for card numbers and identity data.
+/// tokenvault: a tokenization vault for card numbers and identity data,
+/// served over mutual TLS.
 ///
-/// This build holds the vault core (validation, envelope encryption, payment
-/// tokens with domain controls, durable storage). The mutual-TLS service
-/// (`serve`, `init`) is not built yet.
+/// Quick start (development): `tokenvault serve` creates a development PKI
+/// and key-encrypting key in ./keys on first start and listens on
+/// 127.0.0.1:8443; call it with the client certificates in ./keys.
 #[derive(Parser, Debug)]
 #[command(name = "tokenvault", version, about, long_about)]
 struct Cli {
@@ -19,15 +24,76 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Validate a BIN table file (prefix,issuer,card_type per line) before
-    /// deploying it; prints the number of entries or the first bad line.
-    CheckBinTable {
-        /// Path to the CSV file.
-        file: std::path::PathBuf,
+    /// Write a development PKI into the keys folder: CA, server certificate
+    /// for localhost/127.0.0.1, one client certificate per role (card-capture,
+    /// orchestrator, auditor, key-admin, monitor, break-glass) and a CRL.
+    Init {
+        #[arg(long, default_value = "keys")]
+        keys_dir: PathBuf,
+        /// Replace an existing development PKI.
+        #[arg(long)]
+        force: bool,
     },
-    /// Validate a payment-token BIN range such as 810000-819999: same-length
-    /// 6 to 8 digit ends, and no overlap with any card network's prefixes.
-    CheckTokenRange { range: String },
+    /// Run the service. Without --config: every default, paths relative to
+    /// the working directory (data/, keys/, policies/). SIGHUP reloads
+    /// certificates, CRL and policies; SIGTERM or Ctrl-C stops gracefully.
+    Serve {
+        /// TOML configuration file (see README "Configuration").
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Audit trail tools. They open the data directory directly, so run them
+    /// while the service is stopped (use the /v1/audit API while it runs).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Revoke a certificate of the development PKI: adds it to keys/crl.pem.
+    /// The running service applies it on SIGHUP or POST /v1/admin/reload.
+    Revoke {
+        /// The certificate (PEM) to revoke.
+        cert: PathBuf,
+        #[arg(long, default_value = "keys")]
+        keys_dir: PathBuf,
+    },
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+    /// Validate a BIN table file (prefix,issuer,card_type per line).
+    CheckBinTable {
+        file: PathBuf,
+    },
+    /// Validate a payment-token BIN range such as 810000-819999.
+    CheckTokenRange {
+        range: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Recompute the chain; exit 1 naming the first broken or missing record.
+    Verify {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Write every record as JSON lines (to stdout, or --out FILE).
+    Export {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+/// What a command reports: printed, then the process exits with `code`.
+pub(crate) struct Report {
+    pub message: String,
+    pub code: u8,
+}
+
+impl Report {
+    fn ok(message: impl Into<String>) -> Self {
+        Report { message: message.into(), code: 0 }
+    }
 }
 
 /// Printing is this function's job: it is the command line's only output.
@@ -35,17 +101,39 @@ enum Command {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
-        Command::CheckBinTable { file } => check::bin_table(&file),
-        Command::CheckTokenRange { range } => check::token_range(&range),
+        Command::Init { keys_dir, force } => init::run(&keys_dir, force),
+        Command::Serve { config } => serve::run(config.as_deref()),
+        Command::Audit { command: AuditCommand::Verify { config } } => audit::verify(config.as_deref()),
+        Command::Audit { command: AuditCommand::Export { config, out } } => audit::export(config.as_deref(), out.as_deref()),
+        Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
+        Command::Openapi => openapi(),
+        Command::CheckBinTable { file } => check::bin_table(&file).map(Report::ok),
+        Command::CheckTokenRange { range } => check::token_range(&range).map(Report::ok),
     };
     match outcome {
-        Ok(message) => {
-            println!("{message}");
-            ExitCode::SUCCESS
+        Ok(report) => {
+            if !report.message.is_empty() {
+                println!("{}", report.message);
+            }
+            ExitCode::from(report.code)
         }
         Err(message) => {
             eprintln!("tokenvault: {message}");
             ExitCode::from(2)
         }
     }
+}
+
+fn openapi() -> Result<Report, String> {
+    use utoipa::OpenApi;
+    crate::api::ApiDoc::openapi().to_pretty_json().map(Report::ok).map_err(|e| e.to_string())
+}
+
+/// The config file's settings, or every default relative to the working directory.
+pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::ServiceConfig, String> {
+    match path {
+        Some(p) => crate::config::ServiceConfig::load(p),
+        None => crate::config::ServiceConfig::defaults_in(&std::env::current_dir().map_err(|e| e.to_string())?),
+    }
+    .map_err(|e| e.to_string())
 }

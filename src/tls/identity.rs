@@ -59,7 +59,7 @@ pub enum Identity {
     CommonName(String),
 }
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Clone, Debug, thiserror::Error, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum IdentityError {
     #[error("not a spiffe://trust-domain/path identity")]

@@ -93,6 +93,10 @@ impl<S: Store> Vault<S> {
             let (record, next) = self
                 .audit
                 .next(&head, audit.actor, audit.entry(outcome, detail), now_ms());
+            // Never overwrite: with a deleted or rolled-back head the slot is
+            // taken, the append fails, and the vault stops writing (fail closed)
+            // instead of destroying evidence.
+            batch.expect_absent(record_key(record.seq));
             batch.put(record_key(record.seq), encode(&record)?);
             if head.seq == 0 {
                 batch.expect_absent(head_key());
@@ -198,6 +202,12 @@ impl<S: Store> Vault<S> {
             Some("policy".to_owned()),
         )
         .await
+    }
+
+    /// Records a request refused before it reached a vault operation (a
+    /// malformed body, a rate limit); `detail` is a rule code.
+    pub async fn record_refused(&self, actor: &Actor, operation: Operation, object: Option<String>, detail: &str) -> Result<(), VaultError> {
+        self.record(&Audit::new(actor, operation, object), Outcome::Refused, Some(detail.to_owned())).await
     }
 
     /// Records an administrative action taken outside the vault (reload).

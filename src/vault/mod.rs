@@ -107,7 +107,7 @@ pub struct Vault<S: Store> {
     audit: AuditChain,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
-    stripes: retry::Stripes,
+    stripes: crate::stripes::Stripes,
 }
 
 impl<S: Store> Vault<S> {
@@ -124,12 +124,18 @@ impl<S: Store> Vault<S> {
             audit,
             config,
             budget_lock: tokio::sync::Mutex::new(()),
-            stripes: retry::Stripes::new(),
+            stripes: crate::stripes::Stripes::new(),
         })
     }
 
     pub fn store(&self) -> &S {
         &self.store
+    }
+
+    /// Keyed HMAC of request material (idempotency records): a request body
+    /// may hold a PAN, so it is never hashed without a key.
+    pub(crate) fn request_fingerprint(&self, material: &[u8]) -> [u8; 32] {
+        self.keyring.fingerprint_key().fingerprint("idempotency", material).0
     }
 
     pub fn config(&self) -> &VaultConfig {

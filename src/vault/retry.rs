@@ -1,30 +1,13 @@
 //! Optimistic concurrency: read, decide, commit with preconditions, and on a
-//! conflict read again. Within one process, writers to the same record first
-//! queue on a striped lock so they rarely conflict at all; the store's
-//! preconditions still make it correct across processes or vault nodes.
+//! conflict back off and read again. Within one process, writers to the same
+//! record first queue on a striped lock (`crate::stripes`) so they rarely
+//! conflict at all; the store's preconditions still make it correct across
+//! processes or vault nodes.
 
 use super::VaultError;
 use std::time::Duration;
-use tokio::sync::{Mutex, MutexGuard};
 
-const STRIPES: usize = 256;
 const MAX_CONFLICTS: u32 = 200;
-
-pub(crate) struct Stripes(Vec<Mutex<()>>);
-
-impl Stripes {
-    pub(crate) fn new() -> Self {
-        Stripes((0..STRIPES).map(|_| Mutex::new(())).collect())
-    }
-
-    /// The lock for `key`'s stripe (FNV-1a over the key).
-    pub(crate) async fn lock(&self, key: &[u8]) -> MutexGuard<'_, ()> {
-        let hash = key.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
-        });
-        self.0[(hash % STRIPES as u64) as usize].lock().await
-    }
-}
 
 pub(crate) struct Retry {
     conflicts: u32,

@@ -1,0 +1,53 @@
+//! Who is calling: the identity from the connection's verified client
+//! certificate, plus the origin and request id the audit trail records.
+
+use super::problem::Problem;
+use super::App;
+use crate::audit::Actor;
+use crate::operation::Operation;
+use crate::tls::{Identity, IdentityError};
+use std::net::SocketAddr;
+
+/// Set once per connection by the server after the TLS handshake.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    pub identity: Result<Identity, IdentityError>,
+    pub origin: SocketAddr,
+}
+
+/// Set per request by the request-id middleware.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+pub struct Caller {
+    pub identity: Option<Identity>,
+    pub actor: Actor,
+}
+
+impl Caller {
+    pub fn new(peer: &Peer, request_id: &RequestId) -> Self {
+        let identity = peer.identity.as_ref().ok().cloned();
+        Caller {
+            actor: Actor {
+                identity: identity.as_ref().map_or_else(|| "unidentified".to_owned(), ToString::to_string),
+                origin: peer.origin.to_string(),
+                request_id: request_id.0.clone(),
+            },
+            identity,
+        }
+    }
+}
+
+impl App {
+    /// Default deny. A refusal is audited before the 403 goes out.
+    pub async fn authorize(&self, caller: &Caller, operation: Operation, object: Option<String>) -> Result<(), Problem> {
+        let allowed = caller.identity.as_ref().is_some_and(|id| self.policies().allows(id, operation));
+        if allowed {
+            return Ok(());
+        }
+        self.metrics.denied();
+        tracing::warn!(identity = %caller.actor.identity, operation = operation.as_str(), "denied by policy");
+        self.vault.record_denied(&caller.actor, operation, object).await.map_err(Problem::from)?;
+        Err(Problem::forbidden())
+    }
+}

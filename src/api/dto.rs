@@ -1,0 +1,275 @@
+//! The JSON shapes of the API. Requests refuse unknown fields; plaintext
+//! inputs are held in `Zeroizing` strings; responses carry references and
+//! masked values only (the reveal response is the one exception).
+
+use crate::audit::AuditRecord;
+use crate::time::Timestamp;
+use crate::vault::token::{ChannelId, ControlsSpec, Currency, DomainControls, MerchantId, TokenStatus};
+use crate::vault::validation::ValidationError;
+use crate::vault::{StoredCard, StoredIdentity, TokenView};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use zeroize::Zeroizing;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreCardRequest {
+    /// 13 to 19 digits; spaces and dashes are ignored.
+    #[schema(value_type = String, example = "6222 0200 0012 3456 7")]
+    pub pan: Zeroizing<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CardResponse {
+    pub card_ref: String,
+    /// At most the first six and last four digits.
+    pub masked_pan: String,
+    pub network: String,
+    pub issuer: String,
+    /// debit, credit or unknown.
+    pub card_type: String,
+    /// This PAN was stored before (keyed fingerprint); `card_ref` is the existing one.
+    pub already_stored: bool,
+    pub created_at: i64,
+}
+
+impl From<StoredCard> for CardResponse {
+    fn from(c: StoredCard) -> Self {
+        CardResponse {
+            card_ref: c.card_ref.to_string(),
+            masked_pan: c.masked.as_str().to_owned(),
+            network: c.network.as_str().to_owned(),
+            issuer: c.issuer,
+            card_type: c.card_type.as_str().to_owned(),
+            already_stored: c.already_stored,
+            created_at: c.created_at.seconds(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreIdentityRequest {
+    #[schema(value_type = String, example = "张三")]
+    pub name: Zeroizing<String>,
+    /// 18-character resident ID number (GB 11643).
+    #[schema(value_type = String)]
+    pub id_number: Zeroizing<String>,
+    /// Mainland mobile number; +86 is stripped.
+    #[schema(value_type = String)]
+    pub phone: Zeroizing<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct IdentityResponse {
+    pub identity_ref: String,
+    pub masked_name: String,
+    pub masked_id_number: String,
+    pub masked_phone: String,
+    pub created_at: i64,
+}
+
+impl From<StoredIdentity> for IdentityResponse {
+    fn from(i: StoredIdentity) -> Self {
+        IdentityResponse {
+            identity_ref: i.identity_ref.to_string(),
+            masked_name: i.masked_name,
+            masked_id_number: i.masked_id_number,
+            masked_phone: i.masked_phone,
+            created_at: i.created_at.seconds(),
+        }
+    }
+}
+
+/// Domain controls (域控) of a payment token. Amounts are integer minor
+/// units (fen) of `currency`; times are Unix seconds.
+#[derive(Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ControlsDto {
+    pub max_uses: u32,
+    pub per_transaction_limit: u64,
+    pub cumulative_limit: u64,
+    #[schema(example = "CNY")]
+    pub currency: String,
+    pub valid_from: i64,
+    pub valid_until: i64,
+    pub channels: Vec<String>,
+    /// Omit to allow any merchant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchants: Option<Vec<String>>,
+}
+
+fn in_controls(e: ValidationError) -> (String, ValidationError) {
+    (format!("controls.{}", e.field.as_str()), e)
+}
+
+impl ControlsDto {
+    /// Checked controls, or the field (under `controls.`) and rule at fault.
+    pub fn parse(&self) -> Result<DomainControls, (String, ValidationError)> {
+        let channels = self.channels.iter().map(|c| ChannelId::parse(c)).collect::<Result<_, _>>().map_err(in_controls)?;
+        let merchants = match &self.merchants {
+            None => None,
+            Some(list) => Some(list.iter().map(|m| MerchantId::parse(m)).collect::<Result<_, _>>().map_err(in_controls)?),
+        };
+        DomainControls::new(ControlsSpec {
+            max_uses: self.max_uses,
+            per_transaction_limit: self.per_transaction_limit,
+            cumulative_limit: self.cumulative_limit,
+            currency: Currency::parse(&self.currency).map_err(in_controls)?,
+            valid_from: Timestamp(self.valid_from),
+            valid_until: Timestamp(self.valid_until),
+            channels,
+            merchants,
+        })
+        .map_err(|e| ("controls".to_owned(), e))
+    }
+}
+
+impl From<&ControlsSpec> for ControlsDto {
+    fn from(c: &ControlsSpec) -> Self {
+        ControlsDto {
+            max_uses: c.max_uses,
+            per_transaction_limit: c.per_transaction_limit,
+            cumulative_limit: c.cumulative_limit,
+            currency: c.currency.as_str().to_owned(),
+            valid_from: c.valid_from.seconds(),
+            valid_until: c.valid_until.seconds(),
+            channels: c.channels.iter().map(|c| c.as_str().to_owned()).collect(),
+            merchants: c.merchants.as_ref().map(|m| m.iter().map(|m| m.as_str().to_owned()).collect()),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct IssueTokenRequest {
+    pub card_ref: String,
+    pub controls: ControlsDto,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct UsageDto {
+    pub uses_committed: u32,
+    pub uses_reserved: u32,
+    pub amount_committed: u64,
+    pub amount_reserved: u64,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    /// The payment token number (支付标记).
+    pub token: String,
+    pub card_ref: String,
+    pub masked_pan: String,
+    /// active, suspended or deleted.
+    pub status: String,
+    pub controls: ControlsDto,
+    pub usage: UsageDto,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl From<TokenView> for TokenResponse {
+    fn from(t: TokenView) -> Self {
+        TokenResponse {
+            token: t.number.to_string(),
+            card_ref: t.card_ref.to_string(),
+            masked_pan: t.masked_card.as_str().to_owned(),
+            status: match t.status {
+                TokenStatus::Active => "active",
+                TokenStatus::Suspended => "suspended",
+                _ => "deleted",
+            }
+            .to_owned(),
+            controls: ControlsDto::from(&t.controls),
+            usage: UsageDto {
+                uses_committed: t.usage.uses_committed,
+                uses_reserved: t.usage.uses_reserved,
+                amount_committed: t.usage.amount_committed,
+                amount_reserved: t.usage.amount_reserved,
+            },
+            created_at: t.created_at.seconds(),
+            updated_at: t.updated_at.seconds(),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenListResponse {
+    pub card_ref: String,
+    pub tokens: Vec<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequest {
+    /// Why the PAN is needed: 8 to 200 characters, no card numbers. Audited.
+    pub reason: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RevealResponse {
+    pub card_ref: String,
+    /// The full card number. Only the break-glass identity ever receives this.
+    #[schema(value_type = String)]
+    pub pan: Zeroizing<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuditRecordDto {
+    pub seq: u64,
+    pub at_ms: i64,
+    pub identity: String,
+    pub origin: String,
+    pub request_id: String,
+    pub operation: String,
+    pub object: Option<String>,
+    pub outcome: String,
+    pub detail: Option<String>,
+    pub prev_mac: String,
+    pub mac: String,
+}
+
+impl From<AuditRecord> for AuditRecordDto {
+    fn from(r: AuditRecord) -> Self {
+        AuditRecordDto {
+            seq: r.seq,
+            at_ms: r.at_ms,
+            identity: r.identity,
+            origin: r.origin,
+            request_id: r.request_id,
+            operation: r.operation,
+            object: r.object,
+            outcome: r.outcome,
+            detail: r.detail,
+            prev_mac: r.prev_mac,
+            mac: r.mac,
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub records: Vec<AuditRecordDto>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    pub next_after: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ChainBreak {
+    pub seq: u64,
+    pub description: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct VerifyResponse {
+    pub intact: bool,
+    pub records: u64,
+    pub head_seq: u64,
+    pub first_break: Option<ChainBreak>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct StatusResponse {
+    pub status: String,
+}

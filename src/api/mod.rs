@@ -1,0 +1,150 @@
+//! The HTTP API: JSON under `/v1`, problem+json errors, an identity from the
+//! client certificate checked against policy on every call, idempotent
+//! mutations, and an OpenAPI document generated from these handlers.
+
+mod audit;
+mod extract;
+mod caller;
+mod cards;
+pub mod dto;
+mod idempotency;
+mod identities;
+mod json;
+mod metrics;
+mod openapi;
+mod ops;
+pub mod problem;
+mod rate_limit;
+mod tokens;
+
+pub use caller::{Caller, Peer, RequestId};
+pub use metrics::Metrics;
+pub use openapi::ApiDoc;
+
+use crate::policy::PolicySet;
+use crate::store::SledStore;
+use crate::stripes::Stripes;
+use crate::tls::ReloadableTls;
+use crate::vault::Vault;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use problem::Problem;
+use std::path::PathBuf;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
+/// Everything the handlers share.
+pub struct App {
+    pub vault: Vault<SledStore>,
+    policies: RwLock<Arc<PolicySet>>,
+    pub policies_dir: PathBuf,
+    pub tls: Arc<ReloadableTls>,
+    pub metrics: Metrics,
+    reveals: rate_limit::RevealLimiter,
+    idempotency_locks: Stripes,
+    pub body_limit: usize,
+    pub request_timeout: Duration,
+}
+
+impl App {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        vault: Vault<SledStore>,
+        policies: PolicySet,
+        policies_dir: PathBuf,
+        tls: Arc<ReloadableTls>,
+        reveals_per_hour: u32,
+        body_limit: usize,
+        request_timeout: Duration,
+    ) -> Self {
+        App {
+            vault,
+            policies: RwLock::new(Arc::new(policies)),
+            policies_dir,
+            tls,
+            metrics: Metrics::default(),
+            reveals: rate_limit::RevealLimiter::new(reveals_per_hour),
+            idempotency_locks: Stripes::new(),
+            body_limit,
+            request_timeout,
+        }
+    }
+
+    pub fn policies(&self) -> Arc<PolicySet> {
+        Arc::clone(&self.policies.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Re-reads certificates, CRL and policies; on any error nothing changes.
+    pub fn reload(&self) -> Result<(), String> {
+        let policies = PolicySet::load_dir(&self.policies_dir).map_err(|e| e.to_string())?;
+        self.tls.reload().map_err(|e| e.to_string())?;
+        *self.policies.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policies);
+        Ok(())
+    }
+}
+
+pub fn router(app: Arc<App>) -> Router {
+    let body_limit = app.body_limit;
+    Router::new()
+        .route("/health", get(ops::health))
+        .route("/ready", get(ops::ready))
+        .route("/metrics", get(ops::metrics))
+        .route("/v1/openapi.json", get(ops::openapi))
+        .route("/v1/admin/reload", post(ops::reload))
+        .route("/v1/cards", post(cards::store))
+        .route("/v1/cards/{card_ref}", get(cards::read))
+        .route("/v1/cards/{card_ref}/reveal", post(cards::reveal))
+        .route("/v1/cards/{card_ref}/tokens", get(tokens::list))
+        .route("/v1/identities", post(identities::store))
+        .route("/v1/identities/{identity_ref}", get(identities::read))
+        .route("/v1/tokens", post(tokens::issue))
+        .route("/v1/tokens/{token}", get(tokens::read))
+        .route("/v1/tokens/{token}/suspend", post(tokens::suspend))
+        .route("/v1/tokens/{token}/resume", post(tokens::resume))
+        .route("/v1/tokens/{token}/delete", post(tokens::delete))
+        .route("/v1/audit", get(audit::page))
+        .route("/v1/audit/verify", get(audit::verify))
+        .route("/v1/audit/export", get(audit::export))
+        .fallback(|| async { Problem::not_found("route") })
+        .method_not_allowed_fallback(|| async {
+            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method")
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
+        .with_state(app)
+}
+
+/// Request id, time limit and metrics around every request.
+async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
+    let request_id = request
+        .headers()
+        .get(REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .map(str::to_owned)
+        .unwrap_or_else(new_request_id);
+    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    request.extensions_mut().insert(RequestId(request_id.clone()));
+    let started = Instant::now();
+    let mut response = match tokio::time::timeout(app.request_timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "Timed out", "the request took longer than the configured limit")
+            .retry_after(1)
+            .into_response(),
+    };
+    app.metrics.request(&route, response.status().as_u16(), started.elapsed());
+    if let Ok(value) = HeaderValue::from_str(&request_id) {
+        response.headers_mut().insert(REQUEST_ID_HEADER, value);
+    }
+    response
+}
+
+fn new_request_id() -> String {
+    crate::vault::crypto::random::array::<12>().map(|b| crate::hex::encode(&b)).unwrap_or_else(|_| "unavailable".to_owned())
+}

@@ -1,0 +1,55 @@
+//! `tokenvault serve`: start, announce the address, reload on SIGHUP, stop
+//! gracefully on SIGTERM or Ctrl-C.
+
+use super::Report;
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
+use std::path::Path;
+use tokio::signal::unix::{signal, SignalKind};
+
+pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .init();
+    if let Err(e) = crate::server::forbid_core_dumps() {
+        tracing::warn!(error = %e, "could not disable core dumps");
+    }
+    let config = super::load_config(config_path)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let server = crate::server::start(&config).await.map_err(|e| e.to_string())?;
+        announce(server.addr);
+        let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => {
+                    let actor = Actor::local("sighup");
+                    let (outcome, detail) = match server.app.reload() {
+                        Ok(()) => (Outcome::Success, "tls, crl and policies reloaded".to_owned()),
+                        Err(reason) => {
+                            tracing::error!(%reason, "reload failed; keeping the previous configuration");
+                            (Outcome::Error, "reload failed; previous configuration kept".to_owned())
+                        }
+                    };
+                    if let Err(e) = server.app.vault.record_admin(&actor, Operation::AdminReload, outcome, &detail).await {
+                        tracing::error!(error = %e, "could not audit the reload");
+                    }
+                }
+                _ = terminate.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+        tracing::info!("shutting down: no new connections, letting open ones finish");
+        server.shutdown().await;
+        Ok(Report::ok("tokenvault stopped"))
+    })
+}
+
+/// The one line on stdout a supervisor (or a test) reads to find the port.
+#[allow(clippy::print_stdout)]
+fn announce(addr: std::net::SocketAddr) {
+    println!("tokenvault listening on https://{addr}");
+}
