@@ -63,7 +63,7 @@ pub struct TlsSection {
     pub create_dev_pki: bool,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KekSection {
     /// Development key-encrypting key file; created on first use (mode 0600)
@@ -122,12 +122,6 @@ impl Default for TlsSection {
             allow_tls12: false,
             create_dev_pki: true,
         }
-    }
-}
-
-impl Default for KekSection {
-    fn default() -> Self {
-        KekSection { dev_file: None }
     }
 }
 

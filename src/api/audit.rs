@@ -13,14 +13,24 @@ use std::sync::Arc;
 const MAX_PAGE: usize = 1000;
 
 fn query_value(query: Option<&str>, name: &str) -> Option<String> {
-    query?.split('&').filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.to_owned())
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
 }
 
 fn number<T: std::str::FromStr>(query: Option<&str>, name: &'static str, default: T) -> Result<T, Problem> {
     match query_value(query, name) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| {
-            Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", "expected a non-negative integer").with_field(name, "integer")
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-query",
+                "Invalid query parameter",
+                "expected a non-negative integer",
+            )
+            .with_field(name, "integer")
         }),
     }
 }
@@ -29,17 +39,31 @@ fn number<T: std::str::FromStr>(query: Option<&str>, name: &'static str, default
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
     params(("after" = Option<u64>, Query), ("limit" = Option<usize>, Query)),
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
-pub async fn page(State(app): State<Arc<App>>, caller: Caller, RawQuery(query): RawQuery) -> Result<Json<AuditPage>, Problem> {
+pub async fn page(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    RawQuery(query): RawQuery,
+) -> Result<Json<AuditPage>, Problem> {
     app.authorize(&caller, Operation::AuditRead, None).await?;
     let after = number(query.as_deref(), "after", 0u64)?;
     let limit = number(query.as_deref(), "limit", 100usize)?;
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid-query", "Invalid query parameter", "limit must be 1 to 1000")
-            .with_field("limit", "range"));
+        return Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-query",
+            "Invalid query parameter",
+            "limit must be 1 to 1000",
+        )
+        .with_field("limit", "range"));
     }
     let records = app.vault.audit_page(&caller.actor, after, limit).await?;
-    let next_after = (records.len() == limit).then(|| records.last().map(|r| r.seq)).flatten();
-    Ok(Json(AuditPage { records: records.into_iter().map(AuditRecordDto::from).collect(), next_after }))
+    let next_after = (records.len() == limit)
+        .then(|| records.last().map(|r| r.seq))
+        .flatten();
+    Ok(Json(AuditPage {
+        records: records.into_iter().map(AuditRecordDto::from).collect(),
+        next_after,
+    }))
 }
 
 /// Recomputes the whole chain and names the first broken or missing record.
@@ -52,7 +76,10 @@ pub async fn verify(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<
         intact: report.first_break.is_none(),
         records: report.records,
         head_seq: report.head_seq,
-        first_break: report.first_break.map(|b| ChainBreak { seq: b.seq, description: b.to_string() }),
+        first_break: report.first_break.map(|b| ChainBreak {
+            seq: b.seq,
+            description: b.to_string(),
+        }),
     }))
 }
 
@@ -68,6 +95,9 @@ pub async fn export(State(app): State<Arc<App>>, caller: Caller) -> Result<Respo
         body.push(b'\n');
     }
     let mut response = (StatusCode::OK, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/x-ndjson"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
     Ok(response)
 }

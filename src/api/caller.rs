@@ -29,7 +29,9 @@ impl Caller {
         let identity = peer.identity.as_ref().ok().cloned();
         Caller {
             actor: Actor {
-                identity: identity.as_ref().map_or_else(|| "unidentified".to_owned(), ToString::to_string),
+                identity: identity
+                    .as_ref()
+                    .map_or_else(|| "unidentified".to_owned(), ToString::to_string),
                 origin: peer.origin.to_string(),
                 request_id: request_id.0.clone(),
             },
@@ -40,14 +42,25 @@ impl Caller {
 
 impl App {
     /// Default deny. A refusal is audited before the 403 goes out.
-    pub async fn authorize(&self, caller: &Caller, operation: Operation, object: Option<String>) -> Result<(), Problem> {
-        let allowed = caller.identity.as_ref().is_some_and(|id| self.policies().allows(id, operation));
+    pub async fn authorize(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        object: Option<String>,
+    ) -> Result<(), Problem> {
+        let allowed = caller
+            .identity
+            .as_ref()
+            .is_some_and(|id| self.policies().allows(id, operation));
         if allowed {
             return Ok(());
         }
         self.metrics.denied();
         tracing::warn!(identity = %caller.actor.identity, operation = operation.as_str(), "denied by policy");
-        self.vault.record_denied(&caller.actor, operation, object).await.map_err(Problem::from)?;
+        self.vault
+            .record_denied(&caller.actor, operation, object)
+            .await
+            .map_err(Problem::from)?;
         Err(Problem::forbidden())
     }
 }

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use zeroize::Zeroizing;
 
 pub(super) fn card_ref(text: &str) -> Result<CardRef, Problem> {
-    CardRef::parse(text).map_err(|e| Problem::from(crate::vault::VaultError::Invalid(e)).with_field("card_ref", "format"))
+    CardRef::parse(text)
+        .map_err(|e| Problem::from(crate::vault::VaultError::Invalid(e)).with_field("card_ref", "format"))
 }
 
 /// Store a card. Answers 201 for a new card, 200 when the same PAN was
@@ -25,15 +26,33 @@ pub(super) fn card_ref(text: &str) -> Result<CardRef, Problem> {
     request_body = StoreCardRequest,
     responses((status = 201, body = CardResponse), (status = 200, body = CardResponse),
         (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn store(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Body(body): Body) -> Result<Response, Problem> {
+pub async fn store(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::CardStore, None).await?;
     let key = idempotency::key(&headers)?;
-    app.idempotent(&caller.actor.identity, &key, "POST", "/v1/cards", &body, || async {
-        let request: StoreCardRequest = app.parse_body(&caller, Operation::CardStore, &headers, &body).await?;
-        let card = app.vault.store_card(&caller.actor, &request.pan).await?;
-        let status = if card.already_stored { StatusCode::OK } else { StatusCode::CREATED };
-        Answer::json(status, &CardResponse::from(card))
-    })
+    app.idempotent(
+        &caller.actor.identity,
+        &key,
+        "POST",
+        "/v1/cards",
+        &body,
+        || async {
+            let request: StoreCardRequest = app
+                .parse_body(&caller, Operation::CardStore, &headers, &body)
+                .await?;
+            let card = app.vault.store_card(&caller.actor, &request.pan).await?;
+            let status = if card.already_stored {
+                StatusCode::OK
+            } else {
+                StatusCode::CREATED
+            };
+            Answer::json(status, &CardResponse::from(card))
+        },
+    )
     .await
 }
 
@@ -41,8 +60,13 @@ pub async fn store(State(app): State<Arc<App>>, caller: Caller, headers: HeaderM
 #[utoipa::path(get, path = "/v1/cards/{card_ref}", tag = "cards",
     params(("card_ref" = String, Path)),
     responses((status = 200, body = CardResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(State(app): State<Arc<App>>, caller: Caller, Param(card): Param) -> Result<Json<CardResponse>, Problem> {
-    app.authorize(&caller, Operation::CardRead, Some(card.clone())).await?;
+pub async fn read(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(card): Param,
+) -> Result<Json<CardResponse>, Problem> {
+    app.authorize(&caller, Operation::CardRead, Some(card.clone()))
+        .await?;
     let card = app.vault.card(&caller.actor, &card_ref(&card)?).await?;
     Ok(Json(CardResponse::from(card)))
 }
@@ -52,23 +76,46 @@ pub async fn read(State(app): State<Arc<App>>, caller: Caller, Param(card): Para
 #[utoipa::path(post, path = "/v1/cards/{card_ref}/reveal", tag = "cards",
     params(("card_ref" = String, Path)), request_body = RevealRequest,
     responses((status = 200, body = RevealResponse), (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
-pub async fn reveal(State(app): State<Arc<App>>, caller: Caller, Param(card): Param, headers: HeaderMap, Body(body): Body) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::CardReveal, Some(card.clone())).await?;
-    let request: RevealRequest = app.parse_body(&caller, Operation::CardReveal, &headers, &body).await?;
+pub async fn reveal(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(card): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    app.authorize(&caller, Operation::CardReveal, Some(card.clone()))
+        .await?;
+    let request: RevealRequest = app
+        .parse_body(&caller, Operation::CardReveal, &headers, &body)
+        .await?;
     let card_ref = card_ref(&card)?;
     if let Err(wait) = app.reveals.take(&caller.actor.identity) {
         app.vault
             .record_refused(&caller.actor, Operation::CardReveal, Some(card), "rate_limit")
             .await
             .map_err(Problem::from)?;
-        return Err(Problem::new(StatusCode::TOO_MANY_REQUESTS, "rate-limited", "Too many reveals", "this identity has used its reveals for the hour")
-            .retry_after(wait));
+        return Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many reveals",
+            "this identity has used its reveals for the hour",
+        )
+        .retry_after(wait));
     }
-    let revealed = app.vault.reveal_pan(&caller.actor, &card_ref, &request.reason).await?;
-    let response = RevealResponse { card_ref: card_ref.to_string(), pan: Zeroizing::new(revealed.digits().to_owned()) };
+    let revealed = app
+        .vault
+        .reveal_pan(&caller.actor, &card_ref, &request.reason)
+        .await?;
+    let response = RevealResponse {
+        card_ref: card_ref.to_string(),
+        pan: Zeroizing::new(revealed.digits().to_owned()),
+    };
     let mut response = Json(response).into_response();
     // Never cached anywhere between the vault and the operator.
-    response.headers_mut().insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
     Ok(response)
 }
 
@@ -84,8 +131,15 @@ impl App {
         match json::parse(headers, body) {
             Ok(value) => Ok(value),
             Err(problem) => {
-                let detail = format!("{}.{}", problem.field.as_deref().unwrap_or("body"), problem.rule.as_deref().unwrap_or("invalid"));
-                self.vault.record_refused(&caller.actor, operation, None, &detail).await.map_err(Problem::from)?;
+                let detail = format!(
+                    "{}.{}",
+                    problem.field.as_deref().unwrap_or("body"),
+                    problem.rule.as_deref().unwrap_or("invalid")
+                );
+                self.vault
+                    .record_refused(&caller.actor, operation, None, &detail)
+                    .await
+                    .map_err(Problem::from)?;
                 Err(problem)
             }
         }

@@ -106,10 +106,20 @@ fn in_controls(e: ValidationError) -> (String, ValidationError) {
 impl ControlsDto {
     /// Checked controls, or the field (under `controls.`) and rule at fault.
     pub fn parse(&self) -> Result<DomainControls, (String, ValidationError)> {
-        let channels = self.channels.iter().map(|c| ChannelId::parse(c)).collect::<Result<_, _>>().map_err(in_controls)?;
+        let channels = self
+            .channels
+            .iter()
+            .map(|c| ChannelId::parse(c))
+            .collect::<Result<_, _>>()
+            .map_err(in_controls)?;
         let merchants = match &self.merchants {
             None => None,
-            Some(list) => Some(list.iter().map(|m| MerchantId::parse(m)).collect::<Result<_, _>>().map_err(in_controls)?),
+            Some(list) => Some(
+                list.iter()
+                    .map(|m| MerchantId::parse(m))
+                    .collect::<Result<_, _>>()
+                    .map_err(in_controls)?,
+            ),
         };
         DomainControls::new(ControlsSpec {
             max_uses: self.max_uses,
@@ -135,7 +145,10 @@ impl From<&ControlsSpec> for ControlsDto {
             valid_from: c.valid_from.seconds(),
             valid_until: c.valid_until.seconds(),
             channels: c.channels.iter().map(|c| c.as_str().to_owned()).collect(),
-            merchants: c.merchants.as_ref().map(|m| m.iter().map(|m| m.as_str().to_owned()).collect()),
+            merchants: c
+                .merchants
+                .as_ref()
+                .map(|m| m.iter().map(|m| m.as_str().to_owned()).collect()),
         }
     }
 }

@@ -13,15 +13,28 @@ pub struct Body(pub Bytes);
 impl<S: Send + Sync> FromRequest<S> for Body {
     type Rejection = Problem;
     async fn from_request(request: Request, state: &S) -> Result<Self, Problem> {
-        Bytes::from_request(request, state).await.map(Body).map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body-too-large", "Body too large", "the request body exceeds the configured limit")
+        Bytes::from_request(request, state)
+            .await
+            .map(Body)
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    Problem::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "body-too-large",
+                        "Body too large",
+                        "the request body exceeds the configured limit",
+                    )
                     .with_field("body", "too_large")
-            } else {
-                Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body", "the request body could not be read")
+                } else {
+                    Problem::new(
+                        StatusCode::BAD_REQUEST,
+                        "malformed-body",
+                        "Malformed request body",
+                        "the request body could not be read",
+                    )
                     .with_field("body", "unreadable")
-            }
-        })
+                }
+            })
     }
 }
 
@@ -31,9 +44,17 @@ pub struct Param(pub String);
 impl<S: Send + Sync> FromRequestParts<S> for Param {
     type Rejection = Problem;
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        Path::<String>::from_request_parts(parts, state).await.map(|Path(p)| Param(p)).map_err(|_| {
-            Problem::new(StatusCode::BAD_REQUEST, "malformed-path", "Malformed path", "a path parameter could not be read")
-        })
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(p)| Param(p))
+            .map_err(|_| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed-path",
+                    "Malformed path",
+                    "a path parameter could not be read",
+                )
+            })
     }
 }
 
@@ -41,7 +62,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {
         let peer = parts.extensions.get::<Peer>().ok_or_else(Problem::internal)?;
-        let request_id = parts.extensions.get::<RequestId>().cloned().unwrap_or(RequestId(String::new()));
+        let request_id = parts
+            .extensions
+            .get::<RequestId>()
+            .cloned()
+            .unwrap_or(RequestId(String::new()));
         Ok(Caller::new(peer, &request_id))
     }
 }

@@ -30,13 +30,29 @@ struct Remembered {
 /// A valid key from the request headers: 1 to 128 of `A-Za-z0-9-_.:`.
 pub fn key(headers: &HeaderMap) -> Result<String, Problem> {
     let bad = |rule: &str, detail: &str| {
-        Problem::new(StatusCode::BAD_REQUEST, "idempotency-key", "Idempotency key", detail).with_field("Idempotency-Key", rule)
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "idempotency-key",
+            "Idempotency key",
+            detail,
+        )
+        .with_field("Idempotency-Key", rule)
     };
-    let value = headers.get(HEADER).ok_or_else(|| bad("required", "every mutating call needs an Idempotency-Key header"))?;
-    let text = value.to_str().map_err(|_| bad("format", "the Idempotency-Key is 1 to 128 of A-Z a-z 0-9 - _ . :"))?;
-    let ok = (1..=128).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    let value = headers
+        .get(HEADER)
+        .ok_or_else(|| bad("required", "every mutating call needs an Idempotency-Key header"))?;
+    let text = value
+        .to_str()
+        .map_err(|_| bad("format", "the Idempotency-Key is 1 to 128 of A-Z a-z 0-9 - _ . :"))?;
+    let ok = (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     if !ok {
-        return Err(bad("format", "the Idempotency-Key is 1 to 128 of A-Z a-z 0-9 - _ . :"));
+        return Err(bad(
+            "format",
+            "the Idempotency-Key is 1 to 128 of A-Z a-z 0-9 - _ . :",
+        ));
     }
     Ok(text.to_owned())
 }
@@ -51,15 +67,28 @@ pub struct Answer {
 impl Answer {
     pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Result<Self, Problem> {
         let body = serde_json::to_vec(value).map_err(|_| Problem::internal())?;
-        Ok(Answer { status, body, problem: false })
+        Ok(Answer {
+            status,
+            body,
+            problem: false,
+        })
     }
 
     fn into_response(self, replayed: bool) -> Response {
-        let content_type = if self.problem { super::problem::CONTENT_TYPE } else { "application/json" };
+        let content_type = if self.problem {
+            super::problem::CONTENT_TYPE
+        } else {
+            "application/json"
+        };
         let mut response = (self.status, self.body).into_response();
-        response.headers_mut().insert(axum::http::header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+        response.headers_mut().insert(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static(content_type),
+        );
         if replayed {
-            response.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
+            response
+                .headers_mut()
+                .insert(REPLAYED, HeaderValue::from_static("true"));
         }
         response
     }
@@ -67,13 +96,25 @@ impl Answer {
 
 impl From<Problem> for Answer {
     fn from(p: Problem) -> Self {
-        Answer { status: p.status(), body: serde_json::to_vec(&p).unwrap_or_default(), problem: true }
+        Answer {
+            status: p.status(),
+            body: p.to_json(),
+            problem: true,
+        }
     }
 }
 
 impl App {
     /// Runs `work` once per (identity, key); replays its stored answer after.
-    pub async fn idempotent<F, Fut>(&self, identity: &str, key: &str, method: &str, path: &str, body: &[u8], work: F) -> Result<Response, Problem>
+    pub async fn idempotent<F, Fut>(
+        &self,
+        identity: &str,
+        key: &str,
+        method: &str,
+        path: &str,
+        body: &[u8],
+        work: F,
+    ) -> Result<Response, Problem>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Answer, Problem>>,
@@ -100,7 +141,12 @@ impl App {
                 .with_field("Idempotency-Key", "reused"));
             }
             let status = StatusCode::from_u16(remembered.status).map_err(|_| Problem::internal())?;
-            return Ok(Answer { status, body: remembered.body, problem: remembered.problem }.into_response(true));
+            return Ok(Answer {
+                status,
+                body: remembered.body,
+                problem: remembered.problem,
+            }
+            .into_response(true));
         }
         let answer = match work().await {
             Ok(answer) => answer,
@@ -108,9 +154,17 @@ impl App {
         };
         // Server errors are not remembered: the caller should retry them.
         if !answer.status.is_server_error() {
-            let remembered = Remembered { request_mac, status: answer.status.as_u16(), problem: answer.problem, body: answer.body.clone() };
+            let remembered = Remembered {
+                request_mac,
+                status: answer.status.as_u16(),
+                problem: answer.problem,
+                body: answer.body.clone(),
+            };
             let mut batch = Batch::new();
-            batch.put(store_key, postcard::to_allocvec(&remembered).map_err(|_| Problem::internal())?);
+            batch.put(
+                store_key,
+                postcard::to_allocvec(&remembered).map_err(|_| Problem::internal())?,
+            );
             store.commit(batch).await.map_err(|_| Problem::internal())?;
         }
         Ok(answer.into_response(false))

@@ -18,14 +18,31 @@ use std::sync::Arc;
     params(("Idempotency-Key" = String, Header, description = "Required; replays the first answer")),
     request_body = StoreIdentityRequest,
     responses((status = 201, body = IdentityResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn store(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Body(body): Body) -> Result<Response, Problem> {
+pub async fn store(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::IdentityStore, None).await?;
     let key = idempotency::key(&headers)?;
-    app.idempotent(&caller.actor.identity, &key, "POST", "/v1/identities", &body, || async {
-        let r: StoreIdentityRequest = app.parse_body(&caller, Operation::IdentityStore, &headers, &body).await?;
-        let stored = app.vault.store_identity(&caller.actor, &r.name, &r.id_number, &r.phone).await?;
-        Answer::json(StatusCode::CREATED, &IdentityResponse::from(stored))
-    })
+    app.idempotent(
+        &caller.actor.identity,
+        &key,
+        "POST",
+        "/v1/identities",
+        &body,
+        || async {
+            let r: StoreIdentityRequest = app
+                .parse_body(&caller, Operation::IdentityStore, &headers, &body)
+                .await?;
+            let stored = app
+                .vault
+                .store_identity(&caller.actor, &r.name, &r.id_number, &r.phone)
+                .await?;
+            Answer::json(StatusCode::CREATED, &IdentityResponse::from(stored))
+        },
+    )
     .await
 }
 
@@ -33,9 +50,17 @@ pub async fn store(State(app): State<Arc<App>>, caller: Caller, headers: HeaderM
 #[utoipa::path(get, path = "/v1/identities/{identity_ref}", tag = "identities",
     params(("identity_ref" = String, Path)),
     responses((status = 200, body = IdentityResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(State(app): State<Arc<App>>, caller: Caller, Param(reference): Param) -> Result<Json<IdentityResponse>, Problem> {
-    app.authorize(&caller, Operation::IdentityRead, Some(reference.clone())).await?;
-    let identity_ref = IdentityRef::parse(&reference)
-        .map_err(|e| Problem::from(crate::vault::VaultError::Invalid(e)).with_field("identity_ref", "format"))?;
-    Ok(Json(IdentityResponse::from(app.vault.identity(&caller.actor, &identity_ref).await?)))
+pub async fn read(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(reference): Param,
+) -> Result<Json<IdentityResponse>, Problem> {
+    app.authorize(&caller, Operation::IdentityRead, Some(reference.clone()))
+        .await?;
+    let identity_ref = IdentityRef::parse(&reference).map_err(|e| {
+        Problem::from(crate::vault::VaultError::Invalid(e)).with_field("identity_ref", "format")
+    })?;
+    Ok(Json(IdentityResponse::from(
+        app.vault.identity(&caller.actor, &identity_ref).await?,
+    )))
 }

@@ -7,7 +7,10 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 fn safe_name(name: &str) -> Option<&str> {
-    let ok = (1..=48).contains(&name.len()) && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'[' || b == b']');
+    let ok = (1..=48).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.' || b == b'[' || b == b']');
     ok.then_some(name)
 }
 
@@ -15,7 +18,11 @@ pub fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T,
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !is_json {
         return Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -37,7 +44,12 @@ pub fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T,
 fn describe(path: &str, error: &serde_json::Error) -> Problem {
     use serde_json::error::Category;
     let bad = |rule: &str, detail: &str, field: Option<&str>| {
-        let p = Problem::new(StatusCode::BAD_REQUEST, "malformed-body", "Malformed request body", detail);
+        let p = Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-body",
+            "Malformed request body",
+            detail,
+        );
         match field {
             Some(f) => p.with_field(f, rule),
             None => p.with_field("body", rule),
@@ -45,14 +57,20 @@ fn describe(path: &str, error: &serde_json::Error) -> Problem {
     };
     let field = (path != ".").then(|| safe_name(path)).flatten();
     match error.classify() {
-        Category::Syntax | Category::Eof | Category::Io => bad("json_syntax", "the body is not well-formed JSON", None),
+        Category::Syntax | Category::Eof | Category::Io => {
+            bad("json_syntax", "the body is not well-formed JSON", None)
+        }
         Category::Data => {
             let message = error.to_string();
             if let Some(rest) = message.strip_prefix("unknown field `") {
                 // The path already ends with the unknown key.
                 let name = rest.split('`').next().and_then(safe_name);
                 let full = field.map(str::to_owned).or_else(|| name.map(str::to_owned));
-                return bad("unknown_field", "the body has a field this operation does not take", full.as_deref().or(Some("body")));
+                return bad(
+                    "unknown_field",
+                    "the body has a field this operation does not take",
+                    full.as_deref().or(Some("body")),
+                );
             }
             if let Some(rest) = message.strip_prefix("missing field `") {
                 let name = rest.split('`').next().and_then(safe_name);
@@ -61,7 +79,11 @@ fn describe(path: &str, error: &serde_json::Error) -> Problem {
                     (None, Some(n)) => Some(n.to_owned()),
                     _ => None,
                 };
-                return bad("missing_field", "a required field is missing", full.as_deref().or(Some("body")));
+                return bad(
+                    "missing_field",
+                    "a required field is missing",
+                    full.as_deref().or(Some("body")),
+                );
             }
             if message.starts_with("invalid type") {
                 return bad("wrong_type", "a field has the wrong JSON type", field);
@@ -94,7 +116,10 @@ mod tests {
 
     fn json() -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         h
     }
 
@@ -105,17 +130,32 @@ mod tests {
     #[test]
     fn each_failure_names_field_and_rule_and_never_the_value() {
         let p = problem(r#"{"pan": 4242424242424242, "controls": {"max_uses": 1}}"#);
-        assert_eq!((p.field.as_deref(), p.rule.as_deref()), (Some("pan"), Some("wrong_type")));
-        assert!(!serde_json::to_string(&p).unwrap().contains("4242"));
+        assert_eq!(
+            (p.field.as_deref(), p.rule.as_deref()),
+            (Some("pan"), Some("wrong_type"))
+        );
+        assert!(!String::from_utf8(p.to_json()).unwrap().contains("4242"));
         let p = problem(r#"{"pan": "x", "controls": {"max_uses": "4242424242424242"}}"#);
-        assert_eq!((p.field.as_deref(), p.rule.as_deref()), (Some("controls.max_uses"), Some("wrong_type")));
-        assert!(!serde_json::to_string(&p).unwrap().contains("4242"));
+        assert_eq!(
+            (p.field.as_deref(), p.rule.as_deref()),
+            (Some("controls.max_uses"), Some("wrong_type"))
+        );
+        assert!(!String::from_utf8(p.to_json()).unwrap().contains("4242"));
         let p = problem(r#"{"pan": "x", "controls": {"max_uses": 1}, "cvv": "123"}"#);
-        assert_eq!((p.field.as_deref(), p.rule.as_deref()), (Some("cvv"), Some("unknown_field")));
+        assert_eq!(
+            (p.field.as_deref(), p.rule.as_deref()),
+            (Some("cvv"), Some("unknown_field"))
+        );
         let p = problem(r#"{"pan": "x", "controls": {"max_uses": 1, "expiry": "12/30"}}"#);
-        assert_eq!((p.field.as_deref(), p.rule.as_deref()), (Some("controls.expiry"), Some("unknown_field")));
+        assert_eq!(
+            (p.field.as_deref(), p.rule.as_deref()),
+            (Some("controls.expiry"), Some("unknown_field"))
+        );
         let p = problem(r#"{"pan": "x"}"#);
-        assert_eq!((p.field.as_deref(), p.rule.as_deref()), (Some("controls"), Some("missing_field")));
+        assert_eq!(
+            (p.field.as_deref(), p.rule.as_deref()),
+            (Some("controls"), Some("missing_field"))
+        );
         let p = problem(r#"{"pan": "x", "#);
         assert_eq!(p.rule.as_deref(), Some("json_syntax"));
         let p = problem(r#"{"pan": "x", "controls": {"max_uses": 1}} trailing"#);

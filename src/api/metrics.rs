@@ -23,7 +23,12 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn request(&self, route: &str, status: u16, took: Duration) {
-        *self.requests.lock().unwrap_or_else(PoisonError::into_inner).entry((route.to_owned(), status)).or_default() += 1;
+        *self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((route.to_owned(), status))
+            .or_default() += 1;
         let ms = took.as_secs_f64() * 1e3;
         for (bucket, bound) in self.duration_buckets.iter().zip(BUCKETS_MS) {
             if ms <= bound {
@@ -31,7 +36,8 @@ impl Metrics {
             }
         }
         self.duration_count.fetch_add(1, Ordering::Relaxed);
-        self.duration_sum_us.fetch_add(took.as_micros() as u64, Ordering::Relaxed);
+        self.duration_sum_us
+            .fetch_add(took.as_micros() as u64, Ordering::Relaxed);
     }
 
     pub fn connection_opened(&self) {
@@ -53,25 +59,71 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let g = |o: &AtomicU64| o.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# HELP tokenvault_http_requests_total Requests by route template and status.");
+        let _ = writeln!(
+            out,
+            "# HELP tokenvault_http_requests_total Requests by route template and status."
+        );
         let _ = writeln!(out, "# TYPE tokenvault_http_requests_total counter");
-        for ((route, status), n) in self.requests.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "tokenvault_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}");
+        for ((route, status), n) in self
+            .requests
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(
+                out,
+                "tokenvault_http_requests_total{{route=\"{route}\",status=\"{status}\"}} {n}"
+            );
         }
-        let _ = writeln!(out, "# HELP tokenvault_http_request_duration_seconds Request latency.");
+        let _ = writeln!(
+            out,
+            "# HELP tokenvault_http_request_duration_seconds Request latency."
+        );
         let _ = writeln!(out, "# TYPE tokenvault_http_request_duration_seconds histogram");
         for (bucket, bound) in self.duration_buckets.iter().zip(BUCKETS_MS) {
-            let _ = writeln!(out, "tokenvault_http_request_duration_seconds_bucket{{le=\"{}\"}} {}", bound / 1e3, g(bucket));
+            let _ = writeln!(
+                out,
+                "tokenvault_http_request_duration_seconds_bucket{{le=\"{}\"}} {}",
+                bound / 1e3,
+                g(bucket)
+            );
         }
         let count = g(&self.duration_count);
-        let _ = writeln!(out, "tokenvault_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}");
-        let _ = writeln!(out, "tokenvault_http_request_duration_seconds_sum {}", g(&self.duration_sum_us) as f64 / 1e6);
+        let _ = writeln!(
+            out,
+            "tokenvault_http_request_duration_seconds_bucket{{le=\"+Inf\"}} {count}"
+        );
+        let _ = writeln!(
+            out,
+            "tokenvault_http_request_duration_seconds_sum {}",
+            g(&self.duration_sum_us) as f64 / 1e6
+        );
         let _ = writeln!(out, "tokenvault_http_request_duration_seconds_count {count}");
         for (name, help, kind, value) in [
-            ("tokenvault_connections_open", "Open client connections.", "gauge", g(&self.connections_open)),
-            ("tokenvault_connections_refused_total", "Connections closed at once because the cap was reached.", "counter", g(&self.connections_refused_cap)),
-            ("tokenvault_tls_handshakes_failed_total", "Handshakes that failed or timed out (bad or revoked certificates included).", "counter", g(&self.handshakes_failed)),
-            ("tokenvault_policy_denials_total", "Requests denied by policy.", "counter", g(&self.denied)),
+            (
+                "tokenvault_connections_open",
+                "Open client connections.",
+                "gauge",
+                g(&self.connections_open),
+            ),
+            (
+                "tokenvault_connections_refused_total",
+                "Connections closed at once because the cap was reached.",
+                "counter",
+                g(&self.connections_refused_cap),
+            ),
+            (
+                "tokenvault_tls_handshakes_failed_total",
+                "Handshakes that failed or timed out (bad or revoked certificates included).",
+                "counter",
+                g(&self.handshakes_failed),
+            ),
+            (
+                "tokenvault_policy_denials_total",
+                "Requests denied by policy.",
+                "counter",
+                g(&self.denied),
+            ),
         ] {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }

@@ -3,10 +3,10 @@
 //! mutations, and an OpenAPI document generated from these handlers.
 
 mod audit;
-mod extract;
 mod caller;
 mod cards;
 pub mod dto;
+mod extract;
 mod idempotency;
 mod identities;
 mod json;
@@ -113,7 +113,12 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/audit/export", get(audit::export))
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async {
-            Problem::new(StatusCode::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed", "this route does not take that method")
+            Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                "this route does not take that method",
+            )
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
@@ -126,19 +131,33 @@ async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) 
         .headers()
         .get(REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
-        .filter(|v| (1..=64).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
         .map(str::to_owned)
         .unwrap_or_else(new_request_id);
-    let route = request.extensions().get::<MatchedPath>().map_or("unmatched", |m| m.as_str()).to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_owned();
     request.extensions_mut().insert(RequestId(request_id.clone()));
     let started = Instant::now();
     let mut response = match tokio::time::timeout(app.request_timeout, next.run(request)).await {
         Ok(response) => response,
-        Err(_) => Problem::new(StatusCode::SERVICE_UNAVAILABLE, "timeout", "Timed out", "the request took longer than the configured limit")
-            .retry_after(1)
-            .into_response(),
+        Err(_) => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "timeout",
+            "Timed out",
+            "the request took longer than the configured limit",
+        )
+        .retry_after(1)
+        .into_response(),
     };
-    app.metrics.request(&route, response.status().as_u16(), started.elapsed());
+    app.metrics
+        .request(&route, response.status().as_u16(), started.elapsed());
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(REQUEST_ID_HEADER, value);
     }
@@ -146,5 +165,7 @@ async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) 
 }
 
 fn new_request_id() -> String {
-    crate::vault::crypto::random::array::<12>().map(|b| crate::hex::encode(&b)).unwrap_or_else(|_| "unavailable".to_owned())
+    crate::vault::crypto::random::array::<12>()
+        .map(|b| crate::hex::encode(&b))
+        .unwrap_or_else(|_| "unavailable".to_owned())
 }

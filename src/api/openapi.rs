@@ -7,18 +7,49 @@ use super::{audit, cards, identities, ops, tokens};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "tokenvault", description = "Tokenization vault: cards, identities and payment tokens (支付标记) over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."),
+    info(
+        title = "tokenvault",
+        description = "Tokenization vault: cards, identities and payment tokens (支付标记) over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
+    ),
     paths(
-        cards::store, cards::read, cards::reveal,
-        identities::store, identities::read,
-        tokens::issue, tokens::read, tokens::list, tokens::suspend, tokens::resume, tokens::delete,
-        audit::page, audit::verify, audit::export,
-        ops::health, ops::ready, ops::metrics, ops::openapi, ops::reload,
+        cards::store,
+        cards::read,
+        cards::reveal,
+        identities::store,
+        identities::read,
+        tokens::issue,
+        tokens::read,
+        tokens::list,
+        tokens::suspend,
+        tokens::resume,
+        tokens::delete,
+        audit::page,
+        audit::verify,
+        audit::export,
+        ops::health,
+        ops::ready,
+        ops::metrics,
+        ops::openapi,
+        ops::reload,
     ),
     components(schemas(
-        Problem, StoreCardRequest, CardResponse, StoreIdentityRequest, IdentityResponse, ControlsDto, IssueTokenRequest,
-        UsageDto, TokenResponse, TokenListResponse, RevealRequest, RevealResponse, AuditRecordDto, AuditPage, ChainBreak,
-        VerifyResponse, StatusResponse,
+        Problem,
+        StoreCardRequest,
+        CardResponse,
+        StoreIdentityRequest,
+        IdentityResponse,
+        ControlsDto,
+        IssueTokenRequest,
+        UsageDto,
+        TokenResponse,
+        TokenListResponse,
+        RevealRequest,
+        RevealResponse,
+        AuditRecordDto,
+        AuditPage,
+        ChainBreak,
+        VerifyResponse,
+        StatusResponse,
     ))
 )]
 pub struct ApiDoc;

@@ -2,7 +2,7 @@
 
 use super::dto::StatusResponse;
 use super::problem::Problem;
-use super::{App, ApiDoc, Caller};
+use super::{ApiDoc, App, Caller};
 use crate::audit::Outcome;
 use crate::operation::Operation;
 use crate::store::Store;
@@ -16,18 +16,26 @@ use utoipa::OpenApi;
 /// Alive. Any valid client certificate may ask; says nothing else.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = StatusResponse)))]
 pub async fn health() -> Json<StatusResponse> {
-    Json(StatusResponse { status: "ok".to_owned() })
+    Json(StatusResponse {
+        status: "ok".to_owned(),
+    })
 }
 
 /// Ready to serve: the store answers.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, body = StatusResponse), (status = 503, body = Problem)))]
 pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, Problem> {
-    app.vault
-        .store()
-        .get(b"audit/head")
-        .await
-        .map_err(|_| Problem::new(StatusCode::SERVICE_UNAVAILABLE, "not-ready", "Not ready", "the store does not answer").retry_after(5))?;
-    Ok(Json(StatusResponse { status: "ready".to_owned() }))
+    app.vault.store().get(b"audit/head").await.map_err(|_| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "the store does not answer",
+        )
+        .retry_after(5)
+    })?;
+    Ok(Json(StatusResponse {
+        status: "ready".to_owned(),
+    }))
 }
 
 /// Prometheus text format (monitor identity).
@@ -35,7 +43,10 @@ pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, 
 pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::MetricsRead, None).await?;
     let mut response = (StatusCode::OK, app.metrics.render()).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
     Ok(response)
 }
 
@@ -43,9 +54,13 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = String), (status = 403, body = Problem)))]
 pub async fn openapi(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::OpenApiRead, None).await?;
-    let body = ApiDoc::openapi().to_pretty_json().map_err(|_| Problem::internal())?;
+    let body = ApiDoc::openapi()
+        .to_pretty_json()
+        .map_err(|_| Problem::internal())?;
     let mut response = (StatusCode::OK, body).into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }
 
@@ -55,14 +70,35 @@ pub async fn reload(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<
     app.authorize(&caller, Operation::AdminReload, None).await?;
     match app.reload() {
         Ok(()) => {
-            app.vault.record_admin(&caller.actor, Operation::AdminReload, Outcome::Success, "tls, crl and policies reloaded").await?;
+            app.vault
+                .record_admin(
+                    &caller.actor,
+                    Operation::AdminReload,
+                    Outcome::Success,
+                    "tls, crl and policies reloaded",
+                )
+                .await?;
             tracing::info!(identity = %caller.actor.identity, "reloaded certificates, CRL and policies");
-            Ok(Json(StatusResponse { status: "reloaded".to_owned() }))
+            Ok(Json(StatusResponse {
+                status: "reloaded".to_owned(),
+            }))
         }
         Err(reason) => {
-            app.vault.record_admin(&caller.actor, Operation::AdminReload, Outcome::Error, "reload failed; previous configuration kept").await?;
+            app.vault
+                .record_admin(
+                    &caller.actor,
+                    Operation::AdminReload,
+                    Outcome::Error,
+                    "reload failed; previous configuration kept",
+                )
+                .await?;
             tracing::error!(%reason, "reload failed; keeping the previous configuration");
-            Err(Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "reload-failed", "Reload failed", reason))
+            Err(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reload-failed",
+                "Reload failed",
+                reason,
+            ))
         }
     }
 }

@@ -13,7 +13,10 @@ pub struct RevealLimiter {
 
 impl RevealLimiter {
     pub fn new(per_hour: u32) -> Self {
-        RevealLimiter { per_hour: per_hour as usize, recent: Mutex::new(HashMap::new()) }
+        RevealLimiter {
+            per_hour: per_hour as usize,
+            recent: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Takes one reveal for `identity`, or says how many seconds until one frees up.
@@ -25,7 +28,9 @@ impl RevealLimiter {
             times.pop_front();
         }
         if times.len() >= self.per_hour {
-            let wait = times.front().map_or(WINDOW, |t| WINDOW.saturating_sub(now.duration_since(*t)));
+            let wait = times
+                .front()
+                .map_or(WINDOW, |t| WINDOW.saturating_sub(now.duration_since(*t)));
             return Err(wait.as_secs().max(1));
         }
         times.push_back(now);

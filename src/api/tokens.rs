@@ -27,48 +27,92 @@ fn token_number(text: &str) -> Result<TokenNumber, Problem> {
     request_body = IssueTokenRequest,
     responses((status = 201, body = TokenResponse), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn issue(State(app): State<Arc<App>>, caller: Caller, headers: HeaderMap, Body(body): Body) -> Result<Response, Problem> {
+pub async fn issue(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::TokenIssue, None).await?;
     let key = idempotency::key(&headers)?;
-    app.idempotent(&caller.actor.identity, &key, "POST", "/v1/tokens", &body, || async {
-        let request: IssueTokenRequest = app.parse_body(&caller, Operation::TokenIssue, &headers, &body).await?;
-        let card = card_ref(&request.card_ref)?;
-        let controls = match request.controls.parse() {
-            Ok(c) => c,
-            Err((field, error)) => {
-                let rule = error.rule.code();
-                app.vault
-                    .record_refused(&caller.actor, Operation::TokenIssue, Some(card.to_string()), &format!("{field}.{rule}"))
-                    .await
-                    .map_err(Problem::from)?;
-                return Err(Problem::from(VaultError::Invalid(error)).with_field(field, rule));
-            }
-        };
-        let token = app.vault.issue_token(&caller.actor, &card, controls, Timestamp::now()).await?;
-        Answer::json(StatusCode::CREATED, &TokenResponse::from(token))
-    })
+    app.idempotent(
+        &caller.actor.identity,
+        &key,
+        "POST",
+        "/v1/tokens",
+        &body,
+        || async {
+            let request: IssueTokenRequest = app
+                .parse_body(&caller, Operation::TokenIssue, &headers, &body)
+                .await?;
+            let card = card_ref(&request.card_ref)?;
+            let controls = match request.controls.parse() {
+                Ok(c) => c,
+                Err((field, error)) => {
+                    let rule = error.rule.code();
+                    app.vault
+                        .record_refused(
+                            &caller.actor,
+                            Operation::TokenIssue,
+                            Some(card.to_string()),
+                            &format!("{field}.{rule}"),
+                        )
+                        .await
+                        .map_err(Problem::from)?;
+                    return Err(Problem::from(VaultError::Invalid(error)).with_field(field, rule));
+                }
+            };
+            let token = app
+                .vault
+                .issue_token(&caller.actor, &card, controls, Timestamp::now())
+                .await?;
+            Answer::json(StatusCode::CREATED, &TokenResponse::from(token))
+        },
+    )
     .await
 }
 
 /// Status, controls, usage and masked card of a token. Never a PAN.
 #[utoipa::path(get, path = "/v1/tokens/{token}", tag = "tokens", params(("token" = String, Path)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(State(app): State<Arc<App>>, caller: Caller, Param(token): Param) -> Result<Json<TokenResponse>, Problem> {
-    app.authorize(&caller, Operation::TokenRead, Some(token.clone())).await?;
-    Ok(Json(TokenResponse::from(app.vault.token(&caller.actor, &token_number(&token)?).await?)))
+pub async fn read(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(token): Param,
+) -> Result<Json<TokenResponse>, Problem> {
+    app.authorize(&caller, Operation::TokenRead, Some(token.clone()))
+        .await?;
+    Ok(Json(TokenResponse::from(
+        app.vault.token(&caller.actor, &token_number(&token)?).await?,
+    )))
 }
 
 /// Tokens issued for a card.
 #[utoipa::path(get, path = "/v1/cards/{card_ref}/tokens", tag = "tokens", params(("card_ref" = String, Path)),
     responses((status = 200, body = TokenListResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn list(State(app): State<Arc<App>>, caller: Caller, Param(card): Param) -> Result<Json<TokenListResponse>, Problem> {
-    app.authorize(&caller, Operation::TokenList, Some(card.clone())).await?;
+pub async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(card): Param,
+) -> Result<Json<TokenListResponse>, Problem> {
+    app.authorize(&caller, Operation::TokenList, Some(card.clone()))
+        .await?;
     let card = card_ref(&card)?;
     let tokens = app.vault.tokens_of_card(&caller.actor, &card).await?;
-    Ok(Json(TokenListResponse { card_ref: card.to_string(), tokens: tokens.iter().map(ToString::to_string).collect() }))
+    Ok(Json(TokenListResponse {
+        card_ref: card.to_string(),
+        tokens: tokens.iter().map(ToString::to_string).collect(),
+    }))
 }
 
-async fn transition(app: Arc<App>, caller: Caller, token: String, headers: HeaderMap, body: &[u8], operation: Operation) -> Result<Response, Problem> {
+async fn transition(
+    app: Arc<App>,
+    caller: Caller,
+    token: String,
+    headers: HeaderMap,
+    body: &[u8],
+    operation: Operation,
+) -> Result<Response, Problem> {
     app.authorize(&caller, operation, Some(token.clone())).await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/tokens/{token}/{}", operation.as_str());
@@ -89,7 +133,13 @@ async fn transition(app: Arc<App>, caller: Caller, token: String, headers: Heade
 #[utoipa::path(post, path = "/v1/tokens/{token}/suspend", tag = "tokens",
     params(("token" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn suspend(State(app): State<Arc<App>>, caller: Caller, Param(token): Param, headers: HeaderMap, Body(body): Body) -> Result<Response, Problem> {
+pub async fn suspend(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(token): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
     transition(app, caller, token, headers, &body, Operation::TokenSuspend).await
 }
 
@@ -97,7 +147,13 @@ pub async fn suspend(State(app): State<Arc<App>>, caller: Caller, Param(token): 
 #[utoipa::path(post, path = "/v1/tokens/{token}/resume", tag = "tokens",
     params(("token" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn resume(State(app): State<Arc<App>>, caller: Caller, Param(token): Param, headers: HeaderMap, Body(body): Body) -> Result<Response, Problem> {
+pub async fn resume(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(token): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
     transition(app, caller, token, headers, &body, Operation::TokenResume).await
 }
 
@@ -105,6 +161,12 @@ pub async fn resume(State(app): State<Arc<App>>, caller: Caller, Param(token): P
 #[utoipa::path(post, path = "/v1/tokens/{token}/delete", tag = "tokens",
     params(("token" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn delete(State(app): State<Arc<App>>, caller: Caller, Param(token): Param, headers: HeaderMap, Body(body): Body) -> Result<Response, Problem> {
+pub async fn delete(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(token): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
     transition(app, caller, token, headers, &body, Operation::TokenDelete).await
 }

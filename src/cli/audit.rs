@@ -10,30 +10,44 @@ use std::path::Path;
 
 fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<SledStore>), String> {
     let config = super::load_config(config_path)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     let vault = runtime.block_on(async {
-        let store = SledStore::open(&config.data_dir).map_err(|e| {
-            format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)")
-        })?;
+        let store = SledStore::open(&config.data_dir)
+            .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
         let kek = Kek::from_dev_file(&config.kek_file()).map_err(|e| e.to_string())?;
         let vault_config = config.vault_config().map_err(|e| e.to_string())?;
-        Vault::open(store, kek, vault_config).await.map_err(|e| e.to_string())
+        Vault::open(store, kek, vault_config)
+            .await
+            .map_err(|e| e.to_string())
     })?;
     Ok((runtime, vault))
 }
 
 pub(super) fn verify(config_path: Option<&Path>) -> Result<Report, String> {
     let (runtime, vault) = open(config_path)?;
-    let report = runtime.block_on(vault.audit_verify(&Actor::local("audit-verify"))).map_err(|e| e.to_string())?;
+    let report = runtime
+        .block_on(vault.audit_verify(&Actor::local("audit-verify")))
+        .map_err(|e| e.to_string())?;
     Ok(match report.first_break {
-        None => Report::ok(format!("audit chain intact: {} records, head at {}", report.records, report.head_seq)),
-        Some(b) => Report { message: format!("AUDIT CHAIN BROKEN: {b} (records checked: {})", report.records), code: 1 },
+        None => Report::ok(format!(
+            "audit chain intact: {} records, head at {}",
+            report.records, report.head_seq
+        )),
+        Some(b) => Report {
+            message: format!("AUDIT CHAIN BROKEN: {b} (records checked: {})", report.records),
+            code: 1,
+        },
     })
 }
 
 pub(super) fn export(config_path: Option<&Path>, out: Option<&Path>) -> Result<Report, String> {
     let (runtime, vault) = open(config_path)?;
-    let records = runtime.block_on(vault.audit_export(&Actor::local("audit-export"))).map_err(|e| e.to_string())?;
+    let records = runtime
+        .block_on(vault.audit_export(&Actor::local("audit-export")))
+        .map_err(|e| e.to_string())?;
     let mut lines = Vec::new();
     for record in &records {
         serde_json::to_writer(&mut lines, record).map_err(|e| e.to_string())?;
@@ -42,7 +56,11 @@ pub(super) fn export(config_path: Option<&Path>, out: Option<&Path>) -> Result<R
     match out {
         Some(path) => {
             std::fs::write(path, &lines).map_err(|e| format!("{}: {e}", path.display()))?;
-            Ok(Report::ok(format!("{} audit records written to {}", records.len(), path.display())))
+            Ok(Report::ok(format!(
+                "{} audit records written to {}",
+                records.len(),
+                path.display()
+            )))
         }
         None => {
             std::io::stdout().write_all(&lines).map_err(|e| e.to_string())?;

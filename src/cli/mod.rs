@@ -59,13 +59,9 @@ enum Command {
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Validate a BIN table file (prefix,issuer,card_type per line).
-    CheckBinTable {
-        file: PathBuf,
-    },
+    CheckBinTable { file: PathBuf },
     /// Validate a payment-token BIN range such as 810000-819999.
-    CheckTokenRange {
-        range: String,
-    },
+    CheckTokenRange { range: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,7 +88,10 @@ pub(crate) struct Report {
 
 impl Report {
     fn ok(message: impl Into<String>) -> Self {
-        Report { message: message.into(), code: 0 }
+        Report {
+            message: message.into(),
+            code: 0,
+        }
     }
 }
 
@@ -103,8 +102,12 @@ pub fn run() -> ExitCode {
     let outcome = match cli.command {
         Command::Init { keys_dir, force } => init::run(&keys_dir, force),
         Command::Serve { config } => serve::run(config.as_deref()),
-        Command::Audit { command: AuditCommand::Verify { config } } => audit::verify(config.as_deref()),
-        Command::Audit { command: AuditCommand::Export { config, out } } => audit::export(config.as_deref(), out.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Verify { config },
+        } => audit::verify(config.as_deref()),
+        Command::Audit {
+            command: AuditCommand::Export { config, out },
+        } => audit::export(config.as_deref(), out.as_deref()),
         Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
         Command::Openapi => openapi(),
         Command::CheckBinTable { file } => check::bin_table(&file).map(Report::ok),
@@ -126,14 +129,19 @@ pub fn run() -> ExitCode {
 
 fn openapi() -> Result<Report, String> {
     use utoipa::OpenApi;
-    crate::api::ApiDoc::openapi().to_pretty_json().map(Report::ok).map_err(|e| e.to_string())
+    crate::api::ApiDoc::openapi()
+        .to_pretty_json()
+        .map(Report::ok)
+        .map_err(|e| e.to_string())
 }
 
 /// The config file's settings, or every default relative to the working directory.
 pub(crate) fn load_config(path: Option<&std::path::Path>) -> Result<crate::config::ServiceConfig, String> {
     match path {
         Some(p) => crate::config::ServiceConfig::load(p),
-        None => crate::config::ServiceConfig::defaults_in(&std::env::current_dir().map_err(|e| e.to_string())?),
+        None => {
+            crate::config::ServiceConfig::defaults_in(&std::env::current_dir().map_err(|e| e.to_string())?)
+        }
     }
     .map_err(|e| e.to_string())
 }

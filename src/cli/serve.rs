@@ -9,7 +9,9 @@ use tokio::signal::unix::{signal, SignalKind};
 
 pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
@@ -17,7 +19,10 @@ pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
     let config = super::load_config(config_path)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let server = crate::server::start(&config).await.map_err(|e| e.to_string())?;
         announce(server.addr);

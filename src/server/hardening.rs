@@ -5,7 +5,13 @@
 use rustix::process::{set_dumpable_behavior, setrlimit, DumpableBehavior, Resource, Rlimit};
 
 pub fn forbid_core_dumps() -> std::io::Result<()> {
-    setrlimit(Resource::Core, Rlimit { current: Some(0), maximum: Some(0) })?;
+    setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )?;
     set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
     Ok(())
 }

@@ -71,13 +71,19 @@ impl RunningServer {
 }
 
 fn ensure_dir(path: &std::path::Path) -> Result<(), ServeError> {
-    std::fs::create_dir_all(path).map_err(|e| ServeError::Dir { path: path.display().to_string(), reason: e.to_string() })
+    std::fs::create_dir_all(path).map_err(|e| ServeError::Dir {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    })
 }
 
 /// Opens the vault and starts listening.
 pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> {
     let files = config.tls_files();
-    let using_dev_pki = config.tls.ca_cert.is_none() && config.tls.server_cert.is_none() && config.tls.server_key.is_none() && config.tls.crl.is_none();
+    let using_dev_pki = config.tls.ca_cert.is_none()
+        && config.tls.server_cert.is_none()
+        && config.tls.server_key.is_none()
+        && config.tls.crl.is_none();
     if using_dev_pki && config.tls.create_dev_pki && !config.pki_layout().is_complete() {
         ensure_dir(&config.keys_dir)?;
         tracing::warn!(dir = %config.keys_dir.display(), "creating a DEVELOPMENT PKI (CA, server and client certificates, CRL): not for production");
@@ -101,12 +107,26 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     ));
     let listener = TcpListener::bind(config.listen)
         .await
-        .map_err(|e| ServeError::Listen { addr: config.listen, reason: e.to_string() })?;
-    let addr = listener.local_addr().map_err(|e| ServeError::Listen { addr: config.listen, reason: e.to_string() })?;
+        .map_err(|e| ServeError::Listen {
+            addr: config.listen,
+            reason: e.to_string(),
+        })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Listen {
+        addr: config.listen,
+        reason: e.to_string(),
+    })?;
     let (stop, stopped) = watch::channel(false);
-    let limits = Limits { connections: config.limits.max_connections, handshake: config.handshake_timeout() };
+    let limits = Limits {
+        connections: config.limits.max_connections,
+        handshake: config.handshake_timeout(),
+    };
     let accept_loop = tokio::spawn(accept_loop(listener, Arc::clone(&app), limits, stopped));
-    Ok(RunningServer { addr, app, stop, accept_loop })
+    Ok(RunningServer {
+        addr,
+        app,
+        stop,
+        accept_loop,
+    })
 }
 
 #[derive(Clone, Copy)]
@@ -115,7 +135,12 @@ struct Limits {
     handshake: Duration,
 }
 
-async fn accept_loop(listener: TcpListener, app: Arc<App>, limits: Limits, mut stopped: watch::Receiver<bool>) {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Arc<App>,
+    limits: Limits,
+    mut stopped: watch::Receiver<bool>,
+) {
     let slots = Arc::new(Semaphore::new(limits.connections));
     let router = api::router(Arc::clone(&app));
     loop {
@@ -137,7 +162,16 @@ async fn accept_loop(listener: TcpListener, app: Arc<App>, limits: Limits, mut s
             continue;
         };
         let acceptor = TlsAcceptor::from(app.tls.current());
-        tokio::spawn(connection(Arc::clone(&app), router.clone(), acceptor, tcp, origin, slot, limits.handshake, stopped.clone()));
+        tokio::spawn(connection(
+            Arc::clone(&app),
+            router.clone(),
+            acceptor,
+            tcp,
+            origin,
+            slot,
+            limits.handshake,
+            stopped.clone(),
+        ));
     }
     drop(listener);
     // Every slot back means every connection has ended.
@@ -175,7 +209,9 @@ async fn connection(
         .1
         .peer_certificates()
         .and_then(|chain| chain.first())
-        .map_or(Err(IdentityError::NoIdentity), |cert| Identity::from_certificate(cert.as_ref()));
+        .map_or(Err(IdentityError::NoIdentity), |cert| {
+            Identity::from_certificate(cert.as_ref())
+        });
     if let Err(e) = &identity {
         tracing::warn!(%origin, error = %e, "client certificate verified but carries no usable identity");
     }
@@ -186,7 +222,10 @@ async fn connection(
     });
     app.metrics.connection_opened();
     let mut builder = Builder::new(TokioExecutor::new());
-    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
     builder.http2().timer(TokioTimer::new());
     let serving = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(serving);

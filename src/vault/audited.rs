@@ -206,8 +206,19 @@ impl<S: Store> Vault<S> {
 
     /// Records a request refused before it reached a vault operation (a
     /// malformed body, a rate limit); `detail` is a rule code.
-    pub async fn record_refused(&self, actor: &Actor, operation: Operation, object: Option<String>, detail: &str) -> Result<(), VaultError> {
-        self.record(&Audit::new(actor, operation, object), Outcome::Refused, Some(detail.to_owned())).await
+    pub async fn record_refused(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        object: Option<String>,
+        detail: &str,
+    ) -> Result<(), VaultError> {
+        self.record(
+            &Audit::new(actor, operation, object),
+            Outcome::Refused,
+            Some(detail.to_owned()),
+        )
+        .await
     }
 
     /// Records an administrative action taken outside the vault (reload).
@@ -252,18 +263,44 @@ impl<S: Store> Vault<S> {
         page.iter().map(|(_, v)| decode(v, "audit record")).collect()
     }
 
-    /// Walks the whole chain; the report names the first break.
+    /// Walks the whole chain; the report names the first break. A record
+    /// that no longer decodes counts as altered at its place in the chain.
     pub async fn audit_verify(&self, actor: &Actor) -> Result<audit::VerifyReport, VaultError> {
         let head = self.load_audit_head().await?;
         let mut records = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.scan_audit(after, 1024).await?;
-            let Some(last) = page.last() else { break };
-            after = last.seq;
-            records.extend(page);
+        let mut undecodable = None;
+        let mut after: Option<Vec<u8>> = None;
+        'scan: loop {
+            let page = self
+                .store
+                .scan_prefix(audit::RECORD_PREFIX, after.as_deref(), 1024)
+                .await?;
+            let Some((last_key, _)) = page.last() else { break };
+            after = Some(last_key.clone());
+            for (key, value) in &page {
+                match decode::<AuditRecord>(value, "audit record") {
+                    Ok(record) => records.push(record),
+                    Err(_) => {
+                        let seq = std::str::from_utf8(&key[audit::RECORD_PREFIX.len()..])
+                            .ok()
+                            .and_then(|s| s.parse().ok())
+                            .unwrap_or(0);
+                        undecodable = Some(seq);
+                        break 'scan;
+                    }
+                }
+            }
         }
-        let report = audit::verify(&self.audit.key, Some(&audit::ChainHeadView(head)), records);
+        let mut report = audit::verify(&self.audit.key, Some(&audit::ChainHeadView(head)), records);
+        if let Some(seq) = undecodable {
+            let earlier = report.first_break.as_ref().is_some_and(|b| b.seq < seq);
+            if !earlier {
+                report.first_break = Some(audit::Break {
+                    seq,
+                    kind: audit::BreakKind::Altered,
+                });
+            }
+        }
         let detail = match &report.first_break {
             None => format!("intact records={}", report.records),
             Some(b) => format!("broken at {} ({:?})", b.seq, b.kind),

@@ -135,7 +135,10 @@ impl<S: Store> Vault<S> {
     /// Keyed HMAC of request material (idempotency records): a request body
     /// may hold a PAN, so it is never hashed without a key.
     pub(crate) fn request_fingerprint(&self, material: &[u8]) -> [u8; 32] {
-        self.keyring.fingerprint_key().fingerprint("idempotency", material).0
+        self.keyring
+            .fingerprint_key()
+            .fingerprint("idempotency", material)
+            .0
     }
 
     pub fn config(&self) -> &VaultConfig {

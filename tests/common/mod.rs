@@ -97,3 +97,5 @@ pub fn with_check_digit(body: &str) -> String {
 pub fn actor() -> Actor {
     Actor::local("integration-test")
 }
+
+pub mod service;

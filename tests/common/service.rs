@@ -1,0 +1,305 @@
+//! Starts the real `tokenvault serve` binary on 127.0.0.1 port 0 with a
+//! development PKI made by the test, and calls it over mutual TLS the way a
+//! client would. stderr (the service log) is kept in a file for scanning.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+use tokenvault::tls::pki::{self, PkiLayout};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct Options {
+    pub allow_tls12: bool,
+    pub reveals_per_hour: u32,
+    pub body_limit_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            allow_tls12: false,
+            reveals_per_hour: 10,
+            body_limit_bytes: 16 * 1024,
+        }
+    }
+}
+
+pub struct Service {
+    pub addr: SocketAddr,
+    pub dir: tempfile::TempDir,
+    pub keys: PkiLayout,
+    pub config_path: PathBuf,
+    pub log_path: PathBuf,
+    child: Option<Child>,
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
+impl Service {
+    pub fn start(options: Options) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        let keys = PkiLayout::new(dir.path().join("keys"));
+        pki::init(&keys, false).expect("development PKI made by the test");
+        copy_dir(
+            Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
+            &dir.path().join("policies"),
+        );
+        let config_path = dir.path().join("tokenvault.toml");
+        std::fs::write(
+            &config_path,
+            format!(
+                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\n",
+                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes
+            ),
+        )
+        .unwrap();
+        let log_path = dir.path().join("service.log");
+        let mut service = Service {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            dir,
+            keys,
+            config_path,
+            log_path,
+            child: None,
+        };
+        service.spawn();
+        service
+    }
+
+    /// (Re)starts the process on the same data, keys and config.
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+            .args(["serve", "--config"])
+            .arg(&self.config_path)
+            .env("RUST_LOG", "debug")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("spawn tokenvault serve");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(addr) = line.strip_prefix("tokenvault listening on https://") {
+                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+                }
+            }
+        });
+        self.addr = match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(addr) => addr,
+            Err(_) => panic!(
+                "service did not start; log:\n{}",
+                std::fs::read_to_string(&self.log_path).unwrap_or_default()
+            ),
+        };
+        self.child = Some(child);
+    }
+
+    /// SIGKILL and wait: the sled files may then be opened by the test.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// A TLS 1.3 client with the role's certificate from the test's PKI.
+    pub fn client(&self, role: &str) -> Client {
+        Client::new(
+            self.addr,
+            &self.keys.ca_cert(),
+            Some((&self.keys.client_cert(role), &self.keys.client_key(role))),
+            Tls::V13,
+        )
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[derive(Clone, Copy)]
+pub enum Tls {
+    V13,
+    V12Only,
+}
+
+pub struct Client {
+    addr: SocketAddr,
+    config: Arc<rustls::ClientConfig>,
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr, ca: &Path, identity: Option<(&Path, &Path)>, tls: Tls) -> Client {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in tokenvault::tls::pem::certificates(ca).unwrap() {
+            roots.add(cert).unwrap();
+        }
+        let versions: &[&rustls::SupportedProtocolVersion] = match tls {
+            Tls::V13 => &[&rustls::version::TLS13],
+            Tls::V12Only => &[&rustls::version::TLS12],
+        };
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match identity {
+            Some((cert, key)) => builder
+                .with_client_auth_cert(
+                    tokenvault::tls::pem::certificates(cert).unwrap(),
+                    tokenvault::tls::pem::private_key(key).unwrap(),
+                )
+                .unwrap(),
+            None => builder.with_no_client_auth(),
+        };
+        Client {
+            addr,
+            config: Arc::new(config),
+        }
+    }
+
+    /// One request on a fresh connection (full handshake every time).
+    /// `Err` when the connection or handshake is refused.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Response, String> {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.config));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+        let body = body.unwrap_or_default();
+        let mut head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        head.push_str("\r\n");
+        tls.write_all(head.as_bytes()).await.map_err(|e| e.to_string())?;
+        tls.write_all(body).await.map_err(|e| e.to_string())?;
+        tls.flush().await.map_err(|e| e.to_string())?;
+        let mut raw = Vec::new();
+        tls.read_to_end(&mut raw).await.map_err(|e| e.to_string())?;
+        parse_response(&raw)
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Response, String> {
+        self.send("GET", path, &[], None).await
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        json: &serde_json::Value,
+    ) -> Result<Response, String> {
+        let body = serde_json::to_vec(json).unwrap();
+        let mut headers = vec![("Content-Type", "application/json")];
+        if let Some(k) = key {
+            headers.push(("Idempotency-Key", k));
+        }
+        self.send("POST", path, &headers, Some(&body)).await
+    }
+}
+
+fn parse_response(raw: &[u8]) -> Result<Response, String> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or("no response (connection closed)")?;
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().ok_or("empty response")?;
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or("bad status line")?;
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    if chunked {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+            let size = usize::from_str_radix(
+                std::str::from_utf8(&rest[..end])
+                    .map_err(|e| e.to_string())?
+                    .trim(),
+                16,
+            )
+            .map_err(|e| e.to_string())?;
+            if size == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[end + 2..end + 2 + size]);
+            rest = &rest[end + 2 + size + 2..];
+        }
+        body = out;
+    }
+    Ok(Response {
+        status,
+        headers,
+        body,
+    })
+}

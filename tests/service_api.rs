@@ -1,0 +1,452 @@
+//! The API as its users call it, over mutual TLS against the real binary:
+//! the card → token → read → suspend → resume → delete cycle, break-glass
+//! reveal, bad input (4xx problem documents that name field and rule, store
+//! nothing, leak nothing), idempotency, and at the end a scan of the service
+//! log, the audit export and the raw data files for any test plaintext.
+
+mod common;
+
+use common::service::{Options, Service};
+use serde_json::{json, Value};
+use tokenvault::store::{SledStore, Store};
+
+const PAN: &str = "6205500000000000004";
+const NAME: &str = "欧阳娜娜";
+const ID_NUMBER: &str = "11010519491231002X";
+const PHONE: &str = "13800138000";
+
+fn controls(max_uses: u32) -> Value {
+    let now = tokenvault::time::Timestamp::now().seconds();
+    json!({"max_uses": max_uses, "per_transaction_limit": 50_000, "cumulative_limit": 200_000, "currency": "CNY",
+        "valid_from": now - 60, "valid_until": now + 86_400, "channels": ["icbc-quickpay", "unionpay"], "merchants": ["M1"]})
+}
+
+fn assert_problem(r: &common::service::Response, status: u16, field: &str, rule: &str) {
+    assert_eq!(r.status, status, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    let p = r.json();
+    assert!(p["type"].as_str().unwrap().starts_with("urn:tokenvault:problem:"));
+    assert_eq!(
+        (p["field"].as_str(), p["rule"].as_str()),
+        (Some(field), Some(rule)),
+        "{p}"
+    );
+}
+
+async fn run_everything(service: &Service) -> Vec<String> {
+    let capture = service.client("card-capture");
+    let orchestrator = service.client("orchestrator");
+    let mut secrets = vec![
+        PAN.to_owned(),
+        NAME.to_owned(),
+        ID_NUMBER.to_owned(),
+        PHONE.to_owned(),
+    ];
+
+    // --- card → token → read → suspend → resume → delete
+    let card = capture
+        .post_json(
+            "/v1/cards",
+            Some("card-1"),
+            &json!({"pan": "6205 5000 0000 0000 004"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(card.status, 201, "{}", card.text());
+    let card = card.json();
+    assert_eq!(card["masked_pan"], "620550*********0004");
+    assert_eq!(card["network"], "unionpay");
+    assert_eq!(card["already_stored"], false);
+    let card_ref = card["card_ref"].as_str().unwrap().to_owned();
+
+    let identity = capture
+        .post_json("/v1/identities", Some("id-1"), &json!({"name": NAME, "id_number": "11010519491231002x", "phone": "+86 13800138000".replace(' ', "")}))
+        .await
+        .unwrap();
+    assert_eq!(identity.status, 201, "{}", identity.text());
+    assert_eq!(identity.json()["masked_phone"], "138****8000");
+
+    let issued = orchestrator
+        .post_json(
+            "/v1/tokens",
+            Some("tok-1"),
+            &json!({"card_ref": card_ref, "controls": controls(5)}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(issued.status, 201, "{}", issued.text());
+    let token = issued.json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), PAN.len());
+    assert_ne!(token, PAN);
+    let read = orchestrator
+        .get(&format!("/v1/tokens/{token}"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(read["status"], "active");
+    assert_eq!(read["masked_pan"], "620550*********0004");
+    assert_eq!(read["controls"]["max_uses"], 5);
+    assert!(!read.to_string().contains(PAN));
+    for (step, status) in [
+        ("suspend", "suspended"),
+        ("resume", "active"),
+        ("delete", "deleted"),
+    ] {
+        let r = orchestrator
+            .send(
+                "POST",
+                &format!("/v1/tokens/{token}/{step}"),
+                &[("Idempotency-Key", step)],
+                None,
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{step}: {}", r.text());
+        assert_eq!(r.json()["status"], status);
+    }
+    let again = orchestrator
+        .send(
+            "POST",
+            &format!("/v1/tokens/{token}/resume"),
+            &[("Idempotency-Key", "resume-2")],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.status, 409, "deleted is final");
+
+    // --- reveal: break-glass only, with a reason, rate-limited
+    let glass = service.client("break-glass");
+    let no_reason = glass
+        .post_json(&format!("/v1/cards/{card_ref}/reveal"), None, &json!({}))
+        .await
+        .unwrap();
+    assert_problem(&no_reason, 400, "reason", "missing_field");
+    let short = glass
+        .post_json(
+            &format!("/v1/cards/{card_ref}/reveal"),
+            None,
+            &json!({"reason": "x"}),
+        )
+        .await
+        .unwrap();
+    assert_problem(&short, 422, "reason", "reason");
+    for role in ["card-capture", "orchestrator", "auditor", "key-admin", "monitor"] {
+        let r = service
+            .client(role)
+            .post_json(
+                &format!("/v1/cards/{card_ref}/reveal"),
+                None,
+                &json!({"reason": "dispute CB-7 review"}),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 403, "{role} must not reveal");
+    }
+    let revealed = glass
+        .post_json(
+            &format!("/v1/cards/{card_ref}/reveal"),
+            None,
+            &json!({"reason": "dispute CB-7 review"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(revealed.status, 200);
+    assert_eq!(revealed.json()["pan"], PAN);
+    assert_eq!(revealed.header("cache-control"), Some("no-store"));
+    let mut limited = None;
+    for _ in 0..3 {
+        limited = Some(
+            glass
+                .post_json(
+                    &format!("/v1/cards/{card_ref}/reveal"),
+                    None,
+                    &json!({"reason": "dispute CB-7 review"}),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    let limited = limited.unwrap();
+    assert_eq!(limited.status, 429, "reveals_per_hour = 3 in this test");
+    assert!(limited.header("retry-after").is_some());
+
+    // --- idempotency
+    let first = capture
+        .post_json(
+            "/v1/cards",
+            Some("card-2"),
+            &json!({"pan": "4000 0566 5566 5556"}),
+        )
+        .await
+        .unwrap();
+    let replay = capture
+        .post_json(
+            "/v1/cards",
+            Some("card-2"),
+            &json!({"pan": "4000 0566 5566 5556"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!((first.status, replay.status), (201, 201));
+    assert_eq!(first.json(), replay.json());
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    let reused = capture
+        .post_json("/v1/cards", Some("card-2"), &json!({"pan": "5555555555554444"}))
+        .await
+        .unwrap();
+    assert_problem(&reused, 422, "Idempotency-Key", "reused");
+    let missing = capture
+        .post_json("/v1/cards", None, &json!({"pan": "5555555555554444"}))
+        .await
+        .unwrap();
+    assert_problem(&missing, 400, "Idempotency-Key", "required");
+    let t1 = orchestrator
+        .post_json(
+            "/v1/tokens",
+            Some("tok-2"),
+            &json!({"card_ref": card_ref, "controls": controls(1)}),
+        )
+        .await
+        .unwrap()
+        .json();
+    let t2 = orchestrator
+        .post_json(
+            "/v1/tokens",
+            Some("tok-2"),
+            &json!({"card_ref": card_ref, "controls": controls(1)}),
+        )
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(t1["token"], t2["token"], "the same key issues one token");
+    let listed = orchestrator
+        .get(&format!("/v1/cards/{card_ref}/tokens"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        listed["tokens"].as_array().unwrap().len(),
+        2,
+        "tok-1 and tok-2 only"
+    );
+    secrets.push("4000056655665556".into());
+
+    // --- bad input: field and rule named, nothing stored, nothing echoed
+    let bad_cards: [(&[u8], u16, &str, &str); 8] = [
+        (br#"{"pan": "4242424242424241"}"#, 422, "pan", "luhn"),
+        (br#"{"pan": "424242424242"}"#, 422, "pan", "length"),
+        (br#"{"pan": "4242-4242-4242-424x"}"#, 422, "pan", "digits_only"),
+        (br#"{"pan": 4242424242424242}"#, 400, "pan", "wrong_type"),
+        (
+            br#"{"pan": "4242424242424242", "cvv": "123"}"#,
+            400,
+            "cvv",
+            "unknown_field",
+        ),
+        (
+            br#"{"pan": "4242424242424242", "expiry": "12/30"}"#,
+            400,
+            "expiry",
+            "unknown_field",
+        ),
+        (br#"{"pan": "4242424242424242""#, 400, "body", "json_syntax"),
+        (br#"[]"#, 400, "body", "invalid_value"),
+    ];
+    for (i, (body, status, field, rule)) in bad_cards.iter().enumerate() {
+        let key = format!("bad-{i}");
+        let r = capture
+            .send(
+                "POST",
+                "/v1/cards",
+                &[("Content-Type", "application/json"), ("Idempotency-Key", &key)],
+                Some(body),
+            )
+            .await
+            .unwrap();
+        assert_problem(&r, *status, field, rule);
+        assert!(!r.text().contains("424242424242"), "no echo of the input");
+    }
+    secrets.push("4242424242424241".into());
+    let r = capture
+        .send(
+            "POST",
+            "/v1/cards",
+            &[("Content-Type", "text/plain"), ("Idempotency-Key", "bad-ct")],
+            Some(b"4242424242424242"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.status, 415);
+    let huge = format!(r#"{{"pan": "{}"}}"#, "4".repeat(20_000));
+    let r = capture
+        .send(
+            "POST",
+            "/v1/cards",
+            &[
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "bad-big"),
+            ],
+            Some(huge.as_bytes()),
+        )
+        .await
+        .unwrap();
+    assert_problem(&r, 413, "body", "too_large");
+    let bad_identities = [
+        (
+            json!({"name": "张三", "id_number": "110105194912310021", "phone": PHONE}),
+            "id_number",
+            "check_character",
+        ),
+        (
+            json!({"name": "张三", "id_number": "110105199902300015", "phone": PHONE}),
+            "id_number",
+            "birth_date",
+        ),
+        (
+            json!({"name": "张三", "id_number": "110105205001010019", "phone": PHONE}),
+            "id_number",
+            "birth_date_in_future",
+        ),
+        (
+            json!({"name": "张三", "id_number": ID_NUMBER, "phone": "12800138000"}),
+            "phone",
+            "mobile_prefix",
+        ),
+        (
+            json!({"name": "张三", "id_number": ID_NUMBER, "phone": "1380013800"}),
+            "phone",
+            "length",
+        ),
+        (
+            json!({"name": "张3", "id_number": ID_NUMBER, "phone": PHONE}),
+            "name",
+            "invalid_character",
+        ),
+        (
+            json!({"name": "", "id_number": ID_NUMBER, "phone": PHONE}),
+            "name",
+            "empty",
+        ),
+    ];
+    for (i, (body, field, rule)) in bad_identities.iter().enumerate() {
+        let r = capture
+            .post_json("/v1/identities", Some(&format!("bad-id-{i}")), body)
+            .await
+            .unwrap();
+        assert_problem(&r, 422, field, rule);
+        assert!(!r.text().contains("11010519"), "no echo");
+    }
+    let mut bad_controls = controls(0);
+    let r = orchestrator
+        .post_json(
+            "/v1/tokens",
+            Some("bad-tok-1"),
+            &json!({"card_ref": card_ref, "controls": bad_controls}),
+        )
+        .await
+        .unwrap();
+    assert_problem(&r, 422, "controls", "out_of_range");
+    bad_controls = controls(1);
+    bad_controls["currency"] = json!("cny");
+    let r = orchestrator
+        .post_json(
+            "/v1/tokens",
+            Some("bad-tok-2"),
+            &json!({"card_ref": card_ref, "controls": bad_controls}),
+        )
+        .await
+        .unwrap();
+    assert_problem(&r, 422, "controls.currency", "format");
+    let r = orchestrator
+        .post_json(
+            "/v1/tokens",
+            Some("bad-tok-3"),
+            &json!({"card_ref": "crd_nope", "controls": controls(1)}),
+        )
+        .await
+        .unwrap();
+    assert_problem(&r, 422, "card_ref", "format");
+    let r = orchestrator.get("/v1/tokens/8100000000000000").await.unwrap();
+    assert_problem(&r, 422, "token", "format");
+    let r = orchestrator
+        .get("/v1/cards/crd_00000000000000000000000000000000")
+        .await
+        .unwrap();
+    assert_eq!(r.status, 404);
+    assert_eq!(capture.get("/no/such/route").await.unwrap().status, 404);
+    assert_eq!(
+        service
+            .client("monitor")
+            .send("DELETE", "/metrics", &[], None)
+            .await
+            .unwrap()
+            .status,
+        405
+    );
+
+    // The audit trail is intact after all of it.
+    let verify = service
+        .client("auditor")
+        .get("/v1/audit/verify")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(verify["intact"], true, "{verify}");
+    assert!(verify["records"].as_u64().unwrap() > 40);
+    secrets
+}
+
+#[tokio::test]
+async fn the_api_end_to_end_leaks_nothing() {
+    let mut service = Service::start(Options {
+        reveals_per_hour: 3,
+        ..Options::default()
+    });
+    let secrets = run_everything(&service).await;
+    let export = service.client("auditor").get("/v1/audit/export").await.unwrap();
+    assert_eq!(export.header("content-type"), Some("application/x-ndjson"));
+    let export = export.text();
+    assert!(export.lines().count() > 40);
+    assert!(
+        export.contains("\"operation\":\"card.reveal\"") && export.contains("reason: dispute CB-7 review")
+    );
+    let metrics = service.client("monitor").get("/metrics").await.unwrap().text();
+    let log = service.log();
+    assert!(
+        log.contains("DEVELOPMENT KEY-ENCRYPTING KEY"),
+        "the log was captured"
+    );
+    service.kill();
+
+    // Only the two valid cards and one identity were stored.
+    let store = SledStore::open(&service.data_dir()).unwrap();
+    assert_eq!(store.scan_prefix(b"card/", None, 100).await.unwrap().len(), 2);
+    assert_eq!(store.scan_prefix(b"identity/", None, 100).await.unwrap().len(), 1);
+    drop(store);
+
+    let mut data = Vec::new();
+    for entry in std::fs::read_dir(service.data_dir()).unwrap().flatten() {
+        if entry.path().is_file() {
+            data.extend(std::fs::read(entry.path()).unwrap());
+        } else {
+            for sub in std::fs::read_dir(entry.path()).unwrap().flatten() {
+                data.extend(std::fs::read(sub.path()).unwrap());
+            }
+        }
+    }
+    for secret in &secrets {
+        for (place, haystack) in [
+            ("service log", log.as_bytes()),
+            ("audit export", export.as_bytes()),
+            ("metrics", metrics.as_bytes()),
+            ("data files", &data[..]),
+        ] {
+            assert!(
+                !haystack.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "a test secret ({} characters) appears in the {place}",
+                secret.chars().count()
+            );
+        }
+    }
+}

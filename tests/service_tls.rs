@@ -1,0 +1,320 @@
+//! Invariant 6 over the network: no connection without a valid, unrevoked
+//! client certificate from the configured CA; nothing below TLS 1.2, and 1.2
+//! only when configured. Each role gets exactly what its policy grants.
+
+mod common;
+
+use common::service::{Client, Options, Service, Tls};
+use serde_json::json;
+use tokenvault::operation::Operation;
+use tokenvault::policy::PolicySet;
+use tokenvault::tls::pki::{self, DevCa, PkiLayout, Validity, ROLES};
+use tokenvault::tls::Identity;
+
+fn write_client(
+    dir: &std::path::Path,
+    name: &str,
+    pem: (String, String),
+) -> (std::path::PathBuf, std::path::PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key.pem"));
+    std::fs::write(&cert, pem.0).unwrap();
+    std::fs::write(&key, pem.1).unwrap();
+    (cert, key)
+}
+
+#[tokio::test]
+async fn certificates_that_must_not_connect_do_not() {
+    let service = Service::start(Options::default());
+    let ca = service.keys.ca_cert();
+    // Control: a valid certificate connects.
+    assert_eq!(
+        service.client("monitor").get("/health").await.unwrap().status,
+        200
+    );
+
+    // No client certificate at all.
+    let anonymous = Client::new(service.addr, &ca, None, Tls::V13);
+    assert!(anonymous.get("/health").await.is_err(), "no client certificate");
+
+    // A certificate from another CA, same identity.
+    let other = tempfile::tempdir().unwrap();
+    let other_pki = PkiLayout::new(other.path());
+    pki::init(&other_pki, false).unwrap();
+    let foreign = Client::new(
+        service.addr,
+        &ca,
+        Some((
+            &other_pki.client_cert("auditor"),
+            &other_pki.client_key("auditor"),
+        )),
+        Tls::V13,
+    );
+    assert!(
+        foreign.get("/health").await.is_err(),
+        "certificate from another CA"
+    );
+
+    // An expired certificate from the right CA.
+    let ours = DevCa::load(&service.keys).unwrap();
+    let past = Validity {
+        not_before: tokenvault::time::Timestamp::now().seconds() - 10 * 86_400,
+        not_after: tokenvault::time::Timestamp::now().seconds() - 86_400,
+    };
+    let (cert, key) = write_client(
+        other.path(),
+        "expired",
+        ours.issue_client(Some("spiffe://tokenvault/auditor"), "auditor", past)
+            .unwrap(),
+    );
+    let expired = Client::new(service.addr, &ca, Some((&cert, &key)), Tls::V13);
+    assert!(expired.get("/health").await.is_err(), "expired certificate");
+
+    // TLS 1.2 against the default, 1.3-only server.
+    let old = Client::new(
+        service.addr,
+        &ca,
+        Some((
+            &service.keys.client_cert("auditor"),
+            &service.keys.client_key("auditor"),
+        )),
+        Tls::V12Only,
+    );
+    assert!(old.get("/health").await.is_err(), "TLS 1.2 to a 1.3-only server");
+}
+
+#[tokio::test]
+async fn tls12_is_accepted_only_when_configured() {
+    let service = Service::start(Options {
+        allow_tls12: true,
+        ..Options::default()
+    });
+    let keys = &service.keys;
+    let client = Client::new(
+        service.addr,
+        &keys.ca_cert(),
+        Some((&keys.client_cert("monitor"), &keys.client_key("monitor"))),
+        Tls::V12Only,
+    );
+    assert_eq!(client.get("/health").await.unwrap().status, 200);
+}
+
+#[tokio::test]
+async fn a_certificate_revoked_after_connecting_is_refused_after_reload() {
+    let service = Service::start(Options::default());
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::load(&service.keys).unwrap();
+    let (cert, key) = write_client(
+        dir.path(),
+        "auditor-2",
+        ca.issue_client(
+            Some("spiffe://tokenvault/auditor"),
+            "auditor-2",
+            Validity::days_from_now(1),
+        )
+        .unwrap(),
+    );
+    let client = Client::new(
+        service.addr,
+        &service.keys.ca_cert(),
+        Some((&cert, &key)),
+        Tls::V13,
+    );
+    assert_eq!(
+        client.get("/v1/audit/verify").await.unwrap().status,
+        200,
+        "works before revocation"
+    );
+
+    pki::revoke(&service.keys, &cert).unwrap();
+    // Not yet reloaded: the old CRL still applies.
+    assert_eq!(client.get("/health").await.unwrap().status, 200);
+    // Only the key admin may reload.
+    assert_eq!(
+        service
+            .client("auditor")
+            .send("POST", "/v1/admin/reload", &[], None)
+            .await
+            .unwrap()
+            .status,
+        403
+    );
+    let reload = service
+        .client("key-admin")
+        .send("POST", "/v1/admin/reload", &[], None)
+        .await
+        .unwrap();
+    assert_eq!(reload.status, 200, "{}", reload.text());
+    assert!(
+        client.get("/health").await.is_err(),
+        "revoked certificate refused on the next connection"
+    );
+    // Everyone else still connects.
+    assert_eq!(
+        service.client("auditor").get("/health").await.unwrap().status,
+        200
+    );
+}
+
+/// One request per operation, and the status a caller without the grant gets.
+async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, identity_ref: &str) -> u16 {
+    let now = tokenvault::time::Timestamp::now().seconds();
+    let controls = json!({"max_uses": 1, "per_transaction_limit": 100, "cumulative_limit": 100, "currency": "CNY",
+        "valid_from": now - 60, "valid_until": now + 3600, "channels": ["ch"]});
+    let r = match op {
+        Operation::CardStore => {
+            client
+                .post_json("/v1/cards", Some("m1"), &json!({"pan": "4000056655665556"}))
+                .await
+        }
+        Operation::CardRead => client.get(&format!("/v1/cards/{card_ref}")).await,
+        Operation::CardReveal => {
+            client
+                .post_json(
+                    &format!("/v1/cards/{card_ref}/reveal"),
+                    None,
+                    &json!({"reason": "role matrix test"}),
+                )
+                .await
+        }
+        Operation::IdentityStore => {
+            client
+                .post_json(
+                    "/v1/identities",
+                    Some("m2"),
+                    &json!({"name": "李四", "id_number": "11010519491231002X", "phone": "13912345678"}),
+                )
+                .await
+        }
+        Operation::IdentityRead => client.get(&format!("/v1/identities/{identity_ref}")).await,
+        Operation::TokenIssue => {
+            client
+                .post_json(
+                    "/v1/tokens",
+                    Some("m3"),
+                    &json!({"card_ref": card_ref, "controls": controls}),
+                )
+                .await
+        }
+        Operation::TokenRead => client.get(&format!("/v1/tokens/{token}")).await,
+        Operation::TokenList => client.get(&format!("/v1/cards/{card_ref}/tokens")).await,
+        Operation::TokenSuspend => {
+            client
+                .send(
+                    "POST",
+                    &format!("/v1/tokens/{token}/suspend"),
+                    &[("Idempotency-Key", "m4")],
+                    None,
+                )
+                .await
+        }
+        Operation::TokenResume => {
+            client
+                .send(
+                    "POST",
+                    &format!("/v1/tokens/{token}/resume"),
+                    &[("Idempotency-Key", "m5")],
+                    None,
+                )
+                .await
+        }
+        Operation::TokenDelete => {
+            client
+                .send(
+                    "POST",
+                    &format!("/v1/tokens/{token}/delete"),
+                    &[("Idempotency-Key", "m6")],
+                    None,
+                )
+                .await
+        }
+        Operation::AuditRead => client.get("/v1/audit?limit=5").await,
+        Operation::AuditVerify => client.get("/v1/audit/verify").await,
+        Operation::AuditExport => client.get("/v1/audit/export").await,
+        Operation::MetricsRead => client.get("/metrics").await,
+        Operation::OpenApiRead => client.get("/v1/openapi.json").await,
+        Operation::AdminReload => client.send("POST", "/v1/admin/reload", &[], None).await,
+        // Reservations have no HTTP route yet (debit orchestration).
+        _ => return 0,
+    };
+    r.unwrap().status
+}
+
+#[tokio::test]
+async fn each_role_is_allowed_exactly_what_its_policy_grants() {
+    let service = Service::start(Options::default());
+    let policies = PolicySet::load_dir(&service.dir.path().join("policies")).unwrap();
+    // Objects to act on, made by the roles entitled to make them.
+    let card = service
+        .client("card-capture")
+        .post_json(
+            "/v1/cards",
+            Some("setup-1"),
+            &json!({"pan": "6205500000000000004"}),
+        )
+        .await
+        .unwrap()
+        .json();
+    let card_ref = card["card_ref"].as_str().unwrap().to_owned();
+    let identity = service
+        .client("card-capture")
+        .post_json(
+            "/v1/identities",
+            Some("setup-2"),
+            &json!({"name": "张三", "id_number": "11010519491231002X", "phone": "13800138000"}),
+        )
+        .await
+        .unwrap()
+        .json();
+    let identity_ref = identity["identity_ref"].as_str().unwrap().to_owned();
+    let now = tokenvault::time::Timestamp::now().seconds();
+    let token = service
+        .client("orchestrator")
+        .post_json("/v1/tokens", Some("setup-3"), &json!({"card_ref": card_ref, "controls": {"max_uses": 3, "per_transaction_limit": 100,
+            "cumulative_limit": 300, "currency": "CNY", "valid_from": now - 60, "valid_until": now + 3600, "channels": ["ch"]}}))
+        .await
+        .unwrap()
+        .json();
+    let token = token["token"].as_str().unwrap().to_owned();
+
+    let mut checked = 0;
+    for role in ROLES {
+        let identity = Identity::parse(&format!("spiffe://tokenvault/{role}")).unwrap();
+        let client = service.client(role);
+        for op in Operation::ALL {
+            let status = attempt(&client, op, &card_ref, &token, &identity_ref).await;
+            if status == 0 {
+                continue;
+            }
+            let allowed = policies.allows(&identity, op);
+            assert_eq!(status != 403, allowed, "{role} {}: status {status}", op.as_str());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 6 * 17);
+    // The orchestrator can never reveal a PAN.
+    assert!(!policies.allows(
+        &Identity::parse("spiffe://tokenvault/orchestrator").unwrap(),
+        Operation::CardReveal
+    ));
+
+    // Denials are audited with the caller's identity.
+    let export = service
+        .client("auditor")
+        .get("/v1/audit/export")
+        .await
+        .unwrap()
+        .text();
+    let denied = export
+        .lines()
+        .filter(|l| l.contains("\"outcome\":\"denied\""))
+        .count();
+    assert!(
+        denied >= 6 * 17 - 40,
+        "every denial has an audit record ({denied})"
+    );
+    assert!(
+        export.contains("\"identity\":\"spiffe://tokenvault/monitor\",")
+            && export.contains("\"operation\":\"card.reveal\"")
+    );
+}
