@@ -15,6 +15,8 @@ pub struct Options {
     pub allow_tls12: bool,
     pub reveals_per_hour: u32,
     pub body_limit_bytes: usize,
+    pub max_connections: usize,
+    pub handshake_timeout_ms: u64,
 }
 
 impl Default for Options {
@@ -23,6 +25,8 @@ impl Default for Options {
             allow_tls12: false,
             reveals_per_hour: 10,
             body_limit_bytes: 16 * 1024,
+            max_connections: 64,
+            handshake_timeout_ms: 5_000,
         }
     }
 }
@@ -57,8 +61,8 @@ impl Service {
         std::fs::write(
             &config_path,
             format!(
-                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\n",
-                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes
+                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nhandshake_timeout_ms = {}\n",
+                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes, options.max_connections, options.handshake_timeout_ms
             ),
         )
         .unwrap();
