@@ -53,3 +53,25 @@ use super::{audit, cards, identities, ops, tokens};
     ))
 )]
 pub struct ApiDoc;
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    #[test]
+    fn every_route_is_documented() {
+        let doc = super::ApiDoc::openapi();
+        let source = include_str!("mod.rs");
+        let routes: Vec<&str> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(".route(\""))
+            .filter_map(|l| l.split('"').next())
+            .collect();
+        assert!(routes.len() >= 19, "{routes:?}");
+        for route in routes {
+            assert!(doc.paths.paths.contains_key(route), "{route} is served but not in the OpenAPI document");
+        }
+        let json = doc.to_json().unwrap();
+        assert!(json.contains("\"Problem\""));
+    }
+}
