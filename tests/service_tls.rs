@@ -322,23 +322,41 @@ async fn each_role_is_allowed_exactly_what_its_policy_grants() {
 #[tokio::test]
 async fn connections_beyond_the_cap_are_closed_and_silent_ones_time_out() {
     use tokio::io::AsyncReadExt;
-    let service = Service::start(Options { max_connections: 2, handshake_timeout_ms: 1_000, ..Options::default() });
+    let service = Service::start(Options {
+        max_connections: 2,
+        handshake_timeout_ms: 1_000,
+        ..Options::default()
+    });
     // A client that connects and never starts a handshake is dropped after
     // the handshake timeout, freeing its slot.
     let mut silent = tokio::net::TcpStream::connect(service.addr).await.unwrap();
     let mut buf = [0u8; 1];
     let closed = tokio::time::timeout(std::time::Duration::from_secs(5), silent.read(&mut buf)).await;
-    assert!(matches!(closed, Ok(Ok(0)) | Ok(Err(_))), "the server closed the silent connection");
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the server closed the silent connection"
+    );
 
     // Two idle connections fill the cap; a third is closed at once.
     let _a = tokio::net::TcpStream::connect(service.addr).await.unwrap();
     let _b = tokio::net::TcpStream::connect(service.addr).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(service.client("monitor").get("/health").await.is_err(), "over the cap");
+    assert!(
+        service.client("monitor").get("/health").await.is_err(),
+        "over the cap"
+    );
     // Once the idle ones time out, service resumes.
     tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
-    assert_eq!(service.client("monitor").get("/health").await.unwrap().status, 200);
+    assert_eq!(
+        service.client("monitor").get("/health").await.unwrap().status,
+        200
+    );
     let metrics = service.client("monitor").get("/metrics").await.unwrap().text();
-    assert!(metrics.contains("tokenvault_connections_refused_total 1"), "{metrics}");
-    assert!(metrics.lines().any(|l| l.starts_with("tokenvault_tls_handshakes_failed_total ") && !l.ends_with(" 0")));
+    assert!(
+        metrics.contains("tokenvault_connections_refused_total 1"),
+        "{metrics}"
+    );
+    assert!(metrics
+        .lines()
+        .any(|l| l.starts_with("tokenvault_tls_handshakes_failed_total ") && !l.ends_with(" 0")));
 }

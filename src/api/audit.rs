@@ -1,6 +1,6 @@
 //! GET /v1/audit, /v1/audit/verify, /v1/audit/export (auditor identity)
 
-use super::dto::{AuditPage, AuditRecordDto, ChainBreak, VerifyResponse};
+use super::dto::{AuditPage, ChainBreak, VerifyResponse};
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::operation::Operation;
@@ -60,10 +60,7 @@ pub async fn page(
     let next_after = (records.len() == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();
-    Ok(Json(AuditPage {
-        records: records.into_iter().map(AuditRecordDto::from).collect(),
-        next_after,
-    }))
+    Ok(Json(AuditPage { records, next_after }))
 }
 
 /// Recomputes the whole chain and names the first broken or missing record.
@@ -91,7 +88,7 @@ pub async fn export(State(app): State<Arc<App>>, caller: Caller) -> Result<Respo
     let records = app.vault.audit_export(&caller.actor).await?;
     let mut body = Vec::new();
     for record in records {
-        serde_json::to_writer(&mut body, &AuditRecordDto::from(record)).map_err(|_| Problem::internal())?;
+        serde_json::to_writer(&mut body, &record).map_err(|_| Problem::internal())?;
         body.push(b'\n');
     }
     let mut response = (StatusCode::OK, body).into_response();

@@ -229,41 +229,8 @@ pub struct RevealResponse {
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
-pub struct AuditRecordDto {
-    pub seq: u64,
-    pub at_ms: i64,
-    pub identity: String,
-    pub origin: String,
-    pub request_id: String,
-    pub operation: String,
-    pub object: Option<String>,
-    pub outcome: String,
-    pub detail: Option<String>,
-    pub prev_mac: String,
-    pub mac: String,
-}
-
-impl From<AuditRecord> for AuditRecordDto {
-    fn from(r: AuditRecord) -> Self {
-        AuditRecordDto {
-            seq: r.seq,
-            at_ms: r.at_ms,
-            identity: r.identity,
-            origin: r.origin,
-            request_id: r.request_id,
-            operation: r.operation,
-            object: r.object,
-            outcome: r.outcome,
-            detail: r.detail,
-            prev_mac: r.prev_mac,
-            mac: r.mac,
-        }
-    }
-}
-
-#[derive(Serialize, Deserialize, ToSchema)]
 pub struct AuditPage {
-    pub records: Vec<AuditRecordDto>,
+    pub records: Vec<AuditRecord>,
     /// Pass as `after` to get the next page; absent on the last page.
     pub next_after: Option<u64>,
 }

@@ -45,7 +45,7 @@ use super::{audit, cards, identities, ops, tokens};
         TokenListResponse,
         RevealRequest,
         RevealResponse,
-        AuditRecordDto,
+        crate::audit::AuditRecord,
         AuditPage,
         ChainBreak,
         VerifyResponse,
@@ -69,7 +69,10 @@ mod tests {
             .collect();
         assert!(routes.len() >= 19, "{routes:?}");
         for route in routes {
-            assert!(doc.paths.paths.contains_key(route), "{route} is served but not in the OpenAPI document");
+            assert!(
+                doc.paths.paths.contains_key(route),
+                "{route} is served but not in the OpenAPI document"
+            );
         }
         let json = doc.to_json().unwrap();
         assert!(json.contains("\"Problem\""));

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Never holds a PAN or identity plaintext: objects are references or token
 /// numbers, details are rule codes or an operator's checked reason.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditRecord {
     pub seq: u64,
