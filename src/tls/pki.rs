@@ -192,30 +192,35 @@ impl DevCa {
         common_name: &str,
         validity: Validity,
     ) -> Result<(String, String), PkiError> {
-        let key = KeyPair::generate()?;
         let mut params = CertificateParams::new(Vec::<String>::new())?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
         if let Some(uri) = spiffe_uri {
             params.subject_alt_names = vec![SanType::URI(uri.try_into()?)];
         }
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.not_before = when(validity.not_before)?;
-        params.not_after = when(validity.not_after)?;
-        params.serial_number = Some(serial()?);
-        params.use_authority_key_identifier_extension = true;
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok((cert.pem(), key.serialize_pem()))
+        self.issue_leaf(params, common_name, ExtendedKeyUsagePurpose::ClientAuth, validity)
     }
 
     fn issue_server(&self, validity: Validity) -> Result<(String, String), PkiError> {
+        let params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        self.issue_leaf(
+            params,
+            "tokenvault server (development)",
+            ExtendedKeyUsagePurpose::ServerAuth,
+            validity,
+        )
+    }
+
+    /// Signs an end-entity certificate with a fresh P-256 key.
+    fn issue_leaf(
+        &self,
+        mut params: CertificateParams,
+        common_name: &str,
+        usage: ExtendedKeyUsagePurpose,
+        validity: Validity,
+    ) -> Result<(String, String), PkiError> {
         let key = KeyPair::generate()?;
-        let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "tokenvault server (development)");
+        params.distinguished_name.push(DnType::CommonName, common_name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.extended_key_usages = vec![usage];
         params.not_before = when(validity.not_before)?;
         params.not_after = when(validity.not_after)?;
         params.serial_number = Some(serial()?);

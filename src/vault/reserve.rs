@@ -103,18 +103,12 @@ impl<S: Store> Vault<S> {
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
-        let result = self
-            .settle(
-                actor,
-                Operation::ReservationCommit,
-                id,
-                ReservationState::Committed,
-                now,
-            )
-            .await;
-        self.audited(
-            Audit::new(actor, Operation::ReservationCommit, Some(id.to_string())),
-            result,
+        self.settle_audited(
+            actor,
+            Operation::ReservationCommit,
+            id,
+            ReservationState::Committed,
+            now,
         )
         .await
     }
@@ -127,20 +121,27 @@ impl<S: Store> Vault<S> {
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
-        let result = self
-            .settle(
-                actor,
-                Operation::ReservationRelease,
-                id,
-                ReservationState::Released,
-                now,
-            )
-            .await;
-        self.audited(
-            Audit::new(actor, Operation::ReservationRelease, Some(id.to_string())),
-            result,
+        self.settle_audited(
+            actor,
+            Operation::ReservationRelease,
+            id,
+            ReservationState::Released,
+            now,
         )
         .await
+    }
+
+    async fn settle_audited(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        id: &ReservationId,
+        to: ReservationState,
+        now: Timestamp,
+    ) -> Result<Reservation, VaultError> {
+        let result = self.settle(actor, operation, id, to, now).await;
+        self.audited(Audit::new(actor, operation, Some(id.to_string())), result)
+            .await
     }
 
     /// A reservation's state (audited as a read).
