@@ -4,30 +4,17 @@
 
 mod common;
 
-use common::service::{Client, Options, Service, Tls};
+use common::service::{Options, Service};
 use std::time::Duration;
-use tokenvault::tls::pki::{self, DevCa, Validity};
+use tokenvault::tls::pki::{self, Validity};
 
 #[tokio::test]
 async fn sighup_applies_a_new_crl_and_sigterm_stops_cleanly() {
     let mut service = Service::start(Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let (cert_pem, key_pem) = DevCa::load(&service.keys)
-        .unwrap()
-        .issue_client(
-            Some("spiffe://tokenvault/monitor"),
-            "monitor-2",
-            Validity::days_from_now(1),
-        )
-        .unwrap();
-    let (cert, key) = (dir.path().join("m.pem"), dir.path().join("m.key.pem"));
-    std::fs::write(&cert, cert_pem).unwrap();
-    std::fs::write(&key, key_pem).unwrap();
-    let client = Client::new(
-        service.addr,
-        &service.keys.ca_cert(),
-        Some((&cert, &key)),
-        Tls::V13,
+    let (client, cert) = service.issued_client(
+        "monitor-2",
+        "spiffe://tokenvault/monitor",
+        Validity::days_from_now(1),
     );
     assert_eq!(client.get("/health").await.unwrap().status, 200);
 

@@ -8,20 +8,8 @@ use common::service::{Client, Options, Service, Tls};
 use serde_json::json;
 use tokenvault::operation::Operation;
 use tokenvault::policy::PolicySet;
-use tokenvault::tls::pki::{self, DevCa, PkiLayout, Validity, ROLES};
+use tokenvault::tls::pki::{self, PkiLayout, Validity, ROLES};
 use tokenvault::tls::Identity;
-
-fn write_client(
-    dir: &std::path::Path,
-    name: &str,
-    pem: (String, String),
-) -> (std::path::PathBuf, std::path::PathBuf) {
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key.pem"));
-    std::fs::write(&cert, pem.0).unwrap();
-    std::fs::write(&key, pem.1).unwrap();
-    (cert, key)
-}
 
 #[tokio::test]
 async fn certificates_that_must_not_connect_do_not() {
@@ -56,18 +44,11 @@ async fn certificates_that_must_not_connect_do_not() {
     );
 
     // An expired certificate from the right CA.
-    let ours = DevCa::load(&service.keys).unwrap();
     let past = Validity {
         not_before: tokenvault::time::Timestamp::now().seconds() - 10 * 86_400,
         not_after: tokenvault::time::Timestamp::now().seconds() - 86_400,
     };
-    let (cert, key) = write_client(
-        other.path(),
-        "expired",
-        ours.issue_client(Some("spiffe://tokenvault/auditor"), "auditor", past)
-            .unwrap(),
-    );
-    let expired = Client::new(service.addr, &ca, Some((&cert, &key)), Tls::V13);
+    let (expired, _) = service.issued_client("expired", "spiffe://tokenvault/auditor", past);
     assert!(expired.get("/health").await.is_err(), "expired certificate");
 
     // TLS 1.2 against the default, 1.3-only server.
@@ -102,23 +83,10 @@ async fn tls12_is_accepted_only_when_configured() {
 #[tokio::test]
 async fn a_certificate_revoked_after_connecting_is_refused_after_reload() {
     let service = Service::start(Options::default());
-    let dir = tempfile::tempdir().unwrap();
-    let ca = DevCa::load(&service.keys).unwrap();
-    let (cert, key) = write_client(
-        dir.path(),
+    let (client, cert) = service.issued_client(
         "auditor-2",
-        ca.issue_client(
-            Some("spiffe://tokenvault/auditor"),
-            "auditor-2",
-            Validity::days_from_now(1),
-        )
-        .unwrap(),
-    );
-    let client = Client::new(
-        service.addr,
-        &service.keys.ca_cert(),
-        Some((&cert, &key)),
-        Tls::V13,
+        "spiffe://tokenvault/auditor",
+        Validity::days_from_now(1),
     );
     assert_eq!(
         client.get("/v1/audit/verify").await.unwrap().status,

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
-use tokenvault::tls::pki::{self, PkiLayout};
+use tokenvault::tls::pki::{self, DevCa, PkiLayout, Validity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 pub struct Options {
@@ -153,6 +153,22 @@ impl Service {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// A client with a freshly issued certificate from the service's CA
+    /// (URI SAN `spiffe_uri`, CN `name`), written into the service's folder.
+    /// Returns the client and the certificate's path (to revoke it).
+    pub fn issued_client(&self, name: &str, spiffe_uri: &str, validity: Validity) -> (Client, PathBuf) {
+        let (cert_pem, key_pem) = DevCa::load(&self.keys)
+            .unwrap()
+            .issue_client(Some(spiffe_uri), name, validity)
+            .unwrap();
+        let cert = self.dir.path().join(format!("{name}.pem"));
+        let key = self.dir.path().join(format!("{name}.key.pem"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        let client = Client::new(self.addr, &self.keys.ca_cert(), Some((&cert, &key)), Tls::V13);
+        (client, cert)
     }
 
     /// A TLS 1.3 client with the role's certificate from the test's PKI.
