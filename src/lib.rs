@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod audit;
+pub mod channel;
 pub mod cli;
 pub mod config;
 mod hex;

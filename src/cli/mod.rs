@@ -1,6 +1,7 @@
 //! The `tokenvault` command line.
 
 mod audit;
+mod bank_sim;
 mod check;
 mod init;
 mod serve;
@@ -56,6 +57,10 @@ enum Command {
         #[arg(long, default_value = "keys")]
         keys_dir: PathBuf,
     },
+    /// Run the bank channel simulator: a separate mutual-TLS server playing
+    /// a bank's quick-pay interface (four-element check, SMS code, signing)
+    /// and an SMS carrier, with fault injection. Development and tests only.
+    BankSim(bank_sim::BankSimArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Validate a BIN table file (prefix,issuer,card_type per line).
@@ -109,6 +114,7 @@ pub fn run() -> ExitCode {
             command: AuditCommand::Export { config, out },
         } => audit::export(config.as_deref(), out.as_deref()),
         Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
+        Command::BankSim(args) => bank_sim::run(args),
         Command::Openapi => openapi(),
         Command::CheckBinTable { file } => check::bin_table(&file).map(Report::ok),
         Command::CheckTokenRange { range } => check::token_range(&range).map(Report::ok),

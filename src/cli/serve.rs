@@ -7,7 +7,8 @@ use crate::operation::Operation;
 use std::path::Path;
 use tokio::signal::unix::{signal, SignalKind};
 
-pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
+/// Logs to stderr, filtered by RUST_LOG (default `info`).
+pub(super) fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
@@ -15,6 +16,10 @@ pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
         .with_writer(std::io::stderr)
         .with_ansi(false)
         .init();
+}
+
+pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
+    init_logging();
     if let Err(e) = crate::server::forbid_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }

@@ -23,6 +23,13 @@ pub const ROLES: [&str; 6] = [
     "monitor",
     "break-glass",
 ];
+/// Client certificates for the vault's own outbound identities: `gateway`
+/// (the vault calling bank channels) and `sim-admin` (tests and operators
+/// driving the bank simulator's fault injection).
+pub const SERVICE_CLIENTS: [&str; 2] = ["gateway", "sim-admin"];
+/// The bank simulator's certificate: it serves (localhost, 127.0.0.1) and
+/// also calls the vault with it (asynchronous notifications).
+pub const BANK_SIM: &str = "bank-sim";
 pub const TRUST_DOMAIN: &str = "tokenvault";
 
 const DAY: i64 = 86_400;
@@ -86,9 +93,9 @@ impl PkiLayout {
             self.server_key(),
             self.crl(),
         ];
-        for role in ROLES {
-            files.push(self.client_cert(role));
-            files.push(self.client_key(role));
+        for name in ROLES.into_iter().chain(SERVICE_CLIENTS).chain([BANK_SIM]) {
+            files.push(self.client_cert(name));
+            files.push(self.client_key(name));
         }
         files
     }
@@ -196,7 +203,7 @@ impl DevCa {
         if let Some(uri) = spiffe_uri {
             params.subject_alt_names = vec![SanType::URI(uri.try_into()?)];
         }
-        self.issue_leaf(params, common_name, ExtendedKeyUsagePurpose::ClientAuth, validity)
+        self.issue_leaf(params, common_name, &[ExtendedKeyUsagePurpose::ClientAuth], validity)
     }
 
     fn issue_server(&self, validity: Validity) -> Result<(String, String), PkiError> {
@@ -204,7 +211,21 @@ impl DevCa {
         self.issue_leaf(
             params,
             "tokenvault server (development)",
-            ExtendedKeyUsagePurpose::ServerAuth,
+            &[ExtendedKeyUsagePurpose::ServerAuth],
+            validity,
+        )
+    }
+
+    /// The bank simulator's certificate: a server name for its listener and
+    /// a SPIFFE identity for the calls it makes to the vault.
+    fn issue_bank_sim(&self, validity: Validity) -> Result<(String, String), PkiError> {
+        let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
+        let uri = format!("spiffe://{TRUST_DOMAIN}/{BANK_SIM}");
+        params.subject_alt_names.push(SanType::URI(uri.as_str().try_into()?));
+        self.issue_leaf(
+            params,
+            BANK_SIM,
+            &[ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
             validity,
         )
     }
@@ -214,13 +235,13 @@ impl DevCa {
         &self,
         mut params: CertificateParams,
         common_name: &str,
-        usage: ExtendedKeyUsagePurpose,
+        usages: &[ExtendedKeyUsagePurpose],
         validity: Validity,
     ) -> Result<(String, String), PkiError> {
         let key = KeyPair::generate()?;
         params.distinguished_name.push(DnType::CommonName, common_name);
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![usage];
+        params.extended_key_usages = usages.to_vec();
         params.not_before = when(validity.not_before)?;
         params.not_after = when(validity.not_after)?;
         params.serial_number = Some(serial()?);
@@ -275,12 +296,15 @@ pub fn init(layout: &PkiLayout, force: bool) -> Result<(), PkiError> {
     let (cert, key) = ca.issue_server(Validity::days_from_now(365))?;
     write(&layout.server_cert(), &cert, false)?;
     write(&layout.server_key(), &key, true)?;
-    for role in ROLES {
-        let uri = format!("spiffe://{TRUST_DOMAIN}/{role}");
-        let (cert, key) = ca.issue_client(Some(&uri), role, Validity::days_from_now(365))?;
-        write(&layout.client_cert(role), &cert, false)?;
-        write(&layout.client_key(role), &key, true)?;
+    for name in ROLES.into_iter().chain(SERVICE_CLIENTS) {
+        let uri = format!("spiffe://{TRUST_DOMAIN}/{name}");
+        let (cert, key) = ca.issue_client(Some(&uri), name, Validity::days_from_now(365))?;
+        write(&layout.client_cert(name), &cert, false)?;
+        write(&layout.client_key(name), &key, true)?;
     }
+    let (cert, key) = ca.issue_bank_sim(Validity::days_from_now(365))?;
+    write(&layout.client_cert(BANK_SIM), &cert, false)?;
+    write(&layout.client_key(BANK_SIM), &key, true)?;
     write(&layout.crl(), &ca.crl(&[])?, false)?;
     Ok(())
 }
@@ -332,7 +356,7 @@ mod tests {
         let layout = PkiLayout::new(dir.path());
         init(&layout, false).unwrap();
         assert!(layout.is_complete());
-        for role in ROLES {
+        for role in ROLES.into_iter().chain(SERVICE_CLIENTS).chain([BANK_SIM]) {
             let der = crate::tls::pem::certificates(&layout.client_cert(role)).unwrap();
             assert_eq!(
                 Identity::from_certificate(der[0].as_ref()).unwrap().to_string(),

@@ -1,0 +1,156 @@
+//! A pooled mutual-TLS JSON client for calls between the vault and bank
+//! channels (gateway → bank, bank-sim → vault). TLS 1.3 only, the peer
+//! verified against a configured CA, our own client certificate presented;
+//! every call bounded by a deadline and a response-size cap.
+
+use crate::tls::pem;
+use axum::body::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::http::{header, Method, Request, Uri};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Largest answer a channel may send (its JSON is small).
+const RESPONSE_LIMIT: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    #[error("endpoint {0} is not an https:// URL with a host")]
+    Endpoint(String),
+    #[error("TLS set-up: {0}")]
+    Tls(String),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("connection failed: {0}")]
+    Connect(String),
+    #[error("answer unreadable or larger than {RESPONSE_LIMIT} bytes")]
+    Body,
+}
+
+/// Where the client's trust anchor and identity come from.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    pub ca_cert: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One HTTP answer.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Bytes,
+}
+
+#[derive(Clone)]
+pub struct ChannelClient {
+    base: String,
+    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    timeout: Duration,
+}
+
+impl ChannelClient {
+    pub fn new(endpoint: &str, tls: &ClientTls, timeout: Duration) -> Result<Self, ClientError> {
+        let uri: Uri = endpoint
+            .parse()
+            .map_err(|_| ClientError::Endpoint(endpoint.to_owned()))?;
+        if uri.scheme_str() != Some("https") || uri.host().is_none() {
+            return Err(ClientError::Endpoint(endpoint.to_owned()));
+        }
+        let https = HttpsConnectorBuilder::new()
+            .with_tls_config(client_config(tls)?)
+            .https_only()
+            .enable_http1()
+            .build();
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        Ok(ChannelClient {
+            base: endpoint.trim_end_matches('/').to_owned(),
+            client,
+            timeout,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs a JSON body. The body is moved into the request: callers that
+    /// put card data in it build it as late as possible.
+    pub async fn post_json(&self, path: &str, body: Vec<u8>) -> Result<Reply, ClientError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Reply, ClientError> {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn put_json(&self, path: &str, body: Vec<u8>) -> Result<Reply, ClientError> {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Reply, ClientError> {
+        let uri = format!("{}{path}", self.base);
+        let mut builder = Request::builder().method(method).uri(&uri);
+        if body.is_some() {
+            builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        let request = builder
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|_| ClientError::Endpoint(uri.clone()))?;
+        let exchange = async {
+            let response = self
+                .client
+                .request(request)
+                .await
+                .map_err(|e| ClientError::Connect(error_chain(&e)))?;
+            let status = response.status().as_u16();
+            let body = Limited::new(response.into_body(), RESPONSE_LIMIT)
+                .collect()
+                .await
+                .map_err(|_| ClientError::Body)?
+                .to_bytes();
+            Ok(Reply { status, body })
+        };
+        tokio::time::timeout(self.timeout, exchange)
+            .await
+            .map_err(|_| ClientError::Timeout(self.timeout))?
+    }
+}
+
+/// hyper's errors hide the cause (refused, TLS alert) one level down.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+fn client_config(tls: &ClientTls) -> Result<rustls::ClientConfig, ClientError> {
+    let err = |e: &dyn std::fmt::Display| ClientError::Tls(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in pem::certificates(&tls.ca_cert).map_err(|e| err(&e))? {
+        roots.add(cert).map_err(|e| err(&e))?;
+    }
+    rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| err(&e))?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(
+            pem::certificates(&tls.cert).map_err(|e| err(&e))?,
+            pem::private_key(&tls.key).map_err(|e| err(&e))?,
+        )
+        .map_err(|e| err(&e))
+}

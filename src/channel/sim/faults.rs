@@ -1,0 +1,80 @@
+//! Fault injection: set at start-up by flags, changed at run time by the
+//! admin call `PUT /sim/admin/faults`. Applies to the quick-pay calls.
+
+use crate::channel::protocol::{Refusal, RefusalCode};
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum VerifyMode {
+    /// Card, name, ID number and reserved phone must all match; the bank
+    /// signs only after its SMS code comes back.
+    #[default]
+    FourElements,
+    /// UnionPay style: card and name only, and the channel signs at once
+    /// (pre-binding); the platform must run its own SMS check.
+    CardAndName,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Added before every quick-pay answer.
+    pub latency_ms: u64,
+    /// Share of quick-pay calls (0.0 to 1.0) answered 500 `system_error`.
+    pub error_rate: f64,
+    /// Every quick-pay call answers 503 `unavailable`.
+    pub unavailable: bool,
+    /// Whether this bank sends its own SMS code when signing.
+    pub sends_sms: bool,
+    pub verify: VerifyMode,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            latency_ms: 0,
+            error_rate: 0.0,
+            unavailable: false,
+            sends_sms: true,
+            verify: VerifyMode::FourElements,
+        }
+    }
+}
+
+impl Faults {
+    pub fn check(&self) -> Result<(), &'static str> {
+        if !(0.0..=1.0).contains(&self.error_rate) {
+            return Err("error_rate must be between 0.0 and 1.0");
+        }
+        if self.latency_ms > 60_000 {
+            return Err("latency_ms must be at most 60000");
+        }
+        Ok(())
+    }
+
+    /// Waits the injected latency, then fails the call if a fault says so.
+    pub async fn before_call(&self) -> Result<(), Refusal> {
+        if self.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.latency_ms)).await;
+        }
+        if self.unavailable {
+            return Err(Refusal {
+                code: RefusalCode::Unavailable,
+                message: "the bank is unavailable".to_owned(),
+            });
+        }
+        if self.error_rate > 0.0 {
+            let draw = crate::vault::crypto::random::below(1_000_000).unwrap_or(0);
+            #[allow(clippy::cast_precision_loss)] // below 2^20: exact
+            if (draw as f64) < self.error_rate * 1_000_000.0 {
+                return Err(Refusal {
+                    code: RefusalCode::SystemError,
+                    message: "injected system error".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,162 @@
+//! The mutual-TLS accept loop shared by the vault service and the bank
+//! simulator: a cap on open connections, a handshake deadline, the caller's
+//! identity fixed per connection, HTTP/1.1 and HTTP/2, graceful drain.
+
+use crate::api::{Metrics, Peer};
+use crate::tls::{Identity, IdentityError, ReloadableTls};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
+
+/// How long connections get to finish their requests at shutdown.
+const DRAIN: Duration = Duration::from_secs(10);
+/// A client must send a request's headers within this (slow-client guard).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub connections: usize,
+    pub handshake: Duration,
+}
+
+/// What one listener serves.
+#[derive(Clone)]
+pub struct Serving {
+    pub router: axum::Router,
+    pub tls: Arc<ReloadableTls>,
+    pub metrics: Arc<Metrics>,
+    pub limits: Limits,
+}
+
+/// A running accept loop; `stop` drains it.
+pub struct Listening {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    accept_loop: JoinHandle<()>,
+}
+
+impl Listening {
+    /// Stops accepting, lets open connections finish (up to 10 s), returns
+    /// once the accept loop has ended.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.accept_loop.await;
+    }
+}
+
+pub fn spawn(listener: TcpListener, serving: Serving) -> std::io::Result<Listening> {
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let accept_loop = tokio::spawn(accept_loop(listener, serving, stopped));
+    Ok(Listening {
+        addr,
+        stop,
+        accept_loop,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, serving: Serving, mut stopped: watch::Receiver<bool>) {
+    let slots = Arc::new(Semaphore::new(serving.limits.connections));
+    loop {
+        let (tcp, origin) = tokio::select! {
+            _ = stopped.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            serving.metrics.connection_refused();
+            drop(tcp);
+            continue;
+        };
+        let acceptor = TlsAcceptor::from(serving.tls.current());
+        tokio::spawn(connection(
+            serving.clone(),
+            acceptor,
+            tcp,
+            origin,
+            slot,
+            stopped.clone(),
+        ));
+    }
+    drop(listener);
+    // Every slot back means every connection has ended.
+    let all = u32::try_from(serving.limits.connections).unwrap_or(u32::MAX);
+    let _ = tokio::time::timeout(DRAIN, slots.acquire_many(all)).await;
+}
+
+async fn connection(
+    serving: Serving,
+    acceptor: TlsAcceptor,
+    tcp: TcpStream,
+    origin: SocketAddr,
+    _slot: OwnedSemaphorePermit,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let _ = tcp.set_nodelay(true);
+    let metrics = serving.metrics;
+    let tls = match tokio::time::timeout(serving.limits.handshake, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            metrics.handshake_failed();
+            tracing::info!(%origin, error = %e, "TLS handshake refused");
+            return;
+        }
+        Err(_) => {
+            metrics.handshake_failed();
+            tracing::info!(%origin, "TLS handshake timed out");
+            return;
+        }
+    };
+    let identity = tls
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .map_or(Err(IdentityError::NoIdentity), |cert| {
+            Identity::from_certificate(cert.as_ref())
+        });
+    if let Err(e) = &identity {
+        tracing::warn!(%origin, error = %e, "client certificate verified but carries no usable identity");
+    }
+    let peer = Peer { identity, origin };
+    let router = serving.router;
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
+        request.extensions_mut().insert(peer.clone());
+        router.clone().oneshot(request)
+    });
+    metrics.connection_opened();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let serving = builder.serve_connection(TokioIo::new(tls), service);
+    tokio::pin!(serving);
+    tokio::select! {
+        result = serving.as_mut() => {
+            if let Err(e) = result {
+                tracing::debug!(%origin, error = %e, "connection ended with an error");
+            }
+        }
+        _ = stopped.changed() => {
+            serving.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(DRAIN, serving.as_mut()).await;
+        }
+    }
+    metrics.connection_closed();
+}
