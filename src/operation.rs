@@ -29,10 +29,25 @@ pub enum Operation {
     MetricsRead,
     OpenApiRead,
     AdminReload,
+    /// The gateway opened card and identity data to ask a channel to sign.
+    GatewaySignApply,
+    /// The gateway asked a channel to complete a signing.
+    GatewaySignConfirm,
+    /// The gateway asked a channel to cancel an agreement.
+    GatewaySignCancel,
+    /// The gateway opened a reserved phone number to send the platform's code.
+    GatewaySms,
+    PasswordSet,
+    PasswordChange,
+    PasswordVerify,
+    BindingStart,
+    BindingConfirm,
+    BindingRead,
+    BindingList,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 21] = [
+    pub const ALL: [Operation; 32] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -54,6 +69,17 @@ impl Operation {
         Operation::MetricsRead,
         Operation::OpenApiRead,
         Operation::AdminReload,
+        Operation::GatewaySignApply,
+        Operation::GatewaySignConfirm,
+        Operation::GatewaySignCancel,
+        Operation::GatewaySms,
+        Operation::PasswordSet,
+        Operation::PasswordChange,
+        Operation::PasswordVerify,
+        Operation::BindingStart,
+        Operation::BindingConfirm,
+        Operation::BindingRead,
+        Operation::BindingList,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -79,6 +105,17 @@ impl Operation {
             Operation::MetricsRead => "metrics.read",
             Operation::OpenApiRead => "openapi.read",
             Operation::AdminReload => "admin.reload",
+            Operation::GatewaySignApply => "gateway.sign_apply",
+            Operation::GatewaySignConfirm => "gateway.sign_confirm",
+            Operation::GatewaySignCancel => "gateway.sign_cancel",
+            Operation::GatewaySms => "gateway.sms",
+            Operation::PasswordSet => "password.set",
+            Operation::PasswordChange => "password.change",
+            Operation::PasswordVerify => "password.verify",
+            Operation::BindingStart => "binding.start",
+            Operation::BindingConfirm => "binding.confirm",
+            Operation::BindingRead => "binding.read",
+            Operation::BindingList => "binding.list",
         }
     }
 

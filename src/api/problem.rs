@@ -176,6 +176,39 @@ impl From<VaultError> for Problem {
                 error.to_string(),
             )
             .with_field("reason", "reason"),
+            VaultError::PasswordMismatch { .. } => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "password-mismatch",
+                "Payment password does not match",
+                error.to_string(),
+            )
+            .with_field("password", "mismatch"),
+            VaultError::PasswordLocked { until } => {
+                let wait =
+                    u64::try_from(until.seconds() - crate::time::Timestamp::now().seconds()).unwrap_or(1);
+                Problem::new(
+                    S::LOCKED,
+                    "password-locked",
+                    "Payment password locked",
+                    error.to_string(),
+                )
+                .with_field("password", "locked")
+                .retry_after(wait.max(1))
+            }
+            VaultError::PasswordNotSet => Problem::new(
+                S::CONFLICT,
+                "password-not-set",
+                "No payment password",
+                error.to_string(),
+            )
+            .with_field("password", "not_set"),
+            VaultError::PasswordAlreadySet => Problem::new(
+                S::CONFLICT,
+                "password-already-set",
+                "Payment password already set",
+                error.to_string(),
+            )
+            .with_field("password", "already_set"),
             VaultError::Contention => Problem::new(
                 S::SERVICE_UNAVAILABLE,
                 "contention",

@@ -78,7 +78,9 @@ pub(super) fn run(args: BankSimArgs) -> Result<Report, String> {
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let running = sim::start(config).await.map_err(|e| e.to_string())?;
-        tracing::warn!("bank-sim is a SIMULATOR holding test cardholder data in plaintext; never point production at it");
+        tracing::warn!(
+            "bank-sim is a SIMULATOR holding test cardholder data in plaintext; never point production at it"
+        );
         announce(running.addr);
         let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
         tokio::select! {
@@ -86,7 +88,9 @@ pub(super) fn run(args: BankSimArgs) -> Result<Report, String> {
             _ = tokio::signal::ctrl_c() => {}
         }
         running.stop().await;
-        Ok(Report::ok(format!("bank-sim ({TRUST_DOMAIN}/{BANK_SIM}) stopped")))
+        Ok(Report::ok(format!(
+            "bank-sim ({TRUST_DOMAIN}/{BANK_SIM}) stopped"
+        )))
     })
 }
 

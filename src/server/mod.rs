@@ -117,4 +117,3 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
         listening,
     })
 }
-

@@ -52,6 +52,13 @@ impl Batch {
         self
     }
 
+    /// Adds `other`'s preconditions and writes to this batch.
+    pub fn append(&mut self, other: Batch) -> &mut Self {
+        self.expectations.extend(other.expectations);
+        self.writes.extend(other.writes);
+        self
+    }
+
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
     }

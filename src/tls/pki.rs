@@ -203,7 +203,12 @@ impl DevCa {
         if let Some(uri) = spiffe_uri {
             params.subject_alt_names = vec![SanType::URI(uri.try_into()?)];
         }
-        self.issue_leaf(params, common_name, &[ExtendedKeyUsagePurpose::ClientAuth], validity)
+        self.issue_leaf(
+            params,
+            common_name,
+            &[ExtendedKeyUsagePurpose::ClientAuth],
+            validity,
+        )
     }
 
     fn issue_server(&self, validity: Validity) -> Result<(String, String), PkiError> {
@@ -221,11 +226,16 @@ impl DevCa {
     fn issue_bank_sim(&self, validity: Validity) -> Result<(String, String), PkiError> {
         let mut params = CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])?;
         let uri = format!("spiffe://{TRUST_DOMAIN}/{BANK_SIM}");
-        params.subject_alt_names.push(SanType::URI(uri.as_str().try_into()?));
+        params
+            .subject_alt_names
+            .push(SanType::URI(uri.as_str().try_into()?));
         self.issue_leaf(
             params,
             BANK_SIM,
-            &[ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
+            &[
+                ExtendedKeyUsagePurpose::ServerAuth,
+                ExtendedKeyUsagePurpose::ClientAuth,
+            ],
             validity,
         )
     }

@@ -68,6 +68,13 @@ impl VaultError {
             VaultError::PanInTokenRange => (Outcome::Refused, Some("pan.in_token_range".to_owned())),
             VaultError::RevealReason => (Outcome::Refused, Some("reason".to_owned())),
             VaultError::NotFound { what } => (Outcome::NotFound, Some((*what).to_owned())),
+            VaultError::PasswordMismatch { remaining } => (
+                Outcome::Refused,
+                Some(format!("password.mismatch remaining={remaining}")),
+            ),
+            VaultError::PasswordLocked { .. } => (Outcome::Refused, Some("password.locked".to_owned())),
+            VaultError::PasswordNotSet => (Outcome::Refused, Some("password.not_set".to_owned())),
+            VaultError::PasswordAlreadySet => (Outcome::Refused, Some("password.already_set".to_owned())),
             _ => (Outcome::Error, None),
         }
     }
@@ -77,7 +84,7 @@ impl<S: Store> Vault<S> {
     /// Applies `batch` plus the audit record, then waits for durability.
     /// `Ok(false)`: a precondition failed (nothing written); the caller
     /// re-reads and tries again.
-    async fn apply_audited(
+    pub(super) async fn apply_audited(
         &self,
         mut batch: Batch,
         audit: &Audit<'_>,

@@ -102,6 +102,16 @@ async fn load_or_create_secret<S: Store>(
     }
 }
 
+/// The payment-password pepper: kept apart from the password hashes it
+/// strengthens (stored wrapped by the KEK), so a stolen store alone does not
+/// allow offline guessing.
+pub(super) async fn load_or_create_pepper<S: Store>(
+    store: &S,
+    kek: &Kek,
+) -> Result<SecretBox<[u8; 32]>, VaultError> {
+    load_or_create_secret(store, kek, layout::PEPPER_KEY, RecordKind::PepperKey).await
+}
+
 pub(super) async fn load_or_create_audit_key<S: Store>(store: &S, kek: &Kek) -> Result<AuditKey, VaultError> {
     let raw = load_or_create_secret(store, kek, layout::AUDIT_KEY, RecordKind::AuditKey).await?;
     Ok(AuditKey::new(raw))

@@ -1,12 +1,14 @@
 //! Where each record lives in the store's key space. Values are records from
 //! `records`; sensitive fields inside them are ciphertext.
 
-use super::refs::{CardRef, IdentityRef, ReservationId};
+use super::refs::{AgreementRef, CardRef, IdentityRef, ReservationId};
 use super::token::TokenNumber;
 
 pub(crate) const DATA_KEY_PREFIX: &[u8] = b"key/data/";
 pub(crate) const FINGERPRINT_KEY: &[u8] = b"key/fingerprint/0000000001";
 pub(crate) const AUDIT_KEY: &[u8] = b"key/audit/0000000001";
+/// The payment-password pepper (Argon2id secret input), wrapped by the KEK.
+pub(crate) const PEPPER_KEY: &[u8] = b"key/pepper/0000000001";
 
 pub(crate) fn data_key(version: u32) -> Vec<u8> {
     // Zero-padded so that key order is version order.
@@ -41,4 +43,13 @@ pub(crate) fn card_token(card_ref: &CardRef, number: &TokenNumber) -> Vec<u8> {
 
 pub(crate) fn reservation(id: &ReservationId) -> Vec<u8> {
     format!("reservation/{id}").into_bytes()
+}
+
+pub(crate) fn agreement(agreement_ref: &AgreementRef) -> Vec<u8> {
+    format!("agreement/{agreement_ref}").into_bytes()
+}
+
+/// Payment-password record of one platform user.
+pub(crate) fn password(user: &super::refs::UserId) -> Vec<u8> {
+    format!("password/{user}").into_bytes()
 }

@@ -5,12 +5,14 @@
 //! `Mobile`) are visible only inside this module; callers hand in raw input
 //! and get back references and masked values.
 
+mod agreements;
 mod audited;
 pub mod card;
 pub mod crypto;
 mod identity;
 mod keys;
 mod layout;
+pub mod password;
 mod records;
 pub mod refs;
 mod retry;
@@ -18,11 +20,13 @@ pub mod token;
 pub mod validation;
 
 mod cards;
+pub mod gateway;
 mod identities;
 mod reserve;
 mod reveal;
 mod tokens;
 
+pub use agreements::{SignedAgreement, Signing};
 pub use cards::StoredCard;
 pub use identities::StoredIdentity;
 pub use records::ReservationState;
@@ -88,6 +92,14 @@ pub enum VaultError {
     Contention,
     #[error("could not draw an unused token number")]
     TokenSpaceExhausted,
+    #[error("the payment password does not match; {remaining} attempts left before lock-out")]
+    PasswordMismatch { remaining: u32 },
+    #[error("too many wrong payment passwords; locked until Unix time {}", .until.seconds())]
+    PasswordLocked { until: crate::time::Timestamp },
+    #[error("this user has no payment password")]
+    PasswordNotSet,
+    #[error("this user already has a payment password; change it instead")]
+    PasswordAlreadySet,
 }
 
 impl From<CommitError> for VaultError {
@@ -105,6 +117,7 @@ pub struct Vault<S: Store> {
     kek: Kek,
     keyring: Keyring,
     audit: AuditChain,
+    pepper: secrecy::SecretBox<[u8; 32]>,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
     stripes: crate::stripes::Stripes,
@@ -117,11 +130,13 @@ impl<S: Store> Vault<S> {
     pub async fn open(store: S, kek: Kek, config: VaultConfig) -> Result<Self, VaultError> {
         let keyring = keys::load_or_create(&store, &kek).await?;
         let audit = AuditChain::new(keys::load_or_create_audit_key(&store, &kek).await?);
+        let pepper = keys::load_or_create_pepper(&store, &kek).await?;
         Ok(Vault {
             store,
             kek,
             keyring,
             audit,
+            pepper,
             config,
             budget_lock: tokio::sync::Mutex::new(()),
             stripes: crate::stripes::Stripes::new(),

@@ -6,7 +6,7 @@
 //! (serde `try_from` on controls, references and token numbers).
 
 use super::card::{CardType, MaskedPan, Network};
-use super::refs::{CardRef, IdentityRef, ReservationId};
+use super::refs::{AgreementRef, CardRef, IdentityRef, ReservationId, UserId};
 use super::token::{ChannelId, Currency, DomainControls, MerchantId, TokenNumber, TokenStatus, Usage};
 use super::VaultError;
 use crate::time::Timestamp;
@@ -101,4 +101,27 @@ pub(crate) struct ReservationRecord {
     pub state: ReservationState,
     pub created_at: Timestamp,
     pub settled_at: Option<Timestamp>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub(crate) struct AgreementRecord {
+    pub agreement_ref: AgreementRef,
+    pub channel: ChannelId,
+    pub card_ref: CardRef,
+    /// The bank's agreement number, sealed.
+    pub agreement_no: Vec<u8>,
+    pub created_at: Timestamp,
+    pub cancelled_at: Option<Timestamp>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct PasswordRecord {
+    pub user: UserId,
+    /// Whose birth date, ID number and phone the password must not be.
+    pub identity_ref: IdentityRef,
+    /// Argon2id PHC string (salt and parameters inside).
+    pub phc: String,
+    pub failures: u32,
+    pub locked_until: Option<Timestamp>,
+    pub updated_at: Timestamp,
 }

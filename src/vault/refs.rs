@@ -76,6 +76,60 @@ reference!(
     /// One reservation against a token's domain controls.
     ReservationId, "rsv_"
 );
+reference!(
+    /// A bank agreement (签约) stored encrypted by the gateway.
+    AgreementRef, "agr_"
+);
+
+/// The platform's own identifier of a user (not a secret, not personal
+/// data): 1 to 64 of `A-Za-z0-9 . _ -`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserId(String);
+
+impl UserId {
+    pub fn parse(text: &str) -> Result<Self, ValidationError> {
+        let ok = (1..=64).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+        if ok {
+            Ok(UserId(text.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                Field::User,
+                Rule::Format,
+                "a user id is 1 to 64 letters, digits, '.', '_' or '-'",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for UserId {
+    type Error = ValidationError;
+    fn try_from(s: String) -> Result<Self, ValidationError> {
+        UserId::parse(&s)
+    }
+}
+impl From<UserId> for String {
+    fn from(u: UserId) -> String {
+        u.0
+    }
+}
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+impl fmt::Debug for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {

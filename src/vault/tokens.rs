@@ -56,6 +56,24 @@ impl<S: Store> Vault<S> {
         controls: DomainControls,
         now: Timestamp,
     ) -> Result<TokenView, VaultError> {
+        let audit = |number: &TokenNumber| {
+            Audit::new(actor, Operation::TokenIssue, Some(number.to_string()))
+                .with_detail(format!("card={card_ref}"))
+        };
+        self.issue_token_with(card_ref, controls, now, audit, |_| Ok(Batch::new()))
+            .await
+    }
+
+    /// Draws a token number and commits the token, whatever `extra` adds for
+    /// that number, and the audit record `audit` describes, in one batch.
+    pub(super) async fn issue_token_with<'a>(
+        &self,
+        card_ref: &CardRef,
+        controls: DomainControls,
+        now: Timestamp,
+        audit: impl Fn(&TokenNumber) -> Audit<'a>,
+        extra: impl Fn(&TokenNumber) -> Result<Batch, VaultError>,
+    ) -> Result<TokenView, VaultError> {
         if controls.spec().valid_until <= now {
             return Err(ValidationError::new(
                 Field::TokenControls,
@@ -86,11 +104,10 @@ impl<S: Store> Vault<S> {
                 .expect_absent(layout::card_fingerprint(&as_pan.to_hex()))
                 .expect_equals(layout::card(card_ref), encode(&card)?)
                 .put(layout::token(&number), encode(&record)?)
-                .put(layout::card_token(card_ref, &number), Vec::new());
-            let audit = Audit::new(actor, Operation::TokenIssue, Some(number.to_string()))
-                .with_detail(format!("card={card_ref}"));
+                .put(layout::card_token(card_ref, &number), Vec::new())
+                .append(extra(&number)?);
             // A conflict means the drawn number was taken: draw again.
-            if self.commit_once(batch, &audit).await? {
+            if self.commit_once(batch, &audit(&number)).await? {
                 return Ok(self.view(record, card.masked.clone()));
             }
         }

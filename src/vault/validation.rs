@@ -20,6 +20,11 @@ pub enum Field {
     Amount,
     Reference,
     TokenNumber,
+    Cvn,
+    Expiry,
+    Password,
+    User,
+    Code,
 }
 
 impl Field {
@@ -36,6 +41,11 @@ impl Field {
             Field::Amount => "amount",
             Field::Reference => "reference",
             Field::TokenNumber => "token",
+            Field::Cvn => "cvn",
+            Field::Expiry => "expiry",
+            Field::Password => "password",
+            Field::User => "user_id",
+            Field::Code => "code",
         }
     }
 }
@@ -62,6 +72,13 @@ pub enum Rule {
     Format,
     OutOfRange,
     WindowOrder,
+    Expired,
+    RepeatedDigits,
+    AscendingRun,
+    DescendingRun,
+    IdNumberRun,
+    PhoneRun,
+    FewDistinctDigits,
 }
 
 impl Rule {
@@ -85,6 +102,13 @@ impl Rule {
             Rule::Format => "format",
             Rule::OutOfRange => "out_of_range",
             Rule::WindowOrder => "window_order",
+            Rule::Expired => "expired",
+            Rule::RepeatedDigits => "repeated_digits",
+            Rule::AscendingRun => "ascending_run",
+            Rule::DescendingRun => "descending_run",
+            Rule::IdNumberRun => "id_number_run",
+            Rule::PhoneRun => "phone_run",
+            Rule::FewDistinctDigits => "few_distinct_digits",
         }
     }
 }

@@ -104,16 +104,11 @@ fn random_digits(n: usize) -> Result<String, Refusal> {
         .collect()
 }
 
+/// Constant-time for equal lengths (codes, CVNs): no early exit on the
+/// first differing byte.
 fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && ring_eq(a.as_bytes(), b.as_bytes())
-}
-
-/// Constant-time equality through an HMAC verify (ring offers no public
-/// `constant_time_eq` any more).
-fn ring_eq(a: &[u8], b: &[u8]) -> bool {
-    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"bank-sim comparison");
-    let tag = ring::hmac::sign(&key, a);
-    ring::hmac::verify(&key, b, tag.as_ref()).is_ok()
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
 }
 
 fn first_code(text: &str) -> Option<String> {
@@ -178,7 +173,12 @@ impl Bank {
         answer
     }
 
-    fn apply_new(&self, books: &mut Books, faults: &Faults, request: &ApplyRequest) -> Result<ApplyResponse, Refusal> {
+    fn apply_new(
+        &self,
+        books: &mut Books,
+        faults: &Faults,
+        request: &ApplyRequest,
+    ) -> Result<ApplyResponse, Refusal> {
         let holder = self
             .holders
             .get(request.card_no.as_str())
@@ -186,9 +186,13 @@ impl Bank {
         // Identity first, then "already signed", the way banks answer.
         let name_ok = same(&holder.name, &request.name);
         let rest_ok = faults.verify == VerifyMode::CardAndName
-            || (same(&holder.id_no, &request.id_no.to_ascii_uppercase()) && same(&holder.phone, &request.phone));
+            || (same(&holder.id_no, &request.id_no.to_ascii_uppercase())
+                && same(&holder.phone, &request.phone));
         if !(name_ok && rest_ok) {
-            return Err(refuse(RefusalCode::ElementsMismatch, "cardholder information does not match"));
+            return Err(refuse(
+                RefusalCode::ElementsMismatch,
+                "cardholder information does not match",
+            ));
         }
         let signed_key = (
             request.merchant_id.clone(),
@@ -279,7 +283,10 @@ impl Bank {
             let given_cvn = request.cvn.as_ref().map_or("", |c| c.as_str());
             let given_expiry = request.expiry.as_ref().map_or("", |e| e.as_str());
             if !(same(cvn, given_cvn) && same(expiry, given_expiry)) {
-                return Err(refuse(RefusalCode::CardVerificationFailed, "card verification failed"));
+                return Err(refuse(
+                    RefusalCode::CardVerificationFailed,
+                    "card verification failed",
+                ));
             }
         }
         let signed_key = (

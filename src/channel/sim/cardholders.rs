@@ -71,7 +71,9 @@ pub fn parse(text: &str) -> Result<Cardholders, CardholderError> {
         let optional = |v: &str| (!v.is_empty()).then(|| Zeroizing::new(v.to_owned()));
         let (cvn, expiry) = (optional(cvn), optional(expiry));
         if kind == CardKind::Credit {
-            let cvn_ok = cvn.as_ref().is_some_and(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()));
+            let cvn_ok = cvn
+                .as_ref()
+                .is_some_and(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()));
             let expiry_ok = expiry
                 .as_ref()
                 .is_some_and(|e| e.len() == 4 && e.bytes().all(|b| b.is_ascii_digit()));
@@ -79,7 +81,9 @@ pub fn parse(text: &str) -> Result<Cardholders, CardholderError> {
                 return Err(bad("a credit card needs a 3-digit cvn and an MMYY expiry"));
             }
         }
-        let balance_fen = balance.parse().map_err(|_| bad("balance_fen must be a whole number"))?;
+        let balance_fen = balance
+            .parse()
+            .map_err(|_| bad("balance_fen must be a whole number"))?;
         let holder = Cardholder {
             name: Zeroizing::new(name.to_owned()),
             id_no: Zeroizing::new(id_no.to_ascii_uppercase()),

@@ -81,7 +81,9 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         addr: config.listen,
         reason: e.to_string(),
     };
-    let tcp = tokio::net::TcpListener::bind(config.listen).await.map_err(listen_err)?;
+    let tcp = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(listen_err)?;
     let listening = listener::spawn(tcp, serving).map_err(listen_err)?;
     Ok(RunningSim {
         addr: listening.addr,

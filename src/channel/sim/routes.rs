@@ -6,8 +6,8 @@ use super::bank::Bank;
 use super::faults::Faults;
 use crate::api::Peer;
 use crate::channel::protocol::{
-    ApplyRequest, CancelRequest, CancelResponse, ConfirmRequest, Refusal, RefusalCode, SmsRequest, SmsResponse,
-    APPLY_PATH, CANCEL_PATH, CONFIRM_PATH, SMS_PATH,
+    ApplyRequest, CancelRequest, CancelResponse, ConfirmRequest, Refusal, RefusalCode, SmsRequest,
+    SmsResponse, APPLY_PATH, CANCEL_PATH, CONFIRM_PATH, SMS_PATH,
 };
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -128,7 +128,11 @@ async fn read_faults(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Pee
     answer(caller_is(&peer, &sim.admin_identity).map(|()| sim.bank.faults()))
 }
 
-async fn write_faults(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body: Bytes) -> Response {
+async fn write_faults(
+    State(sim): State<Arc<Sim>>,
+    Extension(peer): Extension<Peer>,
+    body: Bytes,
+) -> Response {
     let result = (|| {
         caller_is(&peer, &sim.admin_identity)?;
         let faults: Faults = parse(&body)?;

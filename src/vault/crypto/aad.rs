@@ -7,12 +7,16 @@
 pub(crate) enum RecordKind {
     Card,
     Identity,
+    /// A bank agreement number (签约号) returned by a channel.
+    Agreement,
     /// A data key wrapped by the key-encrypting key.
     DataKey,
     /// The fingerprint key wrapped by the key-encrypting key.
     FingerprintKey,
     /// The audit chain's MAC key wrapped by the key-encrypting key.
     AuditKey,
+    /// The payment-password pepper wrapped by the key-encrypting key.
+    PepperKey,
 }
 
 impl RecordKind {
@@ -20,9 +24,11 @@ impl RecordKind {
         match self {
             RecordKind::Card => b"card",
             RecordKind::Identity => b"identity",
+            RecordKind::Agreement => b"agreement",
             RecordKind::DataKey => b"data-key",
             RecordKind::FingerprintKey => b"fingerprint-key",
             RecordKind::AuditKey => b"audit-key",
+            RecordKind::PepperKey => b"pepper-key",
         }
     }
 }

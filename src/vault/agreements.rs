@@ -1,0 +1,129 @@
+//! Bank agreements (签约号): sealed under their own record binding, and
+//! stored in the same batch as the binding's payment token.
+
+use super::audited::Audit;
+use super::crypto::aad::{Binding, RecordKind};
+use super::records::{decode, encode, AgreementRecord};
+use super::refs::{AgreementRef, CardRef};
+use super::token::{ChannelId, DomainControls, TokenNumber};
+use super::{layout, TokenView, Vault, VaultError};
+use crate::audit::Actor;
+use crate::operation::Operation;
+use crate::store::{Batch, Store};
+use crate::time::Timestamp;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// An agreement a channel has just signed, on its way from the gateway into
+/// the store. The orchestration layer can hold and pass it, never read it.
+pub struct SignedAgreement {
+    pub(in crate::vault) channel: ChannelId,
+    pub(in crate::vault) card_ref: CardRef,
+    pub(in crate::vault) agreement_no: Zeroizing<String>,
+}
+
+impl SignedAgreement {
+    pub fn channel(&self) -> &ChannelId {
+        &self.channel
+    }
+    pub fn card_ref(&self) -> &CardRef {
+        &self.card_ref
+    }
+}
+
+impl fmt::Debug for SignedAgreement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SignedAgreement({:?}, {})", self.channel, self.card_ref)
+    }
+}
+
+fn agreement_binding(agreement_ref: &AgreementRef) -> Binding<'_> {
+    Binding {
+        kind: RecordKind::Agreement,
+        record_id: agreement_ref.as_str(),
+        field: "agreement_no",
+    }
+}
+
+/// What `record_signing` wrote.
+#[derive(Debug)]
+pub struct Signing {
+    pub agreement_ref: AgreementRef,
+    pub token: TokenView,
+}
+
+impl<S: Store> Vault<S> {
+    /// Seals and stores `signed`, issues the card's payment token with
+    /// `controls`, and applies `extra` (the caller's own records, built for
+    /// the agreement and token chosen here): one batch, one audit record.
+    pub async fn record_signing(
+        &self,
+        actor: &Actor,
+        signed: SignedAgreement,
+        controls: DomainControls,
+        now: Timestamp,
+        extra: impl Fn(&AgreementRef, &TokenNumber) -> Result<Batch, VaultError>,
+    ) -> Result<Signing, VaultError> {
+        let agreement_ref = AgreementRef::generate()?;
+        let record = AgreementRecord {
+            agreement_ref: agreement_ref.clone(),
+            channel: signed.channel.clone(),
+            card_ref: signed.card_ref.clone(),
+            agreement_no: self
+                .seal(&agreement_binding(&agreement_ref), signed.agreement_no.as_bytes())
+                .await?,
+            created_at: now,
+            cancelled_at: None,
+        };
+        let encoded = encode(&record)?;
+        let key = layout::agreement(&agreement_ref);
+        let detail = format!("card={} channel={}", signed.card_ref, signed.channel.as_str());
+        let audit = |number: &TokenNumber| {
+            Audit::new(actor, Operation::BindingConfirm, Some(number.to_string())).with_detail(detail.clone())
+        };
+        let result = self
+            .issue_token_with(&signed.card_ref, controls, now, audit, |number| {
+                let mut batch = extra(&agreement_ref, number)?;
+                batch.expect_absent(key.clone()).put(key.clone(), encoded.clone());
+                Ok(batch)
+            })
+            .await;
+        let token = self
+            .audited(
+                Audit::new(
+                    actor,
+                    Operation::BindingConfirm,
+                    Some(signed.card_ref.to_string()),
+                ),
+                result,
+            )
+            .await?;
+        Ok(Signing { agreement_ref, token })
+    }
+
+    pub(in crate::vault) async fn agreement_record(
+        &self,
+        agreement_ref: &AgreementRef,
+    ) -> Result<AgreementRecord, VaultError> {
+        let bytes = self
+            .store
+            .get(&layout::agreement(agreement_ref))
+            .await?
+            .ok_or(VaultError::NotFound { what: "agreement" })?;
+        decode(&bytes, "agreement")
+    }
+
+    /// The bank's agreement number, for the gateway's next call to the bank.
+    pub(in crate::vault) async fn open_agreement(
+        &self,
+        agreement_ref: &AgreementRef,
+    ) -> Result<(AgreementRecord, Zeroizing<String>), VaultError> {
+        let record = self.agreement_record(agreement_ref).await?;
+        let plain = self
+            .open_sealed(&agreement_binding(agreement_ref), &record.agreement_no)
+            .await?;
+        let text =
+            String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Corrupt { what: "agreement" })?;
+        Ok((record, Zeroizing::new(text)))
+    }
+}

@@ -1,0 +1,84 @@
+//! The `Channel` trait the gateway calls, and its adapter for the quick-pay
+//! protocol `bank-sim` speaks. Another bank's protocol is another adapter.
+
+use crate::channel::protocol::{
+    ApplyRequest, ApplyResponse, CancelRequest, CancelResponse, ConfirmRequest, ConfirmResponse, Refusal,
+    RefusalCode, APPLY_PATH, CANCEL_PATH, CONFIRM_PATH,
+};
+use crate::channel::{ChannelClient, ClientError};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::future::Future;
+use std::pin::Pin;
+
+pub(in crate::vault) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// How a channel call failed.
+#[derive(Debug)]
+pub(in crate::vault) enum ChannelFailure {
+    /// The bank answered no, with its reason.
+    Refused(RefusalCode),
+    /// Not reached, timed out, or the bank said "try later".
+    Unavailable(String),
+    /// An answer outside the protocol.
+    Protocol(String),
+}
+
+impl From<ClientError> for ChannelFailure {
+    fn from(e: ClientError) -> Self {
+        ChannelFailure::Unavailable(e.to_string())
+    }
+}
+
+pub(in crate::vault) trait Channel: Send + Sync {
+    fn apply(&self, request: ApplyRequest) -> BoxFuture<'_, Result<ApplyResponse, ChannelFailure>>;
+    fn confirm(&self, request: ConfirmRequest) -> BoxFuture<'_, Result<ConfirmResponse, ChannelFailure>>;
+    fn cancel(&self, request: CancelRequest) -> BoxFuture<'_, Result<CancelResponse, ChannelFailure>>;
+}
+
+/// The quick-pay JSON protocol over mutual TLS.
+pub(in crate::vault) struct QuickPay {
+    pub client: ChannelClient,
+}
+
+impl QuickPay {
+    async fn call<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        request: Req,
+    ) -> Result<Resp, ChannelFailure> {
+        let body = serde_json::to_vec(&request).map_err(|e| ChannelFailure::Protocol(e.to_string()))?;
+        // The request's own Zeroizing fields are wiped here; the serialized
+        // copy goes to hyper, which does not zeroize its buffers.
+        drop(request);
+        let reply = self.client.post_json(path, body).await?;
+        if (200..300).contains(&reply.status) {
+            return serde_json::from_slice(&reply.body)
+                .map_err(|_| ChannelFailure::Protocol(format!("{path}: unreadable answer")));
+        }
+        match serde_json::from_slice::<Refusal>(&reply.body) {
+            Ok(refusal) if refusal.code.retryable() => Err(ChannelFailure::Unavailable(format!(
+                "{path}: {}",
+                refusal.code.as_str()
+            ))),
+            Ok(refusal) => Err(ChannelFailure::Refused(refusal.code)),
+            Err(_) if reply.status >= 500 => Err(ChannelFailure::Unavailable(format!(
+                "{path}: HTTP {}",
+                reply.status
+            ))),
+            Err(_) => Err(ChannelFailure::Protocol(format!("{path}: HTTP {}", reply.status))),
+        }
+    }
+}
+
+impl Channel for QuickPay {
+    fn apply(&self, request: ApplyRequest) -> BoxFuture<'_, Result<ApplyResponse, ChannelFailure>> {
+        Box::pin(self.call(APPLY_PATH, request))
+    }
+    fn confirm(&self, request: ConfirmRequest) -> BoxFuture<'_, Result<ConfirmResponse, ChannelFailure>> {
+        Box::pin(self.call(CONFIRM_PATH, request))
+    }
+    fn cancel(&self, request: CancelRequest) -> BoxFuture<'_, Result<CancelResponse, ChannelFailure>> {
+        Box::pin(self.call(CANCEL_PATH, request))
+    }
+}

@@ -1,0 +1,319 @@
+//! The gateway: the only code that opens a PAN or identity plaintext after
+//! it was stored, to hand it to a bank channel (or a reserved phone number
+//! to the SMS carrier). Every opening is audited before the data leaves.
+//!
+//! Callers (the orchestration layer) pass references and get back outcomes,
+//! opaque `SignedAgreement`s and bank reason codes, never plaintext.
+
+mod channel;
+mod held;
+mod verification;
+
+pub use verification::CardVerification;
+
+use super::audited::Audit;
+use super::refs::{AgreementRef, CardRef, IdentityRef};
+use super::token::ChannelId;
+use super::{layout, records, SignedAgreement, Vault, VaultError};
+use crate::audit::{Actor, Outcome};
+use crate::channel::protocol::{
+    ApplyRequest, ApplyResult, CancelRequest, CardKind, ConfirmRequest, RefusalCode, SmsRequest, SmsResponse,
+    SMS_PATH,
+};
+use crate::channel::{ChannelClient, ClientError, ClientTls};
+use crate::operation::Operation;
+use crate::store::{Batch, Store};
+use crate::time::Timestamp;
+use channel::{Channel, ChannelFailure, QuickPay};
+use held::HeldVerifications;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GatewayError {
+    #[error("no channel `{}` is configured", .0.as_str())]
+    UnknownChannel(ChannelId),
+    #[error("the channel refused: {}", .0.as_str())]
+    Refused(RefusalCode),
+    #[error("the channel is unreachable or unavailable: {0}")]
+    Unavailable(String),
+    #[error("the channel answered outside its protocol: {0}")]
+    Protocol(String),
+    #[error("no SMS carrier is configured")]
+    NoCarrier,
+    #[error("the card verification data is no longer held (time-to-live passed or the service restarted)")]
+    VerificationGone,
+    #[error("channel client: {0}")]
+    Client(#[from] ClientError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+}
+
+impl From<ChannelFailure> for GatewayError {
+    fn from(f: ChannelFailure) -> Self {
+        match f {
+            ChannelFailure::Refused(code) => GatewayError::Refused(code),
+            ChannelFailure::Unavailable(why) => GatewayError::Unavailable(why),
+            ChannelFailure::Protocol(why) => GatewayError::Protocol(why),
+        }
+    }
+}
+
+/// One configured bank channel.
+#[derive(Clone, Debug)]
+pub struct ChannelEndpoint {
+    pub id: ChannelId,
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct GatewayConfig {
+    /// How the banks know this platform.
+    pub merchant_id: String,
+    pub channels: Vec<ChannelEndpoint>,
+    /// Where the platform's own SMS codes go; `None`: nowhere (a bank that
+    /// sends no SMS cannot then be used for binding).
+    pub sms_carrier: Option<String>,
+    /// The gateway's client identity towards channels and the carrier.
+    pub tls: ClientTls,
+    pub timeout: Duration,
+    /// How long a credit card's CVN and expiry wait for the signing call.
+    pub verification_ttl: Duration,
+}
+
+/// What a channel answered to an application for signing.
+#[derive(Debug)]
+pub struct Applied {
+    pub result: ApplyResult,
+    pub apply_no: String,
+    pub card_kind: CardKind,
+    /// Present when the channel signed at once (pre-binding).
+    pub agreement: Option<SignedAgreement>,
+}
+
+pub struct Gateway {
+    merchant_id: String,
+    channels: BTreeMap<ChannelId, Arc<dyn Channel>>,
+    carrier: Option<ChannelClient>,
+    held: Arc<HeldVerifications>,
+}
+
+impl Gateway {
+    pub fn new(config: &GatewayConfig) -> Result<Self, GatewayError> {
+        let mut channels: BTreeMap<ChannelId, Arc<dyn Channel>> = BTreeMap::new();
+        for c in &config.channels {
+            let client = ChannelClient::new(&c.endpoint, &config.tls, config.timeout)?;
+            channels.insert(c.id.clone(), Arc::new(QuickPay { client }));
+        }
+        let carrier = config
+            .sms_carrier
+            .as_deref()
+            .map(|endpoint| ChannelClient::new(endpoint, &config.tls, config.timeout))
+            .transpose()?;
+        Ok(Gateway {
+            merchant_id: config.merchant_id.clone(),
+            channels,
+            carrier,
+            held: HeldVerifications::new(config.verification_ttl),
+        })
+    }
+
+    pub fn has_channel(&self, id: &ChannelId) -> bool {
+        self.channels.contains_key(id)
+    }
+
+    pub fn has_carrier(&self) -> bool {
+        self.carrier.is_some()
+    }
+
+    fn channel(&self, id: &ChannelId) -> Result<&Arc<dyn Channel>, GatewayError> {
+        self.channels
+            .get(id)
+            .ok_or_else(|| GatewayError::UnknownChannel(id.clone()))
+    }
+
+    /// Keeps a credit card's verification data for the signing call of
+    /// `key` (a binding id), at most the configured time-to-live.
+    pub fn hold_verification(&self, key: &str, verification: CardVerification) {
+        self.held.hold(key, verification);
+    }
+
+    pub fn forget_verification(&self, key: &str) {
+        self.held.forget(key);
+    }
+
+    /// How many verifications are held right now (a metric; zero when idle).
+    pub fn held_verifications(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Asks the channel to check the four elements and start signing.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn apply<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        channel_id: &ChannelId,
+        user_ref: &str,
+        card_ref: &CardRef,
+        identity_ref: &IdentityRef,
+        request_no: &str,
+    ) -> Result<Applied, GatewayError> {
+        let channel = self.channel(channel_id)?;
+        let pan = vault.open_pan(card_ref).await?;
+        let identity = vault.open_identity(identity_ref).await?;
+        let audit = Audit::new(actor, Operation::GatewaySignApply, Some(card_ref.to_string()))
+            .with_detail(format!("channel={} identity={identity_ref}", channel_id.as_str()));
+        // No record, no call: the data leaves only once its opening is audited.
+        vault.record(&audit, Outcome::Success, None).await?;
+        let request = ApplyRequest {
+            merchant_id: self.merchant_id.clone(),
+            user_ref: user_ref.to_owned(),
+            request_no: request_no.to_owned(),
+            card_no: Zeroizing::new(pan.expose_digits().to_owned()),
+            name: Zeroizing::new(identity.name.expose().to_owned()),
+            id_no: Zeroizing::new(identity.id_number.expose().to_owned()),
+            phone: Zeroizing::new(identity.phone.expose().to_owned()),
+        };
+        drop((pan, identity));
+        let response = channel.apply(request).await?;
+        let agreement = match (response.result, response.agreement_no) {
+            (ApplyResult::Signed, Some(no)) if !no.is_empty() => Some(SignedAgreement {
+                channel: channel_id.clone(),
+                card_ref: card_ref.clone(),
+                agreement_no: Zeroizing::new(no),
+            }),
+            (ApplyResult::Signed, _) => {
+                return Err(GatewayError::Protocol(
+                    "signed without an agreement number".into(),
+                ))
+            }
+            _ => None,
+        };
+        Ok(Applied {
+            result: response.result,
+            apply_no: response.apply_no,
+            card_kind: response.card_kind,
+            agreement,
+        })
+    }
+
+    /// Completes a signing with the bank's SMS code (if it sent one) and the
+    /// held card verification data of `held_key` (credit cards). The
+    /// verification data is wiped after the call unless the call did not
+    /// happen or only the code was wrong (the user may try again).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn confirm<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        channel_id: &ChannelId,
+        card_ref: &CardRef,
+        apply_no: &str,
+        sms_code: Option<&str>,
+        held_key: Option<&str>,
+    ) -> Result<SignedAgreement, GatewayError> {
+        let channel = self.channel(channel_id)?;
+        let held = match held_key {
+            Some(key) => Some(self.held.take(key).ok_or(GatewayError::VerificationGone)?),
+            None => None,
+        };
+        let audit = Audit::new(actor, Operation::GatewaySignConfirm, Some(card_ref.to_string()))
+            .with_detail(format!("channel={}", channel_id.as_str()));
+        vault.record(&audit, Outcome::Success, None).await?;
+        let request = ConfirmRequest {
+            merchant_id: self.merchant_id.clone(),
+            apply_no: apply_no.to_owned(),
+            sms_code: sms_code.map(|c| Zeroizing::new(c.to_owned())),
+            cvn: held.as_ref().map(|(_, v)| v.cvn.clone()),
+            expiry: held.as_ref().map(|(_, v)| v.expiry.clone()),
+        };
+        let result = channel.confirm(request).await;
+        if let (Some(key), Some((since, verification))) = (held_key, held) {
+            let retry_possible = matches!(
+                result,
+                Err(ChannelFailure::Unavailable(_))
+                    | Err(ChannelFailure::Refused(RefusalCode::SmsCodeMismatch))
+            );
+            if retry_possible {
+                self.held.put_back(key, verification, since);
+            }
+        }
+        let response = result?;
+        Ok(SignedAgreement {
+            channel: channel_id.clone(),
+            card_ref: card_ref.clone(),
+            agreement_no: response.agreement_no,
+        })
+    }
+
+    /// Cancels an agreement at its channel and marks it cancelled here.
+    pub async fn cancel<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        agreement_ref: &AgreementRef,
+    ) -> Result<(), GatewayError> {
+        let (record, agreement_no) = vault.open_agreement(agreement_ref).await?;
+        let channel = self.channel(&record.channel)?;
+        let audit = Audit::new(
+            actor,
+            Operation::GatewaySignCancel,
+            Some(agreement_ref.to_string()),
+        )
+        .with_detail(format!("channel={}", record.channel.as_str()));
+        vault.record(&audit, Outcome::Success, None).await?;
+        channel
+            .cancel(CancelRequest {
+                merchant_id: self.merchant_id.clone(),
+                agreement_no,
+            })
+            .await?;
+        let key = layout::agreement(agreement_ref);
+        let before = records::encode(&record)?;
+        let mut cancelled = record;
+        cancelled.cancelled_at = Some(Timestamp::now());
+        let mut batch = Batch::new();
+        batch
+            .expect_equals(key.clone(), before)
+            .put(key, records::encode(&cancelled)?);
+        vault.store.commit(batch).await.map_err(VaultError::from)?;
+        Ok(())
+    }
+
+    /// Sends the platform's own code to the identity's reserved phone.
+    pub async fn send_code<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        identity_ref: &IdentityRef,
+        code: &str,
+    ) -> Result<(), GatewayError> {
+        let carrier = self.carrier.as_ref().ok_or(GatewayError::NoCarrier)?;
+        let identity = vault.open_identity(identity_ref).await?;
+        let audit = Audit::new(actor, Operation::GatewaySms, Some(identity_ref.to_string()));
+        vault.record(&audit, Outcome::Success, None).await?;
+        let request = SmsRequest {
+            phone: Zeroizing::new(identity.phone.expose().to_owned()),
+            text: Zeroizing::new(format!(
+                "【tokenvault】绑卡验证码{code}，5分钟内有效，请勿告诉他人。"
+            )),
+        };
+        drop(identity);
+        let body = serde_json::to_vec(&request).map_err(|e| GatewayError::Protocol(e.to_string()))?;
+        drop(request);
+        let reply = carrier.post_json(SMS_PATH, body).await?;
+        if !(200..300).contains(&reply.status) {
+            return Err(GatewayError::Unavailable(format!(
+                "SMS carrier: HTTP {}",
+                reply.status
+            )));
+        }
+        serde_json::from_slice::<SmsResponse>(&reply.body)
+            .map_err(|_| GatewayError::Protocol("SMS carrier: unreadable answer".into()))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,253 @@
+//! Payment passwords (支付密码): set, change and verify per platform user.
+//! Weak ones are refused by the 170号 rules, checked against the user's
+//! stored identity inside the vault (the caller never sends birth date, ID
+//! number or phone). Stored as Argon2id with a pepper; five wrong attempts
+//! lock the password for 30 minutes; every attempt is audited.
+
+mod hash;
+mod weak;
+
+use super::audited::Audit;
+use super::records::{decode, encode, PasswordRecord};
+use super::refs::{IdentityRef, UserId};
+use super::{layout, Vault, VaultError};
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
+use crate::store::{Batch, Store};
+use crate::time::Timestamp;
+use secrecy::ExposeSecret;
+use zeroize::Zeroizing;
+
+/// Wrong attempts in a row before the lock-out.
+pub const MAX_FAILURES: u32 = 5;
+/// How long a lock-out lasts.
+pub const LOCK_SECONDS: i64 = 30 * 60;
+
+/// What the orchestration layer may know about a user's password.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PasswordStatus {
+    pub identity_ref: IdentityRef,
+    pub locked_until: Option<Timestamp>,
+}
+
+impl<S: Store> Vault<S> {
+    async fn password_record(&self, user: &UserId) -> Result<Option<(PasswordRecord, Vec<u8>)>, VaultError> {
+        match self.store.get(&layout::password(user)).await? {
+            Some(raw) => Ok(Some((decode(&raw, "password")?, raw))),
+            None => Ok(None),
+        }
+    }
+
+    /// Whether `user` has a payment password (no audit record: no secret
+    /// is touched).
+    pub async fn password_status(&self, user: &UserId) -> Result<Option<PasswordStatus>, VaultError> {
+        let now = Timestamp::now();
+        Ok(self.password_record(user).await?.map(|(r, _)| PasswordStatus {
+            identity_ref: r.identity_ref,
+            locked_until: r.locked_until.filter(|t| *t > now),
+        }))
+    }
+
+    async fn weakness(&self, identity_ref: &IdentityRef, password: &str) -> Result<(), VaultError> {
+        let identity = self.open_identity(identity_ref).await?;
+        let digits_only: Zeroizing<String> = Zeroizing::new(
+            identity
+                .id_number
+                .expose()
+                .chars()
+                .filter(char::is_ascii_digit)
+                .collect(),
+        );
+        let personal = weak::PersonalData {
+            id_number: &digits_only,
+            birth_date: identity.id_number.birth_date(),
+            phone: identity.phone.expose(),
+        };
+        weak::check(password, &personal)?;
+        Ok(())
+    }
+
+    async fn hash(&self, password: &str) -> Result<String, VaultError> {
+        let pepper = Zeroizing::new(self.pepper.expose_secret().to_vec());
+        let password = Zeroizing::new(password.to_owned());
+        let salt = super::crypto::random::array::<16>()?;
+        tokio::task::spawn_blocking(move || hash::hash(&pepper, &password, &salt))
+            .await
+            .map_err(|_| VaultError::Corrupt {
+                what: "password hashing task",
+            })?
+            .map_err(|_| VaultError::Corrupt {
+                what: "password hashing",
+            })
+    }
+
+    async fn matches(&self, password: &str, phc: &str) -> Result<bool, VaultError> {
+        let pepper = Zeroizing::new(self.pepper.expose_secret().to_vec());
+        let password = Zeroizing::new(password.to_owned());
+        let phc = phc.to_owned();
+        tokio::task::spawn_blocking(move || hash::verify(&pepper, &password, &phc))
+            .await
+            .map_err(|_| VaultError::Corrupt {
+                what: "password hashing task",
+            })?
+            .map_err(|_| VaultError::Corrupt { what: "password" })
+    }
+
+    /// Sets the first payment password of `user`, whose identity is
+    /// `identity_ref`. Refused when weak (the rule is named) or already set.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        identity_ref: &IdentityRef,
+        password: &str,
+    ) -> Result<(), VaultError> {
+        let audit = Audit::new(actor, Operation::PasswordSet, Some(user.to_string()));
+        let result = async {
+            let key = layout::password(user);
+            let _one_writer_per_user = self.stripes.lock(&key).await;
+            if self.password_record(user).await?.is_some() {
+                return Err(VaultError::PasswordAlreadySet);
+            }
+            self.weakness(identity_ref, password).await?;
+            let now = Timestamp::now();
+            let record = PasswordRecord {
+                user: user.clone(),
+                identity_ref: identity_ref.clone(),
+                phc: self.hash(password).await?,
+                failures: 0,
+                locked_until: None,
+                updated_at: now,
+            };
+            let mut batch = Batch::new();
+            batch.expect_absent(key.clone()).put(key, encode(&record)?);
+            let audit = Audit::new(actor, Operation::PasswordSet, Some(user.to_string()))
+                .with_detail(format!("identity={identity_ref}"));
+            if !self.commit_once(batch, &audit).await? {
+                return Err(VaultError::Contention);
+            }
+            Ok(())
+        }
+        .await;
+        self.audited(audit, result).await
+    }
+
+    /// Checks `password` for `user`, counting failures towards the lock-out.
+    pub async fn verify_password(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        password: &str,
+    ) -> Result<(), VaultError> {
+        let audit = Audit::new(actor, Operation::PasswordVerify, Some(user.to_string()));
+        let result = self
+            .check_password(actor, Operation::PasswordVerify, user, password)
+            .await;
+        match result {
+            Ok(_) => {
+                self.record(&audit, Outcome::Success, None).await?;
+                Ok(())
+            }
+            Err(e) => self.audited(audit, Err(e)).await,
+        }
+    }
+
+    /// Replaces the password after checking the current one.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        current: &str,
+        new: &str,
+    ) -> Result<(), VaultError> {
+        let audit = Audit::new(actor, Operation::PasswordChange, Some(user.to_string()));
+        let result = async {
+            let (record, raw) = self
+                .check_password(actor, Operation::PasswordChange, user, current)
+                .await?;
+            self.weakness(&record.identity_ref, new).await?;
+            let key = layout::password(user);
+            let _one_writer_per_user = self.stripes.lock(&key).await;
+            let changed = PasswordRecord {
+                phc: self.hash(new).await?,
+                failures: 0,
+                locked_until: None,
+                updated_at: Timestamp::now(),
+                ..record
+            };
+            let mut batch = Batch::new();
+            batch.expect_equals(key.clone(), raw).put(key, encode(&changed)?);
+            if !self.commit_once(batch, &audit).await? {
+                return Err(VaultError::Contention);
+            }
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => self.audited(audit, Err(e)).await,
+        }
+    }
+
+    /// Verifies against the stored hash. A wrong password is counted (and
+    /// may lock) in one audited write before the refusal is returned; a
+    /// right one clears the count. Returns the record as it now stands.
+    async fn check_password(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        user: &UserId,
+        password: &str,
+    ) -> Result<(PasswordRecord, Vec<u8>), VaultError> {
+        let key = layout::password(user);
+        let _one_attempt_at_a_time = self.stripes.lock(&key).await;
+        let (record, raw) = self
+            .password_record(user)
+            .await?
+            .ok_or(VaultError::PasswordNotSet)?;
+        let now = Timestamp::now();
+        if let Some(until) = record.locked_until.filter(|t| *t > now) {
+            return Err(VaultError::PasswordLocked { until });
+        }
+        let right = self.matches(password, &record.phc).await?;
+        if right && record.failures == 0 && record.locked_until.is_none() {
+            return Ok((record, raw));
+        }
+        let mut next = record.clone();
+        next.locked_until = None;
+        next.failures = if right { 0 } else { record.failures + 1 };
+        let error = if right {
+            None
+        } else if next.failures >= MAX_FAILURES {
+            let until = Timestamp(now.seconds() + LOCK_SECONDS);
+            next.failures = 0;
+            next.locked_until = Some(until);
+            Some(VaultError::PasswordLocked { until })
+        } else {
+            Some(VaultError::PasswordMismatch {
+                remaining: MAX_FAILURES - next.failures,
+            })
+        };
+        let encoded = encode(&next)?;
+        let mut batch = Batch::new();
+        batch.expect_equals(key.clone(), raw).put(key, encoded.clone());
+        let (outcome, detail) = match &error {
+            None => (Outcome::Success, Some("failures cleared".to_owned())),
+            Some(VaultError::PasswordLocked { .. }) => {
+                (Outcome::Refused, Some("password.locked_out".to_owned()))
+            }
+            Some(_) => (
+                Outcome::Refused,
+                Some(format!("password.mismatch failures={}", next.failures)),
+            ),
+        };
+        let audit = Audit::new(actor, operation, Some(user.to_string()));
+        if !self.apply_audited(batch, &audit, outcome, detail).await? {
+            return Err(VaultError::Contention);
+        }
+        match error {
+            None => Ok((next, encoded)),
+            Some(e) => Err(e),
+        }
+    }
+}
