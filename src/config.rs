@@ -3,9 +3,13 @@
 //! resolved against the config file's folder (or the working directory when
 //! no file is given).
 
+use crate::channel::ClientTls;
+use crate::orchestration::{BindingPolicy, SharedCardPolicy, TokenDefaults};
 use crate::tls::pki::PkiLayout;
 use crate::tls::TlsFiles;
 use crate::vault::card::{BinTable, CardRules};
+use crate::vault::gateway::{ChannelEndpoint, GatewayConfig};
+use crate::vault::token::ChannelId;
 use crate::vault::token::TokenBinRange;
 use crate::vault::VaultConfig;
 use serde::Deserialize;
@@ -46,6 +50,78 @@ pub struct ServiceConfig {
     pub kek: KekSection,
     pub cards: CardsSection,
     pub limits: LimitsSection,
+    pub gateway: GatewaySection,
+    pub binding: BindingSection,
+}
+
+/// The vault's gateway to bank channels and the SMS carrier.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewaySection {
+    /// How the banks know this platform. Default `tokenvault-dev`.
+    pub merchant_id: String,
+    /// Bank channels by id (the id payment tokens name in their controls).
+    pub channels: Vec<ChannelSection>,
+    /// SMS carrier endpoint for the platform's own codes; none by default.
+    pub sms_carrier: Option<String>,
+    /// Trust anchor for channels; default the development CA.
+    pub ca_cert: Option<PathBuf>,
+    /// The gateway's client certificate; default `keys_dir/gateway.pem`.
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// Deadline of one channel call. Default 5000 ms.
+    pub timeout_ms: u64,
+    /// How long a credit card's CVN and expiry are held in memory for the
+    /// signing call. Default 300 s.
+    pub verification_ttl_s: u64,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelSection {
+    pub id: String,
+    /// `https://host:port` of the channel's quick-pay interface.
+    pub endpoint: String,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BindingSection {
+    /// A card already bound by another user: `refuse` (default) or `allow`.
+    pub shared_card: SharedCardPolicy,
+    /// How long an SMS code may be confirmed. Default 300 s.
+    pub code_ttl_s: u64,
+    /// Wrong codes before a binding fails. Default 5.
+    pub max_code_attempts: u32,
+    /// Controls of the payment token a signed binding gets.
+    pub token: TokenDefaults,
+}
+
+impl Default for GatewaySection {
+    fn default() -> Self {
+        GatewaySection {
+            merchant_id: "tokenvault-dev".to_owned(),
+            channels: Vec::new(),
+            sms_carrier: None,
+            ca_cert: None,
+            client_cert: None,
+            client_key: None,
+            timeout_ms: 5_000,
+            verification_ttl_s: 300,
+        }
+    }
+}
+
+impl Default for BindingSection {
+    fn default() -> Self {
+        let policy = BindingPolicy::default();
+        BindingSection {
+            shared_card: policy.shared_card,
+            code_ttl_s: policy.code_ttl.as_secs(),
+            max_code_attempts: policy.max_code_attempts,
+            token: policy.token,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -108,6 +184,8 @@ impl Default for ServiceConfig {
             kek: KekSection::default(),
             cards: CardsSection::default(),
             limits: LimitsSection::default(),
+            gateway: GatewaySection::default(),
+            binding: BindingSection::default(),
         }
     }
 }
@@ -185,6 +263,9 @@ impl ServiceConfig {
             &mut self.tls.crl,
             &mut self.kek.dev_file,
             &mut self.cards.bin_table,
+            &mut self.gateway.ca_cert,
+            &mut self.gateway.client_cert,
+            &mut self.gateway.client_key,
         ]
         .into_iter()
         .flatten()
@@ -213,7 +294,79 @@ impl ServiceConfig {
             return Err(invalid("limits.reveals_per_hour", "must be 0 to 1000"));
         }
         self.vault_config()?;
+        self.gateway_config()?;
+        self.binding_policy()?;
         Ok(())
+    }
+
+    pub fn gateway_config(&self) -> Result<GatewayConfig, ConfigError> {
+        let g = &self.gateway;
+        if g.merchant_id.is_empty() || g.merchant_id.len() > 64 {
+            return Err(invalid("gateway.merchant_id", "must be 1 to 64 characters"));
+        }
+        if !(100..=60_000).contains(&g.timeout_ms) {
+            return Err(invalid("gateway.timeout_ms", "must be 100 to 60000"));
+        }
+        if !(10..=900).contains(&g.verification_ttl_s) {
+            return Err(invalid("gateway.verification_ttl_s", "must be 10 to 900"));
+        }
+        let https = |url: &str| url.starts_with("https://") && url.len() > "https://".len();
+        let mut channels = Vec::new();
+        for c in &g.channels {
+            let id = ChannelId::parse(&c.id).map_err(|e| invalid("gateway.channels.id", e.detail))?;
+            if !https(&c.endpoint) {
+                return Err(invalid("gateway.channels.endpoint", "must be an https:// URL"));
+            }
+            if channels.iter().any(|e: &ChannelEndpoint| e.id == id) {
+                return Err(invalid("gateway.channels.id", "listed twice"));
+            }
+            channels.push(ChannelEndpoint {
+                id,
+                endpoint: c.endpoint.clone(),
+            });
+        }
+        if g.sms_carrier.as_deref().is_some_and(|u| !https(u)) {
+            return Err(invalid("gateway.sms_carrier", "must be an https:// URL"));
+        }
+        let dev = self.pki_layout();
+        Ok(GatewayConfig {
+            merchant_id: g.merchant_id.clone(),
+            channels,
+            sms_carrier: g.sms_carrier.clone(),
+            tls: ClientTls {
+                ca_cert: g.ca_cert.clone().unwrap_or_else(|| dev.ca_cert()),
+                cert: g
+                    .client_cert
+                    .clone()
+                    .unwrap_or_else(|| dev.client_cert("gateway")),
+                key: g.client_key.clone().unwrap_or_else(|| dev.client_key("gateway")),
+            },
+            timeout: Duration::from_millis(g.timeout_ms),
+            verification_ttl: Duration::from_secs(g.verification_ttl_s),
+        })
+    }
+
+    pub fn binding_policy(&self) -> Result<BindingPolicy, ConfigError> {
+        let b = &self.binding;
+        if !(30..=1_800).contains(&b.code_ttl_s) {
+            return Err(invalid("binding.code_ttl_s", "must be 30 to 1800"));
+        }
+        if !(1..=10).contains(&b.max_code_attempts) {
+            return Err(invalid("binding.max_code_attempts", "must be 1 to 10"));
+        }
+        if !(1..=3_650).contains(&b.token.validity_days) {
+            return Err(invalid("binding.token.validity_days", "must be 1 to 3650"));
+        }
+        let probe = ChannelId::parse("probe").map_err(|e| invalid("binding.token", e.detail))?;
+        b.token
+            .controls(&probe, crate::time::Timestamp::now())
+            .map_err(|e| invalid("binding.token", e.detail))?;
+        Ok(BindingPolicy {
+            shared_card: b.shared_card,
+            code_ttl: Duration::from_secs(b.code_ttl_s),
+            max_code_attempts: b.max_code_attempts,
+            token: b.token.clone(),
+        })
     }
 
     pub fn pki_layout(&self) -> PkiLayout {

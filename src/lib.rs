@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 mod hex;
 pub mod operation;
+pub mod orchestration;
 pub mod policy;
 pub mod server;
 pub mod store;

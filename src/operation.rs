@@ -119,6 +119,18 @@ impl Operation {
         }
     }
 
+    /// Operations the vault performs itself (gateway calls): audited, never
+    /// granted to a caller.
+    pub fn is_internal(self) -> bool {
+        matches!(
+            self,
+            Operation::GatewaySignApply
+                | Operation::GatewaySignConfirm
+                | Operation::GatewaySignCancel
+                | Operation::GatewaySms
+        )
+    }
+
     pub fn parse(name: &str) -> Option<Operation> {
         Operation::ALL.into_iter().find(|op| op.as_str() == name)
     }

@@ -3,16 +3,19 @@
 //! mutations, and an OpenAPI document generated from these handlers.
 
 mod audit;
+mod bindings;
 mod caller;
 mod cards;
 pub mod dto;
 mod extract;
+mod flow_dto;
 mod idempotency;
 mod identities;
 mod json;
 mod metrics;
 mod openapi;
 mod ops;
+mod passwords;
 pub mod problem;
 mod rate_limit;
 mod tokens;
@@ -21,6 +24,7 @@ pub use caller::{Caller, Peer, RequestId};
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
 
+use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
 use crate::store::SledStore;
 use crate::stripes::Stripes;
@@ -42,6 +46,7 @@ pub const REQUEST_ID_HEADER: &str = "x-request-id";
 /// Everything the handlers share.
 pub struct App {
     pub vault: Vault<SledStore>,
+    pub orchestrator: Orchestrator,
     policies: RwLock<Arc<PolicySet>>,
     pub policies_dir: PathBuf,
     pub tls: Arc<ReloadableTls>,
@@ -56,6 +61,7 @@ impl App {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         vault: Vault<SledStore>,
+        orchestrator: Orchestrator,
         policies: PolicySet,
         policies_dir: PathBuf,
         tls: Arc<ReloadableTls>,
@@ -65,6 +71,7 @@ impl App {
     ) -> Self {
         App {
             vault,
+            orchestrator,
             policies: RwLock::new(Arc::new(policies)),
             policies_dir,
             tls,
@@ -108,6 +115,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/tokens/{token}/suspend", post(tokens::suspend))
         .route("/v1/tokens/{token}/resume", post(tokens::resume))
         .route("/v1/tokens/{token}/delete", post(tokens::delete))
+        .route("/v1/payment-passwords", post(passwords::set))
+        .route("/v1/payment-passwords/{user_id}/change", post(passwords::change))
+        .route("/v1/payment-passwords/{user_id}/verify", post(passwords::verify))
+        .route("/v1/bindings", post(bindings::start))
+        .route("/v1/bindings/{binding_id}", get(bindings::read))
+        .route("/v1/bindings/{binding_id}/confirm", post(bindings::confirm))
+        .route("/v1/users/{user_id}/bindings", get(bindings::list))
         .route("/v1/audit", get(audit::page))
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/audit/export", get(audit::export))

@@ -2,14 +2,15 @@
 //! DTO types by utoipa; served at /v1/openapi.json and by `tokenvault openapi`.
 
 use super::dto::*;
+use super::flow_dto::*;
 use super::problem::Problem;
-use super::{audit, cards, identities, ops, tokens};
+use super::{audit, bindings, cards, identities, ops, passwords, tokens};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
         title = "tokenvault",
-        description = "Tokenization vault: cards, identities and payment tokens (支付标记) over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
+        description = "Tokenization vault: cards, identities, payment passwords, card binding and payment tokens (支付标记) over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
     ),
     paths(
         cards::store,
@@ -23,6 +24,13 @@ use super::{audit, cards, identities, ops, tokens};
         tokens::suspend,
         tokens::resume,
         tokens::delete,
+        passwords::set,
+        passwords::change,
+        passwords::verify,
+        bindings::start,
+        bindings::confirm,
+        bindings::read,
+        bindings::list,
         audit::page,
         audit::verify,
         audit::export,
@@ -50,6 +58,14 @@ use super::{audit, cards, identities, ops, tokens};
         ChainBreak,
         VerifyResponse,
         StatusResponse,
+        SetPasswordRequest,
+        ChangePasswordRequest,
+        VerifyPasswordRequest,
+        PasswordResponse,
+        StartBindingRequest,
+        ConfirmBindingRequest,
+        BindingResponse,
+        BindingListResponse,
     ))
 )]
 pub struct ApiDoc;

@@ -42,7 +42,13 @@ pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String), (status = 403, body = Problem)))]
 pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::MetricsRead, None).await?;
-    let mut response = (StatusCode::OK, app.metrics.render()).into_response();
+    let mut text = app.metrics.render();
+    text.push_str(&format!(
+        "# HELP tokenvault_held_card_verifications Credit-card CVN/expiry pairs waiting in memory for a signing call.\n\
+         # TYPE tokenvault_held_card_verifications gauge\ntokenvault_held_card_verifications {}\n",
+        app.orchestrator.gateway.held_verifications()
+    ));
+    let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4"),

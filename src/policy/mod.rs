@@ -47,6 +47,8 @@ pub enum PolicyError {
     RevealWithoutBreakGlass { path: PathBuf },
     #[error("{path}: a break_glass policy grants card.reveal and nothing else")]
     BreakGlassTooBroad { path: PathBuf },
+    #[error("{path}: {operation} is the vault's own gateway call and cannot be granted")]
+    InternalOperation { path: PathBuf, operation: &'static str },
     #[error("{path}: the orchestrator can never be a break-glass identity")]
     OrchestratorBreakGlass { path: PathBuf },
     #[error("{path}: no policy files (*.toml) found")]
@@ -107,6 +109,12 @@ impl PolicySet {
         }
         if file.break_glass && is_orchestrator(&file.identity) {
             return Err(PolicyError::OrchestratorBreakGlass { path });
+        }
+        if let Some(op) = file.allow.iter().find(|op| op.is_internal()) {
+            return Err(PolicyError::InternalOperation {
+                path,
+                operation: op.as_str(),
+            });
         }
         Ok(Policy {
             identity: file.identity,

@@ -8,11 +8,13 @@ pub use hardening::forbid_core_dumps;
 
 use crate::api::{self, App};
 use crate::config::ServiceConfig;
+use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
 use crate::store::SledStore;
 use crate::tls::pki;
 use crate::tls::ReloadableTls;
 use crate::vault::crypto::kek::Kek;
+use crate::vault::gateway::Gateway;
 use crate::vault::Vault;
 use listener::{Limits, Listening, Serving};
 use std::net::SocketAddr;
@@ -36,6 +38,8 @@ pub enum ServeError {
     Policy(#[from] crate::policy::PolicyError),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("gateway: {0}")]
+    Gateway(#[from] crate::vault::gateway::GatewayError),
     #[error("cannot listen on {addr}: {reason}")]
     Listen { addr: SocketAddr, reason: String },
     #[error("cannot create {path}: {reason}")]
@@ -83,8 +87,11 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     let kek = Kek::from_dev_file(&config.kek_file())?;
     let store = SledStore::open(&config.data_dir)?;
     let vault = Vault::open(store, kek, config.vault_config()?).await?;
+    let gateway = Gateway::new(&config.gateway_config()?)?;
+    let orchestrator = Orchestrator::new(gateway, config.binding_policy()?);
     let app = Arc::new(App::new(
         vault,
+        orchestrator,
         policies,
         config.policies_dir.clone(),
         tls,

@@ -101,6 +101,63 @@ impl<S: Store> Vault<S> {
         Ok(Signing { agreement_ref, token })
     }
 
+    /// Seals and stores `signed` alone (a pre-binding: no token until the
+    /// platform's own code check passes), with `extra` in the same batch.
+    pub async fn store_agreement(
+        &self,
+        actor: &Actor,
+        signed: SignedAgreement,
+        now: Timestamp,
+        extra: impl FnOnce(&AgreementRef) -> Result<Batch, VaultError>,
+    ) -> Result<AgreementRef, VaultError> {
+        let agreement_ref = AgreementRef::generate()?;
+        let record = AgreementRecord {
+            agreement_ref: agreement_ref.clone(),
+            channel: signed.channel.clone(),
+            card_ref: signed.card_ref.clone(),
+            agreement_no: self
+                .seal(&agreement_binding(&agreement_ref), signed.agreement_no.as_bytes())
+                .await?,
+            created_at: now,
+            cancelled_at: None,
+        };
+        let key = layout::agreement(&agreement_ref);
+        let mut batch = extra(&agreement_ref)?;
+        batch.expect_absent(key.clone()).put(key, encode(&record)?);
+        let audit =
+            Audit::new(actor, Operation::BindingStart, Some(agreement_ref.to_string())).with_detail(format!(
+                "pre-bound card={} channel={}",
+                signed.card_ref,
+                signed.channel.as_str()
+            ));
+        if !self.commit_once(batch, &audit).await? {
+            return Err(VaultError::Contention);
+        }
+        Ok(agreement_ref)
+    }
+
+    /// Issues a binding's payment token with `extra` in the same batch
+    /// (the pre-binding's completion, once the platform's code matched).
+    pub async fn issue_binding_token(
+        &self,
+        actor: &Actor,
+        card_ref: &CardRef,
+        controls: DomainControls,
+        now: Timestamp,
+        extra: impl Fn(&TokenNumber) -> Result<Batch, VaultError>,
+    ) -> Result<TokenView, VaultError> {
+        let detail = format!("card={card_ref}");
+        let audit = |number: &TokenNumber| {
+            Audit::new(actor, Operation::BindingConfirm, Some(number.to_string())).with_detail(detail.clone())
+        };
+        let result = self.issue_token_with(card_ref, controls, now, audit, extra).await;
+        self.audited(
+            Audit::new(actor, Operation::BindingConfirm, Some(card_ref.to_string())),
+            result,
+        )
+        .await
+    }
+
     pub(in crate::vault) async fn agreement_record(
         &self,
         agreement_ref: &AgreementRef,

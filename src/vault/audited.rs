@@ -339,3 +339,34 @@ impl<S: Store> Vault<S> {
         }
     }
 }
+
+/// For the layers above the vault (orchestration): their own records,
+/// committed with an audit record in the same batch.
+impl<S: Store> Vault<S> {
+    /// `Ok(false)`: a precondition failed and nothing was written.
+    pub(crate) async fn commit_with_audit(
+        &self,
+        batch: Batch,
+        actor: &Actor,
+        operation: Operation,
+        object: Option<String>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<bool, VaultError> {
+        let audit = Audit::new(actor, operation, object);
+        self.apply_audited(batch, &audit, outcome, detail).await
+    }
+
+    /// An audit-only record of an outcome decided above the vault.
+    pub(crate) async fn record_outcome(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        object: Option<String>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<(), VaultError> {
+        self.record(&Audit::new(actor, operation, object), outcome, detail)
+            .await
+    }
+}

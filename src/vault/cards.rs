@@ -154,7 +154,6 @@ impl<S: Store> Vault<S> {
     }
 
     /// Decrypts a stored PAN. Only the vault (its gateway) may call this.
-    #[allow(dead_code)] // the bank-channel gateway is its production caller
     pub(in crate::vault) async fn open_pan(&self, card_ref: &CardRef) -> Result<Pan, VaultError> {
         let record = self.card_record(card_ref).await?;
         let plain = self.open_sealed(&pan_binding(card_ref), &record.pan).await?;

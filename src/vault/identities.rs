@@ -26,7 +26,6 @@ pub struct StoredIdentity {
 }
 
 /// The plaintext identity, for the gateway's four-element check.
-#[allow(dead_code)] // read by the bank-channel gateway
 pub(in crate::vault) struct OpenedIdentity {
     pub name: RealName,
     pub id_number: ResidentId,
@@ -138,7 +137,6 @@ impl<S: Store> Vault<S> {
         decode(&bytes, "identity")
     }
 
-    #[allow(dead_code)] // the bank-channel gateway is its production caller
     pub(in crate::vault) async fn open_identity(
         &self,
         identity_ref: &IdentityRef,

@@ -30,6 +30,7 @@ pub use agreements::{SignedAgreement, Signing};
 pub use cards::StoredCard;
 pub use identities::StoredIdentity;
 pub use records::ReservationState;
+pub(crate) use records::{decode, encode};
 pub use reserve::Reservation;
 pub use reveal::RevealedPan;
 pub use tokens::TokenView;
@@ -153,6 +154,19 @@ impl<S: Store> Vault<S> {
         self.keyring
             .fingerprint_key()
             .fingerprint("idempotency", material)
+            .0
+    }
+
+    /// Keyed digest of a one-time code bound to `context` (a binding id):
+    /// the code itself is never stored.
+    pub(crate) fn code_digest(&self, context: &str, code: &str) -> [u8; 32] {
+        let mut material = Vec::with_capacity(context.len() + code.len() + 1);
+        material.extend_from_slice(context.as_bytes());
+        material.push(0);
+        material.extend_from_slice(code.as_bytes());
+        self.keyring
+            .fingerprint_key()
+            .fingerprint("one-time-code", &material)
             .0
     }
 

@@ -1,0 +1,249 @@
+//! POST /v1/bindings, POST /v1/bindings/{binding_id}/confirm,
+//! GET /v1/bindings/{binding_id}, GET /v1/users/{user_id}/bindings
+
+use super::extract::{Body, Param};
+use super::flow_dto::{BindingListResponse, BindingResponse, ConfirmBindingRequest, StartBindingRequest};
+use super::idempotency::{self, Answer};
+use super::passwords::refuse_field;
+use super::problem::Problem;
+use super::{App, Caller};
+use crate::operation::Operation;
+use crate::orchestration::{BindingId, ConfirmCode, OrchestrationError, StartBinding};
+use crate::time::Timestamp;
+use crate::vault::gateway::{CardVerification, GatewayError};
+use crate::vault::refs::{CardRef, IdentityRef, UserId};
+use crate::vault::token::ChannelId;
+use crate::vault::validation::ValidationError;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use std::sync::Arc;
+
+impl From<OrchestrationError> for Problem {
+    fn from(error: OrchestrationError) -> Self {
+        use StatusCode as S;
+        let detail = error.to_string();
+        let p = |status, kind: &str, title| Problem::new(status, kind, title, detail.clone());
+        match error {
+            OrchestrationError::Invalid(e) => Problem::from(crate::vault::VaultError::Invalid(e)),
+            OrchestrationError::UnknownChannel(_) => {
+                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").with_field("channel", "unknown")
+            }
+            OrchestrationError::PasswordRequired => {
+                p(S::CONFLICT, "password-required", "Payment password required")
+                    .with_field("user_id", "password_not_set")
+            }
+            OrchestrationError::NotUsersIdentity => {
+                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field")
+                    .with_field("identity_ref", "not_users_identity")
+            }
+            OrchestrationError::CardBoundToAnotherUser => {
+                p(S::CONFLICT, "card-bound-elsewhere", "Card bound to another user")
+                    .with_field("card_ref", "bound_to_another_user")
+            }
+            OrchestrationError::VerificationRequired => {
+                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").with_field("cvn", "required")
+            }
+            OrchestrationError::VerificationNotForDebit => {
+                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field")
+                    .with_field("cvn", "not_for_debit")
+            }
+            OrchestrationError::NoPlatformSms => {
+                p(S::SERVICE_UNAVAILABLE, "sms-unavailable", "No SMS carrier")
+            }
+            OrchestrationError::BindingNotFound => Problem::not_found("binding"),
+            OrchestrationError::BindingClosed(status) => {
+                p(S::CONFLICT, "binding-closed", "Binding closed").with_field("binding_id", status.as_str())
+            }
+            OrchestrationError::CodeMismatch { .. } => {
+                p(S::UNPROCESSABLE_ENTITY, "code-mismatch", "Wrong code").with_field("code", "mismatch")
+            }
+            OrchestrationError::Failed(reason) => {
+                p(S::UNPROCESSABLE_ENTITY, "binding-failed", "Binding failed")
+                    .with_field("binding_id", reason)
+            }
+            OrchestrationError::BankRefused(code) => {
+                p(S::UNPROCESSABLE_ENTITY, "bank-refused", "Refused by the bank")
+                    .with_field("channel", code.as_str())
+            }
+            OrchestrationError::ChannelUnavailable => p(
+                S::SERVICE_UNAVAILABLE,
+                "channel-unavailable",
+                "Bank channel unavailable",
+            )
+            .retry_after(5),
+            OrchestrationError::Vault(e) => Problem::from(e),
+            OrchestrationError::Gateway(e) => {
+                tracing::error!(error = %e, "gateway failure");
+                let detail = match e {
+                    GatewayError::Protocol(_) => "the bank channel answered outside its protocol",
+                    _ => "the bank gateway failed",
+                };
+                Problem::new(S::BAD_GATEWAY, "channel-error", "Bank channel error", detail)
+            }
+        }
+    }
+}
+
+async fn parsed<T>(
+    app: &App,
+    caller: &Caller,
+    op: Operation,
+    field: &str,
+    result: Result<T, ValidationError>,
+) -> Result<T, Problem> {
+    match result {
+        Ok(v) => Ok(v),
+        Err(e) => Err(refuse_field(app, caller, op, field, e).await),
+    }
+}
+
+/// Start binding a stored card for a user on a channel. The bank checks the
+/// four elements and sends an SMS (or the platform sends its own code).
+/// A repeat for a card this user has bound or is binding returns that
+/// binding (200, `duplicate: true`).
+#[utoipa::path(post, path = "/v1/bindings", tag = "bindings",
+    params(("Idempotency-Key" = String, Header, description = "Required; replays the first answer")),
+    request_body = StartBindingRequest,
+    responses((status = 201, body = BindingResponse), (status = 200, body = BindingResponse), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn start(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    let op = Operation::BindingStart;
+    app.authorize(&caller, op, None).await?;
+    let key = idempotency::key(&headers)?;
+    app.idempotent(
+        &caller.actor.identity,
+        &key,
+        "POST",
+        "/v1/bindings",
+        &body,
+        || async {
+            let r: StartBindingRequest = app.parse_body(&caller, op, &headers, &body).await?;
+            let user = parsed(&app, &caller, op, "user_id", UserId::parse(&r.user_id)).await?;
+            let card_ref = parsed(&app, &caller, op, "card_ref", CardRef::parse(&r.card_ref)).await?;
+            let identity_ref = parsed(
+                &app,
+                &caller,
+                op,
+                "identity_ref",
+                IdentityRef::parse(&r.identity_ref),
+            )
+            .await?;
+            let channel = parsed(&app, &caller, op, "channel", ChannelId::parse(&r.channel)).await?;
+            let verification = match (&r.cvn, &r.expiry) {
+                (None, None) => None,
+                (Some(cvn), Some(expiry)) => {
+                    let field = |e: &ValidationError| e.field.as_str().to_owned();
+                    match CardVerification::parse(cvn, expiry, Timestamp::now().date()) {
+                        Ok(v) => Some(v),
+                        Err(e) => return Err(refuse_field(&app, &caller, op, &field(&e), e).await),
+                    }
+                }
+                (Some(_), None) | (None, Some(_)) => {
+                    let missing = if r.cvn.is_none() { "cvn" } else { "expiry" };
+                    let e = ValidationError::new(
+                        crate::vault::validation::Field::Cvn,
+                        crate::vault::validation::Rule::Empty,
+                        "cvn and expiry come together",
+                    );
+                    return Err(refuse_field(&app, &caller, op, missing, e).await);
+                }
+            };
+            let input = StartBinding {
+                user,
+                card_ref,
+                identity_ref,
+                channel,
+                verification,
+            };
+            let (view, created) = app
+                .orchestrator
+                .start_binding(&app.vault, &caller.actor, input)
+                .await?;
+            let status = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Answer::json(status, &BindingResponse::from(view))
+        },
+    )
+    .await
+}
+
+async fn binding_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Result<BindingId, Problem> {
+    parsed(app, caller, op, "binding_id", BindingId::parse(text)).await
+}
+
+/// Confirm a binding with the SMS code. On success the binding is signed,
+/// its agreement stored encrypted and a payment token issued.
+#[utoipa::path(post, path = "/v1/bindings/{binding_id}/confirm", tag = "bindings",
+    params(("binding_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    request_body = ConfirmBindingRequest,
+    responses((status = 200, body = BindingResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn confirm(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(id): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    let op = Operation::BindingConfirm;
+    app.authorize(&caller, op, Some(id.clone())).await?;
+    let key = idempotency::key(&headers)?;
+    let path = format!("/v1/bindings/{id}/confirm");
+    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
+        let id = binding_id(&app, &caller, op, &id).await?;
+        let r: ConfirmBindingRequest = app.parse_body(&caller, op, &headers, &body).await?;
+        let code = parsed(&app, &caller, op, "code", ConfirmCode::parse(&r.code)).await?;
+        let view = app
+            .orchestrator
+            .confirm_binding(&app.vault, &caller.actor, &id, code)
+            .await?;
+        Answer::json(StatusCode::OK, &BindingResponse::from(view))
+    })
+    .await
+}
+
+/// One binding (masked card, status, token).
+#[utoipa::path(get, path = "/v1/bindings/{binding_id}", tag = "bindings", params(("binding_id" = String, Path)),
+    responses((status = 200, body = BindingResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn read(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(id): Param,
+) -> Result<Json<BindingResponse>, Problem> {
+    let op = Operation::BindingRead;
+    app.authorize(&caller, op, Some(id.clone())).await?;
+    let id = binding_id(&app, &caller, op, &id).await?;
+    let view = app.orchestrator.binding(&app.vault, &caller.actor, &id).await?;
+    Ok(Json(BindingResponse::from(view)))
+}
+
+/// A user's bindings, newest first, failed ones included.
+#[utoipa::path(get, path = "/v1/users/{user_id}/bindings", tag = "bindings", params(("user_id" = String, Path)),
+    responses((status = 200, body = BindingListResponse), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(user): Param,
+) -> Result<Json<BindingListResponse>, Problem> {
+    let op = Operation::BindingList;
+    app.authorize(&caller, op, Some(user.clone())).await?;
+    let user = parsed(&app, &caller, op, "user_id", UserId::parse(&user)).await?;
+    let bindings = app
+        .orchestrator
+        .bindings(&app.vault, &caller.actor, &user)
+        .await?;
+    Ok(Json(BindingListResponse {
+        user_id: user.to_string(),
+        bindings: bindings.into_iter().map(BindingResponse::from).collect(),
+    }))
+}

@@ -1,0 +1,218 @@
+//! Confirming a binding with the SMS code: the platform's own code is
+//! checked here (keyed digest, constant-time), the bank's by the bank; wrong
+//! codes are counted and end the binding at the limit; a signing stores the
+//! sealed agreement and issues the payment token in one batch.
+
+use super::super::{layout, OrchestrationError, Orchestrator};
+use super::{BindingId, BindingRecord, BindingStatus, BindingView, CodeSender, ConfirmCode};
+use crate::audit::{Actor, Outcome};
+use crate::channel::protocol::RefusalCode;
+use crate::operation::Operation;
+use crate::store::Store;
+use crate::time::Timestamp;
+use crate::vault::gateway::GatewayError;
+use crate::vault::Vault;
+use subtle::ConstantTimeEq;
+
+impl Orchestrator {
+    pub async fn confirm_binding<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        id: &BindingId,
+        code: ConfirmCode,
+    ) -> Result<BindingView, OrchestrationError> {
+        let result = self.confirm_inner(vault, actor, id, code).await;
+        if let Err(e) = &result {
+            let (outcome, detail) = e.audit();
+            vault
+                .record_outcome(
+                    actor,
+                    Operation::BindingConfirm,
+                    Some(id.to_string()),
+                    outcome,
+                    Some(detail),
+                )
+                .await?;
+        }
+        result
+    }
+
+    async fn confirm_inner<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        id: &BindingId,
+        code: ConfirmCode,
+    ) -> Result<BindingView, OrchestrationError> {
+        let _one_confirm_per_binding = self.locks.lock(&layout::binding(id)).await;
+        let (record, raw) = self.load(vault, id).await?;
+        match record.status {
+            BindingStatus::Signed => return Ok(record.view(true)),
+            BindingStatus::Failed => return Err(OrchestrationError::BindingClosed(record.status)),
+            BindingStatus::AwaitingCode | BindingStatus::PreBound => {}
+        }
+        let now = Timestamp::now();
+        if record.code_expires_at <= now {
+            self.fail(
+                vault,
+                actor,
+                Operation::BindingConfirm,
+                record,
+                &raw,
+                "code_expired",
+            )
+            .await?;
+            return Err(OrchestrationError::Failed("code_expired".to_owned()));
+        }
+        if let Some(expected) = record.platform_code {
+            let given = vault.code_digest(id.as_str(), code.as_str());
+            if !bool::from(given.ct_eq(&expected)) {
+                return Err(self.wrong_code(vault, actor, record, &raw).await?);
+            }
+        }
+        if record.status == BindingStatus::PreBound {
+            return self.sign_pre_bound(vault, actor, record, &raw, now).await;
+        }
+        let sms_code = (record.code_sender == CodeSender::Bank).then(|| code.as_str());
+        let held_key = record.holds_verification.then(|| record.id.as_str());
+        let signed = self
+            .gateway
+            .confirm(
+                vault,
+                actor,
+                &record.channel,
+                &record.card_ref,
+                &record.apply_no,
+                sms_code,
+                held_key,
+            )
+            .await;
+        let agreement = match signed {
+            Ok(agreement) => agreement,
+            Err(GatewayError::Refused(RefusalCode::SmsCodeMismatch)) => {
+                return Err(self.wrong_code(vault, actor, record, &raw).await?)
+            }
+            Err(GatewayError::Refused(code)) => {
+                self.fail(
+                    vault,
+                    actor,
+                    Operation::BindingConfirm,
+                    record,
+                    &raw,
+                    code.as_str(),
+                )
+                .await?;
+                return Err(OrchestrationError::BankRefused(code));
+            }
+            Err(GatewayError::VerificationGone) => {
+                let reason = "card_verification_expired";
+                self.fail(vault, actor, Operation::BindingConfirm, record, &raw, reason)
+                    .await?;
+                return Err(OrchestrationError::Failed(reason.to_owned()));
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let controls = self.policy.token.controls(&record.channel, now)?;
+        let signing = vault
+            .record_signing(actor, agreement, controls, now, |agreement_ref, token| {
+                let mut signed = record.clone();
+                signed.status = BindingStatus::Signed;
+                signed.agreement_ref = Some(agreement_ref.clone());
+                signed.token = Some(token.clone());
+                signed.holds_verification = false;
+                signed.updated_at = now;
+                Self::update_batch(&raw, &signed)
+            })
+            .await?;
+        let mut signed = record;
+        signed.status = BindingStatus::Signed;
+        signed.agreement_ref = Some(signing.agreement_ref);
+        signed.token = Some(signing.token.number);
+        signed.holds_verification = false;
+        signed.updated_at = now;
+        Ok(signed.view(false))
+    }
+
+    async fn sign_pre_bound<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        record: BindingRecord,
+        raw: &[u8],
+        now: Timestamp,
+    ) -> Result<BindingView, OrchestrationError> {
+        let controls = self.policy.token.controls(&record.channel, now)?;
+        let mut signed = record;
+        signed.status = BindingStatus::Signed;
+        signed.updated_at = now;
+        let token = vault
+            .issue_binding_token(actor, &signed.card_ref, controls, now, |token| {
+                let mut with_token = signed.clone();
+                with_token.token = Some(token.clone());
+                Self::update_batch(raw, &with_token)
+            })
+            .await?;
+        signed.token = Some(token.number);
+        Ok(signed.view(false))
+    }
+
+    /// Counts a wrong code; at the limit the binding fails. Returns the
+    /// error to answer with.
+    async fn wrong_code<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        mut record: BindingRecord,
+        raw: &[u8],
+    ) -> Result<OrchestrationError, OrchestrationError> {
+        record.attempts += 1;
+        if record.attempts >= self.policy.max_code_attempts {
+            let reason = "code_attempts_exhausted";
+            self.fail(vault, actor, Operation::BindingConfirm, record, raw, reason)
+                .await?;
+            return Ok(OrchestrationError::Failed(reason.to_owned()));
+        }
+        let remaining = self.policy.max_code_attempts - record.attempts;
+        record.updated_at = Timestamp::now();
+        let batch = Self::update_batch(raw, &record)?;
+        self.commit(
+            vault,
+            actor,
+            Operation::BindingConfirm,
+            &record,
+            batch,
+            Outcome::Refused,
+        )
+        .await?;
+        Ok(OrchestrationError::CodeMismatch { remaining })
+    }
+
+    /// Ends a binding with `reason`: its held verification data is wiped
+    /// and a pre-binding's agreement is cancelled at the channel.
+    pub(super) async fn fail<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        operation: Operation,
+        mut record: BindingRecord,
+        raw: &[u8],
+        reason: &str,
+    ) -> Result<(), OrchestrationError> {
+        self.gateway.forget_verification(record.id.as_str());
+        if let (BindingStatus::PreBound, Some(agreement)) = (record.status, &record.agreement_ref) {
+            if let Err(e) = self.gateway.cancel(vault, actor, agreement).await {
+                // The channel keeps an agreement we no longer honour; it is
+                // marked failed here and can be cancelled again later.
+                tracing::warn!(binding = %record.id, error = %e, "could not cancel a pre-binding at its channel");
+            }
+        }
+        record.status = BindingStatus::Failed;
+        record.failure = Some(reason.to_owned());
+        record.holds_verification = false;
+        record.updated_at = Timestamp::now();
+        let batch = Self::update_batch(raw, &record)?;
+        self.commit(vault, actor, operation, &record, batch, Outcome::Refused)
+            .await
+    }
+}

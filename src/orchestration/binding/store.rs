@@ -1,0 +1,136 @@
+//! Reading and writing binding records, each write with its audit record.
+
+use super::super::{layout, OrchestrationError, Orchestrator};
+use super::{BindingId, BindingRecord, BindingStatus};
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
+use crate::store::{Batch, Store};
+use crate::vault::refs::{CardRef, UserId};
+use crate::vault::{decode, encode, Vault, VaultError};
+
+impl Orchestrator {
+    pub(super) async fn load<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        id: &BindingId,
+    ) -> Result<(BindingRecord, Vec<u8>), OrchestrationError> {
+        let raw = vault
+            .store()
+            .get(&layout::binding(id))
+            .await
+            .map_err(VaultError::from)?
+            .ok_or(OrchestrationError::BindingNotFound)?;
+        Ok((decode(&raw, "binding")?, raw))
+    }
+
+    /// The new record with its two indexes (first write of a binding).
+    pub(super) fn create_batch(record: &BindingRecord) -> Result<Batch, VaultError> {
+        let key = layout::binding(&record.id);
+        let mut batch = Batch::new();
+        batch
+            .expect_absent(key.clone())
+            .put(key, encode(record)?)
+            .put(layout::user_binding(&record.user, &record.id), Vec::new())
+            .put(layout::card_binding(&record.card_ref, &record.id), Vec::new());
+        Ok(batch)
+    }
+
+    /// Replaces the record read as `before`.
+    pub(super) fn update_batch(before: &[u8], record: &BindingRecord) -> Result<Batch, VaultError> {
+        let key = layout::binding(&record.id);
+        let mut batch = Batch::new();
+        batch.expect_equals(key.clone(), before).put(key, encode(record)?);
+        Ok(batch)
+    }
+
+    /// Commits `batch` with an audit record; a lost race is `Contention`
+    /// (callers hold the binding's lock, so it means another node wrote).
+    pub(super) async fn commit<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        operation: Operation,
+        record: &BindingRecord,
+        batch: Batch,
+        outcome: Outcome,
+    ) -> Result<(), OrchestrationError> {
+        let detail = match (&record.failure, record.status) {
+            (Some(reason), _) => format!("status=failed reason={reason}"),
+            (None, status) => format!("status={} card={}", status.as_str(), record.card_ref),
+        };
+        let written = vault
+            .commit_with_audit(
+                batch,
+                actor,
+                operation,
+                Some(record.id.to_string()),
+                outcome,
+                Some(detail),
+            )
+            .await?;
+        if written {
+            Ok(())
+        } else {
+            Err(VaultError::Contention.into())
+        }
+    }
+
+    /// Every binding of a card, or of a user, through their index.
+    pub(super) async fn bindings_under<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        prefix: Vec<u8>,
+    ) -> Result<Vec<BindingRecord>, OrchestrationError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = vault
+                .store()
+                .scan_prefix(&prefix, after.as_deref(), 256)
+                .await
+                .map_err(VaultError::from)?;
+            for (key, _) in &page {
+                let id = std::str::from_utf8(&key[prefix.len()..])
+                    .ok()
+                    .and_then(|s| BindingId::parse(s).ok())
+                    .ok_or(VaultError::Corrupt {
+                        what: "binding index",
+                    })?;
+                out.push(self.load(vault, &id).await?.0);
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == 256 => after = Some(key.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    pub(super) async fn bindings_of_card<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        card: &CardRef,
+    ) -> Result<Vec<BindingRecord>, OrchestrationError> {
+        self.bindings_under(vault, layout::card_bindings_prefix(card))
+            .await
+    }
+
+    pub(super) async fn bindings_of_user<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        user: &UserId,
+    ) -> Result<Vec<BindingRecord>, OrchestrationError> {
+        self.bindings_under(vault, layout::user_bindings_prefix(user))
+            .await
+    }
+}
+
+impl BindingRecord {
+    /// Still able to become (or already) a signed binding.
+    pub(super) fn is_live(&self, now: crate::time::Timestamp) -> bool {
+        match self.status {
+            BindingStatus::Signed => true,
+            BindingStatus::AwaitingCode | BindingStatus::PreBound => self.code_expires_at > now,
+            BindingStatus::Failed => false,
+        }
+    }
+}
