@@ -62,6 +62,8 @@ pub struct Answer {
     pub status: StatusCode,
     pub body: Vec<u8>,
     pub problem: bool,
+    /// Sent on the first answer only; a replay does not repeat a stale wait.
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
@@ -71,6 +73,7 @@ impl Answer {
             status,
             body,
             problem: false,
+            retry_after: None,
         })
     }
 
@@ -85,6 +88,11 @@ impl Answer {
             axum::http::header::CONTENT_TYPE,
             HeaderValue::from_static(content_type),
         );
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if replayed {
             response
                 .headers_mut()
@@ -100,6 +108,7 @@ impl From<Problem> for Answer {
             status: p.status(),
             body: p.to_json(),
             problem: true,
+            retry_after: p.retry_after_seconds(),
         }
     }
 }
@@ -145,6 +154,7 @@ impl App {
                 status,
                 body: remembered.body,
                 problem: remembered.problem,
+                retry_after: None,
             }
             .into_response(true));
         }

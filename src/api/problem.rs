@@ -92,6 +92,10 @@ impl Problem {
         )
     }
 
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.0.retry_after
+    }
+
     pub fn status(&self) -> StatusCode {
         StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }

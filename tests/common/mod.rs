@@ -98,4 +98,36 @@ pub fn actor() -> Actor {
     Actor::local("integration-test")
 }
 
+pub mod bank_sim;
 pub mod service;
+
+/// A valid 18-character resident ID number (GB 11643) for `area` (6
+/// digits), birth date `yyyymmdd` and sequence `seq` (3 digits).
+pub fn resident_id(area: &str, yyyymmdd: &str, seq: u16) -> String {
+    let body = format!("{area}{yyyymmdd}{seq:03}");
+    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body
+        .bytes()
+        .zip(WEIGHTS)
+        .map(|(b, w)| u32::from(b - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize];
+    format!("{body}{}", char::from(check))
+}
+
+/// Every file under `dir`, read whole (sled's files, logs).
+pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}

@@ -17,6 +17,8 @@ pub struct Options {
     pub body_limit_bytes: usize,
     pub max_connections: usize,
     pub handshake_timeout_ms: u64,
+    /// Appended to the generated config file (gateway channels, binding policy).
+    pub extra_config: String,
 }
 
 impl Default for Options {
@@ -27,6 +29,7 @@ impl Default for Options {
             body_limit_bytes: 16 * 1024,
             max_connections: 64,
             handshake_timeout_ms: 5_000,
+            extra_config: String::new(),
         }
     }
 }
@@ -50,6 +53,15 @@ fn copy_dir(from: &Path, to: &Path) {
 
 impl Service {
     pub fn start(options: Options) -> Service {
+        let mut service = Service::prepare(options);
+        service.spawn();
+        service
+    }
+
+    /// PKI, policies and config written, process not started: start bank
+    /// simulators on `keys` first, add their channels with `add_config`,
+    /// then `spawn`.
+    pub fn prepare(options: Options) -> Service {
         let dir = tempfile::tempdir().unwrap();
         let keys = PkiLayout::new(dir.path().join("keys"));
         pki::init(&keys, false).expect("development PKI made by the test");
@@ -61,58 +73,79 @@ impl Service {
         std::fs::write(
             &config_path,
             format!(
-                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nhandshake_timeout_ms = {}\n",
-                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes, options.max_connections, options.handshake_timeout_ms
+                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nhandshake_timeout_ms = {}\n{}",
+                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes, options.max_connections, options.handshake_timeout_ms,
+                options.extra_config
             ),
         )
         .unwrap();
         let log_path = dir.path().join("service.log");
-        let mut service = Service {
+        Service {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             dir,
             keys,
             config_path,
             log_path,
             child: None,
-        };
-        service.spawn();
-        service
+        }
+    }
+
+    /// Appends TOML to the config file (before `spawn`).
+    pub fn add_config(&self, text: &str) {
+        let mut config = std::fs::read_to_string(&self.config_path).unwrap();
+        config.push_str(text);
+        std::fs::write(&self.config_path, config).unwrap();
     }
 
     /// (Re)starts the process on the same data, keys and config.
     pub fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log_path)
-            .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
-            .args(["serve", "--config"])
-            .arg(&self.config_path)
-            .env("RUST_LOG", "debug")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(log))
-            .spawn()
-            .expect("spawn tokenvault serve");
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("tokenvault listening on https://") {
-                    let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
-                }
-            }
-        });
-        self.addr = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(addr) => addr,
-            Err(_) => panic!(
-                "service did not start; log:\n{}",
-                std::fs::read_to_string(&self.log_path).unwrap_or_default()
-            ),
-        };
+        let (child, addr) = spawn_announcing(
+            &["serve", "--config", self.config_path.to_str().unwrap()],
+            &self.log_path,
+            "tokenvault listening on https://",
+        );
+        self.addr = addr;
         self.child = Some(child);
     }
+}
 
+/// Starts this crate's binary with `args`, its stderr appended to `log`,
+/// and waits for the stdout line `announce` followed by the address.
+pub fn spawn_announcing(args: &[&str], log: &Path, announce: &'static str) -> (Child, SocketAddr) {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(log_file))
+        .spawn()
+        .expect("spawn tokenvault");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(addr) = line.strip_prefix(announce) {
+                let _ = tx.send(addr.parse::<SocketAddr>().unwrap());
+            }
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(addr) => (child, addr),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "{args:?} did not start; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        }
+    }
+}
+
+impl Service {
     /// SIGKILL and wait: the sled files may then be opened by the test.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {

@@ -44,7 +44,7 @@ pub fn from_file(path: &Path) -> Result<Cardholders, CardholderError> {
 }
 
 /// `card_no,name,id_no,phone,kind,cvn,expiry,balance_fen`; `#` comments.
-/// Credit cards need a 3-digit CVN and an MMYY expiry.
+/// Credit cards need a 3- or 4-digit CVN and an MMYY expiry.
 pub fn parse(text: &str) -> Result<Cardholders, CardholderError> {
     let mut out = HashMap::new();
     for (index, raw) in text.lines().enumerate() {
@@ -73,12 +73,12 @@ pub fn parse(text: &str) -> Result<Cardholders, CardholderError> {
         if kind == CardKind::Credit {
             let cvn_ok = cvn
                 .as_ref()
-                .is_some_and(|c| c.len() == 3 && c.bytes().all(|b| b.is_ascii_digit()));
+                .is_some_and(|c| (3..=4).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()));
             let expiry_ok = expiry
                 .as_ref()
                 .is_some_and(|e| e.len() == 4 && e.bytes().all(|b| b.is_ascii_digit()));
             if !cvn_ok || !expiry_ok {
-                return Err(bad("a credit card needs a 3-digit cvn and an MMYY expiry"));
+                return Err(bad("a credit card needs a 3- or 4-digit cvn and an MMYY expiry"));
             }
         }
         let balance_fen = balance

@@ -1,0 +1,644 @@
+//! Card binding end to end: the real service and `bank-sim` as separate
+//! processes on loopback, every call over mutual TLS with certificates made
+//! by the test. The orchestrator works with references only; the bank
+//! simulator checks the four elements, sends SMS codes and signs.
+
+mod common;
+
+use common::bank_sim::{BankSim, Holder};
+use common::service::{Options, Response, Service};
+use common::{resident_id, with_check_digit};
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const NAME: &str = "张三";
+const PHONE: &str = "13912345678";
+const PASSWORD: &str = "270394";
+/// A 4-digit CVN and an expiry no random binary is likely to contain.
+const CVN: &str = "7391";
+const EXPIRY: &str = "0931";
+
+static KEYS: AtomicU64 = AtomicU64::new(1);
+
+fn key() -> String {
+    format!("k-{}", KEYS.fetch_add(1, Ordering::Relaxed))
+}
+
+fn id_number() -> String {
+    resident_id("110105", "19850317", 12)
+}
+
+fn debit_pan(seed: u64) -> String {
+    with_check_digit(&format!("622202{seed:012}"))
+}
+
+fn credit_pan(seed: u64) -> String {
+    with_check_digit(&format!("436742{seed:09}"))
+}
+
+struct World {
+    service: Service,
+    bank: BankSim,
+}
+
+/// The service with one bank channel `bank-a` (the simulator also serving
+/// as the SMS carrier), started with `flags` and `binding` config.
+fn world(holders: &[Holder<'_>], flags: &[&str], binding: &str) -> World {
+    let mut service = Service::prepare(Options::default());
+    let bank = BankSim::start(&service.keys, service.dir.path(), "bank", holders, flags);
+    service.add_config(&format!(
+        "[gateway]\nsms_carrier = \"{}\"\n{}{binding}",
+        bank.endpoint(),
+        bank.channel_config("bank-a")
+    ));
+    service.spawn();
+    World { service, bank }
+}
+
+fn holder<'a>(card_no: &'a str, id_no: &'a str) -> Holder<'a> {
+    Holder {
+        card_no,
+        name: NAME,
+        id_no,
+        phone: PHONE,
+        credit: None,
+    }
+}
+
+impl World {
+    async fn post(&self, role: &str, path: &str, body: Value) -> Response {
+        self.service
+            .client(role)
+            .post_json(path, Some(&key()), &body)
+            .await
+            .unwrap()
+    }
+
+    async fn card(&self, pan: &str) -> String {
+        let r = self
+            .post("card-capture", "/v1/cards", json!({ "pan": pan }))
+            .await;
+        assert!(r.status == 201 || r.status == 200, "{}", r.text());
+        r.json()["card_ref"].as_str().unwrap().to_owned()
+    }
+
+    async fn identity(&self, id_no: &str, phone: &str) -> String {
+        let r = self
+            .post(
+                "card-capture",
+                "/v1/identities",
+                json!({ "name": NAME, "id_number": id_no, "phone": phone }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["identity_ref"].as_str().unwrap().to_owned()
+    }
+
+    async fn user_with_password(&self, user: &str, identity: &str) {
+        let r = self
+            .post(
+                "card-capture",
+                "/v1/payment-passwords",
+                json!({ "user_id": user, "identity_ref": identity, "password": PASSWORD }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+
+    async fn start(&self, user: &str, card: &str, identity: &str, extra: Value) -> Response {
+        let mut body =
+            json!({ "user_id": user, "card_ref": card, "identity_ref": identity, "channel": "bank-a" });
+        if let (Some(map), Some(more)) = (body.as_object_mut(), extra.as_object()) {
+            map.extend(more.clone());
+        }
+        self.post("orchestrator", "/v1/bindings", body).await
+    }
+
+    async fn confirm(&self, binding: &str, code: &str) -> Response {
+        self.post(
+            "orchestrator",
+            &format!("/v1/bindings/{binding}/confirm"),
+            json!({ "code": code }),
+        )
+        .await
+    }
+
+    async fn bindings(&self, user: &str) -> Vec<Value> {
+        let r = self
+            .service
+            .client("orchestrator")
+            .get(&format!("/v1/users/{user}/bindings"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["bindings"].as_array().unwrap().clone()
+    }
+
+    async fn held_verifications(&self) -> u64 {
+        let text = self
+            .service
+            .client("monitor")
+            .get("/metrics")
+            .await
+            .unwrap()
+            .text();
+        text.lines()
+            .find_map(|l| l.strip_prefix("tokenvault_held_card_verifications "))
+            .expect("gauge present")
+            .trim()
+            .parse()
+            .unwrap()
+    }
+
+    /// No secret the test handed in appears in the vault's data files, its
+    /// debug log, or the audit export.
+    async fn assert_no_plaintext(&self, secrets: &[&str]) {
+        let export = self
+            .service
+            .client("auditor")
+            .get("/v1/audit/export")
+            .await
+            .unwrap()
+            .text();
+        let log = self.service.log();
+        for secret in secrets {
+            assert!(!export.contains(secret), "audit export holds a secret");
+            assert!(!log.contains(secret), "service log holds a secret");
+            for (path, bytes) in common::files_under(&self.service.data_dir()) {
+                assert!(
+                    !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                    "{} holds a secret",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+fn problem_rule(r: &Response) -> (u16, String, String) {
+    let doc = r.json();
+    (
+        r.status,
+        doc["field"].as_str().unwrap_or_default().to_owned(),
+        doc["rule"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_debit_card_binds_with_the_banks_code_and_gets_a_token() {
+    let pan = debit_pan(1);
+    let id_no = id_number();
+    let w = world(&[holder(&pan, &id_no)], &[], "");
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+
+    // No payment password yet: binding is refused and nothing is sent.
+    let r = w.start("u1", &card, &identity, json!({})).await;
+    assert_eq!(
+        problem_rule(&r),
+        (409, "user_id".into(), "password_not_set".into())
+    );
+    w.user_with_password("u1", &identity).await;
+
+    let r = w.start("u1", &card, &identity, json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let started = r.json();
+    assert_eq!(started["status"], "awaiting_code");
+    assert_eq!(started["code_sender"], "bank");
+    assert!(started["masked_card"]
+        .as_str()
+        .unwrap()
+        .ends_with(&pan[pan.len() - 4..]));
+    let binding = started["binding_id"].as_str().unwrap().to_owned();
+    let (code, sender) = w.bank.last_code(PHONE).await;
+    assert_eq!(sender, "bank");
+
+    let r = w.confirm(&binding, &code).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let signed = r.json();
+    assert_eq!(signed["status"], "signed");
+    let token = signed["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), pan.len());
+
+    // The token carries the policy's default controls, for this channel only.
+    let t = w
+        .service
+        .client("orchestrator")
+        .get(&format!("/v1/tokens/{token}"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(t["status"], "active");
+    assert_eq!(t["controls"]["channels"], json!(["bank-a"]));
+    assert_eq!(t["card_ref"], card);
+
+    // Confirming again answers the signed binding; the bank signed once.
+    let again = w.confirm(&binding, &code).await;
+    assert_eq!(again.json()["status"], "signed");
+    let agreements = w.bank.agreements().await;
+    assert_eq!(agreements.len(), 1);
+    assert_eq!(agreements[0]["active"], true);
+
+    // A repeated start by the same user returns the existing binding.
+    let dup = w.start("u1", &card, &identity, json!({})).await;
+    assert_eq!(dup.status, 200, "{}", dup.text());
+    assert_eq!(dup.json()["binding_id"], binding);
+    assert_eq!(dup.json()["duplicate"], true);
+
+    // Another user cannot bind the same card (default policy), and learns
+    // nothing about who holds it.
+    let identity2 = w.identity(&id_no, PHONE).await;
+    w.user_with_password("u2", &identity2).await;
+    let other = w.start("u2", &card, &identity2, json!({})).await;
+    assert_eq!(
+        problem_rule(&other),
+        (409, "card_ref".into(), "bound_to_another_user".into())
+    );
+    assert!(!other.text().contains("u1"));
+
+    // Binding query by user: masked data only.
+    let list = w.bindings("u1").await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["token"], token);
+    assert!(w.bindings("u2").await.is_empty());
+
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE, &code]).await;
+}
+
+#[tokio::test]
+async fn another_user_may_bind_the_same_card_when_policy_allows() {
+    let pan = debit_pan(2);
+    let id_no = id_number();
+    let w = world(
+        &[holder(&pan, &id_no)],
+        &[],
+        "[binding]\nshared_card = \"allow\"\n",
+    );
+    let card = w.card(&pan).await;
+    let mut tokens = Vec::new();
+    for user in ["family-a", "family-b"] {
+        let identity = w.identity(&id_no, PHONE).await;
+        w.user_with_password(user, &identity).await;
+        let started = w.start(user, &card, &identity, json!({})).await.json();
+        let (code, _) = w.bank.last_code(PHONE).await;
+        let signed = w.confirm(started["binding_id"].as_str().unwrap(), &code).await;
+        assert_eq!(signed.status, 200, "{}", signed.text());
+        tokens.push(signed.json()["token"].as_str().unwrap().to_owned());
+    }
+    assert_ne!(tokens[0], tokens[1], "each user gets its own token");
+    assert_eq!(
+        w.bank.agreements().await.len(),
+        2,
+        "one agreement per user at the bank"
+    );
+}
+
+#[tokio::test]
+async fn a_credit_cards_cvn_and_expiry_live_only_until_the_signing_call() {
+    let pan = credit_pan(3);
+    let id_no = id_number();
+    let holders = [Holder {
+        credit: Some((CVN, EXPIRY)),
+        ..holder(&pan, &id_no)
+    }];
+    let w = world(&holders, &[], "");
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("credit-user", &identity).await;
+
+    let r = w.start("credit-user", &card, &identity, json!({})).await;
+    assert_eq!(problem_rule(&r), (422, "cvn".into(), "required".into()));
+    let r = w
+        .start(
+            "credit-user",
+            &card,
+            &identity,
+            json!({ "cvn": CVN, "expiry": "1320" }),
+        )
+        .await;
+    assert_eq!(problem_rule(&r), (422, "expiry".into(), "format".into()));
+
+    let r = w
+        .start(
+            "credit-user",
+            &card,
+            &identity,
+            json!({ "cvn": CVN, "expiry": EXPIRY }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let binding = r.json()["binding_id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        w.held_verifications().await,
+        1,
+        "held in memory for the signing call"
+    );
+    let (code, _) = w.bank.last_code(PHONE).await;
+    let signed = w.confirm(&binding, &code).await;
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    assert_eq!(signed.json()["status"], "signed");
+    assert_eq!(w.held_verifications().await, 0, "wiped after signing");
+
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE, CVN, EXPIRY])
+        .await;
+}
+
+#[tokio::test]
+async fn a_wrong_cvn_fails_the_binding_with_the_banks_reason_and_wipes_it() {
+    let pan = credit_pan(4);
+    let id_no = id_number();
+    let holders = [Holder {
+        credit: Some((CVN, EXPIRY)),
+        ..holder(&pan, &id_no)
+    }];
+    let w = world(&holders, &[], "");
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("u", &identity).await;
+    let r = w
+        .start("u", &card, &identity, json!({ "cvn": "1111", "expiry": EXPIRY }))
+        .await;
+    let binding = r.json()["binding_id"].as_str().unwrap().to_owned();
+    let (code, _) = w.bank.last_code(PHONE).await;
+    let r = w.confirm(&binding, &code).await;
+    assert_eq!(
+        problem_rule(&r),
+        (422, "channel".into(), "card_verification_failed".into())
+    );
+    assert_eq!(w.held_verifications().await, 0);
+    let list = w.bindings("u").await;
+    assert_eq!(list[0]["status"], "failed");
+    assert_eq!(list[0]["failure"], "card_verification_failed");
+}
+
+#[tokio::test]
+async fn four_elements_that_do_not_match_are_refused_and_recorded() {
+    let pan = debit_pan(5);
+    let id_no = id_number();
+    let w = world(&[holder(&pan, &id_no)], &[], "");
+    let card = w.card(&pan).await;
+    // The user's identity has another phone than the bank's records.
+    let identity = w.identity(&id_no, "13800138000").await;
+    w.user_with_password("u", &identity).await;
+    let r = w.start("u", &card, &identity, json!({})).await;
+    assert_eq!(
+        problem_rule(&r),
+        (422, "channel".into(), "elements_mismatch".into())
+    );
+    let list = w.bindings("u").await;
+    assert_eq!(list.len(), 1);
+    assert_eq!(
+        (list[0]["status"].as_str(), list[0]["failure"].as_str()),
+        (Some("failed"), Some("elements_mismatch"))
+    );
+    assert!(list[0]["token"].is_null());
+    assert!(w.bank.agreements().await.is_empty());
+    assert!(
+        w.bank.sms("13800138000").await.is_empty(),
+        "no SMS for a mismatch"
+    );
+
+    // An identity that is not the user's own is refused before the bank.
+    let stranger = w.identity(&resident_id("310101", "19900101", 5), PHONE).await;
+    let r = w.start("u", &card, &stranger, json!({})).await;
+    assert_eq!(
+        problem_rule(&r),
+        (422, "identity_ref".into(), "not_users_identity".into())
+    );
+}
+
+#[tokio::test]
+async fn wrong_codes_are_counted_until_the_binding_fails() {
+    let pan = debit_pan(6);
+    let id_no = id_number();
+    let w = world(&[holder(&pan, &id_no)], &[], "[binding]\nmax_code_attempts = 3\n");
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("u", &identity).await;
+    let binding = w.start("u", &card, &identity, json!({})).await.json()["binding_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (code, _) = w.bank.last_code(PHONE).await;
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    for _ in 0..2 {
+        let r = w.confirm(&binding, wrong).await;
+        assert_eq!(problem_rule(&r), (422, "code".into(), "mismatch".into()));
+    }
+    let r = w.confirm(&binding, wrong).await;
+    assert_eq!(
+        problem_rule(&r),
+        (422, "binding_id".into(), "code_attempts_exhausted".into())
+    );
+    // Even the right code cannot revive it.
+    let r = w.confirm(&binding, &code).await;
+    assert_eq!(problem_rule(&r), (409, "binding_id".into(), "failed".into()));
+    let r = w.confirm(&binding, "12ab56").await;
+    assert_eq!(problem_rule(&r), (422, "code".into(), "format".into()));
+    assert!(w.bank.agreements().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_bank_that_sends_no_sms_gets_the_platforms_own_code() {
+    let pan = debit_pan(7);
+    let id_no = id_number();
+    let w = world(&[holder(&pan, &id_no)], &["--no-sms"], "");
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("u", &identity).await;
+    let started = w.start("u", &card, &identity, json!({})).await.json();
+    assert_eq!(started["code_sender"], "platform");
+    let (code, sender) = w.bank.last_code(PHONE).await;
+    assert_eq!(
+        sender, "carrier",
+        "the platform's code went through the SMS carrier"
+    );
+    let binding = started["binding_id"].as_str().unwrap();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    assert_eq!(problem_rule(&w.confirm(binding, wrong).await).2, "mismatch");
+    let r = w.confirm(binding, &code).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "signed");
+    assert_eq!(w.bank.agreements().await.len(), 1);
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
+}
+
+#[tokio::test]
+async fn a_unionpay_style_channel_pre_binds_until_the_platforms_code_is_confirmed() {
+    let pan = debit_pan(8);
+    let pan2 = debit_pan(9);
+    let id_no = id_number();
+    let w = world(
+        &[holder(&pan, &id_no), holder(&pan2, &id_no)],
+        &["--verify", "card-and-name"],
+        "[binding]\nmax_code_attempts = 2\n",
+    );
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("u", &identity).await;
+
+    let card = w.card(&pan).await;
+    let started = w.start("u", &card, &identity, json!({})).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let started = started.json();
+    assert_eq!(started["status"], "pre_bound");
+    assert_eq!(started["code_sender"], "platform");
+    assert!(started["token"].is_null(), "no token before the platform's check");
+    assert_eq!(w.bank.agreements().await.len(), 1, "the channel signed at once");
+    let (code, sender) = w.bank.last_code(PHONE).await;
+    assert_eq!(sender, "carrier");
+    let r = w.confirm(started["binding_id"].as_str().unwrap(), &code).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "signed");
+    assert!(r.json()["token"].is_string());
+
+    // A pre-binding whose code never matches is undone at the channel.
+    let card2 = w.card(&pan2).await;
+    let started = w.start("u", &card2, &identity, json!({})).await.json();
+    let (code, _) = w.bank.last_code(PHONE).await;
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let binding = started["binding_id"].as_str().unwrap();
+    w.confirm(binding, wrong).await;
+    let r = w.confirm(binding, wrong).await;
+    assert_eq!(problem_rule(&r).2, "code_attempts_exhausted");
+    let agreements = w.bank.agreements().await;
+    let active = agreements.iter().filter(|a| a["active"] == true).count();
+    assert_eq!(
+        (agreements.len(), active),
+        (2, 1),
+        "the failed pre-binding was cancelled"
+    );
+}
+
+#[tokio::test]
+async fn weak_payment_passwords_are_refused_with_the_rule_named() {
+    let w = world(&[], &[], "");
+    let id_no = resident_id("110105", "19491231", 2);
+    let identity = w.identity(&id_no, "13800138000").await;
+    for (password, rule) in [
+        ("111111", "repeated_digits"),
+        ("123456", "ascending_run"),
+        ("654321", "descending_run"),
+        ("121212", "few_distinct_digits"),
+        ("491231", "birth_date"),
+        ("311249", "birth_date"),
+        ("101051", "id_number_run"),
+        ("380013", "phone_run"),
+        ("12345", "length"),
+        ("12a456", "digits_only"),
+    ] {
+        let r = w
+            .post(
+                "card-capture",
+                "/v1/payment-passwords",
+                json!({ "user_id": "pw-user", "identity_ref": identity, "password": password }),
+            )
+            .await;
+        assert_eq!(
+            problem_rule(&r),
+            (422, "password".into(), rule.into()),
+            "{password}"
+        );
+        assert!(!r.text().contains(password));
+    }
+    w.user_with_password("pw-user", &identity).await;
+    let again = w
+        .post(
+            "card-capture",
+            "/v1/payment-passwords",
+            json!({ "user_id": "pw-user", "identity_ref": identity, "password": "580317" }),
+        )
+        .await;
+    assert_eq!(
+        problem_rule(&again),
+        (409, "password".into(), "already_set".into())
+    );
+
+    // The orchestrator may verify, never set.
+    let denied = w
+        .post(
+            "orchestrator",
+            "/v1/payment-passwords",
+            json!({ "user_id": "x", "identity_ref": identity, "password": "580317" }),
+        )
+        .await;
+    assert_eq!(denied.status, 403);
+
+    let verify = |password: &'static str| {
+        let w = &w;
+        async move {
+            w.post(
+                "orchestrator",
+                "/v1/payment-passwords/pw-user/verify",
+                json!({ "password": password }),
+            )
+            .await
+        }
+    };
+    assert_eq!(verify(PASSWORD).await.status, 200);
+    for _ in 0..4 {
+        assert_eq!(
+            problem_rule(&verify("580317").await),
+            (422, "password".into(), "mismatch".into())
+        );
+    }
+    let locked = verify("580317").await;
+    assert_eq!(problem_rule(&locked), (423, "password".into(), "locked".into()));
+    assert!(locked.header("retry-after").is_some());
+    assert_eq!(
+        verify(PASSWORD).await.status,
+        423,
+        "locked even for the right password"
+    );
+
+    let changed = w
+        .post(
+            "card-capture",
+            "/v1/payment-passwords/pw-user/change",
+            json!({ "current": PASSWORD, "new": "580317" }),
+        )
+        .await;
+    assert_eq!(changed.status, 423, "a locked password cannot be changed either");
+
+    let export = w
+        .service
+        .client("auditor")
+        .get("/v1/audit/export")
+        .await
+        .unwrap()
+        .text();
+    assert!(export.contains("password.locked_out"));
+    for secret in [PASSWORD, "580317"] {
+        assert!(!export.contains(secret) && !w.service.log().contains(secret));
+    }
+}
+
+#[tokio::test]
+async fn an_unavailable_bank_is_a_retryable_error_that_binds_nothing() {
+    let pan = debit_pan(10);
+    let id_no = id_number();
+    let w = world(&[holder(&pan, &id_no)], &["--unavailable"], "");
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("u", &identity).await;
+    let r = w.start("u", &card, &identity, json!({})).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.json()["type"], "urn:tokenvault:problem:channel-unavailable");
+    assert!(r.header("retry-after").is_some());
+    assert!(w.bindings("u").await.is_empty(), "no half-bound state");
+    assert!(w.bank.agreements().await.is_empty());
+
+    // Back up: the start goes through; down again at confirm: the binding
+    // keeps waiting, and signs once the bank is back.
+    w.bank.set_faults(json!({ "unavailable": false })).await;
+    let started = w.start("u", &card, &identity, json!({})).await;
+    assert_eq!(started.status, 201, "{}", started.text());
+    let binding = started.json()["binding_id"].as_str().unwrap().to_owned();
+    let (code, _) = w.bank.last_code(PHONE).await;
+    w.bank.set_faults(json!({ "unavailable": true })).await;
+    assert_eq!(w.confirm(&binding, &code).await.status, 503);
+    assert_eq!(w.bindings("u").await[0]["status"], "awaiting_code");
+    w.bank.set_faults(json!({ "unavailable": false })).await;
+    let r = w.confirm(&binding, &code).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "signed");
+}
