@@ -8,6 +8,8 @@
 //! codes. Bank calls go through the vault's gateway.
 
 pub mod binding;
+#[cfg(feature = "boundary-probe")]
+mod boundary_probe;
 mod error;
 mod layout;
 mod policy;

@@ -106,7 +106,7 @@ mod tests {
     fn the_embedded_sample_parses_and_bad_lines_are_named() {
         let all = super::embedded().unwrap();
         assert_eq!(all.len(), 3);
-        let err = super::parse("1,a,b,c,credit,,,0").unwrap_err().to_string();
+        let err = super::parse("1,a,b,c,credit,,,0").err().unwrap().to_string();
         assert!(err.contains("line 1") && err.contains("cvn"), "{err}");
         assert!(super::parse("1,a,b,c,debit,,,x").is_err());
         assert!(super::parse("1,a,b").is_err());

@@ -1,0 +1,29 @@
+//! Compile-time proof that the orchestration layer works on references
+//! only. Built only with the `boundary-probe` feature, and then it must FAIL
+//! to compile: each `// PROBE:` line reaches for plaintext the orchestration
+//! layer must never touch. `tests/pan_boundary.rs` checks every line is
+//! refused as private.
+
+#![allow(dead_code, unused_variables)]
+
+use crate::store::SledStore;
+use crate::vault::refs::{AgreementRef, CardRef, IdentityRef};
+use crate::vault::Vault;
+
+type ProbePan = crate::vault::card::pan::Pan; // PROBE: pan-type
+type ProbeName = crate::vault::identity::name::RealName; // PROBE: name-type
+type ProbeId = crate::vault::identity::resident_id::ResidentId; // PROBE: id-type
+type ProbePhone = crate::vault::identity::mobile::Mobile; // PROBE: phone-type
+type ProbeChannel = dyn crate::vault::gateway::channel::Channel; // PROBE: channel-trait
+
+async fn open(vault: &Vault<SledStore>, card: &CardRef, identity: &IdentityRef, agreement: &AgreementRef) {
+    let _ = vault.open_pan(card).await; // PROBE: open-pan
+    let _ = vault.open_identity(identity).await; // PROBE: open-identity
+    let _ = vault.open_agreement(agreement).await; // PROBE: open-agreement
+}
+
+fn peek(signed: &crate::vault::SignedAgreement, held: &crate::vault::gateway::CardVerification) {
+    let _ = &signed.agreement_no; // PROBE: agreement-number
+    let _ = &held.cvn; // PROBE: cvn
+    let _ = &held.expiry; // PROBE: expiry
+}
