@@ -18,12 +18,11 @@ fn plaintext_types_cannot_be_named_outside_the_vault() {
     let mut probe_lines: Vec<(&str, usize, String)> = Vec::new();
     for file in PROBES {
         let source = std::fs::read_to_string(format!("{manifest_dir}/{file}")).unwrap();
-        probe_lines.extend(
-            source
-                .lines()
-                .enumerate()
-                .filter_map(|(i, l)| l.split("// PROBE: ").nth(1).map(|name| (file, i + 1, name.trim().to_owned()))),
-        );
+        probe_lines.extend(source.lines().enumerate().filter_map(|(i, l)| {
+            l.split("// PROBE: ")
+                .nth(1)
+                .map(|name| (file, i + 1, name.trim().to_owned()))
+        }));
     }
     assert!(
         probe_lines.len() >= 15,
