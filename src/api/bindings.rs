@@ -4,7 +4,6 @@
 use super::extract::{Body, Param};
 use super::flow_dto::{BindingListResponse, BindingResponse, ConfirmBindingRequest, StartBindingRequest};
 use super::idempotency::{self, Answer};
-use super::passwords::refuse_field;
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::operation::Operation;
@@ -86,19 +85,6 @@ impl From<OrchestrationError> for Problem {
     }
 }
 
-async fn parsed<T>(
-    app: &App,
-    caller: &Caller,
-    op: Operation,
-    field: &str,
-    result: Result<T, ValidationError>,
-) -> Result<T, Problem> {
-    match result {
-        Ok(v) => Ok(v),
-        Err(e) => Err(refuse_field(app, caller, op, field, e).await),
-    }
-}
-
 /// Start binding a stored card for a user on a channel. The bank checks the
 /// four elements and sends an SMS (or the platform sends its own code).
 /// A repeat for a card this user has bound or is binding returns that
@@ -125,24 +111,25 @@ pub async fn start(
         &body,
         || async {
             let r: StartBindingRequest = app.parse_body(&caller, op, &headers, &body).await?;
-            let user = parsed(&app, &caller, op, "user_id", UserId::parse(&r.user_id)).await?;
-            let card_ref = parsed(&app, &caller, op, "card_ref", CardRef::parse(&r.card_ref)).await?;
-            let identity_ref = parsed(
-                &app,
-                &caller,
-                op,
-                "identity_ref",
-                IdentityRef::parse(&r.identity_ref),
-            )
-            .await?;
-            let channel = parsed(&app, &caller, op, "channel", ChannelId::parse(&r.channel)).await?;
+            let user = app
+                .field(&caller, op, "user_id", UserId::parse(&r.user_id))
+                .await?;
+            let card_ref = app
+                .field(&caller, op, "card_ref", CardRef::parse(&r.card_ref))
+                .await?;
+            let identity_ref = app
+                .field(&caller, op, "identity_ref", IdentityRef::parse(&r.identity_ref))
+                .await?;
+            let channel = app
+                .field(&caller, op, "channel", ChannelId::parse(&r.channel))
+                .await?;
             let verification = match (&r.cvn, &r.expiry) {
                 (None, None) => None,
                 (Some(cvn), Some(expiry)) => {
                     let field = |e: &ValidationError| e.field.as_str().to_owned();
                     match CardVerification::parse(cvn, expiry, Timestamp::now().date()) {
                         Ok(v) => Some(v),
-                        Err(e) => return Err(refuse_field(&app, &caller, op, &field(&e), e).await),
+                        Err(e) => return Err(app.refuse_field(&caller, op, &field(&e), e).await),
                     }
                 }
                 (Some(_), None) | (None, Some(_)) => {
@@ -152,7 +139,7 @@ pub async fn start(
                         crate::vault::validation::Rule::Empty,
                         "cvn and expiry come together",
                     );
-                    return Err(refuse_field(&app, &caller, op, missing, e).await);
+                    return Err(app.refuse_field(&caller, op, missing, e).await);
                 }
             };
             let input = StartBinding {
@@ -178,7 +165,7 @@ pub async fn start(
 }
 
 async fn binding_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Result<BindingId, Problem> {
-    parsed(app, caller, op, "binding_id", BindingId::parse(text)).await
+    app.field(caller, op, "binding_id", BindingId::parse(text)).await
 }
 
 /// Confirm a binding with the SMS code. On success the binding is signed,
@@ -202,7 +189,9 @@ pub async fn confirm(
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
         let id = binding_id(&app, &caller, op, &id).await?;
         let r: ConfirmBindingRequest = app.parse_body(&caller, op, &headers, &body).await?;
-        let code = parsed(&app, &caller, op, "code", ConfirmCode::parse(&r.code)).await?;
+        let code = app
+            .field(&caller, op, "code", ConfirmCode::parse(&r.code))
+            .await?;
         let view = app
             .orchestrator
             .confirm_binding(&app.vault, &caller.actor, &id, code)
@@ -237,7 +226,7 @@ pub async fn list(
 ) -> Result<Json<BindingListResponse>, Problem> {
     let op = Operation::BindingList;
     app.authorize(&caller, op, Some(user.clone())).await?;
-    let user = parsed(&app, &caller, op, "user_id", UserId::parse(&user)).await?;
+    let user = app.field(&caller, op, "user_id", UserId::parse(&user)).await?;
     let bindings = app
         .orchestrator
         .bindings(&app.vault, &caller.actor, &user)

@@ -6,6 +6,7 @@ use super::App;
 use crate::audit::Actor;
 use crate::operation::Operation;
 use crate::tls::{Identity, IdentityError};
+use crate::vault::validation::ValidationError;
 use std::net::SocketAddr;
 
 /// Set once per connection by the server after the TLS handshake.
@@ -62,5 +63,40 @@ impl App {
             .await
             .map_err(Problem::from)?;
         Err(Problem::forbidden())
+    }
+}
+
+impl App {
+    /// A refused field, audited, as a problem naming `field` and the rule.
+    pub(super) async fn refuse_field(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        field: &str,
+        error: ValidationError,
+    ) -> Problem {
+        let rule = error.rule.code();
+        if let Err(e) = self
+            .vault
+            .record_refused(&caller.actor, operation, None, &format!("{field}.{rule}"))
+            .await
+        {
+            return Problem::from(e);
+        }
+        Problem::from(crate::vault::VaultError::Invalid(error)).with_field(field, rule)
+    }
+
+    /// The parsed value of request field `field`, or its audited refusal.
+    pub(super) async fn field<T>(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        field: &str,
+        parsed: Result<T, ValidationError>,
+    ) -> Result<T, Problem> {
+        match parsed {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.refuse_field(caller, operation, field, e).await),
+        }
     }
 }

@@ -7,30 +7,10 @@ use super::problem::Problem;
 use super::{App, Caller};
 use crate::operation::Operation;
 use crate::vault::refs::{IdentityRef, UserId};
-use crate::vault::validation::ValidationError;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use std::sync::Arc;
-
-/// A refused field, audited, as a problem naming `field` and the rule.
-pub(super) async fn refuse_field(
-    app: &App,
-    caller: &Caller,
-    operation: Operation,
-    field: &str,
-    error: ValidationError,
-) -> Problem {
-    let rule = error.rule.code();
-    if let Err(e) = app
-        .vault
-        .record_refused(&caller.actor, operation, None, &format!("{field}.{rule}"))
-        .await
-    {
-        return Problem::from(e);
-    }
-    Problem::from(crate::vault::VaultError::Invalid(error)).with_field(field, rule)
-}
 
 fn answer(user: &UserId, result: &str, status: StatusCode) -> Result<Answer, Problem> {
     Answer::json(
@@ -67,14 +47,12 @@ pub async fn set(
         &body,
         || async {
             let r: SetPasswordRequest = app.parse_body(&caller, op, &headers, &body).await?;
-            let user = match UserId::parse(&r.user_id) {
-                Ok(u) => u,
-                Err(e) => return Err(refuse_field(&app, &caller, op, "user_id", e).await),
-            };
-            let identity = match IdentityRef::parse(&r.identity_ref) {
-                Ok(i) => i,
-                Err(e) => return Err(refuse_field(&app, &caller, op, "identity_ref", e).await),
-            };
+            let user = app
+                .field(&caller, op, "user_id", UserId::parse(&r.user_id))
+                .await?;
+            let identity = app
+                .field(&caller, op, "identity_ref", IdentityRef::parse(&r.identity_ref))
+                .await?;
             app.vault
                 .set_password(&caller.actor, &user, &identity, &r.password)
                 .await?;
@@ -82,13 +60,6 @@ pub async fn set(
         },
     )
     .await
-}
-
-async fn user_from_path(app: &App, caller: &Caller, op: Operation, text: &str) -> Result<UserId, Problem> {
-    match UserId::parse(text) {
-        Ok(u) => Ok(u),
-        Err(e) => Err(refuse_field(app, caller, op, "user_id", e).await),
-    }
 }
 
 /// Change a payment password after checking the current one (a wrong
@@ -110,7 +81,7 @@ pub async fn change(
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/payment-passwords/{user}/change");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let user = user_from_path(&app, &caller, op, &user).await?;
+        let user = app.field(&caller, op, "user_id", UserId::parse(&user)).await?;
         let r: ChangePasswordRequest = app.parse_body(&caller, op, &headers, &body).await?;
         app.vault
             .change_password(&caller.actor, &user, &r.current, &r.new)
@@ -138,7 +109,7 @@ pub async fn verify(
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/payment-passwords/{user}/verify");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let user = user_from_path(&app, &caller, op, &user).await?;
+        let user = app.field(&caller, op, "user_id", UserId::parse(&user)).await?;
         let r: VerifyPasswordRequest = app.parse_body(&caller, op, &headers, &body).await?;
         app.vault
             .verify_password(&caller.actor, &user, &r.password)

@@ -53,17 +53,11 @@ pub struct Signing {
 }
 
 impl<S: Store> Vault<S> {
-    /// Seals and stores `signed`, issues the card's payment token with
-    /// `controls`, and applies `extra` (the caller's own records, built for
-    /// the agreement and token chosen here): one batch, one audit record.
-    pub async fn record_signing(
+    async fn seal_agreement(
         &self,
-        actor: &Actor,
-        signed: SignedAgreement,
-        controls: DomainControls,
+        signed: &SignedAgreement,
         now: Timestamp,
-        extra: impl Fn(&AgreementRef, &TokenNumber) -> Result<Batch, VaultError>,
-    ) -> Result<Signing, VaultError> {
+    ) -> Result<(AgreementRef, AgreementRecord), VaultError> {
         let agreement_ref = AgreementRef::generate()?;
         let record = AgreementRecord {
             agreement_ref: agreement_ref.clone(),
@@ -75,6 +69,21 @@ impl<S: Store> Vault<S> {
             created_at: now,
             cancelled_at: None,
         };
+        Ok((agreement_ref, record))
+    }
+
+    /// Seals and stores `signed`, issues the card's payment token with
+    /// `controls`, and applies `extra` (the caller's own records, built for
+    /// the agreement and token chosen here): one batch, one audit record.
+    pub async fn record_signing(
+        &self,
+        actor: &Actor,
+        signed: SignedAgreement,
+        controls: DomainControls,
+        now: Timestamp,
+        extra: impl Fn(&AgreementRef, &TokenNumber) -> Result<Batch, VaultError>,
+    ) -> Result<Signing, VaultError> {
+        let (agreement_ref, record) = self.seal_agreement(&signed, now).await?;
         let encoded = encode(&record)?;
         let key = layout::agreement(&agreement_ref);
         let detail = format!("card={} channel={}", signed.card_ref, signed.channel.as_str());
@@ -110,17 +119,7 @@ impl<S: Store> Vault<S> {
         now: Timestamp,
         extra: impl FnOnce(&AgreementRef) -> Result<Batch, VaultError>,
     ) -> Result<AgreementRef, VaultError> {
-        let agreement_ref = AgreementRef::generate()?;
-        let record = AgreementRecord {
-            agreement_ref: agreement_ref.clone(),
-            channel: signed.channel.clone(),
-            card_ref: signed.card_ref.clone(),
-            agreement_no: self
-                .seal(&agreement_binding(&agreement_ref), signed.agreement_no.as_bytes())
-                .await?,
-            created_at: now,
-            cancelled_at: None,
-        };
+        let (agreement_ref, record) = self.seal_agreement(&signed, now).await?;
         let key = layout::agreement(&agreement_ref);
         let mut batch = extra(&agreement_ref)?;
         batch.expect_absent(key.clone()).put(key, encode(&record)?);
