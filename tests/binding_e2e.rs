@@ -44,10 +44,15 @@ struct World {
 /// The service with one bank channel `bank-a` (the simulator also serving
 /// as the SMS carrier), started with `flags` and `binding` config.
 fn world(holders: &[Holder<'_>], flags: &[&str], binding: &str) -> World {
+    world_with(holders, flags, "", binding)
+}
+
+/// `world`, with extra `[gateway]` settings.
+fn world_with(holders: &[Holder<'_>], flags: &[&str], gateway: &str, binding: &str) -> World {
     let mut service = Service::prepare(Options::default());
     let bank = BankSim::start(&service.keys, service.dir.path(), "bank", holders, flags);
     service.add_config(&format!(
-        "[gateway]\nsms_carrier = \"{}\"\n{}{binding}",
+        "[gateway]\nsms_carrier = \"{}\"\n{gateway}{}{binding}",
         bank.endpoint(),
         bank.channel_config("bank-a")
     ));
@@ -281,6 +286,14 @@ async fn a_debit_card_binds_with_the_banks_code_and_gets_a_token() {
     assert!(w.bindings("u2").await.is_empty());
 
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE, &code]).await;
+    let verify = w
+        .service
+        .client("auditor")
+        .get("/v1/audit/verify")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(verify["intact"], true, "{verify}");
 }
 
 #[tokio::test]
@@ -659,4 +672,40 @@ async fn an_unavailable_bank_is_a_retryable_error_that_binds_nothing() {
     let r = w.confirm(&binding, &code).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["status"], "signed");
+}
+
+#[tokio::test]
+async fn a_slow_or_failing_bank_is_reported_as_unavailable() {
+    let pan = debit_pan(11);
+    let id_no = id_number();
+    let w = world_with(
+        &[holder(&pan, &id_no)],
+        &["--error-rate", "1.0"],
+        "timeout_ms = 400\n",
+        "",
+    );
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("u", &identity).await;
+    let r = w.start("u", &card, &identity, json!({})).await;
+    assert_eq!(
+        r.status,
+        503,
+        "an injected system error is retryable: {}",
+        r.text()
+    );
+
+    w.bank.set_faults(json!({ "latency_ms": 1500 })).await;
+    let r = w.start("u", &card, &identity, json!({})).await;
+    assert_eq!(
+        r.status,
+        503,
+        "a bank slower than the gateway's deadline: {}",
+        r.text()
+    );
+    assert!(w.bindings("u").await.is_empty());
+
+    w.bank.set_faults(json!({})).await;
+    let r = w.start("u", &card, &identity, json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
 }
