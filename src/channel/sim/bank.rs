@@ -377,7 +377,58 @@ fn push_sms(books: &mut Books, sender: &'static str, phone: &str, text: &str) ->
 
 #[cfg(test)]
 mod tests {
-    use super::first_code;
+    use super::*;
+
+    fn apply_request(request_no: &str, phone: &str) -> ApplyRequest {
+        ApplyRequest {
+            merchant_id: "m".into(),
+            user_ref: "u".into(),
+            request_no: request_no.into(),
+            card_no: Zeroizing::new("6222020000000000018".into()),
+            name: Zeroizing::new("张三".into()),
+            id_no: Zeroizing::new("11010519491231002x".into()),
+            phone: Zeroizing::new(phone.into()),
+        }
+    }
+
+    #[test]
+    fn identity_is_checked_before_already_signed_and_repeats_answer_alike() {
+        let bank = Bank::new(super::super::cardholders::embedded().unwrap(), Faults::default());
+        let first = bank.apply(&apply_request("r1", "13800138000")).unwrap();
+        assert_eq!(first.result, ApplyResult::SmsSent);
+        let code = bank.outbox(Some("13800138000"))[0].code.clone().unwrap();
+        let confirm = |code: &str| ConfirmRequest {
+            merchant_id: "m".into(),
+            apply_no: first.apply_no.clone(),
+            sms_code: Some(Zeroizing::new(code.into())),
+            cvn: None,
+            expiry: None,
+        };
+        let wrong = if code == "000000" { "000001" } else { "000000" };
+        assert_eq!(
+            bank.confirm(&confirm(wrong)).err().unwrap().code,
+            RefusalCode::SmsCodeMismatch
+        );
+        let signed = bank.confirm(&confirm(&code)).unwrap();
+        // Confirming again gives the same agreement, not a second one.
+        assert_eq!(
+            *bank.confirm(&confirm(&code)).unwrap().agreement_no,
+            *signed.agreement_no
+        );
+        // A repeated request number is answered as the first time.
+        assert_eq!(
+            bank.apply(&apply_request("r1", "13800138000")).unwrap().apply_no,
+            first.apply_no
+        );
+        // Signed already: wrong elements are still "mismatch" (identity first) …
+        let mismatch = bank.apply(&apply_request("r2", "13900139000")).err().unwrap();
+        assert_eq!(mismatch.code, RefusalCode::ElementsMismatch);
+        // … and right ones are "already signed".
+        let again = bank.apply(&apply_request("r3", "13800138000")).err().unwrap();
+        assert_eq!(again.code, RefusalCode::AlreadySigned);
+        assert_eq!(bank.agreements().len(), 1);
+        assert_eq!(bank.agreements()[0].card_last4, "0018");
+    }
 
     #[test]
     fn the_code_is_the_first_run_of_exactly_six_digits() {
