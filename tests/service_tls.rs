@@ -336,14 +336,17 @@ async fn connections_beyond_the_cap_are_closed_and_silent_ones_time_out() {
     use tokio::io::AsyncReadExt;
     let service = Service::start(Options {
         max_connections: 2,
-        handshake_timeout_ms: 1_000,
+        // Long enough that the two idle connections below still hold their
+        // slots when the third arrives, even with other tests loading the
+        // cores; short enough to watch them time out.
+        handshake_timeout_ms: 3_000,
         ..Options::default()
     });
     // A client that connects and never starts a handshake is dropped after
     // the handshake timeout, freeing its slot.
     let mut silent = tokio::net::TcpStream::connect(service.addr).await.unwrap();
     let mut buf = [0u8; 1];
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), silent.read(&mut buf)).await;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), silent.read(&mut buf)).await;
     assert!(
         matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
         "the server closed the silent connection"
@@ -358,7 +361,7 @@ async fn connections_beyond_the_cap_are_closed_and_silent_ones_time_out() {
         "over the cap"
     );
     // Once the idle ones time out, service resumes.
-    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
     assert_eq!(
         service.client("monitor").get("/health").await.unwrap().status,
         200

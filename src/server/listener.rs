@@ -103,21 +103,26 @@ async fn connection(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     origin: SocketAddr,
-    _slot: OwnedSemaphorePermit,
+    slot: OwnedSemaphorePermit,
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
     let metrics = serving.metrics;
-    let tls = match tokio::time::timeout(serving.limits.handshake, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => tls,
-        Ok(Err(e)) => {
+    let mut handshake = Box::pin(acceptor.accept(tcp));
+    let failure = match tokio::time::timeout(serving.limits.handshake, &mut handshake).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err("timed out".to_owned()),
+    };
+    let tls = match failure {
+        Ok(tls) => tls,
+        Err(reason) => {
             metrics.handshake_failed();
-            tracing::info!(%origin, error = %e, "TLS handshake refused");
-            return;
-        }
-        Err(_) => {
-            metrics.handshake_failed();
-            tracing::info!(%origin, "TLS handshake timed out");
+            tracing::info!(%origin, %reason, "TLS handshake failed");
+            // The slot is free before the socket closes, so a client that
+            // sees the close and reconnects at once finds it free.
+            drop(slot);
+            drop(handshake);
             return;
         }
     };
@@ -159,4 +164,5 @@ async fn connection(
         }
     }
     metrics.connection_closed();
+    drop(slot);
 }
