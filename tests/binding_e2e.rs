@@ -110,6 +110,14 @@ impl World {
         assert_eq!(r.status, 201, "{}", r.text());
     }
 
+    /// A stored card and identity, and a user with a payment password for it.
+    async fn ready(&self, user: &str, pan: &str, id_no: &str) -> (String, String) {
+        let card = self.card(pan).await;
+        let identity = self.identity(id_no, PHONE).await;
+        self.user_with_password(user, &identity).await;
+        (card, identity)
+    }
+
     async fn start(&self, user: &str, card: &str, identity: &str, extra: Value) -> Response {
         let mut body =
             json!({ "user_id": user, "card_ref": card, "identity_ref": identity, "channel": "bank-a" });
@@ -333,9 +341,7 @@ async fn a_credit_cards_cvn_and_expiry_live_only_until_the_signing_call() {
         ..holder(&pan, &id_no)
     }];
     let w = world(&holders, &[], "");
-    let card = w.card(&pan).await;
-    let identity = w.identity(&id_no, PHONE).await;
-    w.user_with_password("credit-user", &identity).await;
+    let (card, identity) = w.ready("credit-user", &pan, &id_no).await;
 
     let r = w.start("credit-user", &card, &identity, json!({})).await;
     assert_eq!(problem_rule(&r), (422, "cvn".into(), "required".into()));
@@ -383,9 +389,7 @@ async fn a_wrong_cvn_fails_the_binding_with_the_banks_reason_and_wipes_it() {
         ..holder(&pan, &id_no)
     }];
     let w = world(&holders, &[], "");
-    let card = w.card(&pan).await;
-    let identity = w.identity(&id_no, PHONE).await;
-    w.user_with_password("u", &identity).await;
+    let (card, identity) = w.ready("u", &pan, &id_no).await;
     let r = w
         .start("u", &card, &identity, json!({ "cvn": "1111", "expiry": EXPIRY }))
         .await;
@@ -443,9 +447,7 @@ async fn wrong_codes_are_counted_until_the_binding_fails() {
     let pan = debit_pan(6);
     let id_no = id_number();
     let w = world(&[holder(&pan, &id_no)], &[], "[binding]\nmax_code_attempts = 3\n");
-    let card = w.card(&pan).await;
-    let identity = w.identity(&id_no, PHONE).await;
-    w.user_with_password("u", &identity).await;
+    let (card, identity) = w.ready("u", &pan, &id_no).await;
     let binding = w.start("u", &card, &identity, json!({})).await.json()["binding_id"]
         .as_str()
         .unwrap()
@@ -474,9 +476,7 @@ async fn a_bank_that_sends_no_sms_gets_the_platforms_own_code() {
     let pan = debit_pan(7);
     let id_no = id_number();
     let w = world(&[holder(&pan, &id_no)], &["--no-sms"], "");
-    let card = w.card(&pan).await;
-    let identity = w.identity(&id_no, PHONE).await;
-    w.user_with_password("u", &identity).await;
+    let (card, identity) = w.ready("u", &pan, &id_no).await;
     let started = w.start("u", &card, &identity, json!({})).await.json();
     assert_eq!(started["code_sender"], "platform");
     let (code, sender) = w.bank.last_code(PHONE).await;
@@ -648,9 +648,7 @@ async fn an_unavailable_bank_is_a_retryable_error_that_binds_nothing() {
     let pan = debit_pan(10);
     let id_no = id_number();
     let w = world(&[holder(&pan, &id_no)], &["--unavailable"], "");
-    let card = w.card(&pan).await;
-    let identity = w.identity(&id_no, PHONE).await;
-    w.user_with_password("u", &identity).await;
+    let (card, identity) = w.ready("u", &pan, &id_no).await;
     let r = w.start("u", &card, &identity, json!({})).await;
     assert_eq!(r.status, 503, "{}", r.text());
     assert_eq!(r.json()["type"], "urn:tokenvault:problem:channel-unavailable");
@@ -684,9 +682,7 @@ async fn a_slow_or_failing_bank_is_reported_as_unavailable() {
         "timeout_ms = 400\n",
         "",
     );
-    let card = w.card(&pan).await;
-    let identity = w.identity(&id_no, PHONE).await;
-    w.user_with_password("u", &identity).await;
+    let (card, identity) = w.ready("u", &pan, &id_no).await;
     let r = w.start("u", &card, &identity, json!({})).await;
     assert_eq!(
         r.status,

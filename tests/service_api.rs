@@ -201,21 +201,16 @@ async fn run_everything(service: &Service) -> Vec<String> {
         .await
         .unwrap();
     assert_problem(&missing, 400, "Idempotency-Key", "required");
+    // One body for both calls: `controls` reads the clock, and a retry is
+    // the same request only if it is the same bytes.
+    let issue = json!({"card_ref": card_ref, "controls": controls(1)});
     let t1 = orchestrator
-        .post_json(
-            "/v1/tokens",
-            Some("tok-2"),
-            &json!({"card_ref": card_ref, "controls": controls(1)}),
-        )
+        .post_json("/v1/tokens", Some("tok-2"), &issue)
         .await
         .unwrap()
         .json();
     let t2 = orchestrator
-        .post_json(
-            "/v1/tokens",
-            Some("tok-2"),
-            &json!({"card_ref": card_ref, "controls": controls(1)}),
-        )
+        .post_json("/v1/tokens", Some("tok-2"), &issue)
         .await
         .unwrap()
         .json();

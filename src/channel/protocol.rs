@@ -58,7 +58,7 @@ pub enum ApplyResult {
     Signed,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ApplyResponse {
     pub result: ApplyResult,

@@ -69,23 +69,20 @@ pub struct AgreementView {
     pub active: bool,
 }
 
+/// Agreements by number, and the active one of each (merchant, user, card).
+#[derive(Default)]
+struct AgreementBook {
+    by_number: HashMap<String, Agreement>,
+    active: HashMap<(String, String, String), String>,
+}
+
 #[derive(Default)]
 struct Books {
     applications: HashMap<String, Application>,
-    agreements: HashMap<String, Agreement>,
-    /// (merchant, user, card) → agreement number, active ones only.
-    signed: HashMap<(String, String, String), String>,
+    agreements: AgreementBook,
     /// request_no → the first answer, so a repeated apply is answered alike.
-    answered: HashMap<String, Result<ApplyResponseCopy, RefusalCode>>,
+    answered: HashMap<String, Result<ApplyResponse, RefusalCode>>,
     outbox: Vec<SentSms>,
-}
-
-#[derive(Clone)]
-struct ApplyResponseCopy {
-    result: ApplyResult,
-    apply_no: String,
-    card_kind: crate::channel::protocol::CardKind,
-    agreement_no: Option<String>,
 }
 
 pub struct Bank {
@@ -149,24 +146,11 @@ impl Bank {
         let faults = self.faults();
         let mut books = self.books();
         if let Some(first) = books.answered.get(&request.request_no) {
-            return match first {
-                Ok(copy) => Ok(ApplyResponse {
-                    result: copy.result,
-                    apply_no: copy.apply_no.clone(),
-                    card_kind: copy.card_kind,
-                    agreement_no: copy.agreement_no.clone(),
-                }),
-                Err(code) => Err(refuse(*code, "repeated request")),
-            };
+            return first.clone().map_err(|code| refuse(code, "repeated request"));
         }
         let answer = self.apply_new(&mut books, &faults, request);
         let remembered = match &answer {
-            Ok(r) => Ok(ApplyResponseCopy {
-                result: r.result,
-                apply_no: r.apply_no.clone(),
-                card_kind: r.card_kind,
-                agreement_no: r.agreement_no.clone(),
-            }),
+            Ok(response) => Ok(response.clone()),
             Err(refusal) => Err(refusal.code),
         };
         books.answered.insert(request.request_no.clone(), remembered);
@@ -194,12 +178,10 @@ impl Bank {
                 "cardholder information does not match",
             ));
         }
-        let signed_key = (
-            request.merchant_id.clone(),
-            request.user_ref.clone(),
-            request.card_no.to_string(),
-        );
-        if books.signed.contains_key(&signed_key) {
+        if books
+            .agreements
+            .is_signed(&request.merchant_id, &request.user_ref, &request.card_no)
+        {
             return Err(refuse(RefusalCode::AlreadySigned, "an agreement already exists"));
         }
         let apply_no = format!("AP{}", random_digits(16)?);
@@ -213,17 +195,10 @@ impl Bank {
             state: ApplyState::Open,
         };
         let (result, agreement_no) = if faults.verify == VerifyMode::CardAndName {
-            let agreement_no = format!("AG{}", random_digits(18)?);
-            books.agreements.insert(
-                agreement_no.clone(),
-                Agreement {
-                    card_no: request.card_no.clone(),
-                    merchant_id: request.merchant_id.clone(),
-                    user_ref: request.user_ref.clone(),
-                    active: true,
-                },
-            );
-            books.signed.insert(signed_key, agreement_no.clone());
+            let agreement_no =
+                books
+                    .agreements
+                    .sign(&request.card_no, &request.merchant_id, &request.user_ref)?;
             application.state = ApplyState::Signed(agreement_no.clone());
             (ApplyResult::Signed, Some(agreement_no))
         } else if faults.sends_sms {
@@ -289,25 +264,11 @@ impl Bank {
                 ));
             }
         }
-        let signed_key = (
-            application.merchant_id.clone(),
-            application.user_ref.clone(),
-            application.card_no.to_string(),
-        );
-        if books.signed.contains_key(&signed_key) {
-            return Err(refuse(RefusalCode::AlreadySigned, "an agreement already exists"));
-        }
-        let agreement_no = format!("AG{}", random_digits(18)?);
-        books.agreements.insert(
-            agreement_no.clone(),
-            Agreement {
-                card_no: application.card_no.clone(),
-                merchant_id: application.merchant_id.clone(),
-                user_ref: application.user_ref.clone(),
-                active: true,
-            },
-        );
-        books.signed.insert(signed_key, agreement_no.clone());
+        let agreement_no = books.agreements.sign(
+            &application.card_no,
+            &application.merchant_id,
+            &application.user_ref,
+        )?;
         application.state = ApplyState::Signed(agreement_no.clone());
         Ok(ConfirmResponse {
             agreement_no: Zeroizing::new(agreement_no),
@@ -320,12 +281,13 @@ impl Bank {
         let books = &mut *books;
         let agreement = books
             .agreements
+            .by_number
             .get_mut(request.agreement_no.as_str())
             .filter(|a| a.merchant_id == request.merchant_id)
             .ok_or_else(|| refuse(RefusalCode::AgreementUnknown, "no such agreement"))?;
         if agreement.active {
             agreement.active = false;
-            books.signed.remove(&(
+            books.agreements.active.remove(&(
                 agreement.merchant_id.clone(),
                 agreement.user_ref.clone(),
                 agreement.card_no.to_string(),
@@ -352,6 +314,7 @@ impl Bank {
     pub fn agreements(&self) -> Vec<AgreementView> {
         self.books()
             .agreements
+            .by_number
             .values()
             .map(|a| AgreementView {
                 merchant_id: a.merchant_id.clone(),
@@ -360,6 +323,40 @@ impl Bank {
                 active: a.active,
             })
             .collect()
+    }
+}
+
+impl AgreementBook {
+    fn is_signed(&self, merchant_id: &str, user_ref: &str, card_no: &str) -> bool {
+        self.active
+            .contains_key(&(merchant_id.to_owned(), user_ref.to_owned(), card_no.to_owned()))
+    }
+
+    /// A new active agreement, unless this user already has one for the card.
+    fn sign(
+        &mut self,
+        card_no: &Zeroizing<String>,
+        merchant_id: &str,
+        user_ref: &str,
+    ) -> Result<String, Refusal> {
+        if self.is_signed(merchant_id, user_ref, card_no) {
+            return Err(refuse(RefusalCode::AlreadySigned, "an agreement already exists"));
+        }
+        let agreement_no = format!("AG{}", random_digits(18)?);
+        self.by_number.insert(
+            agreement_no.clone(),
+            Agreement {
+                card_no: card_no.clone(),
+                merchant_id: merchant_id.to_owned(),
+                user_ref: user_ref.to_owned(),
+                active: true,
+            },
+        );
+        self.active.insert(
+            (merchant_id.to_owned(), user_ref.to_owned(), card_no.to_string()),
+            agreement_no.clone(),
+        );
+        Ok(agreement_no)
     }
 }
 

@@ -11,6 +11,8 @@ use crate::operation::Operation;
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::vault::gateway::GatewayError;
+use crate::vault::refs::AgreementRef;
+use crate::vault::token::TokenNumber;
 use crate::vault::Vault;
 use subtle::ConstantTimeEq;
 
@@ -116,22 +118,12 @@ impl Orchestrator {
         let controls = self.policy.token.controls(&record.channel, now)?;
         let signing = vault
             .record_signing(actor, agreement, controls, now, |agreement_ref, token| {
-                let mut signed = record.clone();
-                signed.status = BindingStatus::Signed;
-                signed.agreement_ref = Some(agreement_ref.clone());
-                signed.token = Some(token.clone());
-                signed.holds_verification = false;
-                signed.updated_at = now;
-                Self::update_batch(&raw, &signed)
+                Self::update_batch(&raw, &record.signed(Some(agreement_ref), token, now))
             })
             .await?;
-        let mut signed = record;
-        signed.status = BindingStatus::Signed;
-        signed.agreement_ref = Some(signing.agreement_ref);
-        signed.token = Some(signing.token.number);
-        signed.holds_verification = false;
-        signed.updated_at = now;
-        Ok(signed.view(false))
+        Ok(record
+            .signed(Some(&signing.agreement_ref), &signing.token.number, now)
+            .view(false))
     }
 
     async fn sign_pre_bound<S: Store>(
@@ -143,18 +135,12 @@ impl Orchestrator {
         now: Timestamp,
     ) -> Result<BindingView, OrchestrationError> {
         let controls = self.policy.token.controls(&record.channel, now)?;
-        let mut signed = record;
-        signed.status = BindingStatus::Signed;
-        signed.updated_at = now;
         let token = vault
-            .issue_binding_token(actor, &signed.card_ref, controls, now, |token| {
-                let mut with_token = signed.clone();
-                with_token.token = Some(token.clone());
-                Self::update_batch(raw, &with_token)
+            .issue_binding_token(actor, &record.card_ref, controls, now, |token| {
+                Self::update_batch(raw, &record.signed(None, token, now))
             })
             .await?;
-        signed.token = Some(token.number);
-        Ok(signed.view(false))
+        Ok(record.signed(None, &token.number, now).view(false))
     }
 
     /// Counts a wrong code; at the limit the binding fails. Returns the
@@ -214,5 +200,26 @@ impl Orchestrator {
         let batch = Self::update_batch(raw, &record)?;
         self.commit(vault, actor, operation, &record, batch, Outcome::Refused)
             .await
+    }
+}
+
+impl BindingRecord {
+    /// This binding, signed with `token` (and the agreement stored with it
+    /// now; a pre-binding stored its agreement at start).
+    fn signed(
+        &self,
+        agreement_ref: Option<&AgreementRef>,
+        token: &TokenNumber,
+        now: Timestamp,
+    ) -> BindingRecord {
+        let mut signed = self.clone();
+        signed.status = BindingStatus::Signed;
+        if let Some(agreement_ref) = agreement_ref {
+            signed.agreement_ref = Some(agreement_ref.clone());
+        }
+        signed.token = Some(token.clone());
+        signed.holds_verification = false;
+        signed.updated_at = now;
+        signed
     }
 }

@@ -41,44 +41,44 @@ pub(in crate::vault) struct QuickPay {
     pub client: ChannelClient,
 }
 
-impl QuickPay {
-    async fn call<Req: Serialize, Resp: DeserializeOwned>(
-        &self,
-        path: &str,
-        request: Req,
-    ) -> Result<Resp, ChannelFailure> {
-        let body = serde_json::to_vec(&request).map_err(|e| ChannelFailure::Protocol(e.to_string()))?;
-        // The request's own Zeroizing fields are wiped here; the serialized
-        // copy goes to hyper, which does not zeroize its buffers.
-        drop(request);
-        let reply = self.client.post_json(path, body).await?;
-        if (200..300).contains(&reply.status) {
-            return serde_json::from_slice(&reply.body)
-                .map_err(|_| ChannelFailure::Protocol(format!("{path}: unreadable answer")));
-        }
-        match serde_json::from_slice::<Refusal>(&reply.body) {
-            Ok(refusal) if refusal.code.retryable() => Err(ChannelFailure::Unavailable(format!(
-                "{path}: {}",
-                refusal.code.as_str()
-            ))),
-            Ok(refusal) => Err(ChannelFailure::Refused(refusal.code)),
-            Err(_) if reply.status >= 500 => Err(ChannelFailure::Unavailable(format!(
-                "{path}: HTTP {}",
-                reply.status
-            ))),
-            Err(_) => Err(ChannelFailure::Protocol(format!("{path}: HTTP {}", reply.status))),
-        }
+/// One JSON call: `request` serialized and wiped, the answer parsed, a
+/// refusal mapped to its code (retryable ones to `Unavailable`).
+pub(in crate::vault) async fn call_json<Req: Serialize, Resp: DeserializeOwned>(
+    client: &ChannelClient,
+    path: &str,
+    request: Req,
+) -> Result<Resp, ChannelFailure> {
+    let body = serde_json::to_vec(&request).map_err(|e| ChannelFailure::Protocol(e.to_string()))?;
+    // The request's own Zeroizing fields are wiped here; the serialized
+    // copy goes to hyper, which does not zeroize its buffers.
+    drop(request);
+    let reply = client.post_json(path, body).await?;
+    if (200..300).contains(&reply.status) {
+        return serde_json::from_slice(&reply.body)
+            .map_err(|_| ChannelFailure::Protocol(format!("{path}: unreadable answer")));
+    }
+    match serde_json::from_slice::<Refusal>(&reply.body) {
+        Ok(refusal) if refusal.code.retryable() => Err(ChannelFailure::Unavailable(format!(
+            "{path}: {}",
+            refusal.code.as_str()
+        ))),
+        Ok(refusal) => Err(ChannelFailure::Refused(refusal.code)),
+        Err(_) if reply.status >= 500 => Err(ChannelFailure::Unavailable(format!(
+            "{path}: HTTP {}",
+            reply.status
+        ))),
+        Err(_) => Err(ChannelFailure::Protocol(format!("{path}: HTTP {}", reply.status))),
     }
 }
 
 impl Channel for QuickPay {
     fn apply(&self, request: ApplyRequest) -> BoxFuture<'_, Result<ApplyResponse, ChannelFailure>> {
-        Box::pin(self.call(APPLY_PATH, request))
+        Box::pin(call_json(&self.client, APPLY_PATH, request))
     }
     fn confirm(&self, request: ConfirmRequest) -> BoxFuture<'_, Result<ConfirmResponse, ChannelFailure>> {
-        Box::pin(self.call(CONFIRM_PATH, request))
+        Box::pin(call_json(&self.client, CONFIRM_PATH, request))
     }
     fn cancel(&self, request: CancelRequest) -> BoxFuture<'_, Result<CancelResponse, ChannelFailure>> {
-        Box::pin(self.call(CANCEL_PATH, request))
+        Box::pin(call_json(&self.client, CANCEL_PATH, request))
     }
 }

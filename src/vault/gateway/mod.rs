@@ -303,17 +303,7 @@ impl Gateway {
             )),
         };
         drop(identity);
-        let body = serde_json::to_vec(&request).map_err(|e| GatewayError::Protocol(e.to_string()))?;
-        drop(request);
-        let reply = carrier.post_json(SMS_PATH, body).await?;
-        if !(200..300).contains(&reply.status) {
-            return Err(GatewayError::Unavailable(format!(
-                "SMS carrier: HTTP {}",
-                reply.status
-            )));
-        }
-        serde_json::from_slice::<SmsResponse>(&reply.body)
-            .map_err(|_| GatewayError::Protocol("SMS carrier: unreadable answer".into()))?;
+        let _: SmsResponse = channel::call_json(carrier, SMS_PATH, request).await?;
         Ok(())
     }
 }

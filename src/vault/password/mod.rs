@@ -30,6 +30,30 @@ pub struct PasswordStatus {
     pub locked_until: Option<Timestamp>,
 }
 
+/// A password that matched: the record as it now stands, and whether the
+/// check wrote (and audited) a change to it.
+struct Checked {
+    record: PasswordRecord,
+    raw: Vec<u8>,
+    audited: bool,
+}
+
+/// A check that failed; `audited` when its record went in with the new
+/// failure count (a second record would count the attempt twice).
+struct Refused {
+    error: VaultError,
+    audited: bool,
+}
+
+impl From<VaultError> for Refused {
+    fn from(error: VaultError) -> Self {
+        Refused {
+            error,
+            audited: false,
+        }
+    }
+}
+
 impl<S: Store> Vault<S> {
     async fn password_record(&self, user: &UserId) -> Result<Option<(PasswordRecord, Vec<u8>)>, VaultError> {
         match self.store.get(&layout::password(user)).await? {
@@ -140,15 +164,13 @@ impl<S: Store> Vault<S> {
         password: &str,
     ) -> Result<(), VaultError> {
         let audit = Audit::new(actor, Operation::PasswordVerify, Some(user.to_string()));
-        let result = self
+        match self
             .check_password(actor, Operation::PasswordVerify, user, password)
-            .await;
-        match result {
-            Ok(_) => {
-                self.record(&audit, Outcome::Success, None).await?;
-                Ok(())
-            }
-            Err(e) => self.audited(audit, Err(e)).await,
+            .await
+        {
+            Ok(checked) if checked.audited => Ok(()),
+            Ok(_) => self.record(&audit, Outcome::Success, None).await,
+            Err(refused) => self.refused(audit, refused).await,
         }
     }
 
@@ -161,10 +183,14 @@ impl<S: Store> Vault<S> {
         new: &str,
     ) -> Result<(), VaultError> {
         let audit = Audit::new(actor, Operation::PasswordChange, Some(user.to_string()));
+        let Checked { record, raw, .. } = match self
+            .check_password(actor, Operation::PasswordChange, user, current)
+            .await
+        {
+            Ok(checked) => checked,
+            Err(refused) => return self.refused(audit, refused).await,
+        };
         let result = async {
-            let (record, raw) = self
-                .check_password(actor, Operation::PasswordChange, user, current)
-                .await?;
             self.weakness(&record.identity_ref, new).await?;
             let key = layout::password(user);
             let _one_writer_per_user = self.stripes.lock(&key).await;
@@ -189,6 +215,16 @@ impl<S: Store> Vault<S> {
         }
     }
 
+    /// A refused check, audited unless its record went in with the failure
+    /// count already.
+    async fn refused(&self, audit: Audit<'_>, refused: Refused) -> Result<(), VaultError> {
+        if refused.audited {
+            Err(refused.error)
+        } else {
+            self.audited(audit, Err(refused.error)).await
+        }
+    }
+
     /// Verifies against the stored hash. A wrong password is counted (and
     /// may lock) in one audited write before the refusal is returned; a
     /// right one clears the count. Returns the record as it now stands.
@@ -198,7 +234,7 @@ impl<S: Store> Vault<S> {
         operation: Operation,
         user: &UserId,
         password: &str,
-    ) -> Result<(PasswordRecord, Vec<u8>), VaultError> {
+    ) -> Result<Checked, Refused> {
         let key = layout::password(user);
         let _one_attempt_at_a_time = self.stripes.lock(&key).await;
         let (record, raw) = self
@@ -207,11 +243,15 @@ impl<S: Store> Vault<S> {
             .ok_or(VaultError::PasswordNotSet)?;
         let now = Timestamp::now();
         if let Some(until) = record.locked_until.filter(|t| *t > now) {
-            return Err(VaultError::PasswordLocked { until });
+            return Err(VaultError::PasswordLocked { until }.into());
         }
         let right = self.matches(password, &record.phc).await?;
         if right && record.failures == 0 && record.locked_until.is_none() {
-            return Ok((record, raw));
+            return Ok(Checked {
+                record,
+                raw,
+                audited: false,
+            });
         }
         let mut next = record.clone();
         next.locked_until = None;
@@ -243,11 +283,15 @@ impl<S: Store> Vault<S> {
         };
         let audit = Audit::new(actor, operation, Some(user.to_string()));
         if !self.apply_audited(batch, &audit, outcome, detail).await? {
-            return Err(VaultError::Contention);
+            return Err(VaultError::Contention.into());
         }
         match error {
-            None => Ok((next, encoded)),
-            Some(e) => Err(e),
+            None => Ok(Checked {
+                record: next,
+                raw: encoded,
+                audited: true,
+            }),
+            Some(error) => Err(Refused { error, audited: true }),
         }
     }
 }
