@@ -29,6 +29,9 @@ pub enum ClientError {
     Timeout(Duration),
     #[error("connection failed: {0}")]
     Connect(String),
+    /// The request may have reached the peer: whether it acted is unknown.
+    #[error("exchange interrupted after the request was sent: {0}")]
+    Interrupted(String),
     #[error("answer unreadable or larger than {RESPONSE_LIMIT} bytes")]
     Body,
 }
@@ -106,11 +109,13 @@ impl ChannelClient {
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .map_err(|_| ClientError::Endpoint(uri.clone()))?;
         let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| ClientError::Connect(error_chain(&e)))?;
+            let response = self.client.request(request).await.map_err(|e| {
+                if e.is_connect() {
+                    ClientError::Connect(error_chain(&e))
+                } else {
+                    ClientError::Interrupted(error_chain(&e))
+                }
+            })?;
             let status = response.status().as_u16();
             let body = Limited::new(response.into_body(), RESPONSE_LIMIT)
                 .collect()

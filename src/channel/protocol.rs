@@ -14,6 +14,12 @@ pub const APPLY_PATH: &str = "/quickpay/v1/sign/apply";
 pub const CONFIRM_PATH: &str = "/quickpay/v1/sign/confirm";
 pub const CANCEL_PATH: &str = "/quickpay/v1/sign/cancel";
 pub const SMS_PATH: &str = "/carrier/v1/sms";
+pub const PAY_PATH: &str = "/quickpay/v1/pay";
+pub const QUERY_PATH: &str = "/quickpay/v1/pay/query";
+pub const CLOSE_PATH: &str = "/quickpay/v1/pay/close";
+pub const REFUND_PATH: &str = "/quickpay/v1/refund";
+/// Where a bank posts payment results: `{notify base}{NOTIFY_PATH}/{channel}`.
+pub const NOTIFY_PATH: &str = "/v1/channel-notifications";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,6 +151,19 @@ pub enum RefusalCode {
     SystemError,
     BadRequest,
     Forbidden,
+    /// The card's balance (or credit line) does not cover the amount.
+    InsufficientFunds,
+    /// Above the bank's per-transaction limit for quick pay.
+    OverTransactionLimit,
+    /// Above the bank's daily limit for this card.
+    OverDailyLimit,
+    OrderUnknown,
+    /// The order number was used before with other terms.
+    OrderConflict,
+    /// Refunds would exceed what the order captured.
+    RefundExceedsPaid,
+    /// Only a paid order can be refunded.
+    OrderNotPaid,
 }
 
 impl RefusalCode {
@@ -163,6 +182,13 @@ impl RefusalCode {
             RefusalCode::SystemError => "system_error",
             RefusalCode::BadRequest => "bad_request",
             RefusalCode::Forbidden => "forbidden",
+            RefusalCode::InsufficientFunds => "insufficient_funds",
+            RefusalCode::OverTransactionLimit => "over_transaction_limit",
+            RefusalCode::OverDailyLimit => "over_daily_limit",
+            RefusalCode::OrderUnknown => "order_unknown",
+            RefusalCode::OrderConflict => "order_conflict",
+            RefusalCode::RefundExceedsPaid => "refund_exceeds_paid",
+            RefusalCode::OrderNotPaid => "order_not_paid",
         }
     }
 
@@ -178,4 +204,111 @@ impl RefusalCode {
 pub struct Refusal {
     pub code: RefusalCode,
     pub message: String,
+}
+
+/// A debit under an agreement. `order_no` is the platform's payment id:
+/// unique, and the key of every later query, close, refund and notification.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PayRequest {
+    pub merchant_id: String,
+    pub order_no: String,
+    pub agreement_no: Zeroizing<String>,
+    /// Minor units (fen).
+    pub amount: u64,
+    pub currency: String,
+    /// Where to post the result of a payment that does not settle at once.
+    pub notify_url: Option<String>,
+}
+
+impl fmt::Debug for PayRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PayRequest")
+            .field("order_no", &self.order_no)
+            .field("amount", &self.amount)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PayStatus {
+    Succeeded,
+    /// Accepted; the result comes by notification (or query).
+    Processing,
+    /// Payment-code style: waiting for the user to confirm on their side.
+    UserPaying,
+    Failed,
+    /// Closed unpaid (by the merchant, or expired at the bank).
+    Closed,
+}
+
+impl PayStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PayStatus::Succeeded => "succeeded",
+            PayStatus::Processing => "processing",
+            PayStatus::UserPaying => "user_paying",
+            PayStatus::Failed => "failed",
+            PayStatus::Closed => "closed",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, PayStatus::Succeeded | PayStatus::Failed | PayStatus::Closed)
+    }
+}
+
+/// The bank's view of an order: the answer to pay, query and close.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderState {
+    pub order_no: String,
+    pub bank_txn_no: String,
+    pub status: PayStatus,
+    pub amount: u64,
+    pub currency: String,
+    /// Why a failed order failed.
+    pub failure: Option<RefusalCode>,
+}
+
+/// Query or close an order.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    pub merchant_id: String,
+    pub order_no: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    pub merchant_id: String,
+    pub order_no: String,
+    /// Unique per refund; a repeat is answered as the first time.
+    pub refund_no: String,
+    pub amount: u64,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RefundResponse {
+    pub refund_no: String,
+    pub amount: u64,
+    /// All refunds of the order so far, this one included.
+    pub refunded_total: u64,
+}
+
+/// A payment result the bank posts to the platform, possibly more than
+/// once. The platform checks it against its own order before applying it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notification {
+    pub merchant_id: String,
+    pub order_no: String,
+    pub bank_txn_no: String,
+    pub status: PayStatus,
+    pub amount: u64,
+    pub currency: String,
+    pub failure: Option<RefusalCode>,
 }

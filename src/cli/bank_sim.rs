@@ -1,7 +1,7 @@
 //! `tokenvault bank-sim`: run the bank channel simulator until SIGTERM.
 
 use super::Report;
-use crate::channel::sim::{self, Faults, SimConfig, VerifyMode};
+use crate::channel::sim::{self, Faults, PayMode, SimConfig, VerifyMode};
 use crate::tls::pki::{PkiLayout, BANK_SIM, TRUST_DOMAIN};
 use crate::tls::TlsFiles;
 use std::net::SocketAddr;
@@ -36,6 +36,19 @@ pub(crate) struct BankSimArgs {
     /// Start unavailable (every quick-pay call answers 503).
     #[arg(long)]
     unavailable: bool,
+    /// How debits are answered: at once, "processing" then notified, or
+    /// "user paying" (payment-code style) until closed.
+    #[arg(long, value_enum, default_value_t = PayMode::Sync)]
+    pay_mode: PayMode,
+    /// Each payment notification is delivered this many times (1-20).
+    #[arg(long, default_value_t = 1)]
+    notify_repeats: u32,
+    /// The bank's quick-pay limit per transaction, in fen.
+    #[arg(long)]
+    per_transaction_limit: Option<u64>,
+    /// The bank's quick-pay limit per card per day, in fen.
+    #[arg(long)]
+    daily_limit: Option<u64>,
     /// Serve the SMS outbox at GET /sim/admin/sms (tests only).
     #[arg(long)]
     expose_sms: bool,
@@ -66,6 +79,11 @@ pub(super) fn run(args: BankSimArgs) -> Result<Report, String> {
             unavailable: args.unavailable,
             sends_sms: !args.no_sms,
             verify: args.verify,
+            pay_mode: args.pay_mode,
+            notify_repeats: args.notify_repeats,
+            per_transaction_limit: args.per_transaction_limit,
+            daily_limit: args.daily_limit,
+            ..Faults::default()
         },
         expose_sms: args.expose_sms,
         client_identity: args.client_identity,

@@ -86,9 +86,10 @@ struct Books {
 }
 
 pub struct Bank {
-    holders: Cardholders,
+    pub(super) holders: Cardholders,
     faults: RwLock<Faults>,
     books: Mutex<Books>,
+    pub(super) orders: Mutex<super::payments::Orders>,
 }
 
 fn random_digits(n: usize) -> Result<String, Refusal> {
@@ -127,6 +128,7 @@ impl Bank {
             holders,
             faults: RwLock::new(faults),
             books: Mutex::new(Books::default()),
+            orders: Mutex::new(super::payments::Orders::default()),
         }
     }
 
@@ -294,6 +296,16 @@ impl Bank {
             ));
         }
         Ok(())
+    }
+
+    /// The card of an active agreement of `merchant_id`.
+    pub(super) fn agreement_card(&self, merchant_id: &str, agreement_no: &str) -> Option<Zeroizing<String>> {
+        self.books()
+            .agreements
+            .by_number
+            .get(agreement_no)
+            .filter(|a| a.active && a.merchant_id == merchant_id)
+            .map(|a| a.card_no.clone())
     }
 
     /// The SMS carrier: the platform's own codes, where a bank sends none.

@@ -29,6 +29,31 @@ pub struct Faults {
     /// Whether this bank sends its own SMS code when signing.
     pub sends_sms: bool,
     pub verify: VerifyMode,
+    /// How the bank answers a debit.
+    pub pay_mode: PayMode,
+    /// An asynchronous payment settles (and is notified) this long after
+    /// it was accepted.
+    pub notify_delay_ms: u64,
+    /// Each notification is delivered this many times, concurrently, the
+    /// way banks retry.
+    pub notify_repeats: u32,
+    /// The bank's own limits for quick pay, in fen: per transaction and
+    /// per card per day. `None`: no limit.
+    pub per_transaction_limit: Option<u64>,
+    pub daily_limit: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PayMode {
+    /// The result is in the answer.
+    #[default]
+    Sync,
+    /// "processing"; the result follows by notification.
+    Async,
+    /// Payment-code style: "user paying" until the user acts (never, in
+    /// the simulator) or the merchant closes the order.
+    UserPaying,
 }
 
 impl Default for Faults {
@@ -39,6 +64,11 @@ impl Default for Faults {
             unavailable: false,
             sends_sms: true,
             verify: VerifyMode::FourElements,
+            pay_mode: PayMode::Sync,
+            notify_delay_ms: 200,
+            notify_repeats: 1,
+            per_transaction_limit: None,
+            daily_limit: None,
         }
     }
 }
@@ -50,6 +80,12 @@ impl Faults {
         }
         if self.latency_ms > 60_000 {
             return Err("latency_ms must be at most 60000");
+        }
+        if self.notify_delay_ms > 600_000 {
+            return Err("notify_delay_ms must be at most 600000");
+        }
+        if !(1..=20).contains(&self.notify_repeats) {
+            return Err("notify_repeats must be between 1 and 20");
         }
         Ok(())
     }

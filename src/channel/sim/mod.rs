@@ -6,9 +6,11 @@
 mod bank;
 pub mod cardholders;
 pub mod faults;
+mod notify;
+mod payments;
 mod routes;
 
-pub use faults::{Faults, VerifyMode};
+pub use faults::{Faults, PayMode, VerifyMode};
 
 use crate::api::Metrics;
 use crate::server::listener::{self, Limits, Listening, Serving};
@@ -62,11 +64,19 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         Some(path) => cardholders::from_file(path)?,
         None => cardholders::embedded()?,
     };
+    // The bank posts notifications with the certificate it serves with
+    // (it carries the clientAuth usage and the bank's SPIFFE identity).
+    let notify_tls = crate::channel::ClientTls {
+        ca_cert: config.tls.ca_cert.clone(),
+        cert: config.tls.server_cert.clone(),
+        key: config.tls.server_key.clone(),
+    };
     let sim = Arc::new(routes::Sim {
         bank: bank::Bank::new(holders, config.faults),
         client_identity: config.client_identity,
         admin_identity: config.admin_identity,
         expose_sms: config.expose_sms,
+        notify_tls,
     });
     let serving = Serving {
         router: routes::router(sim),

@@ -6,9 +6,11 @@ use super::bank::Bank;
 use super::faults::Faults;
 use crate::api::Peer;
 use crate::channel::protocol::{
-    ApplyRequest, CancelRequest, CancelResponse, ConfirmRequest, Refusal, RefusalCode, SmsRequest,
-    SmsResponse, APPLY_PATH, CANCEL_PATH, CONFIRM_PATH, SMS_PATH,
+    ApplyRequest, CancelRequest, CancelResponse, ConfirmRequest, OrderRequest, PayRequest, RefundRequest,
+    Refusal, RefusalCode, SmsRequest, SmsResponse, APPLY_PATH, CANCEL_PATH, CLOSE_PATH, CONFIRM_PATH,
+    PAY_PATH, QUERY_PATH, REFUND_PATH, SMS_PATH,
 };
+use crate::channel::ClientTls;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,6 +26,8 @@ pub struct Sim {
     pub client_identity: String,
     pub admin_identity: String,
     pub expose_sms: bool,
+    /// The bank's client identity for posting notifications to the platform.
+    pub notify_tls: ClientTls,
 }
 
 fn status_of(code: RefusalCode) -> StatusCode {
@@ -69,6 +73,11 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route(CONFIRM_PATH, post(confirm))
         .route(CANCEL_PATH, post(cancel))
         .route(SMS_PATH, post(carrier))
+        .route(PAY_PATH, post(pay))
+        .route(QUERY_PATH, post(query))
+        .route(CLOSE_PATH, post(close))
+        .route(REFUND_PATH, post(refund))
+        .route("/sim/admin/orders", get(orders))
         .route("/sim/admin/faults", get(read_faults).put(write_faults))
         .route("/sim/admin/sms", get(outbox))
         .route("/sim/admin/sms/{phone}", get(outbox_of))
@@ -109,6 +118,50 @@ async fn cancel(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, b
     }
     .await;
     answer(result)
+}
+
+async fn pay(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body: Bytes) -> Response {
+    let result = async {
+        let request: PayRequest = quickpay(&sim, &peer, &body).await?;
+        let (state, delivery) = sim.bank.pay(&request)?;
+        if let Some(delivery) = delivery {
+            tokio::spawn(super::notify::deliver(Arc::clone(&sim), delivery));
+        }
+        Ok(state)
+    }
+    .await;
+    answer(result)
+}
+
+async fn query(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body: Bytes) -> Response {
+    let result = async {
+        let request: OrderRequest = quickpay(&sim, &peer, &body).await?;
+        sim.bank.query(&request)
+    }
+    .await;
+    answer(result)
+}
+
+async fn close(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body: Bytes) -> Response {
+    let result = async {
+        let request: OrderRequest = quickpay(&sim, &peer, &body).await?;
+        sim.bank.close(&request)
+    }
+    .await;
+    answer(result)
+}
+
+async fn refund(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body: Bytes) -> Response {
+    let result = async {
+        let request: RefundRequest = quickpay(&sim, &peer, &body).await?;
+        sim.bank.refund(&request)
+    }
+    .await;
+    answer(result)
+}
+
+async fn orders(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>) -> Response {
+    answer(caller_is(&peer, &sim.admin_identity).map(|()| sim.bank.order_views()))
 }
 
 /// The carrier takes no bank faults: "the bank is down" must not stop the

@@ -1,0 +1,294 @@
+//! The simulated bank's payments: debits under an agreement (settled at
+//! once, asynchronously with repeated notifications, or "user paying"),
+//! queries, closing unpaid orders, refunds, and the bank's own limits
+//! (per transaction, per card per day, the account balance).
+
+use super::bank::Bank;
+use super::faults::PayMode;
+use crate::channel::protocol::{
+    Notification, OrderRequest, OrderState, PayRequest, PayStatus, RefundRequest, RefundResponse, Refusal,
+    RefusalCode,
+};
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{MutexGuard, PoisonError};
+use zeroize::Zeroizing;
+
+struct Order {
+    merchant_id: String,
+    card_no: Zeroizing<String>,
+    state: OrderState,
+    day: i64,
+    refunds: HashMap<String, u64>,
+    refunded: u64,
+    notifications_sent: u32,
+}
+
+#[derive(Default)]
+pub(super) struct Orders {
+    by_no: HashMap<String, Order>,
+    /// What each card has paid (and not been refunded): debit balance use.
+    spent: HashMap<String, u64>,
+    /// (card, day) → amount paid that day, for the daily limit.
+    daily: HashMap<(String, i64), u64>,
+    txn_seq: u64,
+}
+
+/// What the admin API shows of an order: never the card number.
+#[derive(Clone, Serialize)]
+pub struct OrderView {
+    pub order_no: String,
+    pub status: PayStatus,
+    pub amount: u64,
+    pub refunded: u64,
+    pub notifications_sent: u32,
+}
+
+/// A notification to deliver: where, and what.
+pub struct Delivery {
+    pub notify_url: String,
+    pub notification: Notification,
+    pub repeats: u32,
+    pub delay_ms: u64,
+}
+
+fn refuse(code: RefusalCode, message: &str) -> Refusal {
+    Refusal {
+        code,
+        message: message.to_owned(),
+    }
+}
+
+fn today() -> i64 {
+    crate::time::Timestamp::now().seconds().div_euclid(86_400)
+}
+
+impl Orders {
+    fn order_mut(&mut self, merchant_id: &str, order_no: &str) -> Result<&mut Order, Refusal> {
+        self.by_no
+            .get_mut(order_no)
+            .filter(|o| o.merchant_id == merchant_id)
+            .ok_or_else(|| refuse(RefusalCode::OrderUnknown, "no such order"))
+    }
+
+    fn charge(&mut self, card_no: &str, day: i64, amount: u64) {
+        *self.spent.entry(card_no.to_owned()).or_default() += amount;
+        *self.daily.entry((card_no.to_owned(), day)).or_default() += amount;
+    }
+
+    fn give_back(&mut self, card_no: &str, amount: u64) {
+        if let Some(spent) = self.spent.get_mut(card_no) {
+            *spent = spent.saturating_sub(amount);
+        }
+    }
+
+    /// Amount paid or waiting to be paid today on `card_no`.
+    fn committed_today(&self, card_no: &str, day: i64) -> u64 {
+        let pending: u64 = self
+            .by_no
+            .values()
+            .filter(|o| o.card_no.as_str() == card_no && o.day == day)
+            .filter(|o| matches!(o.state.status, PayStatus::Processing | PayStatus::UserPaying))
+            .map(|o| o.state.amount)
+            .sum();
+        self.daily.get(&(card_no.to_owned(), day)).copied().unwrap_or(0) + pending
+    }
+}
+
+impl Bank {
+    fn orders(&self) -> MutexGuard<'_, Orders> {
+        self.orders.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes a debit. A repeated order number with the same terms gets the
+    /// order's current state; with other terms, `order_conflict`.
+    pub fn pay(&self, request: &PayRequest) -> Result<(OrderState, Option<Delivery>), Refusal> {
+        let faults = self.faults();
+        let card_no = self
+            .agreement_card(&request.merchant_id, &request.agreement_no)
+            .ok_or_else(|| refuse(RefusalCode::AgreementUnknown, "no active agreement"))?;
+        let mut orders = self.orders();
+        if let Some(order) = orders.by_no.get(&request.order_no) {
+            let same = order.merchant_id == request.merchant_id
+                && order.card_no == card_no
+                && order.state.amount == request.amount
+                && order.state.currency == request.currency;
+            return if same {
+                Ok((order.state.clone(), None))
+            } else {
+                Err(refuse(
+                    RefusalCode::OrderConflict,
+                    "order number used with other terms",
+                ))
+            };
+        }
+        let holder = self
+            .holders
+            .get(card_no.as_str())
+            .ok_or_else(|| refuse(RefusalCode::CardUnknown, "card not issued by this bank"))?;
+        if faults.per_transaction_limit.is_some_and(|l| request.amount > l) {
+            return Err(refuse(
+                RefusalCode::OverTransactionLimit,
+                "over the per-transaction limit",
+            ));
+        }
+        let day = today();
+        if faults
+            .daily_limit
+            .is_some_and(|l| orders.committed_today(&card_no, day) + request.amount > l)
+        {
+            return Err(refuse(RefusalCode::OverDailyLimit, "over the daily limit"));
+        }
+        let spent = orders.spent.get(card_no.as_str()).copied().unwrap_or(0);
+        if spent + request.amount > holder.balance_fen {
+            return Err(refuse(RefusalCode::InsufficientFunds, "insufficient funds"));
+        }
+        orders.txn_seq += 1;
+        let status = match faults.pay_mode {
+            PayMode::Sync => PayStatus::Succeeded,
+            PayMode::Async => PayStatus::Processing,
+            PayMode::UserPaying => PayStatus::UserPaying,
+        };
+        let state = OrderState {
+            order_no: request.order_no.clone(),
+            bank_txn_no: format!("BT{:012}", orders.txn_seq),
+            status,
+            amount: request.amount,
+            currency: request.currency.clone(),
+            failure: None,
+        };
+        if status == PayStatus::Succeeded {
+            orders.charge(&card_no, day, request.amount);
+        }
+        let delivery = match (status, &request.notify_url) {
+            (PayStatus::Processing, Some(url)) => Some(Delivery {
+                notify_url: url.clone(),
+                notification: Notification {
+                    merchant_id: request.merchant_id.clone(),
+                    order_no: request.order_no.clone(),
+                    bank_txn_no: state.bank_txn_no.clone(),
+                    status: PayStatus::Succeeded,
+                    amount: request.amount,
+                    currency: request.currency.clone(),
+                    failure: None,
+                },
+                repeats: faults.notify_repeats,
+                delay_ms: faults.notify_delay_ms,
+            }),
+            _ => None,
+        };
+        orders.by_no.insert(
+            request.order_no.clone(),
+            Order {
+                merchant_id: request.merchant_id.clone(),
+                card_no,
+                state: state.clone(),
+                day,
+                refunds: HashMap::new(),
+                refunded: 0,
+                notifications_sent: 0,
+            },
+        );
+        Ok((state, delivery))
+    }
+
+    /// An asynchronous order settles: paid, unless it was closed meanwhile.
+    /// Returns whether it is (now or already) paid, so a notification goes out.
+    pub fn settle(&self, order_no: &str) -> bool {
+        let mut orders = self.orders();
+        let Some(order) = orders.by_no.get_mut(order_no) else {
+            return false;
+        };
+        match order.state.status {
+            PayStatus::Processing => {
+                order.state.status = PayStatus::Succeeded;
+                let (card, day, amount) = (order.card_no.to_string(), order.day, order.state.amount);
+                orders.charge(&card, day, amount);
+                true
+            }
+            PayStatus::Succeeded => true,
+            _ => false,
+        }
+    }
+
+    pub fn count_notification(&self, order_no: &str) {
+        if let Some(order) = self.orders().by_no.get_mut(order_no) {
+            order.notifications_sent += 1;
+        }
+    }
+
+    pub fn query(&self, request: &OrderRequest) -> Result<OrderState, Refusal> {
+        let mut orders = self.orders();
+        Ok(orders
+            .order_mut(&request.merchant_id, &request.order_no)?
+            .state
+            .clone())
+    }
+
+    /// Closes an unpaid order. A paid one stays paid (the answer says so:
+    /// the merchant refunds it instead); closing twice answers alike.
+    pub fn close(&self, request: &OrderRequest) -> Result<OrderState, Refusal> {
+        let mut orders = self.orders();
+        let order = orders.order_mut(&request.merchant_id, &request.order_no)?;
+        if matches!(order.state.status, PayStatus::Processing | PayStatus::UserPaying) {
+            order.state.status = PayStatus::Closed;
+        }
+        Ok(order.state.clone())
+    }
+
+    pub fn refund(&self, request: &RefundRequest) -> Result<RefundResponse, Refusal> {
+        let mut orders = self.orders();
+        let order = orders.order_mut(&request.merchant_id, &request.order_no)?;
+        if let Some(&amount) = order.refunds.get(&request.refund_no) {
+            if amount != request.amount {
+                return Err(refuse(
+                    RefusalCode::OrderConflict,
+                    "refund number used with another amount",
+                ));
+            }
+            return Ok(RefundResponse {
+                refund_no: request.refund_no.clone(),
+                amount,
+                refunded_total: order.refunded,
+            });
+        }
+        if order.state.status != PayStatus::Succeeded {
+            return Err(refuse(
+                RefusalCode::OrderNotPaid,
+                "only a paid order can be refunded",
+            ));
+        }
+        if request.amount == 0 || order.refunded + request.amount > order.state.amount {
+            return Err(refuse(
+                RefusalCode::RefundExceedsPaid,
+                "refunds would exceed the paid amount",
+            ));
+        }
+        order.refunded += request.amount;
+        order.refunds.insert(request.refund_no.clone(), request.amount);
+        let (card, refunded_total) = (order.card_no.to_string(), order.refunded);
+        orders.give_back(&card, request.amount);
+        Ok(RefundResponse {
+            refund_no: request.refund_no.clone(),
+            amount: request.amount,
+            refunded_total,
+        })
+    }
+
+    pub fn order_views(&self) -> Vec<OrderView> {
+        let mut views: Vec<OrderView> = self
+            .orders()
+            .by_no
+            .values()
+            .map(|o| OrderView {
+                order_no: o.state.order_no.clone(),
+                status: o.state.status,
+                amount: o.state.amount,
+                refunded: o.refunded,
+                notifications_sent: o.notifications_sent,
+            })
+            .collect();
+        views.sort_by(|a, b| a.order_no.cmp(&b.order_no));
+        views
+    }
+}
