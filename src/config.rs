@@ -4,7 +4,10 @@
 //! no file is given).
 
 use crate::channel::ClientTls;
-use crate::orchestration::{BindingPolicy, SharedCardPolicy, TokenDefaults};
+use crate::orchestration::routing::{Route, RoutingPolicy};
+use crate::orchestration::{
+    BindingPolicy, OrchestrationConfig, PaymentPolicy, SharedCardPolicy, TokenDefaults,
+};
 use crate::tls::pki::PkiLayout;
 use crate::tls::TlsFiles;
 use crate::vault::card::{BinTable, CardRules};
@@ -13,6 +16,7 @@ use crate::vault::token::ChannelId;
 use crate::vault::token::TokenBinRange;
 use crate::vault::VaultConfig;
 use serde::Deserialize;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,6 +56,8 @@ pub struct ServiceConfig {
     pub limits: LimitsSection,
     pub gateway: GatewaySection,
     pub binding: BindingSection,
+    pub payment: PaymentSection,
+    pub routing: RoutingSection,
 }
 
 /// The vault's gateway to bank channels and the SMS carrier.
@@ -82,6 +88,67 @@ pub struct ChannelSection {
     pub id: String,
     /// `https://host:port` of the channel's quick-pay interface.
     pub endpoint: String,
+    /// The client identity (certificate URI SAN or CN) this channel posts
+    /// payment notifications with; none: it cannot notify.
+    #[serde(default)]
+    pub notify_identity: Option<String>,
+    /// Start marked down for routing (debits go to its backups).
+    #[serde(default)]
+    pub down: bool,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentSection {
+    /// The furthest ahead an order may expire. Default 86400 s (a day).
+    pub max_order_ttl_s: u64,
+    /// A "user paying" debit is closed after this long. Default 30 s.
+    pub payment_code_timeout_s: u64,
+    /// How often unsettled payments are asked about. Default 2000 ms.
+    pub poll_interval_ms: u64,
+    /// How long after a payment a cancel may still refund it. Default 86400 s.
+    pub cancel_window_s: u64,
+}
+
+impl Default for PaymentSection {
+    fn default() -> Self {
+        let p = PaymentPolicy::default();
+        PaymentSection {
+            max_order_ttl_s: p.max_order_ttl.as_secs(),
+            payment_code_timeout_s: p.payment_code_timeout.as_secs(),
+            poll_interval_ms: p.poll_interval.as_millis() as u64,
+            cancel_window_s: p.cancel_window.as_secs(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSection {
+    /// Consecutive failures that mark a channel down. Default 3.
+    pub failure_threshold: u32,
+    /// How long a channel marked down by failures is skipped. Default 30 s.
+    pub cooldown_s: u64,
+    pub routes: Vec<RouteSection>,
+}
+
+impl Default for RoutingSection {
+    fn default() -> Self {
+        let r = RoutingPolicy::default();
+        RoutingSection {
+            failure_threshold: r.failure_threshold,
+            cooldown_s: r.cooldown.as_secs(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// A primary channel and its backups, in the order they are tried.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub primary: String,
+    pub backups: Vec<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -186,6 +253,8 @@ impl Default for ServiceConfig {
             limits: LimitsSection::default(),
             gateway: GatewaySection::default(),
             binding: BindingSection::default(),
+            payment: PaymentSection::default(),
+            routing: RoutingSection::default(),
         }
     }
 }
@@ -295,7 +364,7 @@ impl ServiceConfig {
         }
         self.vault_config()?;
         self.gateway_config()?;
-        self.binding_policy()?;
+        self.orchestration_config()?;
         Ok(())
     }
 
@@ -359,13 +428,91 @@ impl ServiceConfig {
         }
         let probe = ChannelId::parse("probe").map_err(|e| invalid("binding.token", e.detail))?;
         b.token
-            .controls(&probe, crate::time::Timestamp::now())
+            .controls([probe].into(), crate::time::Timestamp::now())
             .map_err(|e| invalid("binding.token", e.detail))?;
         Ok(BindingPolicy {
             shared_card: b.shared_card,
             code_ttl: Duration::from_secs(b.code_ttl_s),
             max_code_attempts: b.max_code_attempts,
             token: b.token.clone(),
+        })
+    }
+
+    /// Binding and payment policies, routes, and who may notify per channel.
+    pub fn orchestration_config(&self) -> Result<OrchestrationConfig, ConfigError> {
+        let p = &self.payment;
+        if !(60..=86_400).contains(&p.max_order_ttl_s) {
+            return Err(invalid("payment.max_order_ttl_s", "must be 60 to 86400"));
+        }
+        if !(1..=600).contains(&p.payment_code_timeout_s) {
+            return Err(invalid("payment.payment_code_timeout_s", "must be 1 to 600"));
+        }
+        if !(100..=60_000).contains(&p.poll_interval_ms) {
+            return Err(invalid("payment.poll_interval_ms", "must be 100 to 60000"));
+        }
+        if !(60..=604_800).contains(&p.cancel_window_s) {
+            return Err(invalid("payment.cancel_window_s", "must be 60 to 604800"));
+        }
+        let r = &self.routing;
+        if !(1..=100).contains(&r.failure_threshold) {
+            return Err(invalid("routing.failure_threshold", "must be 1 to 100"));
+        }
+        if !(1..=3_600).contains(&r.cooldown_s) {
+            return Err(invalid("routing.cooldown_s", "must be 1 to 3600"));
+        }
+        let configured = |name: &str, setting: &'static str| -> Result<ChannelId, ConfigError> {
+            let id = ChannelId::parse(name).map_err(|e| invalid(setting, e.detail))?;
+            if self.gateway.channels.iter().any(|c| c.id == name) {
+                Ok(id)
+            } else {
+                Err(invalid(setting, format!("`{name}` is not a configured channel")))
+            }
+        };
+        let mut routes: Vec<Route> = Vec::new();
+        for route in &r.routes {
+            let primary = configured(&route.primary, "routing.routes.primary")?;
+            if routes.iter().any(|r| r.primary == primary) {
+                return Err(invalid("routing.routes.primary", "has two routes"));
+            }
+            let mut backups = Vec::new();
+            for b in &route.backups {
+                let backup = configured(b, "routing.routes.backups")?;
+                if backup == primary || backups.contains(&backup) {
+                    return Err(invalid("routing.routes.backups", "lists a channel twice"));
+                }
+                backups.push(backup);
+            }
+            routes.push(Route { primary, backups });
+        }
+        let mut notifiers = BTreeMap::new();
+        let mut down_by_config = BTreeSet::new();
+        for c in &self.gateway.channels {
+            let id = ChannelId::parse(&c.id).map_err(|e| invalid("gateway.channels.id", e.detail))?;
+            if c.down {
+                down_by_config.insert(id.clone());
+            }
+            if let Some(identity) = &c.notify_identity {
+                if identity.is_empty() {
+                    return Err(invalid("gateway.channels.notify_identity", "must not be empty"));
+                }
+                notifiers.insert(id, identity.clone());
+            }
+        }
+        Ok(OrchestrationConfig {
+            binding: self.binding_policy()?,
+            payments: PaymentPolicy {
+                max_order_ttl: Duration::from_secs(p.max_order_ttl_s),
+                payment_code_timeout: Duration::from_secs(p.payment_code_timeout_s),
+                poll_interval: Duration::from_millis(p.poll_interval_ms),
+                cancel_window: Duration::from_secs(p.cancel_window_s),
+            },
+            routing: RoutingPolicy {
+                routes,
+                failure_threshold: r.failure_threshold,
+                cooldown: Duration::from_secs(r.cooldown_s),
+                down_by_config,
+            },
+            notifiers,
         })
     }
 

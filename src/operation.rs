@@ -44,10 +44,24 @@ pub enum Operation {
     BindingConfirm,
     BindingRead,
     BindingList,
+    /// The gateway opened an agreement number to debit at a channel.
+    GatewayPay,
+    PaymentDebit,
+    /// The SMS code of a debit that signs at a backup channel first.
+    PaymentConfirm,
+    PaymentRead,
+    PaymentRefund,
+    PaymentCancel,
+    /// A bank channel posts a payment result.
+    PaymentNotify,
+    BindingUnbind,
+    ChannelRead,
+    /// Mark a channel down or up for routing.
+    ChannelManage,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 32] = [
+    pub const ALL: [Operation; 42] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -80,6 +94,16 @@ impl Operation {
         Operation::BindingConfirm,
         Operation::BindingRead,
         Operation::BindingList,
+        Operation::GatewayPay,
+        Operation::PaymentDebit,
+        Operation::PaymentConfirm,
+        Operation::PaymentRead,
+        Operation::PaymentRefund,
+        Operation::PaymentCancel,
+        Operation::PaymentNotify,
+        Operation::BindingUnbind,
+        Operation::ChannelRead,
+        Operation::ChannelManage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +140,16 @@ impl Operation {
             Operation::BindingConfirm => "binding.confirm",
             Operation::BindingRead => "binding.read",
             Operation::BindingList => "binding.list",
+            Operation::GatewayPay => "gateway.pay",
+            Operation::PaymentDebit => "payment.debit",
+            Operation::PaymentConfirm => "payment.confirm",
+            Operation::PaymentRead => "payment.read",
+            Operation::PaymentRefund => "payment.refund",
+            Operation::PaymentCancel => "payment.cancel",
+            Operation::PaymentNotify => "payment.notify",
+            Operation::BindingUnbind => "binding.unbind",
+            Operation::ChannelRead => "channel.read",
+            Operation::ChannelManage => "channel.manage",
         }
     }
 
@@ -128,6 +162,7 @@ impl Operation {
                 | Operation::GatewaySignConfirm
                 | Operation::GatewaySignCancel
                 | Operation::GatewaySms
+                | Operation::GatewayPay
         )
     }
 

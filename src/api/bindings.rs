@@ -7,9 +7,9 @@ use super::idempotency::{self, Answer};
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::operation::Operation;
-use crate::orchestration::{BindingId, ConfirmCode, OrchestrationError, StartBinding};
+use crate::orchestration::{BindingId, ConfirmCode, StartBinding};
 use crate::time::Timestamp;
-use crate::vault::gateway::{CardVerification, GatewayError};
+use crate::vault::gateway::CardVerification;
 use crate::vault::refs::{CardRef, IdentityRef, UserId};
 use crate::vault::token::ChannelId;
 use crate::vault::validation::ValidationError;
@@ -18,72 +18,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
-
-impl From<OrchestrationError> for Problem {
-    fn from(error: OrchestrationError) -> Self {
-        use StatusCode as S;
-        let detail = error.to_string();
-        let p = |status, kind: &str, title| Problem::new(status, kind, title, detail.clone());
-        match error {
-            OrchestrationError::Invalid(e) => Problem::from(crate::vault::VaultError::Invalid(e)),
-            OrchestrationError::UnknownChannel(_) => {
-                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").with_field("channel", "unknown")
-            }
-            OrchestrationError::PasswordRequired => {
-                p(S::CONFLICT, "password-required", "Payment password required")
-                    .with_field("user_id", "password_not_set")
-            }
-            OrchestrationError::NotUsersIdentity => {
-                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field")
-                    .with_field("identity_ref", "not_users_identity")
-            }
-            OrchestrationError::CardBoundToAnotherUser => {
-                p(S::CONFLICT, "card-bound-elsewhere", "Card bound to another user")
-                    .with_field("card_ref", "bound_to_another_user")
-            }
-            OrchestrationError::VerificationRequired => {
-                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field").with_field("cvn", "required")
-            }
-            OrchestrationError::VerificationNotForDebit => {
-                p(S::UNPROCESSABLE_ENTITY, "invalid-field", "Invalid field")
-                    .with_field("cvn", "not_for_debit")
-            }
-            OrchestrationError::NoPlatformSms => {
-                p(S::SERVICE_UNAVAILABLE, "sms-unavailable", "No SMS carrier")
-            }
-            OrchestrationError::BindingNotFound => Problem::not_found("binding"),
-            OrchestrationError::BindingClosed(status) => {
-                p(S::CONFLICT, "binding-closed", "Binding closed").with_field("binding_id", status.as_str())
-            }
-            OrchestrationError::CodeMismatch { .. } => {
-                p(S::UNPROCESSABLE_ENTITY, "code-mismatch", "Wrong code").with_field("code", "mismatch")
-            }
-            OrchestrationError::Failed(reason) => {
-                p(S::UNPROCESSABLE_ENTITY, "binding-failed", "Binding failed")
-                    .with_field("binding_id", reason)
-            }
-            OrchestrationError::BankRefused(code) => {
-                p(S::UNPROCESSABLE_ENTITY, "bank-refused", "Refused by the bank")
-                    .with_field("channel", code.as_str())
-            }
-            OrchestrationError::ChannelUnavailable => p(
-                S::SERVICE_UNAVAILABLE,
-                "channel-unavailable",
-                "Bank channel unavailable",
-            )
-            .retry_after(5),
-            OrchestrationError::Vault(e) => Problem::from(e),
-            OrchestrationError::Gateway(e) => {
-                tracing::error!(error = %e, "gateway failure");
-                let detail = match e {
-                    GatewayError::Protocol(_) => "the bank channel answered outside its protocol",
-                    _ => "the bank gateway failed",
-                };
-                Problem::new(S::BAD_GATEWAY, "channel-error", "Bank channel error", detail)
-            }
-        }
-    }
-}
 
 /// Start binding a stored card for a user on a channel. The bank checks the
 /// four elements and sends an SMS (or the platform sends its own code).

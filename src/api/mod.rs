@@ -9,6 +9,7 @@ mod cards;
 pub mod dto;
 mod extract;
 mod flow_dto;
+mod flow_problem;
 mod idempotency;
 mod identities;
 mod json;

@@ -1,6 +1,7 @@
 //! Why an orchestration call did not go through.
 
 use super::binding::BindingStatus;
+use super::payment::PaymentStatus;
 use crate::channel::protocol::RefusalCode;
 use crate::vault::gateway::GatewayError;
 use crate::vault::validation::ValidationError;
@@ -35,12 +36,44 @@ pub enum OrchestrationError {
     Failed(String),
     #[error("the bank refused: {}", .0.as_str())]
     BankRefused(RefusalCode),
-    #[error("the bank channel is unavailable; nothing was bound, try again")]
+    #[error("the bank channel is unavailable; nothing was done, try again")]
     ChannelUnavailable,
+    #[error("this payment token belongs to no binding")]
+    TokenNotBound,
+    #[error("this order id was used before with other terms")]
+    OrderConflict,
+    #[error("payment not found")]
+    PaymentNotFound,
+    #[error("the payment is still {} at the bank; wait for its result", .0.as_str())]
+    PaymentInFlight(PaymentStatus),
+    #[error("a {} payment cannot be refunded", .0.as_str())]
+    NotRefundable(PaymentStatus),
+    #[error("refunds would exceed the captured amount; {refundable} minor units remain refundable")]
+    RefundExceedsCaptured { refundable: u64 },
+    #[error("this refund id was used before with another amount")]
+    RefundConflict,
+    #[error("refund not found")]
+    RefundNotFound,
+    #[error("the cancel window has passed; refund the payment instead")]
+    CancelWindowPassed,
+    #[error("the payment is {} and takes no code", .0.as_str())]
+    PaymentTakesNoCode(PaymentStatus),
+    #[error("the binding has payments in flight; unbind once they settle")]
+    PaymentsInFlight,
+    #[error("the notification's {0} does not match the payment")]
+    NotificationMismatch(&'static str),
+    #[error("the payment failed: {0}")]
+    PaymentFailed(String),
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
     Gateway(GatewayError),
+}
+
+impl From<crate::vault::crypto::CryptoError> for OrchestrationError {
+    fn from(e: crate::vault::crypto::CryptoError) -> Self {
+        OrchestrationError::Vault(VaultError::from(e))
+    }
 }
 
 impl From<GatewayError> for OrchestrationError {
@@ -48,7 +81,7 @@ impl From<GatewayError> for OrchestrationError {
         match e {
             GatewayError::Vault(v) => OrchestrationError::Vault(v),
             GatewayError::Refused(code) => OrchestrationError::BankRefused(code),
-            GatewayError::Unavailable(why) => {
+            GatewayError::Unavailable(why) | GatewayError::Unanswered(why) => {
                 tracing::warn!(reason = %why, "bank channel unavailable");
                 OrchestrationError::ChannelUnavailable
             }
@@ -81,6 +114,21 @@ impl OrchestrationError {
             OrchestrationError::Failed(reason) => refused(&format!("binding.failed {reason}")),
             OrchestrationError::BankRefused(code) => refused(&format!("bank.{}", code.as_str())),
             OrchestrationError::ChannelUnavailable => (Outcome::Error, "channel.unavailable".to_owned()),
+            OrchestrationError::TokenNotBound => refused("token.not_bound"),
+            OrchestrationError::OrderConflict => refused("order_id.conflict"),
+            OrchestrationError::PaymentNotFound => (Outcome::NotFound, "payment".to_owned()),
+            OrchestrationError::PaymentInFlight(s) => refused(&format!("payment.{}", s.as_str())),
+            OrchestrationError::NotRefundable(s) => refused(&format!("payment.{}", s.as_str())),
+            OrchestrationError::RefundExceedsCaptured { .. } => refused("amount.exceeds_refundable"),
+            OrchestrationError::RefundConflict => refused("refund_id.conflict"),
+            OrchestrationError::RefundNotFound => (Outcome::NotFound, "refund".to_owned()),
+            OrchestrationError::CancelWindowPassed => refused("payment.cancel_window_passed"),
+            OrchestrationError::PaymentTakesNoCode(s) => refused(&format!("payment.{}", s.as_str())),
+            OrchestrationError::PaymentsInFlight => refused("binding.payments_in_flight"),
+            OrchestrationError::NotificationMismatch(field) => {
+                refused(&format!("notification.{field}_mismatch"))
+            }
+            OrchestrationError::PaymentFailed(reason) => refused(&format!("payment.failed {reason}")),
             OrchestrationError::Vault(_) | OrchestrationError::Gateway(_) => {
                 (Outcome::Error, "internal".to_owned())
             }

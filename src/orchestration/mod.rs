@@ -11,29 +11,57 @@ pub mod binding;
 #[cfg(feature = "boundary-probe")]
 mod boundary_probe;
 mod error;
+mod ids;
 mod layout;
+pub mod payment;
 mod policy;
+pub mod routing;
 
 pub use binding::{BindingId, BindingStatus, BindingView, CodeSender, ConfirmCode, StartBinding};
 pub use error::OrchestrationError;
-pub use policy::{BindingPolicy, SharedCardPolicy, TokenDefaults};
+pub use payment::{Debit, PaymentId, PaymentStatus, PaymentView};
+pub use policy::{BindingPolicy, PaymentPolicy, SharedCardPolicy, TokenDefaults};
 
 use crate::vault::gateway::Gateway;
+use crate::vault::token::ChannelId;
+use std::collections::BTreeMap;
 
-/// The orchestration layer: its policy and the gateway it calls banks through.
+/// The orchestration layer: its policies, channel routing, and the gateway
+/// it calls banks through.
 pub struct Orchestrator {
     pub gateway: Gateway,
     pub policy: BindingPolicy,
-    /// One flow at a time per card (start) and per binding (confirm).
+    pub payments: PaymentPolicy,
+    pub routing: routing::Routing,
+    /// Channel → the client identity allowed to post its notifications.
+    notifiers: BTreeMap<ChannelId, String>,
+    /// One flow at a time per card (start), per binding (confirm, unbind
+    /// and the start of a debit), per order and per payment.
     locks: crate::stripes::Stripes,
 }
 
+/// Everything the orchestration layer is configured with.
+pub struct OrchestrationConfig {
+    pub binding: BindingPolicy,
+    pub payments: PaymentPolicy,
+    pub routing: routing::RoutingPolicy,
+    pub notifiers: BTreeMap<ChannelId, String>,
+}
+
 impl Orchestrator {
-    pub fn new(gateway: Gateway, policy: BindingPolicy) -> Self {
+    pub fn new(gateway: Gateway, config: OrchestrationConfig) -> Self {
         Orchestrator {
             gateway,
-            policy,
+            policy: config.binding,
+            payments: config.payments,
+            routing: routing::Routing::new(config.routing),
+            notifiers: config.notifiers,
             locks: crate::stripes::Stripes::new(),
         }
+    }
+
+    /// Whether `identity` may post notifications for `channel`.
+    pub fn may_notify(&self, channel: &ChannelId, identity: &str) -> bool {
+        self.notifiers.get(channel).is_some_and(|id| id == identity)
     }
 }

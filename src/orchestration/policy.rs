@@ -47,8 +47,13 @@ impl Default for TokenDefaults {
 }
 
 impl TokenDefaults {
-    /// The controls for a token usable on `channel` only, from `now`.
-    pub fn controls(&self, channel: &ChannelId, now: Timestamp) -> Result<DomainControls, ValidationError> {
+    /// The controls for a token usable on `channels` only (a binding's
+    /// channel and its backups), from `now`.
+    pub fn controls(
+        &self,
+        channels: BTreeSet<ChannelId>,
+        now: Timestamp,
+    ) -> Result<DomainControls, ValidationError> {
         DomainControls::new(ControlsSpec {
             max_uses: self.max_uses,
             per_transaction_limit: self.per_transaction_limit,
@@ -56,7 +61,7 @@ impl TokenDefaults {
             currency: Currency::parse(&self.currency)?,
             valid_from: now,
             valid_until: Timestamp(now.seconds() + i64::from(self.validity_days) * 86_400),
-            channels: BTreeSet::from([channel.clone()]),
+            channels,
             merchants: None,
         })
     }
@@ -79,6 +84,30 @@ impl Default for BindingPolicy {
             code_ttl: Duration::from_secs(300),
             max_code_attempts: 5,
             token: TokenDefaults::default(),
+        }
+    }
+}
+
+/// How debits behave.
+#[derive(Clone, Debug)]
+pub struct PaymentPolicy {
+    /// The furthest ahead an order may expire.
+    pub max_order_ttl: Duration,
+    /// A "user paying" debit is closed after this long without a result.
+    pub payment_code_timeout: Duration,
+    /// How often an unsettled payment is queried at its channel.
+    pub poll_interval: Duration,
+    /// A paid order can be cancelled (fully refunded) this long after it was made.
+    pub cancel_window: Duration,
+}
+
+impl Default for PaymentPolicy {
+    fn default() -> Self {
+        PaymentPolicy {
+            max_order_ttl: Duration::from_secs(86_400),
+            payment_code_timeout: Duration::from_secs(30),
+            poll_interval: Duration::from_secs(2),
+            cancel_window: Duration::from_secs(86_400),
         }
     }
 }

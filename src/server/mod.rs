@@ -88,7 +88,7 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     let store = SledStore::open(&config.data_dir)?;
     let vault = Vault::open(store, kek, config.vault_config()?).await?;
     let gateway = Gateway::new(&config.gateway_config()?)?;
-    let orchestrator = Orchestrator::new(gateway, config.binding_policy()?);
+    let orchestrator = Orchestrator::new(gateway, config.orchestration_config()?);
     let app = Arc::new(App::new(
         vault,
         orchestrator,

@@ -25,6 +25,9 @@ pub enum Field {
     Password,
     User,
     Code,
+    Order,
+    OrderExpiry,
+    Refund,
 }
 
 impl Field {
@@ -46,6 +49,9 @@ impl Field {
             Field::Password => "password",
             Field::User => "user_id",
             Field::Code => "code",
+            Field::Order => "order_id",
+            Field::OrderExpiry => "expires_at",
+            Field::Refund => "refund_id",
         }
     }
 }

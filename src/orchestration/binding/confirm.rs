@@ -51,7 +51,9 @@ impl Orchestrator {
         let (record, raw) = self.load(vault, id).await?;
         match record.status {
             BindingStatus::Signed => return Ok(record.view(true)),
-            BindingStatus::Failed => return Err(OrchestrationError::BindingClosed(record.status)),
+            BindingStatus::Failed | BindingStatus::Unbound => {
+                return Err(OrchestrationError::BindingClosed(record.status))
+            }
             BindingStatus::AwaitingCode | BindingStatus::PreBound => {}
         }
         let now = Timestamp::now();
@@ -115,10 +117,13 @@ impl Orchestrator {
             }
             Err(other) => return Err(other.into()),
         };
-        let controls = self.policy.token.controls(&record.channel, now)?;
+        let controls = self
+            .policy
+            .token
+            .controls(self.routing.route_of(&record.channel), now)?;
         let signing = vault
             .record_signing(actor, agreement, controls, now, |agreement_ref, token| {
-                Self::update_batch(&raw, &record.signed(Some(agreement_ref), token, now))
+                Self::signed_batch(&raw, &record.signed(Some(agreement_ref), token, now))
             })
             .await?;
         Ok(record
@@ -134,10 +139,13 @@ impl Orchestrator {
         raw: &[u8],
         now: Timestamp,
     ) -> Result<BindingView, OrchestrationError> {
-        let controls = self.policy.token.controls(&record.channel, now)?;
+        let controls = self
+            .policy
+            .token
+            .controls(self.routing.route_of(&record.channel), now)?;
         let token = vault
             .issue_binding_token(actor, &record.card_ref, controls, now, |token| {
-                Self::update_batch(raw, &record.signed(None, token, now))
+                Self::signed_batch(raw, &record.signed(None, token, now))
             })
             .await?;
         Ok(record.signed(None, &token.number, now).view(false))

@@ -7,7 +7,9 @@ mod confirm;
 mod query;
 mod start;
 mod store;
+mod unbind;
 
+pub(crate) use start::platform_code;
 pub use start::StartBinding;
 
 use crate::channel::protocol::CardKind;
@@ -16,67 +18,12 @@ use crate::vault::refs::{AgreementRef, CardRef, IdentityRef, UserId};
 use crate::vault::token::{ChannelId, TokenNumber};
 use crate::vault::validation::{Field, Rule, ValidationError};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use zeroize::Zeroizing;
 
-/// A binding: `bnd_` and 32 lower-case hex digits.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct BindingId(String);
-
-impl BindingId {
-    const PREFIX: &'static str = "bnd_";
-
-    fn generate() -> Result<Self, crate::vault::crypto::CryptoError> {
-        let random = crate::vault::crypto::random::array::<16>()?;
-        Ok(BindingId(format!(
-            "{}{}",
-            Self::PREFIX,
-            crate::hex::encode(&random)
-        )))
-    }
-
-    pub fn parse(text: &str) -> Result<Self, ValidationError> {
-        let ok = text
-            .strip_prefix(Self::PREFIX)
-            .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
-        if ok {
-            Ok(BindingId(text.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                Field::Reference,
-                Rule::Format,
-                "a binding id is 'bnd_' and 32 lower-case hex digits",
-            ))
-        }
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for BindingId {
-    type Error = ValidationError;
-    fn try_from(s: String) -> Result<Self, ValidationError> {
-        BindingId::parse(&s)
-    }
-}
-impl From<BindingId> for String {
-    fn from(b: BindingId) -> String {
-        b.0
-    }
-}
-impl fmt::Display for BindingId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl fmt::Debug for BindingId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+crate::orchestration::ids::random_id!(
+    /// A binding: `bnd_` and 32 lower-case hex digits.
+    BindingId, "bnd_", "binding"
+);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -88,6 +35,8 @@ pub enum BindingStatus {
     PreBound,
     Signed,
     Failed,
+    /// Unbound (解约) by the user: kept for the record, its tokens deleted.
+    Unbound,
 }
 
 impl BindingStatus {
@@ -97,6 +46,7 @@ impl BindingStatus {
             BindingStatus::PreBound => "pre_bound",
             BindingStatus::Signed => "signed",
             BindingStatus::Failed => "failed",
+            BindingStatus::Unbound => "unbound",
         }
     }
 }
@@ -125,7 +75,7 @@ impl ConfirmCode {
         }
     }
 
-    fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -154,8 +104,23 @@ pub(crate) struct BindingRecord {
     pub token: Option<TokenNumber>,
     /// The reason code of a failure (a bank refusal or ours).
     pub failure: Option<String>,
+    /// Agreements signed at backup channels by a debit (sign-and-pay).
+    pub backup_agreements: Vec<(ChannelId, AgreementRef)>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl BindingRecord {
+    /// The agreement to debit under at `channel`, if signed there.
+    pub(crate) fn agreement_at(&self, channel: &ChannelId) -> Option<&AgreementRef> {
+        if channel == &self.channel {
+            return self.agreement_ref.as_ref();
+        }
+        self.backup_agreements
+            .iter()
+            .find(|(c, _)| c == channel)
+            .map(|(_, a)| a)
+    }
 }
 
 /// What callers see of a binding.

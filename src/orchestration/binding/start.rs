@@ -27,7 +27,7 @@ pub struct StartBinding {
     pub verification: Option<CardVerification>,
 }
 
-fn platform_code() -> Result<Zeroizing<String>, OrchestrationError> {
+pub(crate) fn platform_code() -> Result<Zeroizing<String>, OrchestrationError> {
     let mut code = Zeroizing::new(String::with_capacity(6));
     for _ in 0..6 {
         let digit = crate::vault::crypto::random::below(10).map_err(crate::vault::VaultError::from)?;
@@ -133,6 +133,7 @@ impl Orchestrator {
             agreement_ref: None,
             token: None,
             failure: None,
+            backup_agreements: Vec::new(),
             created_at: now,
             updated_at: now,
         };

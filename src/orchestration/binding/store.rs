@@ -9,7 +9,7 @@ use crate::vault::refs::{CardRef, UserId};
 use crate::vault::{decode, encode, Vault, VaultError};
 
 impl Orchestrator {
-    pub(super) async fn load<S: Store>(
+    pub(crate) async fn load<S: Store>(
         &self,
         vault: &Vault<S>,
         id: &BindingId,
@@ -36,11 +36,43 @@ impl Orchestrator {
     }
 
     /// Replaces the record read as `before`.
-    pub(super) fn update_batch(before: &[u8], record: &BindingRecord) -> Result<Batch, VaultError> {
+    pub(crate) fn update_batch(before: &[u8], record: &BindingRecord) -> Result<Batch, VaultError> {
         let key = layout::binding(&record.id);
         let mut batch = Batch::new();
         batch.expect_equals(key.clone(), before).put(key, encode(record)?);
         Ok(batch)
+    }
+
+    /// Replaces the record read as `before` with its signed form, and
+    /// indexes its token (debits find their binding through it).
+    pub(super) fn signed_batch(before: &[u8], record: &BindingRecord) -> Result<Batch, VaultError> {
+        let mut batch = Self::update_batch(before, record)?;
+        if let Some(token) = &record.token {
+            batch.put(
+                layout::token_binding(token),
+                record.id.as_str().as_bytes().to_vec(),
+            );
+        }
+        Ok(batch)
+    }
+
+    /// The binding a payment token debits under.
+    pub(crate) async fn binding_of_token<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        token: &crate::vault::token::TokenNumber,
+    ) -> Result<(BindingRecord, Vec<u8>), OrchestrationError> {
+        let raw = vault
+            .store()
+            .get(&layout::token_binding(token))
+            .await
+            .map_err(VaultError::from)?
+            .ok_or(OrchestrationError::TokenNotBound)?;
+        let id = std::str::from_utf8(&raw)
+            .ok()
+            .and_then(|s| BindingId::parse(s).ok())
+            .ok_or(VaultError::Corrupt { what: "token index" })?;
+        self.load(vault, &id).await
     }
 
     /// Commits `batch` with an audit record; a lost race is `Contention`
@@ -130,7 +162,7 @@ impl BindingRecord {
         match self.status {
             BindingStatus::Signed => true,
             BindingStatus::AwaitingCode | BindingStatus::PreBound => self.code_expires_at > now,
-            BindingStatus::Failed => false,
+            BindingStatus::Failed | BindingStatus::Unbound => false,
         }
     }
 }

@@ -2,8 +2,9 @@
 //! protocol `bank-sim` speaks. Another bank's protocol is another adapter.
 
 use crate::channel::protocol::{
-    ApplyRequest, ApplyResponse, CancelRequest, CancelResponse, ConfirmRequest, ConfirmResponse, Refusal,
-    RefusalCode, APPLY_PATH, CANCEL_PATH, CONFIRM_PATH,
+    ApplyRequest, ApplyResponse, CancelRequest, CancelResponse, ConfirmRequest, ConfirmResponse,
+    OrderRequest, OrderState, PayRequest, RefundRequest, RefundResponse, Refusal, RefusalCode, APPLY_PATH,
+    CANCEL_PATH, CLOSE_PATH, CONFIRM_PATH, PAY_PATH, QUERY_PATH, REFUND_PATH,
 };
 use crate::channel::{ChannelClient, ClientError};
 use serde::de::DeserializeOwned;
@@ -18,15 +19,23 @@ pub(in crate::vault) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Se
 pub(in crate::vault) enum ChannelFailure {
     /// The bank answered no, with its reason.
     Refused(RefusalCode),
-    /// Not reached, timed out, or the bank said "try later".
+    /// Not reached, or the bank said "try later": the call did nothing.
     Unavailable(String),
+    /// Sent, but no answer (time-out, cut connection): the bank may or
+    /// may not have acted.
+    Unanswered(String),
     /// An answer outside the protocol.
     Protocol(String),
 }
 
 impl From<ClientError> for ChannelFailure {
     fn from(e: ClientError) -> Self {
-        ChannelFailure::Unavailable(e.to_string())
+        match e {
+            ClientError::Timeout(_) | ClientError::Interrupted(_) | ClientError::Body => {
+                ChannelFailure::Unanswered(e.to_string())
+            }
+            _ => ChannelFailure::Unavailable(e.to_string()),
+        }
     }
 }
 
@@ -34,6 +43,10 @@ pub(in crate::vault) trait Channel: Send + Sync {
     fn apply(&self, request: ApplyRequest) -> BoxFuture<'_, Result<ApplyResponse, ChannelFailure>>;
     fn confirm(&self, request: ConfirmRequest) -> BoxFuture<'_, Result<ConfirmResponse, ChannelFailure>>;
     fn cancel(&self, request: CancelRequest) -> BoxFuture<'_, Result<CancelResponse, ChannelFailure>>;
+    fn pay(&self, request: PayRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>>;
+    fn query(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>>;
+    fn close(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>>;
+    fn refund(&self, request: RefundRequest) -> BoxFuture<'_, Result<RefundResponse, ChannelFailure>>;
 }
 
 /// The quick-pay JSON protocol over mutual TLS.
@@ -80,5 +93,17 @@ impl Channel for QuickPay {
     }
     fn cancel(&self, request: CancelRequest) -> BoxFuture<'_, Result<CancelResponse, ChannelFailure>> {
         Box::pin(call_json(&self.client, CANCEL_PATH, request))
+    }
+    fn pay(&self, request: PayRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>> {
+        Box::pin(call_json(&self.client, PAY_PATH, request))
+    }
+    fn query(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>> {
+        Box::pin(call_json(&self.client, QUERY_PATH, request))
+    }
+    fn close(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>> {
+        Box::pin(call_json(&self.client, CLOSE_PATH, request))
+    }
+    fn refund(&self, request: RefundRequest) -> BoxFuture<'_, Result<RefundResponse, ChannelFailure>> {
+        Box::pin(call_json(&self.client, REFUND_PATH, request))
     }
 }

@@ -7,8 +7,10 @@
 
 mod channel;
 mod held;
+mod payments;
 mod verification;
 
+pub use payments::PayOrder;
 pub use verification::CardVerification;
 
 use super::audited::Audit;
@@ -40,6 +42,8 @@ pub enum GatewayError {
     Refused(RefusalCode),
     #[error("the channel is unreachable or unavailable: {0}")]
     Unavailable(String),
+    #[error("the channel did not answer; whether it acted is unknown: {0}")]
+    Unanswered(String),
     #[error("the channel answered outside its protocol: {0}")]
     Protocol(String),
     #[error("no SMS carrier is configured")]
@@ -57,6 +61,7 @@ impl From<ChannelFailure> for GatewayError {
         match f {
             ChannelFailure::Refused(code) => GatewayError::Refused(code),
             ChannelFailure::Unavailable(why) => GatewayError::Unavailable(why),
+            ChannelFailure::Unanswered(why) => GatewayError::Unanswered(why),
             ChannelFailure::Protocol(why) => GatewayError::Protocol(why),
         }
     }
@@ -99,6 +104,9 @@ pub struct Gateway {
     channels: BTreeMap<ChannelId, Arc<dyn Channel>>,
     carrier: Option<ChannelClient>,
     held: Arc<HeldVerifications>,
+    /// The platform's own address for bank notifications, known once the
+    /// listener is bound.
+    notify_base: std::sync::OnceLock<String>,
 }
 
 impl Gateway {
@@ -118,11 +126,22 @@ impl Gateway {
             channels,
             carrier,
             held: HeldVerifications::new(config.verification_ttl),
+            notify_base: std::sync::OnceLock::new(),
         })
     }
 
     pub fn has_channel(&self, id: &ChannelId) -> bool {
         self.channels.contains_key(id)
+    }
+
+    /// How the banks know this platform (notifications must carry it).
+    pub fn merchant_id(&self) -> &str {
+        &self.merchant_id
+    }
+
+    /// Configured channel ids.
+    pub fn channel_ids(&self) -> impl Iterator<Item = ChannelId> + '_ {
+        self.channels.keys().cloned()
     }
 
     pub fn has_carrier(&self) -> bool {
@@ -236,6 +255,7 @@ impl Gateway {
             let retry_possible = matches!(
                 result,
                 Err(ChannelFailure::Unavailable(_))
+                    | Err(ChannelFailure::Unanswered(_))
                     | Err(ChannelFailure::Refused(RefusalCode::SmsCodeMismatch))
             );
             if retry_possible {

@@ -91,6 +91,8 @@ macro_rules! identifier {
     };
 }
 
+pub(crate) use identifier;
+
 identifier!(
     /// A payment channel (a bank's quick-pay interface, UnionPay, …).
     ChannelId, Field::Channel, "a channel id is 1 to 64 letters, digits, '.', '_' or '-'"

@@ -1,0 +1,247 @@
+//! Sign-and-pay at a backup channel: the card was signed at its primary
+//! channel only, so the debit first applies for signing at the backup
+//! (the bank checks the four elements and sends its SMS, or the platform
+//! sends its own code), and the user's one code both signs and pays.
+//! A channel that signs at once (card and name) pays at once: the user
+//! proved the card's phone when binding at the primary.
+
+use super::super::binding::{platform_code, BindingId, CodeSender, ConfirmCode};
+use super::super::{layout, OrchestrationError, Orchestrator};
+use super::debit::Step;
+use super::settle::BankWord;
+use super::{BackupSigning, PaymentId, PaymentRecord, PaymentStatus, PaymentView};
+use crate::audit::Actor;
+use crate::channel::protocol::{ApplyResult, RefusalCode};
+use crate::operation::Operation;
+use crate::store::Store;
+use crate::time::Timestamp;
+use crate::vault::gateway::GatewayError;
+use crate::vault::refs::AgreementRef;
+use crate::vault::{SignedAgreement, Vault};
+use subtle::ConstantTimeEq;
+
+impl Orchestrator {
+    pub(super) async fn sign_then_pay<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        mut record: PaymentRecord,
+        raw: Vec<u8>,
+    ) -> Result<Step, OrchestrationError> {
+        let (binding, _) = self.load(vault, &record.binding).await?;
+        let request_no = format!("{}-{}", record.id, record.attempts.len());
+        let applied = self
+            .gateway
+            .apply(
+                vault,
+                actor,
+                &record.channel,
+                binding.user.as_str(),
+                &binding.card_ref,
+                &binding.identity_ref,
+                &request_no,
+            )
+            .await;
+        let op = Operation::PaymentDebit;
+        let applied = match applied {
+            Ok(applied) => applied,
+            Err(GatewayError::Unavailable(why)) | Err(GatewayError::Unanswered(why)) => {
+                // An application moves no money: safe to try the next channel.
+                self.routing.failed(&record.channel);
+                vault
+                    .release_reservation(actor, &record.reservation, Timestamp::now())
+                    .await?;
+                return Ok(Step::Unreached { record, raw, why });
+            }
+            Err(GatewayError::Refused(code)) => {
+                let word = BankWord::failed(&format!("backup_signing_{}", code.as_str()));
+                let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                return Ok(Step::Done(record));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.routing.succeeded(&record.channel);
+        let code_expires_at = Timestamp(Timestamp::now().seconds() + self.policy.code_ttl.as_secs() as i64);
+        let signing = |code_sender, platform_code| BackupSigning {
+            apply_no: applied.apply_no.clone(),
+            code_sender,
+            platform_code,
+            attempts: 0,
+            code_expires_at,
+        };
+        let signing = match (applied.result, applied.agreement) {
+            (ApplyResult::Signed, Some(agreement)) => {
+                let agreement_ref = self
+                    .store_backup_agreement(vault, actor, &record.binding, agreement)
+                    .await?;
+                return self.pay_at(vault, actor, record, raw, &agreement_ref).await;
+            }
+            (ApplyResult::Signed, None) => {
+                let word = BankWord::failed("backup_signing_channel_protocol");
+                let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                return Ok(Step::Done(record));
+            }
+            (ApplyResult::SmsSent, _) => signing(CodeSender::Bank, None),
+            (ApplyResult::SmsNotSent, _) => {
+                let code = platform_code()?;
+                let digest = vault.code_digest(record.id.as_str(), &code);
+                self.gateway
+                    .send_code(vault, actor, &binding.identity_ref, &code)
+                    .await?;
+                signing(CodeSender::Platform, Some(digest))
+            }
+        };
+        record.backup_signing = Some(signing);
+        let word = BankWord {
+            status: PaymentStatus::AwaitingCode,
+            bank_txn_no: None,
+            failure: None,
+        };
+        let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+        Ok(Step::Done(record))
+    }
+
+    /// Stores an agreement signed at a backup channel on its binding.
+    async fn store_backup_agreement<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        binding_id: &BindingId,
+        agreement: SignedAgreement,
+    ) -> Result<AgreementRef, OrchestrationError> {
+        let _binding_busy = self.locks.lock(&layout::binding(binding_id)).await;
+        let (binding, raw) = self.load(vault, binding_id).await?;
+        let channel = agreement.channel().clone();
+        let agreement_ref = vault
+            .store_agreement(actor, agreement, Timestamp::now(), |agreement_ref| {
+                let mut updated = binding.clone();
+                updated.backup_agreements.push((channel, agreement_ref.clone()));
+                updated.updated_at = Timestamp::now();
+                Self::update_batch(&raw, &updated)
+            })
+            .await?;
+        Ok(agreement_ref)
+    }
+
+    /// The user's SMS code for a debit signing at a backup channel: signs
+    /// there, then pays.
+    pub async fn confirm_payment<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        id: &PaymentId,
+        code: ConfirmCode,
+    ) -> Result<PaymentView, OrchestrationError> {
+        let result = self.confirm_payment_inner(vault, actor, id, code).await;
+        if let Err(e) = &result {
+            let (outcome, detail) = e.audit();
+            vault
+                .record_outcome(
+                    actor,
+                    Operation::PaymentConfirm,
+                    Some(id.to_string()),
+                    outcome,
+                    Some(detail),
+                )
+                .await?;
+        }
+        result
+    }
+
+    async fn confirm_payment_inner<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        id: &PaymentId,
+        code: ConfirmCode,
+    ) -> Result<PaymentView, OrchestrationError> {
+        let _one_flow_per_payment = self.locks.lock(&layout::payment(id)).await;
+        let (record, raw) = self.load_payment(vault, id).await?;
+        let Some(signing) = record.backup_signing.clone() else {
+            return Err(OrchestrationError::PaymentTakesNoCode(record.status));
+        };
+        let op = Operation::PaymentConfirm;
+        if signing.code_expires_at <= Timestamp::now() {
+            let word = BankWord::closed("code_expired");
+            self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+            return Err(OrchestrationError::PaymentFailed("code_expired".to_owned()));
+        }
+        if let Some(expected) = signing.platform_code {
+            let given = vault.code_digest(id.as_str(), code.as_str());
+            if !bool::from(given.ct_eq(&expected)) {
+                return Err(self.wrong_payment_code(vault, actor, record, &raw).await?);
+            }
+        }
+        let sms_code = (signing.code_sender == CodeSender::Bank).then(|| code.as_str());
+        let signed = self
+            .gateway
+            .confirm(
+                vault,
+                actor,
+                &record.channel,
+                &record.card_ref,
+                &signing.apply_no,
+                sms_code,
+                None,
+            )
+            .await;
+        let agreement = match signed {
+            Ok(agreement) => agreement,
+            Err(GatewayError::Refused(RefusalCode::SmsCodeMismatch)) => {
+                return Err(self.wrong_payment_code(vault, actor, record, &raw).await?)
+            }
+            Err(GatewayError::Refused(code)) => {
+                let word = BankWord::failed(&format!("backup_signing_{}", code.as_str()));
+                let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                return Ok(record.view());
+            }
+            Err(other) => return Err(other.into()),
+        };
+        let agreement_ref = self
+            .store_backup_agreement(vault, actor, &record.binding, agreement)
+            .await?;
+        let mut paying = record;
+        paying.status = PaymentStatus::Processing;
+        paying.backup_signing = None;
+        let batch = Self::update_payment_batch(&raw, &paying)?;
+        self.commit_payment(vault, actor, op, &paying, batch).await?;
+        let raw = crate::vault::encode(&paying)?;
+        match self.pay_at(vault, actor, paying, raw, &agreement_ref).await? {
+            Step::Done(record) => Ok(record.view()),
+            Step::Unreached { record, raw, .. } => {
+                let word = BankWord::failed("channel_unavailable");
+                self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                Err(OrchestrationError::ChannelUnavailable)
+            }
+        }
+    }
+
+    async fn wrong_payment_code<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        mut record: PaymentRecord,
+        raw: &[u8],
+    ) -> Result<OrchestrationError, OrchestrationError> {
+        let op = Operation::PaymentConfirm;
+        let attempts = match record.backup_signing.as_mut() {
+            Some(signing) => {
+                signing.attempts += 1;
+                signing.attempts
+            }
+            None => return Ok(OrchestrationError::PaymentTakesNoCode(record.status)),
+        };
+        if attempts >= self.policy.max_code_attempts {
+            let reason = "code_attempts_exhausted";
+            self.apply_bank_word(vault, actor, op, record, raw, BankWord::failed(reason))
+                .await?;
+            return Ok(OrchestrationError::PaymentFailed(reason.to_owned()));
+        }
+        record.updated_at = Timestamp::now();
+        let batch = Self::update_payment_batch(raw, &record)?;
+        self.commit_payment(vault, actor, op, &record, batch).await?;
+        Ok(OrchestrationError::CodeMismatch {
+            remaining: self.policy.max_code_attempts - attempts,
+        })
+    }
+}
