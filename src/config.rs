@@ -44,6 +44,9 @@ fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
 pub struct ServiceConfig {
     /// Where the service listens. Default 127.0.0.1:8443.
     pub listen: SocketAddr,
+    /// The `https://host:port` banks post notifications to; default the
+    /// listening address.
+    pub public_url: Option<String>,
     /// sled data directory. Default `data`.
     pub data_dir: PathBuf,
     /// Development PKI and development KEK. Default `keys`.
@@ -251,6 +254,7 @@ impl Default for ServiceConfig {
             kek: KekSection::default(),
             cards: CardsSection::default(),
             limits: LimitsSection::default(),
+            public_url: None,
             gateway: GatewaySection::default(),
             binding: BindingSection::default(),
             payment: PaymentSection::default(),
@@ -361,6 +365,16 @@ impl ServiceConfig {
         }
         if l.reveals_per_hour > 1000 {
             return Err(invalid("limits.reveals_per_hour", "must be 0 to 1000"));
+        }
+        if self
+            .public_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("https://") || u.ends_with('/'))
+        {
+            return Err(invalid(
+                "public_url",
+                "must be https://host:port without a trailing '/'",
+            ));
         }
         self.vault_config()?;
         self.gateway_config()?;

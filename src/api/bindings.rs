@@ -170,3 +170,30 @@ pub async fn list(
         bindings: bindings.into_iter().map(BindingResponse::from).collect(),
     }))
 }
+
+/// Unbind (解约): refused while a payment of this binding is in flight;
+/// otherwise the bank agreements are cancelled, the payment token deleted
+/// (it can never debit again) and the binding kept, marked unbound.
+/// Repeats answer with the unbound binding.
+#[utoipa::path(post, path = "/v1/bindings/{binding_id}/unbind", tag = "bindings",
+    params(("binding_id" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = BindingResponse), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 503, body = Problem)))]
+pub async fn unbind(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(id): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    let op = Operation::BindingUnbind;
+    app.authorize(&caller, op, Some(id.clone())).await?;
+    let key = idempotency::key(&headers)?;
+    let path = format!("/v1/bindings/{id}/unbind");
+    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
+        let id = binding_id(&app, &caller, op, &id).await?;
+        let view = app.orchestrator.unbind(&app.vault, &caller.actor, &id).await?;
+        Answer::json(StatusCode::OK, &BindingResponse::from(view))
+    })
+    .await
+}

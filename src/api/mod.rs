@@ -6,6 +6,7 @@ mod audit;
 mod bindings;
 mod caller;
 mod cards;
+mod channels;
 pub mod dto;
 mod extract;
 mod flow_dto;
@@ -17,6 +18,8 @@ mod metrics;
 mod openapi;
 mod ops;
 mod passwords;
+mod payment_dto;
+mod payments;
 pub mod problem;
 mod rate_limit;
 mod tokens;
@@ -35,7 +38,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::Router;
 use problem::Problem;
 use std::path::PathBuf;
@@ -122,7 +125,24 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/bindings", post(bindings::start))
         .route("/v1/bindings/{binding_id}", get(bindings::read))
         .route("/v1/bindings/{binding_id}/confirm", post(bindings::confirm))
+        .route("/v1/bindings/{binding_id}/unbind", post(bindings::unbind))
         .route("/v1/users/{user_id}/bindings", get(bindings::list))
+        .route("/v1/payments", post(payments::debit))
+        .route("/v1/payments/{payment_id}", get(payments::read))
+        .route("/v1/payments/{payment_id}/confirm", post(payments::confirm))
+        .route("/v1/payments/{payment_id}/refunds", post(payments::refund))
+        .route(
+            "/v1/payments/{payment_id}/refunds/{refund_id}",
+            get(payments::read_refund),
+        )
+        .route("/v1/payments/{payment_id}/cancel", post(payments::cancel))
+        .route(
+            "/v1/merchants/{merchant}/orders/{order_id}",
+            get(payments::by_order),
+        )
+        .route("/v1/channel-notifications/{channel}", post(channels::notify))
+        .route("/v1/admin/channels", get(channels::list))
+        .route("/v1/admin/channels/{channel}", put(channels::set_state))
         .route("/v1/audit", get(audit::page))
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/audit/export", get(audit::export))

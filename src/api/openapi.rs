@@ -3,14 +3,15 @@
 
 use super::dto::*;
 use super::flow_dto::*;
+use super::payment_dto::*;
 use super::problem::Problem;
-use super::{audit, bindings, cards, identities, ops, passwords, tokens};
+use super::{audit, bindings, cards, channels, identities, ops, passwords, payments, tokens};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
         title = "tokenvault",
-        description = "Tokenization vault: cards, identities, payment passwords, card binding and payment tokens (支付标记) over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
+        description = "Tokenization vault: cards, identities, payment passwords, card binding, payment tokens (支付标记), and debits, refunds, cancels and unbinding on tokens, over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
     ),
     paths(
         cards::store,
@@ -31,6 +32,17 @@ use super::{audit, bindings, cards, identities, ops, passwords, tokens};
         bindings::confirm,
         bindings::read,
         bindings::list,
+        bindings::unbind,
+        payments::debit,
+        payments::read,
+        payments::by_order,
+        payments::confirm,
+        payments::refund,
+        payments::read_refund,
+        payments::cancel,
+        channels::notify,
+        channels::list,
+        channels::set_state,
         audit::page,
         audit::verify,
         audit::export,
@@ -66,6 +78,15 @@ use super::{audit, bindings, cards, identities, ops, passwords, tokens};
         ConfirmBindingRequest,
         BindingResponse,
         BindingListResponse,
+        DebitRequest,
+        ConfirmPaymentRequest,
+        RefundRequest,
+        RefundResponse,
+        RouteAttemptResponse,
+        PaymentResponse,
+        ChannelStateRequest,
+        NotificationAck,
+        crate::orchestration::routing::ChannelHealth,
     ))
 )]
 pub struct ApiDoc;

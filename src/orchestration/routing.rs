@@ -44,11 +44,12 @@ struct Health {
 }
 
 /// What `GET /v1/admin/channels` shows of one channel.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChannelHealth {
     pub channel: String,
     pub up: bool,
     /// `config`, `admin`, `failures` or none.
+    #[schema(value_type = Option<String>)]
     pub down_because: Option<&'static str>,
     pub consecutive_failures: u32,
     pub backups: Vec<String>,

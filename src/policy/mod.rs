@@ -164,7 +164,10 @@ mod tests {
     #[test]
     fn shipped_policies_load_and_only_break_glass_reveals() {
         let set = shipped();
-        assert_eq!(set.policies().count(), 6);
+        assert_eq!(set.policies().count(), 7);
+        assert!(set.allows(&id("spiffe://tokenvault/bank-sim"), Operation::PaymentNotify));
+        assert!(!set.allows(&id("spiffe://tokenvault/bank-sim"), Operation::PaymentDebit));
+        assert!(!set.allows(&id("spiffe://tokenvault/orchestrator"), Operation::PaymentNotify));
         for policy in set.policies() {
             assert_eq!(
                 policy.allow.contains(&Operation::CardReveal),

@@ -51,6 +51,25 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     pub app: Arc<App>,
     listening: Listening,
+    settler: tokio::task::JoinHandle<()>,
+}
+
+/// Settles unsettled payments every `payment.poll_interval_ms` (see
+/// `orchestration::payment::settler`), as the `local:settler` actor.
+fn spawn_settler(app: Arc<App>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let actor = crate::audit::Actor::local("settler");
+        let mut tick = tokio::time::interval(app.orchestrator.payments.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match app.orchestrator.settle_open(&app.vault, &actor).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(settled = n, "settler pass"),
+                Err(e) => tracing::warn!(error = %e, "settler pass failed"),
+            }
+        }
+    })
 }
 
 impl RunningServer {
@@ -58,6 +77,7 @@ impl RunningServer {
     /// once the accept loop has ended.
     pub async fn shutdown(self) {
         self.listening.stop().await;
+        self.settler.abort();
     }
 }
 
@@ -118,9 +138,16 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
         addr: config.listen,
         reason: e.to_string(),
     })?;
+    let notify_base = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("https://{}", listening.addr));
+    app.orchestrator.gateway.set_notify_base(notify_base);
+    let settler = spawn_settler(Arc::clone(&app));
     Ok(RunningServer {
         addr: listening.addr,
         app,
         listening,
+        settler,
     })
 }

@@ -1,0 +1,108 @@
+//! POST /v1/channel-notifications/{channel} (banks post payment results),
+//! GET /v1/admin/channels, PUT /v1/admin/channels/{channel} (routing health).
+
+use super::extract::{Body, Param};
+use super::payment_dto::{ChannelStateRequest, NotificationAck};
+use super::problem::Problem;
+use super::{App, Caller};
+use crate::audit::Outcome;
+use crate::channel::protocol::Notification;
+use crate::operation::Operation;
+use crate::orchestration::routing::ChannelHealth;
+use crate::vault::token::ChannelId;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use std::sync::Arc;
+
+/// A bank channel posts a payment result. Only the identity configured for
+/// that channel (`notify_identity`) may; the result must agree with the
+/// payment (amount, currency, order, bank transaction) and is applied once.
+/// No Idempotency-Key: banks repeat notifications, and a repeat is
+/// answered `applied: false`.
+#[utoipa::path(post, path = "/v1/channel-notifications/{channel}", tag = "channels",
+    params(("channel" = String, Path)),
+    responses((status = 200, body = NotificationAck), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn notify(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(channel): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Json<NotificationAck>, Problem> {
+    let op = Operation::PaymentNotify;
+    let object = format!("channel={channel}");
+    app.authorize(&caller, op, Some(object.clone())).await?;
+    let channel = app
+        .field(&caller, op, "channel", ChannelId::parse(&channel))
+        .await?;
+    if !app.orchestrator.may_notify(&channel, &caller.actor.identity) {
+        tracing::warn!(identity = %caller.actor.identity, channel = channel.as_str(), "notification from an identity that is not this channel's");
+        app.vault
+            .record_denied(&caller.actor, op, Some(object))
+            .await
+            .map_err(Problem::from)?;
+        return Err(Problem::forbidden());
+    }
+    let notification: Notification = app.parse_body(&caller, op, &headers, &body).await?;
+    let notified = app
+        .orchestrator
+        .notify(&app.vault, &caller.actor, &channel, &notification)
+        .await?;
+    Ok(Json(NotificationAck {
+        payment_id: notified.payment.id.to_string(),
+        applied: notified.applied,
+        status: notified.payment.status.as_str().to_owned(),
+    }))
+}
+
+/// Every configured channel: up or down (and why), failures, backups.
+#[utoipa::path(get, path = "/v1/admin/channels", tag = "channels",
+    responses((status = 200, body = Vec<ChannelHealth>), (status = 403, body = Problem)))]
+pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Vec<ChannelHealth>>, Problem> {
+    app.authorize(&caller, Operation::ChannelRead, None).await?;
+    let channels = app.orchestrator.gateway.channel_ids();
+    Ok(Json(app.orchestrator.routing.health_of(channels)))
+}
+
+/// Mark a channel down (debits go to its backups) or up again.
+#[utoipa::path(put, path = "/v1/admin/channels/{channel}", tag = "channels",
+    params(("channel" = String, Path)), request_body = ChannelStateRequest,
+    responses((status = 200, body = ChannelHealth), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn set_state(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(channel): Param,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Json<ChannelHealth>, Problem> {
+    let op = Operation::ChannelManage;
+    app.authorize(&caller, op, Some(channel.clone())).await?;
+    let channel = app
+        .field(&caller, op, "channel", ChannelId::parse(&channel))
+        .await?;
+    if !app.orchestrator.gateway.has_channel(&channel) {
+        return Err(Problem::not_found("channel"));
+    }
+    let r: ChannelStateRequest = app.parse_body(&caller, op, &headers, &body).await?;
+    // Audited first: no record, no change.
+    app.vault
+        .record_admin(
+            &caller.actor,
+            op,
+            Outcome::Success,
+            &format!("channel={} down={}", channel.as_str(), r.down),
+        )
+        .await
+        .map_err(Problem::from)?;
+    app.orchestrator.routing.set_down(&channel, r.down);
+    let health = app
+        .orchestrator
+        .routing
+        .health_of(std::iter::once(channel))
+        .into_iter()
+        .next()
+        .ok_or_else(Problem::internal)?;
+    Ok(Json(health))
+}
