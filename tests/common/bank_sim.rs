@@ -76,7 +76,7 @@ impl BankSim {
     /// TOML adding this simulator as gateway channel `id`.
     pub fn channel_config(&self, id: &str) -> String {
         format!(
-            "[[gateway.channels]]\nid = \"{id}\"\nendpoint = \"https://127.0.0.1:{}\"\n",
+            "[[gateway.channels]]\nid = \"{id}\"\nendpoint = \"https://127.0.0.1:{}\"\nnotify_identity = \"spiffe://tokenvault/bank-sim\"\n",
             self.addr.port()
         )
     }
@@ -126,6 +126,14 @@ impl BankSim {
             .as_array()
             .unwrap()
             .clone()
+    }
+
+    /// The bank's orders (no card numbers): status, amount, refunded,
+    /// notifications delivered.
+    pub async fn orders(&self) -> Vec<serde_json::Value> {
+        let r = self.admin.get("/sim/admin/orders").await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json().as_array().unwrap().clone()
     }
 
     pub fn log(&self) -> String {

@@ -56,23 +56,37 @@ impl Orchestrator {
         Ok(batch)
     }
 
-    /// The binding a payment token debits under.
+    /// The binding a payment token debits under: the one it was issued
+    /// for, or, for a token issued separately for a card, the card's only
+    /// signed binding.
     pub(crate) async fn binding_of_token<S: Store>(
         &self,
         vault: &Vault<S>,
+        actor: &crate::audit::Actor,
         token: &crate::vault::token::TokenNumber,
     ) -> Result<(BindingRecord, Vec<u8>), OrchestrationError> {
-        let raw = vault
+        let indexed = vault
             .store()
             .get(&layout::token_binding(token))
             .await
-            .map_err(VaultError::from)?
-            .ok_or(OrchestrationError::TokenNotBound)?;
-        let id = std::str::from_utf8(&raw)
-            .ok()
-            .and_then(|s| BindingId::parse(s).ok())
-            .ok_or(VaultError::Corrupt { what: "token index" })?;
-        self.load(vault, &id).await
+            .map_err(VaultError::from)?;
+        if let Some(raw) = indexed {
+            let id = std::str::from_utf8(&raw)
+                .ok()
+                .and_then(|s| BindingId::parse(s).ok())
+                .ok_or(VaultError::Corrupt { what: "token index" })?;
+            return self.load(vault, &id).await;
+        }
+        let card = vault.token(actor, token).await?.card_ref;
+        let mut signed = self
+            .bindings_of_card(vault, &card)
+            .await?
+            .into_iter()
+            .filter(|b| b.status == BindingStatus::Signed);
+        match (signed.next(), signed.next()) {
+            (Some(only), None) => self.load(vault, &only.id).await,
+            _ => Err(OrchestrationError::TokenNotBound),
+        }
     }
 
     /// Commits `batch` with an audit record; a lost race is `Contention`

@@ -94,7 +94,7 @@ impl Orchestrator {
                 Err(OrchestrationError::OrderConflict)
             };
         }
-        let binding_id = self.binding_of_token(vault, &debit.token).await?.0.id;
+        let binding_id = self.binding_of_token(vault, actor, &debit.token).await?.0.id;
         let id = PaymentId::generate()?;
         let mut attempts: Vec<RouteAttempt> = Vec::new();
         let mut previous: Option<(PaymentRecord, Vec<u8>)> = None;
