@@ -1,0 +1,701 @@
+//! Payments end to end on tokens only: the real service and `bank-sim`
+//! processes on loopback, every call over mutual TLS with the test's PKI.
+//! Debits against each domain control, concurrency against a use count,
+//! repeated and forged notifications, refunds, cancels, unbinding, backup
+//! routing with sign-and-pay, and the payment-code time-out.
+
+mod common;
+
+use common::bank_sim::BankSim;
+use common::service::{Client, Options, Response, Service, Tls};
+use common::world::*;
+use serde_json::{json, Value};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// One bank channel `bank-a`, with `payment` config (e.g. a slow settler).
+fn pay_world(pan: &str, id_no: &str, flags: &[&str], payment: &str) -> World {
+    world(&[holder(pan, id_no)], flags, payment)
+}
+
+impl World {
+    /// A user with a signed binding of `pan`: (binding id, token, card ref).
+    async fn bound(&self, user: &str, pan: &str, id_no: &str) -> (String, String, String) {
+        let (card, identity) = self.ready(user, pan, id_no).await;
+        let r = self.start(user, &card, &identity, json!({})).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let binding = r.json()["binding_id"].as_str().unwrap().to_owned();
+        let (code, _) = self.bank.last_code(PHONE).await;
+        let r = self.confirm(&binding, &code).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let token = r.json()["token"].as_str().unwrap().to_owned();
+        (binding, token, card)
+    }
+
+    async fn debit(&self, token: &str, order: &str, amount: u64, extra: Value) -> Response {
+        let mut body = json!({
+            "token": token, "order_id": order, "amount": amount, "currency": "CNY",
+            "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
+        });
+        if let (Some(map), Some(more)) = (body.as_object_mut(), extra.as_object()) {
+            map.extend(more.clone());
+        }
+        self.post("orchestrator", "/v1/payments", body).await
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        let r = self.service.client("orchestrator").get(path).await.unwrap();
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()
+    }
+
+    async fn usage(&self, token: &str) -> Value {
+        self.get(&format!("/v1/tokens/{token}")).await["usage"].clone()
+    }
+
+    /// A token for `card` with controls chosen by the test.
+    async fn token_with(&self, card: &str, controls: Value) -> String {
+        let r = self
+            .post(
+                "orchestrator",
+                "/v1/tokens",
+                json!({ "card_ref": card, "controls": controls }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Polls the payment until `done` holds (at most `within`).
+    async fn wait_payment(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let p = self.get(&format!("/v1/payments/{id}")).await;
+            if done(&p) || std::time::Instant::now() > deadline {
+                return p;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Audit records of `operation` whose detail contains `needle`.
+    async fn audited(&self, operation: &str, needle: &str) -> Vec<Value> {
+        let text = self
+            .service
+            .client("auditor")
+            .get("/v1/audit/export")
+            .await
+            .unwrap()
+            .text();
+        text.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .filter(|r| r["operation"] == operation)
+            .filter(|r| r["detail"].as_str().unwrap_or_default().contains(needle))
+            .collect()
+    }
+
+    async fn audit_intact(&self) {
+        let r = self
+            .service
+            .client("auditor")
+            .get("/v1/audit/verify")
+            .await
+            .unwrap()
+            .json();
+        assert_eq!(r["intact"], true, "{r}");
+    }
+
+    /// The bank simulator's certificate, as a client of the vault.
+    fn as_bank(&self) -> Client {
+        let keys = &self.service.keys;
+        Client::new(
+            self.service.addr,
+            &keys.ca_cert(),
+            Some((&keys.client_cert("bank-sim"), &keys.client_key("bank-sim"))),
+            Tls::V13,
+        )
+    }
+}
+
+fn control(r: &Response) -> (u16, String) {
+    (
+        r.status,
+        r.json()["control"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+fn controls(max_uses: u32, per_tx: u64, total: u64, from: i64) -> Value {
+    json!({
+        "max_uses": max_uses, "per_transaction_limit": per_tx, "cumulative_limit": total,
+        "currency": "CNY", "valid_from": from, "valid_until": now() + 3600,
+        "channels": ["bank-a"], "merchants": ["M001"],
+    })
+}
+
+#[tokio::test]
+async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
+    let (pan, id_no) = (debit_pan(101), id_number());
+    let w = pay_world(&pan, &id_no, &[], "");
+    let (_, _, card) = w.bound("u1", &pan, &id_no).await;
+    let token = w.token_with(&card, controls(2, 1000, 1500, now() - 10)).await;
+
+    let cases = [
+        (json!({ "amount": 1001 }), "per_transaction_amount"),
+        (json!({ "merchant": "M002" }), "merchant"),
+        (json!({ "channel": "bank-z" }), "channel"),
+        (json!({ "currency": "USD" }), "currency"),
+    ];
+    for (i, (extra, name)) in cases.iter().enumerate() {
+        let amount = extra["amount"].as_u64().unwrap_or(500);
+        let r = w
+            .debit(&token, &format!("o-refused-{i}"), amount, extra.clone())
+            .await;
+        assert_eq!(control(&r), (422, (*name).to_owned()), "{}", r.text());
+    }
+    assert_eq!(
+        w.usage(&token).await["uses_committed"],
+        0,
+        "refusals take nothing"
+    );
+
+    // Cumulative amount, then use count.
+    assert_eq!(w.debit(&token, "o-1", 1000, json!({})).await.status, 201);
+    let r = w.debit(&token, "o-2", 600, json!({})).await;
+    assert_eq!(control(&r), (422, "cumulative_amount".into()));
+    assert_eq!(w.debit(&token, "o-3", 500, json!({})).await.status, 201);
+    let r = w.debit(&token, "o-4", 1, json!({})).await;
+    assert_eq!(control(&r), (422, "use_count".into()));
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (
+            usage["uses_committed"].as_u64(),
+            usage["amount_committed"].as_u64()
+        ),
+        (Some(2), Some(1500))
+    );
+
+    // The validity window: a token not valid yet.
+    let later = w.token_with(&card, controls(2, 1000, 1500, now() + 1800)).await;
+    let r = w.debit(&later, "o-5", 100, json!({})).await;
+    assert_eq!(control(&r), (422, "validity_period".into()));
+
+    // The order's own expiry: past, or more than a day ahead.
+    let r = w
+        .debit(&token, "o-6", 100, json!({ "expires_at": now() - 1 }))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["field"].clone(), r.json()["rule"].clone()),
+        (422, json!("expires_at"), json!("expired"))
+    );
+    let r = w
+        .debit(&token, "o-7", 100, json!({ "expires_at": now() + 2 * 86_400 }))
+        .await;
+    assert_eq!((r.status, r.json()["rule"].clone()), (422, json!("out_of_range")));
+
+    // A repeated order with the same terms is the same payment; other terms conflict.
+    let first = w.get("/v1/merchants/M001/orders/o-1").await;
+    assert_eq!(first["status"], "succeeded");
+    assert_eq!(first["masked_card"].as_str().unwrap().len(), pan.len());
+    assert!(!first.to_string().contains(&pan));
+    let r = w.debit(&token, "o-1", 999, json!({})).await;
+    assert_eq!((r.status, r.json()["field"].clone()), (409, json!("order_id")));
+    w.audit_intact().await;
+}
+
+#[tokio::test]
+async fn fifty_concurrent_debits_against_five_uses_take_exactly_five() {
+    let (pan, id_no) = (debit_pan(102), id_number());
+    let w = pay_world(&pan, &id_no, &[], "");
+    let (_, _, card) = w.bound("u1", &pan, &id_no).await;
+    let token = w.token_with(&card, controls(5, 1000, 100_000, now() - 10)).await;
+    let orders: Vec<String> = (0..50).map(|i| format!("c-{i}")).collect();
+    let debits = orders.iter().map(|o| w.debit(&token, o, 100, json!({})));
+    let answers = futures_join_all(debits).await;
+    let ok = answers.iter().filter(|r| r.status == 201).count();
+    let use_count = answers
+        .iter()
+        .filter(|r| r.status == 422 && r.json()["control"] == "use_count")
+        .count();
+    assert_eq!(
+        (ok, use_count),
+        (5, 45),
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    let usage = w.usage(&token).await;
+    assert_eq!(usage["uses_committed"], 5);
+    assert_eq!(usage["uses_reserved"], 0);
+    let paid = w
+        .bank
+        .orders()
+        .await
+        .iter()
+        .filter(|o| o["status"] == "succeeded")
+        .count();
+    assert_eq!(paid, 5, "the bank was asked five times");
+}
+
+/// join_all without a futures dependency: spawn-free, polled together.
+async fn futures_join_all<F: std::future::Future<Output = Response>>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<Response> {
+    let mut set = Vec::new();
+    for f in futures {
+        set.push(Box::pin(f));
+    }
+    let mut out: Vec<Option<Response>> = (0..set.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in set.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => out[i] = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
+async fn a_notification_delivered_five_times_changes_the_payment_once() {
+    let (pan, id_no) = (debit_pan(103), id_number());
+    // A slow settler, so the result can only come by notification.
+    let w = pay_world(
+        &pan,
+        &id_no,
+        &["--pay-mode", "async", "--notify-repeats", "5"],
+        "[payment]\npoll_interval_ms = 60000\n",
+    );
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let r = w.debit(&token, "n-1", 2500, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (202, json!("processing")),
+        "{}",
+        r.text()
+    );
+    let id = r.json()["payment_id"].as_str().unwrap().to_owned();
+    assert_eq!(w.usage(&token).await["uses_reserved"], 1);
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while w.bank.orders().await[0]["notifications_sent"] != 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "five deliveries acknowledged"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let p = w.get(&format!("/v1/payments/{id}")).await;
+    assert_eq!(p["status"], "succeeded");
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (usage["uses_committed"].as_u64(), usage["uses_reserved"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(usage["amount_committed"], 2500);
+    let applied = w.audited("payment.notify", "status=succeeded order=").await;
+    let duplicates = w.audited("payment.notify", "duplicate").await;
+    assert_eq!((applied.len(), duplicates.len()), (1, 4));
+    w.audit_intact().await;
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
+}
+
+#[tokio::test]
+async fn forged_or_disagreeing_notifications_are_refused_and_audited() {
+    let (pan, id_no) = (debit_pan(104), id_number());
+    let w = pay_world(
+        &pan,
+        &id_no,
+        &["--pay-mode", "user-paying"],
+        "[payment]\npoll_interval_ms = 60000\npayment_code_timeout_s = 600\n",
+    );
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let r = w.debit(&token, "f-1", 800, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (202, json!("user_paying")),
+        "{}",
+        r.text()
+    );
+    let id = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let txn = w.bank.orders().await[0]["order_no"].clone();
+    assert_eq!(txn, json!(id));
+    let notification = |amount: u64| {
+        json!({ "merchant_id": "tokenvault-dev", "order_no": id, "bank_txn_no": "BT000000000001",
+                "status": "succeeded", "amount": amount, "currency": "CNY", "failure": null })
+    };
+    // Not the bank: the orchestrator's certificate (no policy grant) and an
+    // unknown identity.
+    let r = w
+        .service
+        .client("orchestrator")
+        .post_json("/v1/channel-notifications/bank-a", None, &notification(800))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
+    let (stranger, _) = w.service.issued_client(
+        "other-bank",
+        "spiffe://tokenvault/other-bank",
+        tokenvault::tls::pki::Validity::days_from_now(1),
+    );
+    let r = stranger
+        .post_json("/v1/channel-notifications/bank-a", None, &notification(800))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
+    // The bank, disagreeing on the amount: refused, audited, nothing changes.
+    let bank = w.as_bank();
+    let r = bank
+        .post_json("/v1/channel-notifications/bank-a", None, &notification(8000))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["field"].clone()),
+        (422, json!("amount")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(
+        w.audited("payment.notify", "notification.amount_mismatch")
+            .await
+            .len(),
+        1
+    );
+    assert_eq!(w.usage(&token).await["uses_reserved"], 1);
+    // The bank, agreeing: applied once; the repeat is acknowledged only.
+    let r = bank
+        .post_json("/v1/channel-notifications/bank-a", None, &notification(800))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["applied"].clone()),
+        (200, json!(true)),
+        "{}",
+        r.text()
+    );
+    let r = bank
+        .post_json("/v1/channel-notifications/bank-a", None, &notification(800))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.json()["applied"].clone()), (200, json!(false)));
+    assert_eq!(w.usage(&token).await["uses_committed"], 1);
+    w.audit_intact().await;
+}
+
+#[tokio::test]
+async fn refunds_stay_within_the_captured_amount_and_cancel_refunds_in_full() {
+    let (pan, id_no) = (debit_pan(105), id_number());
+    let w = pay_world(&pan, &id_no, &[], "[payment]\npoll_interval_ms = 60000\n");
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let refund = |id: String, refund_id: &str, amount: u64| {
+        let w = &w;
+        let refund_id = refund_id.to_owned();
+        async move {
+            w.post(
+                "orchestrator",
+                &format!("/v1/payments/{id}/refunds"),
+                json!({ "refund_id": refund_id, "amount": amount }),
+            )
+            .await
+        }
+    };
+    // While processing: refused.
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000 }))
+        .await;
+    let r = w.debit(&token, "r-0", 300, json!({})).await;
+    let processing = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = refund(processing.clone(), "x", 100).await;
+    assert_eq!(
+        (r.status, r.json()["rule"].clone()),
+        (409, json!("processing")),
+        "{}",
+        r.text()
+    );
+    // Cancel of the unpaid order closes it and gives the use back.
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{processing}/cancel"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (
+            r.status,
+            r.json()["status"].clone(),
+            r.json()["cancelled"].clone()
+        ),
+        (200, json!("closed"), json!(true)),
+        "{}",
+        r.text()
+    );
+    assert_eq!(w.usage(&token).await["uses_reserved"], 0);
+
+    w.bank.set_faults(json!({})).await;
+    let r = w.debit(&token, "r-1", 1000, json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let paid = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = refund(paid.clone(), "r1", 1001).await;
+    assert_eq!(
+        (r.status, r.json()["field"].clone(), r.json()["rule"].clone()),
+        (422, json!("amount"), json!("exceeds_refundable"))
+    );
+    let r = refund(paid.clone(), "r1", 400).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (201, json!("succeeded")),
+        "{}",
+        r.text()
+    );
+    let r = refund(paid.clone(), "r1", 400).await;
+    assert_eq!(r.status, 200, "a repeat is the same refund");
+    let r = refund(paid.clone(), "r1", 300).await;
+    assert_eq!((r.status, r.json()["field"].clone()), (409, json!("refund_id")));
+    let r = refund(paid.clone(), "r2", 700).await;
+    assert_eq!(r.status, 422, "only 600 remain");
+    assert_eq!(refund(paid.clone(), "r2", 600).await.status, 201);
+    let one = w.get(&format!("/v1/payments/{paid}/refunds/r2")).await;
+    assert_eq!(
+        (one["amount"].as_u64(), one["status"].as_str()),
+        (Some(600), Some("succeeded"))
+    );
+    let p = w.get(&format!("/v1/payments/{paid}")).await;
+    assert_eq!(p["refunded"], 1000);
+    // Refunds give nothing back to the token's controls (documented).
+    assert_eq!(w.usage(&token).await["amount_committed"], 1000);
+
+    // Cancel of a paid order refunds it in full; a repeat answers alike.
+    let r = w.debit(&token, "r-2", 500, json!({})).await;
+    let second = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/payments/{second}/cancel");
+    let r = w.post("orchestrator", &path, json!({})).await;
+    assert_eq!(
+        (
+            r.status,
+            r.json()["refunded"].clone(),
+            r.json()["cancelled"].clone()
+        ),
+        (200, json!(500), json!(true)),
+        "{}",
+        r.text()
+    );
+    let again = w.post("orchestrator", &path, json!({})).await;
+    assert_eq!(
+        (again.status, again.json()["refunded"].clone()),
+        (200, json!(500))
+    );
+    let bank_order = w
+        .bank
+        .orders()
+        .await
+        .into_iter()
+        .find(|o| o["order_no"] == json!(second))
+        .unwrap();
+    assert_eq!(bank_order["refunded"], 500);
+    w.audit_intact().await;
+}
+
+#[tokio::test]
+async fn unbind_waits_for_payments_in_flight_and_the_token_never_debits_again() {
+    let (pan, id_no) = (debit_pan(106), id_number());
+    let w = pay_world(
+        &pan,
+        &id_no,
+        &["--pay-mode", "async"],
+        "[payment]\npoll_interval_ms = 60000\n",
+    );
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 1500 }))
+        .await;
+    let (binding, token, _) = w.bound("u1", &pan, &id_no).await;
+    let r = w.debit(&token, "u-1", 700, json!({})).await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let id = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let unbind = format!("/v1/bindings/{binding}/unbind");
+    let r = w.post("orchestrator", &unbind, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["rule"].clone()),
+        (409, json!("payments_in_flight")),
+        "{}",
+        r.text()
+    );
+    let p = w
+        .wait_payment(&id, Duration::from_secs(10), |p| p["status"] == "succeeded")
+        .await;
+    assert_eq!(p["status"], "succeeded");
+    let r = w.post("orchestrator", &unbind, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (200, json!("unbound")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(w.get(&format!("/v1/tokens/{token}")).await["status"], "deleted");
+    assert!(w.bank.agreements().await.iter().all(|a| a["active"] == false));
+    let r = w.debit(&token, "u-2", 100, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["rule"].clone()),
+        (409, json!("unbound")),
+        "{}",
+        r.text()
+    );
+    let listed = w.bindings("u1").await;
+    assert_eq!(listed[0]["status"], "unbound", "kept, never deleted");
+    let again = w.post("orchestrator", &unbind, json!({})).await;
+    assert_eq!(again.status, 200);
+}
+
+#[tokio::test]
+async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_first() {
+    let (pan, id_no) = (debit_pan(107), id_number());
+    let holders = [holder(&pan, &id_no)];
+    let mut service = Service::prepare(Options::default());
+    let primary = BankSim::start(&service.keys, service.dir.path(), "bank", &holders, &[]);
+    let backup = BankSim::start(&service.keys, service.dir.path(), "backup", &holders, &[]);
+    service.add_config(&format!(
+        "[gateway]\nsms_carrier = \"{}\"\n{}{}[payment]\npoll_interval_ms = 60000\n[[routing.routes]]\nprimary = \"bank-a\"\nbackups = [\"bank-b\"]\n",
+        primary.endpoint(),
+        primary.channel_config("bank-a"),
+        backup.channel_config("bank-b"),
+    ));
+    service.spawn();
+    let w = World {
+        service,
+        bank: primary,
+    };
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let controls = w.get(&format!("/v1/tokens/{token}")).await["controls"]["channels"].clone();
+    assert_eq!(
+        controls,
+        json!(["bank-a", "bank-b"]),
+        "the token may use the route"
+    );
+
+    w.bank.set_faults(json!({ "unavailable": true })).await;
+    let r = w.debit(&token, "b-1", 1200, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (202, json!("awaiting_code")),
+        "{}",
+        r.text()
+    );
+    let p = r.json();
+    assert_eq!(
+        (
+            p["channel"].clone(),
+            p["backup_route"].clone(),
+            p["code_sender"].clone()
+        ),
+        (json!("bank-b"), json!(true), json!("bank"))
+    );
+    assert_eq!(
+        p["route_attempts"],
+        json!([{ "channel": "bank-a", "reason": "unavailable" }])
+    );
+    let id = p["payment_id"].as_str().unwrap().to_owned();
+    let code = backup.sms(PHONE).await.last().unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{id}/confirm"),
+            json!({ "code": code }),
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (201, json!("succeeded")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(backup.agreements().await.len(), 1, "signed at the backup");
+    assert_eq!(backup.orders().await[0]["status"], "succeeded");
+
+    // Next debit: the backup agreement is used at once.
+    let r = w.debit(&token, "b-2", 300, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["channel"].clone()),
+        (201, json!("bank-b")),
+        "{}",
+        r.text()
+    );
+    // Marked down by an operator: the primary is not even tried.
+    let admin = w.service.client("orchestrator");
+    let r = admin
+        .send(
+            "PUT",
+            "/v1/admin/channels/bank-a",
+            &[("Content-Type", "application/json")],
+            Some(br#"{"down":true}"#),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["down_because"].clone()),
+        (200, json!("admin")),
+        "{}",
+        r.text()
+    );
+    let r = w.debit(&token, "b-3", 300, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["route_attempts"].clone()),
+        (201, json!([])),
+        "{}",
+        r.text()
+    );
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (usage["uses_committed"].as_u64(), usage["uses_reserved"].as_u64()),
+        (Some(3), Some(0))
+    );
+    w.audit_intact().await;
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
+}
+
+#[tokio::test]
+async fn a_user_paying_debit_is_closed_after_the_payment_code_time_out() {
+    let (pan, id_no) = (debit_pan(108), id_number());
+    let w = pay_world(
+        &pan,
+        &id_no,
+        &["--pay-mode", "user-paying"],
+        "[payment]\npoll_interval_ms = 300\npayment_code_timeout_s = 2\n",
+    );
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let r = w.debit(&token, "p-1", 900, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (202, json!("user_paying")),
+        "{}",
+        r.text()
+    );
+    let id = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let p = w
+        .wait_payment(&id, Duration::from_secs(15), |p| p["status"] == "closed")
+        .await;
+    assert_eq!(
+        (p["status"].clone(), p["failure"].clone()),
+        (json!("closed"), json!("user_paying_timeout")),
+        "{p}"
+    );
+    assert_eq!(w.bank.orders().await[0]["status"], "closed");
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (usage["uses_committed"].as_u64(), usage["uses_reserved"].as_u64()),
+        (Some(0), Some(0))
+    );
+}
