@@ -292,3 +292,119 @@ impl Bank {
         views
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::cardholders;
+    use super::super::faults::{Faults, VerifyMode};
+    use super::*;
+    use crate::channel::protocol::{ApplyRequest, ApplyResult};
+
+    /// A bank whose embedded cardholder 6222020000000000018 has signed.
+    fn signed_bank(faults: Faults) -> (Bank, String) {
+        let bank = Bank::new(
+            cardholders::embedded().unwrap(),
+            Faults {
+                verify: VerifyMode::CardAndName,
+                ..faults
+            },
+        );
+        let applied = bank
+            .apply(&ApplyRequest {
+                merchant_id: "m".into(),
+                user_ref: "u".into(),
+                request_no: "r1".into(),
+                card_no: Zeroizing::new("6222020000000000018".into()),
+                name: Zeroizing::new("张三".into()),
+                id_no: Zeroizing::new("11010519491231002X".into()),
+                phone: Zeroizing::new("13800138000".into()),
+            })
+            .unwrap();
+        assert_eq!(applied.result, ApplyResult::Signed);
+        (bank, applied.agreement_no.unwrap())
+    }
+
+    fn pay(bank: &Bank, agreement: &str, order: &str, amount: u64) -> Result<OrderState, RefusalCode> {
+        bank.pay(&PayRequest {
+            merchant_id: "m".into(),
+            order_no: order.into(),
+            agreement_no: Zeroizing::new(agreement.into()),
+            amount,
+            currency: "CNY".into(),
+            notify_url: None,
+        })
+        .map(|(state, _)| state)
+        .map_err(|r| r.code)
+    }
+
+    #[test]
+    fn limits_refunds_and_repeats_follow_the_banks_rules() {
+        let (bank, agreement) = signed_bank(Faults {
+            per_transaction_limit: Some(5_000),
+            daily_limit: Some(8_000),
+            ..Faults::default()
+        });
+        assert_eq!(
+            pay(&bank, &agreement, "o1", 5_001).unwrap_err(),
+            RefusalCode::OverTransactionLimit
+        );
+        assert_eq!(
+            pay(&bank, &agreement, "o1", 5_000).unwrap().status,
+            PayStatus::Succeeded
+        );
+        assert_eq!(
+            pay(&bank, &agreement, "o2", 3_001).unwrap_err(),
+            RefusalCode::OverDailyLimit
+        );
+        // A repeated order number: same terms, same order; other terms, refused.
+        assert_eq!(
+            pay(&bank, &agreement, "o1", 5_000).unwrap().bank_txn_no,
+            "BT000000000001"
+        );
+        assert_eq!(
+            pay(&bank, &agreement, "o1", 4_000).unwrap_err(),
+            RefusalCode::OrderConflict
+        );
+        assert_eq!(
+            pay(&bank, "AG-unknown", "o3", 1).unwrap_err(),
+            RefusalCode::AgreementUnknown
+        );
+
+        let refund = |no: &str, amount| {
+            bank.refund(&RefundRequest {
+                merchant_id: "m".into(),
+                order_no: "o1".into(),
+                refund_no: no.into(),
+                amount,
+            })
+        };
+        assert_eq!(refund("r1", 3_000).unwrap().refunded_total, 3_000);
+        assert_eq!(
+            refund("r1", 3_000).unwrap().refunded_total,
+            3_000,
+            "a repeat is one refund"
+        );
+        assert_eq!(
+            refund("r2", 2_001).unwrap_err().code,
+            RefusalCode::RefundExceedsPaid
+        );
+        assert_eq!(bank.order_views()[0].refunded, 3_000);
+    }
+
+    #[test]
+    fn an_unpaid_order_closes_and_a_closed_async_order_is_never_paid() {
+        let (bank, agreement) = signed_bank(Faults {
+            pay_mode: PayMode::Async,
+            ..Faults::default()
+        });
+        let state = pay(&bank, &agreement, "o1", 100).unwrap();
+        assert_eq!(state.status, PayStatus::Processing);
+        let order = OrderRequest {
+            merchant_id: "m".into(),
+            order_no: "o1".into(),
+        };
+        assert_eq!(bank.close(&order).unwrap().status, PayStatus::Closed);
+        assert!(!bank.settle("o1"), "closed before it settled: no notification");
+        assert_eq!(bank.query(&order).unwrap().status, PayStatus::Closed);
+    }
+}
