@@ -35,9 +35,16 @@ pub struct Orchestrator {
     pub routing: routing::Routing,
     /// Channel → the client identity allowed to post its notifications.
     notifiers: BTreeMap<ChannelId, String>,
-    /// One flow at a time per card (start), per binding (confirm, unbind
-    /// and the start of a debit), per order and per payment.
+    /// One binding flow at a time per card (start) and per binding
+    /// (confirm, agreement updates).
     locks: crate::stripes::Stripes,
+    /// One debit at a time per order.
+    order_locks: crate::stripes::Stripes,
+    /// One result, refund or cancel at a time per payment.
+    payment_locks: crate::stripes::Stripes,
+    /// Debits hold a binding's gate shared while they check it and record
+    /// their payment; unbind holds it exclusively.
+    binding_gate: crate::stripes::RwStripes,
 }
 
 /// Everything the orchestration layer is configured with.
@@ -57,6 +64,9 @@ impl Orchestrator {
             routing: routing::Routing::new(config.routing),
             notifiers: config.notifiers,
             locks: crate::stripes::Stripes::new(),
+            order_locks: crate::stripes::Stripes::new(),
+            payment_locks: crate::stripes::Stripes::new(),
+            binding_gate: crate::stripes::RwStripes::new(),
         }
     }
 

@@ -44,7 +44,7 @@ impl Orchestrator {
     ) -> Result<BindingView, OrchestrationError> {
         // Debits check the binding and record their payment under this
         // lock, so none can start between the check below and the end.
-        let _binding_busy = self.locks.lock(&layout::binding(id)).await;
+        let _no_debit_starts = self.binding_gate.write(&layout::binding(id)).await;
         let (record, _) = self.load(vault, id).await?;
         match record.status {
             BindingStatus::Unbound => return Ok(record.view(true)),

@@ -155,7 +155,7 @@ impl Orchestrator {
         id: &PaymentId,
         code: ConfirmCode,
     ) -> Result<PaymentView, OrchestrationError> {
-        let _one_flow_per_payment = self.locks.lock(&layout::payment(id)).await;
+        let _one_flow_per_payment = self.payment_locks.lock(&layout::payment(id)).await;
         let (record, raw) = self.load_payment(vault, id).await?;
         let Some(signing) = record.backup_signing.clone() else {
             return Err(OrchestrationError::PaymentTakesNoCode(record.status));

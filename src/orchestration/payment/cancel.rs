@@ -40,7 +40,7 @@ impl Orchestrator {
         actor: &Actor,
         id: &PaymentId,
     ) -> Result<PaymentView, OrchestrationError> {
-        let _one_flow_per_payment = self.locks.lock(&layout::payment(id)).await;
+        let _one_flow_per_payment = self.payment_locks.lock(&layout::payment(id)).await;
         let op = Operation::PaymentCancel;
         let (record, raw) = self.load_payment(vault, id).await?;
         let record = match record.status {

@@ -78,7 +78,7 @@ impl Orchestrator {
         let now = Timestamp::now();
         check_expiry(debit.expires_at, now, self.payments.max_order_ttl.as_secs())?;
         let order_key = layout::order(&debit.merchant, &debit.order_id);
-        let _one_debit_per_order = self.locks.lock(&order_key).await;
+        let _one_debit_per_order = self.order_locks.lock(&order_key).await;
         if let Some((existing, _)) = self
             .payment_of_order(vault, &debit.merchant, &debit.order_id)
             .await?
@@ -178,7 +178,7 @@ impl Orchestrator {
         attempts: &[RouteAttempt],
         previous: Option<(PaymentRecord, Vec<u8>)>,
     ) -> Result<(PaymentRecord, Vec<u8>, Option<AgreementRef>), OrchestrationError> {
-        let _binding_busy = self.locks.lock(&layout::binding(binding_id)).await;
+        let _unbind_waits = self.binding_gate.read(&layout::binding(binding_id)).await;
         let (binding, _) = self.load(vault, binding_id).await?;
         if binding.status != BindingStatus::Signed {
             return Err(OrchestrationError::BindingClosed(binding.status));

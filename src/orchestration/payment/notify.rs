@@ -73,7 +73,7 @@ impl Orchestrator {
         id: &PaymentId,
         n: &Notification,
     ) -> Result<Notified, OrchestrationError> {
-        let _one_result_at_a_time = self.locks.lock(&layout::payment(id)).await;
+        let _one_result_at_a_time = self.payment_locks.lock(&layout::payment(id)).await;
         let (record, raw) = self.load_payment(vault, id).await?;
         let mismatch = if &record.channel != channel {
             Some("channel")

@@ -74,7 +74,7 @@ impl Orchestrator {
         actor: &Actor,
         id: &PaymentId,
     ) -> Result<PaymentView, OrchestrationError> {
-        let _one_result_at_a_time = self.locks.lock(&layout::payment(id)).await;
+        let _one_result_at_a_time = self.payment_locks.lock(&layout::payment(id)).await;
         let (record, raw) = self.load_payment(vault, id).await?;
         if !matches!(
             record.status,

@@ -24,7 +24,7 @@ impl Orchestrator {
         amount: u64,
     ) -> Result<(Refund, bool), OrchestrationError> {
         let result = async {
-            let _one_flow_per_payment = self.locks.lock(&layout::payment(id)).await;
+            let _one_flow_per_payment = self.payment_locks.lock(&layout::payment(id)).await;
             self.refund_locked(vault, actor, Operation::PaymentRefund, id, refund_id, amount)
                 .await
         }

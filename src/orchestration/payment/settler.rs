@@ -44,7 +44,7 @@ impl Orchestrator {
         actor: &Actor,
         id: &PaymentId,
     ) -> Result<bool, OrchestrationError> {
-        let _one_result_at_a_time = self.locks.lock(&super::super::layout::payment(id)).await;
+        let _one_result_at_a_time = self.payment_locks.lock(&super::super::layout::payment(id)).await;
         let (record, raw) = self.load_payment(vault, id).await?;
         let now = Timestamp::now();
         let op = Operation::PaymentDebit;
