@@ -135,3 +135,24 @@ impl OrchestrationError {
         }
     }
 }
+
+impl super::Orchestrator {
+    /// Records how a failed flow ended (a rule or reason code, never an
+    /// input value) against `object`, and hands the result back.
+    pub(crate) async fn audit_failure<S: crate::store::Store, T>(
+        &self,
+        vault: &crate::vault::Vault<S>,
+        actor: &crate::audit::Actor,
+        operation: crate::operation::Operation,
+        object: String,
+        result: Result<T, OrchestrationError>,
+    ) -> Result<T, OrchestrationError> {
+        if let Err(e) = &result {
+            let (outcome, detail) = e.audit();
+            vault
+                .record_outcome(actor, operation, Some(object), outcome, Some(detail))
+                .await?;
+        }
+        result
+    }
+}

@@ -25,19 +25,8 @@ impl Orchestrator {
         code: ConfirmCode,
     ) -> Result<BindingView, OrchestrationError> {
         let result = self.confirm_inner(vault, actor, id, code).await;
-        if let Err(e) = &result {
-            let (outcome, detail) = e.audit();
-            vault
-                .record_outcome(
-                    actor,
-                    Operation::BindingConfirm,
-                    Some(id.to_string()),
-                    outcome,
-                    Some(detail),
-                )
-                .await?;
-        }
-        result
+        self.audit_failure(vault, actor, Operation::BindingConfirm, id.to_string(), result)
+            .await
     }
 
     async fn confirm_inner<S: Store>(

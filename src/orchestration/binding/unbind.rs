@@ -21,19 +21,8 @@ impl Orchestrator {
         id: &BindingId,
     ) -> Result<BindingView, OrchestrationError> {
         let result = self.unbind_inner(vault, actor, id).await;
-        if let Err(e) = &result {
-            let (outcome, detail) = e.audit();
-            vault
-                .record_outcome(
-                    actor,
-                    Operation::BindingUnbind,
-                    Some(id.to_string()),
-                    outcome,
-                    Some(detail),
-                )
-                .await?;
-        }
-        result
+        self.audit_failure(vault, actor, Operation::BindingUnbind, id.to_string(), result)
+            .await
     }
 
     async fn unbind_inner<S: Store>(

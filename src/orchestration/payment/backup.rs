@@ -133,19 +133,8 @@ impl Orchestrator {
         code: ConfirmCode,
     ) -> Result<PaymentView, OrchestrationError> {
         let result = self.confirm_payment_inner(vault, actor, id, code).await;
-        if let Err(e) = &result {
-            let (outcome, detail) = e.audit();
-            vault
-                .record_outcome(
-                    actor,
-                    Operation::PaymentConfirm,
-                    Some(id.to_string()),
-                    outcome,
-                    Some(detail),
-                )
-                .await?;
-        }
-        result
+        self.audit_failure(vault, actor, Operation::PaymentConfirm, id.to_string(), result)
+            .await
     }
 
     async fn confirm_payment_inner<S: Store>(

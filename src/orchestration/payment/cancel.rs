@@ -19,19 +19,8 @@ impl Orchestrator {
         id: &PaymentId,
     ) -> Result<PaymentView, OrchestrationError> {
         let result = self.cancel_inner(vault, actor, id).await;
-        if let Err(e) = &result {
-            let (outcome, detail) = e.audit();
-            vault
-                .record_outcome(
-                    actor,
-                    Operation::PaymentCancel,
-                    Some(id.to_string()),
-                    outcome,
-                    Some(detail),
-                )
-                .await?;
-        }
-        result
+        self.audit_failure(vault, actor, Operation::PaymentCancel, id.to_string(), result)
+            .await
     }
 
     async fn cancel_inner<S: Store>(

@@ -54,19 +54,14 @@ impl Orchestrator {
         debit: Debit,
     ) -> Result<(PaymentView, bool), OrchestrationError> {
         let result = self.debit_inner(vault, actor, &debit).await;
-        if let Err(e) = &result {
-            let (outcome, detail) = e.audit();
-            vault
-                .record_outcome(
-                    actor,
-                    Operation::PaymentDebit,
-                    Some(format!("order={}", debit.order_id.as_str())),
-                    outcome,
-                    Some(detail),
-                )
-                .await?;
-        }
-        result
+        self.audit_failure(
+            vault,
+            actor,
+            Operation::PaymentDebit,
+            format!("order={}", debit.order_id.as_str()),
+            result,
+        )
+        .await
     }
 
     async fn debit_inner<S: Store>(

@@ -29,19 +29,8 @@ impl Orchestrator {
                 .await
         }
         .await;
-        if let Err(e) = &result {
-            let (outcome, detail) = e.audit();
-            vault
-                .record_outcome(
-                    actor,
-                    Operation::PaymentRefund,
-                    Some(id.to_string()),
-                    outcome,
-                    Some(detail),
-                )
-                .await?;
-        }
-        result
+        self.audit_failure(vault, actor, Operation::PaymentRefund, id.to_string(), result)
+            .await
     }
 
     /// A refund; the caller holds the payment's lock. Returns the refund
