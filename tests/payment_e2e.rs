@@ -52,6 +52,28 @@ impl World {
         r.json()
     }
 
+    /// A debit the bank has not settled: asserts `202 <status>`, returns
+    /// the payment.
+    async fn debit_pending(&self, token: &str, order: &str, amount: u64, status: &str) -> Value {
+        let r = self.debit(token, order, amount, json!({})).await;
+        assert_eq!(
+            (r.status, r.json()["status"].clone()),
+            (202, json!(status)),
+            "{}",
+            r.text()
+        );
+        r.json()
+    }
+
+    /// (uses committed, uses reserved) of `token`.
+    async fn uses(&self, token: &str) -> (u64, u64) {
+        let usage = self.usage(token).await;
+        (
+            usage["uses_committed"].as_u64().unwrap(),
+            usage["uses_reserved"].as_u64().unwrap(),
+        )
+    }
+
     async fn usage(&self, token: &str) -> Value {
         self.get(&format!("/v1/tokens/{token}")).await["usage"].clone()
     }
@@ -278,14 +300,8 @@ async fn a_notification_delivered_five_times_changes_the_payment_once() {
         "[payment]\npoll_interval_ms = 60000\n",
     );
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
-    let r = w.debit(&token, "n-1", 2500, json!({})).await;
-    assert_eq!(
-        (r.status, r.json()["status"].clone()),
-        (202, json!("processing")),
-        "{}",
-        r.text()
-    );
-    let id = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let pending = w.debit_pending(&token, "n-1", 2500, "processing").await;
+    let id = pending["payment_id"].as_str().unwrap().to_owned();
     assert_eq!(w.usage(&token).await["uses_reserved"], 1);
 
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -298,12 +314,8 @@ async fn a_notification_delivered_five_times_changes_the_payment_once() {
     }
     let p = w.get(&format!("/v1/payments/{id}")).await;
     assert_eq!(p["status"], "succeeded");
-    let usage = w.usage(&token).await;
-    assert_eq!(
-        (usage["uses_committed"].as_u64(), usage["uses_reserved"].as_u64()),
-        (Some(1), Some(0))
-    );
-    assert_eq!(usage["amount_committed"], 2500);
+    assert_eq!(w.uses(&token).await, (1, 0));
+    assert_eq!(w.usage(&token).await["amount_committed"], 2500);
     let applied = w.audited("payment.notify", "status=succeeded order=").await;
     let duplicates = w.audited("payment.notify", "duplicate").await;
     assert_eq!((applied.len(), duplicates.len()), (1, 4));
@@ -321,14 +333,8 @@ async fn forged_or_disagreeing_notifications_are_refused_and_audited() {
         "[payment]\npoll_interval_ms = 60000\npayment_code_timeout_s = 600\n",
     );
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
-    let r = w.debit(&token, "f-1", 800, json!({})).await;
-    assert_eq!(
-        (r.status, r.json()["status"].clone()),
-        (202, json!("user_paying")),
-        "{}",
-        r.text()
-    );
-    let id = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let pending = w.debit_pending(&token, "f-1", 800, "user_paying").await;
+    let id = pending["payment_id"].as_str().unwrap().to_owned();
     let txn = w.bank.orders().await[0]["order_no"].clone();
     assert_eq!(txn, json!(id));
     let notification = |amount: u64| {
@@ -584,14 +590,7 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
     );
 
     w.bank.set_faults(json!({ "unavailable": true })).await;
-    let r = w.debit(&token, "b-1", 1200, json!({})).await;
-    assert_eq!(
-        (r.status, r.json()["status"].clone()),
-        (202, json!("awaiting_code")),
-        "{}",
-        r.text()
-    );
-    let p = r.json();
+    let p = w.debit_pending(&token, "b-1", 1200, "awaiting_code").await;
     assert_eq!(
         (
             p["channel"].clone(),
@@ -657,11 +656,7 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
         "{}",
         r.text()
     );
-    let usage = w.usage(&token).await;
-    assert_eq!(
-        (usage["uses_committed"].as_u64(), usage["uses_reserved"].as_u64()),
-        (Some(3), Some(0))
-    );
+    assert_eq!(w.uses(&token).await, (3, 0));
     w.audit_intact().await;
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }
@@ -676,14 +671,8 @@ async fn a_user_paying_debit_is_closed_after_the_payment_code_time_out() {
         "[payment]\npoll_interval_ms = 300\npayment_code_timeout_s = 2\n",
     );
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
-    let r = w.debit(&token, "p-1", 900, json!({})).await;
-    assert_eq!(
-        (r.status, r.json()["status"].clone()),
-        (202, json!("user_paying")),
-        "{}",
-        r.text()
-    );
-    let id = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let pending = w.debit_pending(&token, "p-1", 900, "user_paying").await;
+    let id = pending["payment_id"].as_str().unwrap().to_owned();
     let p = w
         .wait_payment(&id, Duration::from_secs(15), |p| p["status"] == "closed")
         .await;
@@ -693,9 +682,5 @@ async fn a_user_paying_debit_is_closed_after_the_payment_code_time_out() {
         "{p}"
     );
     assert_eq!(w.bank.orders().await[0]["status"], "closed");
-    let usage = w.usage(&token).await;
-    assert_eq!(
-        (usage["uses_committed"].as_u64(), usage["uses_reserved"].as_u64()),
-        (Some(0), Some(0))
-    );
+    assert_eq!(w.uses(&token).await, (0, 0));
 }
