@@ -55,6 +55,7 @@ pub struct ServiceConfig {
     pub policies_dir: PathBuf,
     pub tls: TlsSection,
     pub kek: KekSection,
+    pub keys: KeysSection,
     pub cards: CardsSection,
     pub limits: LimitsSection,
     pub gateway: GatewaySection,
@@ -212,9 +213,44 @@ pub struct TlsSection {
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KekSection {
+    /// `dev-file` (default): one key file beside the data, for development.
+    /// `shares`: production; the service starts sealed until custodians
+    /// submit enough shares (`tokenvault keys unseal`).
+    pub custody: KekCustody,
     /// Development key-encrypting key file; created on first use (mode 0600)
     /// and loudly reported at every start. Default `keys_dir/dev-kek.hex`.
     pub dev_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KekCustody {
+    #[default]
+    DevFile,
+    Shares,
+}
+
+/// Data-key lifecycle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysSection {
+    /// Age after which the current data-key version is replaced for new
+    /// writes. Default one year.
+    pub cryptoperiod_s: u64,
+    /// Rewrap speed limit, so live traffic keeps its latency. Default 2000.
+    pub rewrap_records_per_s: u32,
+    /// How often the key-maintenance task checks the cryptoperiod. Default 60 s.
+    pub check_interval_s: u64,
+}
+
+impl Default for KeysSection {
+    fn default() -> Self {
+        KeysSection {
+            cryptoperiod_s: crate::vault::DEFAULT_CRYPTOPERIOD_S,
+            rewrap_records_per_s: 2000,
+            check_interval_s: 60,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -252,6 +288,7 @@ impl Default for ServiceConfig {
             policies_dir: PathBuf::from("policies"),
             tls: TlsSection::default(),
             kek: KekSection::default(),
+            keys: KeysSection::default(),
             cards: CardsSection::default(),
             limits: LimitsSection::default(),
             public_url: None,
@@ -565,6 +602,7 @@ impl ServiceConfig {
             token_range: TokenBinRange::parse(&self.cards.token_bin_range)
                 .map_err(|e| invalid("cards.token_bin_range", e.detail))?,
             key_budget: Default::default(),
+            cryptoperiod_s: self.keys.cryptoperiod_s,
         })
     }
 

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod channel;
 pub mod cli;
 pub mod config;
+pub mod custody;
 mod hex;
 pub mod operation;
 pub mod orchestration;

@@ -58,10 +58,23 @@ pub enum Operation {
     ChannelRead,
     /// Mark a channel down or up for routing.
     ChannelManage,
+    /// A custodian submits a KEK share to unseal the service.
+    KeyUnseal,
+    /// Key versions, records per version, budgets, rewrap progress.
+    KeyStatus,
+    /// Add a data-key version for all new writes (also done automatically).
+    KeyRotate,
+    /// Start re-encrypting every record under the newest data-key version.
+    KeyRewrap,
+    /// Retire a data-key version no record uses.
+    KeyRetire,
+    /// A custodian submits a share of the next KEK; the data keys are
+    /// rewrapped once enough have arrived.
+    KekRotate,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 42] = [
+    pub const ALL: [Operation; 48] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -104,6 +117,12 @@ impl Operation {
         Operation::BindingUnbind,
         Operation::ChannelRead,
         Operation::ChannelManage,
+        Operation::KeyUnseal,
+        Operation::KeyStatus,
+        Operation::KeyRotate,
+        Operation::KeyRewrap,
+        Operation::KeyRetire,
+        Operation::KekRotate,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -150,6 +169,12 @@ impl Operation {
             Operation::BindingUnbind => "binding.unbind",
             Operation::ChannelRead => "channel.read",
             Operation::ChannelManage => "channel.manage",
+            Operation::KeyUnseal => "keys.unseal",
+            Operation::KeyStatus => "keys.status",
+            Operation::KeyRotate => "keys.rotate",
+            Operation::KeyRewrap => "keys.rewrap",
+            Operation::KeyRetire => "keys.retire",
+            Operation::KekRotate => "keys.rotate_kek",
         }
     }
 

@@ -253,3 +253,72 @@ pub struct VerifyResponse {
 pub struct StatusResponse {
     pub status: String,
 }
+
+/// Whether the vault is sealed, and how far share collection has come.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct SealStatus {
+    pub sealed: bool,
+    /// Shares counted so far (distinct shares from distinct custodians).
+    pub shares_submitted: usize,
+    /// Shares needed, once the first share has told.
+    pub threshold: Option<u8>,
+    /// The identities whose shares counted.
+    pub custodians: Vec<String>,
+}
+
+/// One data-key version.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DataKeyView {
+    pub version: u32,
+    /// current (seals new writes), active (opens old records) or retired.
+    pub state: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+    /// Seconds since the version was created.
+    pub age_s: i64,
+    /// Encryptions performed (counted in durably reserved blocks).
+    pub encryptions: u64,
+    pub encryption_budget: u64,
+    /// Stored records with at least one field sealed under this version.
+    pub records: u64,
+    /// The KEK version this data key is wrapped under.
+    pub kek_version: u32,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RewrapView {
+    pub state: String,
+    pub started_at: i64,
+    pub started_by: String,
+    pub scanned: u64,
+    pub rewrapped: u64,
+    /// Records counted when the job started.
+    pub total: u64,
+    pub finished_at: Option<i64>,
+}
+
+/// The share set holding the KEK (public part: no share material).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CustodyView {
+    pub set_id: String,
+    pub threshold: u8,
+    pub shares: u8,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct KeyStatusResponse {
+    /// `dev-file` or `shares`.
+    pub custody: String,
+    pub kek_version: u32,
+    pub share_set: Option<CustodyView>,
+    /// Age after which the current version is replaced automatically.
+    pub cryptoperiod_s: u64,
+    pub data_keys: Vec<DataKeyView>,
+    pub rewrap: Option<RewrapView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct KeyVersionResponse {
+    pub version: u32,
+    pub state: String,
+}

@@ -13,7 +13,8 @@ mod flow_dto;
 mod flow_problem;
 mod idempotency;
 mod identities;
-mod json;
+pub(crate) mod json;
+mod keys;
 mod metrics;
 mod openapi;
 mod ops;
@@ -27,6 +28,7 @@ mod tokens;
 pub use caller::{Caller, Peer, RequestId};
 pub use metrics::Metrics;
 pub use openapi::ApiDoc;
+pub use ops::health;
 
 use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
@@ -59,6 +61,10 @@ pub struct App {
     idempotency_locks: Stripes,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// How the KEK is held; KEK rotation needs share custody.
+    pub custody: crate::config::KekCustody,
+    /// Shares of the next KEK, while a KEK rotation collects them.
+    kek_rotation: tokio::sync::Mutex<Option<crate::custody::ShareCollector>>,
 }
 
 impl App {
@@ -72,6 +78,7 @@ impl App {
         reveals_per_hour: u32,
         body_limit: usize,
         request_timeout: Duration,
+        metrics: Arc<Metrics>,
     ) -> Self {
         App {
             vault,
@@ -79,12 +86,19 @@ impl App {
             policies: RwLock::new(Arc::new(policies)),
             policies_dir,
             tls,
-            metrics: Arc::new(Metrics::default()),
+            metrics,
             reveals: rate_limit::RevealLimiter::new(reveals_per_hour),
             idempotency_locks: Stripes::new(),
             body_limit,
             request_timeout,
+            custody: crate::config::KekCustody::DevFile,
+            kek_rotation: tokio::sync::Mutex::new(None),
         }
+    }
+
+    pub fn with_custody(mut self, custody: crate::config::KekCustody) -> Self {
+        self.custody = custody;
+        self
     }
 
     pub fn policies(&self) -> Arc<PolicySet> {
@@ -143,6 +157,13 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/channel-notifications/{channel}", post(channels::notify))
         .route("/v1/admin/channels", get(channels::list))
         .route("/v1/admin/channels/{channel}", put(channels::set_state))
+        .route("/v1/admin/seal", get(keys::seal_status))
+        .route("/v1/admin/unseal", post(keys::unseal))
+        .route("/v1/admin/keys", get(keys::status))
+        .route("/v1/admin/keys/rotate", post(keys::rotate))
+        .route("/v1/admin/keys/rewrap", post(keys::rewrap))
+        .route("/v1/admin/keys/{version}/retire", post(keys::retire))
+        .route("/v1/admin/kek/rotation", post(keys::rotate_kek))
         .route("/v1/audit", get(audit::page))
         .route("/v1/audit/verify", get(audit::verify))
         .route("/v1/audit/export", get(audit::export))

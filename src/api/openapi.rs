@@ -5,13 +5,13 @@ use super::dto::*;
 use super::flow_dto::*;
 use super::payment_dto::*;
 use super::problem::Problem;
-use super::{audit, bindings, cards, channels, identities, ops, passwords, payments, tokens};
+use super::{audit, bindings, cards, channels, identities, keys, ops, passwords, payments, tokens};
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(
         title = "tokenvault",
-        description = "Tokenization vault: cards, identities, payment passwords, card binding, payment tokens (支付标记), and debits, refunds, cancels and unbinding on tokens, over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
+        description = "Tokenization vault: cards, identities, payment passwords, card binding, payment tokens (支付标记), and debits, refunds, cancels and unbinding on tokens, and key custody (unseal from custodians' KEK shares, data-key rotation, rewrap, retirement, KEK rotation), over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
     ),
     paths(
         cards::store,
@@ -51,6 +51,13 @@ use super::{audit, bindings, cards, channels, identities, ops, passwords, paymen
         ops::metrics,
         ops::openapi,
         ops::reload,
+        keys::seal_status,
+        keys::unseal,
+        keys::status,
+        keys::rotate,
+        keys::rewrap,
+        keys::retire,
+        keys::rotate_kek,
     ),
     components(schemas(
         Problem,
@@ -87,6 +94,12 @@ use super::{audit, bindings, cards, channels, identities, ops, passwords, paymen
         ChannelStateRequest,
         NotificationAck,
         crate::orchestration::routing::ChannelHealth,
+        SealStatus,
+        DataKeyView,
+        RewrapView,
+        CustodyView,
+        KeyStatusResponse,
+        KeyVersionResponse,
     ))
 )]
 pub struct ApiDoc;

@@ -213,6 +213,20 @@ impl From<VaultError> for Problem {
                 error.to_string(),
             )
             .with_field("password", "already_set"),
+            VaultError::KeyVersionCurrent { .. } => Problem::new(
+                S::CONFLICT,
+                "key-version-current",
+                "Key version is current",
+                error.to_string(),
+            )
+            .with_field("version", "current"),
+            VaultError::KeyVersionInUse { .. } => Problem::new(
+                S::CONFLICT,
+                "key-version-in-use",
+                "Key version still in use",
+                error.to_string(),
+            )
+            .with_field("version", "in_use"),
             VaultError::Contention => Problem::new(
                 S::SERVICE_UNAVAILABLE,
                 "contention",

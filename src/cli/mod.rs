@@ -4,6 +4,7 @@ mod audit;
 mod bank_sim;
 mod check;
 mod init;
+mod keys;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -49,6 +50,13 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Key custody and lifecycle: make KEK shares (offline); unseal, rotate,
+    /// rewrap, retire and status against a running service over mutual TLS
+    /// (default: https://127.0.0.1:8443 as keys/key-admin.pem).
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
     },
     /// Revoke a certificate of the development PKI: adds it to keys/crl.pem.
     /// The running service applies it on SIGHUP or POST /v1/admin/reload.
@@ -114,6 +122,7 @@ pub fn run() -> ExitCode {
         Command::Audit {
             command: AuditCommand::Export { config, out },
         } => audit::export(config.as_deref(), out.as_deref()),
+        Command::Keys { command } => keys::run(command),
         Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
         Command::BankSim(args) => bank_sim::run(args),
         Command::Openapi => openapi(),

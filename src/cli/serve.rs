@@ -36,15 +36,23 @@ pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
         loop {
             tokio::select! {
                 _ = hangup.recv() => {
+                    let Some(app) = server.app() else {
+                        // Sealed: no policies in use beyond unseal, no audit chain yet.
+                        match crate::server::reload_tls_while_sealed(&server) {
+                            Ok(()) => tracing::info!("sealed: TLS and CRL reloaded"),
+                            Err(e) => tracing::error!(error = %e, "sealed: TLS reload failed; keeping the previous"),
+                        }
+                        continue;
+                    };
                     let actor = Actor::local("sighup");
-                    let (outcome, detail) = match server.app.reload() {
+                    let (outcome, detail) = match app.reload() {
                         Ok(()) => (Outcome::Success, "tls, crl and policies reloaded".to_owned()),
                         Err(reason) => {
                             tracing::error!(%reason, "reload failed; keeping the previous configuration");
                             (Outcome::Error, "reload failed; previous configuration kept".to_owned())
                         }
                     };
-                    if let Err(e) = server.app.vault.record_admin(&actor, Operation::AdminReload, outcome, &detail).await {
+                    if let Err(e) = app.vault.record_admin(&actor, Operation::AdminReload, outcome, &detail).await {
                         tracing::error!(error = %e, "could not audit the reload");
                     }
                 }

@@ -26,10 +26,32 @@ pub struct Limits {
     pub handshake: Duration,
 }
 
+/// The router requests go to. Swapped once, when a sealed service is
+/// unsealed; each request takes the router current at its arrival, so a
+/// keep-alive connection opened while sealed is served by the full API after.
+pub struct RouterSlot(std::sync::RwLock<axum::Router>);
+
+impl RouterSlot {
+    pub fn new(router: axum::Router) -> Self {
+        RouterSlot(std::sync::RwLock::new(router))
+    }
+
+    pub fn current(&self) -> axum::Router {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn replace(&self, router: axum::Router) {
+        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = router;
+    }
+}
+
 /// What one listener serves.
 #[derive(Clone)]
 pub struct Serving {
-    pub router: axum::Router,
+    pub router: Arc<RouterSlot>,
     pub tls: Arc<ReloadableTls>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
@@ -141,7 +163,7 @@ async fn connection(
     let router = serving.router;
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(peer.clone());
-        router.clone().oneshot(request)
+        router.current().oneshot(request)
     });
     metrics.connection_opened();
     let mut builder = Builder::new(TokioExecutor::new());

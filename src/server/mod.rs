@@ -1,21 +1,22 @@
 //! Starting the vault service: PKI, keys, store, vault, policies and the
 //! mutual-TLS listener (see `listener`), with graceful shutdown.
 
+mod core;
 mod hardening;
 pub mod listener;
+mod maintenance;
+mod sealed;
 
 pub use hardening::forbid_core_dumps;
+pub(crate) use sealed::share_problem;
 
-use crate::api::{self, App};
-use crate::config::ServiceConfig;
-use crate::orchestration::Orchestrator;
+use crate::api::{App, Metrics};
+use crate::config::{KekCustody, ServiceConfig};
 use crate::policy::PolicySet;
 use crate::store::SledStore;
 use crate::tls::pki;
 use crate::tls::ReloadableTls;
 use crate::vault::crypto::kek::Kek;
-use crate::vault::gateway::Gateway;
-use crate::vault::Vault;
 use listener::{Limits, Listening, Serving};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,36 +50,27 @@ pub enum ServeError {
 /// A started service. Dropping it does not stop it; call `shutdown`.
 pub struct RunningServer {
     pub addr: SocketAddr,
-    pub app: Arc<App>,
+    core: Arc<core::ServiceCore>,
     listening: Listening,
-    settler: tokio::task::JoinHandle<()>,
-}
-
-/// Settles unsettled payments every `payment.poll_interval_ms` (see
-/// `orchestration::payment::settler`), as the `local:settler` actor.
-fn spawn_settler(app: Arc<App>) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let actor = crate::audit::Actor::local("settler");
-        let mut tick = tokio::time::interval(app.orchestrator.payments.poll_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            match app.orchestrator.settle_open(&app.vault, &actor).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(settled = n, "settler pass"),
-                Err(e) => tracing::warn!(error = %e, "settler pass failed"),
-            }
-        }
-    })
 }
 
 impl RunningServer {
+    /// The open service, or `None` while it is sealed.
+    pub fn app(&self) -> Option<Arc<App>> {
+        self.core.app()
+    }
+
     /// Stops accepting, lets open connections finish (up to 10 s), returns
     /// once the accept loop has ended.
     pub async fn shutdown(self) {
         self.listening.stop().await;
-        self.settler.abort();
+        self.core.stop_tasks();
     }
+}
+
+/// SIGHUP while sealed: certificates and CRL only.
+pub fn reload_tls_while_sealed(server: &RunningServer) -> Result<(), crate::tls::TlsError> {
+    server.core.tls().reload()
 }
 
 fn ensure_dir(path: &std::path::Path) -> Result<(), ServeError> {
@@ -88,7 +80,7 @@ fn ensure_dir(path: &std::path::Path) -> Result<(), ServeError> {
     })
 }
 
-/// Opens the vault and starts listening.
+/// Opens the vault (or starts sealed, with share custody) and listens.
 pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> {
     let files = config.tls_files();
     let using_dev_pki = config.tls.ca_cert.is_none()
@@ -104,31 +96,48 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     let policies = PolicySet::load_dir(&config.policies_dir)?;
     ensure_dir(&config.keys_dir)?;
     ensure_dir(&config.data_dir)?;
-    let kek = Kek::from_dev_file(&config.kek_file())?;
+    // Validated before the listener opens, so a bad file fails the start.
+    config.vault_config()?;
+    config.gateway_config()?;
+    config.orchestration_config()?;
     let store = SledStore::open(&config.data_dir)?;
-    let vault = Vault::open(store, kek, config.vault_config()?).await?;
-    let gateway = Gateway::new(&config.gateway_config()?)?;
-    let orchestrator = Orchestrator::new(gateway, config.orchestration_config()?);
-    let app = Arc::new(App::new(
-        vault,
-        orchestrator,
-        policies,
-        config.policies_dir.clone(),
-        tls,
-        config.limits.reveals_per_hour,
-        config.limits.body_limit_bytes,
-        config.request_timeout(),
-    ));
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen {
             addr: config.listen,
             reason: e.to_string(),
         })?;
+    let addr = listener.local_addr().map_err(|e| ServeError::Listen {
+        addr: config.listen,
+        reason: e.to_string(),
+    })?;
+    let metrics = Arc::new(Metrics::default());
+    let core = Arc::new(core::ServiceCore::new(
+        config.clone(),
+        store,
+        Arc::clone(&tls),
+        Arc::clone(&metrics),
+        addr,
+    ));
+    match config.kek.custody {
+        KekCustody::DevFile => {
+            let kek = Kek::from_dev_file(&config.kek_file())?;
+            core.open(kek).await?;
+        }
+        KekCustody::Shares => {
+            let custody = crate::vault::load_custody(core.store())
+                .await?
+                .map(|c| (c.kek_version, c.manifest));
+            tracing::warn!(
+                "SEALED: data operations answer 503 until custodians submit enough KEK shares (tokenvault keys unseal)"
+            );
+            core.seal(sealed::Sealed::new(Arc::clone(&core), policies, custody));
+        }
+    }
     let serving = Serving {
-        router: api::router(Arc::clone(&app)),
-        tls: Arc::clone(&app.tls),
-        metrics: Arc::clone(&app.metrics),
+        router: core.router_slot(),
+        tls,
+        metrics,
         limits: Limits {
             connections: config.limits.max_connections,
             handshake: config.handshake_timeout(),
@@ -138,16 +147,9 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
         addr: config.listen,
         reason: e.to_string(),
     })?;
-    let notify_base = config
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("https://{}", listening.addr));
-    app.orchestrator.gateway.set_notify_base(notify_base);
-    let settler = spawn_settler(Arc::clone(&app));
     Ok(RunningServer {
         addr: listening.addr,
-        app,
+        core,
         listening,
-        settler,
     })
 }

@@ -18,8 +18,8 @@ use crate::time::Timestamp;
 use secrecy::SecretBox;
 use zeroize::Zeroizing;
 
-const KEK_VERSION: u32 = 1;
-/// The fingerprint and audit keys have one version until their rotation exists.
+/// The fingerprint, audit and pepper keys have one version: they are
+/// rewrapped when the KEK rotates, but not themselves rotated (see SECURITY.md).
 const SECRET_VERSION: u32 = 1;
 
 fn random_key() -> Result<SecretBox<[u8; 32]>, CryptoError> {
@@ -40,6 +40,7 @@ fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Result<DataKey, VaultEr
     Ok(DataKey::new(
         SealingKey::new(record.version, &raw),
         record.reserved_through,
+        record.created_at,
     ))
 }
 
@@ -53,7 +54,10 @@ pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Key
             .scan_prefix(layout::DATA_KEY_PREFIX, after.as_deref(), 256)
             .await?;
         for (_, value) in &page {
-            keys.push(unwrap_data_key(kek, &decode(value, "data key")?)?);
+            let record: DataKeyRecord = decode(value, "data key")?;
+            if record.retired_at.is_none() {
+                keys.push(unwrap_data_key(kek, &record)?);
+            }
         }
         match page.last() {
             Some((key, _)) if page.len() == 256 => after = Some(key.clone()),
@@ -88,7 +92,7 @@ async fn load_or_create_secret<S: Store>(
     let raw = random_key()?;
     let record = FingerprintKeyRecord {
         version: SECRET_VERSION,
-        kek_version: KEK_VERSION,
+        kek_version: kek.version(),
         wrapped: kek.wrap(&binding, &raw)?,
         created_at: Timestamp::now(),
     };
@@ -118,7 +122,7 @@ pub(super) async fn load_or_create_audit_key<S: Store>(store: &S, kek: &Kek) -> 
 }
 
 /// Creates data key `version`, or loads it if another writer created it first.
-async fn create_data_key<S: Store>(
+pub(super) async fn create_data_key<S: Store>(
     store: &S,
     kek: &Kek,
     keyring: &Keyring,
@@ -131,12 +135,14 @@ async fn create_data_key<S: Store>(
         field: "key",
     };
     let raw = random_key()?;
+    let created_at = Timestamp::now();
     let record = DataKeyRecord {
         version,
-        kek_version: KEK_VERSION,
+        kek_version: kek.version(),
         wrapped: kek.wrap(&binding, &raw)?,
         reserved_through: 0,
-        created_at: Timestamp::now(),
+        created_at,
+        retired_at: None,
     };
     let key = layout::data_key(version);
     let mut batch = Batch::new();
@@ -146,7 +152,7 @@ async fn create_data_key<S: Store>(
     match store.commit(batch).await {
         Ok(()) => {
             tracing::info!(version, "created data key version");
-            keyring.add(DataKey::new(SealingKey::new(version, &raw), 0));
+            keyring.add(DataKey::new(SealingKey::new(version, &raw), 0, created_at));
             Ok(())
         }
         Err(CommitError::Conflict) => load_data_key(store, kek, keyring, version).await,
@@ -164,7 +170,11 @@ async fn load_data_key<S: Store>(
         .get(&layout::data_key(version))
         .await?
         .ok_or(CryptoError::UnknownKeyVersion(version))?;
-    keyring.add(unwrap_data_key(kek, &decode(&bytes, "data key")?)?);
+    let record: DataKeyRecord = decode(&bytes, "data key")?;
+    if record.retired_at.is_some() {
+        return Err(CryptoError::RetiredKeyVersion(version).into());
+    }
+    keyring.add(unwrap_data_key(kek, &record)?);
     Ok(())
 }
 
@@ -189,7 +199,7 @@ impl<S: Store> Vault<S> {
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         match self.keyring.open(binding, sealed) {
             Err(CryptoError::UnknownKeyVersion(v)) => {
-                load_data_key(&self.store, &self.kek, &self.keyring, v).await?;
+                load_data_key(&self.store, &self.kek(), &self.keyring, v).await?;
                 Ok(self.keyring.open(binding, sealed)?)
             }
             other => Ok(other?),
@@ -221,7 +231,7 @@ impl<S: Store> Vault<S> {
                     version,
                     "data key version reached its encryption budget; rotating"
                 );
-                return create_data_key(&self.store, &self.kek, &self.keyring, version + 1).await;
+                return create_data_key(&self.store, &self.kek(), &self.keyring, version + 1).await;
             }
             let block_start = record.reserved_through;
             record.reserved_through =

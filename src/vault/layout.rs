@@ -10,6 +10,14 @@ pub(crate) const AUDIT_KEY: &[u8] = b"key/audit/0000000001";
 /// The payment-password pepper (Argon2id secret input), wrapped by the KEK.
 pub(crate) const PEPPER_KEY: &[u8] = b"key/pepper/0000000001";
 
+/// The rewrap job's cursor and counts.
+pub(crate) const REWRAP_JOB: &[u8] = b"key/rewrap-job";
+/// Who holds the KEK: the share set's manifest and the KEK version.
+pub(crate) const CUSTODY: &[u8] = b"key/custody";
+pub(crate) const CARD_PREFIX: &[u8] = b"card/";
+pub(crate) const IDENTITY_PREFIX: &[u8] = b"identity/";
+pub(crate) const AGREEMENT_PREFIX: &[u8] = b"agreement/";
+
 pub(crate) fn data_key(version: u32) -> Vec<u8> {
     // Zero-padded so that key order is version order.
     format!("key/data/{version:010}").into_bytes()

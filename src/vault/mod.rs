@@ -16,6 +16,8 @@ pub mod password;
 mod records;
 pub mod refs;
 mod retry;
+mod rewrap;
+mod rotation;
 pub mod token;
 pub mod validation;
 
@@ -33,6 +35,9 @@ pub use records::ReservationState;
 pub(crate) use records::{decode, encode};
 pub use reserve::Reservation;
 pub use reveal::RevealedPan;
+pub use rewrap::RewrapProgress;
+pub(crate) use rotation::load_custody;
+pub use rotation::{DataKeyStatus, KeyReport, KeyState};
 pub use tokens::TokenView;
 
 use crate::audit::AuditChain;
@@ -53,7 +58,13 @@ pub struct VaultConfig {
     pub card_rules: CardRules,
     pub token_range: TokenBinRange,
     pub key_budget: KeyBudget,
+    /// A data-key version older than this is replaced for new writes
+    /// (NIST SP 800-57 cryptoperiod). Default one year.
+    pub cryptoperiod_s: u64,
 }
+
+/// One year: the default cryptoperiod of a data-key version.
+pub const DEFAULT_CRYPTOPERIOD_S: u64 = 365 * 24 * 3600;
 
 impl VaultConfig {
     pub fn embedded() -> Result<Self, card::BinTableError> {
@@ -62,6 +73,7 @@ impl VaultConfig {
             card_rules: CardRules::default(),
             token_range: TokenBinRange::default(),
             key_budget: KeyBudget::default(),
+            cryptoperiod_s: DEFAULT_CRYPTOPERIOD_S,
         })
     }
 }
@@ -89,6 +101,10 @@ pub enum VaultError {
     Store(#[from] StoreError),
     #[error("stored {what} is corrupt")]
     Corrupt { what: &'static str },
+    #[error("data key version {version} is the current one; rotate first")]
+    KeyVersionCurrent { version: u32 },
+    #[error("data key version {version} still seals {records} records; rewrap first")]
+    KeyVersionInUse { version: u32, records: u64 },
     #[error("too many concurrent writers on one record; try again")]
     Contention,
     #[error("could not draw an unused token number")]
@@ -115,7 +131,8 @@ impl From<CommitError> for VaultError {
 
 pub struct Vault<S: Store> {
     store: S,
-    kek: Kek,
+    /// Swapped whole by a KEK rotation (`rotation::rotate_kek`).
+    kek: std::sync::RwLock<std::sync::Arc<Kek>>,
     keyring: Keyring,
     audit: AuditChain,
     pepper: secrecy::SecretBox<[u8; 32]>,
@@ -134,7 +151,7 @@ impl<S: Store> Vault<S> {
         let pepper = keys::load_or_create_pepper(&store, &kek).await?;
         Ok(Vault {
             store,
-            kek,
+            kek: std::sync::RwLock::new(std::sync::Arc::new(kek)),
             keyring,
             audit,
             pepper,
@@ -142,6 +159,14 @@ impl<S: Store> Vault<S> {
             budget_lock: tokio::sync::Mutex::new(()),
             stripes: crate::stripes::Stripes::new(),
         })
+    }
+
+    pub(crate) fn kek(&self) -> std::sync::Arc<Kek> {
+        std::sync::Arc::clone(&self.kek.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    pub fn kek_version(&self) -> u32 {
+        self.kek().version()
     }
 
     pub fn store(&self) -> &S {

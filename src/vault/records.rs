@@ -36,6 +36,9 @@ pub(crate) struct DataKeyRecord {
     /// Encryptions this version may have performed (see `crypto::keyring`).
     pub reserved_through: u64,
     pub created_at: Timestamp,
+    /// Set by `keys retire`: the wrapped key is then erased, so the version
+    /// can never seal (or open) again.
+    pub retired_at: Option<Timestamp>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -123,5 +126,29 @@ pub(crate) struct PasswordRecord {
     pub phc: String,
     pub failures: u32,
     pub locked_until: Option<Timestamp>,
+    pub updated_at: Timestamp,
+}
+
+/// The rewrap job (`rewrap`): where it stands, so it resumes after a restart.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct RewrapJobRecord {
+    pub started_at: Timestamp,
+    pub started_by: String,
+    /// Index of the record kind being walked.
+    pub kind: u8,
+    /// Last store key done within that kind.
+    pub after: Option<Vec<u8>>,
+    pub scanned: u64,
+    pub rewrapped: u64,
+    pub total: u64,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// The share set holding the KEK (`crypto::shares::Manifest`) and the KEK's
+/// version: written at the first unseal from shares and by KEK rotation.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct CustodyRecord {
+    pub kek_version: u32,
+    pub manifest: super::crypto::shares::Manifest,
     pub updated_at: Timestamp,
 }

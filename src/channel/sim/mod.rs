@@ -79,7 +79,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         notify_tls,
     });
     let serving = Serving {
-        router: routes::router(sim),
+        router: std::sync::Arc::new(crate::server::listener::RouterSlot::new(routes::router(sim))),
         tls: Arc::new(ReloadableTls::load(config.tls)?),
         metrics: Arc::new(Metrics::default()),
         limits: Limits {

@@ -1,6 +1,7 @@
-//! The key-encrypting key. It wraps the data keys and the fingerprint key and
-//! nothing else. Production assembles it from custodian shares (to come); this
-//! module provides the development key file, which says so loudly.
+//! The key-encrypting key. It wraps the data keys, the fingerprint, audit and
+//! pepper keys, and nothing else. Production assembles it from custodian
+//! shares (`shares`, `crate::custody`); this module also provides the
+//! development key file, which says so loudly at every start.
 
 use super::aad::Binding;
 use super::envelope::SealingKey;
@@ -12,9 +13,10 @@ use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use zeroize::Zeroizing;
 
-/// Version 1 is the only KEK until KEK rotation exists; the version is part of
-/// the wrapping AAD so a later KEK cannot be confused with this one.
-const KEK_VERSION: u32 = 1;
+/// The development file's KEK, and the first KEK of a share set, is version
+/// 1; each KEK rotation adds one. The version is part of the wrapping AAD so
+/// a later KEK cannot be confused with an earlier one.
+const FIRST_KEK_VERSION: u32 = 1;
 
 pub struct Kek {
     sealer: SealingKey,
@@ -22,9 +24,17 @@ pub struct Kek {
 
 impl Kek {
     pub fn from_bytes(bytes: SecretBox<[u8; 32]>) -> Self {
+        Self::with_version(FIRST_KEK_VERSION, &bytes)
+    }
+
+    pub fn with_version(version: u32, bytes: &SecretBox<[u8; 32]>) -> Self {
         Kek {
-            sealer: SealingKey::new(KEK_VERSION, &bytes),
+            sealer: SealingKey::new(version, bytes),
         }
+    }
+
+    pub fn version(&self) -> u32 {
+        self.sealer.version()
     }
 
     /// A fresh random KEK, for tests and first-time development set-up.

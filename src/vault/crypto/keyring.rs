@@ -11,6 +11,7 @@ use super::aad::Binding;
 use super::envelope::{Header, SealingKey};
 use super::fingerprint::FingerprintKey;
 use super::CryptoError;
+use crate::time::Timestamp;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -39,17 +40,23 @@ pub(crate) struct DataKey {
     sealer: SealingKey,
     used: AtomicU64,
     reserved_through: AtomicU64,
+    created_at: Timestamp,
 }
 
 impl DataKey {
     /// `reserved_through` comes from the store; everything below it may have
     /// been used before a restart, so counting starts there.
-    pub(crate) fn new(sealer: SealingKey, reserved_through: u64) -> Self {
+    pub(crate) fn new(sealer: SealingKey, reserved_through: u64, created_at: Timestamp) -> Self {
         DataKey {
             sealer,
             used: AtomicU64::new(reserved_through),
             reserved_through: AtomicU64::new(reserved_through),
+            created_at,
         }
+    }
+
+    pub(crate) fn created_at(&self) -> Timestamp {
+        self.created_at
     }
 
     pub(crate) fn version(&self) -> u32 {
@@ -143,6 +150,15 @@ impl Keyring {
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(key.version(), Arc::new(key));
+    }
+
+    /// Forgets a retired version: nothing in this process can seal or open
+    /// with it afterwards.
+    pub(crate) fn remove(&self, version: u32) {
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&version);
     }
 
     pub(crate) fn fingerprint_key(&self) -> &FingerprintKey {

@@ -7,6 +7,7 @@ pub(crate) mod fingerprint;
 pub mod kek;
 pub(crate) mod keyring;
 pub(crate) mod random;
+pub mod shares;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -21,6 +22,8 @@ pub enum CryptoError {
     Malformed,
     #[error("data key version {0} is unknown to this vault")]
     UnknownKeyVersion(u32),
+    #[error("data key version {0} is retired: it can neither seal nor open")]
+    RetiredKeyVersion(u32),
     #[error("the key-encrypting key does not open the stored keys: wrong KEK for this data directory")]
     WrongKek,
     #[error("development KEK file: cannot {what}: {source}")]

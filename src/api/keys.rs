@@ -1,0 +1,229 @@
+//! Key administration on an open vault: status, data-key rotation, rewrap,
+//! retirement, and KEK rotation from a new share set. (Unsealing itself is
+//! served by the sealed router, `server::sealed`.)
+
+use super::dto::{CustodyView, DataKeyView, KeyStatusResponse, KeyVersionResponse, RewrapView, SealStatus};
+use super::extract::{Body, Param};
+use super::problem::Problem;
+use super::{json, App, Caller};
+use crate::audit::Outcome;
+use crate::config::KekCustody;
+use crate::custody::{Accept, Progress, ShareCollector};
+use crate::operation::Operation;
+use crate::time::Timestamp;
+use crate::vault::crypto::kek::Kek;
+use crate::vault::crypto::shares::ShareFile;
+use crate::vault::{KeyReport, RewrapProgress};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use std::sync::Arc;
+
+fn rewrap_view(p: RewrapProgress) -> RewrapView {
+    RewrapView {
+        state: if p.finished_at.is_some() {
+            "finished"
+        } else {
+            "running"
+        }
+        .to_owned(),
+        started_at: p.started_at.seconds(),
+        started_by: p.started_by,
+        scanned: p.scanned,
+        rewrapped: p.rewrapped,
+        total: p.total,
+        finished_at: p.finished_at.map(Timestamp::seconds),
+    }
+}
+
+fn report_view(app: &App, report: KeyReport) -> KeyStatusResponse {
+    let now = Timestamp::now().seconds();
+    KeyStatusResponse {
+        custody: match app.custody {
+            KekCustody::DevFile => "dev-file",
+            KekCustody::Shares => "shares",
+        }
+        .to_owned(),
+        kek_version: report.kek_version,
+        share_set: report.custody.map(|m| CustodyView {
+            set_id: m.set_id,
+            threshold: m.threshold,
+            shares: m.shares,
+        }),
+        cryptoperiod_s: report.cryptoperiod_s,
+        data_keys: report
+            .data_keys
+            .into_iter()
+            .map(|k| DataKeyView {
+                version: k.version,
+                state: k.state.as_str().to_owned(),
+                created_at: k.created_at.seconds(),
+                retired_at: k.retired_at.map(Timestamp::seconds),
+                age_s: now - k.created_at.seconds(),
+                encryptions: k.encryptions,
+                encryption_budget: k.encryption_budget,
+                records: k.records,
+                kek_version: k.kek_version,
+            })
+            .collect(),
+        rewrap: report.rewrap.map(rewrap_view),
+    }
+}
+
+/// Key versions, records and encryptions per version, budgets, ages against
+/// the cryptoperiod, and rewrap progress. Counting records scans the store.
+#[utoipa::path(get, path = "/v1/admin/keys", tag = "keys", responses((status = 200, body = KeyStatusResponse), (status = 403, body = Problem)))]
+pub async fn status(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<KeyStatusResponse>, Problem> {
+    app.authorize(&caller, Operation::KeyStatus, None).await?;
+    let report = app.vault.key_report().await?;
+    Ok(Json(report_view(&app, report)))
+}
+
+/// Adds a data-key version; all new writes use it at once. Old versions
+/// keep opening their records until rewrapped and retired.
+#[utoipa::path(post, path = "/v1/admin/keys/rotate", tag = "keys", responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
+pub async fn rotate(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
+    app.authorize(&caller, Operation::KeyRotate, None).await?;
+    let version = app.vault.rotate_data_key(&caller.actor, "requested").await?;
+    let body = KeyVersionResponse {
+        version,
+        state: "current".to_owned(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Starts re-encrypting every record under the newest version, in the
+/// background at `keys.rewrap_records_per_s`; resumes after a restart.
+/// Starting while a job runs returns that job.
+#[utoipa::path(post, path = "/v1/admin/keys/rewrap", tag = "keys", responses((status = 202, body = RewrapView), (status = 403, body = Problem)))]
+pub async fn rewrap(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
+    app.authorize(&caller, Operation::KeyRewrap, None).await?;
+    let progress = app.vault.start_rewrap(&caller.actor).await?;
+    Ok((StatusCode::ACCEPTED, Json(rewrap_view(progress))).into_response())
+}
+
+/// Retires a version: refused (409) while it is current or any record uses
+/// it. Its key is erased, so it can never seal again.
+#[utoipa::path(post, path = "/v1/admin/keys/{version}/retire", tag = "keys", params(("version" = u32, Path)), responses((status = 200, body = KeyVersionResponse), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn retire(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    Param(version): Param,
+) -> Result<Json<KeyVersionResponse>, Problem> {
+    app.authorize(&caller, Operation::KeyRetire, Some(version.clone()))
+        .await?;
+    let version: u32 = version.parse().map_err(|_| {
+        Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "Invalid field",
+            "the version is a positive whole number",
+        )
+        .with_field("version", "format")
+    })?;
+    app.vault.retire_data_key(&caller.actor, version).await?;
+    Ok(Json(KeyVersionResponse {
+        version,
+        state: "retired".to_owned(),
+    }))
+}
+
+/// Seal status: always unsealed here (the sealed service answers it too).
+#[utoipa::path(get, path = "/v1/admin/seal", tag = "keys", responses((status = 200, body = SealStatus), (status = 403, body = Problem)))]
+pub async fn seal_status(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<SealStatus>, Problem> {
+    app.authorize(&caller, Operation::KeyUnseal, None).await?;
+    Ok(Json(SealStatus {
+        sealed: false,
+        shares_submitted: 0,
+        threshold: None,
+        custodians: Vec::new(),
+    }))
+}
+
+/// A custodian submits a KEK share (the share file's JSON). While sealed:
+/// `202` until enough distinct shares from distinct identities arrived, then
+/// `200` and the vault opens. Once open: `409 already-unsealed`.
+#[utoipa::path(post, path = "/v1/admin/unseal", tag = "keys", request_body = String, responses((status = 200, body = SealStatus), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem)))]
+pub async fn unseal(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
+    app.authorize(&caller, Operation::KeyUnseal, None).await?;
+    Err(Problem::new(
+        StatusCode::CONFLICT,
+        "already-unsealed",
+        "Already unsealed",
+        "the vault is open; no share is needed",
+    ))
+}
+
+/// KEK rotation: each custodian submits a share of a *new* set (made with
+/// `tokenvault keys init-shares`). When enough have come, every key the KEK
+/// protects is rewrapped under the new KEK in one atomic write, and the new
+/// set replaces the old. Records are not re-encrypted.
+#[utoipa::path(post, path = "/v1/admin/kek/rotation", tag = "keys", request_body = String, responses((status = 200, body = KeyVersionResponse), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn rotate_kek(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    app.authorize(&caller, Operation::KekRotate, None).await?;
+    if app.custody != KekCustody::Shares {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "kek-rotation-needs-shares",
+            "KEK rotation needs share custody",
+            "with the development key file the KEK is not held by custodians; set kek.custody = \"shares\"",
+        ));
+    }
+    let file: ShareFile = json::parse(&headers, &body)?;
+    let mut guard = app.kek_rotation.lock().await;
+    let current_set = app.vault.key_report().await?.custody.map(|m| m.set_id);
+    let collector =
+        guard.get_or_insert_with(|| ShareCollector::new(current_set.map_or(Accept::Any, Accept::AnyBut)));
+    let progress = collector.submit(&caller.actor.identity, &file);
+    drop(file);
+    let audit = |outcome: Outcome, detail: String| {
+        let app = Arc::clone(&app);
+        let actor = caller.actor.clone();
+        async move {
+            app.vault
+                .record_admin(&actor, Operation::KekRotate, outcome, &detail)
+                .await
+        }
+    };
+    match progress {
+        Err(e) => {
+            audit(
+                Outcome::Refused,
+                format!("share of the next KEK refused: {}", e.rule()),
+            )
+            .await?;
+            Err(crate::server::share_problem(&e))
+        }
+        Ok(Progress::Counted { have, need }) => {
+            audit(
+                Outcome::Success,
+                format!("share of the next KEK counted: {have} of {need}"),
+            )
+            .await?;
+            let (_, threshold, custodians) = collector.status();
+            let body = SealStatus {
+                sealed: false,
+                shares_submitted: have,
+                threshold,
+                custodians,
+            };
+            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+        }
+        Ok(Progress::Assembled { kek, manifest, .. }) => {
+            *guard = None;
+            let next = Kek::with_version(app.vault.kek_version() + 1, &kek);
+            let version = app.vault.rotate_kek(&caller.actor, next, manifest).await?;
+            Ok(Json(KeyVersionResponse {
+                version,
+                state: "current".to_owned(),
+            })
+            .into_response())
+        }
+    }
+}

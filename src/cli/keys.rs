@@ -1,0 +1,331 @@
+//! `tokenvault keys …`: make KEK share files (offline), and talk to a
+//! running service over mutual TLS to unseal it, rotate, rewrap and retire
+//! data keys, rotate the KEK, and show key status.
+
+use super::Report;
+use crate::channel::client::{ChannelClient, ClientTls, Reply};
+use crate::tls::pki::PkiLayout;
+use crate::vault::crypto::shares::split_new_kek;
+use clap::{Args, Subcommand};
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Subcommand, Debug)]
+pub(super) enum KeysCommand {
+    /// Create a new KEK and split it M-of-N (Shamir over GF(256)): one share
+    /// file per custodian (mode 0600), written to --out. Offline: the KEK
+    /// itself is never written anywhere. Hand each file to one custodian.
+    InitShares {
+        /// Shares needed to assemble the KEK (M), at least 2.
+        #[arg(long)]
+        threshold: u8,
+        /// Shares made (N), at most 16.
+        #[arg(long)]
+        shares: u8,
+        /// Folder for share-<i>-of-<N>.json; existing files are never replaced.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Submit your share to a sealed service (from your own certificate).
+    Unseal {
+        /// Your share file.
+        #[arg(long)]
+        share: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Whether the service is sealed, and how many shares it has.
+    SealStatus {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// KEK version and custody, each data-key version's state, records,
+    /// encryptions against its budget, age against the cryptoperiod, and
+    /// rewrap progress.
+    Status {
+        /// Print the JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add a data-key version; all new writes use it at once.
+    Rotate {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Re-encrypt every record under the newest version, in the background
+    /// (throttled, resumable). Shows a progress bar and an ETA until done.
+    Rewrap {
+        /// Start (or look at) the job and return at once.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Retire a data-key version no record uses; its key is erased.
+    Retire {
+        version: u32,
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Submit your share of a NEW KEK (from `init-shares`); when enough
+    /// custodians have, every key is rewrapped under the new KEK.
+    RotateKek {
+        #[arg(long)]
+        share: PathBuf,
+        #[command(flatten)]
+        remote: Remote,
+    },
+}
+
+/// Where the service is and who is calling.
+#[derive(Args, Debug)]
+pub(super) struct Remote {
+    /// The service's base URL.
+    #[arg(long, default_value = "https://127.0.0.1:8443")]
+    url: String,
+    /// Development PKI folder the defaults below come from.
+    #[arg(long, default_value = "keys")]
+    keys_dir: PathBuf,
+    /// CA certificate (PEM). Default: <keys-dir>/ca.pem.
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Your client certificate (PEM). Default: <keys-dir>/key-admin.pem.
+    #[arg(long)]
+    cert: Option<PathBuf>,
+    /// Your private key (PEM). Default: <keys-dir>/key-admin.key.pem.
+    #[arg(long)]
+    key: Option<PathBuf>,
+}
+
+impl Remote {
+    fn client(&self) -> Result<ChannelClient, String> {
+        let layout = PkiLayout::new(&self.keys_dir);
+        let tls = ClientTls {
+            ca_cert: self.ca.clone().unwrap_or_else(|| layout.ca_cert()),
+            cert: self
+                .cert
+                .clone()
+                .unwrap_or_else(|| layout.client_cert("key-admin")),
+            key: self.key.clone().unwrap_or_else(|| layout.client_key("key-admin")),
+        };
+        ChannelClient::new(&self.url, &tls, Duration::from_secs(60)).map_err(|e| e.to_string())
+    }
+}
+
+pub(super) fn run(command: KeysCommand) -> Result<Report, String> {
+    if let KeysCommand::InitShares {
+        threshold,
+        shares,
+        out,
+    } = command
+    {
+        return init_shares(threshold, shares, &out);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(remote(command))
+}
+
+async fn remote(command: KeysCommand) -> Result<Report, String> {
+    match command {
+        KeysCommand::InitShares { .. } => Err("init-shares runs offline".into()),
+        KeysCommand::Unseal { share, remote } => {
+            let body = read_share(&share)?;
+            answer(remote.client()?.post_json("/v1/admin/unseal", body).await)
+        }
+        KeysCommand::SealStatus { remote } => answer(remote.client()?.get("/v1/admin/seal").await),
+        KeysCommand::Status { json, remote } => {
+            let reply = remote
+                .client()?
+                .get("/v1/admin/keys")
+                .await
+                .map_err(|e| e.to_string())?;
+            if json || reply.status != 200 {
+                return answer(Ok(reply));
+            }
+            let doc: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
+            Ok(Report::ok(status_table(&doc)))
+        }
+        KeysCommand::Rotate { remote } => answer(
+            remote
+                .client()?
+                .post_json("/v1/admin/keys/rotate", b"{}".to_vec())
+                .await,
+        ),
+        KeysCommand::Rewrap { no_wait, remote } => {
+            let client = remote.client()?;
+            let started = client
+                .post_json("/v1/admin/keys/rewrap", b"{}".to_vec())
+                .await
+                .map_err(|e| e.to_string())?;
+            if no_wait || started.status != 202 {
+                return answer(Ok(started));
+            }
+            follow_rewrap(&client).await
+        }
+        KeysCommand::Retire { version, remote } => answer(
+            remote
+                .client()?
+                .post_json(&format!("/v1/admin/keys/{version}/retire"), b"{}".to_vec())
+                .await,
+        ),
+        KeysCommand::RotateKek { share, remote } => {
+            let body = read_share(&share)?;
+            answer(remote.client()?.post_json("/v1/admin/kek/rotation", body).await)
+        }
+    }
+}
+
+fn read_share(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("cannot read share file {}: {e}", path.display()))
+}
+
+/// Prints a success body as it came; a problem as one line, exit 1.
+fn answer(reply: Result<Reply, crate::channel::client::ClientError>) -> Result<Report, String> {
+    let reply = reply.map_err(|e| e.to_string())?;
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    if (200..300).contains(&reply.status) {
+        return Ok(Report::ok(text));
+    }
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let field = match (doc["field"].as_str(), doc["rule"].as_str()) {
+        (Some(f), Some(r)) => format!(" [{f}: {r}]"),
+        _ => String::new(),
+    };
+    Ok(Report {
+        message: format!(
+            "{} {}: {}{field}",
+            reply.status,
+            doc["title"].as_str().unwrap_or("error"),
+            doc["detail"].as_str().unwrap_or(&text)
+        ),
+        code: 1,
+    })
+}
+
+fn init_shares(threshold: u8, shares: u8, out: &Path) -> Result<Report, String> {
+    let (_kek, files) = split_new_kek(threshold, shares).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
+    let mut written = Vec::new();
+    for file in &files {
+        let path = out.join(format!("share-{}-of-{shares}.json", file.index));
+        let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?);
+        let mut handle = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| format!("cannot create {} (never overwritten): {e}", path.display()))?;
+        handle
+            .write_all(&json)
+            .and_then(|()| handle.sync_all())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        written.push(path.display().to_string());
+    }
+    let set = files
+        .first()
+        .map(|f| f.manifest.set_id.clone())
+        .unwrap_or_default();
+    Ok(Report::ok(format!(
+        "share set {set}: {threshold}-of-{shares}; give each file to a different custodian and delete it here:\n  {}",
+        written.join("\n  ")
+    )))
+}
+
+fn status_table(doc: &serde_json::Value) -> String {
+    let mut out = format!(
+        "KEK version {} ({} custody{})\ncryptoperiod {} s\n",
+        doc["kek_version"],
+        doc["custody"].as_str().unwrap_or("?"),
+        doc["share_set"]
+            .as_object()
+            .map(|s| format!(
+                ", share set {} {}-of-{}",
+                s["set_id"].as_str().unwrap_or("?"),
+                s["threshold"],
+                s["shares"]
+            ))
+            .unwrap_or_default(),
+        doc["cryptoperiod_s"],
+    );
+    out.push_str("version  state     records  encryptions / budget          age (s)\n");
+    let period = doc["cryptoperiod_s"].as_f64().unwrap_or(1.0).max(1.0);
+    for key in doc["data_keys"].as_array().into_iter().flatten() {
+        let age = key["age_s"].as_f64().unwrap_or(0.0);
+        out.push_str(&format!(
+            "{:<8} {:<9} {:>7}  {:>10} / {:<12}  {:>8} ({:.1}% of cryptoperiod)\n",
+            key["version"],
+            key["state"].as_str().unwrap_or("?"),
+            key["records"],
+            key["encryptions"],
+            key["encryption_budget"],
+            key["age_s"],
+            100.0 * age / period
+        ));
+    }
+    if let Some(job) = doc["rewrap"].as_object() {
+        out.push_str(&format!(
+            "rewrap {}: {} of {} records scanned, {} rewrapped\n",
+            job["state"].as_str().unwrap_or("?"),
+            job["scanned"],
+            job["total"],
+            job["rewrapped"]
+        ));
+    }
+    out
+}
+
+/// Polls the job until it finishes, drawing a bar and an ETA on stderr
+/// (from the rate seen since this command started).
+#[allow(clippy::print_stderr)]
+async fn follow_rewrap(client: &ChannelClient) -> Result<Report, String> {
+    let began = Instant::now();
+    let mut first_scanned: Option<u64> = None;
+    loop {
+        let reply = client.get("/v1/admin/keys").await.map_err(|e| e.to_string())?;
+        if reply.status != 200 {
+            return answer(Ok(reply));
+        }
+        let doc: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
+        let job = &doc["rewrap"];
+        let scanned = job["scanned"].as_u64().unwrap_or(0);
+        let total = job["total"].as_u64().unwrap_or(0).max(scanned);
+        let base = *first_scanned.get_or_insert(scanned);
+        let done = job["state"] == "finished";
+        let fraction = if total == 0 || done {
+            1.0
+        } else {
+            scanned as f64 / total as f64
+        };
+        let filled = (fraction * 30.0).round() as usize;
+        let rate = (scanned - base) as f64 / began.elapsed().as_secs_f64().max(0.001);
+        let eta = if done {
+            "done".to_owned()
+        } else if rate > 0.0 {
+            format!("ETA {:.0}s", (total - scanned) as f64 / rate)
+        } else {
+            "ETA ?".to_owned()
+        };
+        eprint!(
+            "\r[{}{}] {:>5.1}% {scanned}/{total} records, {rate:.0}/s, {eta}   ",
+            "#".repeat(filled),
+            ".".repeat(30 - filled.min(30)),
+            fraction * 100.0
+        );
+        if done {
+            eprintln!();
+            return Ok(Report::ok(format!(
+                "rewrap finished: {scanned} records scanned, {} rewrapped",
+                job["rewrapped"]
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

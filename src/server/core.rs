@@ -1,0 +1,140 @@
+//! What a running service holds whether sealed or open: the store, TLS,
+//! the router slot the listener reads, and — once the KEK is known — the
+//! app and its background tasks.
+
+use super::{maintenance, sealed, ServeError};
+use crate::api::{self, App, Metrics};
+use crate::config::ServiceConfig;
+use crate::orchestration::Orchestrator;
+use crate::policy::PolicySet;
+use crate::store::SledStore;
+use crate::tls::ReloadableTls;
+use crate::vault::crypto::kek::Kek;
+use crate::vault::gateway::Gateway;
+use crate::vault::Vault;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use tokio::task::JoinHandle;
+
+pub(super) struct ServiceCore {
+    config: ServiceConfig,
+    store: SledStore,
+    tls: Arc<ReloadableTls>,
+    metrics: Arc<Metrics>,
+    addr: SocketAddr,
+    router: Arc<super::listener::RouterSlot>,
+    app: OnceLock<Arc<App>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl ServiceCore {
+    pub(super) fn new(
+        config: ServiceConfig,
+        store: SledStore,
+        tls: Arc<ReloadableTls>,
+        metrics: Arc<Metrics>,
+        addr: SocketAddr,
+    ) -> Self {
+        ServiceCore {
+            config,
+            store,
+            tls,
+            metrics,
+            addr,
+            router: Arc::new(super::listener::RouterSlot::new(axum::Router::new())),
+            app: OnceLock::new(),
+            tasks: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(super) fn store(&self) -> &SledStore {
+        &self.store
+    }
+
+    pub(super) fn router_slot(&self) -> Arc<super::listener::RouterSlot> {
+        Arc::clone(&self.router)
+    }
+
+    pub(super) fn app(&self) -> Option<Arc<App>> {
+        self.app.get().cloned()
+    }
+
+    pub(super) fn tls(&self) -> &ReloadableTls {
+        &self.tls
+    }
+
+    /// Serves the sealed API until `open` replaces it.
+    pub(super) fn seal(&self, sealed: sealed::Sealed) {
+        self.router.replace(sealed::router(Arc::new(sealed)));
+    }
+
+    /// Opens the vault with `kek`, builds the app, starts its background
+    /// tasks and serves the full API. Fails with `WrongKek` when `kek` is
+    /// not this store's; then nothing changes.
+    pub(super) async fn open(&self, kek: Kek) -> Result<Arc<App>, ServeError> {
+        if let Some(app) = self.app() {
+            return Ok(app);
+        }
+        let config = &self.config;
+        let vault = Vault::open(self.store.clone(), kek, config.vault_config()?).await?;
+        let gateway = Gateway::new(&config.gateway_config()?)?;
+        let orchestrator = Orchestrator::new(gateway, config.orchestration_config()?);
+        let app = Arc::new(
+            App::new(
+                vault,
+                orchestrator,
+                PolicySet::load_dir(&config.policies_dir)?,
+                config.policies_dir.clone(),
+                Arc::clone(&self.tls),
+                config.limits.reveals_per_hour,
+                config.limits.body_limit_bytes,
+                config.request_timeout(),
+                Arc::clone(&self.metrics),
+            )
+            .with_custody(config.kek.custody),
+        );
+        let notify_base = config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("https://{}", self.addr));
+        app.orchestrator.gateway.set_notify_base(notify_base);
+        if let Err(ours) = self.app.set(Arc::clone(&app)) {
+            // Another open finished first; theirs is the app.
+            return Ok(self.app.get().map_or(ours, Arc::clone));
+        }
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks.push(spawn_settler(Arc::clone(&app)));
+        tasks.push(maintenance::spawn(Arc::clone(&app), config.keys.clone()));
+        self.router.replace(api::router(Arc::clone(&app)));
+        Ok(app)
+    }
+
+    pub(super) fn stop_tasks(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .drain(..)
+        {
+            task.abort();
+        }
+    }
+}
+
+/// Settles unsettled payments every `payment.poll_interval_ms` (see
+/// `orchestration::payment::settler`), as the `local:settler` actor.
+fn spawn_settler(app: Arc<App>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let actor = crate::audit::Actor::local("settler");
+        let mut tick = tokio::time::interval(app.orchestrator.payments.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match app.orchestrator.settle_open(&app.vault, &actor).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(settled = n, "settler pass"),
+                Err(e) => tracing::warn!(error = %e, "settler pass failed"),
+            }
+        }
+    })
+}

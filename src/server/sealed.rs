@@ -1,0 +1,253 @@
+//! The sealed service: with share custody the KEK exists nowhere until
+//! enough custodians have each submitted a share over mutual TLS from their
+//! own certificate. Until then only `/health`, the seal status and share
+//! submission answer; everything else is `503 sealed`.
+//!
+//! The audit chain's key is itself wrapped by the KEK, so submissions made
+//! while sealed are kept in memory (no share material, only who, when and
+//! what happened) and written to the chain the moment it opens.
+
+use super::core::ServiceCore;
+use crate::api::dto::SealStatus;
+use crate::api::problem::Problem;
+use crate::api::{json, Caller};
+use crate::audit::{Actor, Outcome};
+use crate::custody::{Accept, CollectError, Progress, ShareCollector};
+use crate::operation::Operation;
+use crate::policy::PolicySet;
+use crate::time::Timestamp;
+use crate::vault::crypto::kek::Kek;
+use crate::vault::crypto::shares::{Manifest, ShareFile};
+use crate::vault::crypto::CryptoError;
+use crate::vault::VaultError;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use std::sync::{Arc, Mutex, PoisonError};
+
+const JOURNAL_LIMIT: usize = 1000;
+
+struct Journal {
+    actor: Actor,
+    outcome: Outcome,
+    detail: String,
+}
+
+pub(super) struct Sealed {
+    core: Arc<ServiceCore>,
+    policies: PolicySet,
+    /// KEK version the assembled key gets (the store's custody record's).
+    kek_version: u32,
+    collector: tokio::sync::Mutex<ShareCollector>,
+    journal: Mutex<Vec<Journal>>,
+}
+
+impl Sealed {
+    pub(super) fn new(core: Arc<ServiceCore>, policies: PolicySet, custody: Option<(u32, Manifest)>) -> Self {
+        let (kek_version, accept) = match custody {
+            Some((version, manifest)) => (version, Accept::Only(manifest.set_id)),
+            None => (1, Accept::Any),
+        };
+        Sealed {
+            core,
+            policies,
+            kek_version,
+            collector: tokio::sync::Mutex::new(ShareCollector::new(accept)),
+            journal: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn note(&self, actor: &Actor, outcome: Outcome, detail: String) {
+        tracing::warn!(identity = %actor.identity, outcome = ?outcome, %detail, "key custody");
+        let detail = format!(
+            "{detail} (while sealed, at Unix time {})",
+            Timestamp::now().seconds()
+        );
+        let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
+        // A flood of refused calls while sealed must not grow memory without
+        // bound; the service log still has every one.
+        if journal.len() < JOURNAL_LIMIT {
+            journal.push(Journal {
+                actor: actor.clone(),
+                outcome,
+                detail,
+            });
+        }
+    }
+
+    fn authorize(&self, caller: &Caller, operation: Operation) -> Result<(), Problem> {
+        let allowed = caller
+            .identity
+            .as_ref()
+            .is_some_and(|id| self.policies.allows(id, operation));
+        if allowed {
+            return Ok(());
+        }
+        self.note(
+            &caller.actor,
+            Outcome::Denied,
+            format!("{} denied by policy", operation.as_str()),
+        );
+        Err(Problem::forbidden())
+    }
+}
+
+pub(super) fn router(sealed: Arc<Sealed>) -> Router {
+    Router::new()
+        .route("/health", get(crate::api::health))
+        .route("/v1/admin/seal", get(status))
+        .route("/v1/admin/unseal", post(unseal))
+        .fallback(|| async { sealed_problem() })
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .with_state(sealed)
+}
+
+fn sealed_problem() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "sealed",
+        "Sealed",
+        "the vault is sealed until key custodians submit enough KEK shares",
+    )
+    .retry_after(5)
+}
+
+async fn status(State(sealed): State<Arc<Sealed>>, caller: Caller) -> Result<Json<SealStatus>, Problem> {
+    sealed.authorize(&caller, Operation::KeyUnseal)?;
+    let (have, need, custodians) = sealed.collector.lock().await.status();
+    Ok(Json(SealStatus {
+        sealed: true,
+        shares_submitted: have,
+        threshold: need,
+        custodians,
+    }))
+}
+
+async fn unseal(
+    State(sealed): State<Arc<Sealed>>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Problem> {
+    sealed.authorize(&caller, Operation::KeyUnseal)?;
+    let file: ShareFile = json::parse(&headers, &body).inspect_err(|_| {
+        sealed.note(&caller.actor, Outcome::Refused, "share file unreadable".into());
+    })?;
+    let mut collector = sealed.collector.lock().await;
+    let progress = collector.submit(&caller.actor.identity, &file);
+    drop(file);
+    match progress {
+        Err(e) => {
+            sealed.note(
+                &caller.actor,
+                Outcome::Refused,
+                format!("share refused: {}", e.rule()),
+            );
+            Err(share_problem(&e))
+        }
+        Ok(Progress::Counted { have, need }) => {
+            sealed.note(
+                &caller.actor,
+                Outcome::Success,
+                format!("share counted: {have} of {need}"),
+            );
+            let (_, threshold, custodians) = collector.status();
+            let body = SealStatus {
+                sealed: true,
+                shares_submitted: have,
+                threshold,
+                custodians,
+            };
+            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+        }
+        Ok(Progress::Assembled {
+            kek,
+            manifest,
+            custodians,
+        }) => {
+            let kek = Kek::with_version(sealed.kek_version, &kek);
+            match sealed.core.open(kek).await {
+                Ok(app) => {
+                    opened(&sealed, &app, &caller.actor, &manifest, &custodians).await;
+                    let body = SealStatus {
+                        sealed: false,
+                        shares_submitted: custodians.len(),
+                        threshold: Some(manifest.threshold),
+                        custodians,
+                    };
+                    Ok(Json(body).into_response())
+                }
+                Err(super::ServeError::Vault(VaultError::Crypto(CryptoError::WrongKek))) => {
+                    sealed.note(
+                        &caller.actor,
+                        Outcome::Refused,
+                        "assembled KEK does not open this store; all shares must be submitted again".into(),
+                    );
+                    Err(Problem::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "wrong-kek",
+                        "Wrong key",
+                        "the assembled KEK does not open this data directory; submit the shares again",
+                    )
+                    .with_field("share", "wrong_kek"))
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not open the vault after unseal");
+                    Err(Problem::internal())
+                }
+            }
+        }
+    }
+}
+
+/// Binds the share set to the store (first unseal) and writes the
+/// sealed-time journal to the now open audit chain.
+async fn opened(
+    sealed: &Sealed,
+    app: &crate::api::App,
+    actor: &Actor,
+    manifest: &Manifest,
+    custodians: &[String],
+) {
+    if let Err(e) = app.vault.adopt_custody(manifest).await {
+        tracing::error!(error = %e, "could not record the share set");
+    }
+    let journal = std::mem::take(&mut *sealed.journal.lock().unwrap_or_else(PoisonError::into_inner));
+    for entry in journal {
+        if let Err(e) = app
+            .vault
+            .record_admin(&entry.actor, Operation::KeyUnseal, entry.outcome, &entry.detail)
+            .await
+        {
+            tracing::error!(error = %e, "could not audit a share submission");
+        }
+    }
+    let detail = format!(
+        "unsealed: share set {} ({}-of-{}), KEK version {}, custodians {}",
+        manifest.set_id,
+        manifest.threshold,
+        manifest.shares,
+        sealed.kek_version,
+        custodians.join(", ")
+    );
+    tracing::warn!(%detail, "vault unsealed");
+    if let Err(e) = app
+        .vault
+        .record_admin(actor, Operation::KeyUnseal, Outcome::Success, &detail)
+        .await
+    {
+        tracing::error!(error = %e, "could not audit the unseal");
+    }
+}
+
+/// The problem for a refused share: which rule, never the share.
+pub(crate) fn share_problem(e: &CollectError) -> Problem {
+    let status = match e {
+        CollectError::DuplicateShare { .. } | CollectError::DuplicateCustodian => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Problem::new(status, "share-refused", "Share refused", e.to_string()).with_field("share", e.rule())
+}

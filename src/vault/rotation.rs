@@ -1,0 +1,297 @@
+//! Key lifecycle: add a data-key version (by hand, at the end of a
+//! cryptoperiod, or when a version's encryption budget is spent), retire a
+//! version no record uses, report every version's state, and rotate the KEK
+//! by rewrapping the keys it protects (never the records themselves).
+
+use super::crypto::aad::{Binding, RecordKind};
+use super::crypto::kek::Kek;
+use super::crypto::shares::Manifest;
+use super::crypto::CryptoError;
+use super::records::{decode, encode, CustodyRecord, DataKeyRecord, FingerprintKeyRecord};
+use super::rewrap::RewrapProgress;
+use super::{keys, layout, Vault, VaultError};
+use crate::audit::{Actor, Outcome};
+use crate::operation::Operation;
+use crate::store::{Batch, Store};
+use crate::time::Timestamp;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyState {
+    /// Seals every new write.
+    Current,
+    /// Opens records written under it; seals nothing new.
+    Active,
+    /// Erased: neither seals nor opens.
+    Retired,
+}
+
+impl KeyState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyState::Current => "current",
+            KeyState::Active => "active",
+            KeyState::Retired => "retired",
+        }
+    }
+}
+
+/// One data-key version as `keys status` shows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataKeyStatus {
+    pub version: u32,
+    pub state: KeyState,
+    pub created_at: Timestamp,
+    pub retired_at: Option<Timestamp>,
+    pub encryptions: u64,
+    pub encryption_budget: u64,
+    pub records: u64,
+    pub kek_version: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct KeyReport {
+    pub kek_version: u32,
+    pub custody: Option<Manifest>,
+    pub cryptoperiod_s: u64,
+    pub data_keys: Vec<DataKeyStatus>,
+    pub rewrap: Option<RewrapProgress>,
+}
+
+const SINGLE_KEYS: [(&[u8], RecordKind); 3] = [
+    (layout::FINGERPRINT_KEY, RecordKind::FingerprintKey),
+    (layout::AUDIT_KEY, RecordKind::AuditKey),
+    (layout::PEPPER_KEY, RecordKind::PepperKey),
+];
+
+/// The custody record of `store`, if a share set was ever bound to it.
+pub(crate) async fn load_custody<S: Store>(store: &S) -> Result<Option<CustodyRecord>, VaultError> {
+    match store.get(layout::CUSTODY).await? {
+        Some(bytes) => Ok(Some(decode(&bytes, "custody record")?)),
+        None => Ok(None),
+    }
+}
+
+impl<S: Store> Vault<S> {
+    pub(crate) fn current_key_version(&self) -> Result<u32, VaultError> {
+        Ok(self
+            .keyring
+            .current()
+            .ok_or(CryptoError::UnknownKeyVersion(0))?
+            .version())
+    }
+
+    async fn data_key_records(&self) -> Result<Vec<(Vec<u8>, Vec<u8>, DataKeyRecord)>, VaultError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .store
+                .scan_prefix(layout::DATA_KEY_PREFIX, after.as_deref(), 256)
+                .await?;
+            let full = page.len() == 256;
+            let last = page.last().map(|(k, _)| k.clone());
+            for (key, value) in page {
+                let record = decode(&value, "data key")?;
+                out.push((key, value, record));
+            }
+            match last {
+                Some(k) if full => after = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Adds data-key version current+1; every new write uses it from now on.
+    pub async fn rotate_data_key(&self, actor: &Actor, reason: &str) -> Result<u32, VaultError> {
+        let version = {
+            let _one_rotation_at_a_time = self.budget_lock.lock().await;
+            let next = self.current_key_version()? + 1;
+            keys::create_data_key(&self.store, &self.kek(), &self.keyring, next).await?;
+            next
+        };
+        let detail = format!("data key version {version} created ({reason})");
+        self.record_admin(actor, Operation::KeyRotate, Outcome::Success, &detail)
+            .await?;
+        Ok(version)
+    }
+
+    /// Rotates when the current version is older than its cryptoperiod.
+    pub async fn rotate_if_due(&self, actor: &Actor) -> Result<Option<u32>, VaultError> {
+        let Some(current) = self.keyring.current() else {
+            return Ok(None);
+        };
+        let age = Timestamp::now().seconds() - current.created_at().seconds();
+        let period = i64::try_from(self.config.cryptoperiod_s).unwrap_or(i64::MAX);
+        if age < period {
+            return Ok(None);
+        }
+        let reason = format!("cryptoperiod of {} s reached", self.config.cryptoperiod_s);
+        self.rotate_data_key(actor, &reason).await.map(Some)
+    }
+
+    /// Retires `version`: refused while it is current or any record uses
+    /// it. The wrapped key is erased from the store, so the version can
+    /// never seal again, on this node or any other.
+    pub async fn retire_data_key(&self, actor: &Actor, version: u32) -> Result<(), VaultError> {
+        let outcome = self.try_retire(version).await;
+        let (result, detail) = match &outcome {
+            Ok(()) => (Outcome::Success, format!("data key version {version} retired")),
+            Err(e) => (Outcome::Refused, format!("retire version {version} refused: {e}")),
+        };
+        self.record_admin(actor, Operation::KeyRetire, result, &detail)
+            .await?;
+        outcome
+    }
+
+    async fn try_retire(&self, version: u32) -> Result<(), VaultError> {
+        let _no_rotation_meanwhile = self.budget_lock.lock().await;
+        if self.current_key_version()? == version {
+            return Err(VaultError::KeyVersionCurrent { version });
+        }
+        let key = layout::data_key(version);
+        let stored = self.store.get(&key).await?.ok_or(VaultError::NotFound {
+            what: "data key version",
+        })?;
+        let mut record: DataKeyRecord = decode(&stored, "data key")?;
+        if record.retired_at.is_some() {
+            return Ok(());
+        }
+        let records = self
+            .records_per_version()
+            .await?
+            .get(&version)
+            .copied()
+            .unwrap_or(0);
+        if records > 0 {
+            return Err(VaultError::KeyVersionInUse { version, records });
+        }
+        record.retired_at = Some(Timestamp::now());
+        record.wrapped.clear();
+        let mut batch = Batch::new();
+        batch
+            .expect_equals(key.clone(), stored)
+            .put(key, encode(&record)?);
+        self.store.commit(batch).await?;
+        self.keyring.remove(version);
+        Ok(())
+    }
+
+    pub async fn key_report(&self) -> Result<KeyReport, VaultError> {
+        let records = self.records_per_version().await?;
+        let current = self.current_key_version()?;
+        let budget = self.config.key_budget.encryptions_per_key;
+        let data_keys = self
+            .data_key_records()
+            .await?
+            .into_iter()
+            .map(|(_, _, r)| DataKeyStatus {
+                version: r.version,
+                state: match (r.retired_at, r.version == current) {
+                    (Some(_), _) => KeyState::Retired,
+                    (None, true) => KeyState::Current,
+                    (None, false) => KeyState::Active,
+                },
+                created_at: r.created_at,
+                retired_at: r.retired_at,
+                encryptions: self
+                    .keyring
+                    .get(r.version)
+                    .map_or(r.reserved_through, |k| k.encryptions()),
+                encryption_budget: budget,
+                records: records.get(&r.version).copied().unwrap_or(0),
+                kek_version: r.kek_version,
+            })
+            .collect();
+        Ok(KeyReport {
+            kek_version: self.kek().version(),
+            custody: load_custody(&self.store).await?.map(|c| c.manifest),
+            cryptoperiod_s: self.config.cryptoperiod_s,
+            data_keys,
+            rewrap: self.rewrap_progress().await?,
+        })
+    }
+
+    /// Rewraps every key the KEK protects (data keys, fingerprint, audit and
+    /// pepper keys) under `next`, and records `manifest` as the share set
+    /// now holding the KEK, in one atomic batch; then uses `next`. Records
+    /// sealed by the data keys are not touched.
+    pub async fn rotate_kek(&self, actor: &Actor, next: Kek, manifest: Manifest) -> Result<u32, VaultError> {
+        let _no_key_created_meanwhile = self.budget_lock.lock().await;
+        let old = self.kek();
+        if next.version() != old.version() + 1 {
+            return Err(VaultError::Corrupt {
+                what: "next KEK version",
+            });
+        }
+        let mut batch = Batch::new();
+        for (key, stored, mut record) in self.data_key_records().await? {
+            if record.retired_at.is_none() {
+                let id = record.version.to_string();
+                let binding = Binding {
+                    kind: RecordKind::DataKey,
+                    record_id: &id,
+                    field: "key",
+                };
+                let raw = old.unwrap(&binding, &record.wrapped)?;
+                record.wrapped = next.wrap(&binding, &raw)?;
+            }
+            record.kek_version = next.version();
+            batch
+                .expect_equals(key.clone(), stored)
+                .put(key, encode(&record)?);
+        }
+        for (key, kind) in SINGLE_KEYS {
+            let Some(stored) = self.store.get(key).await? else {
+                continue;
+            };
+            let mut record: FingerprintKeyRecord = decode(&stored, "wrapped key")?;
+            let id = record.version.to_string();
+            let binding = Binding {
+                kind,
+                record_id: &id,
+                field: "key",
+            };
+            let raw = old.unwrap(&binding, &record.wrapped)?;
+            record.wrapped = next.wrap(&binding, &raw)?;
+            record.kek_version = next.version();
+            batch.expect_equals(key, stored).put(key, encode(&record)?);
+        }
+        let version = next.version();
+        let custody = CustodyRecord {
+            kek_version: version,
+            manifest,
+            updated_at: Timestamp::now(),
+        };
+        batch.put(layout::CUSTODY, encode(&custody)?);
+        self.store.commit(batch).await?;
+        *self
+            .kek
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(next);
+        let detail = format!(
+            "KEK rotated to version {version}; share set {} ({}-of-{}); data, fingerprint, audit and pepper keys rewrapped",
+            custody.manifest.set_id, custody.manifest.threshold, custody.manifest.shares
+        );
+        self.record_admin(actor, Operation::KekRotate, Outcome::Success, &detail)
+            .await?;
+        Ok(version)
+    }
+
+    /// Binds `manifest` to this store at its first unseal from shares.
+    pub(crate) async fn adopt_custody(&self, manifest: &Manifest) -> Result<(), VaultError> {
+        if load_custody(&self.store).await?.is_some() {
+            return Ok(());
+        }
+        let record = CustodyRecord {
+            kek_version: self.kek().version(),
+            manifest: manifest.clone(),
+            updated_at: Timestamp::now(),
+        };
+        let mut batch = Batch::new();
+        batch
+            .expect_absent(layout::CUSTODY)
+            .put(layout::CUSTODY, encode(&record)?);
+        self.store.commit(batch).await?;
+        Ok(())
+    }
+}
