@@ -160,7 +160,7 @@ pub(super) async fn create_data_key<S: Store>(
     }
 }
 
-async fn load_data_key<S: Store>(
+pub(super) async fn load_data_key<S: Store>(
     store: &S,
     kek: &Kek,
     keyring: &Keyring,

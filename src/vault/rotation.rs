@@ -295,3 +295,173 @@ impl<S: Store> Vault<S> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::audit::Actor;
+    use crate::store::{SledStore, Store};
+    use crate::vault::crypto::kek::Kek;
+    use crate::vault::crypto::shares::split_new_kek;
+    use crate::vault::crypto::CryptoError;
+    use crate::vault::{layout, Vault, VaultConfig, VaultError};
+    use secrecy::SecretBox;
+
+    fn kek() -> Kek {
+        Kek::from_bytes(SecretBox::new(Box::new([9u8; 32])))
+    }
+
+    fn pan(i: u64) -> String {
+        let body = format!("622202{i:09}");
+        format!(
+            "{body}{}",
+            char::from(crate::vault::card::luhn::check_digit(body.as_bytes()))
+        )
+    }
+
+    async fn open(store: &SledStore, kek: Kek) -> Vault<SledStore> {
+        Vault::open(store.clone(), kek, VaultConfig::embedded().unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn rewrap_all(vault: &Vault<SledStore>, page: usize) -> u64 {
+        let me = Actor::local("test");
+        let mut steps = 0;
+        while let Some(p) = vault.rewrap_step(&me, page).await.unwrap() {
+            steps += 1;
+            if p.finished_at.is_some() {
+                return p.rewrapped;
+            }
+        }
+        panic!("no job after {steps} steps");
+    }
+
+    #[tokio::test]
+    async fn rotate_rewrap_retire_and_every_version_stays_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let vault = open(&store, kek()).await;
+        let me = Actor::local("test");
+        let mut cards = Vec::new();
+        for round in 0..3u64 {
+            for i in 0..7 {
+                let digits = pan(round * 100 + i);
+                cards.push((
+                    digits.clone(),
+                    vault.store_card(&me, &digits).await.unwrap().card_ref,
+                ));
+            }
+            vault.rotate_data_key(&me, "test").await.unwrap();
+        }
+        assert_eq!(vault.current_key_version().unwrap(), 4);
+        let per_version = vault.records_per_version().await.unwrap();
+        assert_eq!(per_version.get(&1), Some(&7));
+        assert_eq!(per_version.get(&3), Some(&7));
+        for (digits, card) in &cards {
+            assert_eq!(vault.open_pan(card).await.unwrap().expose_digits(), digits);
+        }
+
+        // Current and in-use versions cannot be retired.
+        assert!(matches!(
+            vault.retire_data_key(&me, 4).await,
+            Err(VaultError::KeyVersionCurrent { version: 4 })
+        ));
+        assert!(matches!(
+            vault.retire_data_key(&me, 2).await,
+            Err(VaultError::KeyVersionInUse {
+                version: 2,
+                records: 7
+            })
+        ));
+
+        // A rewrap interrupted after two pages of cards resumes after a
+        // restart. (The first step finds no agreements.)
+        vault.start_rewrap(&me).await.unwrap();
+        for _ in 0..3 {
+            vault.rewrap_step(&me, 3).await.unwrap();
+        }
+        let partial = vault.records_per_version().await.unwrap();
+        assert_eq!(partial.get(&4), Some(&6), "{partial:?}");
+        drop(vault);
+        let vault = open(&store, kek()).await;
+        assert_eq!(vault.rewrap_progress().await.unwrap().unwrap().scanned, 6);
+        rewrap_all(&vault, 4).await;
+        let done = vault.records_per_version().await.unwrap();
+        assert_eq!(done.into_iter().collect::<Vec<_>>(), vec![(4, 21)]);
+
+        for version in 1..=3 {
+            vault.retire_data_key(&me, version).await.unwrap();
+        }
+        for (digits, card) in &cards {
+            assert_eq!(vault.open_pan(card).await.unwrap().expose_digits(), digits);
+        }
+        // A retired version's key is gone from the store: it can never seal
+        // (or open) again, and its number is never reused.
+        let record: crate::vault::records::DataKeyRecord =
+            crate::vault::decode(&store.get(&layout::data_key(2)).await.unwrap().unwrap(), "k").unwrap();
+        assert!(record.wrapped.is_empty() && record.retired_at.is_some());
+        drop(vault);
+        let vault = open(&store, kek()).await;
+        assert!(vault.keyring.get(2).is_none());
+        assert!(matches!(
+            super::keys::load_data_key(&store, &vault.kek(), &vault.keyring, 2).await,
+            Err(VaultError::Crypto(CryptoError::RetiredKeyVersion(2)))
+        ));
+        assert_eq!(vault.rotate_data_key(&me, "test").await.unwrap(), 5);
+        let report = vault.key_report().await.unwrap();
+        let states: Vec<_> = report
+            .data_keys
+            .iter()
+            .map(|k| (k.version, k.state.as_str()))
+            .collect();
+        assert_eq!(
+            states,
+            vec![
+                (1, "retired"),
+                (2, "retired"),
+                (3, "retired"),
+                (4, "active"),
+                (5, "current")
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn kek_rotation_rewraps_keys_and_only_the_new_kek_opens_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let vault = open(&store, kek()).await;
+        let me = Actor::local("test");
+        let card = vault.store_card(&me, &pan(1)).await.unwrap().card_ref;
+        let sealed_before = store.get(&layout::card(&card)).await.unwrap();
+        let (raw, files) = split_new_kek(2, 3).unwrap();
+        let next = Kek::with_version(2, &raw);
+        assert_eq!(
+            vault
+                .rotate_kek(&me, next, files[0].manifest.clone())
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(vault.open_pan(&card).await.unwrap().expose_digits(), pan(1));
+        assert_eq!(
+            store.get(&layout::card(&card)).await.unwrap(),
+            sealed_before,
+            "records untouched"
+        );
+        drop(vault);
+        assert!(matches!(
+            Vault::open(store.clone(), kek(), VaultConfig::embedded().unwrap()).await,
+            Err(VaultError::Crypto(CryptoError::WrongKek))
+        ));
+        let reopened = open(&store, Kek::with_version(2, &raw)).await;
+        assert_eq!(reopened.open_pan(&card).await.unwrap().expose_digits(), pan(1));
+        let custody = super::load_custody(&store).await.unwrap().unwrap();
+        assert_eq!(custody.kek_version, 2);
+        let report = reopened.audit_verify(&me).await.unwrap();
+        assert!(
+            report.first_break.is_none(),
+            "the audit key survived the KEK rotation"
+        );
+    }
+}

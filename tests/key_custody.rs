@@ -1,0 +1,498 @@
+//! Key custody and lifecycle against the real binary over mutual TLS:
+//! unsealing from custodians' KEK shares (M works, M-1 does not, duplicates
+//! and wrong shares do not count), and data-key rotation under live traffic,
+//! a rewrap killed half-way that resumes, retirement, and no key material in
+//! the log or the audit export.
+
+mod common;
+
+use common::service::{Client, Options, Service};
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokenvault::tls::pki::Validity;
+
+fn tokenvault(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+        .args(args)
+        .output()
+        .expect("run tokenvault")
+}
+
+/// `tokenvault keys <args>` against `service` as `identity` (a client
+/// certificate in the service's folder or its PKI).
+fn keys_cli(service: &Service, cert: &Path, key: &Path, args: &[&str]) -> Output {
+    let url = format!("https://{}", service.addr);
+    let ca = service.keys.ca_cert();
+    let mut all = vec!["keys"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&[
+        "--url",
+        &url,
+        "--ca",
+        ca.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+        "--key",
+        key.to_str().unwrap(),
+    ]);
+    tokenvault(&all)
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn make_shares(dir: &Path, threshold: u8, shares: u8) -> Vec<PathBuf> {
+    let out = tokenvault(&[
+        "keys",
+        "init-shares",
+        "--threshold",
+        &threshold.to_string(),
+        "--shares",
+        &shares.to_string(),
+        "--out",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    (1..=shares)
+        .map(|i| dir.join(format!("share-{i}-of-{shares}.json")))
+        .collect()
+}
+
+fn share_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn custodian_policy(service: &Service, name: &str) {
+    std::fs::write(
+        service.dir.path().join(format!("policies/{name}.toml")),
+        format!(
+            "identity = \"spiffe://tokenvault/{name}\"\ndescription = \"key custodian\"\nallow = [\"keys.unseal\", \"keys.status\"]\n"
+        ),
+    )
+    .unwrap();
+}
+
+struct Custodian {
+    client: Client,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+fn custodian(service: &Service, name: &str) -> Custodian {
+    let (client, cert) = service.issued_client(
+        name,
+        &format!("spiffe://tokenvault/{name}"),
+        Validity::days_from_now(1),
+    );
+    let key = service.dir.path().join(format!("{name}.key.pem"));
+    Custodian { client, cert, key }
+}
+
+async fn submit(c: &Custodian, share: &Value) -> (u16, Value) {
+    let r = c.client.post_json("/v1/admin/unseal", None, share).await.unwrap();
+    (r.status, r.json())
+}
+
+fn pan(i: u64) -> String {
+    common::with_check_digit(&format!("621700{i:012}"))
+}
+
+async fn store_card(client: &Client, i: u64) -> Result<String, String> {
+    let r = client
+        .post_json("/v1/cards", Some(&format!("card-{i}")), &json!({"pan": pan(i)}))
+        .await?;
+    if r.status != 201 && r.status != 200 {
+        return Err(format!("store {i}: {} {}", r.status, r.text()));
+    }
+    Ok(r.json()["card_ref"].as_str().unwrap().to_owned())
+}
+
+async fn read_card(client: &Client, card: &str) -> Result<(), String> {
+    let r = client.get(&format!("/v1/cards/{card}")).await?;
+    if r.status != 200 {
+        return Err(format!("read {card}: {} {}", r.status, r.text()));
+    }
+    Ok(())
+}
+
+fn assert_no_key_material(service: &Service, auditor: &str, secrets: &[String]) {
+    let log = service.log();
+    for secret in secrets {
+        assert!(!log.contains(secret.as_str()), "key material in the service log");
+        assert!(
+            !auditor.contains(secret.as_str()),
+            "key material in the audit export"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sealed_until_threshold_shares_from_distinct_custodians() {
+    let mut service = Service::prepare(Options {
+        extra_config: "[kek]\ncustody = \"shares\"\n".into(),
+        ..Options::default()
+    });
+    let shares_dir = service.dir.path().join("shares");
+    let files = make_shares(&shares_dir, 3, 5);
+    for file in &files {
+        let mode = std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(file).unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o600, "share files are private");
+    }
+    let shares: Vec<Value> = files.iter().map(|f| share_json(f)).collect();
+    for name in ["custodian-1", "custodian-2", "custodian-3"] {
+        custodian_policy(&service, name);
+    }
+    service.spawn();
+    let capture = service.client("card-capture");
+    let [c1, c2, c3] = ["custodian-1", "custodian-2", "custodian-3"].map(|n| custodian(&service, n));
+
+    // Sealed: alive, but data operations answer 503 with a problem.
+    assert_eq!(capture.get("/health").await.unwrap().status, 200);
+    let r = capture
+        .post_json("/v1/cards", Some("k1"), &json!({"pan": pan(1)}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("application/problem+json"));
+    assert!(r.json()["type"].as_str().unwrap().ends_with(":sealed"));
+    assert_eq!(r.header("retry-after"), Some("5"));
+
+    // Only an identity granted keys.unseal may submit.
+    let r = service
+        .client("orchestrator")
+        .post_json("/v1/admin/unseal", None, &shares[0])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 403);
+
+    // Share 1 counts once, and each custodian counts once.
+    assert_eq!(submit(&c1, &shares[0]).await.0, 202);
+    let (status, p) = submit(&c2, &shares[0]).await;
+    assert_eq!(
+        (status, p["rule"].as_str()),
+        (409, Some("duplicate_share")),
+        "{p}"
+    );
+    let (status, p) = submit(&c1, &shares[1]).await;
+    assert_eq!(
+        (status, p["rule"].as_str()),
+        (409, Some("duplicate_custodian")),
+        "{p}"
+    );
+
+    // A corrupted share is caught by its digest and does not count.
+    let mut corrupted = shares[1].clone();
+    let mut hex = corrupted["share"].as_str().unwrap().to_owned();
+    let last = if hex.ends_with('0') { "1" } else { "0" };
+    hex.replace_range(hex.len() - 1.., last);
+    corrupted["share"] = json!(hex);
+    let (status, p) = submit(&c2, &corrupted).await;
+    assert_eq!(
+        (status, p["field"].as_str(), p["rule"].as_str()),
+        (422, Some("share"), Some("digest_mismatch"))
+    );
+
+    // M-1 = 2 distinct shares: still sealed.
+    let (status, s) = submit(&c2, &shares[1]).await;
+    assert_eq!(
+        (status, s["sealed"].as_bool(), s["shares_submitted"].as_u64()),
+        (202, Some(true), Some(2))
+    );
+    let r = capture
+        .post_json("/v1/cards", Some("k1"), &json!({"pan": pan(1)}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 503);
+    let r = c3.client.get("/v1/admin/seal").await.unwrap();
+    assert_eq!(r.json()["sealed"], json!(true));
+    assert_eq!(r.json()["threshold"], json!(3));
+
+    // The third custodian uses the CLI, over mutual TLS from their own certificate.
+    let out = keys_cli(
+        &service,
+        &c3.cert,
+        &c3.key,
+        &["unseal", "--share", files[4].to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("\"sealed\":false"), "{}", text(&out));
+    let card = store_card(&capture, 1).await.unwrap();
+    let r = c1
+        .client
+        .post_json("/v1/admin/unseal", None, &shares[2])
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            r.status,
+            r.json()["type"]
+                .as_str()
+                .map(|t| t.ends_with(":already-unsealed"))
+        ),
+        (409, Some(true))
+    );
+
+    // Every submission is in the audit chain, with the custodian's identity.
+    let auditor = service.client("auditor");
+    let export = auditor.get("/v1/audit/export").await.unwrap().text();
+    let unseals: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["operation"] == "keys.unseal")
+        .collect();
+    let who = |identity: &str, outcome: &str| {
+        unseals
+            .iter()
+            .filter(|r| r["identity"] == identity && r["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(who("spiffe://tokenvault/custodian-1", "success"), 1);
+    assert_eq!(who("spiffe://tokenvault/custodian-1", "refused"), 1);
+    assert_eq!(who("spiffe://tokenvault/custodian-2", "refused"), 2);
+    assert_eq!(who("spiffe://tokenvault/custodian-2", "success"), 1);
+    assert!(who("spiffe://tokenvault/custodian-3", "success") >= 1);
+    assert_eq!(who("spiffe://tokenvault/orchestrator", "denied"), 1);
+    assert!(unseals.iter().any(|r| r["detail"]
+        .as_str()
+        .unwrap_or("")
+        .starts_with("unsealed: share set")));
+    let verify = auditor.get("/v1/audit/verify").await.unwrap().json();
+    assert_eq!(verify["intact"], json!(true), "{verify}");
+
+    // After a restart it is sealed again; another subset opens it, and a
+    // share from another set is refused.
+    service.kill();
+    service.spawn();
+    let capture = service.client("card-capture");
+    let [c1, c2, c3] = ["custodian-1", "custodian-2", "custodian-3"].map(|n| custodian(&service, n));
+    assert_eq!(
+        capture.get(&format!("/v1/cards/{card}")).await.unwrap().status,
+        503
+    );
+    let other_set = make_shares(&service.dir.path().join("other"), 2, 3);
+    let (status, p) = submit(&c1, &share_json(&other_set[0])).await;
+    assert_eq!((status, p["rule"].as_str()), (422, Some("not_this_stores_set")));
+    assert_eq!(submit(&c1, &shares[3]).await.0, 202);
+    assert_eq!(submit(&c2, &shares[2]).await.0, 202);
+    let (status, s) = submit(&c3, &shares[0]).await;
+    assert_eq!((status, s["sealed"].as_bool()), (200, Some(false)));
+    read_card(&service.client("orchestrator"), &card).await.unwrap();
+
+    let export = service
+        .client("auditor")
+        .get("/v1/audit/export")
+        .await
+        .unwrap()
+        .text();
+    let secrets: Vec<String> = shares
+        .iter()
+        .map(|s| s["share"].as_str().unwrap().to_owned())
+        .collect();
+    assert_no_key_material(&service, &export, &secrets);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rotation_under_traffic_rewrap_resumes_after_kill_then_retire() {
+    let mut service = Service::prepare(Options {
+        extra_config: "[keys]\nrewrap_records_per_s = 100\n".into(),
+        ..Options::default()
+    });
+    service.spawn();
+    let capture = Arc::new(service.client("card-capture"));
+    let reader = Arc::new(service.client("orchestrator"));
+    let admin = service.client("key-admin");
+    let admin_cert = service.keys.client_cert("key-admin");
+    let admin_key = service.keys.client_key("key-admin");
+
+    let mut cards = Vec::new();
+    for i in 0..150 {
+        cards.push(store_card(&capture, i).await.unwrap());
+    }
+
+    // A writer and a reader run while the data key rotates three times.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut traffic = Vec::new();
+    for role in 0..2u64 {
+        let (capture, reader, stop, failures, done, cards) = (
+            Arc::clone(&capture),
+            Arc::clone(&reader),
+            Arc::clone(&stop),
+            Arc::clone(&failures),
+            Arc::clone(&done),
+            cards.clone(),
+        );
+        traffic.push(tokio::spawn(async move {
+            let mut i = 0u64;
+            let mut written = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let result = if role == 0 {
+                    store_card(&capture, 10_000 + i).await.map(|c| written.push(c))
+                } else {
+                    read_card(&reader, &cards[(i as usize) % cards.len()]).await
+                };
+                if let Err(e) = result {
+                    eprintln!("{e}");
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                done.fetch_add(1, Ordering::Relaxed);
+                i += 1;
+            }
+            written
+        }));
+    }
+    for expected in 2..=4 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = admin
+            .post_json("/v1/admin/keys/rotate", None, &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, r.json()["version"].as_u64()),
+            (201, Some(expected)),
+            "{}",
+            r.text()
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut written = Vec::new();
+    for t in traffic {
+        written.extend(t.await.unwrap());
+    }
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "requests failed during rotation"
+    );
+    assert!(done.load(Ordering::Relaxed) > 20, "traffic ran");
+    cards.extend(written);
+
+    let status = admin.get("/v1/admin/keys").await.unwrap().json();
+    let versions: Vec<u64> = status["data_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, vec![1, 2, 3, 4]);
+    let records: u64 = status["data_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!(records, cards.len() as u64);
+    assert!(status["data_keys"][0]["records"].as_u64().unwrap() >= 150);
+    assert_eq!(status["data_keys"][3]["state"], json!("current"));
+
+    // Retiring a version in use is refused and changes nothing.
+    let r = admin
+        .post_json("/v1/admin/keys/1/retire", None, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["rule"].as_str()),
+        (409, Some("in_use")),
+        "{}",
+        r.text()
+    );
+
+    // Rewrap at 100 records/s; killed half-way, it resumes by itself.
+    let r = admin
+        .post_json("/v1/admin/keys/rewrap", None, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let total = r.json()["total"].as_u64().unwrap();
+    assert_eq!(total, cards.len() as u64);
+    let mut before_kill = 0;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let job = admin.get("/v1/admin/keys").await.unwrap().json()["rewrap"].clone();
+        before_kill = job["scanned"].as_u64().unwrap();
+        if before_kill >= 40 {
+            assert_eq!(job["state"], json!("running"));
+            break;
+        }
+    }
+    assert!(
+        before_kill >= 40 && before_kill < total,
+        "{before_kill} of {total}"
+    );
+    service.kill();
+    service.spawn();
+    let admin = service.client("key-admin");
+    let reader = service.client("orchestrator");
+    let job = admin.get("/v1/admin/keys").await.unwrap().json()["rewrap"].clone();
+    assert!(
+        job["scanned"].as_u64().unwrap() >= before_kill - 20,
+        "resumed, not restarted: {job}"
+    );
+    // The CLI follows the running job to the end with a progress bar and ETA.
+    let out = keys_cli(&service, &admin_cert, &admin_key, &["rewrap"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = text(&out);
+    assert!(
+        shown.contains("ETA") && shown.contains("100.0%") && shown.contains("rewrap finished"),
+        "{shown}"
+    );
+
+    let status = admin.get("/v1/admin/keys").await.unwrap().json();
+    let per_version: Vec<(u64, u64)> = status["data_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["version"].as_u64().unwrap(), k["records"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(per_version, vec![(1, 0), (2, 0), (3, 0), (4, cards.len() as u64)]);
+    for version in 1..=3 {
+        let r = admin
+            .post_json(&format!("/v1/admin/keys/{version}/retire"), None, &json!({}))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let r = admin
+        .post_json("/v1/admin/keys/4/retire", None, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.json()["rule"].as_str()), (409, Some("current")));
+    for card in cards.iter().step_by(7) {
+        read_card(&reader, card).await.unwrap();
+    }
+    let out = keys_cli(&service, &admin_cert, &admin_key, &["status"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("retired") && text(&out).contains("current"),
+        "{}",
+        text(&out)
+    );
+
+    let auditor = service.client("auditor");
+    assert_eq!(
+        auditor.get("/v1/audit/verify").await.unwrap().json()["intact"],
+        json!(true)
+    );
+    let export = auditor.get("/v1/audit/export").await.unwrap().text();
+    for operation in ["keys.rotate", "keys.rewrap", "keys.retire"] {
+        assert!(
+            export
+                .lines()
+                .any(|l| l.contains(operation) && l.contains("spiffe://tokenvault/key-admin")),
+            "{operation} audited with the key admin's identity"
+        );
+    }
+    let kek = std::fs::read_to_string(service.dir.path().join("keys/dev-kek.hex")).unwrap();
+    assert_no_key_material(&service, &export, &[kek.trim().to_owned()]);
+}
