@@ -75,7 +75,7 @@ fn custodian_policy(service: &Service, name: &str) {
     std::fs::write(
         service.dir.path().join(format!("policies/{name}.toml")),
         format!(
-            "identity = \"spiffe://tokenvault/{name}\"\ndescription = \"key custodian\"\nallow = [\"keys.unseal\", \"keys.status\"]\n"
+            "identity = \"spiffe://tokenvault/{name}\"\ndescription = \"key custodian\"\nallow = [\"keys.unseal\", \"keys.status\", \"keys.rotate_kek\"]\n"
         ),
     )
     .unwrap();
@@ -287,17 +287,99 @@ async fn sealed_until_threshold_shares_from_distinct_custodians() {
     assert_eq!((status, s["sealed"].as_bool()), (200, Some(false)));
     read_card(&service.client("orchestrator"), &card).await.unwrap();
 
+    // KEK rotation: two custodians submit shares of a new 2-of-3 set; the
+    // keys are rewrapped, the old set no longer unseals, the new one does.
+    let next = make_shares(&service.dir.path().join("next"), 2, 3);
+    let next_shares: Vec<Value> = next.iter().map(|f| share_json(f)).collect();
+    let r = c1
+        .client
+        .post_json("/v1/admin/kek/rotation", None, &shares[0])
+        .await
+        .unwrap();
+    assert_eq!((r.status, r.json()["rule"].as_str()), (422, Some("current_set")));
+    let r = c1
+        .client
+        .post_json("/v1/admin/kek/rotation", None, &next_shares[0])
+        .await
+        .unwrap();
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = c2
+        .client
+        .post_json("/v1/admin/kek/rotation", None, &next_shares[2])
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["version"].as_u64()),
+        (200, Some(2)),
+        "{}",
+        r.text()
+    );
+    let keys = c1.client.get("/v1/admin/keys").await.unwrap().json();
+    assert_eq!(keys["kek_version"], json!(2));
+    assert_eq!(keys["share_set"]["set_id"], next_shares[0]["manifest"]["set_id"]);
+    assert!(keys["data_keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|k| k["kek_version"] == json!(2)));
+    service.kill();
+    service.spawn();
+    let [c1, c2, _] = ["custodian-1", "custodian-2", "custodian-3"].map(|n| custodian(&service, n));
+    let (status, p) = submit(&c1, &shares[0]).await;
+    assert_eq!((status, p["rule"].as_str()), (422, Some("not_this_stores_set")));
+    assert_eq!(submit(&c1, &next_shares[1]).await.0, 202);
+    assert_eq!(submit(&c2, &next_shares[0]).await.0, 200);
+    read_card(&service.client("orchestrator"), &card).await.unwrap();
+
+    let auditor = service.client("auditor");
+    assert_eq!(
+        auditor.get("/v1/audit/verify").await.unwrap().json()["intact"],
+        json!(true)
+    );
+    let export = auditor.get("/v1/audit/export").await.unwrap().text();
+    assert!(export
+        .lines()
+        .any(|l| l.contains("keys.rotate_kek") && l.contains("KEK rotated to version 2")));
+    let secrets: Vec<String> = shares
+        .iter()
+        .chain(&next_shares)
+        .map(|s| s["share"].as_str().unwrap().to_owned())
+        .collect();
+    assert_no_key_material(&service, &export, &secrets);
+}
+
+#[tokio::test]
+async fn a_data_key_past_its_cryptoperiod_is_replaced_automatically() {
+    let service = Service::start(Options {
+        extra_config: "[keys]\ncryptoperiod_s = 2\ncheck_interval_s = 1\n".into(),
+        ..Options::default()
+    });
+    let admin = service.client("key-admin");
+    let capture = service.client("card-capture");
+    store_card(&capture, 1).await.unwrap();
+    let mut versions = 1;
+    for _ in 0..80 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let keys = admin.get("/v1/admin/keys").await.unwrap().json();
+        versions = keys["data_keys"].as_array().unwrap().len();
+        if versions >= 2 {
+            break;
+        }
+    }
+    assert!(
+        versions >= 2,
+        "a new version within the cryptoperiod plus a check interval"
+    );
+    store_card(&capture, 2).await.unwrap();
     let export = service
         .client("auditor")
         .get("/v1/audit/export")
         .await
         .unwrap()
         .text();
-    let secrets: Vec<String> = shares
-        .iter()
-        .map(|s| s["share"].as_str().unwrap().to_owned())
-        .collect();
-    assert_no_key_material(&service, &export, &secrets);
+    assert!(export.lines().any(|l| l.contains("keys.rotate")
+        && l.contains("local:key-maintenance")
+        && l.contains("cryptoperiod")));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
