@@ -121,6 +121,55 @@ pub(super) async fn load_or_create_audit_key<S: Store>(store: &S, kek: &Kek) -> 
     Ok(AuditKey::new(raw))
 }
 
+/// A new data key `version`, wrapped, as a batch that creates its record
+/// (only if absent), with the raw key for the keyring.
+pub(super) struct NewDataKey {
+    pub(super) batch: Batch,
+    raw: SecretBox<[u8; 32]>,
+    version: u32,
+    created_at: Timestamp,
+}
+
+impl NewDataKey {
+    pub(super) fn make(kek: &Kek, version: u32) -> Result<Self, VaultError> {
+        let id = version.to_string();
+        let binding = Binding {
+            kind: RecordKind::DataKey,
+            record_id: &id,
+            field: "key",
+        };
+        let raw = random_key()?;
+        let created_at = Timestamp::now();
+        let record = DataKeyRecord {
+            version,
+            kek_version: kek.version(),
+            wrapped: kek.wrap(&binding, &raw)?,
+            reserved_through: 0,
+            created_at,
+            retired_at: None,
+        };
+        let key = layout::data_key(version);
+        let mut batch = Batch::new();
+        batch.expect_absent(key.clone()).put(key, encode(&record)?);
+        Ok(NewDataKey {
+            batch,
+            raw,
+            version,
+            created_at,
+        })
+    }
+
+    /// After the batch committed: new writes use this version.
+    pub(super) fn install(self, keyring: &Keyring) {
+        tracing::info!(version = self.version, "created data key version");
+        keyring.add(DataKey::new(
+            SealingKey::new(self.version, &self.raw),
+            0,
+            self.created_at,
+        ));
+    }
+}
+
 /// Creates data key `version`, or loads it if another writer created it first.
 pub(super) async fn create_data_key<S: Store>(
     store: &S,
@@ -128,31 +177,10 @@ pub(super) async fn create_data_key<S: Store>(
     keyring: &Keyring,
     version: u32,
 ) -> Result<(), VaultError> {
-    let id = version.to_string();
-    let binding = Binding {
-        kind: RecordKind::DataKey,
-        record_id: &id,
-        field: "key",
-    };
-    let raw = random_key()?;
-    let created_at = Timestamp::now();
-    let record = DataKeyRecord {
-        version,
-        kek_version: kek.version(),
-        wrapped: kek.wrap(&binding, &raw)?,
-        reserved_through: 0,
-        created_at,
-        retired_at: None,
-    };
-    let key = layout::data_key(version);
-    let mut batch = Batch::new();
-    batch
-        .expect_absent(key.clone())
-        .put(key.clone(), encode(&record)?);
-    match store.commit(batch).await {
+    let mut new = NewDataKey::make(kek, version)?;
+    match store.commit(std::mem::take(&mut new.batch)).await {
         Ok(()) => {
-            tracing::info!(version, "created data key version");
-            keyring.add(DataKey::new(SealingKey::new(version, &raw), 0, created_at));
+            new.install(keyring);
             Ok(())
         }
         Err(CommitError::Conflict) => load_data_key(store, kek, keyring, version).await,

@@ -248,14 +248,24 @@ impl<S: Store> Vault<S> {
             None => batch.expect_absent(layout::REWRAP_JOB),
         };
         batch.put(layout::REWRAP_JOB, encode(&job)?);
-        self.store.commit(batch).await?;
         let detail = format!(
             "rewrap started towards data key version {}: {} records",
             self.current_key_version()?,
             job.total
         );
-        self.record_admin(actor, Operation::KeyRewrap, Outcome::Success, &detail)
-            .await?;
+        if !self
+            .commit_with_audit(
+                batch,
+                actor,
+                Operation::KeyRewrap,
+                None,
+                Outcome::Success,
+                Some(detail),
+            )
+            .await?
+        {
+            return Err(VaultError::Contention);
+        }
         Ok(RewrapProgress::from(&job))
     }
 
@@ -301,7 +311,6 @@ impl<S: Store> Vault<S> {
         batch
             .expect_equals(layout::REWRAP_JOB, stored)
             .put(layout::REWRAP_JOB, encode(&job)?);
-        self.store.commit(batch).await?;
         if job.finished_at.is_some() {
             let detail = format!(
                 "rewrap finished: {} records scanned, {} rewrapped to version {}",
@@ -309,8 +318,21 @@ impl<S: Store> Vault<S> {
                 job.rewrapped,
                 self.current_key_version()?
             );
-            self.record_admin(actor, Operation::KeyRewrap, Outcome::Success, &detail)
-                .await?;
+            if !self
+                .commit_with_audit(
+                    batch,
+                    actor,
+                    Operation::KeyRewrap,
+                    None,
+                    Outcome::Success,
+                    Some(detail),
+                )
+                .await?
+            {
+                return Err(VaultError::Contention);
+            }
+        } else {
+            self.store.commit(batch).await?;
         }
         Ok(Some(RewrapProgress::from(&job)))
     }

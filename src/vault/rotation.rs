@@ -102,16 +102,31 @@ impl<S: Store> Vault<S> {
     }
 
     /// Adds data-key version current+1; every new write uses it from now on.
+    /// The new key and its audit record are one write.
     pub async fn rotate_data_key(&self, actor: &Actor, reason: &str) -> Result<u32, VaultError> {
-        let version = {
-            let _one_rotation_at_a_time = self.budget_lock.lock().await;
-            let next = self.current_key_version()? + 1;
-            keys::create_data_key(&self.store, &self.kek(), &self.keyring, next).await?;
-            next
-        };
+        let _one_rotation_at_a_time = self.budget_lock.lock().await;
+        let version = self.current_key_version()? + 1;
+        let kek = self.kek();
+        let mut new = keys::NewDataKey::make(&kek, version)?;
         let detail = format!("data key version {version} created ({reason})");
-        self.record_admin(actor, Operation::KeyRotate, Outcome::Success, &detail)
-            .await?;
+        let batch = std::mem::take(&mut new.batch);
+        let object = Some(version.to_string());
+        if self
+            .commit_with_audit(
+                batch,
+                actor,
+                Operation::KeyRotate,
+                object,
+                Outcome::Success,
+                Some(detail),
+            )
+            .await?
+        {
+            new.install(&self.keyring);
+        } else {
+            // Another node created this version first: use theirs.
+            keys::load_data_key(&self.store, &kek, &self.keyring, version).await?;
+        }
         Ok(version)
     }
 
@@ -133,17 +148,23 @@ impl<S: Store> Vault<S> {
     /// it. The wrapped key is erased from the store, so the version can
     /// never seal again, on this node or any other.
     pub async fn retire_data_key(&self, actor: &Actor, version: u32) -> Result<(), VaultError> {
-        let outcome = self.try_retire(version).await;
-        let (result, detail) = match &outcome {
-            Ok(()) => (Outcome::Success, format!("data key version {version} retired")),
-            Err(e) => (Outcome::Refused, format!("retire version {version} refused: {e}")),
-        };
-        self.record_admin(actor, Operation::KeyRetire, result, &detail)
+        let outcome = self.try_retire(actor, version).await;
+        if let Err(e) = &outcome {
+            let detail = format!("retire version {version} refused: {e}");
+            let object = Some(version.to_string());
+            self.record_outcome(
+                actor,
+                Operation::KeyRetire,
+                object,
+                Outcome::Refused,
+                Some(detail),
+            )
             .await?;
+        }
         outcome
     }
 
-    async fn try_retire(&self, version: u32) -> Result<(), VaultError> {
+    async fn try_retire(&self, actor: &Actor, version: u32) -> Result<(), VaultError> {
         let _no_rotation_meanwhile = self.budget_lock.lock().await;
         if self.current_key_version()? == version {
             return Err(VaultError::KeyVersionCurrent { version });
@@ -171,7 +192,21 @@ impl<S: Store> Vault<S> {
         batch
             .expect_equals(key.clone(), stored)
             .put(key, encode(&record)?);
-        self.store.commit(batch).await?;
+        let detail = format!("data key version {version} retired; its key erased");
+        let object = Some(version.to_string());
+        if !self
+            .commit_with_audit(
+                batch,
+                actor,
+                Operation::KeyRetire,
+                object,
+                Outcome::Success,
+                Some(detail),
+            )
+            .await?
+        {
+            return Err(VaultError::Contention);
+        }
         self.keyring.remove(version);
         Ok(())
     }
@@ -263,17 +298,27 @@ impl<S: Store> Vault<S> {
             updated_at: Timestamp::now(),
         };
         batch.put(layout::CUSTODY, encode(&custody)?);
-        self.store.commit(batch).await?;
-        *self
-            .kek
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(next);
         let detail = format!(
             "KEK rotated to version {version}; share set {} ({}-of-{}); data, fingerprint, audit and pepper keys rewrapped",
             custody.manifest.set_id, custody.manifest.threshold, custody.manifest.shares
         );
-        self.record_admin(actor, Operation::KekRotate, Outcome::Success, &detail)
-            .await?;
+        if !self
+            .commit_with_audit(
+                batch,
+                actor,
+                Operation::KekRotate,
+                None,
+                Outcome::Success,
+                Some(detail),
+            )
+            .await?
+        {
+            return Err(VaultError::Contention);
+        }
+        *self
+            .kek
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(next);
         Ok(version)
     }
 
