@@ -115,18 +115,18 @@ impl From<&RewrapJobRecord> for RewrapProgress {
 }
 
 impl<S: Store> Vault<S> {
-    /// How many stored records use each data-key version (a record with
-    /// fields under two versions counts for both). A full scan: O(records).
-    pub async fn records_per_version(&self) -> Result<BTreeMap<u32, u64>, VaultError> {
-        let mut counts = BTreeMap::new();
+    /// Calls `visit(kind, value)` for every stored record with sealed
+    /// fields, a page at a time.
+    async fn walk_sealed(
+        &self,
+        mut visit: impl FnMut(usize, &[u8]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
         for (kind, prefix) in PREFIXES.iter().enumerate() {
             let mut after: Option<Vec<u8>> = None;
             loop {
                 let page = self.store.scan_prefix(prefix, after.as_deref(), PAGE).await?;
                 for (_, value) in &page {
-                    for version in versions_in(kind, value)? {
-                        *counts.entry(version).or_insert(0) += 1;
-                    }
+                    visit(kind, value)?;
                 }
                 match page.last() {
                     Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
@@ -134,22 +134,30 @@ impl<S: Store> Vault<S> {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// How many stored records use each data-key version (a record with
+    /// fields under two versions counts for both). A full scan: O(records).
+    pub async fn records_per_version(&self) -> Result<BTreeMap<u32, u64>, VaultError> {
+        let mut counts = BTreeMap::new();
+        self.walk_sealed(|kind, value| {
+            for version in versions_in(kind, value)? {
+                *counts.entry(version).or_insert(0) += 1;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(counts)
     }
 
     async fn count_sealed_records(&self) -> Result<u64, VaultError> {
         let mut total = 0u64;
-        for prefix in PREFIXES {
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let page = self.store.scan_prefix(prefix, after.as_deref(), PAGE).await?;
-                total += page.len() as u64;
-                match page.last() {
-                    Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
-                    _ => break,
-                }
-            }
-        }
+        self.walk_sealed(|_, _| {
+            total += 1;
+            Ok(())
+        })
+        .await?;
         Ok(total)
     }
 
