@@ -63,6 +63,7 @@ impl ChainHead {
 }
 
 /// What a new record says, before the chain numbers and MACs it.
+#[derive(Clone)]
 pub(crate) struct Entry<'a> {
     pub operation: &'a str,
     pub object: Option<String>,

@@ -25,6 +25,9 @@ struct Progress {
 struct Requests {
     issued: u64,
     shutdown: bool,
+    /// The flusher is parked on the condvar. A notify is a futex syscall
+    /// even with nobody waiting, so writers only notify when it is parked.
+    flusher_parked: bool,
 }
 
 struct Shared {
@@ -66,20 +69,22 @@ impl GroupCommit {
     /// Call after the write has been applied; the future resolves once a
     /// flush that started after this call has finished.
     pub(crate) fn ticket(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
-        let ticket = {
+        let (ticket, parked) = {
             let mut requests = self
                 .shared
                 .requests
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             if requests.shutdown {
-                None
+                (None, requests.flusher_parked)
             } else {
                 requests.issued += 1;
-                Some(requests.issued)
+                (Some(requests.issued), requests.flusher_parked)
             }
         };
-        self.shared.wake.notify_one();
+        if parked {
+            self.shared.wake.notify_one();
+        }
         let mut progress = self.progress.clone();
         async move {
             let ticket = ticket.ok_or(StoreError::Closed)?;
@@ -111,7 +116,9 @@ where
         let target = {
             let mut requests = shared.requests.lock().unwrap_or_else(PoisonError::into_inner);
             while requests.issued == flushed_through && !requests.shutdown {
+                requests.flusher_parked = true;
                 requests = shared.wake.wait(requests).unwrap_or_else(PoisonError::into_inner);
+                requests.flusher_parked = false;
             }
             if requests.issued == flushed_through {
                 break; // shut down with nothing pending

@@ -63,6 +63,23 @@ pub trait Store: Send + Sync + 'static {
     /// audit chain) hold their lock across `apply` only, not the flush.
     fn apply(&self, batch: Batch) -> impl Future<Output = Result<Durable, CommitError>> + Send;
 
+    /// Several batches as one atomic write, in order. Each batch's
+    /// preconditions are checked against the state the batches before it
+    /// left; one whose preconditions fail is skipped and the rest still
+    /// apply. `seal` is then told which applied and returns one more batch
+    /// (the audit records and chain head) that joins the same write; if its
+    /// own preconditions fail, nothing is written (`Conflict`). `seal` may be
+    /// called more than once when the backend retries, so it must be pure.
+    /// Returns, per batch, its durability future, or `None` if skipped.
+    ///
+    /// This is how concurrent audited writes share one transaction instead
+    /// of queueing one by one behind the chain head.
+    fn apply_sequence(
+        &self,
+        batches: &[Batch],
+        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
+    ) -> impl Future<Output = Result<Vec<Option<Durable>>, CommitError>> + Send;
+
     /// `apply`, then wait until durable: the usual way to write.
     fn commit(&self, batch: Batch) -> impl Future<Output = Result<(), CommitError>> + Send {
         async move {

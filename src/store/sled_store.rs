@@ -3,7 +3,7 @@
 
 use super::group_commit::GroupCommit;
 use super::{Batch, CommitError, Durable, Entry, Expect, Store, StoreError};
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +33,7 @@ impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(path)
+            .mode(sled::Mode::HighThroughput)
             .open()
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         let flusher_db = db.clone();
@@ -66,30 +67,84 @@ impl SledStore {
                 .map_err(|e| StoreError::Backend(e.to_string()).into());
         }
         let outcome = db.transaction(|tx| {
-            for (key, expect) in &batch.expectations {
-                let current = tx.get(key)?;
-                let holds = match expect {
-                    Expect::Absent => current.is_none(),
-                    Expect::Equals(v) => current.as_deref() == Some(v.as_slice()),
-                };
-                if !holds {
-                    return Err(ConflictableTransactionError::Abort(()));
-                }
+            if !holds(tx, batch)? {
+                return Err(ConflictableTransactionError::Abort(Aborted::Conflict));
             }
-            for (key, value) in &batch.writes {
-                match value {
-                    Some(v) => tx.insert(key.as_slice(), v.as_slice())?,
-                    None => tx.remove(key.as_slice())?,
-                };
-            }
+            write(tx, batch)?;
             Ok(())
         });
-        match outcome {
-            Ok(()) => Ok(()),
-            Err(TransactionError::Abort(())) => Err(CommitError::Conflict),
-            Err(TransactionError::Storage(e)) => Err(StoreError::Backend(e.to_string()).into()),
+        outcome.map_err(aborted)
+    }
+
+    fn apply_sequence_now(
+        &self,
+        batches: &[Batch],
+        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
+    ) -> Result<Vec<bool>, CommitError> {
+        self.inner
+            .db
+            .transaction(|tx| {
+                let mut applied = Vec::with_capacity(batches.len());
+                for batch in batches {
+                    // sled's transactional reads see this transaction's own
+                    // earlier writes, so later batches are checked against
+                    // the state the earlier ones left.
+                    let ok = holds(tx, batch)?;
+                    if ok {
+                        write(tx, batch)?;
+                    }
+                    applied.push(ok);
+                }
+                let sealed =
+                    seal(&applied).map_err(|e| ConflictableTransactionError::Abort(Aborted::Seal(e)))?;
+                if !holds(tx, &sealed)? {
+                    return Err(ConflictableTransactionError::Abort(Aborted::Conflict));
+                }
+                write(tx, &sealed)?;
+                Ok(applied)
+            })
+            .map_err(aborted)
+    }
+}
+
+/// Why a transaction was abandoned on purpose.
+enum Aborted {
+    Conflict,
+    Seal(StoreError),
+}
+
+fn aborted(e: TransactionError<Aborted>) -> CommitError {
+    match e {
+        TransactionError::Abort(Aborted::Conflict) => CommitError::Conflict,
+        TransactionError::Abort(Aborted::Seal(e)) => CommitError::Store(e),
+        TransactionError::Storage(e) => StoreError::Backend(e.to_string()).into(),
+    }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<Aborted>>;
+
+fn holds(tx: &TransactionalTree, batch: &Batch) -> TxResult<bool> {
+    for (key, expect) in &batch.expectations {
+        let current = tx.get(key)?;
+        let ok = match expect {
+            Expect::Absent => current.is_none(),
+            Expect::Equals(v) => current.as_deref() == Some(v.as_slice()),
+        };
+        if !ok {
+            return Ok(false);
         }
     }
+    Ok(true)
+}
+
+fn write(tx: &TransactionalTree, batch: &Batch) -> TxResult<()> {
+    for (key, value) in &batch.writes {
+        match value {
+            Some(v) => tx.insert(key.as_slice(), v.as_slice())?,
+            None => tx.remove(key.as_slice())?,
+        };
+    }
+    Ok(())
 }
 
 impl Store for SledStore {
@@ -128,5 +183,71 @@ impl Store for SledStore {
         }
         self.apply_now(&batch)?;
         Ok(Durable::new(self.inner.group.ticket()))
+    }
+
+    async fn apply_sequence(
+        &self,
+        batches: &[Batch],
+        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
+    ) -> Result<Vec<Option<Durable>>, CommitError> {
+        let applied = self.apply_sequence_now(batches, seal)?;
+        Ok(applied
+            .into_iter()
+            .map(|ok| ok.then(|| Durable::new(self.inner.group.ticket())))
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(expect_absent: &[u8], put: &[u8]) -> Batch {
+        let mut b = Batch::new();
+        b.expect_absent(expect_absent.to_vec())
+            .put(put.to_vec(), b"v".to_vec());
+        b
+    }
+
+    #[tokio::test]
+    async fn a_sequence_checks_each_batch_against_the_ones_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        // The second batch expects `a` absent, but the first wrote it: skipped.
+        let batches = [batch(b"a", b"a"), batch(b"a", b"b"), batch(b"c", b"c")];
+        let seen = std::sync::Mutex::new(Vec::new());
+        let seal = |applied: &[bool]| {
+            seen.lock().unwrap().push(applied.to_vec());
+            let mut b = Batch::new();
+            b.put(
+                b"sealed".to_vec(),
+                vec![applied.iter().filter(|x| **x).count() as u8],
+            );
+            Ok(b)
+        };
+        let durables = store.apply_sequence(&batches, &seal).await.unwrap();
+        assert_eq!(
+            durables.iter().map(Option::is_some).collect::<Vec<_>>(),
+            [true, false, true]
+        );
+        for d in durables.into_iter().flatten() {
+            d.await.unwrap();
+        }
+        assert_eq!(seen.lock().unwrap().last().unwrap(), &[true, false, true]);
+        assert!(
+            store.get(b"b").await.unwrap().is_none(),
+            "skipped batch wrote nothing"
+        );
+        assert_eq!(store.get(b"sealed").await.unwrap(), Some(vec![2]));
+
+        // A seal whose own precondition fails writes nothing at all.
+        let refuse = |_: &[bool]| {
+            let mut b = Batch::new();
+            b.expect_absent(b"a".to_vec());
+            Ok(b)
+        };
+        let outcome = store.apply_sequence(&[batch(b"x", b"x")], &refuse).await;
+        assert!(matches!(outcome, Err(CommitError::Conflict)));
+        assert!(store.get(b"x").await.unwrap().is_none());
     }
 }

@@ -2,12 +2,13 @@
 //! batch, so a change is durable together with its record or not at all.
 //! Reads and refusals write an audit-only record before anything is returned.
 
-use super::records::{decode, encode};
+use super::commit_group::{Queued, Settled};
+use super::records::decode;
 use super::retry::Retry;
 use super::{Vault, VaultError};
 use crate::audit::{self, head_key, record_key, Actor, AuditRecord, ChainHead, Entry, Outcome};
 use crate::operation::Operation;
-use crate::store::{Batch, CommitError, Store};
+use crate::store::{Batch, Store};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> i64 {
@@ -86,49 +87,31 @@ impl<S: Store> Vault<S> {
     /// re-reads and tries again.
     pub(super) async fn apply_audited(
         &self,
-        mut batch: Batch,
+        batch: Batch,
         audit: &Audit<'_>,
         outcome: Outcome,
         detail: Option<String>,
     ) -> Result<bool, VaultError> {
-        let durable = {
-            let mut head_slot = self.audit.head.lock().await;
-            let head = match head_slot.as_ref() {
-                Some(head) => head.clone(),
-                None => self.load_audit_head().await?,
-            };
-            let (record, next) = self
-                .audit
-                .next(&head, audit.actor, audit.entry(outcome, detail), now_ms());
-            // Never overwrite: with a deleted or rolled-back head the slot is
-            // taken, the append fails, and the vault stops writing (fail closed)
-            // instead of destroying evidence.
-            batch.expect_absent(record_key(record.seq));
-            batch.put(record_key(record.seq), encode(&record)?);
-            if head.seq == 0 {
-                batch.expect_absent(head_key());
-            } else {
-                batch.expect_equals(head_key(), encode(&head)?);
+        let settled = self
+            .commit_queued(|reply| Queued {
+                batch,
+                actor: audit.actor.clone(),
+                entry: audit.entry(outcome, detail),
+                at_ms: now_ms(),
+                reply,
+            })
+            .await;
+        match settled {
+            Settled::Applied(durable) => {
+                durable.await?;
+                Ok(true)
             }
-            batch.put(head_key(), encode(&next)?);
-            match self.store.apply(batch).await {
-                Ok(durable) => {
-                    *head_slot = Some(next);
-                    durable
-                }
-                Err(CommitError::Conflict) => {
-                    // Maybe another node moved the head: read it again next time.
-                    *head_slot = None;
-                    return Ok(false);
-                }
-                Err(CommitError::Store(e)) => return Err(e.into()),
-            }
-        };
-        durable.await?;
-        Ok(true)
+            Settled::Conflict => Ok(false),
+            Settled::Failed(e) => Err(e),
+        }
     }
 
-    async fn load_audit_head(&self) -> Result<ChainHead, VaultError> {
+    pub(super) async fn load_audit_head(&self) -> Result<ChainHead, VaultError> {
         match self.store.get(head_key()).await? {
             Some(bytes) => decode(&bytes, "audit head"),
             None => Ok(ChainHead::genesis()),

@@ -8,6 +8,7 @@
 mod agreements;
 mod audited;
 pub mod card;
+mod commit_group;
 pub mod crypto;
 mod identity;
 mod keys;
@@ -135,6 +136,7 @@ pub struct Vault<S: Store> {
     kek: std::sync::RwLock<std::sync::Arc<Kek>>,
     keyring: Keyring,
     audit: AuditChain,
+    commit_queue: commit_group::CommitQueue,
     pepper: secrecy::SecretBox<[u8; 32]>,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
@@ -154,6 +156,7 @@ impl<S: Store> Vault<S> {
             kek: std::sync::RwLock::new(std::sync::Arc::new(kek)),
             keyring,
             audit,
+            commit_queue: commit_group::CommitQueue::default(),
             pepper,
             config,
             budget_lock: tokio::sync::Mutex::new(()),

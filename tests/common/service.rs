@@ -109,6 +109,10 @@ impl Service {
     }
 }
 
+/// The log level the started processes run with: `debug` for tests (the log
+/// is scanned for plaintext), quieter for the load harness.
+pub static CHILD_LOG: std::sync::OnceLock<&'static str> = std::sync::OnceLock::new();
+
 /// Starts this crate's binary with `args`, its stderr appended to `log`,
 /// and waits for the stdout line `announce` followed by the address.
 pub fn spawn_announcing(args: &[&str], log: &Path, announce: &'static str) -> (Child, SocketAddr) {
@@ -119,7 +123,7 @@ pub fn spawn_announcing(args: &[&str], log: &Path, announce: &'static str) -> (C
         .unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
         .args(args)
-        .env("RUST_LOG", "debug")
+        .env("RUST_LOG", CHILD_LOG.get().copied().unwrap_or("debug"))
         .stdout(Stdio::piped())
         .stderr(Stdio::from(log_file))
         .spawn()
@@ -285,6 +289,16 @@ impl Client {
         }
     }
 
+    /// A fresh mutual-TLS connection, to write raw bytes on.
+    pub async fn connect(&self) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
+        let tcp = tokio::net::TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.config));
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        connector.connect(name, tcp).await.map_err(|e| e.to_string())
+    }
+
     /// One request on a fresh connection (full handshake every time).
     /// `Err` when the connection or handshake is refused.
     pub async fn send(
@@ -294,12 +308,7 @@ impl Client {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Response, String> {
-        let tcp = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let connector = tokio_rustls::TlsConnector::from(Arc::clone(&self.config));
-        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let mut tls = connector.connect(name, tcp).await.map_err(|e| e.to_string())?;
+        let mut tls = self.connect().await?;
         let body = body.unwrap_or_default();
         let mut head = format!(
             "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",

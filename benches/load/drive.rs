@@ -1,0 +1,195 @@
+//! Drives one scenario: every connection (or HTTP/2 stream) runs its own
+//! closed loop, one request at a time, for warm-up plus the measured window.
+//! Only requests that finish inside the window count.
+
+use crate::client::{Call, Conn, Proto, Target};
+use crate::stats::Measured;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub type MakeCall = Arc<dyn Fn(u64) -> Call + Send + Sync>;
+
+pub struct Shape {
+    pub proto: Proto,
+    pub connections: usize,
+    pub streams: usize,
+}
+
+/// How long a scenario runs.
+#[derive(Clone, Copy)]
+pub enum Span {
+    /// Warm-up, then this many measured seconds.
+    Seconds(f64),
+    /// Exactly this many requests, all measured (for operations the service
+    /// rate-limits, such as reveals); the window ends with the last answer.
+    Requests(u64),
+}
+
+const WARM_UP: Duration = Duration::from_secs(1);
+
+struct Limits {
+    accept: fn(u16) -> bool,
+    window_start: Instant,
+    end: Instant,
+    /// Requests left to send, when the span is a count.
+    budget: Option<Arc<AtomicU64>>,
+}
+
+struct Worker {
+    last_answer: Instant,
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latencies_us: Vec<u32>,
+}
+
+/// `next` numbers the requests across every scenario run, so generated
+/// PANs, ID numbers and order ids never repeat.
+pub async fn drive(
+    name: &str,
+    target: &Target,
+    shape: &Shape,
+    span: Span,
+    next: &Arc<AtomicU64>,
+    make: MakeCall,
+    accept: fn(u16) -> bool,
+) -> Measured {
+    let start = Instant::now();
+    let (window_start, end, budget) = match span {
+        Span::Seconds(seconds) => {
+            let window_start = start + WARM_UP;
+            (
+                window_start,
+                window_start + Duration::from_secs_f64(seconds),
+                None,
+            )
+        }
+        Span::Requests(n) => (
+            start,
+            start + Duration::from_secs(3600),
+            Some(Arc::new(AtomicU64::new(n))),
+        ),
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..shape.connections {
+        let conn = match target.connect(shape.proto).await {
+            Ok(conn) => conn,
+            Err(e) => panic!("{name}: cannot connect: {e}"),
+        };
+        let mut handles: Vec<Conn> = (1..shape.streams).filter_map(|_| conn.share()).collect();
+        handles.push(conn);
+        for conn in handles {
+            let (make, next, target, budget) = (
+                Arc::clone(&make),
+                Arc::clone(next),
+                target.clone(),
+                budget.clone(),
+            );
+            let proto = shape.proto;
+            tasks.push(tokio::spawn(async move {
+                let limits = Limits {
+                    accept,
+                    window_start,
+                    end,
+                    budget,
+                };
+                run_worker(conn, &target, proto, &make, &next, &limits).await
+            }));
+        }
+    }
+    let mut measured = Measured {
+        name: name.to_owned(),
+        proto: shape.proto.label(),
+        connections: shape.connections * shape.streams,
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        elapsed: end - window_start,
+        latencies_us: Vec::new(),
+    };
+    let mut last_answer = window_start;
+    for task in tasks {
+        let w = task.await.expect("worker");
+        last_answer = last_answer.max(w.last_answer);
+        measured.ok += w.ok;
+        measured.errors += w.errors;
+        measured.first_error = measured.first_error.or(w.first_error);
+        measured.latencies_us.extend(w.latencies_us);
+    }
+    measured.latencies_us.sort_unstable();
+    if budget.is_some() {
+        measured.elapsed = last_answer - window_start;
+    }
+    measured
+}
+
+async fn run_worker(
+    mut conn: Conn,
+    target: &Target,
+    proto: Proto,
+    make: &MakeCall,
+    next: &AtomicU64,
+    limits: &Limits,
+) -> Worker {
+    let Limits {
+        accept,
+        window_start,
+        end,
+        ref budget,
+    } = *limits;
+    let mut w = Worker {
+        last_answer: window_start,
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        latencies_us: Vec::with_capacity(1 << 16),
+    };
+    loop {
+        if let Some(left) = budget {
+            let taken = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+            if taken.is_err() {
+                return w;
+            }
+        }
+        let call = make(next.fetch_add(1, Ordering::Relaxed));
+        let sent = Instant::now();
+        let outcome = conn.send(call).await;
+        let done = Instant::now();
+        if done > end {
+            return w;
+        }
+        let counted = sent >= window_start;
+        w.last_answer = done;
+        match outcome {
+            Ok((status, _)) if accept(status) => {
+                if counted {
+                    w.ok += 1;
+                    let us = (done - sent).as_micros();
+                    w.latencies_us.push(u32::try_from(us).unwrap_or(u32::MAX));
+                }
+            }
+            Ok((status, body)) => {
+                if counted {
+                    w.errors += 1;
+                }
+                w.first_error.get_or_insert_with(|| {
+                    format!(
+                        "{status} {}",
+                        String::from_utf8_lossy(&body[..body.len().min(300)])
+                    )
+                });
+            }
+            Err(e) => {
+                if counted {
+                    w.errors += 1;
+                }
+                w.first_error.get_or_insert_with(|| format!("connection: {e}"));
+                match target.connect(proto).await {
+                    Ok(fresh) => conn = fresh,
+                    Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Load harness: starts the real `tokenvault serve` and a `bank-sim` process
+//! on loopback with a PKI made here, then drives the service over mutual TLS
+//! with kept-alive connections (HTTP/1.1, and HTTP/2 with several streams per
+//! connection), the way its callers load it. Prints one table row per
+//! scenario (req/s, p50, p99, p99.9, errors, share of the ceiling) and
+//! writes the same figures as JSON.
+//!
+//! Run: `cargo bench --bench load` (release build). Options:
+//!   --seconds S        measured time per row (default 5; 1 s of warm-up first)
+//!   --connections N    HTTP/1.1 connections (default 64)
+//!   --h2 CxS           HTTP/2 connections x streams each (default 8x8)
+//!   --only a,b         run only the scenarios whose names contain these
+//!                      (the ceiling always runs: ratios need it)
+//!   --proto h1|h2      one protocol only (default both)
+//!   --json PATH        where the JSON goes (default target/load-report.json)
+//!   --scale N          instead: load N cards through the bulk path, reporting
+//!                      store-card and token-read figures at each decade
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+mod client;
+mod drive;
+mod scale;
+mod scenarios;
+mod stats;
+
+use client::Proto;
+use std::path::PathBuf;
+
+pub struct Args {
+    pub seconds: f64,
+    pub connections: usize,
+    pub h2_connections: usize,
+    pub h2_streams: usize,
+    pub only: Option<Vec<String>>,
+    pub json: PathBuf,
+    pub scale: Option<u64>,
+    pub protos: Vec<Proto>,
+}
+
+fn args() -> Args {
+    let argv: Vec<String> = std::env::args().collect();
+    let value = |flag: &str| {
+        argv.iter()
+            .position(|a| a == flag)
+            .and_then(|i| argv.get(i + 1))
+            .cloned()
+    };
+    let (h2_connections, h2_streams) = value("--h2")
+        .and_then(|v| {
+            let (c, s) = v.split_once('x')?;
+            Some((c.parse().ok()?, s.parse().ok()?))
+        })
+        .unwrap_or((8, 8));
+    Args {
+        seconds: value("--seconds").and_then(|v| v.parse().ok()).unwrap_or(5.0),
+        connections: value("--connections").and_then(|v| v.parse().ok()).unwrap_or(64),
+        h2_connections,
+        h2_streams,
+        only: value("--only").map(|v| v.split(',').map(str::to_owned).collect()),
+        json: value("--json").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.json"))
+        }),
+        scale: value("--scale").and_then(|v| v.parse().ok()),
+        protos: match value("--proto").as_deref() {
+            Some("h1") => vec![Proto::Http1],
+            Some("h2") => vec![Proto::Http2],
+            _ => vec![Proto::Http1, Proto::Http2],
+        },
+    }
+}
+
+fn main() {
+    let args = args();
+    // The service's per-request debug log would be what is measured.
+    let _ = common::service::CHILD_LOG.set("warn");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async move {
+        if let Some(cards) = args.scale {
+            scale::run(&args, cards).await;
+        } else {
+            scenarios::run(&args).await;
+        }
+    });
+}

@@ -1,0 +1,317 @@
+//! The scenarios, the world they run in, and the run that prints them.
+
+use crate::client::{Call, Proto, Target};
+use crate::common::bank_sim::{BankSim, Holder};
+use crate::common::service::{Options, Service};
+use crate::common::world::{World, NAME};
+use crate::common::{resident_id, with_check_digit};
+use crate::drive::{drive, MakeCall, Shape, Span};
+use crate::stats::{self, Measured};
+use crate::Args;
+use serde_json::{json, Value};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// Cardholders known to the bank simulator, each with a signed binding.
+const HOLDERS: u64 = 16;
+/// Reveals per protocol: both runs stay under the hourly cap of 1000.
+const REVEALS_PER_PROTO: u64 = 400;
+/// Debit tokens per bound card.
+const TOKENS_PER_CARD: u64 = 4;
+
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// A Luhn-valid PAN in a UnionPay range, unique per `seq`.
+pub fn pan(seq: u64) -> String {
+    with_check_digit(&format!("621799{:09}", seq % 1_000_000_000))
+}
+
+/// A valid resident ID number, unique per `seq` (up to 20 million).
+pub fn id_number(seq: u64) -> String {
+    let day = 1 + (seq / 1000) % 28;
+    let month = 1 + (seq / 28_000) % 12;
+    let year = 1950 + (seq / 336_000) % 60;
+    resident_id(
+        "110105",
+        &format!("{year}{month:02}{day:02}"),
+        (seq % 1000) as u16,
+    )
+}
+
+pub fn phone(seq: u64) -> String {
+    format!("139{:08}", seq % 100_000_000)
+}
+
+pub fn controls(max_uses: u64, per_tx: u64, cumulative: u64) -> Value {
+    json!({
+        "max_uses": max_uses, "per_transaction_limit": per_tx, "cumulative_limit": cumulative,
+        "currency": "CNY", "valid_from": now() - 60, "valid_until": now() + 86_400,
+        "channels": ["bank-a"], "merchants": ["M001"],
+    })
+}
+
+pub struct Bench {
+    pub world: World,
+    /// Stored cards (for token issue and reveal).
+    pub cards: Vec<String>,
+    /// Tokens to read.
+    pub read_tokens: Vec<String>,
+    /// Tokens of bound cards, for debits.
+    pub debit_tokens: Vec<String>,
+}
+
+impl Bench {
+    pub fn target(&self, role: &str, proto: Proto) -> Target {
+        let keys = &self.world.service.keys;
+        Target::new(
+            self.world.service.addr,
+            &keys.ca_cert(),
+            &keys.client_cert(role),
+            &keys.client_key(role),
+            proto,
+        )
+    }
+}
+
+/// The service (limits raised for load: connections, reveals) and one bank
+/// simulator, with `HOLDERS` signed bindings.
+pub async fn setup(extra_config: &str) -> Bench {
+    let mut service = Service::prepare(Options {
+        reveals_per_hour: 1000,
+        max_connections: 4096,
+        extra_config: extra_config.to_owned(),
+        ..Options::default()
+    });
+    let holders: Vec<(String, String, String)> = (0..HOLDERS)
+        .map(|i| {
+            (
+                with_check_digit(&format!("622202{:012}", 500 + i)),
+                id_number(900_000 + i),
+                phone(i),
+            )
+        })
+        .collect();
+    let rows: Vec<Holder<'_>> = holders
+        .iter()
+        .map(|(card_no, id_no, phone)| Holder {
+            card_no,
+            name: NAME,
+            id_no,
+            phone,
+            credit: None,
+        })
+        .collect();
+    let bank = BankSim::start(&service.keys, service.dir.path(), "bank", &rows, &[]);
+    service.add_config(&format!(
+        "[gateway]\nsms_carrier = \"{}\"\n{}",
+        bank.endpoint(),
+        bank.channel_config("bank-a")
+    ));
+    service.spawn();
+    let world = World { service, bank };
+
+    let mut debit_tokens = Vec::new();
+    for (i, (card_no, id_no, phone)) in holders.iter().enumerate() {
+        let user = format!("u{i}");
+        let card = world.card(card_no).await;
+        let identity = world.identity(id_no, phone).await;
+        world.user_with_password(&user, &identity).await;
+        let r = world.start(&user, &card, &identity, json!({})).await;
+        assert_eq!(r.status, 201, "binding: {}", r.text());
+        let binding = r.json()["binding_id"].as_str().expect("binding id").to_owned();
+        let (code, _) = world.bank.last_code(phone).await;
+        let r = world.confirm(&binding, &code).await;
+        assert_eq!(r.status, 200, "confirm: {}", r.text());
+        for _ in 0..TOKENS_PER_CARD {
+            debit_tokens.push(issue(&world, &card, controls(4_000_000_000, 1_000, 1 << 50)).await);
+        }
+    }
+    let cards = vec![world.card(&pan(999_999_000)).await];
+    let mut read_tokens = Vec::new();
+    for _ in 0..256 {
+        read_tokens.push(issue(&world, &cards[0], controls(10, 1_000, 10_000)).await);
+    }
+    Bench {
+        world,
+        cards,
+        read_tokens,
+        debit_tokens,
+    }
+}
+
+async fn issue(world: &World, card: &str, controls: Value) -> String {
+    let r = world
+        .post(
+            "orchestrator",
+            "/v1/tokens",
+            json!({ "card_ref": card, "controls": controls }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "token: {}", r.text());
+    r.json()["token"].as_str().expect("token").to_owned()
+}
+
+pub struct Scenario {
+    pub name: &'static str,
+    /// `None`: the harness's `--seconds`.
+    pub span: Option<Span>,
+    pub role: &'static str,
+    pub make: MakeCall,
+    pub accept: fn(u16) -> bool,
+}
+
+fn created(status: u16) -> bool {
+    status == 201
+}
+
+fn ok(status: u16) -> bool {
+    status == 200
+}
+
+pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
+    let read_tokens = Arc::new(bench.read_tokens.clone());
+    let debit_tokens = Arc::new(bench.debit_tokens.clone());
+    let card = bench.cards[0].clone();
+    let reveal_path = format!("/v1/cards/{card}/reveal");
+    vec![
+        Scenario {
+            span: None,
+            name: "ceiling: GET /health",
+            role: "monitor",
+            make: Arc::new(|_| Call::get("/health".to_owned())),
+            accept: ok,
+        },
+        Scenario {
+            span: None,
+            name: "store card (durable)",
+            role: "card-capture",
+            make: Arc::new(|seq| {
+                Call::post("/v1/cards", &json!({ "pan": pan(seq) }), Some(format!("c{seq}")))
+            }),
+            accept: created,
+        },
+        Scenario {
+            span: None,
+            name: "store identity (durable)",
+            role: "card-capture",
+            make: Arc::new(|seq| {
+                let body = json!({ "name": NAME, "id_number": id_number(seq), "phone": phone(seq) });
+                Call::post("/v1/identities", &body, Some(format!("i{seq}")))
+            }),
+            accept: created,
+        },
+        Scenario {
+            span: None,
+            name: "issue token",
+            role: "orchestrator",
+            make: Arc::new(move |seq| {
+                let body = json!({ "card_ref": card, "controls": controls(10, 1_000, 10_000) });
+                Call::post("/v1/tokens", &body, Some(format!("t{seq}")))
+            }),
+            accept: created,
+        },
+        Scenario {
+            span: None,
+            name: "read token",
+            role: "orchestrator",
+            make: Arc::new(move |seq| {
+                Call::get(format!(
+                    "/v1/tokens/{}",
+                    read_tokens[seq as usize % read_tokens.len()]
+                ))
+            }),
+            accept: ok,
+        },
+        Scenario {
+            span: None,
+            name: "full debit via bank-sim",
+            role: "orchestrator",
+            make: Arc::new(move |seq| {
+                let token = &debit_tokens[seq as usize % debit_tokens.len()];
+                let body = json!({
+                    "token": token, "order_id": format!("o{seq}"), "amount": 1, "currency": "CNY",
+                    "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
+                });
+                Call::post("/v1/payments", &body, Some(format!("p{seq}")))
+            }),
+            accept: created,
+        },
+        Scenario {
+            // The service caps reveals at 1000 per identity per hour (a
+            // config bound, not a bench choice), so a fixed count is sent.
+            span: Some(Span::Requests(REVEALS_PER_PROTO)),
+            name: "reveal (break-glass)",
+            role: "break-glass",
+            make: Arc::new(move |_| {
+                Call::post(&reveal_path, &json!({ "reason": "load harness reveal" }), None)
+            }),
+            accept: ok,
+        },
+    ]
+}
+
+pub async fn run(args: &Args) {
+    let bench = setup("").await;
+    let next = Arc::new(AtomicU64::new(1));
+    println!(
+        "tokenvault load harness: service pid on {}, {} s per row after 1 s warm-up; \
+         h1 = {} keep-alive connections, h2 = {} connections x {} streams",
+        bench.world.service.addr, args.seconds, args.connections, args.h2_connections, args.h2_streams
+    );
+    let mut results: Vec<Measured> = Vec::new();
+    let mut ceilings = Vec::new();
+    stats::header();
+    for &proto in &args.protos {
+        let shape = match proto {
+            Proto::Http1 => Shape {
+                proto,
+                connections: args.connections,
+                streams: 1,
+            },
+            Proto::Http2 => Shape {
+                proto,
+                connections: args.h2_connections,
+                streams: args.h2_streams,
+            },
+        };
+        let mut ceiling = f64::NAN;
+        for scenario in scenarios(&bench) {
+            let wanted = args
+                .only
+                .as_ref()
+                .is_none_or(|only| only.iter().any(|o| scenario.name.contains(o.as_str())));
+            if !wanted && !scenario.name.starts_with("ceiling") {
+                continue;
+            }
+            let target = bench.target(scenario.role, proto);
+            let m = drive(
+                scenario.name,
+                &target,
+                &shape,
+                scenario.span.unwrap_or(Span::Seconds(args.seconds)),
+                &next,
+                Arc::clone(&scenario.make),
+                scenario.accept,
+            )
+            .await;
+            if scenario.name.starts_with("ceiling") {
+                ceiling = m.rate();
+            }
+            stats::row(&m, ceiling);
+            ceilings.push(ceiling);
+            results.push(m);
+        }
+    }
+    let rows: Vec<Value> = results.iter().zip(&ceilings).map(|(m, c)| m.json(*c)).collect();
+    let report = json!({
+        "machine": crate::scale::machine(),
+        "seconds_per_row": args.seconds,
+        "rows": rows,
+    });
+    std::fs::write(&args.json, serde_json::to_vec_pretty(&report).expect("JSON")).expect("write JSON");
+    println!("JSON: {}", args.json.display());
+}
