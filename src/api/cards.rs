@@ -1,6 +1,8 @@
 //! POST /v1/cards, GET /v1/cards/{card_ref}, POST /v1/cards/{card_ref}/reveal
 
-use super::dto::{CardResponse, RevealRequest, RevealResponse, StoreCardRequest};
+use super::dto::{
+    CardResponse, CardsResponse, RevealRequest, RevealResponse, StoreCardRequest, StoreCardsRequest,
+};
 use super::extract::{Body, Param};
 use super::idempotency::{self, Answer};
 use super::problem::Problem;
@@ -51,6 +53,57 @@ pub async fn store(
                 StatusCode::CREATED
             };
             Answer::json(status, &CardResponse::from(card))
+        },
+    )
+    .await
+}
+
+/// Store up to 500 cards in one durable write with one audit record per
+/// card (migrations, bulk loads). Validated whole first: one invalid number
+/// refuses the batch with `pans[i]` named, and nothing is stored.
+#[utoipa::path(post, path = "/v1/cards/bulk", tag = "cards",
+    params(("Idempotency-Key" = String, Header, description = "Required; replays the first answer")),
+    request_body = StoreCardsRequest,
+    responses((status = 200, body = CardsResponse),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
+pub async fn store_bulk(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(body): Body,
+) -> Result<Response, Problem> {
+    app.authorize(&caller, Operation::CardStore, None).await?;
+    let key = idempotency::key(&headers)?;
+    app.idempotent(
+        &caller.actor.identity,
+        &key,
+        "POST",
+        "/v1/cards/bulk",
+        &body,
+        || async {
+            let request: StoreCardsRequest = app
+                .parse_body(&caller, Operation::CardStore, &headers, &body)
+                .await?;
+            let pans: Vec<&str> = request.pans.iter().map(|p| p.as_str()).collect();
+            let cards = app
+                .vault
+                .store_cards(&caller.actor, &pans)
+                .await
+                .map_err(|refusal| {
+                    let field = format!("pans[{}]", refusal.index);
+                    let rule = match &refusal.error {
+                        crate::vault::VaultError::Invalid(e) => Some(e.rule.code().to_owned()),
+                        crate::vault::VaultError::PanInTokenRange => Some("in_token_range".to_owned()),
+                        _ => None,
+                    };
+                    let problem = Problem::from(refusal.error);
+                    match rule {
+                        Some(rule) => problem.with_field(field, rule),
+                        None => problem,
+                    }
+                })?;
+            let cards = cards.into_iter().map(CardResponse::from).collect();
+            Answer::json(StatusCode::OK, &CardsResponse { cards })
         },
     )
     .await

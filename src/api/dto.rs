@@ -19,6 +19,21 @@ pub struct StoreCardRequest {
     pub pan: Zeroizing<String>,
 }
 
+/// Up to 500 cards stored in one durable, audited write.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreCardsRequest {
+    /// Each 13 to 19 digits; one invalid number refuses the whole batch.
+    #[schema(value_type = Vec<String>)]
+    pub pans: Vec<Zeroizing<String>>,
+}
+
+/// The cards of a bulk store, in request order.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct CardsResponse {
+    pub cards: Vec<CardResponse>,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CardResponse {
     pub card_ref: String,

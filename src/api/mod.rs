@@ -123,6 +123,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/openapi.json", get(ops::openapi))
         .route("/v1/admin/reload", post(ops::reload))
         .route("/v1/cards", post(cards::store))
+        .route("/v1/cards/bulk", post(cards::store_bulk))
         .route("/v1/cards/{card_ref}", get(cards::read))
         .route("/v1/cards/{card_ref}/reveal", post(cards::reveal))
         .route("/v1/cards/{card_ref}/tokens", get(tokens::list))

@@ -15,6 +15,7 @@ use super::{audit, bindings, cards, channels, identities, keys, ops, passwords, 
     ),
     paths(
         cards::store,
+        cards::store_bulk,
         cards::read,
         cards::reveal,
         identities::store,

@@ -173,6 +173,13 @@ impl From<VaultError> for Problem {
                 error.to_string(),
             )
             .with_field("pan", "in_token_range"),
+            VaultError::BulkSize { .. } => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid-field",
+                "Invalid field",
+                error.to_string(),
+            )
+            .with_field("pans", "count"),
             VaultError::RevealReason => Problem::new(
                 S::UNPROCESSABLE_ENTITY,
                 "invalid-field",

@@ -41,7 +41,7 @@ impl<'a> Audit<'a> {
         self
     }
 
-    fn entry(&self, outcome: Outcome, detail: Option<String>) -> Entry<'static> {
+    pub(super) fn entry(&self, outcome: Outcome, detail: Option<String>) -> Entry<'static> {
         Entry {
             operation: self.operation.as_str(),
             object: self.object.clone(),
@@ -54,7 +54,7 @@ impl<'a> Audit<'a> {
 impl VaultError {
     /// How the audit trail records this failure. Details are rule codes,
     /// never input values.
-    fn audit_outcome(&self) -> (Outcome, Option<String>) {
+    pub(super) fn audit_outcome(&self) -> (Outcome, Option<String>) {
         match self {
             VaultError::Invalid(e) => (
                 Outcome::Refused,
@@ -67,6 +67,7 @@ impl VaultError {
             ),
             VaultError::ReservationSettled(_) => (Outcome::Refused, Some("reservation.settled".to_owned())),
             VaultError::PanInTokenRange => (Outcome::Refused, Some("pan.in_token_range".to_owned())),
+            VaultError::BulkSize { .. } => (Outcome::Refused, Some("pans.count".to_owned())),
             VaultError::RevealReason => (Outcome::Refused, Some("reason".to_owned())),
             VaultError::NotFound { what } => (Outcome::NotFound, Some((*what).to_owned())),
             VaultError::PasswordMismatch { remaining } => (
@@ -92,11 +93,23 @@ impl<S: Store> Vault<S> {
         outcome: Outcome,
         detail: Option<String>,
     ) -> Result<bool, VaultError> {
+        self.apply_with_records(batch, audit.actor, vec![audit.entry(outcome, detail)])
+            .await
+    }
+
+    /// `apply_audited` for a write that several records describe (a bulk
+    /// store: one record per item), all in the same atomic write.
+    pub(super) async fn apply_with_records(
+        &self,
+        batch: Batch,
+        actor: &Actor,
+        entries: Vec<Entry<'static>>,
+    ) -> Result<bool, VaultError> {
         let settled = self
             .commit_queued(|reply| Queued {
                 batch,
-                actor: audit.actor.clone(),
-                entry: audit.entry(outcome, detail),
+                actor: actor.clone(),
+                entries,
                 at_ms: now_ms(),
                 reply,
             })

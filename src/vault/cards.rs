@@ -33,7 +33,7 @@ pub struct StoredCard {
 }
 
 impl StoredCard {
-    fn from_record(record: CardRecord, already_stored: bool) -> Self {
+    pub(super) fn from_record(record: CardRecord, already_stored: bool) -> Self {
         StoredCard {
             card_ref: record.card_ref,
             masked: record.masked,
@@ -108,7 +108,7 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    async fn seal_card(
+    pub(super) async fn seal_card(
         &self,
         pan: &Pan,
         card_ref: CardRef,
@@ -164,7 +164,7 @@ impl<S: Store> Vault<S> {
     }
 }
 
-fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
+pub(super) fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
     vault.keyring.fingerprint_key().version()
 }
 

@@ -22,7 +22,8 @@ const MAX_GROUP: usize = 128;
 pub(super) struct Queued {
     pub batch: Batch,
     pub actor: Actor,
-    pub entry: Entry<'static>,
+    /// One chain record each, in order (a bulk write has one per item).
+    pub entries: Vec<Entry<'static>>,
     pub at_ms: i64,
     pub reply: oneshot::Sender<Settled>,
 }
@@ -147,12 +148,12 @@ impl<S: Store> Vault<S> {
         }
         let mut next = head.clone();
         for queued in group.iter().zip(applied).filter(|(_, ok)| **ok).map(|(q, _)| q) {
-            let (record, after) = self
-                .audit
-                .next(&next, &queued.actor, queued.entry.clone(), queued.at_ms);
-            batch.expect_absent(record_key(record.seq));
-            batch.put(record_key(record.seq), encode(&record).map_err(store_error)?);
-            next = after;
+            for entry in &queued.entries {
+                let (record, after) = self.audit.next(&next, &queued.actor, entry.clone(), queued.at_ms);
+                batch.expect_absent(record_key(record.seq));
+                batch.put(record_key(record.seq), encode(&record).map_err(store_error)?);
+                next = after;
+            }
         }
         batch.put(head_key(), encode(&next).map_err(store_error)?);
         Ok((batch, next))

@@ -7,12 +7,15 @@
 
 mod agreements;
 mod audited;
+mod bulk;
 pub mod card;
 mod commit_group;
 pub mod crypto;
 mod identity;
 mod keys;
 mod layout;
+#[doc(hidden)]
+pub mod microbench;
 pub mod password;
 mod records;
 pub mod refs;
@@ -30,6 +33,7 @@ mod reveal;
 mod tokens;
 
 pub use agreements::{SignedAgreement, Signing};
+pub use bulk::{BulkRefusal, MAX_BULK_CARDS};
 pub use cards::StoredCard;
 pub use identities::StoredIdentity;
 pub use records::ReservationState;
@@ -96,6 +100,8 @@ pub enum VaultError {
     RevealReason,
     #[error("the card number lies in the payment-token BIN range")]
     PanInTokenRange,
+    #[error("a bulk store takes 1 to {max} cards")]
+    BulkSize { max: usize },
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error(transparent)]

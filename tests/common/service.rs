@@ -184,6 +184,11 @@ impl Service {
         }
     }
 
+    /// The running process's id (to read its resident memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }
