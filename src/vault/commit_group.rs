@@ -86,7 +86,7 @@ impl<S: Store> Vault<S> {
     }
 
     async fn lead(&self, head_slot: &mut Option<ChainHead>) {
-        let group = self.commit_queue.take();
+        let mut group = self.commit_queue.take();
         if group.is_empty() {
             return;
         }
@@ -97,18 +97,20 @@ impl<S: Store> Vault<S> {
                 Err(e) => return fail_all(group, || VaultError::Store(StoreError::Backend(e.to_string()))),
             },
         };
-        let batches: Vec<Batch> = group.iter().map(|q| q.batch.clone()).collect();
-        let seal = |applied: &[bool]| self.seal_group(&head, &group, applied).map(|(batch, _)| batch);
+        // The batches move to the store; each writer's record stays here.
+        let batches: Vec<Batch> = group.iter_mut().map(|q| std::mem::take(&mut q.batch)).collect();
+        // The head after the last seal the store ran (it may retry), so the
+        // records are not MACed twice.
+        let sealed_head = Mutex::new(None);
+        let seal = |applied: &[bool]| {
+            let (batch, next) = self.seal_group(&head, &group, applied)?;
+            *sealed_head.lock().unwrap_or_else(PoisonError::into_inner) = Some(next);
+            Ok(batch)
+        };
         match self.store.apply_sequence(&batches, &seal).await {
             Ok(durables) => {
-                let applied: Vec<bool> = durables.iter().map(Option::is_some).collect();
-                // The same pure computation the store committed.
-                match self.seal_group(&head, &group, &applied) {
-                    Ok((_, next)) => *head_slot = Some(next),
-                    // Unreachable after the store sealed with it; re-read
-                    // the head next time rather than trust memory.
-                    Err(_) => *head_slot = None,
-                }
+                // `None` cannot follow a commit; then the head is re-read.
+                *head_slot = sealed_head.into_inner().unwrap_or_else(PoisonError::into_inner);
                 for (queued, durable) in group.into_iter().zip(durables) {
                     let settled = match durable {
                         Some(durable) => Settled::Applied(durable),
