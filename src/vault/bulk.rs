@@ -3,12 +3,9 @@
 //! durable atomic write with one audit record per card.
 
 use super::audited::Audit;
-use super::card::pan::Pan;
-use super::cards::{StoredCard, PAN_FINGERPRINT};
-use super::records::encode;
-use super::refs::CardRef;
+use super::cards::{indexed_card_ref, StoredCard};
 use super::retry::Retry;
-use super::{layout, Vault, VaultError};
+use super::{Vault, VaultError};
 use crate::audit::{Actor, Outcome};
 use crate::operation::Operation;
 use crate::store::{Batch, Store};
@@ -64,15 +61,7 @@ impl<S: Store> Vault<S> {
         }
         let mut pans = Vec::with_capacity(inputs.len());
         for (index, input) in inputs.iter().enumerate() {
-            let pan = Pan::parse(input, &self.config.card_rules).map_err(|e| refuse(index)(e.into()))?;
-            if self.config.token_range.contains(pan.expose_digits()) {
-                return Err(refuse(index)(VaultError::PanInTokenRange));
-            }
-            let fingerprint = self
-                .keyring
-                .fingerprint_key()
-                .fingerprint(PAN_FINGERPRINT, pan.expose_digits().as_bytes());
-            pans.push((pan, layout::card_fingerprint(&fingerprint.to_hex())));
+            pans.push(self.parse_for_storage(input).map_err(refuse(index))?);
         }
         let mut retry = Retry::new();
         loop {
@@ -95,29 +84,13 @@ impl<S: Store> Vault<S> {
                 let existing = self.store.get(index_key).await.map_err(|e| fail(e.into()))?;
                 let card = match existing {
                     Some(existing) => {
-                        let card_ref = std::str::from_utf8(&existing)
-                            .ok()
-                            .and_then(|s| CardRef::parse(s).ok())
-                            .ok_or(VaultError::Corrupt {
-                                what: "card fingerprint index",
-                            })
-                            .map_err(&fail)?;
+                        let card_ref = indexed_card_ref(&existing).map_err(&fail)?;
                         batch.expect(index_key.clone(), Some(&existing));
                         let record = self.card_record(&card_ref).await.map_err(&fail)?;
                         StoredCard::from_record(record, true)
                     }
                     None => {
-                        let card_ref = CardRef::generate().map_err(|e| fail(e.into()))?;
-                        let record = self
-                            .seal_card(pan, card_ref.clone(), super::cards::fingerprint_version(self))
-                            .await
-                            .map_err(&fail)?;
-                        let card_key = layout::card(&card_ref);
-                        batch
-                            .expect_absent(index_key.clone())
-                            .expect_absent(card_key.clone())
-                            .put(card_key, encode(&record).map_err(&fail)?)
-                            .put(index_key.clone(), card_ref.as_str());
+                        let record = self.new_card(pan, index_key, &mut batch).await.map_err(&fail)?;
                         StoredCard::from_record(record, false)
                     }
                 };

@@ -65,6 +65,30 @@ impl<S: Store> Vault<S> {
     }
 
     async fn store_card_inner(&self, actor: &Actor, input: &str) -> Result<StoredCard, VaultError> {
+        let (pan, index_key) = self.parse_for_storage(input)?;
+        let _same_pan_queues_here = self.stripes.lock(&index_key).await;
+        let mut retry = Retry::new();
+        loop {
+            if let Some(existing) = self.store.get(&index_key).await? {
+                let card_ref = indexed_card_ref(&existing)?;
+                let record = self.card_record(&card_ref).await?;
+                let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()));
+                self.record(&audit, Outcome::Success, Some("already_stored".to_owned()))
+                    .await?;
+                return Ok(StoredCard::from_record(record, true));
+            }
+            let mut batch = Batch::new();
+            let record = self.new_card(&pan, &index_key, &mut batch).await?;
+            let audit = Audit::new(actor, Operation::CardStore, Some(record.card_ref.to_string()));
+            if self.try_commit(batch, &audit, &mut retry).await? {
+                return Ok(StoredCard::from_record(record, false));
+            }
+        }
+    }
+
+    /// A PAN parsed for storage (never one in the token range) and the key
+    /// of its fingerprint index entry.
+    pub(super) fn parse_for_storage(&self, input: &str) -> Result<(Pan, Vec<u8>), VaultError> {
         let pan = Pan::parse(input, &self.config.card_rules)?;
         if self.config.token_range.contains(pan.expose_digits()) {
             return Err(VaultError::PanInTokenRange);
@@ -74,41 +98,31 @@ impl<S: Store> Vault<S> {
             .fingerprint_key()
             .fingerprint(PAN_FINGERPRINT, pan.expose_digits().as_bytes());
         let index_key = layout::card_fingerprint(&fingerprint.to_hex());
-        let _same_pan_queues_here = self.stripes.lock(&index_key).await;
-        let mut retry = Retry::new();
-        loop {
-            if let Some(existing) = self.store.get(&index_key).await? {
-                let card_ref = std::str::from_utf8(&existing)
-                    .ok()
-                    .and_then(|s| CardRef::parse(s).ok())
-                    .ok_or(VaultError::Corrupt {
-                        what: "card fingerprint index",
-                    })?;
-                let record = self.card_record(&card_ref).await?;
-                let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()));
-                self.record(&audit, Outcome::Success, Some("already_stored".to_owned()))
-                    .await?;
-                return Ok(StoredCard::from_record(record, true));
-            }
-            let card_ref = CardRef::generate()?;
-            let record = self
-                .seal_card(&pan, card_ref.clone(), fingerprint_version(self))
-                .await?;
-            let card_key = layout::card(&card_ref);
-            let mut batch = Batch::new();
-            batch
-                .expect_absent(index_key.clone())
-                .expect_absent(card_key.clone())
-                .put(card_key, encode(&record)?)
-                .put(index_key.clone(), card_ref.as_str());
-            let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()));
-            if self.try_commit(batch, &audit, &mut retry).await? {
-                return Ok(StoredCard::from_record(record, false));
-            }
-        }
+        Ok((pan, index_key))
     }
 
-    pub(super) async fn seal_card(
+    /// Seals a new card record and adds it and its index entry to `batch`,
+    /// on condition that neither exists yet.
+    pub(super) async fn new_card(
+        &self,
+        pan: &Pan,
+        index_key: &[u8],
+        batch: &mut Batch,
+    ) -> Result<CardRecord, VaultError> {
+        let card_ref = CardRef::generate()?;
+        let record = self
+            .seal_card(pan, card_ref.clone(), fingerprint_version(self))
+            .await?;
+        let card_key = layout::card(&card_ref);
+        batch
+            .expect_absent(index_key.to_vec())
+            .expect_absent(card_key.clone())
+            .put(card_key, encode(&record)?)
+            .put(index_key.to_vec(), card_ref.as_str());
+        Ok(record)
+    }
+
+    async fn seal_card(
         &self,
         pan: &Pan,
         card_ref: CardRef,
@@ -164,7 +178,17 @@ impl<S: Store> Vault<S> {
     }
 }
 
-pub(super) fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
+/// The card reference a fingerprint index entry points at.
+pub(super) fn indexed_card_ref(entry: &[u8]) -> Result<CardRef, VaultError> {
+    std::str::from_utf8(entry)
+        .ok()
+        .and_then(|s| CardRef::parse(s).ok())
+        .ok_or(VaultError::Corrupt {
+            what: "card fingerprint index",
+        })
+}
+
+fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
     vault.keyring.fingerprint_key().version()
 }
 
