@@ -8,12 +8,11 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::collections::BTreeSet;
 use std::hint::black_box;
-use tokenvault::time::Timestamp;
+use tokenvault::domain::ids::{ChannelId, Currency, MerchantId};
+use tokenvault::domain::time::Timestamp;
 use tokenvault::vault::card::{BinTable, CardRules};
 use tokenvault::vault::microbench::{self, Fingerprinter, Sealer, Usage};
-use tokenvault::vault::token::{
-    ChannelId, ControlsSpec, Currency, DomainControls, MerchantId, TokenBinRange, UseRequest,
-};
+use tokenvault::vault::token::{ControlsSpec, DomainControls, TokenBinRange, UseRequest};
 
 const PAN: &str = "6222020200112233445";
 

@@ -8,10 +8,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokenvault::audit::Actor;
+use tokenvault::domain::ids::{ChannelId, Currency, MerchantId};
+use tokenvault::domain::time::Timestamp;
 use tokenvault::store::SledStore;
-use tokenvault::time::Timestamp;
-use tokenvault::vault::crypto::kek::Kek;
-use tokenvault::vault::token::{ChannelId, ControlsSpec, Currency, DomainControls, MerchantId, UseRequest};
+use tokenvault::vault::keys::kek::Kek;
+use tokenvault::vault::token::{ControlsSpec, DomainControls, UseRequest};
 use tokenvault::vault::{Vault, VaultConfig};
 
 type V = Arc<Vault<SledStore>>;

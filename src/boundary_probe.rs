@@ -11,6 +11,6 @@ type ProbeName = crate::vault::identity::name::RealName; // PROBE: name-type
 type ProbeId = crate::vault::identity::resident_id::ResidentId; // PROBE: id-type
 type ProbePhone = crate::vault::identity::mobile::Mobile; // PROBE: phone-type
 
-async fn reveal(vault: &crate::vault::Vault<crate::store::SledStore>, card: &crate::vault::refs::CardRef) {
+async fn reveal(vault: &crate::vault::Vault<crate::store::SledStore>, card: &crate::domain::refs::CardRef) {
     let _ = vault.open_pan(card).await; // PROBE: open-pan
 }

@@ -12,17 +12,20 @@ pub mod audit;
 pub mod channel;
 pub mod cli;
 pub mod config;
-pub mod custody;
+pub mod domain;
 mod hex;
-pub mod operation;
 pub mod orchestration;
 pub mod policy;
 pub mod server;
+pub mod sim;
 pub mod store;
 mod stripes;
-pub mod time;
 pub mod tls;
 pub mod vault;
+
+#[cfg(test)]
+#[path = "../tests/data/mod.rs"]
+mod test_data;
 
 #[cfg(feature = "boundary-probe")]
 mod boundary_probe;

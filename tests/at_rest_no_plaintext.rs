@@ -1,10 +1,10 @@
-//! Invariant 1 at rest: after storing every shared test card and identity,
+//! Invariant 1 at rest: after storing every test card and identity in tests/data,
 //! the raw files sled wrote contain none of their digits, names, ID numbers
 //! or phone numbers in plaintext (nor in UTF-16, nor hex-encoded).
 
 mod common;
 
-use tokenvault::time::Timestamp;
+use tokenvault::domain::time::Timestamp;
 
 fn needles(value: &str) -> Vec<Vec<u8>> {
     let utf16: Vec<u8> = value.encode_utf16().flat_map(u16::to_le_bytes).collect();

@@ -6,8 +6,8 @@
 mod common;
 
 use tokenvault::audit::Actor;
+use tokenvault::domain::time::Timestamp;
 use tokenvault::store::{Batch, Store};
-use tokenvault::time::Timestamp;
 use tokenvault::vault::VaultError;
 
 #[tokio::test]

@@ -6,8 +6,8 @@ mod common;
 
 use common::{controls, open_vault, use_of};
 use std::sync::Arc;
+use tokenvault::domain::time::Timestamp;
 use tokenvault::store::SledStore;
-use tokenvault::time::Timestamp;
 use tokenvault::vault::token::ControlRefusal;
 use tokenvault::vault::{Vault, VaultError};
 
@@ -115,7 +115,7 @@ async fn two_vault_nodes_on_one_store_cannot_overspend() {
     let store = tv.vault.store().clone();
     // A second vault over the same data, as a second node would be: its own
     // in-process locks, so only store preconditions serialise the two.
-    let kek = tokenvault::vault::crypto::kek::Kek::from_dev_file(&tv.dir.path().join("dev-kek.hex")).unwrap();
+    let kek = tokenvault::vault::keys::kek::Kek::from_dev_file(&tv.dir.path().join("dev-kek.hex")).unwrap();
     let second = Vault::open(store, kek, tokenvault::vault::VaultConfig::embedded().unwrap())
         .await
         .unwrap();

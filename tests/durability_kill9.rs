@@ -9,7 +9,7 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use tokenvault::time::Timestamp;
+use tokenvault::domain::time::Timestamp;
 use tokenvault::vault::token::TokenNumber;
 
 const CHILD_ENV: &str = "TOKENVAULT_KILL9_CHILD_DIR";

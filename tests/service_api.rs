@@ -16,7 +16,7 @@ const ID_NUMBER: &str = "11010519491231002X";
 const PHONE: &str = "13800138000";
 
 fn controls(max_uses: u32) -> Value {
-    let now = tokenvault::time::Timestamp::now().seconds();
+    let now = tokenvault::domain::time::Timestamp::now().seconds();
     json!({"max_uses": max_uses, "per_transaction_limit": 50_000, "cumulative_limit": 200_000, "currency": "CNY",
         "valid_from": now - 60, "valid_until": now + 86_400, "channels": ["icbc-quickpay", "unionpay"], "merchants": ["M1"]})
 }

@@ -6,7 +6,7 @@ mod common;
 
 use common::service::{Client, Options, Service, Tls};
 use serde_json::json;
-use tokenvault::operation::Operation;
+use tokenvault::domain::operation::Operation;
 use tokenvault::policy::PolicySet;
 use tokenvault::tls::pki::{self, PkiLayout, Validity, ROLES};
 use tokenvault::tls::Identity;
@@ -45,8 +45,8 @@ async fn certificates_that_must_not_connect_do_not() {
 
     // An expired certificate from the right CA.
     let past = Validity {
-        not_before: tokenvault::time::Timestamp::now().seconds() - 10 * 86_400,
-        not_after: tokenvault::time::Timestamp::now().seconds() - 86_400,
+        not_before: tokenvault::domain::time::Timestamp::now().seconds() - 10 * 86_400,
+        not_after: tokenvault::domain::time::Timestamp::now().seconds() - 86_400,
     };
     let (expired, _) = service.issued_client("expired", "spiffe://tokenvault/auditor", past);
     assert!(expired.get("/health").await.is_err(), "expired certificate");
@@ -126,7 +126,7 @@ async fn a_certificate_revoked_after_connecting_is_refused_after_reload() {
 
 /// One request per operation, and the status a caller without the grant gets.
 async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, identity_ref: &str) -> u16 {
-    let now = tokenvault::time::Timestamp::now().seconds();
+    let now = tokenvault::domain::time::Timestamp::now().seconds();
     let controls = json!({"max_uses": 1, "per_transaction_limit": 100, "cumulative_limit": 100, "currency": "CNY",
         "valid_from": now - 60, "valid_until": now + 3600, "channels": ["ch"]});
     let r = match op {
@@ -285,7 +285,7 @@ async fn each_role_is_allowed_exactly_what_its_policy_grants() {
         .unwrap()
         .json();
     let identity_ref = identity["identity_ref"].as_str().unwrap().to_owned();
-    let now = tokenvault::time::Timestamp::now().seconds();
+    let now = tokenvault::domain::time::Timestamp::now().seconds();
     let token = service
         .client("orchestrator")
         .post_json("/v1/tokens", Some("setup-3"), &json!({"card_ref": card_ref, "controls": {"max_uses": 3, "per_transaction_limit": 100,

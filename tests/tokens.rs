@@ -1,11 +1,11 @@
-//! Payment tokens through the vault: number properties for every shared test
+//! Payment tokens through the vault: number properties for every test
 //! card, lifecycle, and validation of the controls they carry.
 
 mod common;
 
-use tokenvault::time::Timestamp;
+use tokenvault::domain::time::Timestamp;
+use tokenvault::domain::validation::{Field, Rule};
 use tokenvault::vault::token::{ControlRefusal, TokenBinRange, TokenStatus};
-use tokenvault::vault::validation::{Field, Rule};
 use tokenvault::vault::VaultError;
 
 fn luhn_ok(s: &str) -> bool {
@@ -213,7 +213,7 @@ async fn expired_window_is_refused_at_issue_and_at_use() {
             .await,
         Err(VaultError::Refused(ControlRefusal::Expired))
     ));
-    let unknown = tokenvault::vault::refs::CardRef::parse("crd_00000000000000000000000000000000").unwrap();
+    let unknown = tokenvault::domain::refs::CardRef::parse("crd_00000000000000000000000000000000").unwrap();
     assert!(matches!(
         tv.vault
             .issue_token(

@@ -3,7 +3,7 @@
 use super::dto::{AuditPage, ChainBreak, VerifyResponse};
 use super::problem::Problem;
 use super::{App, Caller};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -6,13 +6,13 @@ use super::flow_dto::{BindingListResponse, BindingResponse, ConfirmBindingReques
 use super::idempotency::{self, Answer};
 use super::problem::Problem;
 use super::{App, Caller};
-use crate::operation::Operation;
+use crate::domain::ids::ChannelId;
+use crate::domain::operation::Operation;
+use crate::domain::refs::{CardRef, IdentityRef, UserId};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::ValidationError;
 use crate::orchestration::{BindingId, ConfirmCode, StartBinding};
-use crate::time::Timestamp;
 use crate::vault::gateway::CardVerification;
-use crate::vault::refs::{CardRef, IdentityRef, UserId};
-use crate::vault::token::ChannelId;
-use crate::vault::validation::ValidationError;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -69,8 +69,8 @@ pub async fn start(
                 (Some(_), None) | (None, Some(_)) => {
                     let missing = if r.cvn.is_none() { "cvn" } else { "expiry" };
                     let e = ValidationError::new(
-                        crate::vault::validation::Field::Cvn,
-                        crate::vault::validation::Rule::Empty,
+                        crate::domain::validation::Field::Cvn,
+                        crate::domain::validation::Rule::Empty,
                         "cvn and expiry come together",
                     );
                     return Err(app.refuse_field(&caller, op, missing, e).await);

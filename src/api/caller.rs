@@ -4,9 +4,9 @@
 use super::problem::Problem;
 use super::App;
 use crate::audit::Actor;
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::validation::ValidationError;
 use crate::tls::{Identity, IdentityError};
-use crate::vault::validation::ValidationError;
 use std::net::SocketAddr;
 
 /// Set once per connection by the server after the TLS handshake.

@@ -3,9 +3,10 @@
 //! masked values only (the reveal response is the one exception).
 
 use crate::audit::AuditRecord;
-use crate::time::Timestamp;
-use crate::vault::token::{ChannelId, ControlsSpec, Currency, DomainControls, MerchantId, TokenStatus};
-use crate::vault::validation::ValidationError;
+use crate::domain::ids::{ChannelId, Currency, MerchantId};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::ValidationError;
+use crate::vault::token::{ControlsSpec, DomainControls, TokenStatus};
 use crate::vault::{StoredCard, StoredIdentity, TokenView};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;

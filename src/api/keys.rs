@@ -8,11 +8,11 @@ use super::problem::Problem;
 use super::{json, App, Caller};
 use crate::audit::Outcome;
 use crate::config::KekCustody;
-use crate::custody::{Accept, Progress, ShareCollector};
-use crate::operation::Operation;
-use crate::time::Timestamp;
-use crate::vault::crypto::kek::Kek;
-use crate::vault::crypto::shares::ShareFile;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
+use crate::vault::keys::custody::{Accept, CollectError, Progress, ShareCollector};
+use crate::vault::keys::kek::Kek;
+use crate::vault::keys::shares::ShareFile;
 use crate::vault::{KeyReport, RewrapProgress};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -200,7 +200,7 @@ pub async fn rotate_kek(
                 format!("share of the next KEK refused: {}", e.rule()),
             )
             .await?;
-            Err(crate::server::share_problem(&e))
+            Err(share_problem(&e))
         }
         Ok(Progress::Counted { have, need }) => {
             audit(
@@ -228,4 +228,13 @@ pub async fn rotate_kek(
             .into_response())
         }
     }
+}
+
+/// The problem for a refused share: which rule, never the share.
+pub(crate) fn share_problem(e: &CollectError) -> Problem {
+    let status = match e {
+        CollectError::DuplicateShare { .. } | CollectError::DuplicateCustodian => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    Problem::new(status, "share-refused", "Share refused", e.to_string()).with_field("share", e.rule())
 }

@@ -14,7 +14,7 @@ mod flow_problem;
 mod idempotency;
 mod identities;
 pub(crate) mod json;
-mod keys;
+pub(crate) mod keys;
 mod metrics;
 mod openapi;
 mod ops;
@@ -64,7 +64,7 @@ pub struct App {
     /// How the KEK is held; KEK rotation needs share custody.
     pub custody: crate::config::KekCustody,
     /// Shares of the next KEK, while a KEK rotation collects them.
-    kek_rotation: tokio::sync::Mutex<Option<crate::custody::ShareCollector>>,
+    kek_rotation: tokio::sync::Mutex<Option<crate::vault::keys::custody::ShareCollector>>,
 }
 
 impl App {
@@ -222,7 +222,7 @@ async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) 
 }
 
 fn new_request_id() -> String {
-    crate::vault::crypto::random::array::<12>()
+    crate::domain::random::array::<12>()
         .map(|b| crate::hex::encode(&b))
         .unwrap_or_else(|_| "unavailable".to_owned())
 }

@@ -4,7 +4,7 @@ use super::dto::StatusResponse;
 use super::problem::Problem;
 use super::{ApiDoc, App, Caller};
 use crate::audit::Outcome;
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};

@@ -5,8 +5,8 @@ use super::flow_dto::{ChangePasswordRequest, PasswordResponse, SetPasswordReques
 use super::idempotency::{self, Answer};
 use super::problem::Problem;
 use super::{App, Caller};
-use crate::operation::Operation;
-use crate::vault::refs::{IdentityRef, UserId};
+use crate::domain::operation::Operation;
+use crate::domain::refs::{IdentityRef, UserId};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;

@@ -10,11 +10,12 @@ use super::payment_dto::{
 };
 use super::problem::Problem;
 use super::{App, Caller};
-use crate::operation::Operation;
+use crate::domain::ids::{ChannelId, Currency, MerchantId};
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::orchestration::payment::{OrderId, RefundId};
 use crate::orchestration::{ConfirmCode, Debit, PaymentId, PaymentStatus, PaymentView};
-use crate::time::Timestamp;
-use crate::vault::token::{ChannelId, Currency, MerchantId, TokenNumber};
+use crate::vault::token::TokenNumber;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;

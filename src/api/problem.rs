@@ -195,8 +195,8 @@ impl From<VaultError> for Problem {
             )
             .with_field("password", "mismatch"),
             VaultError::PasswordLocked { until } => {
-                let wait =
-                    u64::try_from(until.seconds() - crate::time::Timestamp::now().seconds()).unwrap_or(1);
+                let wait = u64::try_from(until.seconds() - crate::domain::time::Timestamp::now().seconds())
+                    .unwrap_or(1);
                 Problem::new(
                     S::LOCKED,
                     "password-locked",

@@ -8,6 +8,5 @@
 
 pub mod client;
 pub mod protocol;
-pub mod sim;
 
 pub use client::{ChannelClient, ClientError, ClientTls};

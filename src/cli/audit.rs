@@ -3,7 +3,7 @@
 use super::Report;
 use crate::audit::Actor;
 use crate::store::SledStore;
-use crate::vault::crypto::kek::Kek;
+use crate::vault::keys::kek::Kek;
 use crate::vault::Vault;
 use std::io::Write;
 use std::path::Path;
@@ -18,7 +18,8 @@ fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Sl
         let store = SledStore::open(&config.data_dir)
             .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
         let kek = Kek::from_dev_file(&config.kek_file()).map_err(|e| e.to_string())?;
-        let vault_config = config.vault_config().map_err(|e| e.to_string())?;
+        let vault_config = crate::vault::VaultConfig::from_settings(&config.cards, &config.keys)
+            .map_err(|e| e.to_string())?;
         Vault::open(store, kek, vault_config)
             .await
             .map_err(|e| e.to_string())

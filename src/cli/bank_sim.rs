@@ -1,7 +1,7 @@
 //! `tokenvault bank-sim`: run the bank channel simulator until SIGTERM.
 
 use super::Report;
-use crate::channel::sim::{self, Faults, PayMode, SimConfig, VerifyMode};
+use crate::sim::{self, Faults, PayMode, SimConfig, VerifyMode};
 use crate::tls::pki::{PkiLayout, BANK_SIM, TRUST_DOMAIN};
 use crate::tls::TlsFiles;
 use std::net::SocketAddr;

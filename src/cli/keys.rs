@@ -5,7 +5,7 @@
 use super::Report;
 use crate::channel::client::{ChannelClient, ClientTls, Reply};
 use crate::tls::pki::PkiLayout;
-use crate::vault::crypto::shares::split_new_kek;
+use crate::vault::keys::shares::split_new_kek;
 use clap::{Args, Subcommand};
 use std::fs::OpenOptions;
 use std::io::Write;

@@ -3,7 +3,7 @@
 
 use super::Report;
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
 use std::path::Path;
 use tokio::signal::unix::{signal, SignalKind};
 

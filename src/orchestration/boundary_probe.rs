@@ -6,8 +6,8 @@
 
 #![allow(dead_code, unused_variables)]
 
+use crate::domain::refs::{AgreementRef, CardRef, IdentityRef};
 use crate::store::SledStore;
-use crate::vault::refs::{AgreementRef, CardRef, IdentityRef};
 use crate::vault::Vault;
 
 type ProbePan = crate::vault::card::pan::Pan; // PROBE: pan-type

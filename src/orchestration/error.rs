@@ -3,8 +3,8 @@
 use super::binding::BindingStatus;
 use super::payment::PaymentStatus;
 use crate::channel::protocol::RefusalCode;
+use crate::domain::validation::ValidationError;
 use crate::vault::gateway::GatewayError;
-use crate::vault::validation::ValidationError;
 use crate::vault::VaultError;
 
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +143,7 @@ impl super::Orchestrator {
         &self,
         vault: &crate::vault::Vault<S>,
         actor: &crate::audit::Actor,
-        operation: crate::operation::Operation,
+        operation: crate::domain::operation::Operation,
         object: String,
         result: Result<T, OrchestrationError>,
     ) -> Result<T, OrchestrationError> {

@@ -10,20 +10,20 @@ macro_rules! random_id {
 
         impl $name {
             pub(crate) fn generate() -> Result<Self, crate::vault::crypto::CryptoError> {
-                let random = crate::vault::crypto::random::array::<16>()?;
+                let random = crate::domain::random::array::<16>()?;
                 Ok($name(format!("{}{}", $prefix, crate::hex::encode(&random))))
             }
 
-            pub fn parse(text: &str) -> Result<Self, crate::vault::validation::ValidationError> {
+            pub fn parse(text: &str) -> Result<Self, crate::domain::validation::ValidationError> {
                 let ok = text.strip_prefix($prefix).is_some_and(|h| {
                     h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
                 });
                 if ok {
                     Ok($name(text.to_owned()))
                 } else {
-                    Err(crate::vault::validation::ValidationError::new(
-                        crate::vault::validation::Field::Reference,
-                        crate::vault::validation::Rule::Format,
+                    Err(crate::domain::validation::ValidationError::new(
+                        crate::domain::validation::Field::Reference,
+                        crate::domain::validation::Rule::Format,
                         concat!("a ", $what, " id is '", $prefix, "' and 32 lower-case hex digits"),
                     ))
                 }
@@ -35,7 +35,7 @@ macro_rules! random_id {
         }
 
         impl TryFrom<String> for $name {
-            type Error = crate::vault::validation::ValidationError;
+            type Error = crate::domain::validation::ValidationError;
             fn try_from(s: String) -> Result<Self, Self::Error> {
                 $name::parse(&s)
             }

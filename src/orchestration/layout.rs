@@ -2,8 +2,9 @@
 
 use super::binding::BindingId;
 use super::payment::{OrderId, PaymentId};
-use crate::vault::refs::{CardRef, UserId};
-use crate::vault::token::{MerchantId, TokenNumber};
+use crate::domain::ids::MerchantId;
+use crate::domain::refs::{CardRef, UserId};
+use crate::vault::token::TokenNumber;
 
 pub(crate) fn binding(id: &BindingId) -> Vec<u8> {
     format!("binding/{id}").into_bytes()

@@ -16,14 +16,16 @@ mod layout;
 pub mod payment;
 mod policy;
 pub mod routing;
+mod settings;
 
+pub use crate::config::{SharedCardPolicy, TokenDefaults};
 pub use binding::{BindingId, BindingStatus, BindingView, CodeSender, ConfirmCode, StartBinding};
 pub use error::OrchestrationError;
 pub use payment::{Debit, PaymentId, PaymentStatus, PaymentView};
-pub use policy::{BindingPolicy, PaymentPolicy, SharedCardPolicy, TokenDefaults};
+pub use policy::{BindingPolicy, PaymentPolicy};
 
+use crate::domain::ids::ChannelId;
 use crate::vault::gateway::Gateway;
-use crate::vault::token::ChannelId;
 use std::collections::BTreeMap;
 
 /// The orchestration layer: its policies, channel routing, and the gateway
@@ -48,6 +50,7 @@ pub struct Orchestrator {
 }
 
 /// Everything the orchestration layer is configured with.
+#[derive(Clone)]
 pub struct OrchestrationConfig {
     pub binding: BindingPolicy,
     pub payments: PaymentPolicy,

@@ -2,49 +2,13 @@
 //! card is already bound to another user, and the controls of the payment
 //! token a signed binding gets.
 
-use crate::time::Timestamp;
-use crate::vault::token::{ChannelId, ControlsSpec, Currency, DomainControls};
-use crate::vault::validation::ValidationError;
-use serde::Deserialize;
+use crate::config::{BindingSection, PaymentSection, SharedCardPolicy, TokenDefaults};
+use crate::domain::ids::{ChannelId, Currency};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::ValidationError;
+use crate::vault::token::{ControlsSpec, DomainControls};
 use std::collections::BTreeSet;
 use std::time::Duration;
-
-/// A card already bound (signed) by another platform user.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SharedCardPolicy {
-    /// Refuse (the default): one card, one platform account. The refusal
-    /// does not say which user holds it.
-    #[default]
-    Refuse,
-    /// Allow a separate binding (family cards); the bank decides, since it
-    /// keeps one agreement per merchant user.
-    Allow,
-}
-
-/// Domain controls of the token a signed binding gets.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TokenDefaults {
-    pub max_uses: u32,
-    /// Minor units (fen).
-    pub per_transaction_limit: u64,
-    pub cumulative_limit: u64,
-    pub currency: String,
-    pub validity_days: u32,
-}
-
-impl Default for TokenDefaults {
-    fn default() -> Self {
-        TokenDefaults {
-            max_uses: 1_000,
-            per_transaction_limit: 5_000_000,
-            cumulative_limit: 50_000_000,
-            currency: "CNY".to_owned(),
-            validity_days: 365,
-        }
-    }
-}
 
 impl TokenDefaults {
     /// The controls for a token usable on `channels` only (a binding's
@@ -79,11 +43,12 @@ pub struct BindingPolicy {
 
 impl Default for BindingPolicy {
     fn default() -> Self {
+        let settings = BindingSection::default();
         BindingPolicy {
-            shared_card: SharedCardPolicy::Refuse,
-            code_ttl: Duration::from_secs(300),
-            max_code_attempts: 5,
-            token: TokenDefaults::default(),
+            shared_card: settings.shared_card,
+            code_ttl: Duration::from_secs(settings.code_ttl_s),
+            max_code_attempts: settings.max_code_attempts,
+            token: settings.token,
         }
     }
 }
@@ -103,11 +68,6 @@ pub struct PaymentPolicy {
 
 impl Default for PaymentPolicy {
     fn default() -> Self {
-        PaymentPolicy {
-            max_order_ttl: Duration::from_secs(86_400),
-            payment_code_timeout: Duration::from_secs(30),
-            poll_interval: Duration::from_secs(2),
-            cancel_window: Duration::from_secs(86_400),
-        }
+        PaymentPolicy::from_settings(&PaymentSection::default())
     }
 }

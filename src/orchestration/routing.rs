@@ -3,7 +3,7 @@
 //! `failure_threshold` consecutive failures (for `cooldown`, then it is
 //! tried again). Debits go to the first channel of their route that is up.
 
-use crate::vault::token::ChannelId;
+use crate::domain::ids::ChannelId;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
@@ -27,10 +27,11 @@ pub struct RoutingPolicy {
 
 impl Default for RoutingPolicy {
     fn default() -> Self {
+        let settings = crate::config::RoutingSection::default();
         RoutingPolicy {
             routes: Vec::new(),
-            failure_threshold: 3,
-            cooldown: Duration::from_secs(30),
+            failure_threshold: settings.failure_threshold,
+            cooldown: Duration::from_secs(settings.cooldown_s),
             down_by_config: BTreeSet::new(),
         }
     }

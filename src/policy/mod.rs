@@ -2,7 +2,7 @@
 //! policies folder, default deny. Loading refuses a policy set that would let
 //! anyone but a dedicated break-glass identity reveal a PAN.
 
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
 use crate::tls::Identity;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};

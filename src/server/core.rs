@@ -2,6 +2,7 @@
 //! the router slot the listener reads, and — once the KEK is known — the
 //! app and its background tasks.
 
+use super::settings::LayerSettings;
 use super::{maintenance, sealed, ServeError};
 use crate::api::{self, App, Metrics};
 use crate::config::ServiceConfig;
@@ -9,8 +10,8 @@ use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
 use crate::store::SledStore;
 use crate::tls::ReloadableTls;
-use crate::vault::crypto::kek::Kek;
 use crate::vault::gateway::Gateway;
+use crate::vault::keys::kek::Kek;
 use crate::vault::Vault;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -18,6 +19,8 @@ use tokio::task::JoinHandle;
 
 pub(super) struct ServiceCore {
     config: ServiceConfig,
+    /// Built once at start (`LayerSettings::build`), used when the vault opens.
+    layers: LayerSettings,
     store: SledStore,
     tls: Arc<ReloadableTls>,
     metrics: Arc<Metrics>,
@@ -30,6 +33,7 @@ pub(super) struct ServiceCore {
 impl ServiceCore {
     pub(super) fn new(
         config: ServiceConfig,
+        layers: LayerSettings,
         store: SledStore,
         tls: Arc<ReloadableTls>,
         metrics: Arc<Metrics>,
@@ -37,6 +41,7 @@ impl ServiceCore {
     ) -> Self {
         ServiceCore {
             config,
+            layers,
             store,
             tls,
             metrics,
@@ -76,9 +81,10 @@ impl ServiceCore {
             return Ok(app);
         }
         let config = &self.config;
-        let vault = Vault::open(self.store.clone(), kek, config.vault_config()?).await?;
-        let gateway = Gateway::new(&config.gateway_config()?)?;
-        let orchestrator = Orchestrator::new(gateway, config.orchestration_config()?);
+        let layers = self.layers.clone();
+        let vault = Vault::open(self.store.clone(), kek, layers.vault).await?;
+        let gateway = Gateway::new(&layers.gateway)?;
+        let orchestrator = Orchestrator::new(gateway, layers.orchestration);
         let app = Arc::new(
             App::new(
                 vault,

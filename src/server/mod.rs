@@ -6,18 +6,19 @@ mod hardening;
 pub mod listener;
 mod maintenance;
 mod sealed;
+pub mod settings;
 
 pub use hardening::forbid_core_dumps;
-pub(crate) use sealed::share_problem;
 
 use crate::api::{App, Metrics};
 use crate::config::{KekCustody, ServiceConfig};
 use crate::policy::PolicySet;
 use crate::store::SledStore;
 use crate::tls::pki;
-use crate::tls::ReloadableTls;
-use crate::vault::crypto::kek::Kek;
+use crate::tls::{ReloadableTls, TlsFiles};
+use crate::vault::keys::kek::Kek;
 use listener::{Limits, Listening, Serving};
+use settings::LayerSettings;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -82,24 +83,19 @@ fn ensure_dir(path: &std::path::Path) -> Result<(), ServeError> {
 
 /// Opens the vault (or starts sealed, with share custody) and listens.
 pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> {
-    let files = config.tls_files();
-    let using_dev_pki = config.tls.ca_cert.is_none()
-        && config.tls.server_cert.is_none()
-        && config.tls.server_key.is_none()
-        && config.tls.crl.is_none();
-    if using_dev_pki && config.tls.create_dev_pki && !config.pki_layout().is_complete() {
+    let files = TlsFiles::from_settings(&config.tls, &config.keys_dir);
+    let dev_pki = pki::PkiLayout::new(&config.keys_dir);
+    if TlsFiles::all_development(&config.tls) && config.tls.create_dev_pki && !dev_pki.is_complete() {
         ensure_dir(&config.keys_dir)?;
         tracing::warn!(dir = %config.keys_dir.display(), "creating a DEVELOPMENT PKI (CA, server and client certificates, CRL): not for production");
-        pki::init(&config.pki_layout(), false)?;
+        pki::init(&dev_pki, false)?;
     }
     let tls = Arc::new(ReloadableTls::load(files)?);
     let policies = PolicySet::load_dir(&config.policies_dir)?;
     ensure_dir(&config.keys_dir)?;
     ensure_dir(&config.data_dir)?;
     // Validated before the listener opens, so a bad file fails the start.
-    config.vault_config()?;
-    config.gateway_config()?;
-    config.orchestration_config()?;
+    let layers = LayerSettings::build(config)?;
     let store = SledStore::open(&config.data_dir)?;
     let listener = TcpListener::bind(config.listen)
         .await
@@ -114,6 +110,7 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     let metrics = Arc::new(Metrics::default());
     let core = Arc::new(core::ServiceCore::new(
         config.clone(),
+        layers,
         store,
         Arc::clone(&tls),
         Arc::clone(&metrics),

@@ -9,16 +9,17 @@
 
 use super::core::ServiceCore;
 use crate::api::dto::SealStatus;
+use crate::api::keys::share_problem;
 use crate::api::problem::Problem;
 use crate::api::{json, Caller};
 use crate::audit::{Actor, Outcome};
-use crate::custody::{Accept, CollectError, Progress, ShareCollector};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::policy::PolicySet;
-use crate::time::Timestamp;
-use crate::vault::crypto::kek::Kek;
-use crate::vault::crypto::shares::{Manifest, ShareFile};
 use crate::vault::crypto::CryptoError;
+use crate::vault::keys::custody::{Accept, Progress, ShareCollector};
+use crate::vault::keys::kek::Kek;
+use crate::vault::keys::shares::{Manifest, ShareFile};
 use crate::vault::VaultError;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -241,13 +242,4 @@ async fn opened(
     {
         tracing::error!(error = %e, "could not audit the unseal");
     }
-}
-
-/// The problem for a refused share: which rule, never the share.
-pub(crate) fn share_problem(e: &CollectError) -> Problem {
-    let status = match e {
-        CollectError::DuplicateShare { .. } | CollectError::DuplicateCustodian => StatusCode::CONFLICT,
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
-    };
-    Problem::new(status, "share-refused", "Share refused", e.to_string()).with_field("share", e.rule())
 }

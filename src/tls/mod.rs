@@ -5,6 +5,7 @@ pub mod identity;
 pub mod pem;
 pub mod pki;
 mod server_config;
+mod settings;
 
 pub use identity::{Identity, IdentityError, SpiffeId};
 pub use server_config::{build, ReloadableTls, TlsError, TlsFiles};

@@ -4,7 +4,7 @@
 //! The CA key stays in the folder so a developer can revoke and re-issue;
 //! production uses the platform's own CA and never this.
 
-use crate::time::Timestamp;
+use crate::domain::time::Timestamp;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose,
     IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
@@ -129,8 +129,7 @@ fn when(secs: i64) -> Result<time::OffsetDateTime, PkiError> {
 }
 
 fn serial() -> Result<SerialNumber, PkiError> {
-    let mut bytes =
-        crate::vault::crypto::random::array::<16>().map_err(|e| PkiError::Generate(e.to_string()))?;
+    let mut bytes = crate::domain::random::array::<16>().map_err(|e| PkiError::Generate(e.to_string()))?;
     bytes[0] &= 0x7f; // a positive INTEGER
     Ok(SerialNumber::from_slice(&bytes))
 }

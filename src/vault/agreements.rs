@@ -4,13 +4,14 @@
 use super::audited::Audit;
 use super::crypto::aad::{Binding, RecordKind};
 use super::records::{decode, encode, AgreementRecord};
-use super::refs::{AgreementRef, CardRef};
-use super::token::{ChannelId, DomainControls, TokenNumber};
+use super::token::{DomainControls, TokenNumber};
 use super::{layout, TokenView, Vault, VaultError};
 use crate::audit::Actor;
-use crate::operation::Operation;
+use crate::domain::ids::ChannelId;
+use crate::domain::operation::Operation;
+use crate::domain::refs::{AgreementRef, CardRef};
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
 use std::fmt;
 use zeroize::Zeroizing;
 

@@ -7,7 +7,7 @@ use super::records::decode;
 use super::retry::Retry;
 use super::{Vault, VaultError};
 use crate::audit::{self, head_key, record_key, Actor, AuditRecord, ChainHead, Entry, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
 use crate::store::{Batch, Store};
 use std::time::{SystemTime, UNIX_EPOCH};
 

@@ -3,11 +3,12 @@
 //! durable atomic write with one audit record per card.
 
 use super::audited::Audit;
-use super::cards::{indexed_card_ref, StoredCard};
+use super::card::store::indexed_card_ref;
+use super::card::StoredCard;
 use super::retry::Retry;
 use super::{Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
 use crate::store::{Batch, Store};
 use std::collections::HashMap;
 

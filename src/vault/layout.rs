@@ -1,8 +1,8 @@
 //! Where each record lives in the store's key space. Values are records from
 //! `records`; sensitive fields inside them are ciphertext.
 
-use super::refs::{AgreementRef, CardRef, IdentityRef, ReservationId};
 use super::token::TokenNumber;
+use crate::domain::refs::{AgreementRef, CardRef, IdentityRef, ReservationId};
 
 pub(crate) const DATA_KEY_PREFIX: &[u8] = b"key/data/";
 pub(crate) const FINGERPRINT_KEY: &[u8] = b"key/fingerprint/0000000001";
@@ -58,6 +58,6 @@ pub(crate) fn agreement(agreement_ref: &AgreementRef) -> Vec<u8> {
 }
 
 /// Payment-password record of one platform user.
-pub(crate) fn password(user: &super::refs::UserId) -> Vec<u8> {
+pub(crate) fn password(user: &crate::domain::refs::UserId) -> Vec<u8> {
     format!("password/{user}").into_bytes()
 }

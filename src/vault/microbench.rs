@@ -9,11 +9,12 @@ use super::card::{BinTable, CardRules, MaskedPan};
 use super::crypto::aad::{Binding, RecordKind};
 use super::crypto::envelope::SealingKey;
 use super::crypto::fingerprint::FingerprintKey;
-use super::crypto::{random, CryptoError};
+use super::crypto::CryptoError;
 use super::token::controls::reserve;
 use super::token::{ControlRefusal, DomainControls, TokenBinRange, TokenNumber, TokenStatus, UseRequest};
-use super::validation::ValidationError;
-use crate::time::Timestamp;
+use crate::domain::random;
+use crate::domain::time::Timestamp;
+use crate::domain::validation::ValidationError;
 use secrecy::SecretBox;
 
 pub use super::token::controls::Usage;

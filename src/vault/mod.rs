@@ -12,47 +12,41 @@ pub mod card;
 mod commit_group;
 pub mod crypto;
 mod identity;
-mod keys;
 mod layout;
 #[doc(hidden)]
 pub mod microbench;
 pub mod password;
 mod records;
-pub mod refs;
 mod retry;
-mod rewrap;
-mod rotation;
+mod settings;
 pub mod token;
-pub mod validation;
 
-mod cards;
 pub mod gateway;
-mod identities;
+pub mod keys;
 mod reserve;
 mod reveal;
-mod tokens;
 
 pub use agreements::{SignedAgreement, Signing};
 pub use bulk::{BulkRefusal, MAX_BULK_CARDS};
-pub use cards::StoredCard;
-pub use identities::StoredIdentity;
+pub use card::StoredCard;
+pub use identity::StoredIdentity;
+pub(crate) use keys::load_custody;
+pub use keys::RewrapProgress;
+pub use keys::{DataKeyStatus, KeyReport, KeyState};
 pub use records::ReservationState;
 pub(crate) use records::{decode, encode};
 pub use reserve::Reservation;
 pub use reveal::RevealedPan;
-pub use rewrap::RewrapProgress;
-pub(crate) use rotation::load_custody;
-pub use rotation::{DataKeyStatus, KeyReport, KeyState};
-pub use tokens::TokenView;
+pub use token::TokenView;
 
 use crate::audit::AuditChain;
+use crate::domain::validation::ValidationError;
 use crate::store::{CommitError, Store, StoreError};
 use card::{BinTable, CardRules};
-use crypto::kek::Kek;
-use crypto::keyring::{KeyBudget, Keyring};
 use crypto::CryptoError;
+use keys::kek::Kek;
+use keys::keyring::{KeyBudget, Keyring};
 use token::{ControlRefusal, LifecycleError, TokenBinRange};
-use validation::ValidationError;
 
 /// Everything the vault is configured with; `Default` is the embedded
 /// development set-up (embedded BIN table, no Luhn exemptions, token BINs
@@ -68,8 +62,7 @@ pub struct VaultConfig {
     pub cryptoperiod_s: u64,
 }
 
-/// One year: the default cryptoperiod of a data-key version.
-pub const DEFAULT_CRYPTOPERIOD_S: u64 = 365 * 24 * 3600;
+pub use crate::config::DEFAULT_CRYPTOPERIOD_S;
 
 impl VaultConfig {
     pub fn embedded() -> Result<Self, card::BinTableError> {
@@ -119,11 +112,17 @@ pub enum VaultError {
     #[error("the payment password does not match; {remaining} attempts left before lock-out")]
     PasswordMismatch { remaining: u32 },
     #[error("too many wrong payment passwords; locked until Unix time {}", .until.seconds())]
-    PasswordLocked { until: crate::time::Timestamp },
+    PasswordLocked { until: crate::domain::time::Timestamp },
     #[error("this user has no payment password")]
     PasswordNotSet,
     #[error("this user already has a payment password; change it instead")]
     PasswordAlreadySet,
+}
+
+impl From<crate::domain::random::RandomUnavailable> for VaultError {
+    fn from(e: crate::domain::random::RandomUnavailable) -> Self {
+        VaultError::Crypto(CryptoError::Random(e))
+    }
 }
 
 impl From<CommitError> for VaultError {
@@ -154,9 +153,9 @@ impl<S: Store> Vault<S> {
     /// fingerprint key on first use. Fails with `CryptoError::WrongKek` when
     /// `kek` is not the key this store was created with.
     pub async fn open(store: S, kek: Kek, config: VaultConfig) -> Result<Self, VaultError> {
-        let keyring = keys::load_or_create(&store, &kek).await?;
-        let audit = AuditChain::new(keys::load_or_create_audit_key(&store, &kek).await?);
-        let pepper = keys::load_or_create_pepper(&store, &kek).await?;
+        let keyring = keys::data_keys::load_or_create(&store, &kek).await?;
+        let audit = AuditChain::new(keys::data_keys::load_or_create_audit_key(&store, &kek).await?);
+        let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;
         Ok(Vault {
             store,
             kek: std::sync::RwLock::new(std::sync::Arc::new(kek)),

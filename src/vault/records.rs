@@ -6,10 +6,11 @@
 //! (serde `try_from` on controls, references and token numbers).
 
 use super::card::{CardType, MaskedPan, Network};
-use super::refs::{AgreementRef, CardRef, IdentityRef, ReservationId, UserId};
-use super::token::{ChannelId, Currency, DomainControls, MerchantId, TokenNumber, TokenStatus, Usage};
+use super::token::{DomainControls, TokenNumber, TokenStatus, Usage};
 use super::VaultError;
-use crate::time::Timestamp;
+use crate::domain::ids::{ChannelId, Currency, MerchantId};
+use crate::domain::refs::{AgreementRef, CardRef, IdentityRef, ReservationId, UserId};
+use crate::domain::time::Timestamp;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -149,6 +150,6 @@ pub(crate) struct RewrapJobRecord {
 #[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct CustodyRecord {
     pub kek_version: u32,
-    pub manifest: super::crypto::shares::Manifest,
+    pub manifest: super::keys::shares::Manifest,
     pub updated_at: Timestamp,
 }

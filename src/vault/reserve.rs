@@ -5,14 +5,14 @@
 
 use super::audited::Audit;
 use super::records::{decode, encode, ReservationRecord, ReservationState, TokenRecord};
-use super::refs::ReservationId;
 use super::retry::Retry;
 use super::token::{controls, TokenNumber, UseRequest};
 use super::{layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::ReservationId;
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
 
 /// A reservation as callers see it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,7 +27,7 @@ impl Retry {
         if self.conflicts <= 3 {
             tokio::task::yield_now().await;
         } else {
-            let jitter = super::crypto::random::below(u64::from(self.conflicts.min(20)) * 250)?;
+            let jitter = crate::domain::random::below(u64::from(self.conflicts.min(20)) * 250)?;
             tokio::time::sleep(Duration::from_micros(100 + jitter)).await;
         }
         Ok(())

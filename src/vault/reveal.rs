@@ -3,10 +3,10 @@
 //! it; the vault checks the reason and audits every attempt.
 
 use super::audited::Audit;
-use super::refs::CardRef;
 use super::{Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::CardRef;
 use crate::store::Store;
 use std::fmt;
 use zeroize::Zeroizing;

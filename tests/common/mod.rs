@@ -1,13 +1,14 @@
 //! Shared set-up for the integration tests: a real sled store in a temporary
-//! directory, a real KEK, the shared test data beside the project.
+//! directory, a real KEK, the project's own test data (tests/data).
 #![allow(dead_code)]
 
 use std::collections::BTreeSet;
 use tokenvault::audit::Actor;
+use tokenvault::domain::ids::{ChannelId, Currency, MerchantId};
+use tokenvault::domain::time::Timestamp;
 use tokenvault::store::SledStore;
-use tokenvault::time::Timestamp;
-use tokenvault::vault::crypto::kek::Kek;
-use tokenvault::vault::token::{ChannelId, ControlsSpec, Currency, DomainControls, MerchantId, UseRequest};
+use tokenvault::vault::keys::kek::Kek;
+use tokenvault::vault::token::{ControlsSpec, DomainControls, UseRequest};
 use tokenvault::vault::{Vault, VaultConfig};
 
 pub struct TestVault {
@@ -30,20 +31,14 @@ pub async fn open_in(dir: &std::path::Path) -> Vault<SledStore> {
         .expect("vault opens")
 }
 
-pub fn shared(file: &str) -> String {
-    let path = format!("{}/../shared/testdata/{file}", env!("CARGO_MANIFEST_DIR"));
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
+#[path = "../data/mod.rs"]
+pub mod test_data;
 
-/// (pan, valid) rows of shared/testdata/cards.csv.
+/// (pan, valid) rows of tests/data/cards.csv.
 pub fn test_cards() -> Vec<(String, bool)> {
-    shared("cards.csv")
-        .lines()
-        .skip(1)
-        .map(|l| {
-            let c: Vec<&str> = l.split(',').collect();
-            (c[0].to_owned(), c[3] == "true")
-        })
+    test_data::cards()
+        .into_iter()
+        .map(|card| (card.pan, card.luhn_valid))
         .collect()
 }
 

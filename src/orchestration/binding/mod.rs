@@ -13,10 +13,11 @@ pub(crate) use start::platform_code;
 pub use start::StartBinding;
 
 use crate::channel::protocol::CardKind;
-use crate::time::Timestamp;
-use crate::vault::refs::{AgreementRef, CardRef, IdentityRef, UserId};
-use crate::vault::token::{ChannelId, TokenNumber};
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::ids::ChannelId;
+use crate::domain::refs::{AgreementRef, CardRef, IdentityRef, UserId};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{Field, Rule, ValidationError};
+use crate::vault::token::TokenNumber;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 

@@ -3,9 +3,9 @@
 use super::super::{OrchestrationError, Orchestrator};
 use super::{BindingId, BindingView};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::UserId;
 use crate::store::Store;
-use crate::vault::refs::UserId;
 use crate::vault::Vault;
 
 impl Orchestrator {

@@ -7,13 +7,13 @@ use super::super::{layout, OrchestrationError, Orchestrator, SharedCardPolicy};
 use super::{BindingId, BindingRecord, BindingStatus, BindingView, CodeSender};
 use crate::audit::{Actor, Outcome};
 use crate::channel::protocol::{ApplyResult, CardKind};
-use crate::operation::Operation;
+use crate::domain::ids::ChannelId;
+use crate::domain::operation::Operation;
+use crate::domain::refs::{CardRef, IdentityRef, UserId};
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::card::CardType;
 use crate::vault::gateway::{CardVerification, GatewayError};
-use crate::vault::refs::{CardRef, IdentityRef, UserId};
-use crate::vault::token::ChannelId;
 use crate::vault::Vault;
 use zeroize::Zeroizing;
 
@@ -30,7 +30,7 @@ pub struct StartBinding {
 pub(crate) fn platform_code() -> Result<Zeroizing<String>, OrchestrationError> {
     let mut code = Zeroizing::new(String::with_capacity(6));
     for _ in 0..6 {
-        let digit = crate::vault::crypto::random::below(10).map_err(crate::vault::VaultError::from)?;
+        let digit = crate::domain::random::below(10).map_err(crate::vault::VaultError::from)?;
         // below(10) < 10: one ASCII digit.
         code.push(char::from(b'0' + digit as u8));
     }

@@ -3,9 +3,9 @@
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::{BindingId, BindingRecord, BindingStatus};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::{CardRef, UserId};
 use crate::store::{Batch, Store};
-use crate::vault::refs::{CardRef, UserId};
 use crate::vault::{decode, encode, Vault, VaultError};
 
 impl Orchestrator {
@@ -172,7 +172,7 @@ impl Orchestrator {
 
 impl BindingRecord {
     /// Still able to become (or already) a signed binding.
-    pub(super) fn is_live(&self, now: crate::time::Timestamp) -> bool {
+    pub(super) fn is_live(&self, now: crate::domain::time::Timestamp) -> bool {
         match self.status {
             BindingStatus::Signed => true,
             BindingStatus::AwaitingCode | BindingStatus::PreBound => self.code_expires_at > now,

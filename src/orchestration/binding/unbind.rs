@@ -7,9 +7,9 @@ use super::super::{layout, OrchestrationError, Orchestrator};
 use super::{BindingId, BindingStatus, BindingView};
 use crate::audit::{Actor, Outcome};
 use crate::channel::protocol::RefusalCode;
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::gateway::GatewayError;
 use crate::vault::{Vault, VaultError};
 

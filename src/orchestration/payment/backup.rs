@@ -12,11 +12,11 @@ use super::settle::BankWord;
 use super::{BackupSigning, PaymentId, PaymentRecord, PaymentStatus, PaymentView};
 use crate::audit::Actor;
 use crate::channel::protocol::{ApplyResult, RefusalCode};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::AgreementRef;
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::gateway::GatewayError;
-use crate::vault::refs::AgreementRef;
 use crate::vault::{SignedAgreement, Vault};
 use subtle::ConstantTimeEq;
 

@@ -6,9 +6,9 @@ use super::super::{layout, OrchestrationError, Orchestrator};
 use super::settle::BankWord;
 use super::{PaymentId, PaymentStatus, PaymentView, RefundId};
 use crate::audit::Actor;
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::Vault;
 
 impl Orchestrator {

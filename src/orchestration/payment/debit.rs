@@ -10,12 +10,13 @@ use super::super::{layout, OrchestrationError, Orchestrator};
 use super::settle::BankWord;
 use super::{check_expiry, OrderId, PaymentId, PaymentRecord, PaymentStatus, PaymentView, RouteAttempt};
 use crate::audit::Actor;
-use crate::operation::Operation;
+use crate::domain::ids::{ChannelId, Currency, MerchantId};
+use crate::domain::operation::Operation;
+use crate::domain::refs::AgreementRef;
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::gateway::{GatewayError, PayOrder};
-use crate::vault::refs::AgreementRef;
-use crate::vault::token::{ChannelId, ControlRefusal, Currency, MerchantId, TokenNumber, UseRequest};
+use crate::vault::token::{ControlRefusal, TokenNumber, UseRequest};
 use crate::vault::{Vault, VaultError};
 
 /// One debit as a caller asks for it.

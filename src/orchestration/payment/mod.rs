@@ -18,11 +18,12 @@ pub use notify::Notified;
 
 use super::binding::{BindingId, CodeSender};
 use crate::channel::protocol::PayStatus;
-use crate::time::Timestamp;
-use crate::vault::refs::{CardRef, ReservationId, UserId};
-use crate::vault::token::controls::identifier;
-use crate::vault::token::{ChannelId, Currency, MerchantId, TokenNumber};
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::ids::identifier;
+use crate::domain::ids::{ChannelId, Currency, MerchantId};
+use crate::domain::refs::{CardRef, ReservationId, UserId};
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{Field, Rule, ValidationError};
+use crate::vault::token::TokenNumber;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 

@@ -8,9 +8,9 @@ use super::settle::BankWord;
 use super::{PaymentId, PaymentStatus, PaymentView};
 use crate::audit::{Actor, Outcome};
 use crate::channel::protocol::Notification;
-use crate::operation::Operation;
+use crate::domain::ids::ChannelId;
+use crate::domain::operation::Operation;
 use crate::store::Store;
-use crate::vault::token::ChannelId;
 use crate::vault::Vault;
 
 /// What a notification did.

@@ -5,9 +5,9 @@ use super::super::{layout, OrchestrationError, Orchestrator};
 use super::settle::BankWord;
 use super::{OrderId, PaymentId, PaymentRecord, PaymentStatus, PaymentView};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::ids::MerchantId;
+use crate::domain::operation::Operation;
 use crate::store::Store;
-use crate::vault::token::MerchantId;
 use crate::vault::Vault;
 
 impl Orchestrator {

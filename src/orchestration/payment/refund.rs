@@ -8,9 +8,9 @@
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::{PaymentId, PaymentRecord, PaymentStatus, Refund, RefundId, RefundStatus};
 use crate::audit::Actor;
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::gateway::GatewayError;
 use crate::vault::Vault;
 

@@ -6,9 +6,9 @@
 use super::super::{OrchestrationError, Orchestrator};
 use super::{PaymentRecord, PaymentStatus};
 use crate::audit::Actor;
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::{ReservationState, Vault, VaultError};
 
 /// What the bank said about an order.

@@ -9,9 +9,9 @@ use super::settle::BankWord;
 use super::{PaymentId, PaymentStatus};
 use crate::audit::Actor;
 use crate::channel::protocol::RefusalCode;
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::time::Timestamp;
 use crate::vault::gateway::GatewayError;
 use crate::vault::Vault;
 

@@ -3,9 +3,9 @@
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::{OrderId, PaymentId, PaymentRecord};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::ids::MerchantId;
+use crate::domain::operation::Operation;
 use crate::store::{Batch, Store};
-use crate::vault::token::MerchantId;
 use crate::vault::{decode, encode, Vault, VaultError};
 
 impl Orchestrator {

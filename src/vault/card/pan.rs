@@ -5,7 +5,7 @@
 use super::luhn;
 use super::network::Network;
 use super::rules::CardRules;
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::validation::{Field, Rule, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use zeroize::Zeroizing;
@@ -149,39 +149,26 @@ mod tests {
         parse(s).unwrap_err().rule
     }
 
-    fn test_cards() -> Vec<(String, String, usize, bool)> {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testdata/cards.csv"
-        ))
-        .expect("shared/testdata/cards.csv beside the project");
-        text.lines()
-            .skip(1)
-            .map(|l| {
-                let c: Vec<&str> = l.split(',').collect();
-                (
-                    c[0].to_owned(),
-                    c[1].to_owned(),
-                    c[2].parse().unwrap(),
-                    c[3] == "true",
-                )
-            })
-            .collect()
-    }
-
     #[test]
-    fn shared_test_cards_parse_as_documented() {
-        let cards = test_cards();
+    fn test_cards_parse_as_documented() {
+        let cards = crate::test_data::cards();
         assert!(cards.len() >= 10);
-        for (pan, network, len, valid) in cards {
-            let parsed = parse(&pan);
-            if valid {
+        for card in cards {
+            let (pan, network, len) = (&card.pan, &card.network, card.length);
+            let parsed = parse(pan);
+            if card.luhn_valid {
                 let p = parsed.unwrap_or_else(|e| panic!("{network} {len}: {e}"));
                 assert_eq!(p.network().as_str(), network);
                 assert_eq!(p.len(), len);
                 assert_eq!(p.expose_digits(), pan);
             } else {
-                assert!(parsed.is_err(), "{network} {len} should be refused");
+                let refused = parsed.expect_err(&card.note);
+                assert_eq!(
+                    refused.rule.code(),
+                    card.expected_rule,
+                    "{network} {len}: {}",
+                    card.note
+                );
             }
         }
     }

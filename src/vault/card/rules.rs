@@ -1,7 +1,7 @@
 //! Card-number rules an operator configures: which BIN prefixes are exempt
 //! from the Luhn check (some domestic cards are issued without a valid one).
 
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::validation::{Field, Rule, ValidationError};
 
 /// Prefixes (1 to 10 digits) whose PANs are accepted without a Luhn check digit.
 /// Empty by default: an operator adds a prefix only after the issuer confirms

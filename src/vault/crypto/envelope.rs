@@ -4,7 +4,8 @@
 //! `0x01 | key version (u32 BE) | nonce (12) | ciphertext | tag (16)`
 
 use super::aad::Binding;
-use super::{random, CryptoError};
+use super::CryptoError;
+use crate::domain::random;
 use aes_gcm::aead::{Aead, Payload};
 use aes_gcm::{Aes256Gcm, KeyInit, Nonce};
 use secrecy::{ExposeSecret, SecretBox};

@@ -4,16 +4,12 @@
 pub(crate) mod aad;
 pub(crate) mod envelope;
 pub(crate) mod fingerprint;
-pub mod kek;
-pub(crate) mod keyring;
-pub(crate) mod random;
-pub mod shares;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CryptoError {
-    #[error("the operating system's random generator failed")]
-    Random,
+    #[error(transparent)]
+    Random(#[from] crate::domain::random::RandomUnavailable),
     #[error("encryption failed")]
     Seal,
     #[error("ciphertext does not open: it belongs to another record, field or key version, or was altered")]

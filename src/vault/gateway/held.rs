@@ -77,7 +77,7 @@ impl HeldVerifications {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::CivilDate;
+    use crate::domain::time::CivilDate;
 
     fn verification() -> CardVerification {
         CardVerification::parse("123", "1299", CivilDate::new(2026, 1, 1).unwrap()).unwrap()

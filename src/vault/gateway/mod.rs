@@ -8,14 +8,13 @@
 mod channel;
 mod held;
 mod payments;
+mod settings;
 mod verification;
 
 pub use payments::PayOrder;
 pub use verification::CardVerification;
 
 use super::audited::Audit;
-use super::refs::{AgreementRef, CardRef, IdentityRef};
-use super::token::ChannelId;
 use super::{layout, records, SignedAgreement, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
 use crate::channel::protocol::{
@@ -23,9 +22,11 @@ use crate::channel::protocol::{
     SMS_PATH,
 };
 use crate::channel::{ChannelClient, ClientError, ClientTls};
-use crate::operation::Operation;
+use crate::domain::ids::ChannelId;
+use crate::domain::operation::Operation;
+use crate::domain::refs::{AgreementRef, CardRef, IdentityRef};
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
 use channel::{Channel, ChannelFailure, QuickPay};
 use held::HeldVerifications;
 use std::collections::BTreeMap;

@@ -7,11 +7,11 @@ use crate::audit::{Actor, Outcome};
 use crate::channel::protocol::{
     OrderRequest, OrderState, PayRequest, RefundRequest, RefundResponse, RefusalCode, NOTIFY_PATH,
 };
-use crate::operation::Operation;
+use crate::domain::ids::{ChannelId, Currency};
+use crate::domain::operation::Operation;
+use crate::domain::refs::AgreementRef;
 use crate::store::Store;
 use crate::vault::audited::Audit;
-use crate::vault::refs::AgreementRef;
-use crate::vault::token::{ChannelId, Currency};
 use crate::vault::Vault;
 
 /// One debit as the gateway sends it.

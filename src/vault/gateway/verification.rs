@@ -2,8 +2,8 @@
 //! memory only (see `held`), never encoded, logged or stored (PBOC 170 and
 //! PCI DSS 3.3.1).
 
-use crate::time::CivilDate;
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::time::CivilDate;
+use crate::domain::validation::{Field, Rule, ValidationError};
 use std::fmt;
 use zeroize::Zeroizing;
 

@@ -4,3 +4,6 @@
 pub(in crate::vault) mod mobile;
 pub(in crate::vault) mod name;
 pub(in crate::vault) mod resident_id;
+mod store;
+
+pub use store::StoredIdentity;

@@ -1,6 +1,6 @@
 //! A person's real name as on the resident ID card.
 
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::validation::{Field, Rule, ValidationError};
 use std::fmt;
 use zeroize::Zeroizing;
 

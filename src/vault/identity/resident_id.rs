@@ -1,7 +1,7 @@
 //! The 18-character PRC resident identity number (GB 11643-1999).
 
-use crate::time::CivilDate;
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::time::CivilDate;
+use crate::domain::validation::{Field, Rule, ValidationError};
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -107,20 +107,18 @@ mod tests {
     }
 
     #[test]
-    fn shared_test_identities() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../shared/testdata/identities.csv"
-        ))
-        .unwrap();
-        let mut seen = 0;
-        for line in text.lines().skip(1) {
-            let c: Vec<&str> = line.split(',').collect();
-            let parsed = ResidentId::parse(c[0], today());
-            assert_eq!(parsed.is_ok(), c[1] == "true", "{}: {:?}", c[2], parsed.err());
-            seen += 1;
+    fn test_identities() {
+        let rows = crate::test_data::identities();
+        assert!(rows.len() >= 6);
+        for row in rows {
+            match ResidentId::parse(&row.id_number, today()) {
+                Ok(_) => assert!(row.valid, "{}", row.note),
+                Err(e) => {
+                    assert!(!row.valid, "{}: {e}", row.note);
+                    assert_eq!(e.rule.code(), row.expected_rule, "{}", row.note);
+                }
+            }
         }
-        assert!(seen >= 6);
     }
 
     #[test]

@@ -9,12 +9,12 @@ mod weak;
 
 use super::audited::Audit;
 use super::records::{decode, encode, PasswordRecord};
-use super::refs::{IdentityRef, UserId};
 use super::{layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::{IdentityRef, UserId};
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
 use secrecy::ExposeSecret;
 use zeroize::Zeroizing;
 
@@ -94,7 +94,7 @@ impl<S: Store> Vault<S> {
     async fn hash(&self, password: &str) -> Result<String, VaultError> {
         let pepper = Zeroizing::new(self.pepper.expose_secret().to_vec());
         let password = Zeroizing::new(password.to_owned());
-        let salt = super::crypto::random::array::<16>()?;
+        let salt = crate::domain::random::array::<16>()?;
         tokio::task::spawn_blocking(move || hash::hash(&pepper, &password, &salt))
             .await
             .map_err(|_| VaultError::Corrupt {

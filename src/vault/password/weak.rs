@@ -4,8 +4,8 @@
 //! password of only two distinct digits (121212, 112211), which a guesser
 //! tries right after the runs.
 
-use crate::time::CivilDate;
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::domain::time::CivilDate;
+use crate::domain::validation::{Field, Rule, ValidationError};
 
 /// A payment password is exactly six digits (the domestic convention).
 pub(super) const LENGTH: usize = 6;

@@ -3,9 +3,9 @@
 pub mod controls;
 pub mod lifecycle;
 pub mod number;
+mod store;
 
-pub use controls::{
-    ChannelId, ControlRefusal, ControlsSpec, Currency, DomainControls, MerchantId, Usage, UseRequest,
-};
+pub use controls::{ControlRefusal, ControlsSpec, DomainControls, Usage, UseRequest};
 pub use lifecycle::{LifecycleError, TokenStatus};
 pub use number::{TokenBinRange, TokenNumber};
+pub use store::TokenView;

@@ -1,9 +1,10 @@
 //! Payment token numbers: numeric, the PAN's length, from a reserved token BIN
 //! range, Luhn-valid, drawn from the OS CSPRNG and never derived from the PAN.
 
+use crate::domain::random;
+use crate::domain::validation::{Field, Rule, ValidationError};
 use crate::vault::card::{luhn, Network};
-use crate::vault::crypto::{random, CryptoError};
-use crate::vault::validation::{Field, Rule, ValidationError};
+use crate::vault::crypto::CryptoError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -108,7 +109,7 @@ impl TokenBinRange {
         }
         digits.push(luhn::check_digit(&digits));
         // Only ASCII digits were pushed.
-        let text = String::from_utf8(digits).map_err(|_| CryptoError::Random)?;
+        let text = String::from_utf8(digits).map_err(|_| CryptoError::Malformed)?;
         Ok(TokenNumber(text))
     }
 }

@@ -6,15 +6,15 @@
 //! concurrent writer is never overwritten; fields already under the newest
 //! version are left alone, so redoing a page after a crash is harmless.
 
-use super::crypto::aad::{Binding, RecordKind};
-use super::crypto::envelope::Header;
-use super::records::{decode, encode, AgreementRecord, CardRecord, IdentityRecord, RewrapJobRecord};
-use super::retry::Retry;
-use super::{layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, CommitError, Store};
-use crate::time::Timestamp;
+use crate::vault::crypto::aad::{Binding, RecordKind};
+use crate::vault::crypto::envelope::Header;
+use crate::vault::records::{decode, encode, AgreementRecord, CardRecord, IdentityRecord, RewrapJobRecord};
+use crate::vault::retry::Retry;
+use crate::vault::{layout, Vault, VaultError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};

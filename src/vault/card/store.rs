@@ -1,22 +1,22 @@
 //! Storing a card: parse, fingerprint for duplicates, seal, write.
 
-use super::audited::Audit;
-use super::card::pan::Pan;
-use super::card::{CardType, MaskedPan, Network};
-use super::crypto::aad::{Binding, RecordKind};
-use super::records::{decode, encode, CardRecord};
-use super::refs::CardRef;
-use super::retry::Retry;
-use super::{layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::CardRef;
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
+use crate::vault::audited::Audit;
+use crate::vault::card::pan::Pan;
+use crate::vault::card::{CardType, MaskedPan, Network};
+use crate::vault::crypto::aad::{Binding, RecordKind};
+use crate::vault::records::{decode, encode, CardRecord};
+use crate::vault::retry::Retry;
+use crate::vault::{layout, Vault, VaultError};
 use zeroize::Zeroizing;
 
 /// Fingerprint purpose for PANs; token numbers are checked against the same
 /// index, so a token can never equal a stored PAN.
-pub(super) const PAN_FINGERPRINT: &str = "pan";
+pub(crate) const PAN_FINGERPRINT: &str = "pan";
 
 /// What a caller learns about a stored card: never the PAN.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,7 +33,7 @@ pub struct StoredCard {
 }
 
 impl StoredCard {
-    pub(super) fn from_record(record: CardRecord, already_stored: bool) -> Self {
+    pub(in crate::vault) fn from_record(record: CardRecord, already_stored: bool) -> Self {
         StoredCard {
             card_ref: record.card_ref,
             masked: record.masked,
@@ -88,7 +88,7 @@ impl<S: Store> Vault<S> {
 
     /// A PAN parsed for storage (never one in the token range) and the key
     /// of its fingerprint index entry.
-    pub(super) fn parse_for_storage(&self, input: &str) -> Result<(Pan, Vec<u8>), VaultError> {
+    pub(in crate::vault) fn parse_for_storage(&self, input: &str) -> Result<(Pan, Vec<u8>), VaultError> {
         let pan = Pan::parse(input, &self.config.card_rules)?;
         if self.config.token_range.contains(pan.expose_digits()) {
             return Err(VaultError::PanInTokenRange);
@@ -103,7 +103,7 @@ impl<S: Store> Vault<S> {
 
     /// Seals a new card record and adds it and its index entry to `batch`,
     /// on condition that neither exists yet.
-    pub(super) async fn new_card(
+    pub(in crate::vault) async fn new_card(
         &self,
         pan: &Pan,
         index_key: &[u8],
@@ -158,7 +158,7 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    pub(super) async fn card_record(&self, card_ref: &CardRef) -> Result<CardRecord, VaultError> {
+    pub(in crate::vault) async fn card_record(&self, card_ref: &CardRef) -> Result<CardRecord, VaultError> {
         let bytes = self
             .store
             .get(&layout::card(card_ref))
@@ -179,7 +179,7 @@ impl<S: Store> Vault<S> {
 }
 
 /// The card reference a fingerprint index entry points at.
-pub(super) fn indexed_card_ref(entry: &[u8]) -> Result<CardRef, VaultError> {
+pub(in crate::vault) fn indexed_card_ref(entry: &[u8]) -> Result<CardRef, VaultError> {
     std::str::from_utf8(entry)
         .ok()
         .and_then(|s| CardRef::parse(s).ok())
@@ -195,7 +195,7 @@ fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
 #[cfg(test)]
 mod tests {
     use crate::store::SledStore;
-    use crate::vault::crypto::kek::Kek;
+    use crate::vault::keys::kek::Kek;
     use crate::vault::{Vault, VaultConfig};
 
     #[tokio::test]

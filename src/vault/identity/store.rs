@@ -1,18 +1,18 @@
 //! Storing identity data: real name, resident ID number, reserved mobile,
 //! each sealed under its own field binding.
 
-use super::audited::Audit;
-use super::crypto::aad::{Binding, RecordKind};
-use super::identity::mobile::Mobile;
-use super::identity::name::RealName;
-use super::identity::resident_id::ResidentId;
-use super::records::{decode, encode, IdentityRecord};
-use super::refs::IdentityRef;
-use super::{layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::IdentityRef;
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
+use crate::vault::audited::Audit;
+use crate::vault::crypto::aad::{Binding, RecordKind};
+use crate::vault::identity::mobile::Mobile;
+use crate::vault::identity::name::RealName;
+use crate::vault::identity::resident_id::ResidentId;
+use crate::vault::records::{decode, encode, IdentityRecord};
+use crate::vault::{layout, Vault, VaultError};
 use zeroize::Zeroizing;
 
 /// What a caller learns about a stored identity: masked values only.
@@ -171,9 +171,9 @@ impl<S: Store> Vault<S> {
 
 #[cfg(test)]
 mod tests {
+    use crate::domain::validation::{Field, Rule};
     use crate::store::SledStore;
-    use crate::vault::crypto::kek::Kek;
-    use crate::vault::validation::{Field, Rule};
+    use crate::vault::keys::kek::Kek;
     use crate::vault::{Vault, VaultConfig, VaultError};
 
     #[tokio::test]

@@ -102,7 +102,7 @@ impl Faults {
             });
         }
         if self.error_rate > 0.0 {
-            let draw = crate::vault::crypto::random::below(1_000_000).unwrap_or(0);
+            let draw = crate::domain::random::below(1_000_000).unwrap_or(0);
             #[allow(clippy::cast_precision_loss)] // below 2^20: exact
             if (draw as f64) < self.error_rate * 1_000_000.0 {
                 return Err(Refusal {

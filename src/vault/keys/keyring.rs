@@ -7,11 +7,11 @@
 //! counter may go before the first encryption of a block, so a crash can only
 //! waste budget, never reuse it.
 
-use super::aad::Binding;
-use super::envelope::{Header, SealingKey};
-use super::fingerprint::FingerprintKey;
-use super::CryptoError;
-use crate::time::Timestamp;
+use crate::domain::time::Timestamp;
+use crate::vault::crypto::aad::Binding;
+use crate::vault::crypto::envelope::{Header, SealingKey};
+use crate::vault::crypto::fingerprint::FingerprintKey;
+use crate::vault::crypto::CryptoError;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};

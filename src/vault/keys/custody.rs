@@ -3,7 +3,7 @@
 //! the service and to rotate the KEK. Shares live here only until assembly
 //! (or a failed assembly) and are wiped on drop.
 
-use crate::vault::crypto::shares::{assemble, Manifest, ShareError, ShareFile, VerifiedShare};
+use crate::vault::keys::shares::{assemble, Manifest, ShareError, ShareFile, VerifiedShare};
 use secrecy::SecretBox;
 use std::collections::BTreeMap;
 
@@ -150,7 +150,7 @@ impl ShareCollector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vault::crypto::shares::split_new_kek;
+    use crate::vault::keys::shares::split_new_kek;
     use secrecy::ExposeSecret;
 
     #[test]

@@ -3,12 +3,12 @@
 //! queries, closing unpaid orders, refunds, and the bank's own limits
 //! (per transaction, per card per day, the account balance).
 
-use super::bank::Bank;
-use super::faults::PayMode;
 use crate::channel::protocol::{
     Notification, OrderRequest, OrderState, PayRequest, PayStatus, RefundRequest, RefundResponse, Refusal,
     RefusalCode,
 };
+use crate::sim::bank::Bank;
+use crate::sim::faults::PayMode;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
@@ -60,7 +60,7 @@ fn refuse(code: RefusalCode, message: &str) -> Refusal {
 }
 
 fn today() -> i64 {
-    crate::time::Timestamp::now().seconds().div_euclid(86_400)
+    crate::domain::time::Timestamp::now().seconds().div_euclid(86_400)
 }
 
 impl Orders {

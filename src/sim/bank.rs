@@ -2,12 +2,12 @@
 //! SMS outbox. All rules run under one lock; the simulator is a test tool,
 //! not a performance reference for the bank side.
 
-use super::cardholders::Cardholders;
-use super::faults::{Faults, VerifyMode};
 use crate::channel::protocol::{
     ApplyRequest, ApplyResponse, ApplyResult, CancelRequest, ConfirmRequest, ConfirmResponse, Refusal,
     RefusalCode, SmsRequest,
 };
+use crate::sim::cardholders::Cardholders;
+use crate::sim::faults::{Faults, VerifyMode};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError, RwLock};
@@ -89,13 +89,13 @@ pub struct Bank {
     pub(super) holders: Cardholders,
     faults: RwLock<Faults>,
     books: Mutex<Books>,
-    pub(super) orders: Mutex<super::payments::Orders>,
+    pub(super) orders: Mutex<crate::sim::payments::Orders>,
 }
 
 fn random_digits(n: usize) -> Result<String, Refusal> {
     (0..n)
         .map(|_| {
-            crate::vault::crypto::random::below(10)
+            crate::domain::random::below(10)
                 .map(|d| char::from(b'0' + d as u8))
                 .map_err(|_| refuse(RefusalCode::SystemError, "no randomness"))
         })
@@ -128,7 +128,7 @@ impl Bank {
             holders,
             faults: RwLock::new(faults),
             books: Mutex::new(Books::default()),
-            orders: Mutex::new(super::payments::Orders::default()),
+            orders: Mutex::new(crate::sim::payments::Orders::default()),
         }
     }
 

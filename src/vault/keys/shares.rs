@@ -9,7 +9,7 @@
 //! counted; a wrong assembly is caught by the check value before the KEK is
 //! used. Digests of 33 random bytes and an HMAC reveal nothing usable.
 
-use super::{random, CryptoError};
+use crate::domain::random;
 use ring::{digest, hmac};
 use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
@@ -104,7 +104,7 @@ pub fn split_new_kek(threshold: u8, shares: u8) -> Result<(SecretBox<[u8; 32]>, 
     let mut raw = Box::new([0u8; 32]);
     random::fill(&mut raw[..]).map_err(|_| ShareError::Random)?;
     let kek = SecretBox::new(raw);
-    let set_id = crate::hex::encode(&random::array::<16>().map_err(|_: CryptoError| ShareError::Random)?);
+    let set_id = crate::hex::encode(&random::array::<16>().map_err(|_| ShareError::Random)?);
     let dealt: Vec<Zeroizing<Vec<u8>>> = blahaj::Sharks(threshold)
         .dealer(kek.expose_secret())
         .take(usize::from(shares))

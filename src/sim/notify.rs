@@ -3,9 +3,9 @@
 //! bank's own certificate. Deliveries are not retried on failure; the
 //! platform's query is the fallback.
 
-use super::payments::Delivery;
-use super::routes::Sim;
 use crate::channel::ChannelClient;
+use crate::sim::payments::Delivery;
+use crate::sim::routes::Sim;
 use std::sync::Arc;
 use std::time::Duration;
 

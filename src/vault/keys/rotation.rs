@@ -3,17 +3,17 @@
 //! version no record uses, report every version's state, and rotate the KEK
 //! by rewrapping the keys it protects (never the records themselves).
 
-use super::crypto::aad::{Binding, RecordKind};
-use super::crypto::kek::Kek;
-use super::crypto::shares::Manifest;
-use super::crypto::CryptoError;
-use super::records::{decode, encode, CustodyRecord, DataKeyRecord, FingerprintKeyRecord};
-use super::rewrap::RewrapProgress;
-use super::{keys, layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
+use crate::vault::crypto::aad::{Binding, RecordKind};
+use crate::vault::crypto::CryptoError;
+use crate::vault::keys::kek::Kek;
+use crate::vault::keys::rewrap::RewrapProgress;
+use crate::vault::keys::shares::Manifest;
+use crate::vault::records::{decode, encode, CustodyRecord, DataKeyRecord, FingerprintKeyRecord};
+use crate::vault::{keys, layout, Vault, VaultError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
@@ -107,7 +107,7 @@ impl<S: Store> Vault<S> {
         let _one_rotation_at_a_time = self.budget_lock.lock().await;
         let version = self.current_key_version()? + 1;
         let kek = self.kek();
-        let mut new = keys::NewDataKey::make(&kek, version)?;
+        let mut new = keys::data_keys::NewDataKey::make(&kek, version)?;
         let detail = format!("data key version {version} created ({reason})");
         let batch = std::mem::take(&mut new.batch);
         let object = Some(version.to_string());
@@ -125,7 +125,7 @@ impl<S: Store> Vault<S> {
             new.install(&self.keyring);
         } else {
             // Another node created this version first: use theirs.
-            keys::load_data_key(&self.store, &kek, &self.keyring, version).await?;
+            keys::data_keys::load_data_key(&self.store, &kek, &self.keyring, version).await?;
         }
         Ok(version)
     }
@@ -345,9 +345,9 @@ impl<S: Store> Vault<S> {
 mod tests {
     use crate::audit::Actor;
     use crate::store::{SledStore, Store};
-    use crate::vault::crypto::kek::Kek;
-    use crate::vault::crypto::shares::split_new_kek;
     use crate::vault::crypto::CryptoError;
+    use crate::vault::keys::kek::Kek;
+    use crate::vault::keys::shares::split_new_kek;
     use crate::vault::{layout, Vault, VaultConfig, VaultError};
     use secrecy::SecretBox;
 
@@ -449,7 +449,7 @@ mod tests {
         let vault = open(&store, kek()).await;
         assert!(vault.keyring.get(2).is_none());
         assert!(matches!(
-            super::keys::load_data_key(&store, &vault.kek(), &vault.keyring, 2).await,
+            crate::vault::keys::data_keys::load_data_key(&store, &vault.kek(), &vault.keyring, 2).await,
             Err(VaultError::Crypto(CryptoError::RetiredKeyVersion(2)))
         ));
         assert_eq!(vault.rotate_data_key(&me, "test").await.unwrap(), 5);

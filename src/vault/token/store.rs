@@ -1,19 +1,19 @@
 //! Issuing payment tokens for stored cards, reading them, and moving them
 //! through their lifecycle.
 
-use super::audited::Audit;
-use super::card::MaskedPan;
-use super::cards::PAN_FINGERPRINT;
-use super::records::{decode, encode, TokenRecord};
-use super::refs::CardRef;
-use super::retry::Retry;
-use super::token::{ControlsSpec, DomainControls, TokenNumber, TokenStatus, Usage};
-use super::validation::{Field, Rule, ValidationError};
-use super::{layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::operation::Operation;
+use crate::domain::operation::Operation;
+use crate::domain::refs::CardRef;
+use crate::domain::time::Timestamp;
+use crate::domain::validation::{Field, Rule, ValidationError};
 use crate::store::{Batch, Store};
-use crate::time::Timestamp;
+use crate::vault::audited::Audit;
+use crate::vault::card::store::PAN_FINGERPRINT;
+use crate::vault::card::MaskedPan;
+use crate::vault::records::{decode, encode, TokenRecord};
+use crate::vault::retry::Retry;
+use crate::vault::token::{ControlsSpec, DomainControls, TokenNumber, TokenStatus, Usage};
+use crate::vault::{layout, Vault, VaultError};
 
 /// How many fresh numbers to draw before concluding the range is full. With
 /// even a 13-digit token there are millions of numbers per BIN; repeated
@@ -66,7 +66,7 @@ impl<S: Store> Vault<S> {
 
     /// Draws a token number and commits the token, whatever `extra` adds for
     /// that number, and the audit record `audit` describes, in one batch.
-    pub(super) async fn issue_token_with<'a>(
+    pub(in crate::vault) async fn issue_token_with<'a>(
         &self,
         card_ref: &CardRef,
         controls: DomainControls,
@@ -243,7 +243,7 @@ impl<S: Store> Vault<S> {
     }
 
     /// The decoded record and the exact stored bytes (for preconditions).
-    pub(super) async fn token_record(
+    pub(in crate::vault) async fn token_record(
         &self,
         number: &TokenNumber,
     ) -> Result<(TokenRecord, Vec<u8>), VaultError> {

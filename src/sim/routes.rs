@@ -2,8 +2,6 @@
 //! gateway's identity, admin calls (faults, SMS outbox, agreements) for the
 //! admin identity only.
 
-use super::bank::Bank;
-use super::faults::Faults;
 use crate::api::Peer;
 use crate::channel::protocol::{
     ApplyRequest, CancelRequest, CancelResponse, ConfirmRequest, OrderRequest, PayRequest, RefundRequest,
@@ -11,6 +9,8 @@ use crate::channel::protocol::{
     PAY_PATH, QUERY_PATH, REFUND_PATH, SMS_PATH,
 };
 use crate::channel::ClientTls;
+use crate::sim::bank::Bank;
+use crate::sim::faults::Faults;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -125,7 +125,7 @@ async fn pay(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body
         let request: PayRequest = quickpay(&sim, &peer, &body).await?;
         let (state, delivery) = sim.bank.pay(&request)?;
         if let Some(delivery) = delivery {
-            tokio::spawn(super::notify::deliver(Arc::clone(&sim), delivery));
+            tokio::spawn(crate::sim::notify::deliver(Arc::clone(&sim), delivery));
         }
         Ok(state)
     }

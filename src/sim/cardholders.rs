@@ -1,12 +1,12 @@
 //! The simulator's cardholder records (the bank's side of the four
 //! elements), loaded from a CSV file or the embedded sample.
 
-use super::super::protocol::CardKind;
+use crate::channel::protocol::CardKind;
 use std::collections::HashMap;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-const EMBEDDED: &str = include_str!("../../../config/bank-sim-cardholders.csv");
+const EMBEDDED: &str = include_str!("../../config/bank-sim-cardholders.csv");
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -3,18 +3,19 @@
 //! encryption budget (see `crypto::keyring`). Rotation happens here when a
 //! version's budget is spent.
 
-use super::crypto::aad::{Binding, RecordKind};
-use super::crypto::envelope::SealingKey;
-use super::crypto::fingerprint::FingerprintKey;
-use super::crypto::kek::Kek;
-use super::crypto::keyring::{DataKey, Keyring, SealOutcome};
-use super::crypto::{random, CryptoError};
-use super::records::{decode, encode, DataKeyRecord, FingerprintKeyRecord};
-use super::retry::Retry;
-use super::{layout, Vault, VaultError};
 use crate::audit::AuditKey;
+use crate::domain::random;
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, CommitError, Store};
-use crate::time::Timestamp;
+use crate::vault::crypto::aad::{Binding, RecordKind};
+use crate::vault::crypto::envelope::SealingKey;
+use crate::vault::crypto::fingerprint::FingerprintKey;
+use crate::vault::crypto::CryptoError;
+use crate::vault::keys::kek::Kek;
+use crate::vault::keys::keyring::{DataKey, Keyring, SealOutcome};
+use crate::vault::records::{decode, encode, DataKeyRecord, FingerprintKeyRecord};
+use crate::vault::retry::Retry;
+use crate::vault::{layout, Vault, VaultError};
 use secrecy::SecretBox;
 use zeroize::Zeroizing;
 
@@ -44,7 +45,7 @@ fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Result<DataKey, VaultEr
     ))
 }
 
-pub(super) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Keyring, VaultError> {
+pub(in crate::vault) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Keyring, VaultError> {
     let raw = load_or_create_secret(store, kek, layout::FINGERPRINT_KEY, RecordKind::FingerprintKey).await?;
     let fingerprint = FingerprintKey::new(SECRET_VERSION, raw);
     let mut keys = Vec::new();
@@ -109,29 +110,32 @@ async fn load_or_create_secret<S: Store>(
 /// The payment-password pepper: kept apart from the password hashes it
 /// strengthens (stored wrapped by the KEK), so a stolen store alone does not
 /// allow offline guessing.
-pub(super) async fn load_or_create_pepper<S: Store>(
+pub(in crate::vault) async fn load_or_create_pepper<S: Store>(
     store: &S,
     kek: &Kek,
 ) -> Result<SecretBox<[u8; 32]>, VaultError> {
     load_or_create_secret(store, kek, layout::PEPPER_KEY, RecordKind::PepperKey).await
 }
 
-pub(super) async fn load_or_create_audit_key<S: Store>(store: &S, kek: &Kek) -> Result<AuditKey, VaultError> {
+pub(in crate::vault) async fn load_or_create_audit_key<S: Store>(
+    store: &S,
+    kek: &Kek,
+) -> Result<AuditKey, VaultError> {
     let raw = load_or_create_secret(store, kek, layout::AUDIT_KEY, RecordKind::AuditKey).await?;
     Ok(AuditKey::new(raw))
 }
 
 /// A new data key `version`, wrapped, as a batch that creates its record
 /// (only if absent), with the raw key for the keyring.
-pub(super) struct NewDataKey {
-    pub(super) batch: Batch,
+pub(in crate::vault) struct NewDataKey {
+    pub(in crate::vault) batch: Batch,
     raw: SecretBox<[u8; 32]>,
     version: u32,
     created_at: Timestamp,
 }
 
 impl NewDataKey {
-    pub(super) fn make(kek: &Kek, version: u32) -> Result<Self, VaultError> {
+    pub(in crate::vault) fn make(kek: &Kek, version: u32) -> Result<Self, VaultError> {
         let id = version.to_string();
         let binding = Binding {
             kind: RecordKind::DataKey,
@@ -160,7 +164,7 @@ impl NewDataKey {
     }
 
     /// After the batch committed: new writes use this version.
-    pub(super) fn install(self, keyring: &Keyring) {
+    pub(in crate::vault) fn install(self, keyring: &Keyring) {
         tracing::info!(version = self.version, "created data key version");
         keyring.add(DataKey::new(
             SealingKey::new(self.version, &self.raw),
@@ -171,7 +175,7 @@ impl NewDataKey {
 }
 
 /// Creates data key `version`, or loads it if another writer created it first.
-pub(super) async fn create_data_key<S: Store>(
+pub(in crate::vault) async fn create_data_key<S: Store>(
     store: &S,
     kek: &Kek,
     keyring: &Keyring,
@@ -188,7 +192,7 @@ pub(super) async fn create_data_key<S: Store>(
     }
 }
 
-pub(super) async fn load_data_key<S: Store>(
+pub(in crate::vault) async fn load_data_key<S: Store>(
     store: &S,
     kek: &Kek,
     keyring: &Keyring,
@@ -209,7 +213,11 @@ pub(super) async fn load_data_key<S: Store>(
 impl<S: Store> Vault<S> {
     /// Encrypts under the current data key, reserving budget (or rotating to
     /// a new version) in the store when the current block is used up.
-    pub(super) async fn seal(&self, binding: &Binding<'_>, plaintext: &[u8]) -> Result<Vec<u8>, VaultError> {
+    pub(in crate::vault) async fn seal(
+        &self,
+        binding: &Binding<'_>,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, VaultError> {
         loop {
             match self.keyring.try_seal(binding, plaintext)? {
                 SealOutcome::Sealed(sealed) => return Ok(sealed),
@@ -220,7 +228,7 @@ impl<S: Store> Vault<S> {
 
     /// Decrypts with whichever version sealed it, loading a version another
     /// vault node created since this one started.
-    pub(super) async fn open_sealed(
+    pub(in crate::vault) async fn open_sealed(
         &self,
         binding: &Binding<'_>,
         sealed: &[u8],
@@ -283,9 +291,9 @@ impl<S: Store> Vault<S> {
 #[cfg(test)]
 mod tests {
     use crate::store::{Batch, SledStore, Store};
-    use crate::vault::crypto::kek::Kek;
-    use crate::vault::crypto::keyring::KeyBudget;
     use crate::vault::crypto::CryptoError;
+    use crate::vault::keys::kek::Kek;
+    use crate::vault::keys::keyring::KeyBudget;
     use crate::vault::{layout, records, Vault, VaultConfig, VaultError};
     use secrecy::SecretBox;
 

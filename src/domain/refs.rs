@@ -1,8 +1,8 @@
 //! Opaque references handed to callers: a type prefix and 128 random bits.
 //! They reveal nothing about the data they point to.
 
-use super::crypto::{random, CryptoError};
-use super::validation::{Field, Rule, ValidationError};
+use crate::domain::random::{self, RandomUnavailable};
+use crate::domain::validation::{Field, Rule, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -16,7 +16,7 @@ macro_rules! reference {
         impl $name {
             const PREFIX: &'static str = $prefix;
 
-            pub(crate) fn generate() -> Result<Self, CryptoError> {
+            pub(crate) fn generate() -> Result<Self, RandomUnavailable> {
                 Ok($name(format!("{}{}", Self::PREFIX, crate::hex::encode(&random::array::<16>()?))))
             }
 

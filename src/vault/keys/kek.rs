@@ -1,11 +1,12 @@
 //! The key-encrypting key. It wraps the data keys, the fingerprint, audit and
 //! pepper keys, and nothing else. Production assembles it from custodian
-//! shares (`shares`, `crate::custody`); this module also provides the
+//! shares (`shares`, `crate::vault::keys::custody`); this module also provides the
 //! development key file, which says so loudly at every start.
 
-use super::aad::Binding;
-use super::envelope::SealingKey;
-use super::{random, CryptoError};
+use crate::domain::random;
+use crate::vault::crypto::aad::Binding;
+use crate::vault::crypto::envelope::SealingKey;
+use crate::vault::crypto::CryptoError;
 use secrecy::SecretBox;
 use std::fs::OpenOptions;
 use std::io::{Read, Write};
@@ -134,7 +135,7 @@ mod tests {
         assert_eq!(mode, 0o600);
         let second = Kek::from_dev_file(&path).unwrap();
         let b = Binding {
-            kind: super::super::aad::RecordKind::DataKey,
+            kind: crate::vault::crypto::aad::RecordKind::DataKey,
             record_id: "1",
             field: "key",
         };

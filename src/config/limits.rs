@@ -1,0 +1,52 @@
+//! `[limits]`: what one client may cost the service.
+
+use super::{invalid, ConfigError};
+use serde::Deserialize;
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsSection {
+    /// Open connections at most; more are closed at once. Default 1024.
+    pub max_connections: usize,
+    /// A TLS handshake must finish within this. Default 5000 ms.
+    pub handshake_timeout_ms: u64,
+    /// Largest request body accepted. Default 16384 bytes.
+    pub body_limit_bytes: usize,
+    /// A request must finish within this. Default 15000 ms.
+    pub request_timeout_ms: u64,
+    /// Reveals one identity may make per hour. Default 10.
+    pub reveals_per_hour: u32,
+}
+
+impl Default for LimitsSection {
+    fn default() -> Self {
+        LimitsSection {
+            max_connections: 1024,
+            handshake_timeout_ms: 5_000,
+            body_limit_bytes: 16 * 1024,
+            request_timeout_ms: 15_000,
+            reveals_per_hour: 10,
+        }
+    }
+}
+
+impl LimitsSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=100_000).contains(&self.max_connections) {
+            return Err(invalid("limits.max_connections", "must be 1 to 100000"));
+        }
+        if !(100..=60_000).contains(&self.handshake_timeout_ms) {
+            return Err(invalid("limits.handshake_timeout_ms", "must be 100 to 60000"));
+        }
+        if !(1024..=1024 * 1024).contains(&self.body_limit_bytes) {
+            return Err(invalid("limits.body_limit_bytes", "must be 1024 to 1048576"));
+        }
+        if !(100..=300_000).contains(&self.request_timeout_ms) {
+            return Err(invalid("limits.request_timeout_ms", "must be 100 to 300000"));
+        }
+        if self.reveals_per_hour > 1000 {
+            return Err(invalid("limits.reveals_per_hour", "must be 0 to 1000"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! `tokenvault serve --config FILE`: every setting has a safe default, and a
+//! bad value is a start-up error naming the setting. Relative paths are
+//! resolved against the config file's folder (or the working directory when
+//! no file is given).
+
+mod gateway;
+mod limits;
+mod orchestration;
+mod tls;
+mod vault;
+
+pub use gateway::{ChannelSection, GatewaySection};
+pub use limits::LimitsSection;
+pub use orchestration::{
+    BindingSection, PaymentSection, RouteSection, RoutingSection, SharedCardPolicy, TokenDefaults,
+};
+pub use tls::TlsSection;
+pub use vault::{
+    CardsSection, KekCustody, KekSection, KeysSection, DEFAULT_CRYPTOPERIOD_S, DEFAULT_TOKEN_BIN_RANGE,
+};
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("config file {path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("config setting {setting}: {reason}")]
+    Invalid { setting: &'static str, reason: String },
+}
+
+pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        setting,
+        reason: reason.into(),
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Where the service listens. Default 127.0.0.1:8443.
+    pub listen: SocketAddr,
+    /// The `https://host:port` banks post notifications to; default the
+    /// listening address.
+    pub public_url: Option<String>,
+    /// sled data directory. Default `data`.
+    pub data_dir: PathBuf,
+    /// Development PKI and development KEK. Default `keys`.
+    pub keys_dir: PathBuf,
+    /// Access policies, one TOML file per identity. Default `policies`.
+    pub policies_dir: PathBuf,
+    pub tls: TlsSection,
+    pub kek: KekSection,
+    pub keys: KeysSection,
+    pub cards: CardsSection,
+    pub limits: LimitsSection,
+    pub gateway: GatewaySection,
+    pub binding: BindingSection,
+    pub payment: PaymentSection,
+    pub routing: RoutingSection,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            data_dir: PathBuf::from("data"),
+            keys_dir: PathBuf::from("keys"),
+            policies_dir: PathBuf::from("policies"),
+            tls: TlsSection::default(),
+            kek: KekSection::default(),
+            keys: KeysSection::default(),
+            cards: CardsSection::default(),
+            limits: LimitsSection::default(),
+            public_url: None,
+            gateway: GatewaySection::default(),
+            binding: BindingSection::default(),
+            payment: PaymentSection::default(),
+            routing: RoutingSection::default(),
+        }
+    }
+}
+
+impl ServiceConfig {
+    /// Reads and checks a config file; paths inside are made absolute.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let config: ServiceConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        config.resolved(&base)
+    }
+
+    /// The defaults, with paths relative to `base`.
+    pub fn defaults_in(base: &Path) -> Result<Self, ConfigError> {
+        ServiceConfig::default().resolved(base)
+    }
+
+    fn resolved(mut self, base: &Path) -> Result<Self, ConfigError> {
+        let abs = |p: &Path| {
+            if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                base.join(p)
+            }
+        };
+        self.data_dir = abs(&self.data_dir);
+        self.keys_dir = abs(&self.keys_dir);
+        self.policies_dir = abs(&self.policies_dir);
+        for p in [
+            &mut self.tls.ca_cert,
+            &mut self.tls.server_cert,
+            &mut self.tls.server_key,
+            &mut self.tls.crl,
+            &mut self.kek.dev_file,
+            &mut self.cards.bin_table,
+            &mut self.gateway.ca_cert,
+            &mut self.gateway.client_cert,
+            &mut self.gateway.client_key,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            *p = abs(p);
+        }
+        self.check()?;
+        Ok(self)
+    }
+
+    /// Checks every value that needs nothing but itself (ranges, URL
+    /// shapes); the layers parse the rest into their own types when they
+    /// build from these settings (`server::settings`).
+    fn check(&self) -> Result<(), ConfigError> {
+        self.limits.check()?;
+        self.gateway.check()?;
+        self.binding.check()?;
+        self.payment.check()?;
+        self.routing.check()?;
+        if self
+            .public_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("https://") || u.ends_with('/'))
+        {
+            return Err(invalid(
+                "public_url",
+                "must be https://host:port without a trailing '/'",
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn kek_file(&self) -> PathBuf {
+        self.kek
+            .dev_file
+            .clone()
+            .unwrap_or_else(|| self.keys_dir.join("dev-kek.hex"))
+    }
+
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.handshake_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.limits.request_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_checks_need_no_other_layer() {
+        let mut c = ServiceConfig::default();
+        c.payment.poll_interval_ms = 5;
+        assert!(matches!(
+            c.resolved(Path::new("/")),
+            Err(ConfigError::Invalid {
+                setting: "payment.poll_interval_ms",
+                ..
+            })
+        ));
+    }
+}

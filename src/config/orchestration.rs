@@ -1,0 +1,164 @@
+//! `[binding]`, `[payment]` and `[routing]`: how the orchestration layer
+//! behaves. It builds its policies from these
+//! (`orchestration::OrchestrationConfig::from_settings`).
+
+use super::{invalid, ConfigError};
+use serde::Deserialize;
+
+/// A card already bound (signed) by another platform user.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SharedCardPolicy {
+    /// Refuse (the default): one card, one platform account. The refusal
+    /// does not say which user holds it.
+    #[default]
+    Refuse,
+    /// Allow a separate binding (family cards); the bank decides, since it
+    /// keeps one agreement per merchant user.
+    Allow,
+}
+
+/// Domain controls of the token a signed binding gets.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenDefaults {
+    pub max_uses: u32,
+    /// Minor units (fen).
+    pub per_transaction_limit: u64,
+    pub cumulative_limit: u64,
+    pub currency: String,
+    pub validity_days: u32,
+}
+
+impl Default for TokenDefaults {
+    fn default() -> Self {
+        TokenDefaults {
+            max_uses: 1_000,
+            per_transaction_limit: 5_000_000,
+            cumulative_limit: 50_000_000,
+            currency: "CNY".to_owned(),
+            validity_days: 365,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaymentSection {
+    /// The furthest ahead an order may expire. Default 86400 s (a day).
+    pub max_order_ttl_s: u64,
+    /// A "user paying" debit is closed after this long. Default 30 s.
+    pub payment_code_timeout_s: u64,
+    /// How often unsettled payments are asked about. Default 2000 ms.
+    pub poll_interval_ms: u64,
+    /// How long after a payment a cancel may still refund it. Default 86400 s.
+    pub cancel_window_s: u64,
+}
+
+impl Default for PaymentSection {
+    fn default() -> Self {
+        PaymentSection {
+            max_order_ttl_s: 86_400,
+            payment_code_timeout_s: 30,
+            poll_interval_ms: 2_000,
+            cancel_window_s: 86_400,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingSection {
+    /// Consecutive failures that mark a channel down. Default 3.
+    pub failure_threshold: u32,
+    /// How long a channel marked down by failures is skipped. Default 30 s.
+    pub cooldown_s: u64,
+    pub routes: Vec<RouteSection>,
+}
+
+impl Default for RoutingSection {
+    fn default() -> Self {
+        RoutingSection {
+            failure_threshold: 3,
+            cooldown_s: 30,
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// A primary channel and its backups, in the order they are tried.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSection {
+    pub primary: String,
+    pub backups: Vec<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BindingSection {
+    /// A card already bound by another user: `refuse` (default) or `allow`.
+    pub shared_card: SharedCardPolicy,
+    /// How long an SMS code may be confirmed. Default 300 s.
+    pub code_ttl_s: u64,
+    /// Wrong codes before a binding fails. Default 5.
+    pub max_code_attempts: u32,
+    /// Controls of the payment token a signed binding gets.
+    pub token: TokenDefaults,
+}
+
+impl Default for BindingSection {
+    fn default() -> Self {
+        BindingSection {
+            shared_card: SharedCardPolicy::Refuse,
+            code_ttl_s: 300,
+            max_code_attempts: 5,
+            token: TokenDefaults::default(),
+        }
+    }
+}
+
+impl BindingSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(30..=1_800).contains(&self.code_ttl_s) {
+            return Err(invalid("binding.code_ttl_s", "must be 30 to 1800"));
+        }
+        if !(1..=10).contains(&self.max_code_attempts) {
+            return Err(invalid("binding.max_code_attempts", "must be 1 to 10"));
+        }
+        if !(1..=3_650).contains(&self.token.validity_days) {
+            return Err(invalid("binding.token.validity_days", "must be 1 to 3650"));
+        }
+        Ok(())
+    }
+}
+
+impl PaymentSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(60..=86_400).contains(&self.max_order_ttl_s) {
+            return Err(invalid("payment.max_order_ttl_s", "must be 60 to 86400"));
+        }
+        if !(1..=600).contains(&self.payment_code_timeout_s) {
+            return Err(invalid("payment.payment_code_timeout_s", "must be 1 to 600"));
+        }
+        if !(100..=60_000).contains(&self.poll_interval_ms) {
+            return Err(invalid("payment.poll_interval_ms", "must be 100 to 60000"));
+        }
+        if !(60..=604_800).contains(&self.cancel_window_s) {
+            return Err(invalid("payment.cancel_window_s", "must be 60 to 604800"));
+        }
+        Ok(())
+    }
+}
+
+impl RoutingSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=100).contains(&self.failure_threshold) {
+            return Err(invalid("routing.failure_threshold", "must be 1 to 100"));
+        }
+        if !(1..=3_600).contains(&self.cooldown_s) {
+            return Err(invalid("routing.cooldown_s", "must be 1 to 3600"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,77 @@
+//! `[kek]`, `[keys]` and `[cards]`: how the vault holds its keys and what
+//! cards it accepts. The vault builds its configuration from these
+//! (`vault::VaultConfig::from_settings`).
+
+use serde::Deserialize;
+use std::path::PathBuf;
+
+/// One year: the default cryptoperiod of a data-key version.
+pub const DEFAULT_CRYPTOPERIOD_S: u64 = 365 * 24 * 3600;
+
+/// The payment-token BIN range used when none is configured: 81xxxx, which
+/// no card network issues from.
+pub const DEFAULT_TOKEN_BIN_RANGE: &str = "810000-819999";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KekSection {
+    /// `dev-file` (default): one key file beside the data, for development.
+    /// `shares`: production; the service starts sealed until custodians
+    /// submit enough shares (`tokenvault keys unseal`).
+    pub custody: KekCustody,
+    /// Development key-encrypting key file; created on first use (mode 0600)
+    /// and loudly reported at every start. Default `keys_dir/dev-kek.hex`.
+    pub dev_file: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KekCustody {
+    #[default]
+    DevFile,
+    Shares,
+}
+
+/// Data-key lifecycle.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysSection {
+    /// Age after which the current data-key version is replaced for new
+    /// writes. Default one year.
+    pub cryptoperiod_s: u64,
+    /// Rewrap speed limit, so live traffic keeps its latency. Default 2000.
+    pub rewrap_records_per_s: u32,
+    /// How often the key-maintenance task checks the cryptoperiod. Default 60 s.
+    pub check_interval_s: u64,
+}
+
+impl Default for KeysSection {
+    fn default() -> Self {
+        KeysSection {
+            cryptoperiod_s: DEFAULT_CRYPTOPERIOD_S,
+            rewrap_records_per_s: 2000,
+            check_interval_s: 60,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardsSection {
+    /// BIN table CSV; default the embedded `config/bins.csv`.
+    pub bin_table: Option<PathBuf>,
+    /// BIN prefixes whose PANs carry no Luhn check digit. Default none.
+    pub luhn_exempt_prefixes: Vec<String>,
+    /// Token BIN range. Default 810000-819999.
+    pub token_bin_range: String,
+}
+
+impl Default for CardsSection {
+    fn default() -> Self {
+        CardsSection {
+            bin_table: None,
+            luhn_exempt_prefixes: Vec::new(),
+            token_bin_range: DEFAULT_TOKEN_BIN_RANGE.to_owned(),
+        }
+    }
+}

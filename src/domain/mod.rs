@@ -1,0 +1,10 @@
+//! What every layer may name: identifiers and references, field and rule
+//! names of a refusal, the catalogue of operations, time, and the OS random
+//! generator. Nothing here imports another layer of the crate.
+
+pub mod ids;
+pub mod operation;
+pub mod random;
+pub mod refs;
+pub mod time;
+pub mod validation;

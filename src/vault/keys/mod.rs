@@ -1,0 +1,15 @@
+//! Key management, all of it: the KEK (development file or custodians'
+//! shares), the data keys and their budgets, rotation and retirement, the
+//! resumable rewrap job, and the collection of custodian shares.
+
+pub mod custody;
+pub(in crate::vault) mod data_keys;
+pub mod kek;
+pub(crate) mod keyring;
+mod rewrap;
+mod rotation;
+pub mod shares;
+
+pub use rewrap::RewrapProgress;
+pub(crate) use rotation::load_custody;
+pub use rotation::{DataKeyStatus, KeyReport, KeyState};
