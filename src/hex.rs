@@ -1,31 +1,19 @@
-//! Lower-case hexadecimal, for store keys and key files.
+//! Lower-case hexadecimal for store keys, ids and key files, through
+//! RustCrypto's `base16ct`: constant-time in the data, which matters because
+//! key files and KEK shares are hex too.
 
 pub(crate) fn encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(DIGITS[usize::from(b >> 4)] as char);
-        out.push(DIGITS[usize::from(b & 0x0f)] as char);
-    }
-    out
+    base16ct::lower::encode_string(bytes)
 }
 
-/// Decodes into `out`; `None` unless `text` is exactly `2 * out.len()` hex digits.
+/// Decodes into `out`; `None` unless `text` is exactly `2 * out.len()` hex
+/// digits (either case).
 pub(crate) fn decode_into(text: &str, out: &mut [u8]) -> Option<()> {
-    let bytes = text.as_bytes();
-    if bytes.len() != out.len() * 2 {
+    if text.len() != out.len() * 2 {
         return None;
     }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
-    for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        *slot = (nibble(pair[0])? << 4) | nibble(pair[1])?;
-    }
-    Some(())
+    let decoded = base16ct::mixed::decode(text, out).ok()?.len();
+    (decoded == out.len()).then_some(())
 }
 
 #[cfg(test)]
