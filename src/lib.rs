@@ -12,6 +12,7 @@ pub mod audit;
 pub mod channel;
 pub mod cli;
 pub mod config;
+mod csv_lines;
 pub mod domain;
 mod hex;
 pub mod orchestration;

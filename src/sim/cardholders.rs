@@ -43,20 +43,18 @@ pub fn from_file(path: &Path) -> Result<Cardholders, CardholderError> {
     parse(&text)
 }
 
-/// `card_no,name,id_no,phone,kind,cvn,expiry,balance_fen`; `#` comments.
-/// Credit cards need a 3- or 4-digit CVN and an MMYY expiry.
+/// `card_no,name,id_no,phone,kind,cvn,expiry,balance_fen` as CSV (RFC 4180
+/// quoting), `#` comment lines. Credit cards need a 3- or 4-digit CVN and
+/// an MMYY expiry.
 pub fn parse(text: &str) -> Result<Cardholders, CardholderError> {
     let mut out = HashMap::new();
-    for (index, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let bad = |reason| CardholderError::Line {
-            line: index + 1,
-            reason,
-        };
-        let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+    for row in crate::csv_lines::records(text) {
+        let (line, record) = row.map_err(|line| CardholderError::Line {
+            line,
+            reason: "not valid CSV (an unclosed quote?)",
+        })?;
+        let bad = |reason| CardholderError::Line { line, reason };
+        let cols: Vec<&str> = record.iter().collect();
         let [card_no, name, id_no, phone, kind, cvn, expiry, balance] = cols[..] else {
             return Err(bad("expected 8 comma-separated columns"));
         };
@@ -110,5 +108,17 @@ mod tests {
         assert!(err.contains("line 1") && err.contains("cvn"), "{err}");
         assert!(super::parse("1,a,b,c,debit,,,x").is_err());
         assert!(super::parse("1,a,b").is_err());
+    }
+
+    #[test]
+    fn a_quoted_name_may_hold_a_comma() {
+        let all =
+            super::parse("# c\n6222020000000007,\"ZHANG, San\",11010519491231002x,13800138000,debit,,,100\n")
+                .unwrap();
+        let holder = &all["6222020000000007"];
+        assert_eq!(holder.name.as_str(), "ZHANG, San");
+        assert_eq!(holder.id_no.as_str(), "11010519491231002X");
+        let err = super::parse("\n\n1,a,b").err().unwrap().to_string();
+        assert!(err.contains("line 3"), "{err}");
     }
 }

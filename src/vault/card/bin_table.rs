@@ -49,6 +49,8 @@ impl BinInfo {
 pub enum BinTableError {
     #[error("cannot read BIN table file {path}: {reason}")]
     Read { path: String, reason: String },
+    #[error("BIN table line {line}: not valid CSV (an unclosed quote?)")]
+    Syntax { line: usize },
     #[error("BIN table line {line}: expected `prefix,issuer,card_type`")]
     Columns { line: usize },
     #[error("BIN table line {line}: prefix must be 6 to 10 digits")]
@@ -68,18 +70,16 @@ pub struct BinTable {
 }
 
 impl BinTable {
-    /// Parses the CSV text; any malformed line refuses the whole table, so a
-    /// typo cannot silently drop an issuer.
+    /// Parses the CSV text (RFC 4180: an issuer with a comma is quoted;
+    /// `#` starts a comment line); any malformed line refuses the whole
+    /// table, so a typo cannot silently drop an issuer.
     pub fn parse(text: &str) -> Result<Self, BinTableError> {
         let mut entries: HashMap<String, (BinInfo, usize)> = HashMap::new();
-        for (index, raw) in text.lines().enumerate() {
-            let line = index + 1;
-            let trimmed = raw.trim();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let cols: Vec<&str> = trimmed.split(',').map(str::trim).collect();
-            let [prefix, issuer, card_type] = cols[..] else {
+        for row in crate::csv_lines::records(text) {
+            let (line, record) = row.map_err(|line| BinTableError::Syntax { line })?;
+            let (Some(prefix), Some(issuer), Some(card_type), 3) =
+                (record.get(0), record.get(1), record.get(2), record.len())
+            else {
                 return Err(BinTableError::Columns { line });
             };
             if !(MIN_PREFIX..=MAX_PREFIX).contains(&prefix.len())
@@ -172,6 +172,23 @@ mod tests {
         let table = BinTable::parse("622202,Bank A,debit\n62220299,Bank B,credit\n").unwrap();
         assert_eq!(table.lookup("6222029912345678").issuer, "Bank B");
         assert_eq!(table.lookup("6222021212345678").issuer, "Bank A");
+    }
+
+    #[test]
+    fn a_quoted_issuer_may_hold_a_comma() {
+        let table = BinTable::parse("# note\n\n622202,\"Bank of A, Shanghai branch\",debit\n").unwrap();
+        assert_eq!(
+            table.lookup("6222020000000007").issuer,
+            "Bank of A, Shanghai branch"
+        );
+        assert_eq!(
+            BinTable::parse("622202,Bank of A, Shanghai,debit").unwrap_err(),
+            BinTableError::Columns { line: 1 }
+        );
+        assert!(matches!(
+            BinTable::parse("622202,\"Bank,debit\n"),
+            Err(BinTableError::Syntax { .. }) | Err(BinTableError::Columns { .. })
+        ));
     }
 
     #[test]
