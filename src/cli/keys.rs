@@ -255,21 +255,38 @@ fn status_table(doc: &serde_json::Value) -> String {
             .unwrap_or_default(),
         doc["cryptoperiod_s"],
     );
-    out.push_str("version  state     records  encryptions / budget          age (s)\n");
     let period = doc["cryptoperiod_s"].as_f64().unwrap_or(1.0).max(1.0);
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::ASCII_MARKDOWN)
+        .set_header([
+            "version",
+            "state",
+            "records",
+            "encryptions",
+            "budget",
+            "age (s)",
+            "of cryptoperiod",
+        ]);
     for key in doc["data_keys"].as_array().into_iter().flatten() {
         let age = key["age_s"].as_f64().unwrap_or(0.0);
-        out.push_str(&format!(
-            "{:<8} {:<9} {:>7}  {:>10} / {:<12}  {:>8} ({:.1}% of cryptoperiod)\n",
-            key["version"],
-            key["state"].as_str().unwrap_or("?"),
-            key["records"],
-            key["encryptions"],
-            key["encryption_budget"],
-            key["age_s"],
-            100.0 * age / period
-        ));
+        table.add_row([
+            plain(&key["version"]),
+            plain(&key["state"]),
+            plain(&key["records"]),
+            plain(&key["encryptions"]),
+            plain(&key["encryption_budget"]),
+            plain(&key["age_s"]),
+            format!("{:.1}%", 100.0 * age / period),
+        ]);
     }
+    for column in 2..7 {
+        if let Some(c) = table.column_mut(column) {
+            c.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    out.push_str(&table.to_string());
+    out.push('\n');
     if let Some(job) = doc["rewrap"].as_object() {
         out.push_str(&format!(
             "rewrap {}: {} of {} records scanned, {} rewrapped\n",
@@ -282,45 +299,65 @@ fn status_table(doc: &serde_json::Value) -> String {
     out
 }
 
-/// Polls the job until it finishes, drawing a bar and an ETA on stderr
-/// (from the rate seen since this command started).
+/// A JSON value as a table cell: strings without their quotes.
+fn plain(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// Polls the job until it finishes: a progress bar with rate and ETA on a
+/// terminal; where stderr is not one (a log, CI), a plain line every few
+/// seconds and at the end instead of a redrawn bar.
 #[allow(clippy::print_stderr)]
 async fn follow_rewrap(client: &ChannelClient) -> Result<Report, String> {
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "[{bar:30}] {percent:>3}% {pos}/{len} records, {per_sec}, ETA {eta} {msg}",
+        )
+        .map_err(|e| e.to_string())?
+        .progress_chars("#>."),
+    );
     let began = Instant::now();
+    let mut last_line: Option<Instant> = None;
     let mut first_scanned: Option<u64> = None;
     loop {
         let reply = client.get("/v1/admin/keys").await.map_err(|e| e.to_string())?;
         if reply.status != 200 {
+            bar.abandon();
             return answer(Ok(reply));
         }
         let doc: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
         let job = &doc["rewrap"];
         let scanned = job["scanned"].as_u64().unwrap_or(0);
         let total = job["total"].as_u64().unwrap_or(0).max(scanned);
-        let base = *first_scanned.get_or_insert(scanned);
         let done = job["state"] == "finished";
-        let fraction = if total == 0 || done {
-            1.0
-        } else {
-            scanned as f64 / total as f64
-        };
-        let filled = (fraction * 30.0).round() as usize;
-        let rate = (scanned - base) as f64 / began.elapsed().as_secs_f64().max(0.001);
-        let eta = if done {
-            "done".to_owned()
-        } else if rate > 0.0 {
-            format!("ETA {:.0}s", (total - scanned) as f64 / rate)
-        } else {
-            "ETA ?".to_owned()
-        };
-        eprint!(
-            "\r[{}{}] {:>5.1}% {scanned}/{total} records, {rate:.0}/s, {eta}   ",
-            "#".repeat(filled),
-            ".".repeat(30 - filled.min(30)),
-            fraction * 100.0
-        );
+        bar.set_length(total);
+        bar.set_position(scanned);
+        if bar.is_hidden() && (done || last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(5))) {
+            last_line = Some(Instant::now());
+            let base = *first_scanned.get_or_insert(scanned);
+            let fraction = if total == 0 || done {
+                1.0
+            } else {
+                scanned as f64 / total as f64
+            };
+            let rate = (scanned - base) as f64 / began.elapsed().as_secs_f64().max(0.001);
+            let eta = match (done, rate > 0.0) {
+                (true, _) => "done".to_owned(),
+                (false, true) => format!("{:.0}s", (total - scanned) as f64 / rate),
+                (false, false) => "?".to_owned(),
+            };
+            eprintln!(
+                "rewrap {:.1}% {scanned}/{total} records, {rate:.0}/s, ETA {eta}",
+                fraction * 100.0
+            );
+        }
         if done {
-            eprintln!();
+            bar.finish();
             return Ok(Report::ok(format!(
                 "rewrap finished: {scanned} records scanned, {} rewrapped",
                 job["rewrapped"]
