@@ -1,9 +1,6 @@
-//! Wall-clock time as whole Unix seconds, and the proleptic Gregorian calendar
-//! arithmetic the validators need (birth dates, validity windows).
-//!
-//! Hand-rolled rather than a calendar crate: the vault needs only "is this a
-//! real date" and "days since the epoch", and both are a few lines of integer
-//! arithmetic that the tests pin against known dates.
+//! Wall-clock time as whole Unix seconds, and the calendar dates the
+//! validators need (birth dates, validity windows), on the `time` crate's
+//! proleptic Gregorian calendar.
 
 use serde::{Deserialize, Serialize};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,65 +24,39 @@ impl Timestamp {
         self.0
     }
 
-    /// The UTC calendar date this instant falls on.
+    /// The UTC calendar date this instant falls on. Instants past the
+    /// calendar's range (years beyond ±9999) clamp to its ends.
     pub fn date(self) -> CivilDate {
-        CivilDate::from_days_since_epoch(self.0.div_euclid(86_400))
+        let date = match time::OffsetDateTime::from_unix_timestamp(self.0) {
+            Ok(t) => t.date(),
+            Err(_) if self.0 < 0 => time::Date::MIN,
+            Err(_) => time::Date::MAX,
+        };
+        CivilDate(date)
     }
 }
 
 /// A calendar date that is known to exist (no 30 February).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct CivilDate {
-    year: i32,
-    month: u8,
-    day: u8,
-}
+pub struct CivilDate(time::Date);
 
 impl CivilDate {
     /// `None` when the date does not exist in the Gregorian calendar.
     pub fn new(year: i32, month: u8, day: u8) -> Option<Self> {
-        if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
-            return None;
-        }
-        Some(CivilDate { year, month, day })
+        let month = time::Month::try_from(month).ok()?;
+        time::Date::from_calendar_date(year, month, day)
+            .ok()
+            .map(CivilDate)
     }
 
     pub fn year(self) -> i32 {
-        self.year
+        self.0.year()
     }
     pub fn month(self) -> u8 {
-        self.month
+        u8::from(self.0.month())
     }
     pub fn day(self) -> u8 {
-        self.day
-    }
-
-    /// Howard Hinnant's `civil_from_days`.
-    fn from_days_since_epoch(days: i64) -> Self {
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z.rem_euclid(146_097);
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let day = (doy - (153 * mp + 2) / 5 + 1) as u8;
-        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
-        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
-        CivilDate { year, month, day }
-    }
-}
-
-fn is_leap(year: i32) -> bool {
-    (year % 4 == 0 && year % 100 != 0) || year % 400 == 0
-}
-
-fn days_in_month(year: i32, month: u8) -> u8 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if is_leap(year) => 29,
-        2 => 28,
-        _ => 0,
+        self.0.day()
     }
 }
 
