@@ -407,6 +407,7 @@ async fn the_api_end_to_end_leaks_nothing() {
         export.contains("\"operation\":\"card.reveal\"") && export.contains("reason: dispute CB-7 review")
     );
     let metrics = service.client("monitor").get("/metrics").await.unwrap().text();
+    common::assert_openmetrics(&metrics);
     let log = service.log();
     assert!(
         log.contains("DEVELOPMENT KEY-ENCRYPTING KEY"),

@@ -1,6 +1,7 @@
 //! Health, readiness, metrics, the OpenAPI document, and reload.
 
 use super::dto::StatusResponse;
+use super::metrics::{self, KeyVersionGauge, Snapshot};
 use super::problem::Problem;
 use super::{ApiDoc, App, Caller};
 use crate::audit::Outcome;
@@ -38,20 +39,36 @@ pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, 
     }))
 }
 
-/// Prometheus text format (monitor identity).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "text/plain", body = String), (status = 403, body = Problem)))]
+/// OpenMetrics text format (monitor identity).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String), (status = 403, body = Problem)))]
 pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::MetricsRead, None).await?;
-    let mut text = app.metrics.render();
-    text.push_str(&format!(
-        "# HELP tokenvault_held_card_verifications Credit-card CVN/expiry pairs waiting in memory for a signing call.\n\
-         # TYPE tokenvault_held_card_verifications gauge\ntokenvault_held_card_verifications {}\n",
-        app.orchestrator.gateway.held_verifications()
-    ));
+    let snapshot = Snapshot {
+        kek_version: app.vault.kek_version(),
+        key_versions: app
+            .vault
+            .key_versions()
+            .into_iter()
+            .map(|k| KeyVersionGauge {
+                version: k.version,
+                encryptions: k.encryptions,
+                budget: k.budget,
+            })
+            .collect(),
+        channels: app
+            .orchestrator
+            .routing
+            .health_of(app.orchestrator.gateway.channel_ids())
+            .into_iter()
+            .map(|h| (h.channel, h.up))
+            .collect(),
+        held_card_verifications: app.orchestrator.gateway.held_verifications(),
+    };
+    let text = app.metrics.render(Some(snapshot));
     let mut response = (StatusCode::OK, text).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; version=0.0.4"),
+        HeaderValue::from_static(metrics::CONTENT_TYPE),
     );
     Ok(response)
 }

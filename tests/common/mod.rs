@@ -127,3 +127,29 @@ pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> 
     }
     out
 }
+
+/// Parses `text` with the Prometheus project's reference OpenMetrics parser
+/// (Python `prometheus_client`, strict: a family name clash, a bad TYPE, a
+/// missing `# EOF` all fail). `.ci/run` installs it.
+pub fn assert_openmetrics(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\nprint(len(list(p(sys.stdin.read()))))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the OpenMetrics check needs `pip install prometheus-client`)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the strict OpenMetrics parser refused /metrics (needs `pip install prometheus-client`):\n{}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let families: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+    assert!(families >= 10, "{families} metric families:\n{text}");
+}
