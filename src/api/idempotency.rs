@@ -10,6 +10,7 @@
 
 use super::problem::Problem;
 use super::App;
+use crate::store::keyspace;
 use crate::store::{Batch, Store};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -128,7 +129,7 @@ impl App {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<Answer, Problem>>,
     {
-        let store_key = format!("idempotency/{identity}/{key}").into_bytes();
+        let store_key = keyspace::IDEMPOTENCY.key(format_args!("{identity}/{key}"));
         let mut material = Vec::with_capacity(method.len() + path.len() + body.len() + 2);
         material.extend_from_slice(method.as_bytes());
         material.push(0);

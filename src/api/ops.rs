@@ -6,6 +6,7 @@ use super::problem::Problem;
 use super::{ApiDoc, App, Caller};
 use crate::audit::Outcome;
 use crate::domain::operation::Operation;
+use crate::store::keyspace;
 use crate::store::Store;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -25,15 +26,19 @@ pub async fn health() -> Json<StatusResponse> {
 /// Ready to serve: the store answers.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, body = StatusResponse), (status = 503, body = Problem)))]
 pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, Problem> {
-    app.vault.store().get(b"audit/head").await.map_err(|_| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "not-ready",
-            "Not ready",
-            "the store does not answer",
-        )
-        .retry_after(5)
-    })?;
+    app.vault
+        .store()
+        .get(keyspace::AUDIT_HEAD.as_bytes())
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-ready",
+                "Not ready",
+                "the store does not answer",
+            )
+            .retry_after(5)
+        })?;
     Ok(Json(StatusResponse {
         status: "ready".to_owned(),
     }))

@@ -5,15 +5,16 @@
 
 use super::record::AuditRecord;
 use super::{Actor, Outcome};
+use crate::store::keyspace;
 use ring::hmac;
 use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
 
-pub(crate) const RECORD_PREFIX: &[u8] = b"audit/rec/";
-const HEAD_KEY: &[u8] = b"audit/head";
+pub(crate) const RECORD_PREFIX: &[u8] = keyspace::AUDIT_RECORD.as_bytes();
+const HEAD_KEY: &[u8] = keyspace::AUDIT_HEAD.as_bytes();
 
 pub(crate) fn record_key(seq: u64) -> Vec<u8> {
-    format!("audit/rec/{seq:020}").into_bytes()
+    keyspace::AUDIT_RECORD.key(format_args!("{seq:020}"))
 }
 
 pub(crate) fn head_key() -> &'static [u8] {

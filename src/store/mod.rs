@@ -5,6 +5,7 @@
 
 mod batch;
 mod group_commit;
+pub mod keyspace;
 mod sled_store;
 
 pub use batch::{Batch, Expect};

@@ -3,61 +3,62 @@
 
 use super::token::TokenNumber;
 use crate::domain::refs::{AgreementRef, CardRef, IdentityRef, ReservationId};
+use crate::store::keyspace;
 
-pub(crate) const DATA_KEY_PREFIX: &[u8] = b"key/data/";
-pub(crate) const FINGERPRINT_KEY: &[u8] = b"key/fingerprint/0000000001";
-pub(crate) const AUDIT_KEY: &[u8] = b"key/audit/0000000001";
+pub(crate) const DATA_KEY_PREFIX: &[u8] = keyspace::DATA_KEY.as_bytes();
+pub(crate) const FINGERPRINT_KEY: &[u8] = keyspace::FINGERPRINT_KEY.as_bytes();
+pub(crate) const AUDIT_KEY: &[u8] = keyspace::AUDIT_KEY.as_bytes();
 /// The payment-password pepper (Argon2id secret input), wrapped by the KEK.
-pub(crate) const PEPPER_KEY: &[u8] = b"key/pepper/0000000001";
+pub(crate) const PEPPER_KEY: &[u8] = keyspace::PEPPER_KEY.as_bytes();
 
 /// The rewrap job's cursor and counts.
-pub(crate) const REWRAP_JOB: &[u8] = b"key/rewrap-job";
+pub(crate) const REWRAP_JOB: &[u8] = keyspace::REWRAP_JOB.as_bytes();
 /// Who holds the KEK: the share set's manifest and the KEK version.
-pub(crate) const CUSTODY: &[u8] = b"key/custody";
-pub(crate) const CARD_PREFIX: &[u8] = b"card/";
-pub(crate) const IDENTITY_PREFIX: &[u8] = b"identity/";
-pub(crate) const AGREEMENT_PREFIX: &[u8] = b"agreement/";
+pub(crate) const CUSTODY: &[u8] = keyspace::CUSTODY.as_bytes();
+pub(crate) const CARD_PREFIX: &[u8] = keyspace::CARD.as_bytes();
+pub(crate) const IDENTITY_PREFIX: &[u8] = keyspace::IDENTITY.as_bytes();
+pub(crate) const AGREEMENT_PREFIX: &[u8] = keyspace::AGREEMENT.as_bytes();
 
 pub(crate) fn data_key(version: u32) -> Vec<u8> {
     // Zero-padded so that key order is version order.
-    format!("key/data/{version:010}").into_bytes()
+    keyspace::DATA_KEY.key(format_args!("{version:010}"))
 }
 
 pub(crate) fn card(card_ref: &CardRef) -> Vec<u8> {
-    format!("card/{card_ref}").into_bytes()
+    keyspace::CARD.key(card_ref)
 }
 
 /// PAN fingerprint → card reference, for duplicate detection.
 pub(crate) fn card_fingerprint(fingerprint_hex: &str) -> Vec<u8> {
-    format!("card-fp/{fingerprint_hex}").into_bytes()
+    keyspace::CARD_FINGERPRINT.key(fingerprint_hex)
 }
 
 pub(crate) fn identity(identity_ref: &IdentityRef) -> Vec<u8> {
-    format!("identity/{identity_ref}").into_bytes()
+    keyspace::IDENTITY.key(identity_ref)
 }
 
 pub(crate) fn token(number: &TokenNumber) -> Vec<u8> {
-    format!("token/{number}").into_bytes()
+    keyspace::TOKEN.key(number)
 }
 
 /// Tokens of one card: `card-token/<card>/<token>` → empty.
 pub(crate) fn card_tokens_prefix(card_ref: &CardRef) -> Vec<u8> {
-    format!("card-token/{card_ref}/").into_bytes()
+    keyspace::CARD_TOKEN.key(format_args!("{card_ref}/"))
 }
 
 pub(crate) fn card_token(card_ref: &CardRef, number: &TokenNumber) -> Vec<u8> {
-    format!("card-token/{card_ref}/{number}").into_bytes()
+    keyspace::CARD_TOKEN.key(format_args!("{card_ref}/{number}"))
 }
 
 pub(crate) fn reservation(id: &ReservationId) -> Vec<u8> {
-    format!("reservation/{id}").into_bytes()
+    keyspace::RESERVATION.key(id)
 }
 
 pub(crate) fn agreement(agreement_ref: &AgreementRef) -> Vec<u8> {
-    format!("agreement/{agreement_ref}").into_bytes()
+    keyspace::AGREEMENT.key(agreement_ref)
 }
 
 /// Payment-password record of one platform user.
 pub(crate) fn password(user: &crate::domain::refs::UserId) -> Vec<u8> {
-    format!("password/{user}").into_bytes()
+    keyspace::PASSWORD.key(user)
 }

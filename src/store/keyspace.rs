@@ -1,0 +1,130 @@
+//! The one registry of the store's key space: every family of keys, the
+//! layer that owns it and what it holds. Layout code builds keys only from
+//! these entries, so no prefix is spelled anywhere else, and the test below
+//! keeps the families apart (no family's prefix starts another's, so a
+//! prefix scan never walks into a neighbour).
+
+use std::fmt::Display;
+
+/// A family of store keys: a prefix followed by an id, or one fixed key.
+#[derive(Debug)]
+pub struct Family {
+    text: &'static str,
+    /// Which layer writes it (documentation and the registry's listing).
+    pub owner: &'static str,
+    pub holds: &'static str,
+}
+
+impl Family {
+    const fn new(text: &'static str, owner: &'static str, holds: &'static str) -> Self {
+        Family { text, owner, holds }
+    }
+
+    /// The prefix (or the whole key of a single-key family).
+    pub const fn as_bytes(&self) -> &'static [u8] {
+        self.text.as_bytes()
+    }
+
+    pub fn as_str(&self) -> &'static str {
+        self.text
+    }
+
+    /// The key of one member: the prefix, then `id` as displayed.
+    pub fn key(&self, id: impl Display) -> Vec<u8> {
+        format!("{}{id}", self.text).into_bytes()
+    }
+}
+
+// The vault's keys, wrapped by the KEK.
+pub const DATA_KEY: Family = Family::new("key/data/", "vault", "data-key versions (zero-padded)");
+pub const FINGERPRINT_KEY: Family = Family::new("key/fingerprint/0000000001", "vault", "the fingerprint key");
+pub const AUDIT_KEY: Family = Family::new("key/audit/0000000001", "vault", "the audit chain's MAC key");
+pub const PEPPER_KEY: Family = Family::new("key/pepper/0000000001", "vault", "the payment-password pepper");
+pub const REWRAP_JOB: Family = Family::new("key/rewrap-job", "vault", "the rewrap job's cursor and counts");
+pub const CUSTODY: Family = Family::new("key/custody", "vault", "the KEK's share-set manifest and version");
+// The vault's records.
+pub const CARD: Family = Family::new("card/", "vault", "card records (PAN sealed)");
+pub const CARD_FINGERPRINT: Family = Family::new("card-fp/", "vault", "PAN fingerprint → card reference");
+pub const IDENTITY: Family = Family::new("identity/", "vault", "identity records (sealed)");
+pub const TOKEN: Family = Family::new("token/", "vault", "payment tokens with controls and usage");
+pub const CARD_TOKEN: Family = Family::new("card-token/", "vault", "tokens of one card");
+pub const RESERVATION: Family =
+    Family::new("reservation/", "vault", "reservations against a token's controls");
+pub const AGREEMENT: Family = Family::new("agreement/", "vault", "signed agreements (number sealed)");
+pub const PASSWORD: Family = Family::new("password/", "vault", "payment-password hashes and lock-outs");
+// Orchestration's records.
+pub const BINDING: Family = Family::new("binding/", "orchestration", "bindings");
+pub const USER_BINDING: Family = Family::new("user-binding/", "orchestration", "bindings of one user");
+pub const CARD_BINDING: Family = Family::new("card-binding/", "orchestration", "bindings of one card");
+pub const TOKEN_BINDING: Family = Family::new("token-binding/", "orchestration", "token → its binding");
+pub const PAYMENT: Family = Family::new("payment/", "orchestration", "payments");
+pub const ORDER: Family = Family::new("order/", "orchestration", "merchant order → payment");
+pub const BINDING_PAYMENT: Family =
+    Family::new("binding-payment/", "orchestration", "payments of one binding");
+pub const OPEN_PAYMENT: Family = Family::new("open-payment/", "orchestration", "payments not yet settled");
+// The audit trail.
+pub const AUDIT_RECORD: Family =
+    Family::new("audit/rec/", "audit", "audit records by sequence (zero-padded)");
+pub const AUDIT_HEAD: Family = Family::new("audit/head", "audit", "the chain head");
+// The API's remembered answers.
+pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
+
+/// Every family, for the listing and the test.
+pub const ALL: [&Family; 25] = [
+    &DATA_KEY,
+    &FINGERPRINT_KEY,
+    &AUDIT_KEY,
+    &PEPPER_KEY,
+    &REWRAP_JOB,
+    &CUSTODY,
+    &CARD,
+    &CARD_FINGERPRINT,
+    &IDENTITY,
+    &TOKEN,
+    &CARD_TOKEN,
+    &RESERVATION,
+    &AGREEMENT,
+    &PASSWORD,
+    &BINDING,
+    &USER_BINDING,
+    &CARD_BINDING,
+    &TOKEN_BINDING,
+    &PAYMENT,
+    &ORDER,
+    &BINDING_PAYMENT,
+    &OPEN_PAYMENT,
+    &AUDIT_RECORD,
+    &AUDIT_HEAD,
+    &IDEMPOTENCY,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_family_starts_another() {
+        for (i, a) in ALL.iter().enumerate() {
+            for (j, b) in ALL.iter().enumerate() {
+                if i != j {
+                    assert!(
+                        !b.as_str().starts_with(a.as_str()),
+                        "{} starts {}",
+                        a.as_str(),
+                        b.as_str()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_family_is_listed_in_the_source_once() {
+        let source = include_str!("keyspace.rs");
+        let declared = source
+            .lines()
+            .filter(|l| l.starts_with("pub const ") && l.contains(": Family"))
+            .count();
+        assert_eq!(declared, ALL.len());
+    }
+}
