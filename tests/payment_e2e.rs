@@ -372,12 +372,7 @@ async fn forged_or_disagreeing_notifications_are_refused_and_audited() {
         "{}",
         r.text()
     );
-    assert_eq!(
-        w.audited("payment.notify", "notification.amount_mismatch")
-            .await
-            .len(),
-        1
-    );
+    assert_eq!(w.audited("payment.notify", "amount.mismatch").await.len(), 1);
     assert_eq!(w.usage(&token).await["uses_reserved"], 1);
     // The bank, agreeing: applied once; the repeat is acknowledged only.
     let r = bank

@@ -2,6 +2,7 @@
 //! the field and the rule where there is one, and never a secret (no input
 //! value is ever echoed).
 
+use crate::domain::error_code::{Class, ErrorCode, Locus};
 use crate::vault::VaultError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -75,12 +76,7 @@ impl Problem {
     }
 
     pub fn internal() -> Self {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "the vault could not complete the request; nothing secret is reported",
-        )
+        Problem::from_code(ErrorCode::internal(), String::new())
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -138,113 +134,45 @@ impl IntoResponse for Problem {
     }
 }
 
+impl Problem {
+    /// The problem document for a failure's code; `detail` is the error's
+    /// own text, replaced by the code's public detail where it has one.
+    pub fn from_code(code: ErrorCode, detail: String) -> Self {
+        let status = match code.class {
+            Class::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+            Class::Conflict => StatusCode::CONFLICT,
+            Class::NotFound => StatusCode::NOT_FOUND,
+            Class::Locked => StatusCode::LOCKED,
+            Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Class::Upstream => StatusCode::BAD_GATEWAY,
+            Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            // Class is non_exhaustive only towards other crates.
+        };
+        let detail = match (code.public_detail, &code.locus) {
+            (Some(public), _) => public.to_owned(),
+            (None, Some(Locus::Subject(what))) => format!("no such {what}"),
+            (None, _) => detail,
+        };
+        let mut problem = Problem::new(status, code.kind, code.title, detail);
+        match code.locus {
+            Some(Locus::Field { field, rule }) => problem = problem.with_field(field, rule),
+            Some(Locus::Control(control)) => problem = problem.with_control(control),
+            Some(Locus::Rule(rule)) => problem.0.rule = Some(rule.into_owned()),
+            Some(Locus::Subject(_)) | None => {}
+        }
+        if let Some(seconds) = code.retry_after_s {
+            problem = problem.retry_after(seconds);
+        }
+        problem
+    }
+}
+
 impl From<VaultError> for Problem {
     fn from(error: VaultError) -> Self {
-        use StatusCode as S;
-        match error {
-            VaultError::Invalid(e) => Problem::new(
-                S::UNPROCESSABLE_ENTITY,
-                "invalid-field",
-                "Invalid field",
-                e.detail,
-            )
-            .with_field(e.field.as_str(), e.rule.code()),
-            VaultError::NotFound { what } => Problem::not_found(what),
-            VaultError::Refused(refusal) => Problem::new(
-                S::UNPROCESSABLE_ENTITY,
-                "control-refused",
-                "Refused by a domain control",
-                refusal.to_string(),
-            )
-            .with_control(refusal.control()),
-            VaultError::Lifecycle(e) => {
-                Problem::new(S::CONFLICT, "lifecycle", "Transition not allowed", e.to_string())
-            }
-            VaultError::ReservationSettled(_) => Problem::new(
-                S::CONFLICT,
-                "reservation-settled",
-                "Reservation already settled",
-                error.to_string(),
-            ),
-            VaultError::PanInTokenRange => Problem::new(
-                S::UNPROCESSABLE_ENTITY,
-                "invalid-field",
-                "Invalid field",
-                error.to_string(),
-            )
-            .with_field("pan", "in_token_range"),
-            VaultError::BulkSize { .. } => Problem::new(
-                S::UNPROCESSABLE_ENTITY,
-                "invalid-field",
-                "Invalid field",
-                error.to_string(),
-            )
-            .with_field("pans", "count"),
-            VaultError::RevealReason => Problem::new(
-                S::UNPROCESSABLE_ENTITY,
-                "invalid-field",
-                "Invalid field",
-                error.to_string(),
-            )
-            .with_field("reason", "reason"),
-            VaultError::PasswordMismatch { .. } => Problem::new(
-                S::UNPROCESSABLE_ENTITY,
-                "password-mismatch",
-                "Payment password does not match",
-                error.to_string(),
-            )
-            .with_field("password", "mismatch"),
-            VaultError::PasswordLocked { until } => {
-                let wait = u64::try_from(until.seconds() - crate::domain::time::Timestamp::now().seconds())
-                    .unwrap_or(1);
-                Problem::new(
-                    S::LOCKED,
-                    "password-locked",
-                    "Payment password locked",
-                    error.to_string(),
-                )
-                .with_field("password", "locked")
-                .retry_after(wait.max(1))
-            }
-            VaultError::PasswordNotSet => Problem::new(
-                S::CONFLICT,
-                "password-not-set",
-                "No payment password",
-                error.to_string(),
-            )
-            .with_field("password", "not_set"),
-            VaultError::PasswordAlreadySet => Problem::new(
-                S::CONFLICT,
-                "password-already-set",
-                "Payment password already set",
-                error.to_string(),
-            )
-            .with_field("password", "already_set"),
-            VaultError::KeyVersionCurrent { .. } => Problem::new(
-                S::CONFLICT,
-                "key-version-current",
-                "Key version is current",
-                error.to_string(),
-            )
-            .with_field("version", "current"),
-            VaultError::KeyVersionInUse { .. } => Problem::new(
-                S::CONFLICT,
-                "key-version-in-use",
-                "Key version still in use",
-                error.to_string(),
-            )
-            .with_field("version", "in_use"),
-            VaultError::Contention => Problem::new(
-                S::SERVICE_UNAVAILABLE,
-                "contention",
-                "Busy",
-                "too many concurrent changes to one record; retry",
-            )
-            .retry_after(1),
-            other => {
-                tracing::error!(error = %other, "request failed inside the vault");
-                Problem::internal()
-            }
+        let code = error.code();
+        if code.class == Class::Internal {
+            tracing::error!(error = %error, "request failed inside the vault");
         }
+        Problem::from_code(code, error.to_string())
     }
 }

@@ -1,5 +1,6 @@
 //! Who asked, from where, under which request id; and how it ended.
 
+use crate::domain::error_code::{Class, ErrorCode};
 use std::fmt;
 
 /// The caller of an operation as the audit trail records it: the identity
@@ -37,6 +38,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// How a failure of `class` ends in the trail.
+    pub fn of_failure(class: Class) -> Outcome {
+        match class {
+            Class::NotFound => Outcome::NotFound,
+            class if class.is_refusal() => Outcome::Refused,
+            _ => Outcome::Error,
+        }
+    }
+
+    /// The outcome and detail an audit record keeps for a failure: the same
+    /// code its problem document carries.
+    pub fn failure(code: &ErrorCode) -> (Outcome, String) {
+        (Outcome::of_failure(code.class), code.audit_detail())
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Success => "success",

@@ -1,7 +1,8 @@
 //! What every layer may name: identifiers and references, field and rule
-//! names of a refusal, the catalogue of operations, time, and the OS random
+//! names of a refusal, each failure's one code, the catalogue of operations, time, and the OS random
 //! generator. Nothing here imports another layer of the crate.
 
+pub mod error_code;
 pub mod ids;
 pub mod operation;
 pub mod random;

@@ -3,6 +3,7 @@
 //! The rule codes are stable strings: the API turns them into problem documents
 //! and callers match on them, so renaming one is a breaking change.
 
+use super::error_code::ErrorCode;
 use std::fmt;
 
 /// The input field a refusal is about.
@@ -131,6 +132,10 @@ pub struct ValidationError {
 impl ValidationError {
     pub const fn new(field: Field, rule: Rule, detail: &'static str) -> Self {
         ValidationError { field, rule, detail }
+    }
+
+    pub fn code(&self) -> ErrorCode {
+        ErrorCode::invalid(self.field.as_str(), self.rule.code()).public_detail(self.detail)
     }
 }
 

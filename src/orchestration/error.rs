@@ -3,6 +3,7 @@
 use super::binding::BindingStatus;
 use super::payment::PaymentStatus;
 use crate::channel::protocol::RefusalCode;
+use crate::domain::error_code::{Class, ErrorCode};
 use crate::domain::validation::ValidationError;
 use crate::vault::gateway::GatewayError;
 use crate::vault::VaultError;
@@ -92,47 +93,73 @@ impl From<GatewayError> for OrchestrationError {
 }
 
 impl OrchestrationError {
-    /// How the audit trail records this failure: a rule or reason code,
-    /// never an input value.
-    pub fn audit(&self) -> (crate::audit::Outcome, String) {
-        use crate::audit::Outcome;
-        let refused = |code: &str| (Outcome::Refused, code.to_owned());
+    /// This failure's one code: the audit record and the problem document
+    /// both read it, so neither can spell it differently.
+    pub fn code(&self) -> ErrorCode {
+        use Class::{Conflict, Invalid, Unavailable};
+        use OrchestrationError as E;
         match self {
-            OrchestrationError::Invalid(e) => refused(&format!("{}.{}", e.field.as_str(), e.rule.code())),
-            OrchestrationError::UnknownChannel(_) => refused("channel.unknown"),
-            OrchestrationError::PasswordRequired => refused("password.not_set"),
-            OrchestrationError::NotUsersIdentity => refused("identity_ref.not_users_identity"),
-            OrchestrationError::CardBoundToAnotherUser => refused("card.bound_to_another_user"),
-            OrchestrationError::VerificationRequired => refused("cvn.required"),
-            OrchestrationError::VerificationNotForDebit => refused("cvn.not_for_debit"),
-            OrchestrationError::NoPlatformSms => (Outcome::Error, "sms.no_carrier".to_owned()),
-            OrchestrationError::BindingNotFound => (Outcome::NotFound, "binding".to_owned()),
-            OrchestrationError::BindingClosed(s) => refused(&format!("binding.{}", s.as_str())),
-            OrchestrationError::CodeMismatch { remaining } => {
-                refused(&format!("code.mismatch remaining={remaining}"))
+            E::Invalid(e) => e.code(),
+            E::UnknownChannel(_) => ErrorCode::invalid("channel", "unknown"),
+            E::PasswordRequired => ErrorCode::new(Conflict, "password-required", "Payment password required")
+                .at_field("user_id", "password_not_set"),
+            E::NotUsersIdentity => ErrorCode::invalid("identity_ref", "not_users_identity"),
+            E::CardBoundToAnotherUser => {
+                ErrorCode::new(Conflict, "card-bound-elsewhere", "Card bound to another user")
+                    .at_field("card_ref", "bound_to_another_user")
             }
-            OrchestrationError::Failed(reason) => refused(&format!("binding.failed {reason}")),
-            OrchestrationError::BankRefused(code) => refused(&format!("bank.{}", code.as_str())),
-            OrchestrationError::ChannelUnavailable => (Outcome::Error, "channel.unavailable".to_owned()),
-            OrchestrationError::TokenNotBound => refused("token.not_bound"),
-            OrchestrationError::OrderConflict => refused("order_id.conflict"),
-            OrchestrationError::PaymentNotFound => (Outcome::NotFound, "payment".to_owned()),
-            OrchestrationError::PaymentInFlight(s) => refused(&format!("payment.{}", s.as_str())),
-            OrchestrationError::NotRefundable(s) => refused(&format!("payment.{}", s.as_str())),
-            OrchestrationError::RefundExceedsCaptured { .. } => refused("amount.exceeds_refundable"),
-            OrchestrationError::RefundConflict => refused("refund_id.conflict"),
-            OrchestrationError::RefundNotFound => (Outcome::NotFound, "refund".to_owned()),
-            OrchestrationError::CancelWindowPassed => refused("payment.cancel_window_passed"),
-            OrchestrationError::PaymentTakesNoCode(s) => refused(&format!("payment.{}", s.as_str())),
-            OrchestrationError::PaymentsInFlight => refused("binding.payments_in_flight"),
-            OrchestrationError::NotificationMismatch(field) => {
-                refused(&format!("notification.{field}_mismatch"))
+            E::VerificationRequired => ErrorCode::invalid("cvn", "required"),
+            E::VerificationNotForDebit => ErrorCode::invalid("cvn", "not_for_debit"),
+            E::NoPlatformSms => ErrorCode::new(Unavailable, "sms-unavailable", "No SMS carrier"),
+            E::BindingNotFound => ErrorCode::not_found("binding"),
+            E::BindingClosed(status) => ErrorCode::new(Conflict, "binding-closed", "Binding closed")
+                .at_field("binding_id", status.as_str()),
+            E::CodeMismatch { remaining } => ErrorCode::new(Invalid, "code-mismatch", "Wrong code")
+                .at_field("code", "mismatch")
+                .context(format!("remaining={remaining}")),
+            E::Failed(reason) => ErrorCode::new(Invalid, "binding-failed", "Binding failed")
+                .at_field("binding_id", reason.clone()),
+            E::BankRefused(code) => ErrorCode::new(Invalid, "bank-refused", "Refused by the bank")
+                .at_field("channel", code.as_str()),
+            E::ChannelUnavailable => {
+                ErrorCode::new(Unavailable, "channel-unavailable", "Bank channel unavailable").retry_after(5)
             }
-            OrchestrationError::PaymentFailed(reason) => refused(&format!("payment.failed {reason}")),
-            OrchestrationError::Vault(_) | OrchestrationError::Gateway(_) => {
-                (Outcome::Error, "internal".to_owned())
+            E::TokenNotBound => ErrorCode::invalid("token", "not_bound"),
+            E::OrderConflict => {
+                ErrorCode::new(Conflict, "order-conflict", "Order id reused").at_field("order_id", "conflict")
             }
+            E::PaymentNotFound => ErrorCode::not_found("payment"),
+            E::RefundNotFound => ErrorCode::not_found("refund"),
+            E::PaymentInFlight(status) => ErrorCode::new(Conflict, "payment-in-flight", "Payment in flight")
+                .at_field("payment_id", status.as_str()),
+            E::NotRefundable(status) => ErrorCode::new(Conflict, "not-refundable", "Payment not refundable")
+                .at_field("payment_id", status.as_str()),
+            E::RefundExceedsCaptured { .. } => ErrorCode::invalid("amount", "exceeds_refundable"),
+            E::RefundConflict => ErrorCode::new(Conflict, "refund-conflict", "Refund id reused")
+                .at_field("refund_id", "conflict"),
+            E::CancelWindowPassed => ErrorCode::new(Conflict, "cancel-window-passed", "Cancel window passed")
+                .at_field("payment_id", "cancel_window_passed"),
+            E::PaymentTakesNoCode(status) => {
+                ErrorCode::new(Conflict, "payment-takes-no-code", "No code expected")
+                    .at_field("payment_id", status.as_str())
+            }
+            E::PaymentsInFlight => ErrorCode::new(Conflict, "payments-in-flight", "Payments in flight")
+                .at_field("binding_id", "payments_in_flight"),
+            E::NotificationMismatch(field) => {
+                ErrorCode::new(Invalid, "notification-mismatch", "Notification refused")
+                    .at_field(*field, "mismatch")
+            }
+            E::PaymentFailed(reason) => ErrorCode::new(Invalid, "payment-failed", "Payment failed")
+                .at_field("payment_id", reason.clone()),
+            E::Vault(e) => e.code(),
+            E::Gateway(e) => e.code(),
         }
+    }
+
+    /// How the audit trail records this failure: its code, never an input
+    /// value.
+    pub fn audit(&self) -> (crate::audit::Outcome, String) {
+        crate::audit::Outcome::failure(&self.code())
     }
 }
 

@@ -52,33 +52,10 @@ impl<'a> Audit<'a> {
 }
 
 impl VaultError {
-    /// How the audit trail records this failure. Details are rule codes,
-    /// never input values.
+    /// How the audit trail records this failure: its one code.
     pub(super) fn audit_outcome(&self) -> (Outcome, Option<String>) {
-        match self {
-            VaultError::Invalid(e) => (
-                Outcome::Refused,
-                Some(format!("{}.{}", e.field.as_str(), e.rule.code())),
-            ),
-            VaultError::Refused(c) => (Outcome::Refused, Some(c.control().to_owned())),
-            VaultError::Lifecycle(e) => (
-                Outcome::Refused,
-                Some(format!("lifecycle.{}_to_{}", e.from.as_str(), e.to.as_str())),
-            ),
-            VaultError::ReservationSettled(_) => (Outcome::Refused, Some("reservation.settled".to_owned())),
-            VaultError::PanInTokenRange => (Outcome::Refused, Some("pan.in_token_range".to_owned())),
-            VaultError::BulkSize { .. } => (Outcome::Refused, Some("pans.count".to_owned())),
-            VaultError::RevealReason => (Outcome::Refused, Some("reason".to_owned())),
-            VaultError::NotFound { what } => (Outcome::NotFound, Some((*what).to_owned())),
-            VaultError::PasswordMismatch { remaining } => (
-                Outcome::Refused,
-                Some(format!("password.mismatch remaining={remaining}")),
-            ),
-            VaultError::PasswordLocked { .. } => (Outcome::Refused, Some("password.locked".to_owned())),
-            VaultError::PasswordNotSet => (Outcome::Refused, Some("password.not_set".to_owned())),
-            VaultError::PasswordAlreadySet => (Outcome::Refused, Some("password.already_set".to_owned())),
-            _ => (Outcome::Error, None),
-        }
+        let (outcome, detail) = Outcome::failure(&self.code());
+        (outcome, Some(detail))
     }
 }
 

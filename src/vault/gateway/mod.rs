@@ -22,6 +22,7 @@ use crate::channel::protocol::{
     SMS_PATH,
 };
 use crate::channel::{ChannelClient, ClientError, ClientTls};
+use crate::domain::error_code::{Class, ErrorCode};
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
 use crate::domain::refs::{AgreementRef, CardRef, IdentityRef};
@@ -55,6 +56,36 @@ pub enum GatewayError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Vault(#[from] VaultError),
+}
+
+impl GatewayError {
+    /// This failure's one code (see `ErrorCode`).
+    pub fn code(&self) -> ErrorCode {
+        let upstream = || ErrorCode::new(Class::Upstream, "channel-error", "Bank channel error");
+        match self {
+            GatewayError::UnknownChannel(_) => ErrorCode::invalid("channel", "unknown"),
+            GatewayError::Refused(code) => {
+                ErrorCode::new(Class::Invalid, "bank-refused", "Refused by the bank")
+                    .at_field("channel", code.as_str())
+            }
+            GatewayError::Unavailable(_) | GatewayError::Unanswered(_) => ErrorCode::new(
+                Class::Unavailable,
+                "channel-unavailable",
+                "Bank channel unavailable",
+            )
+            .retry_after(5),
+            GatewayError::NoCarrier => {
+                ErrorCode::new(Class::Unavailable, "sms-unavailable", "No SMS carrier")
+            }
+            GatewayError::Protocol(_) => {
+                upstream().public_detail("the bank channel answered outside its protocol")
+            }
+            GatewayError::VerificationGone | GatewayError::Client(_) => {
+                upstream().public_detail("the bank gateway failed")
+            }
+            GatewayError::Vault(e) => e.code(),
+        }
+    }
 }
 
 impl From<ChannelFailure> for GatewayError {

@@ -1,0 +1,136 @@
+//! Why a vault call did not go through, and each reason's one code.
+
+use super::crypto::CryptoError;
+use super::records::ReservationState;
+use super::token::{ControlRefusal, LifecycleError};
+use crate::domain::error_code::{Class, ErrorCode};
+use crate::domain::validation::ValidationError;
+use crate::store::{CommitError, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum VaultError {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("{what} not found")]
+    NotFound { what: &'static str },
+    #[error("refused by the token's {control} control: {0}", control = .0.control())]
+    Refused(#[from] ControlRefusal),
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("the reservation is already {state:?}", state = .0)]
+    ReservationSettled(ReservationState),
+    #[error("a reveal needs a reason of 8 to 200 characters that contains no card number")]
+    RevealReason,
+    #[error("the card number lies in the payment-token BIN range")]
+    PanInTokenRange,
+    #[error("a bulk store takes 1 to {max} cards")]
+    BulkSize { max: usize },
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("stored {what} is corrupt")]
+    Corrupt { what: &'static str },
+    #[error("data key version {version} is the current one; rotate first")]
+    KeyVersionCurrent { version: u32 },
+    #[error("data key version {version} still seals {records} records; rewrap first")]
+    KeyVersionInUse { version: u32, records: u64 },
+    #[error("too many concurrent writers on one record; try again")]
+    Contention,
+    #[error("could not draw an unused token number")]
+    TokenSpaceExhausted,
+    #[error("the payment password does not match; {remaining} attempts left before lock-out")]
+    PasswordMismatch { remaining: u32 },
+    #[error("too many wrong payment passwords; locked until Unix time {}", .until.seconds())]
+    PasswordLocked { until: crate::domain::time::Timestamp },
+    #[error("this user has no payment password")]
+    PasswordNotSet,
+    #[error("this user already has a payment password; change it instead")]
+    PasswordAlreadySet,
+}
+
+impl From<crate::domain::random::RandomUnavailable> for VaultError {
+    fn from(e: crate::domain::random::RandomUnavailable) -> Self {
+        VaultError::Crypto(CryptoError::Random(e))
+    }
+}
+
+impl From<CommitError> for VaultError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Conflict => VaultError::Contention,
+            CommitError::Store(s) => VaultError::Store(s),
+            // CommitError is non_exhaustive only towards other crates.
+        }
+    }
+}
+
+impl VaultError {
+    /// This failure's one code: the audit record and the problem document
+    /// both read it.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            VaultError::Invalid(e) => e.code(),
+            VaultError::NotFound { what } => ErrorCode::not_found(what),
+            VaultError::Refused(refusal) => {
+                ErrorCode::new(Class::Invalid, "control-refused", "Refused by a domain control")
+                    .at_control(refusal.control())
+            }
+            VaultError::Lifecycle(e) => ErrorCode::new(
+                Class::Conflict,
+                "lifecycle",
+                "Transition not allowed",
+            )
+            .at_rule(format!("lifecycle.{}_to_{}", e.from.as_str(), e.to.as_str())),
+            VaultError::ReservationSettled(_) => ErrorCode::new(
+                Class::Conflict,
+                "reservation-settled",
+                "Reservation already settled",
+            )
+            .at_rule("reservation.settled"),
+            VaultError::PanInTokenRange => ErrorCode::invalid("pan", "in_token_range"),
+            VaultError::BulkSize { .. } => ErrorCode::invalid("pans", "count"),
+            VaultError::RevealReason => ErrorCode::invalid("reason", "reason"),
+            VaultError::PasswordMismatch { remaining } => ErrorCode::new(
+                Class::Invalid,
+                "password-mismatch",
+                "Payment password does not match",
+            )
+            .at_field("password", "mismatch")
+            .context(format!("remaining={remaining}")),
+            VaultError::PasswordLocked { until } => {
+                let wait = u64::try_from(until.seconds() - crate::domain::time::Timestamp::now().seconds())
+                    .unwrap_or(1);
+                ErrorCode::new(Class::Locked, "password-locked", "Payment password locked")
+                    .at_field("password", "locked")
+                    .retry_after(wait.max(1))
+            }
+            VaultError::PasswordNotSet => {
+                ErrorCode::new(Class::Conflict, "password-not-set", "No payment password")
+                    .at_field("password", "not_set")
+            }
+            VaultError::PasswordAlreadySet => ErrorCode::new(
+                Class::Conflict,
+                "password-already-set",
+                "Payment password already set",
+            )
+            .at_field("password", "already_set"),
+            VaultError::KeyVersionCurrent { .. } => {
+                ErrorCode::new(Class::Conflict, "key-version-current", "Key version is current")
+                    .at_field("version", "current")
+            }
+            VaultError::KeyVersionInUse { .. } => {
+                ErrorCode::new(Class::Conflict, "key-version-in-use", "Key version still in use")
+                    .at_field("version", "in_use")
+            }
+            VaultError::Contention => ErrorCode::new(Class::Unavailable, "contention", "Busy")
+                .retry_after(1)
+                .public_detail("too many concurrent changes to one record; retry"),
+            VaultError::Crypto(_)
+            | VaultError::Store(_)
+            | VaultError::Corrupt { .. }
+            | VaultError::TokenSpaceExhausted => ErrorCode::internal(),
+        }
+    }
+}
