@@ -1,10 +1,11 @@
 //! GET /v1/audit, /v1/audit/verify, /v1/audit/export (auditor identity)
 
 use super::dto::{AuditPage, ChainBreak, VerifyResponse};
+use super::extract::{invalid_query, QueryPairs};
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::domain::operation::Operation;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -12,26 +13,25 @@ use std::sync::Arc;
 
 const MAX_PAGE: usize = 1000;
 
-fn query_value(query: Option<&str>, name: &str) -> Option<String> {
-    query?
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
+/// `after` and `limit` of a page request, parsed.
+struct PageQuery {
+    after: u64,
+    limit: usize,
 }
 
-fn number<T: std::str::FromStr>(query: Option<&str>, name: &'static str, default: T) -> Result<T, Problem> {
-    match query_value(query, name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid-query",
-                "Invalid query parameter",
-                "expected a non-negative integer",
-            )
-            .with_field(name, "integer")
-        }),
+impl PageQuery {
+    fn parse(query: &QueryPairs) -> Result<Self, Problem> {
+        query.only(&["after", "limit"])?;
+        let after = query.number("after", 0u64)?;
+        let limit = query.number("limit", 100usize)?;
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(invalid_query(
+                "limit",
+                "range",
+                "limit must be 1 to 1000".to_owned(),
+            ));
+        }
+        Ok(PageQuery { after, limit })
     }
 }
 
@@ -42,20 +42,10 @@ fn number<T: std::str::FromStr>(query: Option<&str>, name: &'static str, default
 pub async fn page(
     State(app): State<Arc<App>>,
     caller: Caller,
-    RawQuery(query): RawQuery,
+    query: QueryPairs,
 ) -> Result<Json<AuditPage>, Problem> {
     app.authorize(&caller, Operation::AuditRead, None).await?;
-    let after = number(query.as_deref(), "after", 0u64)?;
-    let limit = number(query.as_deref(), "limit", 100usize)?;
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid-query",
-            "Invalid query parameter",
-            "limit must be 1 to 1000",
-        )
-        .with_field("limit", "range"));
-    }
+    let PageQuery { after, limit } = PageQuery::parse(&query)?;
     let records = app.vault.audit_page(&caller.actor, after, limit).await?;
     let next_after = (records.len() == limit)
         .then(|| records.last().map(|r| r.seq))

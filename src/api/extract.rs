@@ -3,7 +3,7 @@
 use super::caller::{Caller, Peer, RequestId};
 use super::problem::Problem;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 
@@ -36,6 +36,70 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 }
             })
     }
+}
+
+/// A query string, percent-decoded by axum's `Query`, as name/value pairs
+/// in the order sent; `number` parses one parameter, `only` refuses any the
+/// route does not take.
+pub struct QueryPairs(Vec<(String, String)>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryPairs {
+    type Rejection = Problem;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
+        Query::<Vec<(String, String)>>::from_request_parts(parts, state)
+            .await
+            .map(|Query(pairs)| QueryPairs(pairs))
+            .map_err(|_| {
+                invalid_query(
+                    "query",
+                    "malformed",
+                    "the query string could not be read".to_owned(),
+                )
+            })
+    }
+}
+
+impl QueryPairs {
+    /// Refuses a parameter outside `known`, or one given twice.
+    pub fn only(&self, known: &[&'static str]) -> Result<(), Problem> {
+        for (i, (name, _)) in self.0.iter().enumerate() {
+            let Some(known_name) = known.iter().find(|k| **k == name) else {
+                return Err(invalid_query(
+                    "query",
+                    "unknown_parameter",
+                    format!("this route takes only {}", known.join(", ")),
+                ));
+            };
+            if self.0[..i].iter().any(|(earlier, _)| earlier == name) {
+                return Err(invalid_query(
+                    known_name,
+                    "repeated",
+                    "give each parameter once".to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameter `name` as a non-negative integer, or `default` when absent.
+    pub fn number<T: std::str::FromStr>(&self, name: &'static str, default: T) -> Result<T, Problem> {
+        match self.0.iter().find(|(k, _)| k == name) {
+            None => Ok(default),
+            Some((_, value)) => value
+                .parse()
+                .map_err(|_| invalid_query(name, "integer", "expected a non-negative integer".to_owned())),
+        }
+    }
+}
+
+pub fn invalid_query(field: &str, rule: &str, detail: String) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid-query",
+        "Invalid query parameter",
+        detail,
+    )
+    .with_field(field, rule)
 }
 
 /// One path parameter as text; its own parser checks the format.

@@ -2,6 +2,7 @@
 //! client certificate checked against policy on every call, idempotent
 //! mutations, and an OpenAPI document generated from these handlers.
 
+mod access;
 mod audit;
 mod bindings;
 mod caller;
@@ -15,7 +16,7 @@ mod idempotency;
 mod identities;
 pub(crate) mod json;
 pub(crate) mod keys;
-mod metrics;
+pub mod metrics;
 mod openapi;
 mod ops;
 mod passwords;
@@ -37,7 +38,7 @@ use crate::stripes::Stripes;
 use crate::tls::ReloadableTls;
 use crate::vault::Vault;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -47,7 +48,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-pub const REQUEST_ID_HEADER: &str = "x-request-id";
+pub use access::{logged, with_request_id, REQUEST_ID_HEADER};
 
 /// Everything the handlers share.
 pub struct App {
@@ -116,7 +117,7 @@ impl App {
 
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.body_limit;
-    Router::new()
+    let router = Router::new()
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
@@ -178,31 +179,22 @@ pub fn router(app: Arc<App>) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe))
-        .with_state(app)
+        .layer(middleware::from_fn_with_state(Arc::clone(&app), observe));
+    access::logged(router).with_state(app)
 }
 
-/// Request id, time limit and metrics around every request.
+/// Request id into the extensions, time limit and metrics around every
+/// request (the id itself comes from `access::logged`).
 async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
-    let request_id = request
-        .headers()
-        .get(REQUEST_ID_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            (1..=64).contains(&v.len())
-                && v.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(new_request_id);
+    let request_id = access::request_id(&request);
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |m| m.as_str())
         .to_owned();
-    request.extensions_mut().insert(RequestId(request_id.clone()));
+    request.extensions_mut().insert(RequestId(request_id));
     let started = Instant::now();
-    let mut response = match tokio::time::timeout(app.request_timeout, next.run(request)).await {
+    let response = match tokio::time::timeout(app.request_timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -215,14 +207,5 @@ async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) 
     };
     app.metrics
         .request(&route, response.status().as_u16(), started.elapsed());
-    if let Ok(value) = HeaderValue::from_str(&request_id) {
-        response.headers_mut().insert(REQUEST_ID_HEADER, value);
-    }
     response
-}
-
-fn new_request_id() -> String {
-    crate::domain::random::array::<12>()
-        .map(|b| crate::hex::encode(&b))
-        .unwrap_or_else(|_| "unavailable".to_owned())
 }

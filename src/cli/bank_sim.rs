@@ -58,10 +58,13 @@ pub(crate) struct BankSimArgs {
     /// The identity allowed to call /sim/admin/*.
     #[arg(long, default_value = "spiffe://tokenvault/sim-admin")]
     admin_identity: String,
+    /// `text` (default) or `json`, as for `serve`.
+    #[arg(long, value_enum, default_value_t)]
+    log_format: super::serve::LogFormat,
 }
 
 pub(super) fn run(args: BankSimArgs) -> Result<Report, String> {
-    super::serve::init_logging();
+    super::serve::init_logging(args.log_format);
     let keys = PkiLayout::new(&args.keys_dir);
     let config = SimConfig {
         listen: args.listen,

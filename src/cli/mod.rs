@@ -44,6 +44,10 @@ enum Command {
         /// TOML configuration file (see README "Configuration").
         #[arg(long)]
         config: Option<PathBuf>,
+        /// `text` (default) or `json` (one object per line, with the
+        /// request's id, method, route and caller on access lines).
+        #[arg(long, value_enum, default_value_t)]
+        log_format: serve::LogFormat,
     },
     /// Audit trail tools. They open the data directory directly, so run them
     /// while the service is stopped (use the /v1/audit API while it runs).
@@ -115,7 +119,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Init { keys_dir, force } => init::run(&keys_dir, force),
-        Command::Serve { config } => serve::run(config.as_deref()),
+        Command::Serve { config, log_format } => serve::run(config.as_deref(), log_format),
         Command::Audit {
             command: AuditCommand::Verify { config },
         } => audit::verify(config.as_deref()),

@@ -7,19 +7,36 @@ use crate::domain::operation::Operation;
 use std::path::Path;
 use tokio::signal::unix::{signal, SignalKind};
 
-/// Logs to stderr, filtered by RUST_LOG (default `info`).
-pub(super) fn init_logging() {
-    tracing_subscriber::fmt()
+/// How log lines are written to stderr.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for a log shipper.
+    Json,
+}
+
+/// Logs to stderr in `format`, filtered by RUST_LOG (default `info`).
+pub(super) fn init_logging(format: LogFormat) {
+    let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .init();
+        .with_ansi(false);
+    match format {
+        LogFormat::Text => subscriber.init(),
+        LogFormat::Json => subscriber
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
 }
 
-pub(super) fn run(config_path: Option<&Path>) -> Result<Report, String> {
-    init_logging();
+pub(super) fn run(config_path: Option<&Path>, log_format: LogFormat) -> Result<Report, String> {
+    init_logging(log_format);
     if let Err(e) = crate::server::forbid_core_dumps() {
         tracing::warn!(error = %e, "could not disable core dumps");
     }
