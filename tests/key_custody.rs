@@ -215,6 +215,18 @@ async fn sealed_until_threshold_shares_from_distinct_custodians() {
     let r = c3.client.get("/v1/admin/seal").await.unwrap();
     assert_eq!(r.json()["sealed"], json!(true));
     assert_eq!(r.json()["threshold"], json!(3));
+    // Monitoring sees the seal and how far the shares are, as OpenMetrics.
+    let monitor = service.client("monitor");
+    let metrics = monitor.get("/metrics").await.unwrap().text();
+    common::assert_openmetrics(&metrics);
+    for line in [
+        "tokenvault_sealed 1",
+        "tokenvault_unseal_shares_submitted 2",
+        "tokenvault_unseal_share_threshold 3",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert_eq!(capture.get("/metrics").await.unwrap().status, 403);
 
     // The third custodian uses the CLI, over mutual TLS from their own certificate.
     let out = keys_cli(
@@ -225,6 +237,8 @@ async fn sealed_until_threshold_shares_from_distinct_custodians() {
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("\"sealed\":false"), "{}", text(&out));
+    let metrics = monitor.get("/metrics").await.unwrap().text();
+    assert!(metrics.lines().any(|l| l == "tokenvault_sealed 0"), "{metrics}");
     let card = store_card(&capture, 1).await.unwrap();
     let r = c1
         .client

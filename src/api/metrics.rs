@@ -3,8 +3,12 @@
 //! only: never a token, reference, identity or anything a caller typed.
 //!
 //! Counters and the latency histogram are updated as requests pass; the
-//! gauges that describe state (key versions, KEK, channels, held card
-//! verifications) are set from the vault when `/metrics` is scraped.
+//! families that describe state (seal, KEK, key versions with budget and
+//! age, rewrap progress, channels, held card verifications, the audit head
+//! and audited outcomes) are set from a `Snapshot` when `/metrics` is
+//! scraped. Payments and bindings by outcome are the `payment.*` and
+//! `binding.*` series of `audited_operations`: every flow ends in exactly
+//! one audit record, so the trail is the count that cannot drift.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -35,20 +39,48 @@ struct ChannelLabels {
     channel: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    operation: &'static str,
+    outcome: &'static str,
+}
+
 /// One data-key version as the metrics show it.
 pub struct KeyVersionGauge {
     pub version: u32,
     pub encryptions: u64,
     pub budget: u64,
+    pub age_s: u64,
 }
 
-/// State read from the vault at scrape time.
+/// The last rewrap job's counters.
+pub struct RewrapGauge {
+    pub running: bool,
+    pub scanned: u64,
+    pub rewrapped: u64,
+    pub total: u64,
+}
+
+/// Whether the KEK is assembled yet, and while not, how far the shares are.
+#[derive(Default)]
+pub struct SealGauge {
+    pub sealed: bool,
+    pub shares_submitted: usize,
+    pub threshold: usize,
+}
+
+/// State read at scrape time; a sealed service fills only `seal`.
+#[derive(Default)]
 pub struct Snapshot {
+    pub seal: SealGauge,
     pub kek_version: u32,
     pub key_versions: Vec<KeyVersionGauge>,
+    pub rewrap: Option<RewrapGauge>,
     /// `(channel id, up)` for every configured channel.
     pub channels: Vec<(String, bool)>,
     pub held_card_verifications: usize,
+    pub audit_head_seq: u64,
+    pub audited: Vec<crate::audit::OutcomeCount>,
 }
 
 pub struct Metrics {
@@ -64,6 +96,16 @@ pub struct Metrics {
     key_budget: Family<KeyVersionLabels, Gauge>,
     channel_up: Family<ChannelLabels, Gauge>,
     held_verifications: Gauge,
+    sealed: Gauge,
+    shares_submitted: Gauge,
+    share_threshold: Gauge,
+    key_age: Family<KeyVersionLabels, Gauge>,
+    rewrap_running: Gauge,
+    rewrap_scanned: Gauge,
+    rewrap_rewrapped: Gauge,
+    rewrap_total: Gauge,
+    audit_head_seq: Gauge,
+    audited: Family<OutcomeLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -131,6 +173,63 @@ impl Default for Metrics {
             "Credit-card CVN/expiry pairs waiting in memory for a signing call",
             held_verifications.clone(),
         );
+        let gauge = |registry: &mut Registry, name: &str, help: &str| {
+            let gauge = Gauge::default();
+            registry.register(name, help, gauge.clone());
+            gauge
+        };
+        let sealed = gauge(
+            &mut registry,
+            "sealed",
+            "1 while the KEK awaits its custodians' shares, else 0",
+        );
+        let shares_submitted = gauge(
+            &mut registry,
+            "unseal_shares_submitted",
+            "KEK shares accepted while sealed",
+        );
+        let share_threshold = gauge(
+            &mut registry,
+            "unseal_share_threshold",
+            "KEK shares needed to unseal (0 until the first arrives)",
+        );
+        let key_age = Family::<KeyVersionLabels, Gauge>::default();
+        registry.register(
+            "data_key_age_seconds",
+            "Seconds since each data-key version was created (compare with the cryptoperiod)",
+            key_age.clone(),
+        );
+        let rewrap_running = gauge(
+            &mut registry,
+            "rewrap_running",
+            "1 while a rewrap job is moving records to the current data key",
+        );
+        let rewrap_scanned = gauge(
+            &mut registry,
+            "rewrap_records_scanned",
+            "Records the last rewrap job has looked at",
+        );
+        let rewrap_rewrapped = gauge(
+            &mut registry,
+            "rewrap_records_rewrapped",
+            "Records the last rewrap job moved to the current key",
+        );
+        let rewrap_total = gauge(
+            &mut registry,
+            "rewrap_records_total",
+            "Records the last rewrap job counted when it started",
+        );
+        let audit_head_seq = gauge(
+            &mut registry,
+            "audit_head_seq",
+            "Sequence number of the newest audit record committed",
+        );
+        let audited = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "audited_operations",
+            "Audit records committed since start, by operation and outcome (payments and bindings included)",
+            audited.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -144,8 +243,29 @@ impl Default for Metrics {
             key_budget,
             channel_up,
             held_verifications,
+            sealed,
+            shares_submitted,
+            share_threshold,
+            key_age,
+            rewrap_running,
+            rewrap_scanned,
+            rewrap_rewrapped,
+            rewrap_total,
+            audit_head_seq,
+            audited,
         }
     }
+}
+
+/// `/metrics`'s answer: `text` as OpenMetrics.
+pub fn response(text: String) -> axum::response::Response {
+    use axum::http::{header, HeaderValue};
+    use axum::response::IntoResponse;
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        text,
+    )
+        .into_response()
 }
 
 /// A count as a gauge value: counts past i64::MAX (never reached) saturate.
@@ -180,27 +300,9 @@ impl Metrics {
         self.denied.inc();
     }
 
-    /// The OpenMetrics text, with the state gauges taken from `snapshot`.
-    pub fn render(&self, snapshot: Option<Snapshot>) -> String {
-        if let Some(s) = snapshot {
-            self.kek_version.set(i64::from(s.kek_version));
-            for key in s.key_versions {
-                let labels = KeyVersionLabels { version: key.version };
-                self.key_encryptions
-                    .get_or_create(&labels)
-                    .set(gauge_value(key.encryptions));
-                self.key_budget
-                    .get_or_create(&labels)
-                    .set(gauge_value(key.budget));
-            }
-            for (channel, up) in s.channels {
-                self.channel_up
-                    .get_or_create(&ChannelLabels { channel })
-                    .set(i64::from(up));
-            }
-            self.held_verifications
-                .set(gauge_value(s.held_card_verifications as u64));
-        }
+    /// The OpenMetrics text, with the state families taken from `snapshot`.
+    pub fn render(&self, snapshot: Snapshot) -> String {
+        self.set_state(snapshot);
         let mut out = String::new();
         // Writing into a String cannot fail; an encoding error would be a
         // bug in a metric's labels, and the scrape then shows what came before.
@@ -208,6 +310,51 @@ impl Metrics {
             tracing::error!(error = %e, "metrics encoding failed");
         }
         out
+    }
+}
+
+impl Metrics {
+    fn set_state(&self, s: Snapshot) {
+        self.sealed.set(i64::from(s.seal.sealed));
+        self.shares_submitted
+            .set(gauge_value(s.seal.shares_submitted as u64));
+        self.share_threshold.set(gauge_value(s.seal.threshold as u64));
+        if s.seal.sealed {
+            return;
+        }
+        self.kek_version.set(i64::from(s.kek_version));
+        for key in s.key_versions {
+            let labels = KeyVersionLabels { version: key.version };
+            self.key_encryptions
+                .get_or_create(&labels)
+                .set(gauge_value(key.encryptions));
+            self.key_budget
+                .get_or_create(&labels)
+                .set(gauge_value(key.budget));
+            self.key_age.get_or_create(&labels).set(gauge_value(key.age_s));
+        }
+        if let Some(rewrap) = s.rewrap {
+            self.rewrap_running.set(i64::from(rewrap.running));
+            self.rewrap_scanned.set(gauge_value(rewrap.scanned));
+            self.rewrap_rewrapped.set(gauge_value(rewrap.rewrapped));
+            self.rewrap_total.set(gauge_value(rewrap.total));
+        }
+        for (channel, up) in s.channels {
+            self.channel_up
+                .get_or_create(&ChannelLabels { channel })
+                .set(i64::from(up));
+        }
+        self.held_verifications
+            .set(gauge_value(s.held_card_verifications as u64));
+        self.audit_head_seq.set(gauge_value(s.audit_head_seq));
+        for count in s.audited {
+            let counter = self.audited.get_or_create(&OutcomeLabels {
+                operation: count.operation,
+                outcome: count.outcome,
+            });
+            // The tally only grows; the counter catches up with it.
+            counter.inc_by(count.records.saturating_sub(counter.get()));
+        }
     }
 }
 
@@ -221,22 +368,81 @@ mod tests {
         m.request("/v1/cards", 201, Duration::from_millis(3));
         m.request("/v1/cards", 201, Duration::from_millis(7));
         m.connection_refused();
-        let text = m.render(Some(Snapshot {
+        let text = m.render(Snapshot {
             kek_version: 2,
             key_versions: vec![KeyVersionGauge {
                 version: 1,
                 encryptions: 5,
                 budget: 100,
+                age_s: 86_400,
             }],
+            rewrap: Some(RewrapGauge {
+                running: true,
+                scanned: 10,
+                rewrapped: 4,
+                total: 40,
+            }),
             channels: vec![("icbc-quickpay".to_owned(), true)],
-            held_card_verifications: 0,
-        }));
+            audit_head_seq: 17,
+            audited: vec![crate::audit::OutcomeCount {
+                operation: "payment.debit",
+                outcome: "success",
+                records: 3,
+            }],
+            ..Snapshot::default()
+        });
         assert!(text.contains("# TYPE tokenvault_http_requests counter"), "{text}");
         assert!(text.contains("tokenvault_http_requests_total{route=\"/v1/cards\",status=\"201\"} 2"));
         assert!(text.contains("tokenvault_connections_refused_total 1"));
         assert!(text.contains("tokenvault_data_key_encryption_budget{version=\"1\"} 100"));
         assert!(text.contains("tokenvault_channel_up{channel=\"icbc-quickpay\"} 1"));
         assert!(text.contains("tokenvault_http_request_duration_seconds_count 2"));
+        assert!(text.contains("tokenvault_sealed 0"));
+        assert!(text.contains("tokenvault_data_key_age_seconds{version=\"1\"} 86400"));
+        assert!(text.contains("tokenvault_rewrap_records_scanned 10"));
+        assert!(text.contains("tokenvault_audit_head_seq 17"));
+        assert!(text.contains(
+            "tokenvault_audited_operations_total{operation=\"payment.debit\",outcome=\"success\"} 3"
+        ));
         assert!(text.trim_end().ends_with("# EOF"));
+    }
+
+    #[test]
+    fn audited_counters_follow_the_tally_without_counting_twice() {
+        let m = Metrics::default();
+        let scrape = |records| {
+            m.render(Snapshot {
+                audited: vec![crate::audit::OutcomeCount {
+                    operation: "binding.start",
+                    outcome: "refused",
+                    records,
+                }],
+                ..Snapshot::default()
+            })
+        };
+        scrape(2);
+        let text = scrape(5);
+        assert!(
+            text.contains(
+                "tokenvault_audited_operations_total{operation=\"binding.start\",outcome=\"refused\"} 5"
+            ),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sealed_service_shows_its_seal_and_share_progress() {
+        let m = Metrics::default();
+        let text = m.render(Snapshot {
+            seal: SealGauge {
+                sealed: true,
+                shares_submitted: 1,
+                threshold: 3,
+            },
+            ..Snapshot::default()
+        });
+        assert!(text.contains("tokenvault_sealed 1"));
+        assert!(text.contains("tokenvault_unseal_shares_submitted 1"));
+        assert!(text.contains("tokenvault_unseal_share_threshold 3"));
     }
 }

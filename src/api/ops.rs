@@ -1,7 +1,7 @@
 //! Health, readiness, metrics, the OpenAPI document, and reload.
 
 use super::dto::StatusResponse;
-use super::metrics::{self, KeyVersionGauge, Snapshot};
+use super::metrics::{self, KeyVersionGauge, RewrapGauge, Snapshot};
 use super::problem::Problem;
 use super::{ApiDoc, App, Caller};
 use crate::audit::Outcome;
@@ -48,6 +48,14 @@ pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, 
 #[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, content_type = "application/openmetrics-text", body = String), (status = 403, body = Problem)))]
 pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::MetricsRead, None).await?;
+    let now = crate::domain::time::Timestamp::now().seconds();
+    let rewrap = app.vault.rewrap_progress().await?.map(|job| RewrapGauge {
+        running: job.finished_at.is_none(),
+        scanned: job.scanned,
+        rewrapped: job.rewrapped,
+        total: job.total,
+    });
+    let tally = app.vault.audit_tally();
     let snapshot = Snapshot {
         kek_version: app.vault.kek_version(),
         key_versions: app
@@ -58,8 +66,10 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
                 version: k.version,
                 encryptions: k.encryptions,
                 budget: k.budget,
+                age_s: u64::try_from(now - k.created_at.seconds()).unwrap_or(0),
             })
             .collect(),
+        rewrap,
         channels: app
             .orchestrator
             .routing
@@ -68,14 +78,11 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
             .map(|h| (h.channel, h.up))
             .collect(),
         held_card_verifications: app.orchestrator.gateway.held_verifications(),
+        audit_head_seq: tally.head_seq(),
+        audited: tally.outcomes(),
+        ..Snapshot::default()
     };
-    let text = app.metrics.render(Some(snapshot));
-    let mut response = (StatusCode::OK, text).into_response();
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(metrics::CONTENT_TYPE),
-    );
-    Ok(response)
+    Ok(metrics::response(app.metrics.render(snapshot)))
 }
 
 /// This document.

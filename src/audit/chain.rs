@@ -77,6 +77,7 @@ pub(crate) struct Entry<'a> {
 pub struct AuditChain {
     pub(crate) key: AuditKey,
     pub(crate) head: tokio::sync::Mutex<Option<ChainHead>>,
+    pub tally: super::Tally,
 }
 
 impl AuditChain {
@@ -84,6 +85,7 @@ impl AuditChain {
         AuditChain {
             key,
             head: tokio::sync::Mutex::new(None),
+            tally: super::Tally::default(),
         }
     }
 

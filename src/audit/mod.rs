@@ -7,11 +7,13 @@
 mod actor;
 mod chain;
 mod record;
+mod tally;
 mod verify;
 
 pub use actor::{Actor, Outcome};
 pub use chain::{AuditChain, AuditKey};
 pub use record::AuditRecord;
+pub use tally::{OutcomeCount, Tally};
 pub use verify::{verify, Break, BreakKind, ChainHeadView, VerifyReport};
 
 pub(crate) use chain::{head_key, record_key, ChainHead, Entry, RECORD_PREFIX};

@@ -23,7 +23,7 @@ pub(super) struct ServiceCore {
     layers: LayerSettings,
     store: SledStore,
     tls: Arc<ReloadableTls>,
-    metrics: Arc<Metrics>,
+    pub(super) metrics: Arc<Metrics>,
     addr: SocketAddr,
     router: Arc<super::listener::RouterSlot>,
     app: OnceLock<Arc<App>>,

@@ -10,6 +10,7 @@
 use super::core::ServiceCore;
 use crate::api::dto::SealStatus;
 use crate::api::keys::share_problem;
+use crate::api::metrics::{SealGauge, Snapshot};
 use crate::api::problem::Problem;
 use crate::api::{json, Caller};
 use crate::audit::{Actor, Outcome};
@@ -97,13 +98,15 @@ impl Sealed {
 }
 
 pub(super) fn router(sealed: Arc<Sealed>) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/health", get(crate::api::health))
         .route("/v1/admin/seal", get(status))
         .route("/v1/admin/unseal", post(unseal))
+        .route("/metrics", get(metrics))
         .fallback(|| async { sealed_problem() })
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
-        .with_state(sealed)
+        .layer(axum::middleware::map_request(crate::api::with_request_id));
+    crate::api::logged(router).with_state(sealed)
 }
 
 fn sealed_problem() -> Problem {
@@ -114,6 +117,24 @@ fn sealed_problem() -> Problem {
         "the vault is sealed until key custodians submit enough KEK shares",
     )
     .retry_after(5)
+}
+
+/// The sealed service's metrics: its seal and share progress, plus the
+/// connection and request counters (no vault state exists yet).
+async fn metrics(State(sealed): State<Arc<Sealed>>, caller: Caller) -> Result<Response, Problem> {
+    sealed.authorize(&caller, Operation::MetricsRead)?;
+    let (shares_submitted, threshold, _) = sealed.collector.lock().await.status();
+    let snapshot = Snapshot {
+        seal: SealGauge {
+            sealed: true,
+            shares_submitted,
+            threshold: threshold.map_or(0, usize::from),
+        },
+        ..Snapshot::default()
+    };
+    Ok(crate::api::metrics::response(
+        sealed.core.metrics.render(snapshot),
+    ))
 }
 
 async fn status(State(sealed): State<Arc<Sealed>>, caller: Caller) -> Result<Json<SealStatus>, Problem> {

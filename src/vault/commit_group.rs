@@ -111,6 +111,12 @@ impl<S: Store> Vault<S> {
             Ok(durables) => {
                 // `None` cannot follow a commit; then the head is re-read.
                 *head_slot = sealed_head.into_inner().unwrap_or_else(PoisonError::into_inner);
+                if let Some(head) = head_slot.as_ref() {
+                    let written = group.iter().zip(&durables).filter(|(_, d)| d.is_some());
+                    self.audit
+                        .tally
+                        .committed(head, written.flat_map(|(q, _)| q.entries.iter()));
+                }
                 for (queued, durable) in group.into_iter().zip(durables) {
                     let settled = match durable {
                         Some(durable) => Settled::Applied(durable),

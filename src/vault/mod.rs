@@ -11,6 +11,7 @@ mod bulk;
 pub mod card;
 mod commit_group;
 pub mod crypto;
+mod error;
 mod identity;
 mod layout;
 #[doc(hidden)]
@@ -29,6 +30,7 @@ mod reveal;
 pub use agreements::{SignedAgreement, Signing};
 pub use bulk::{BulkRefusal, MAX_BULK_CARDS};
 pub use card::StoredCard;
+pub use error::VaultError;
 pub use identity::StoredIdentity;
 pub(crate) use keys::load_custody;
 pub use keys::RewrapProgress;
@@ -40,13 +42,11 @@ pub use reveal::RevealedPan;
 pub use token::TokenView;
 
 use crate::audit::AuditChain;
-use crate::domain::validation::ValidationError;
-use crate::store::{CommitError, Store, StoreError};
+use crate::store::Store;
 use card::{BinTable, CardRules};
-use crypto::CryptoError;
 use keys::kek::Kek;
 use keys::keyring::{KeyBudget, Keyring};
-use token::{ControlRefusal, LifecycleError, TokenBinRange};
+use token::TokenBinRange;
 
 /// Everything the vault is configured with; `Default` is the embedded
 /// development set-up (embedded BIN table, no Luhn exemptions, token BINs
@@ -76,65 +76,6 @@ impl VaultConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum VaultError {
-    #[error(transparent)]
-    Invalid(#[from] ValidationError),
-    #[error("{what} not found")]
-    NotFound { what: &'static str },
-    #[error("refused by the token's {control} control: {0}", control = .0.control())]
-    Refused(#[from] ControlRefusal),
-    #[error(transparent)]
-    Lifecycle(#[from] LifecycleError),
-    #[error("the reservation is already {state:?}", state = .0)]
-    ReservationSettled(ReservationState),
-    #[error("a reveal needs a reason of 8 to 200 characters that contains no card number")]
-    RevealReason,
-    #[error("the card number lies in the payment-token BIN range")]
-    PanInTokenRange,
-    #[error("a bulk store takes 1 to {max} cards")]
-    BulkSize { max: usize },
-    #[error(transparent)]
-    Crypto(#[from] CryptoError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("stored {what} is corrupt")]
-    Corrupt { what: &'static str },
-    #[error("data key version {version} is the current one; rotate first")]
-    KeyVersionCurrent { version: u32 },
-    #[error("data key version {version} still seals {records} records; rewrap first")]
-    KeyVersionInUse { version: u32, records: u64 },
-    #[error("too many concurrent writers on one record; try again")]
-    Contention,
-    #[error("could not draw an unused token number")]
-    TokenSpaceExhausted,
-    #[error("the payment password does not match; {remaining} attempts left before lock-out")]
-    PasswordMismatch { remaining: u32 },
-    #[error("too many wrong payment passwords; locked until Unix time {}", .until.seconds())]
-    PasswordLocked { until: crate::domain::time::Timestamp },
-    #[error("this user has no payment password")]
-    PasswordNotSet,
-    #[error("this user already has a payment password; change it instead")]
-    PasswordAlreadySet,
-}
-
-impl From<crate::domain::random::RandomUnavailable> for VaultError {
-    fn from(e: crate::domain::random::RandomUnavailable) -> Self {
-        VaultError::Crypto(CryptoError::Random(e))
-    }
-}
-
-impl From<CommitError> for VaultError {
-    fn from(e: CommitError) -> Self {
-        match e {
-            CommitError::Conflict => VaultError::Contention,
-            CommitError::Store(s) => VaultError::Store(s),
-            // CommitError is non_exhaustive only towards other crates.
-        }
-    }
-}
-
 pub struct Vault<S: Store> {
     store: S,
     /// Swapped whole by a KEK rotation (`rotation::rotate_kek`).
@@ -156,7 +97,7 @@ impl<S: Store> Vault<S> {
         let keyring = keys::data_keys::load_or_create(&store, &kek).await?;
         let audit = AuditChain::new(keys::data_keys::load_or_create_audit_key(&store, &kek).await?);
         let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;
-        Ok(Vault {
+        let vault = Vault {
             store,
             kek: std::sync::RwLock::new(std::sync::Arc::new(kek)),
             keyring,
@@ -166,7 +107,14 @@ impl<S: Store> Vault<S> {
             config,
             budget_lock: tokio::sync::Mutex::new(()),
             stripes: crate::stripes::Stripes::new(),
-        })
+        };
+        vault.audit.tally.loaded(&vault.load_audit_head().await?);
+        Ok(vault)
+    }
+
+    /// The audit trail's head sequence and record counts since start.
+    pub fn audit_tally(&self) -> &crate::audit::Tally {
+        &self.audit.tally
     }
 
     pub(crate) fn kek(&self) -> std::sync::Arc<Kek> {
@@ -216,6 +164,7 @@ impl<S: Store> Vault<S> {
                 version: k.version(),
                 encryptions: k.encryptions(),
                 budget: self.config.key_budget.encryptions_per_key,
+                created_at: k.created_at(),
             })
             .collect()
     }
@@ -228,4 +177,5 @@ pub struct KeyVersionStatus {
     /// Upper bound on encryptions performed (counted in reserved blocks).
     pub encryptions: u64,
     pub budget: u64,
+    pub created_at: crate::domain::time::Timestamp,
 }

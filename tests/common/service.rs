@@ -99,11 +99,14 @@ impl Service {
 
     /// (Re)starts the process on the same data, keys and config.
     pub fn spawn(&mut self) {
-        let (child, addr) = spawn_announcing(
-            &["serve", "--config", self.config_path.to_str().unwrap()],
-            &self.log_path,
-            "tokenvault listening on https://",
-        );
+        self.spawn_with(&[]);
+    }
+
+    /// `spawn` with more `serve` arguments (`--log-format json`).
+    pub fn spawn_with(&mut self, extra: &[&str]) {
+        let mut args = vec!["serve", "--config", self.config_path.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let (child, addr) = spawn_announcing(&args, &self.log_path, "tokenvault listening on https://");
         self.addr = addr;
         self.child = Some(child);
     }
