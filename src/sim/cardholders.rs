@@ -48,13 +48,13 @@ pub fn from_file(path: &Path) -> Result<Cardholders, CardholderError> {
 /// an MMYY expiry.
 pub fn parse(text: &str) -> Result<Cardholders, CardholderError> {
     let mut out = HashMap::new();
-    for row in crate::csv_lines::records(text) {
+    for row in crate::csv_lines::secret_records(text) {
         let (line, record) = row.map_err(|line| CardholderError::Line {
             line,
             reason: "not valid CSV (an unclosed quote?)",
         })?;
         let bad = |reason| CardholderError::Line { line, reason };
-        let cols: Vec<&str> = record.iter().collect();
+        let cols: Vec<&str> = record.iter().map(|field| field.as_str()).collect();
         let [card_no, name, id_no, phone, kind, cvn, expiry, balance] = cols[..] else {
             return Err(bad("expected 8 comma-separated columns"));
         };

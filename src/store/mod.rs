@@ -4,6 +4,7 @@
 //! the same semantics (`SELECT … FOR UPDATE` or version columns).
 
 mod batch;
+pub mod codec;
 mod group_commit;
 pub mod keyspace;
 mod sled_store;

@@ -3,10 +3,9 @@
 //! Reads and refusals write an audit-only record before anything is returned.
 
 use super::commit_group::{Queued, Settled};
-use super::records::decode;
 use super::retry::Retry;
 use super::{Vault, VaultError};
-use crate::audit::{self, head_key, record_key, Actor, AuditRecord, ChainHead, Entry, Outcome};
+use crate::audit::{self, Actor, AuditRecord, ChainHead, Entry, Outcome};
 use crate::domain::operation::Operation;
 use crate::store::{Batch, Store};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -102,10 +101,7 @@ impl<S: Store> Vault<S> {
     }
 
     pub(super) async fn load_audit_head(&self) -> Result<ChainHead, VaultError> {
-        match self.store.get(head_key()).await? {
-            Some(bytes) => decode(&bytes, "audit head"),
-            None => Ok(ChainHead::genesis()),
-        }
+        Ok(audit::read::head(&self.store).await?)
     }
 
     /// One attempt of a read-decide-write loop: commits `batch` with a
@@ -224,7 +220,7 @@ impl<S: Store> Vault<S> {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, VaultError> {
-        let records = self.scan_audit(after, limit).await?;
+        let records = audit::read::page(&self.store, after, limit).await?;
         self.record(
             &Audit::new(actor, Operation::AuditRead, None),
             Outcome::Success,
@@ -234,53 +230,10 @@ impl<S: Store> Vault<S> {
         Ok(records)
     }
 
-    async fn scan_audit(&self, after: u64, limit: usize) -> Result<Vec<AuditRecord>, VaultError> {
-        let start = (after > 0).then(|| record_key(after));
-        let page = self
-            .store
-            .scan_prefix(audit::RECORD_PREFIX, start.as_deref(), limit)
-            .await?;
-        page.iter().map(|(_, v)| decode(v, "audit record")).collect()
-    }
-
     /// Walks the whole chain; the report names the first break. A record
     /// that no longer decodes counts as altered at its place in the chain.
     pub async fn audit_verify(&self, actor: &Actor) -> Result<audit::VerifyReport, VaultError> {
-        let head = self.load_audit_head().await?;
-        let mut records = Vec::new();
-        let mut undecodable = None;
-        let mut after: Option<Vec<u8>> = None;
-        'scan: loop {
-            let page = self
-                .store
-                .scan_prefix(audit::RECORD_PREFIX, after.as_deref(), 1024)
-                .await?;
-            let Some((last_key, _)) = page.last() else { break };
-            after = Some(last_key.clone());
-            for (key, value) in &page {
-                match decode::<AuditRecord>(value, "audit record") {
-                    Ok(record) => records.push(record),
-                    Err(_) => {
-                        let seq = std::str::from_utf8(&key[audit::RECORD_PREFIX.len()..])
-                            .ok()
-                            .and_then(|s| s.parse().ok())
-                            .unwrap_or(0);
-                        undecodable = Some(seq);
-                        break 'scan;
-                    }
-                }
-            }
-        }
-        let mut report = audit::verify(&self.audit.key, Some(&audit::ChainHeadView(head)), records);
-        if let Some(seq) = undecodable {
-            let earlier = report.first_break.as_ref().is_some_and(|b| b.seq < seq);
-            if !earlier {
-                report.first_break = Some(audit::Break {
-                    seq,
-                    kind: audit::BreakKind::Altered,
-                });
-            }
-        }
+        let report = audit::read::verify_stored(&self.store, &self.audit.key).await?;
         let detail = match &report.first_break {
             None => format!("intact records={}", report.records),
             Some(b) => format!("broken at {} ({:?})", b.seq, b.kind),
@@ -302,14 +255,7 @@ impl<S: Store> Vault<S> {
             None,
         )
         .await?;
-        let mut out = Vec::new();
-        let mut after = 0;
-        loop {
-            let page = self.scan_audit(after, 1024).await?;
-            let Some(last) = page.last() else { return Ok(out) };
-            after = last.seq;
-            out.extend(page);
-        }
+        Ok(audit::read::all(&self.store).await?)
     }
 }
 

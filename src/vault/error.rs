@@ -66,6 +66,17 @@ impl From<CommitError> for VaultError {
     }
 }
 
+impl From<crate::audit::read::ReadError> for VaultError {
+    fn from(e: crate::audit::read::ReadError) -> Self {
+        use crate::audit::read::ReadError;
+        match e {
+            ReadError::Store(s) => VaultError::Store(s),
+            ReadError::Corrupt(what) => VaultError::Corrupt { what },
+            // ReadError is non_exhaustive only towards other crates.
+        }
+    }
+}
+
 impl VaultError {
     /// This failure's one code: the audit record and the problem document
     /// both read it.

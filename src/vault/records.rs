@@ -2,7 +2,7 @@
 //! values and facts about a card (network, issuer); everything a PAN or an
 //! identity consists of is ciphertext bound to its record and field.
 //!
-//! Encoding: one format byte, then postcard. Decoding re-checks invariants
+//! Encoding: `store::codec` (one format byte, then postcard). Decoding re-checks invariants
 //! (serde `try_from` on controls, references and token numbers).
 
 use super::card::{CardType, MaskedPan, Network};
@@ -11,22 +11,18 @@ use super::VaultError;
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::refs::{AgreementRef, CardRef, IdentityRef, ReservationId, UserId};
 use crate::domain::time::Timestamp;
+use crate::store::codec;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-const FORMAT: u8 = 1;
-
 pub(crate) fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, VaultError> {
-    postcard::to_extend(record, vec![FORMAT]).map_err(|_| VaultError::Corrupt {
+    codec::encode(record).map_err(|_| VaultError::Corrupt {
         what: "record encoding",
     })
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, VaultError> {
-    match bytes.split_first() {
-        Some((&FORMAT, body)) => postcard::from_bytes(body).map_err(|_| VaultError::Corrupt { what }),
-        _ => Err(VaultError::Corrupt { what }),
-    }
+    codec::decode(bytes).map_err(|_| VaultError::Corrupt { what })
 }
 
 #[derive(Serialize, Deserialize)]
