@@ -117,7 +117,8 @@ pub async fn confirm(
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let op = Operation::BindingConfirm;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, BindingId::parse)))
+        .await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/bindings/{id}/confirm");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
@@ -144,7 +145,8 @@ pub async fn read(
     Param(id): Param,
 ) -> Result<Json<BindingResponse>, Problem> {
     let op = Operation::BindingRead;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, BindingId::parse)))
+        .await?;
     let id = binding_id(&app, &caller, op, &id).await?;
     let view = app.orchestrator.binding(&app.vault, &caller.actor, &id).await?;
     Ok(Json(BindingResponse::from(view)))
@@ -159,7 +161,8 @@ pub async fn list(
     Param(user): Param,
 ) -> Result<Json<BindingListResponse>, Problem> {
     let op = Operation::BindingList;
-    app.authorize(&caller, op, Some(user.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&user, UserId::parse)))
+        .await?;
     let user = app.field(&caller, op, "user_id", UserId::parse(&user)).await?;
     let bindings = app
         .orchestrator
@@ -187,7 +190,8 @@ pub async fn unbind(
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let op = Operation::BindingUnbind;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, BindingId::parse)))
+        .await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/bindings/{id}/unbind");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {

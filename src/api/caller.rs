@@ -5,8 +5,10 @@ use super::problem::Problem;
 use super::App;
 use crate::audit::Actor;
 use crate::domain::operation::Operation;
+use crate::domain::subject::AuditSubject;
 use crate::domain::validation::ValidationError;
 use crate::tls::{Identity, IdentityError};
+use crate::vault::AuditObject;
 use std::net::SocketAddr;
 
 /// Set once per connection by the server after the TLS handshake.
@@ -47,7 +49,7 @@ impl App {
         &self,
         caller: &Caller,
         operation: Operation,
-        object: Option<String>,
+        object: Option<AuditObject>,
     ) -> Result<(), Problem> {
         let allowed = caller
             .identity
@@ -67,6 +69,36 @@ impl App {
 }
 
 impl App {
+    /// The audit object for a path value: the parsed value when `raw`
+    /// parses as its kind, a keyed digest of it otherwise.
+    pub(super) fn object<T: AuditSubject, E>(
+        &self,
+        raw: &str,
+        parse: impl FnOnce(&str) -> Result<T, E>,
+    ) -> AuditObject {
+        match parse(raw) {
+            Ok(value) => self.vault.audit_object(&value),
+            Err(_) => self.vault.unparsed_object(raw),
+        }
+    }
+
+    /// A token path value: only a token of this vault's range is named.
+    pub(super) fn token_object(&self, raw: &str) -> AuditObject {
+        self.object(raw, |t| self.vault.config().token_range.parse_token(t))
+    }
+
+    /// A merchant's order, `order=<merchant>/<order>` when both parse.
+    pub(super) fn order_object(&self, merchant: &str, order: &str) -> AuditObject {
+        use crate::domain::ids::MerchantId;
+        use crate::orchestration::payment::{OrderId, OrderSubject};
+        match (MerchantId::parse(merchant), OrderId::parse(order)) {
+            (Ok(merchant), Ok(order)) => self
+                .vault
+                .audit_object(&OrderSubject::new(Some(&merchant), &order)),
+            _ => self.vault.unparsed_object(&format!("{merchant}/{order}")),
+        }
+    }
+
     /// A refused field, audited, as a problem naming `field` and the rule.
     pub(super) async fn refuse_field(
         &self,

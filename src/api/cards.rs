@@ -118,8 +118,12 @@ pub async fn read(
     caller: Caller,
     Param(card): Param,
 ) -> Result<Json<CardResponse>, Problem> {
-    app.authorize(&caller, Operation::CardRead, Some(card.clone()))
-        .await?;
+    app.authorize(
+        &caller,
+        Operation::CardRead,
+        Some(app.object(&card, CardRef::parse)),
+    )
+    .await?;
     let card = app.vault.card(&caller.actor, &card_ref(&card)?).await?;
     Ok(Json(CardResponse::from(card)))
 }
@@ -136,15 +140,24 @@ pub async fn reveal(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::CardReveal, Some(card.clone()))
-        .await?;
+    app.authorize(
+        &caller,
+        Operation::CardReveal,
+        Some(app.object(&card, CardRef::parse)),
+    )
+    .await?;
     let request: RevealRequest = app
         .parse_body(&caller, Operation::CardReveal, &headers, &body)
         .await?;
     let card_ref = card_ref(&card)?;
     if let Err(wait) = app.reveals.take(&caller.actor.identity) {
         app.vault
-            .record_refused(&caller.actor, Operation::CardReveal, Some(card), "rate_limit")
+            .record_refused(
+                &caller.actor,
+                Operation::CardReveal,
+                Some(app.vault.audit_object(&card_ref)),
+                "rate_limit",
+            )
             .await
             .map_err(Problem::from)?;
         return Err(Problem::new(

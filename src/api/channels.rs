@@ -32,7 +32,7 @@ pub async fn notify(
     Body(body): Body,
 ) -> Result<Json<NotificationAck>, Problem> {
     let op = Operation::PaymentNotify;
-    let object = format!("channel={channel}");
+    let object = app.object(&channel, ChannelId::parse);
     app.authorize(&caller, op, Some(object.clone())).await?;
     let channel = app
         .field(&caller, op, "channel", ChannelId::parse(&channel))
@@ -78,7 +78,8 @@ pub async fn set_state(
     Body(body): Body,
 ) -> Result<Json<ChannelHealth>, Problem> {
     let op = Operation::ChannelManage;
-    app.authorize(&caller, op, Some(channel.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&channel, ChannelId::parse)))
+        .await?;
     let channel = app
         .field(&caller, op, "channel", ChannelId::parse(&channel))
         .await?;

@@ -55,8 +55,12 @@ pub async fn read(
     caller: Caller,
     Param(reference): Param,
 ) -> Result<Json<IdentityResponse>, Problem> {
-    app.authorize(&caller, Operation::IdentityRead, Some(reference.clone()))
-        .await?;
+    app.authorize(
+        &caller,
+        Operation::IdentityRead,
+        Some(app.object(&reference, IdentityRef::parse)),
+    )
+    .await?;
     let identity_ref = IdentityRef::parse(&reference).map_err(|e| {
         Problem::from(crate::vault::VaultError::Invalid(e)).with_field("identity_ref", "format")
     })?;

@@ -111,8 +111,12 @@ pub async fn retire(
     caller: Caller,
     Param(version): Param,
 ) -> Result<Json<KeyVersionResponse>, Problem> {
-    app.authorize(&caller, Operation::KeyRetire, Some(version.clone()))
-        .await?;
+    app.authorize(
+        &caller,
+        Operation::KeyRetire,
+        Some(app.object(&version, str::parse::<u32>)),
+    )
+    .await?;
     let version: u32 = version.parse().map_err(|_| {
         Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -77,7 +77,8 @@ pub async fn change(
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let op = Operation::PasswordChange;
-    app.authorize(&caller, op, Some(user.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&user, UserId::parse)))
+        .await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/payment-passwords/{user}/change");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
@@ -105,7 +106,8 @@ pub async fn verify(
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let op = Operation::PasswordVerify;
-    app.authorize(&caller, op, Some(user.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&user, UserId::parse)))
+        .await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/payment-passwords/{user}/verify");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {

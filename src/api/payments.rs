@@ -15,7 +15,6 @@ use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
 use crate::orchestration::payment::{OrderId, RefundId};
 use crate::orchestration::{ConfirmCode, Debit, PaymentId, PaymentStatus, PaymentView};
-use crate::vault::token::TokenNumber;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -71,7 +70,12 @@ pub async fn debit(
             let r: DebitRequest = app.parse_body(&caller, op, &headers, &body).await?;
             let debit = Debit {
                 token: app
-                    .field(&caller, op, "token", TokenNumber::parse(&r.token))
+                    .field(
+                        &caller,
+                        op,
+                        "token",
+                        app.vault.config().token_range.parse_token(&r.token),
+                    )
                     .await?,
                 order_id: app
                     .field(&caller, op, "order_id", OrderId::parse(&r.order_id))
@@ -109,7 +113,8 @@ pub async fn read(
     Param(id): Param,
 ) -> Result<Json<PaymentResponse>, Problem> {
     let op = Operation::PaymentRead;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
+        .await?;
     let id = payment_id(&app, &caller, op, &id).await?;
     let view = app.orchestrator.payment(&app.vault, &caller.actor, &id).await?;
     Ok(Json(PaymentResponse::from(view)))
@@ -125,7 +130,7 @@ pub async fn by_order(
     Params2(merchant, order): Params2,
 ) -> Result<Json<PaymentResponse>, Problem> {
     let op = Operation::PaymentRead;
-    app.authorize(&caller, op, Some(format!("order={merchant}/{order}")))
+    app.authorize(&caller, op, Some(app.order_object(&merchant, &order)))
         .await?;
     let merchant = app
         .field(&caller, op, "merchant", MerchantId::parse(&merchant))
@@ -153,7 +158,8 @@ pub async fn confirm(
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let op = Operation::PaymentConfirm;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
+        .await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/payments/{id}/confirm");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
@@ -187,7 +193,8 @@ pub async fn refund(
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let op = Operation::PaymentRefund;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
+        .await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/payments/{id}/refunds");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
@@ -220,7 +227,8 @@ pub async fn read_refund(
     Params2(id, refund_id): Params2,
 ) -> Result<Json<RefundResponse>, Problem> {
     let op = Operation::PaymentRead;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
+        .await?;
     let id = payment_id(&app, &caller, op, &id).await?;
     let refund_id = app
         .field(&caller, op, "refund_id", RefundId::parse(&refund_id))
@@ -246,7 +254,8 @@ pub async fn cancel(
     Body(body): Body,
 ) -> Result<Response, Problem> {
     let op = Operation::PaymentCancel;
-    app.authorize(&caller, op, Some(id.clone())).await?;
+    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
+        .await?;
     let key = idempotency::key(&headers)?;
     let path = format!("/v1/payments/{id}/cancel");
     app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {

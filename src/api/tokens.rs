@@ -8,17 +8,22 @@ use super::idempotency::{self, Answer};
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::domain::operation::Operation;
+use crate::domain::refs::CardRef;
 use crate::domain::time::Timestamp;
 use crate::vault::token::TokenNumber;
 use crate::vault::VaultError;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
 
-fn token_number(text: &str) -> Result<TokenNumber, Problem> {
-    TokenNumber::parse(text).map_err(|e| Problem::from(VaultError::Invalid(e)).with_field("token", "format"))
+fn token_number(app: &App, text: &str) -> Result<TokenNumber, Problem> {
+    app.vault
+        .config()
+        .token_range
+        .parse_token(text)
+        .map_err(|e| Problem::from(VaultError::Invalid(e)).with_field("token", "format"))
 }
 
 /// Issue a payment token for a stored card, with its domain controls.
@@ -54,7 +59,7 @@ pub async fn issue(
                         .record_refused(
                             &caller.actor,
                             Operation::TokenIssue,
-                            Some(card.to_string()),
+                            Some(app.vault.audit_object(&card)),
                             &format!("{field}.{rule}"),
                         )
                         .await
@@ -80,10 +85,12 @@ pub async fn read(
     caller: Caller,
     Param(token): Param,
 ) -> Result<Json<TokenResponse>, Problem> {
-    app.authorize(&caller, Operation::TokenRead, Some(token.clone()))
+    app.authorize(&caller, Operation::TokenRead, Some(app.token_object(&token)))
         .await?;
     Ok(Json(TokenResponse::from(
-        app.vault.token(&caller.actor, &token_number(&token)?).await?,
+        app.vault
+            .token(&caller.actor, &token_number(&app, &token)?)
+            .await?,
     )))
 }
 
@@ -95,8 +102,12 @@ pub async fn list(
     caller: Caller,
     Param(card): Param,
 ) -> Result<Json<TokenListResponse>, Problem> {
-    app.authorize(&caller, Operation::TokenList, Some(card.clone()))
-        .await?;
+    app.authorize(
+        &caller,
+        Operation::TokenList,
+        Some(app.object(&card, CardRef::parse)),
+    )
+    .await?;
     let card = card_ref(&card)?;
     let tokens = app.vault.tokens_of_card(&caller.actor, &card).await?;
     Ok(Json(TokenListResponse {
@@ -109,15 +120,18 @@ async fn transition(
     app: Arc<App>,
     caller: Caller,
     token: String,
+    uri: Uri,
     headers: HeaderMap,
     body: &[u8],
     operation: Operation,
 ) -> Result<Response, Problem> {
-    app.authorize(&caller, operation, Some(token.clone())).await?;
+    app.authorize(&caller, operation, Some(app.token_object(&token)))
+        .await?;
     let key = idempotency::key(&headers)?;
-    let path = format!("/v1/tokens/{token}/{}", operation.as_str());
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, body, || async {
-        let number = token_number(&token)?;
+    // The path as the request named it (not rebuilt by hand), so the
+    // request MAC covers the route actually served.
+    app.idempotent(&caller.actor.identity, &key, "POST", uri.path(), body, || async {
+        let number = token_number(&app, &token)?;
         let now = Timestamp::now();
         let view = match operation {
             Operation::TokenSuspend => app.vault.suspend_token(&caller.actor, &number, now).await?,
@@ -137,10 +151,11 @@ pub async fn suspend(
     State(app): State<Arc<App>>,
     caller: Caller,
     Param(token): Param,
+    uri: Uri,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, Problem> {
-    transition(app, caller, token, headers, &body, Operation::TokenSuspend).await
+    transition(app, caller, token, uri, headers, &body, Operation::TokenSuspend).await
 }
 
 /// Suspended → active.
@@ -151,10 +166,11 @@ pub async fn resume(
     State(app): State<Arc<App>>,
     caller: Caller,
     Param(token): Param,
+    uri: Uri,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, Problem> {
-    transition(app, caller, token, headers, &body, Operation::TokenResume).await
+    transition(app, caller, token, uri, headers, &body, Operation::TokenResume).await
 }
 
 /// Active or suspended → deleted. Final.
@@ -165,8 +181,9 @@ pub async fn delete(
     State(app): State<Arc<App>>,
     caller: Caller,
     Param(token): Param,
+    uri: Uri,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, Problem> {
-    transition(app, caller, token, headers, &body, Operation::TokenDelete).await
+    transition(app, caller, token, uri, headers, &body, Operation::TokenDelete).await
 }

@@ -85,6 +85,14 @@ macro_rules! identifier {
                 f.write_str(&self.0)
             }
         }
+        impl $crate::domain::subject::AuditSubject for $name {
+            fn audit_name(&self) -> String {
+                self.0.clone()
+            }
+            fn free_form(&self) -> bool {
+                true
+            }
+        }
     };
 }
 

@@ -7,5 +7,6 @@ pub mod ids;
 pub mod operation;
 pub mod random;
 pub mod refs;
+pub mod subject;
 pub mod time;
 pub mod validation;

@@ -61,6 +61,11 @@ macro_rules! reference {
                 f.write_str(&self.0)
             }
         }
+        impl crate::domain::subject::AuditSubject for $name {
+            fn audit_name(&self) -> String {
+                self.0.clone()
+            }
+        }
     };
 }
 
@@ -86,6 +91,15 @@ reference!(
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct UserId(String);
+
+impl crate::domain::subject::AuditSubject for UserId {
+    fn audit_name(&self) -> String {
+        self.0.clone()
+    }
+    fn free_form(&self) -> bool {
+        true
+    }
+}
 
 impl UserId {
     pub fn parse(text: &str) -> Result<Self, ValidationError> {

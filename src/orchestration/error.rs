@@ -171,7 +171,7 @@ impl super::Orchestrator {
         vault: &crate::vault::Vault<S>,
         actor: &crate::audit::Actor,
         operation: crate::domain::operation::Operation,
-        object: String,
+        object: crate::vault::AuditObject,
         result: Result<T, OrchestrationError>,
     ) -> Result<T, OrchestrationError> {
         if let Err(e) = &result {

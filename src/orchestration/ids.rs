@@ -55,6 +55,11 @@ macro_rules! random_id {
                 f.write_str(&self.0)
             }
         }
+        impl crate::domain::subject::AuditSubject for $name {
+            fn audit_name(&self) -> String {
+                self.0.clone()
+            }
+        }
     };
 }
 

@@ -170,10 +170,10 @@ impl<S: Store> Vault<S> {
         &self,
         actor: &Actor,
         operation: Operation,
-        object: Option<String>,
+        object: Option<super::AuditObject>,
     ) -> Result<(), VaultError> {
         self.record(
-            &Audit::new(actor, operation, object),
+            &Audit::new(actor, operation, object.map(super::AuditObject::into_string)),
             Outcome::Denied,
             Some("policy".to_owned()),
         )
@@ -186,11 +186,11 @@ impl<S: Store> Vault<S> {
         &self,
         actor: &Actor,
         operation: Operation,
-        object: Option<String>,
+        object: Option<super::AuditObject>,
         detail: &str,
     ) -> Result<(), VaultError> {
         self.record(
-            &Audit::new(actor, operation, object),
+            &Audit::new(actor, operation, object.map(super::AuditObject::into_string)),
             Outcome::Refused,
             Some(detail.to_owned()),
         )
@@ -268,11 +268,11 @@ impl<S: Store> Vault<S> {
         batch: Batch,
         actor: &Actor,
         operation: Operation,
-        object: Option<String>,
+        object: Option<super::AuditObject>,
         outcome: Outcome,
         detail: Option<String>,
     ) -> Result<bool, VaultError> {
-        let audit = Audit::new(actor, operation, object);
+        let audit = Audit::new(actor, operation, object.map(super::AuditObject::into_string));
         self.apply_audited(batch, &audit, outcome, detail).await
     }
 
@@ -281,11 +281,15 @@ impl<S: Store> Vault<S> {
         &self,
         actor: &Actor,
         operation: Operation,
-        object: Option<String>,
+        object: Option<super::AuditObject>,
         outcome: Outcome,
         detail: Option<String>,
     ) -> Result<(), VaultError> {
-        self.record(&Audit::new(actor, operation, object), outcome, detail)
-            .await
+        self.record(
+            &Audit::new(actor, operation, object.map(super::AuditObject::into_string)),
+            outcome,
+            detail,
+        )
+        .await
     }
 }

@@ -6,6 +6,7 @@
 //! and get back references and masked values.
 
 mod agreements;
+mod audit_object;
 mod audited;
 mod bulk;
 pub mod card;
@@ -28,6 +29,7 @@ mod reserve;
 mod reveal;
 
 pub use agreements::{SignedAgreement, Signing};
+pub use audit_object::AuditObject;
 pub use bulk::{BulkRefusal, MAX_BULK_CARDS};
 pub use card::StoredCard;
 pub use error::VaultError;

@@ -25,8 +25,14 @@ impl Orchestrator {
         code: ConfirmCode,
     ) -> Result<BindingView, OrchestrationError> {
         let result = self.confirm_inner(vault, actor, id, code).await;
-        self.audit_failure(vault, actor, Operation::BindingConfirm, id.to_string(), result)
-            .await
+        self.audit_failure(
+            vault,
+            actor,
+            Operation::BindingConfirm,
+            vault.audit_object(id),
+            result,
+        )
+        .await
     }
 
     async fn confirm_inner<S: Store>(

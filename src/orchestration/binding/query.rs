@@ -27,7 +27,7 @@ impl Orchestrator {
             .record_outcome(
                 actor,
                 Operation::BindingRead,
-                Some(id.to_string()),
+                Some(vault.audit_object(id)),
                 outcome,
                 detail,
             )
@@ -53,7 +53,7 @@ impl Orchestrator {
             .record_outcome(
                 actor,
                 Operation::BindingList,
-                Some(user.to_string()),
+                Some(vault.audit_object(user)),
                 Outcome::Success,
                 Some(format!("count={}", all.len())),
             )

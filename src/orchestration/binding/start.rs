@@ -46,7 +46,7 @@ impl Orchestrator {
         actor: &Actor,
         input: StartBinding,
     ) -> Result<(BindingView, bool), OrchestrationError> {
-        let object = Some(input.card_ref.to_string());
+        let object = Some(vault.audit_object(&input.card_ref));
         let result = self.start_inner(vault, actor, input).await;
         if let Err(e) = &result {
             let (outcome, detail) = e.audit();

@@ -109,7 +109,7 @@ impl Orchestrator {
                 batch,
                 actor,
                 operation,
-                Some(record.id.to_string()),
+                Some(vault.audit_object(&record.id)),
                 outcome,
                 Some(detail),
             )

@@ -21,8 +21,14 @@ impl Orchestrator {
         id: &BindingId,
     ) -> Result<BindingView, OrchestrationError> {
         let result = self.unbind_inner(vault, actor, id).await;
-        self.audit_failure(vault, actor, Operation::BindingUnbind, id.to_string(), result)
-            .await
+        self.audit_failure(
+            vault,
+            actor,
+            Operation::BindingUnbind,
+            vault.audit_object(id),
+            result,
+        )
+        .await
     }
 
     async fn unbind_inner<S: Store>(

@@ -133,8 +133,14 @@ impl Orchestrator {
         code: ConfirmCode,
     ) -> Result<PaymentView, OrchestrationError> {
         let result = self.confirm_payment_inner(vault, actor, id, code).await;
-        self.audit_failure(vault, actor, Operation::PaymentConfirm, id.to_string(), result)
-            .await
+        self.audit_failure(
+            vault,
+            actor,
+            Operation::PaymentConfirm,
+            vault.audit_object(id),
+            result,
+        )
+        .await
     }
 
     async fn confirm_payment_inner<S: Store>(

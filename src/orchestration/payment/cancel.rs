@@ -19,8 +19,14 @@ impl Orchestrator {
         id: &PaymentId,
     ) -> Result<PaymentView, OrchestrationError> {
         let result = self.cancel_inner(vault, actor, id).await;
-        self.audit_failure(vault, actor, Operation::PaymentCancel, id.to_string(), result)
-            .await
+        self.audit_failure(
+            vault,
+            actor,
+            Operation::PaymentCancel,
+            vault.audit_object(id),
+            result,
+        )
+        .await
     }
 
     async fn cancel_inner<S: Store>(

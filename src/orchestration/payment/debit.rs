@@ -59,7 +59,7 @@ impl Orchestrator {
             vault,
             actor,
             Operation::PaymentDebit,
-            format!("order={}", debit.order_id.as_str()),
+            vault.audit_object(&super::OrderSubject::new(None, &debit.order_id)),
             result,
         )
         .await

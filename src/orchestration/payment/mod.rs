@@ -42,6 +42,32 @@ identifier!(
     RefundId, Field::Refund, "a refund id is 1 to 64 letters, digits, '.', '_' or '-'"
 );
 
+/// A merchant's order as an audit record names it: `order=<order>` or
+/// `order=<merchant>/<order>`. Both parts are free-form, so the vault
+/// digests a name that holds what looks like a card number.
+pub struct OrderSubject<'a> {
+    merchant: Option<&'a MerchantId>,
+    order: &'a OrderId,
+}
+
+impl<'a> OrderSubject<'a> {
+    pub fn new(merchant: Option<&'a MerchantId>, order: &'a OrderId) -> Self {
+        OrderSubject { merchant, order }
+    }
+}
+
+impl crate::domain::subject::AuditSubject for OrderSubject<'_> {
+    fn audit_name(&self) -> String {
+        match self.merchant {
+            Some(merchant) => format!("order={}/{}", merchant.as_str(), self.order.as_str()),
+            None => format!("order={}", self.order.as_str()),
+        }
+    }
+    fn free_form(&self) -> bool {
+        true
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PaymentStatus {

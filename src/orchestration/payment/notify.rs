@@ -34,7 +34,7 @@ impl Orchestrator {
             Some(id) => self.notify_inner(vault, actor, channel, id, notification).await,
             None => Err(OrchestrationError::NotificationMismatch("order_no")),
         };
-        let object = id.map_or_else(|| format!("channel={}", channel.as_str()), |id| id.to_string());
+        let object = id.map_or_else(|| vault.audit_object(channel), |id| vault.audit_object(&id));
         match &result {
             Err(e) => {
                 let (outcome, detail) = e.audit();
@@ -42,7 +42,7 @@ impl Orchestrator {
                     .record_outcome(
                         actor,
                         Operation::PaymentNotify,
-                        Some(object),
+                        Some(object.clone()),
                         outcome,
                         Some(detail),
                     )
@@ -54,7 +54,7 @@ impl Orchestrator {
                     .record_outcome(
                         actor,
                         Operation::PaymentNotify,
-                        Some(object),
+                        Some(object.clone()),
                         Outcome::Success,
                         Some(detail),
                     )

@@ -18,7 +18,8 @@ impl Orchestrator {
         id: &PaymentId,
     ) -> Result<PaymentView, OrchestrationError> {
         let result = self.load_payment(vault, id).await.map(|(record, _)| record);
-        self.read_audited(vault, actor, id.to_string(), result).await
+        self.read_audited(vault, actor, vault.audit_object(id), result)
+            .await
     }
 
     pub async fn payment_by_order<S: Store>(
@@ -36,7 +37,7 @@ impl Orchestrator {
                     .map(|(record, _)| record)
                     .ok_or(OrchestrationError::PaymentNotFound)
             });
-        let object = format!("order={}/{}", merchant.as_str(), order.as_str());
+        let object = vault.audit_object(&super::OrderSubject::new(Some(merchant), order));
         self.read_audited(vault, actor, object, result).await
     }
 
@@ -44,7 +45,7 @@ impl Orchestrator {
         &self,
         vault: &Vault<S>,
         actor: &Actor,
-        object: String,
+        object: crate::vault::AuditObject,
         found: Result<PaymentRecord, OrchestrationError>,
     ) -> Result<PaymentView, OrchestrationError> {
         let (outcome, detail) = match &found {

@@ -29,8 +29,14 @@ impl Orchestrator {
                 .await
         }
         .await;
-        self.audit_failure(vault, actor, Operation::PaymentRefund, id.to_string(), result)
-            .await
+        self.audit_failure(
+            vault,
+            actor,
+            Operation::PaymentRefund,
+            vault.audit_object(id),
+            result,
+        )
+        .await
     }
 
     /// A refund; the caller holds the payment's lock. Returns the refund

@@ -88,9 +88,11 @@ impl Orchestrator {
         batch: Batch,
     ) -> Result<(), OrchestrationError> {
         let mut detail = format!(
-            "status={} order={} amount={} {} channel={} token={}",
+            "status={} {} amount={} {} channel={} token={}",
             record.status.as_str(),
-            record.order_id.as_str(),
+            vault
+                .audit_object(&super::OrderSubject::new(None, &record.order_id))
+                .as_str(),
             record.amount,
             record.currency.as_str(),
             record.channel.as_str(),
@@ -104,7 +106,7 @@ impl Orchestrator {
                 batch,
                 actor,
                 operation,
-                Some(record.id.to_string()),
+                Some(vault.audit_object(&record.id)),
                 Outcome::Success,
                 Some(detail),
             )

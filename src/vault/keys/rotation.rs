@@ -110,7 +110,7 @@ impl<S: Store> Vault<S> {
         let mut new = keys::data_keys::NewDataKey::make(&kek, version)?;
         let detail = format!("data key version {version} created ({reason})");
         let batch = std::mem::take(&mut new.batch);
-        let object = Some(version.to_string());
+        let object = Some(self.audit_object(&version));
         if self
             .commit_with_audit(
                 batch,
@@ -151,7 +151,7 @@ impl<S: Store> Vault<S> {
         let outcome = self.try_retire(actor, version).await;
         if let Err(e) = &outcome {
             let detail = format!("retire version {version} refused: {e}");
-            let object = Some(version.to_string());
+            let object = Some(self.audit_object(&version));
             self.record_outcome(
                 actor,
                 Operation::KeyRetire,
@@ -193,7 +193,7 @@ impl<S: Store> Vault<S> {
             .expect_equals(key.clone(), stored)
             .put(key, encode(&record)?);
         let detail = format!("data key version {version} retired; its key erased");
-        let object = Some(version.to_string());
+        let object = Some(self.audit_object(&version));
         if !self
             .commit_with_audit(
                 batch,
