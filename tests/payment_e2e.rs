@@ -224,6 +224,22 @@ async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
     assert!(!first.to_string().contains(&pan));
     let r = w.debit(&token, "o-1", 999, json!({})).await;
     assert_eq!((r.status, r.json()["field"].clone()), (409, json!("order_id")));
+    // An order id that is a card number (numeric order ids exist): taken
+    // or refused, the trail keeps only a keyed digest of it.
+    let card_like = "4242424242424242";
+    let r = w.debit(&token, card_like, 100, json!({})).await;
+    assert!(r.status < 500, "{}", r.text());
+    let export = w
+        .service
+        .client("auditor")
+        .get("/v1/audit/export")
+        .await
+        .unwrap()
+        .text();
+    assert!(
+        !export.contains(card_like),
+        "an order id holding a PAN reached the trail"
+    );
     w.audit_intact().await;
 }
 
