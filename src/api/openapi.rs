@@ -9,6 +9,9 @@ use super::{audit, bindings, cards, channels, identities, keys, ops, passwords, 
 
 #[derive(utoipa::OpenApi)]
 #[openapi(
+    modifiers(&ServedShape),
+    servers((url = "https://127.0.0.1:8443", description = "The development default (`tokenvault serve` without a config); production listens where `listen` says")),
+    security(("mutualTLS" = [])),
     info(
         title = "tokenvault",
         description = "Tokenization vault: cards, identities, payment passwords, card binding, payment tokens (支付标记), and debits, refunds, cancels and unbinding on tokens, and key custody (unseal from custodians' KEK shares, data-key rotation, rewrap, retirement, KEK rotation), over mutual TLS. Every call is authenticated by its client certificate and authorised by policy."
@@ -105,6 +108,67 @@ use super::{audit, bindings, cards, channels, identities, keys, ops, passwords, 
 )]
 pub struct ApiDoc;
 
+/// What the annotations cannot say once for all routes: every call is
+/// authenticated by its client certificate (`mutualTLS`), operation ids are
+/// unique (`<tag>_<handler>`: handler names repeat across files), and
+/// errors are `application/problem+json`, as served.
+struct ServedShape;
+
+impl utoipa::Modify for ServedShape {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::SecurityScheme;
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.security_schemes.insert(
+            "mutualTLS".to_owned(),
+            SecurityScheme::MutualTls {
+                description: Some(
+                    "A client certificate from the service's CA, not revoked; its URI SAN (else CN) is the identity policies grant operations to".to_owned(),
+                ),
+                extensions: None,
+            },
+        );
+        for item in doc.paths.paths.values_mut() {
+            let operations = [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                let tag = operation.tags.as_ref().and_then(|t| t.first()).cloned();
+                if let (Some(tag), Some(id)) = (tag, operation.operation_id.as_mut()) {
+                    *id = format!("{tag}_{id}");
+                }
+                for response in operation.responses.responses.values_mut() {
+                    if let utoipa::openapi::RefOr::T(response) = response {
+                        serve_problems_as_problem_json(response);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A response whose JSON body is the `Problem` schema is documented under
+/// the content type it is served with.
+fn serve_problems_as_problem_json(response: &mut utoipa::openapi::Response) {
+    let is_problem = response
+        .content
+        .get("application/json")
+        .and_then(|c| c.schema.as_ref())
+        .is_some_and(
+            |schema| matches!(schema, utoipa::openapi::RefOr::Ref(r) if r.ref_location.ends_with("/Problem")),
+        );
+    if is_problem {
+        if let Some(content) = response.content.shift_remove("application/json") {
+            response
+                .content
+                .insert(super::problem::CONTENT_TYPE.to_owned(), content);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use utoipa::OpenApi;
@@ -127,5 +191,32 @@ mod tests {
         }
         let json = doc.to_json().unwrap();
         assert!(json.contains("\"Problem\""));
+    }
+
+    #[test]
+    fn operation_ids_are_unique_and_errors_are_problem_json() {
+        let doc = super::ApiDoc::openapi();
+        let mut ids = std::collections::BTreeSet::new();
+        for (path, item) in &doc.paths.paths {
+            for operation in [&item.get, &item.post, &item.put, &item.delete]
+                .into_iter()
+                .flatten()
+            {
+                let id = operation.operation_id.clone().unwrap_or_default();
+                assert!(ids.insert(id.clone()), "operation id {id} repeats ({path})");
+                for (status, response) in &operation.responses.responses {
+                    if let utoipa::openapi::RefOr::T(r) = response {
+                        if status.starts_with('4') || status.starts_with('5') {
+                            assert!(
+                                !r.content.contains_key("application/json"),
+                                "{path} {status} documents a problem as application/json"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        let json = doc.to_json().unwrap();
+        assert!(json.contains("\"mutualTLS\"") && json.contains("\"servers\""));
     }
 }

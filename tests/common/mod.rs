@@ -153,3 +153,27 @@ pub fn assert_openmetrics(text: &str) {
     let families: usize = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
     assert!(families >= 10, "{families} metric families:\n{text}");
 }
+
+/// Validates `text` with `openapi-spec-validator` (the OpenAPI Initiative's
+/// JSON Schemas plus its own checks: unique operation ids, references that
+/// resolve). `.ci/run` installs it.
+pub fn assert_valid_openapi(text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, json\nfrom openapi_spec_validator import validate\nvalidate(json.load(sys.stdin))",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs (the OpenAPI check needs `pip install openapi-spec-validator`)");
+    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "openapi-spec-validator refused the document (needs `pip install openapi-spec-validator`):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
