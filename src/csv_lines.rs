@@ -9,23 +9,27 @@ use zeroize::Zeroizing;
 /// `(line, fields)` for each record line; a line that is not valid CSV (an
 /// unclosed quote) is an `Err` with its line number.
 pub(crate) fn records(text: &str) -> impl Iterator<Item = Result<(usize, csv::StringRecord), usize>> + '_ {
-    text.lines().enumerate().filter_map(|(index, raw)| {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            return None;
-        }
-        let line = index + 1;
+    record_lines(text).map(|(line, trimmed)| {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .trim(csv::Trim::All)
             .flexible(true)
             .from_reader(trimmed.as_bytes());
         let mut record = csv::StringRecord::new();
-        Some(match reader.read_record(&mut record) {
+        match reader.read_record(&mut record) {
             Ok(true) => Ok((line, record)),
             Ok(false) | Err(_) => Err(line),
-        })
+        }
     })
+}
+
+/// `(line number, trimmed text)` of each line that is neither blank nor a
+/// `#` comment.
+fn record_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
+    text.lines()
+        .enumerate()
+        .map(|(index, raw)| (index + 1, raw.trim()))
+        .filter(|(_, line)| !line.is_empty() && !line.starts_with('#'))
 }
 
 /// As `records`, for files of secrets: each field decoded by `csv-core`
@@ -34,14 +38,7 @@ pub(crate) fn records(text: &str) -> impl Iterator<Item = Result<(usize, csv::St
 pub(crate) fn secret_records(
     text: &str,
 ) -> impl Iterator<Item = Result<(usize, Vec<Zeroizing<String>>), usize>> + '_ {
-    text.lines().enumerate().filter_map(|(index, raw)| {
-        let trimmed = raw.trim();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            return None;
-        }
-        let line = index + 1;
-        Some(secret_fields(trimmed).map(|fields| (line, fields)).ok_or(line))
-    })
+    record_lines(text).map(|(line, trimmed)| secret_fields(trimmed).map(|fields| (line, fields)).ok_or(line))
 }
 
 fn secret_fields(line: &str) -> Option<Vec<Zeroizing<String>>> {

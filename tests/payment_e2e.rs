@@ -105,13 +105,7 @@ impl World {
 
     /// Audit records of `operation` whose detail contains `needle`.
     async fn audited(&self, operation: &str, needle: &str) -> Vec<Value> {
-        let text = self
-            .service
-            .client("auditor")
-            .get("/v1/audit/export")
-            .await
-            .unwrap()
-            .text();
+        let text = self.service.audit_export().await;
         text.lines()
             .map(|l| serde_json::from_str::<Value>(l).unwrap())
             .filter(|r| r["operation"] == operation)
@@ -229,13 +223,7 @@ async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
     let card_like = "4242424242424242";
     let r = w.debit(&token, card_like, 100, json!({})).await;
     assert!(r.status < 500, "{}", r.text());
-    let export = w
-        .service
-        .client("auditor")
-        .get("/v1/audit/export")
-        .await
-        .unwrap()
-        .text();
+    let export = w.service.audit_export().await;
     assert!(
         !export.contains(card_like),
         "an order id holding a PAN reached the trail"

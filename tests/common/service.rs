@@ -196,6 +196,15 @@ impl Service {
         self.dir.path().join("data")
     }
 
+    /// The whole audit trail as JSON lines, read by the auditor.
+    pub async fn audit_export(&self) -> String {
+        self.client("auditor")
+            .get("/v1/audit/export")
+            .await
+            .unwrap()
+            .text()
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }

@@ -159,13 +159,7 @@ impl World {
     /// No secret the test handed in appears in the vault's data files, its
     /// debug log, or the audit export.
     pub async fn assert_no_plaintext(&self, secrets: &[&str]) {
-        let export = self
-            .service
-            .client("auditor")
-            .get("/v1/audit/export")
-            .await
-            .unwrap()
-            .text();
+        let export = self.service.audit_export().await;
         let log = self.service.log();
         let files = super::files_under(&self.service.data_dir());
         for secret in secrets {
