@@ -5,7 +5,6 @@
 mod common;
 
 use common::service::{Options, Service};
-use utoipa::OpenApi;
 
 /// Public test PANs: a Visa test number and a UnionPay one.
 const PANS: [&str; 2] = ["4242424242424242", "6205500000000000004"];
@@ -13,7 +12,7 @@ const PANS: [&str; 2] = ["4242424242424242", "6205500000000000004"];
 /// `(method, path)` of every documented route that takes a path parameter,
 /// each parameter replaced by `value`.
 fn routes_with(value: &str) -> Vec<(String, String)> {
-    let doc = tokenvault::api::ApiDoc::openapi();
+    let doc = tokenvault::api::document();
     let mut out = Vec::new();
     for (template, item) in &doc.paths.paths {
         if !template.contains('{') {

@@ -1,9 +1,11 @@
 //! POST /v1/bindings, POST /v1/bindings/{binding_id}/confirm,
 //! GET /v1/bindings/{binding_id}, GET /v1/users/{user_id}/bindings
 
-use super::extract::{Body, Param};
+use super::extract::Param;
 use super::flow_dto::{BindingListResponse, BindingResponse, ConfirmBindingRequest, StartBindingRequest};
-use super::idempotency::{self, Answer};
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::domain::ids::ChannelId;
@@ -11,13 +13,78 @@ use crate::domain::operation::Operation;
 use crate::domain::refs::{CardRef, IdentityRef, UserId};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::ValidationError;
-use crate::orchestration::{BindingId, ConfirmCode, StartBinding};
+use crate::orchestration::{BindingId, BindingView, ConfirmCode, StartBinding};
 use crate::vault::gateway::CardVerification;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
+
+pub(super) struct StartBindingCall;
+
+impl Mutation for StartBindingCall {
+    const OPERATION: Operation = Operation::BindingStart;
+    type Path = NoPath;
+    type Body = JsonBody<StartBindingRequest>;
+    /// The binding, and whether this call created it.
+    type Done = (BindingView, bool);
+
+    async fn apply(
+        input: Input<'_, Self>,
+        _record: &Remembering<Self>,
+    ) -> Result<(BindingView, bool), Problem> {
+        let JsonBody(r) = &input.body;
+        let user = input.field("user_id", UserId::parse(&r.user_id)).await?;
+        let card_ref = input.field("card_ref", CardRef::parse(&r.card_ref)).await?;
+        let identity_ref = input
+            .field("identity_ref", IdentityRef::parse(&r.identity_ref))
+            .await?;
+        let channel = input.field("channel", ChannelId::parse(&r.channel)).await?;
+        let verification = match (&r.cvn, &r.expiry) {
+            (None, None) => None,
+            (Some(cvn), Some(expiry)) => {
+                match CardVerification::parse(cvn, expiry, Timestamp::now().date()) {
+                    Ok(v) => Some(v),
+                    Err(e) => {
+                        let field = e.field.as_str().to_owned();
+                        return Err(input.refuse(&field, e).await);
+                    }
+                }
+            }
+            (Some(_), None) | (None, Some(_)) => {
+                let missing = if r.cvn.is_none() { "cvn" } else { "expiry" };
+                let e = ValidationError::new(
+                    crate::domain::validation::Field::Cvn,
+                    crate::domain::validation::Rule::Empty,
+                    "cvn and expiry come together",
+                );
+                return Err(input.refuse(missing, e).await);
+            }
+        };
+        let start = StartBinding {
+            user,
+            card_ref,
+            identity_ref,
+            channel,
+            verification,
+        };
+        Ok(input
+            .app
+            .orchestrator
+            .start_binding(&input.app.vault, &input.caller.actor, start)
+            .await?)
+    }
+
+    fn answer((view, created): &(BindingView, bool)) -> Result<Answer, Problem> {
+        let status = if *created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Answer::json(status, &BindingResponse::from(view.clone()))
+    }
+}
 
 /// Start binding a stored card for a user on a channel. The bank checks the
 /// four elements and sends an SMS (or the platform sends its own code).
@@ -28,78 +95,35 @@ use std::sync::Arc;
     request_body = StartBindingRequest,
     responses((status = 201, body = BindingResponse), (status = 200, body = BindingResponse), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
-pub async fn start(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::BindingStart;
-    app.authorize(&caller, op, None).await?;
-    let key = idempotency::key(&headers)?;
-    app.idempotent(
-        &caller.actor.identity,
-        &key,
-        "POST",
-        "/v1/bindings",
-        &body,
-        || async {
-            let r: StartBindingRequest = app.parse_body(&caller, op, &headers, &body).await?;
-            let user = app
-                .field(&caller, op, "user_id", UserId::parse(&r.user_id))
-                .await?;
-            let card_ref = app
-                .field(&caller, op, "card_ref", CardRef::parse(&r.card_ref))
-                .await?;
-            let identity_ref = app
-                .field(&caller, op, "identity_ref", IdentityRef::parse(&r.identity_ref))
-                .await?;
-            let channel = app
-                .field(&caller, op, "channel", ChannelId::parse(&r.channel))
-                .await?;
-            let verification = match (&r.cvn, &r.expiry) {
-                (None, None) => None,
-                (Some(cvn), Some(expiry)) => {
-                    let field = |e: &ValidationError| e.field.as_str().to_owned();
-                    match CardVerification::parse(cvn, expiry, Timestamp::now().date()) {
-                        Ok(v) => Some(v),
-                        Err(e) => return Err(app.refuse_field(&caller, op, &field(&e), e).await),
-                    }
-                }
-                (Some(_), None) | (None, Some(_)) => {
-                    let missing = if r.cvn.is_none() { "cvn" } else { "expiry" };
-                    let e = ValidationError::new(
-                        crate::domain::validation::Field::Cvn,
-                        crate::domain::validation::Rule::Empty,
-                        "cvn and expiry come together",
-                    );
-                    return Err(app.refuse_field(&caller, op, missing, e).await);
-                }
-            };
-            let input = StartBinding {
-                user,
-                card_ref,
-                identity_ref,
-                channel,
-                verification,
-            };
-            let (view, created) = app
-                .orchestrator
-                .start_binding(&app.vault, &caller.actor, input)
-                .await?;
-            let status = if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Answer::json(status, &BindingResponse::from(view))
-        },
-    )
-    .await
+pub async fn start(request: Mutate<StartBindingCall>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 async fn binding_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Result<BindingId, Problem> {
     app.field(caller, op, "binding_id", BindingId::parse(text)).await
+}
+
+pub(super) struct ConfirmBinding;
+
+impl Mutation for ConfirmBinding {
+    const OPERATION: Operation = Operation::BindingConfirm;
+    type Path = BindingId;
+    type Body = JsonBody<ConfirmBindingRequest>;
+    type Done = BindingView;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<BindingView, Problem> {
+        let JsonBody(r) = &input.body;
+        let code = input.field("code", ConfirmCode::parse(&r.code)).await?;
+        Ok(input
+            .app
+            .orchestrator
+            .confirm_binding(&input.app.vault, &input.caller.actor, &input.path, code)
+            .await?)
+    }
+
+    fn answer(view: &BindingView) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::OK, &BindingResponse::from(view.clone()))
+    }
 }
 
 /// Confirm a binding with the SMS code. On success the binding is signed,
@@ -109,31 +133,8 @@ async fn binding_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Re
     request_body = ConfirmBindingRequest,
     responses((status = 200, body = BindingResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
-pub async fn confirm(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(id): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::BindingConfirm;
-    app.authorize(&caller, op, Some(app.object(&id, BindingId::parse)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    let path = format!("/v1/bindings/{id}/confirm");
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let id = binding_id(&app, &caller, op, &id).await?;
-        let r: ConfirmBindingRequest = app.parse_body(&caller, op, &headers, &body).await?;
-        let code = app
-            .field(&caller, op, "code", ConfirmCode::parse(&r.code))
-            .await?;
-        let view = app
-            .orchestrator
-            .confirm_binding(&app.vault, &caller.actor, &id, code)
-            .await?;
-        Answer::json(StatusCode::OK, &BindingResponse::from(view))
-    })
-    .await
+pub async fn confirm(request: Mutate<ConfirmBinding>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// One binding (masked card, status, token).
@@ -174,6 +175,27 @@ pub async fn list(
     }))
 }
 
+pub(super) struct Unbind;
+
+impl Mutation for Unbind {
+    const OPERATION: Operation = Operation::BindingUnbind;
+    type Path = BindingId;
+    type Body = NoBody;
+    type Done = BindingView;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<BindingView, Problem> {
+        Ok(input
+            .app
+            .orchestrator
+            .unbind(&input.app.vault, &input.caller.actor, &input.path)
+            .await?)
+    }
+
+    fn answer(view: &BindingView) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::OK, &BindingResponse::from(view.clone()))
+    }
+}
+
 /// Unbind (解约): refused while a payment of this binding is in flight;
 /// otherwise the bank agreements are cancelled, the payment token deleted
 /// (it can never debit again) and the binding kept, marked unbound.
@@ -182,22 +204,6 @@ pub async fn list(
     params(("binding_id" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = BindingResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 503, body = Problem)))]
-pub async fn unbind(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(id): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::BindingUnbind;
-    app.authorize(&caller, op, Some(app.object(&id, BindingId::parse)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    let path = format!("/v1/bindings/{id}/unbind");
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let id = binding_id(&app, &caller, op, &id).await?;
-        let view = app.orchestrator.unbind(&app.vault, &caller.actor, &id).await?;
-        Answer::json(StatusCode::OK, &BindingResponse::from(view))
-    })
-    .await
+pub async fn unbind(request: Mutate<Unbind>) -> Result<Response, Problem> {
+    request.run().await
 }

@@ -4,11 +4,14 @@ use super::dto::{
     CardResponse, CardsResponse, RevealRequest, RevealResponse, StoreCardRequest, StoreCardsRequest,
 };
 use super::extract::{Body, Param};
-use super::idempotency::{self, Answer};
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
 use super::{json, App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
+use crate::vault::StoredCard;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +24,33 @@ pub(super) fn card_ref(text: &str) -> Result<CardRef, Problem> {
         .map_err(|e| Problem::from(crate::vault::VaultError::Invalid(e)).with_field("card_ref", "format"))
 }
 
+pub(super) struct StoreCard;
+
+impl Mutation for StoreCard {
+    const OPERATION: Operation = Operation::CardStore;
+    type Path = NoPath;
+    type Body = JsonBody<StoreCardRequest>;
+    type Done = StoredCard;
+
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<StoredCard, Problem> {
+        let JsonBody(request) = &input.body;
+        Ok(input
+            .app
+            .vault
+            .store_card_joined(&input.caller.actor, &request.pan, record)
+            .await?)
+    }
+
+    fn answer(card: &StoredCard) -> Result<Answer, Problem> {
+        let status = if card.already_stored {
+            StatusCode::OK
+        } else {
+            StatusCode::CREATED
+        };
+        Answer::json(status, &CardResponse::from(card.clone()))
+    }
+}
+
 /// Store a card. Answers 201 for a new card, 200 when the same PAN was
 /// stored before (the existing reference, `already_stored: true`).
 #[utoipa::path(post, path = "/v1/cards", tag = "cards",
@@ -28,34 +58,45 @@ pub(super) fn card_ref(text: &str) -> Result<CardRef, Problem> {
     request_body = StoreCardRequest,
     responses((status = 201, body = CardResponse), (status = 200, body = CardResponse),
         (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn store(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::CardStore, None).await?;
-    let key = idempotency::key(&headers)?;
-    app.idempotent(
-        &caller.actor.identity,
-        &key,
-        "POST",
-        "/v1/cards",
-        &body,
-        || async {
-            let request: StoreCardRequest = app
-                .parse_body(&caller, Operation::CardStore, &headers, &body)
-                .await?;
-            let card = app.vault.store_card(&caller.actor, &request.pan).await?;
-            let status = if card.already_stored {
-                StatusCode::OK
-            } else {
-                StatusCode::CREATED
-            };
-            Answer::json(status, &CardResponse::from(card))
-        },
-    )
-    .await
+pub async fn store(request: Mutate<StoreCard>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct StoreCards;
+
+impl Mutation for StoreCards {
+    const OPERATION: Operation = Operation::CardStore;
+    type Path = NoPath;
+    type Body = JsonBody<StoreCardsRequest>;
+    type Done = Vec<StoredCard>;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<Vec<StoredCard>, Problem> {
+        let JsonBody(request) = &input.body;
+        let pans: Vec<&str> = request.pans.iter().map(|p| p.as_str()).collect();
+        input
+            .app
+            .vault
+            .store_cards(&input.caller.actor, &pans)
+            .await
+            .map_err(|refusal| {
+                let field = format!("pans[{}]", refusal.index);
+                let rule = match &refusal.error {
+                    crate::vault::VaultError::Invalid(e) => Some(e.rule.code().to_owned()),
+                    crate::vault::VaultError::PanInTokenRange => Some("in_token_range".to_owned()),
+                    _ => None,
+                };
+                let problem = Problem::from(refusal.error);
+                match rule {
+                    Some(rule) => problem.with_field(field, rule),
+                    None => problem,
+                }
+            })
+    }
+
+    fn answer(cards: &Vec<StoredCard>) -> Result<Answer, Problem> {
+        let cards = cards.iter().cloned().map(CardResponse::from).collect();
+        Answer::json(StatusCode::OK, &CardsResponse { cards })
+    }
 }
 
 /// Store up to 500 cards in one durable write with one audit record per
@@ -66,47 +107,8 @@ pub async fn store(
     request_body = StoreCardsRequest,
     responses((status = 200, body = CardsResponse),
         (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn store_bulk(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::CardStore, None).await?;
-    let key = idempotency::key(&headers)?;
-    app.idempotent(
-        &caller.actor.identity,
-        &key,
-        "POST",
-        "/v1/cards/bulk",
-        &body,
-        || async {
-            let request: StoreCardsRequest = app
-                .parse_body(&caller, Operation::CardStore, &headers, &body)
-                .await?;
-            let pans: Vec<&str> = request.pans.iter().map(|p| p.as_str()).collect();
-            let cards = app
-                .vault
-                .store_cards(&caller.actor, &pans)
-                .await
-                .map_err(|refusal| {
-                    let field = format!("pans[{}]", refusal.index);
-                    let rule = match &refusal.error {
-                        crate::vault::VaultError::Invalid(e) => Some(e.rule.code().to_owned()),
-                        crate::vault::VaultError::PanInTokenRange => Some("in_token_range".to_owned()),
-                        _ => None,
-                    };
-                    let problem = Problem::from(refusal.error);
-                    match rule {
-                        Some(rule) => problem.with_field(field, rule),
-                        None => problem,
-                    }
-                })?;
-            let cards = cards.into_iter().map(CardResponse::from).collect();
-            Answer::json(StatusCode::OK, &CardsResponse { cards })
-        },
-    )
-    .await
+pub async fn store_bulk(request: Mutate<StoreCards>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// Masked facts about a stored card.

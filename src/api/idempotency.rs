@@ -3,19 +3,24 @@
 //! same key and the same request gets that answer again without doing the
 //! work twice. The same key with a different request is refused (422).
 //!
-//! The request is remembered by a keyed HMAC of method, path and body (the
-//! body may hold a PAN, so an unkeyed hash would not do). A crash between the
-//! operation and this record can still let a retry repeat the operation;
-//! card storage is naturally idempotent (fingerprint), token issue is not.
+//! The request is remembered by a keyed MAC of method, matched route, real
+//! path and body (the body may hold a PAN, so an unkeyed hash would not do).
+//! Where the vault takes joined writes (cards, identities, tokens), the
+//! record of a successful answer is written in the operation's own atomic
+//! batch (`vault::Joined`), so a crash leaves both the effect and its
+//! remembered answer, or neither. Elsewhere, and for refusals, it is a
+//! second write after the answer is decided, on condition that nobody
+//! wrote it meanwhile.
 
 use super::problem::Problem;
 use super::App;
 use crate::store::keyspace;
-use crate::store::{Batch, Store};
+use crate::store::{Batch, CommitError, Store};
+use crate::vault::{Joined, VaultError};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED: &str = "idempotent-replayed";
@@ -78,7 +83,7 @@ impl Answer {
         })
     }
 
-    fn into_response(self, replayed: bool) -> Response {
+    pub(super) fn into_response(self, replayed: bool) -> Response {
         let content_type = if self.problem {
             super::problem::CONTENT_TYPE
         } else {
@@ -114,70 +119,112 @@ impl From<Problem> for Answer {
     }
 }
 
-impl App {
-    /// Runs `work` once per (identity, key); replays its stored answer after.
-    pub async fn idempotent<F, Fut>(
-        &self,
-        identity: &str,
-        key: &str,
-        method: &str,
-        path: &str,
-        body: &[u8],
-        work: F,
-    ) -> Result<Response, Problem>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<Answer, Problem>>,
-    {
-        let store_key = keyspace::IDEMPOTENCY.key(format_args!("{identity}/{key}"));
-        let mut material = Vec::with_capacity(method.len() + path.len() + body.len() + 2);
-        material.extend_from_slice(method.as_bytes());
-        material.push(0);
-        material.extend_from_slice(path.as_bytes());
-        material.push(0);
-        material.extend_from_slice(body);
-        let request_mac = self.vault.request_fingerprint(&material);
-        let _same_key_queues_here = self.idempotency_locks.lock(&store_key).await;
-        let store = self.vault.store();
-        if let Some(bytes) = store.get(&store_key).await.map_err(|_| Problem::internal())? {
-            let remembered: Remembered = postcard::from_bytes(&bytes).map_err(|_| Problem::internal())?;
-            if remembered.request_mac != request_mac {
-                return Err(Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency-key-reused",
-                    "Idempotency key reused",
-                    "this Idempotency-Key was used for a different request",
-                )
-                .with_field("Idempotency-Key", "reused"));
-            }
-            let status = StatusCode::from_u16(remembered.status).map_err(|_| Problem::internal())?;
-            return Ok(Answer {
+/// One request's idempotency record: where it is kept, the request's MAC,
+/// and (as `Joined`) the writes that remember an answer.
+pub(super) struct Record<A> {
+    store_key: Vec<u8>,
+    request_mac: [u8; 32],
+    answer: A,
+    joined: AtomicBool,
+}
+
+impl<A> Record<A> {
+    /// `parts` name the request: method, matched route, real path, body.
+    pub(super) fn new(app: &App, identity: &str, key: &str, parts: &[&[u8]], answer: A) -> Self {
+        Record {
+            store_key: keyspace::IDEMPOTENCY.key(format_args!("{identity}/{key}")),
+            request_mac: app.vault.request_mac(parts),
+            answer,
+            joined: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn store_key(&self) -> &[u8] {
+        &self.store_key
+    }
+
+    /// Whether the operation took the record into its own batch.
+    pub(super) fn was_joined(&self) -> bool {
+        self.joined.load(Ordering::Acquire)
+    }
+
+    /// The remembered answer to this key, if there is one: a replay for
+    /// the same request, a refusal for a different one.
+    pub(super) async fn replay(&self, app: &App) -> Result<Option<Response>, Problem> {
+        let Some(bytes) = app
+            .vault
+            .store()
+            .get(&self.store_key)
+            .await
+            .map_err(VaultError::from)?
+        else {
+            return Ok(None);
+        };
+        let remembered: Remembered = postcard::from_bytes(&bytes).map_err(|_| Problem::internal())?;
+        if remembered.request_mac != self.request_mac {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency key reused",
+                "this Idempotency-Key was used for a different request",
+            )
+            .with_field("Idempotency-Key", "reused"));
+        }
+        let status = StatusCode::from_u16(remembered.status).map_err(|_| Problem::internal())?;
+        Ok(Some(
+            Answer {
                 status,
                 body: remembered.body,
                 problem: remembered.problem,
                 retry_after: None,
             }
-            .into_response(true));
-        }
-        let answer = match work().await {
-            Ok(answer) => answer,
-            Err(problem) => Answer::from(problem),
+            .into_response(true),
+        ))
+    }
+
+    /// The writes that remember `answer`, on condition that nobody has.
+    fn remembering(&self, answer: &Answer) -> Result<Batch, VaultError> {
+        let remembered = Remembered {
+            request_mac: self.request_mac,
+            status: answer.status.as_u16(),
+            problem: answer.problem,
+            body: answer.body.clone(),
         };
-        // Server errors are not remembered: the caller should retry them.
-        if !answer.status.is_server_error() {
-            let remembered = Remembered {
-                request_mac,
-                status: answer.status.as_u16(),
-                problem: answer.problem,
-                body: answer.body.clone(),
-            };
-            let mut batch = Batch::new();
-            batch.put(
-                store_key,
-                postcard::to_allocvec(&remembered).map_err(|_| Problem::internal())?,
-            );
-            store.commit(batch).await.map_err(|_| Problem::internal())?;
+        let bytes = postcard::to_allocvec(&remembered).map_err(|_| VaultError::Corrupt {
+            what: "idempotency record encoding",
+        })?;
+        let mut batch = Batch::new();
+        batch
+            .expect_absent(self.store_key.clone())
+            .put(self.store_key.clone(), bytes);
+        Ok(batch)
+    }
+
+    /// Remembers `answer` in a write of its own. `Ok(false)`: another
+    /// request with this key (on another node) remembered its answer first.
+    pub(super) async fn remember(&self, app: &App, answer: &Answer) -> Result<bool, Problem> {
+        let batch = self.remembering(answer)?;
+        match app.vault.store().commit(batch).await {
+            Ok(()) => Ok(true),
+            Err(CommitError::Conflict) => Ok(false),
+            Err(CommitError::Store(e)) => Err(VaultError::from(e).into()),
         }
-        Ok(answer.into_response(false))
+    }
+}
+
+/// Builds the answer for what an operation is about to commit, so the
+/// vault writes it in the same batch.
+impl<V, A> Joined<V> for Record<A>
+where
+    A: Fn(&V) -> Answer + Sync,
+{
+    fn writes(&self, done: &V) -> Result<Batch, VaultError> {
+        let answer = (self.answer)(done);
+        if answer.status.is_server_error() {
+            return Ok(Batch::new());
+        }
+        let batch = self.remembering(&answer)?;
+        self.joined.store(true, Ordering::Release);
+        Ok(batch)
     }
 }

@@ -1,49 +1,50 @@
 //! POST /v1/identities, GET /v1/identities/{identity_ref}
 
 use super::dto::{IdentityResponse, StoreIdentityRequest};
-use super::extract::{Body, Param};
-use super::idempotency::{self, Answer};
+use super::extract::Param;
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::IdentityRef;
+use crate::vault::StoredIdentity;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
+
+pub(super) struct StoreIdentity;
+
+impl Mutation for StoreIdentity {
+    const OPERATION: Operation = Operation::IdentityStore;
+    type Path = NoPath;
+    type Body = JsonBody<StoreIdentityRequest>;
+    type Done = StoredIdentity;
+
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<StoredIdentity, Problem> {
+        let JsonBody(r) = &input.body;
+        Ok(input
+            .app
+            .vault
+            .store_identity_joined(&input.caller.actor, &r.name, &r.id_number, &r.phone, record)
+            .await?)
+    }
+
+    fn answer(stored: &StoredIdentity) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::CREATED, &IdentityResponse::from(stored.clone()))
+    }
+}
 
 /// Store a real name, resident ID number and reserved phone, encrypted.
 #[utoipa::path(post, path = "/v1/identities", tag = "identities",
     params(("Idempotency-Key" = String, Header, description = "Required; replays the first answer")),
     request_body = StoreIdentityRequest,
     responses((status = 201, body = IdentityResponse), (status = 400, body = Problem), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn store(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::IdentityStore, None).await?;
-    let key = idempotency::key(&headers)?;
-    app.idempotent(
-        &caller.actor.identity,
-        &key,
-        "POST",
-        "/v1/identities",
-        &body,
-        || async {
-            let r: StoreIdentityRequest = app
-                .parse_body(&caller, Operation::IdentityStore, &headers, &body)
-                .await?;
-            let stored = app
-                .vault
-                .store_identity(&caller.actor, &r.name, &r.id_number, &r.phone)
-                .await?;
-            Answer::json(StatusCode::CREATED, &IdentityResponse::from(stored))
-        },
-    )
-    .await
+pub async fn store(request: Mutate<StoreIdentity>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// Masked identity data.

@@ -17,18 +17,21 @@ mod identities;
 pub(crate) mod json;
 pub(crate) mod keys;
 pub mod metrics;
+mod mutation;
 mod openapi;
 mod ops;
 mod passwords;
+mod path_id;
 mod payment_dto;
 mod payments;
 pub mod problem;
 mod rate_limit;
+mod routes;
 mod tokens;
 
 pub use caller::{Caller, Peer, RequestId};
 pub use metrics::Metrics;
-pub use openapi::ApiDoc;
+pub use openapi::{document, ApiDoc};
 pub use ops::health;
 
 use crate::orchestration::Orchestrator;
@@ -41,7 +44,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
 use problem::Problem;
 use std::path::PathBuf;
@@ -117,58 +119,8 @@ impl App {
 
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.body_limit;
-    let router = Router::new()
-        .route("/health", get(ops::health))
-        .route("/ready", get(ops::ready))
-        .route("/metrics", get(ops::metrics))
-        .route("/v1/openapi.json", get(ops::openapi))
-        .route("/v1/admin/reload", post(ops::reload))
-        .route("/v1/cards", post(cards::store))
-        .route("/v1/cards/bulk", post(cards::store_bulk))
-        .route("/v1/cards/{card_ref}", get(cards::read))
-        .route("/v1/cards/{card_ref}/reveal", post(cards::reveal))
-        .route("/v1/cards/{card_ref}/tokens", get(tokens::list))
-        .route("/v1/identities", post(identities::store))
-        .route("/v1/identities/{identity_ref}", get(identities::read))
-        .route("/v1/tokens", post(tokens::issue))
-        .route("/v1/tokens/{token}", get(tokens::read))
-        .route("/v1/tokens/{token}/suspend", post(tokens::suspend))
-        .route("/v1/tokens/{token}/resume", post(tokens::resume))
-        .route("/v1/tokens/{token}/delete", post(tokens::delete))
-        .route("/v1/payment-passwords", post(passwords::set))
-        .route("/v1/payment-passwords/{user_id}/change", post(passwords::change))
-        .route("/v1/payment-passwords/{user_id}/verify", post(passwords::verify))
-        .route("/v1/bindings", post(bindings::start))
-        .route("/v1/bindings/{binding_id}", get(bindings::read))
-        .route("/v1/bindings/{binding_id}/confirm", post(bindings::confirm))
-        .route("/v1/bindings/{binding_id}/unbind", post(bindings::unbind))
-        .route("/v1/users/{user_id}/bindings", get(bindings::list))
-        .route("/v1/payments", post(payments::debit))
-        .route("/v1/payments/{payment_id}", get(payments::read))
-        .route("/v1/payments/{payment_id}/confirm", post(payments::confirm))
-        .route("/v1/payments/{payment_id}/refunds", post(payments::refund))
-        .route(
-            "/v1/payments/{payment_id}/refunds/{refund_id}",
-            get(payments::read_refund),
-        )
-        .route("/v1/payments/{payment_id}/cancel", post(payments::cancel))
-        .route(
-            "/v1/merchants/{merchant}/orders/{order_id}",
-            get(payments::by_order),
-        )
-        .route("/v1/channel-notifications/{channel}", post(channels::notify))
-        .route("/v1/admin/channels", get(channels::list))
-        .route("/v1/admin/channels/{channel}", put(channels::set_state))
-        .route("/v1/admin/seal", get(keys::seal_status))
-        .route("/v1/admin/unseal", post(keys::unseal))
-        .route("/v1/admin/keys", get(keys::status))
-        .route("/v1/admin/keys/rotate", post(keys::rotate))
-        .route("/v1/admin/keys/rewrap", post(keys::rewrap))
-        .route("/v1/admin/keys/{version}/retire", post(keys::retire))
-        .route("/v1/admin/kek/rotation", post(keys::rotate_kek))
-        .route("/v1/audit", get(audit::page))
-        .route("/v1/audit/verify", get(audit::verify))
-        .route("/v1/audit/export", get(audit::export))
+    let (router, _document) = routes::table().split_for_parts();
+    let router = router
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async {
             Problem::new(

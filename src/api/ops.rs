@@ -3,7 +3,7 @@
 use super::dto::StatusResponse;
 use super::metrics::{self, KeyVersionGauge, RewrapGauge, Snapshot};
 use super::problem::Problem;
-use super::{ApiDoc, App, Caller};
+use super::{App, Caller};
 use crate::audit::Outcome;
 use crate::domain::operation::Operation;
 use crate::store::keyspace;
@@ -13,7 +13,6 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
-use utoipa::OpenApi;
 
 /// Alive. Any valid client certificate may ask; says nothing else.
 #[utoipa::path(get, path = "/health", tag = "operations", responses((status = 200, body = StatusResponse)))]
@@ -89,7 +88,7 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = String), (status = 403, body = Problem)))]
 pub async fn openapi(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::OpenApiRead, None).await?;
-    let body = ApiDoc::openapi()
+    let body = super::document()
         .to_pretty_json()
         .map_err(|_| Problem::internal())?;
     let mut response = (StatusCode::OK, body).into_response();

@@ -1,25 +1,61 @@
 //! POST /v1/payment-passwords, POST …/{user_id}/change, POST …/{user_id}/verify
 
-use super::extract::{Body, Param};
 use super::flow_dto::{ChangePasswordRequest, PasswordResponse, SetPasswordRequest, VerifyPasswordRequest};
-use super::idempotency::{self, Answer};
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
-use super::{App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::{IdentityRef, UserId};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
-use std::sync::Arc;
 
-fn answer(user: &UserId, result: &str, status: StatusCode) -> Result<Answer, Problem> {
+/// A password operation's result, as answered.
+pub(super) struct PasswordDone {
+    user: UserId,
+    result: &'static str,
+    status: StatusCode,
+}
+
+fn answer(done: &PasswordDone) -> Result<Answer, Problem> {
     Answer::json(
-        status,
+        done.status,
         &PasswordResponse {
-            user_id: user.to_string(),
-            result: result.to_owned(),
+            user_id: done.user.to_string(),
+            result: done.result.to_owned(),
         },
     )
+}
+
+pub(super) struct SetPassword;
+
+impl Mutation for SetPassword {
+    const OPERATION: Operation = Operation::PasswordSet;
+    type Path = NoPath;
+    type Body = JsonBody<SetPasswordRequest>;
+    type Done = PasswordDone;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PasswordDone, Problem> {
+        let JsonBody(r) = &input.body;
+        let user = input.field("user_id", UserId::parse(&r.user_id)).await?;
+        let identity = input
+            .field("identity_ref", IdentityRef::parse(&r.identity_ref))
+            .await?;
+        input
+            .app
+            .vault
+            .set_password(&input.caller.actor, &user, &identity, &r.password)
+            .await?;
+        Ok(PasswordDone {
+            user,
+            result: "set",
+            status: StatusCode::CREATED,
+        })
+    }
+
+    fn answer(done: &PasswordDone) -> Result<Answer, Problem> {
+        answer(done)
+    }
 }
 
 /// Set a user's first payment password. Weak ones are refused with the
@@ -30,36 +66,35 @@ fn answer(user: &UserId, result: &str, status: StatusCode) -> Result<Answer, Pro
     request_body = SetPasswordRequest,
     responses((status = 201, body = PasswordResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn set(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::PasswordSet;
-    app.authorize(&caller, op, None).await?;
-    let key = idempotency::key(&headers)?;
-    app.idempotent(
-        &caller.actor.identity,
-        &key,
-        "POST",
-        "/v1/payment-passwords",
-        &body,
-        || async {
-            let r: SetPasswordRequest = app.parse_body(&caller, op, &headers, &body).await?;
-            let user = app
-                .field(&caller, op, "user_id", UserId::parse(&r.user_id))
-                .await?;
-            let identity = app
-                .field(&caller, op, "identity_ref", IdentityRef::parse(&r.identity_ref))
-                .await?;
-            app.vault
-                .set_password(&caller.actor, &user, &identity, &r.password)
-                .await?;
-            answer(&user, "set", StatusCode::CREATED)
-        },
-    )
-    .await
+pub async fn set(request: Mutate<SetPassword>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct ChangePassword;
+
+impl Mutation for ChangePassword {
+    const OPERATION: Operation = Operation::PasswordChange;
+    type Path = UserId;
+    type Body = JsonBody<ChangePasswordRequest>;
+    type Done = PasswordDone;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PasswordDone, Problem> {
+        let JsonBody(r) = &input.body;
+        input
+            .app
+            .vault
+            .change_password(&input.caller.actor, &input.path, &r.current, &r.new)
+            .await?;
+        Ok(PasswordDone {
+            user: input.path,
+            result: "changed",
+            status: StatusCode::OK,
+        })
+    }
+
+    fn answer(done: &PasswordDone) -> Result<Answer, Problem> {
+        answer(done)
+    }
 }
 
 /// Change a payment password after checking the current one (a wrong
@@ -69,27 +104,35 @@ pub async fn set(
     request_body = ChangePasswordRequest,
     responses((status = 200, body = PasswordResponse), (status = 403, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem), (status = 423, body = Problem)))]
-pub async fn change(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(user): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::PasswordChange;
-    app.authorize(&caller, op, Some(app.object(&user, UserId::parse)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    let path = format!("/v1/payment-passwords/{user}/change");
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let user = app.field(&caller, op, "user_id", UserId::parse(&user)).await?;
-        let r: ChangePasswordRequest = app.parse_body(&caller, op, &headers, &body).await?;
-        app.vault
-            .change_password(&caller.actor, &user, &r.current, &r.new)
+pub async fn change(request: Mutate<ChangePassword>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct VerifyPassword;
+
+impl Mutation for VerifyPassword {
+    const OPERATION: Operation = Operation::PasswordVerify;
+    type Path = UserId;
+    type Body = JsonBody<VerifyPasswordRequest>;
+    type Done = PasswordDone;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PasswordDone, Problem> {
+        let JsonBody(r) = &input.body;
+        input
+            .app
+            .vault
+            .verify_password(&input.caller.actor, &input.path, &r.password)
             .await?;
-        answer(&user, "changed", StatusCode::OK)
-    })
-    .await
+        Ok(PasswordDone {
+            user: input.path,
+            result: "verified",
+            status: StatusCode::OK,
+        })
+    }
+
+    fn answer(done: &PasswordDone) -> Result<Answer, Problem> {
+        answer(done)
+    }
 }
 
 /// Check a payment password. Five wrong ones in a row lock it for 30 minutes (423).
@@ -98,25 +141,6 @@ pub async fn change(
     request_body = VerifyPasswordRequest,
     responses((status = 200, body = PasswordResponse), (status = 403, body = Problem), (status = 409, body = Problem),
         (status = 422, body = Problem), (status = 423, body = Problem)))]
-pub async fn verify(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(user): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::PasswordVerify;
-    app.authorize(&caller, op, Some(app.object(&user, UserId::parse)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    let path = format!("/v1/payment-passwords/{user}/verify");
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let user = app.field(&caller, op, "user_id", UserId::parse(&user)).await?;
-        let r: VerifyPasswordRequest = app.parse_body(&caller, op, &headers, &body).await?;
-        app.vault
-            .verify_password(&caller.actor, &user, &r.password)
-            .await?;
-        answer(&user, "verified", StatusCode::OK)
-    })
-    .await
+pub async fn verify(request: Mutate<VerifyPassword>) -> Result<Response, Problem> {
+    request.run().await
 }

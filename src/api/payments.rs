@@ -3,8 +3,10 @@
 //! POST /v1/payments/{payment_id}/confirm, /refunds, /cancel,
 //! GET /v1/payments/{payment_id}/refunds/{refund_id}
 
-use super::extract::{Body, Param, Params2};
-use super::idempotency::{self, Answer};
+use super::extract::{Param, Params2};
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
+use super::path_id::NoPath;
 use super::payment_dto::{
     ConfirmPaymentRequest, DebitRequest, PaymentResponse, RefundRequest, RefundResponse,
 };
@@ -13,10 +15,10 @@ use super::{App, Caller};
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
-use crate::orchestration::payment::{OrderId, RefundId};
+use crate::orchestration::payment::{OrderId, Refund, RefundId};
 use crate::orchestration::{ConfirmCode, Debit, PaymentId, PaymentStatus, PaymentView};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
@@ -42,6 +44,42 @@ fn payment_answer(view: PaymentView, created: bool) -> Result<Answer, Problem> {
     Answer::json(status, &PaymentResponse::from(view))
 }
 
+pub(super) struct DebitCall;
+
+impl Mutation for DebitCall {
+    const OPERATION: Operation = Operation::PaymentDebit;
+    type Path = NoPath;
+    type Body = JsonBody<DebitRequest>;
+    /// The payment, and whether this call created it.
+    type Done = (PaymentView, bool);
+
+    async fn apply(
+        input: Input<'_, Self>,
+        _record: &Remembering<Self>,
+    ) -> Result<(PaymentView, bool), Problem> {
+        let JsonBody(r) = &input.body;
+        let token_range = &input.app.vault.config().token_range;
+        let debit = Debit {
+            token: input.field("token", token_range.parse_token(&r.token)).await?,
+            order_id: input.field("order_id", OrderId::parse(&r.order_id)).await?,
+            amount: r.amount,
+            currency: input.field("currency", Currency::parse(&r.currency)).await?,
+            channel: input.field("channel", ChannelId::parse(&r.channel)).await?,
+            merchant: input.field("merchant", MerchantId::parse(&r.merchant)).await?,
+            expires_at: Timestamp(r.expires_at),
+        };
+        Ok(input
+            .app
+            .orchestrator
+            .debit(&input.app.vault, &input.caller.actor, debit)
+            .await?)
+    }
+
+    fn answer((view, created): &(PaymentView, bool)) -> Result<Answer, Problem> {
+        payment_answer(view.clone(), *created)
+    }
+}
+
 /// Debit a payment token. The token's domain controls are reserved
 /// atomically; the bank answers at once (201), or later (202: processing,
 /// user_paying, or awaiting_code when a backup channel signs first). A
@@ -51,52 +89,8 @@ fn payment_answer(view: PaymentView, created: bool) -> Result<Answer, Problem> {
     request_body = DebitRequest,
     responses((status = 201, body = PaymentResponse), (status = 202, body = PaymentResponse), (status = 200, body = PaymentResponse),
         (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
-pub async fn debit(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::PaymentDebit;
-    app.authorize(&caller, op, None).await?;
-    let key = idempotency::key(&headers)?;
-    app.idempotent(
-        &caller.actor.identity,
-        &key,
-        "POST",
-        "/v1/payments",
-        &body,
-        || async {
-            let r: DebitRequest = app.parse_body(&caller, op, &headers, &body).await?;
-            let debit = Debit {
-                token: app
-                    .field(
-                        &caller,
-                        op,
-                        "token",
-                        app.vault.config().token_range.parse_token(&r.token),
-                    )
-                    .await?,
-                order_id: app
-                    .field(&caller, op, "order_id", OrderId::parse(&r.order_id))
-                    .await?,
-                amount: r.amount,
-                currency: app
-                    .field(&caller, op, "currency", Currency::parse(&r.currency))
-                    .await?,
-                channel: app
-                    .field(&caller, op, "channel", ChannelId::parse(&r.channel))
-                    .await?,
-                merchant: app
-                    .field(&caller, op, "merchant", MerchantId::parse(&r.merchant))
-                    .await?,
-                expires_at: Timestamp(r.expires_at),
-            };
-            let (view, created) = app.orchestrator.debit(&app.vault, &caller.actor, debit).await?;
-            payment_answer(view, created)
-        },
-    )
-    .await
+pub async fn debit(request: Mutate<DebitCall>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 async fn payment_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Result<PaymentId, Problem> {
@@ -143,6 +137,29 @@ pub async fn by_order(
     Ok(Json(PaymentResponse::from(view)))
 }
 
+pub(super) struct ConfirmPayment;
+
+impl Mutation for ConfirmPayment {
+    const OPERATION: Operation = Operation::PaymentConfirm;
+    type Path = PaymentId;
+    type Body = JsonBody<ConfirmPaymentRequest>;
+    type Done = PaymentView;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PaymentView, Problem> {
+        let JsonBody(r) = &input.body;
+        let code = input.field("code", ConfirmCode::parse(&r.code)).await?;
+        Ok(input
+            .app
+            .orchestrator
+            .confirm_payment(&input.app.vault, &input.caller.actor, &input.path, code)
+            .await?)
+    }
+
+    fn answer(view: &PaymentView) -> Result<Answer, Problem> {
+        payment_answer(view.clone(), true)
+    }
+}
+
 /// The SMS code of a debit that signs at a backup channel first: signs
 /// there and pays, in this one step.
 #[utoipa::path(post, path = "/v1/payments/{payment_id}/confirm", tag = "payments",
@@ -150,31 +167,43 @@ pub async fn by_order(
     request_body = ConfirmPaymentRequest,
     responses((status = 200, body = PaymentResponse), (status = 202, body = PaymentResponse), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
-pub async fn confirm(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(id): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::PaymentConfirm;
-    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    let path = format!("/v1/payments/{id}/confirm");
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let id = payment_id(&app, &caller, op, &id).await?;
-        let r: ConfirmPaymentRequest = app.parse_body(&caller, op, &headers, &body).await?;
-        let code = app
-            .field(&caller, op, "code", ConfirmCode::parse(&r.code))
-            .await?;
-        let view = app
+pub async fn confirm(request: Mutate<ConfirmPayment>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct RefundCall;
+
+impl Mutation for RefundCall {
+    const OPERATION: Operation = Operation::PaymentRefund;
+    type Path = PaymentId;
+    type Body = JsonBody<RefundRequest>;
+    /// The refund, and whether this call created it.
+    type Done = (Refund, bool);
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<(Refund, bool), Problem> {
+        let JsonBody(r) = &input.body;
+        let refund_id = input.field("refund_id", RefundId::parse(&r.refund_id)).await?;
+        Ok(input
+            .app
             .orchestrator
-            .confirm_payment(&app.vault, &caller.actor, &id, code)
-            .await?;
-        payment_answer(view, true)
-    })
-    .await
+            .refund(
+                &input.app.vault,
+                &input.caller.actor,
+                &input.path,
+                &refund_id,
+                r.amount,
+            )
+            .await?)
+    }
+
+    fn answer((refund, created): &(Refund, bool)) -> Result<Answer, Problem> {
+        let status = if *created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Answer::json(status, &RefundResponse::from(refund.clone()))
+    }
 }
 
 /// Refund part or all of a succeeded payment. Refused while the payment is
@@ -185,36 +214,8 @@ pub async fn confirm(
     request_body = RefundRequest,
     responses((status = 201, body = RefundResponse), (status = 200, body = RefundResponse), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 503, body = Problem)))]
-pub async fn refund(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(id): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::PaymentRefund;
-    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    let path = format!("/v1/payments/{id}/refunds");
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let id = payment_id(&app, &caller, op, &id).await?;
-        let r: RefundRequest = app.parse_body(&caller, op, &headers, &body).await?;
-        let refund_id = app
-            .field(&caller, op, "refund_id", RefundId::parse(&r.refund_id))
-            .await?;
-        let (refund, created) = app
-            .orchestrator
-            .refund(&app.vault, &caller.actor, &id, &refund_id, r.amount)
-            .await?;
-        let status = if created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Answer::json(status, &RefundResponse::from(refund))
-    })
-    .await
+pub async fn refund(request: Mutate<RefundCall>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// One refund of a payment.
@@ -240,31 +241,33 @@ pub async fn read_refund(
     Ok(Json(RefundResponse::from(refund)))
 }
 
+pub(super) struct CancelPayment;
+
+impl Mutation for CancelPayment {
+    const OPERATION: Operation = Operation::PaymentCancel;
+    type Path = PaymentId;
+    type Body = NoBody;
+    type Done = PaymentView;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PaymentView, Problem> {
+        Ok(input
+            .app
+            .orchestrator
+            .cancel_payment(&input.app.vault, &input.caller.actor, &input.path)
+            .await?)
+    }
+
+    fn answer(view: &PaymentView) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::OK, &PaymentResponse::from(view.clone()))
+    }
+}
+
 /// Cancel (撤销): an unpaid order is closed; a paid one is refunded in full
 /// within the cancel window. Repeats answer with the payment as it stands.
 #[utoipa::path(post, path = "/v1/payments/{payment_id}/cancel", tag = "payments",
     params(("payment_id" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = PaymentResponse), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 503, body = Problem)))]
-pub async fn cancel(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(id): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let op = Operation::PaymentCancel;
-    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    let path = format!("/v1/payments/{id}/cancel");
-    app.idempotent(&caller.actor.identity, &key, "POST", &path, &body, || async {
-        let id = payment_id(&app, &caller, op, &id).await?;
-        let view = app
-            .orchestrator
-            .cancel_payment(&app.vault, &caller.actor, &id)
-            .await?;
-        Answer::json(StatusCode::OK, &PaymentResponse::from(view))
-    })
-    .await
+pub async fn cancel(request: Mutate<CancelPayment>) -> Result<Response, Problem> {
+    request.run().await
 }

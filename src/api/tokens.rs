@@ -3,17 +3,19 @@
 
 use super::cards::card_ref;
 use super::dto::{IssueTokenRequest, TokenListResponse, TokenResponse};
-use super::extract::{Body, Param};
-use super::idempotency::{self, Answer};
+use super::extract::Param;
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
 use crate::domain::time::Timestamp;
-use crate::vault::token::TokenNumber;
-use crate::vault::VaultError;
+use crate::vault::token::{TokenNumber, TokenStatus};
+use crate::vault::{TokenView, VaultError};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
@@ -26,55 +28,41 @@ fn token_number(app: &App, text: &str) -> Result<TokenNumber, Problem> {
         .map_err(|e| Problem::from(VaultError::Invalid(e)).with_field("token", "format"))
 }
 
+pub(super) struct IssueToken;
+
+impl Mutation for IssueToken {
+    const OPERATION: Operation = Operation::TokenIssue;
+    type Path = NoPath;
+    type Body = JsonBody<IssueTokenRequest>;
+    type Done = TokenView;
+
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<TokenView, Problem> {
+        let JsonBody(request) = &input.body;
+        let card = input.field("card_ref", CardRef::parse(&request.card_ref)).await?;
+        let controls = match request.controls.parse() {
+            Ok(controls) => controls,
+            Err((field, error)) => return Err(input.refuse(&field, error).await),
+        };
+        Ok(input
+            .app
+            .vault
+            .issue_token_joined(&input.caller.actor, &card, controls, Timestamp::now(), record)
+            .await?)
+    }
+
+    fn answer(token: &TokenView) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::CREATED, &TokenResponse::from(token.clone()))
+    }
+}
+
 /// Issue a payment token for a stored card, with its domain controls.
 #[utoipa::path(post, path = "/v1/tokens", tag = "tokens",
     params(("Idempotency-Key" = String, Header, description = "Required; replays the first answer")),
     request_body = IssueTokenRequest,
     responses((status = 201, body = TokenResponse), (status = 400, body = Problem), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 422, body = Problem)))]
-pub async fn issue(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::TokenIssue, None).await?;
-    let key = idempotency::key(&headers)?;
-    app.idempotent(
-        &caller.actor.identity,
-        &key,
-        "POST",
-        "/v1/tokens",
-        &body,
-        || async {
-            let request: IssueTokenRequest = app
-                .parse_body(&caller, Operation::TokenIssue, &headers, &body)
-                .await?;
-            let card = card_ref(&request.card_ref)?;
-            let controls = match request.controls.parse() {
-                Ok(c) => c,
-                Err((field, error)) => {
-                    let rule = error.rule.code();
-                    app.vault
-                        .record_refused(
-                            &caller.actor,
-                            Operation::TokenIssue,
-                            Some(app.vault.audit_object(&card)),
-                            &format!("{field}.{rule}"),
-                        )
-                        .await
-                        .map_err(Problem::from)?;
-                    return Err(Problem::from(VaultError::Invalid(error)).with_field(field, rule));
-                }
-            };
-            let token = app
-                .vault
-                .issue_token(&caller.actor, &card, controls, Timestamp::now())
-                .await?;
-            Answer::json(StatusCode::CREATED, &TokenResponse::from(token))
-        },
-    )
-    .await
+pub async fn issue(request: Mutate<IssueToken>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// Status, controls, usage and masked card of a token. Never a PAN.
@@ -116,74 +104,70 @@ pub async fn list(
     }))
 }
 
-async fn transition(
-    app: Arc<App>,
-    caller: Caller,
-    token: String,
-    uri: Uri,
-    headers: HeaderMap,
-    body: &[u8],
-    operation: Operation,
-) -> Result<Response, Problem> {
-    app.authorize(&caller, operation, Some(app.token_object(&token)))
-        .await?;
-    let key = idempotency::key(&headers)?;
-    // The path as the request named it (not rebuilt by hand), so the
-    // request MAC covers the route actually served.
-    app.idempotent(&caller.actor.identity, &key, "POST", uri.path(), body, || async {
-        let number = token_number(&app, &token)?;
-        let now = Timestamp::now();
-        let view = match operation {
-            Operation::TokenSuspend => app.vault.suspend_token(&caller.actor, &number, now).await?,
-            Operation::TokenResume => app.vault.resume_token(&caller.actor, &number, now).await?,
-            _ => app.vault.delete_token(&caller.actor, &number, now).await?,
-        };
-        Answer::json(StatusCode::OK, &TokenResponse::from(view))
-    })
-    .await
+/// Suspend, resume or delete: the token moves to `TO`.
+pub(super) struct MoveToken<const TO: u8>;
+
+const SUSPENDED: u8 = 0;
+const ACTIVE: u8 = 1;
+const DELETED: u8 = 2;
+
+impl<const TO: u8> MoveToken<TO> {
+    const STATUS: TokenStatus = match TO {
+        SUSPENDED => TokenStatus::Suspended,
+        ACTIVE => TokenStatus::Active,
+        _ => TokenStatus::Deleted,
+    };
+}
+
+impl<const TO: u8> Mutation for MoveToken<TO> {
+    const OPERATION: Operation = match TO {
+        SUSPENDED => Operation::TokenSuspend,
+        ACTIVE => Operation::TokenResume,
+        _ => Operation::TokenDelete,
+    };
+    type Path = TokenNumber;
+    type Body = NoBody;
+    type Done = TokenView;
+
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<TokenView, Problem> {
+        Ok(input
+            .app
+            .vault
+            .move_token(
+                &input.caller.actor,
+                &input.path,
+                Self::STATUS,
+                Timestamp::now(),
+                record,
+            )
+            .await?)
+    }
+
+    fn answer(token: &TokenView) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::OK, &TokenResponse::from(token.clone()))
+    }
 }
 
 /// Active → suspended.
 #[utoipa::path(post, path = "/v1/tokens/{token}/suspend", tag = "tokens",
     params(("token" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn suspend(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(token): Param,
-    uri: Uri,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    transition(app, caller, token, uri, headers, &body, Operation::TokenSuspend).await
+pub async fn suspend(request: Mutate<MoveToken<SUSPENDED>>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// Suspended → active.
 #[utoipa::path(post, path = "/v1/tokens/{token}/resume", tag = "tokens",
     params(("token" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn resume(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(token): Param,
-    uri: Uri,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    transition(app, caller, token, uri, headers, &body, Operation::TokenResume).await
+pub async fn resume(request: Mutate<MoveToken<ACTIVE>>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// Active or suspended → deleted. Final.
 #[utoipa::path(post, path = "/v1/tokens/{token}/delete", tag = "tokens",
     params(("token" = String, Path), ("Idempotency-Key" = String, Header)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn delete(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(token): Param,
-    uri: Uri,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    transition(app, caller, token, uri, headers, &body, Operation::TokenDelete).await
+pub async fn delete(request: Mutate<MoveToken<DELETED>>) -> Result<Response, Problem> {
+    request.run().await
 }

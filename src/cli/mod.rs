@@ -148,8 +148,7 @@ pub fn run() -> ExitCode {
 }
 
 fn openapi() -> Result<Report, String> {
-    use utoipa::OpenApi;
-    crate::api::ApiDoc::openapi()
+    crate::api::document()
         .to_pretty_json()
         .map(Report::ok)
         .map_err(|e| e.to_string())

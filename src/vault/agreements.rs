@@ -92,8 +92,8 @@ impl<S: Store> Vault<S> {
             Audit::new(actor, Operation::BindingConfirm, Some(number.to_string())).with_detail(detail.clone())
         };
         let result = self
-            .issue_token_with(&signed.card_ref, controls, now, audit, |number| {
-                let mut batch = extra(&agreement_ref, number)?;
+            .issue_token_with(&signed.card_ref, controls, now, audit, |token| {
+                let mut batch = extra(&agreement_ref, &token.number)?;
                 batch.expect_absent(key.clone()).put(key.clone(), encoded.clone());
                 Ok(batch)
             })
@@ -150,7 +150,9 @@ impl<S: Store> Vault<S> {
         let audit = |number: &TokenNumber| {
             Audit::new(actor, Operation::BindingConfirm, Some(number.to_string())).with_detail(detail.clone())
         };
-        let result = self.issue_token_with(card_ref, controls, now, audit, extra).await;
+        let result = self
+            .issue_token_with(card_ref, controls, now, audit, |token| extra(&token.number))
+            .await;
         self.audited(
             Audit::new(actor, Operation::BindingConfirm, Some(card_ref.to_string())),
             result,

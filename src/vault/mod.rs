@@ -14,6 +14,7 @@ mod commit_group;
 pub mod crypto;
 mod error;
 mod identity;
+mod joined;
 mod layout;
 #[doc(hidden)]
 pub mod microbench;
@@ -34,6 +35,7 @@ pub use bulk::{BulkRefusal, MAX_BULK_CARDS};
 pub use card::StoredCard;
 pub use error::VaultError;
 pub use identity::StoredIdentity;
+pub use joined::{Alone, Joined};
 pub(crate) use keys::load_custody;
 pub use keys::RewrapProgress;
 pub use keys::{DataKeyStatus, KeyReport, KeyState};
@@ -133,10 +135,12 @@ impl<S: Store> Vault<S> {
 
     /// Keyed HMAC of request material (idempotency records): a request body
     /// may hold a PAN, so it is never hashed without a key.
-    pub(crate) fn request_fingerprint(&self, material: &[u8]) -> [u8; 32] {
+    /// Keyed MAC of a request's parts (method, route, path, body) for the
+    /// idempotency record: it names the request without keeping its body.
+    pub(crate) fn request_mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         self.keyring
             .fingerprint_key()
-            .fingerprint("idempotency", material)
+            .fingerprint_parts("idempotency", parts)
             .0
     }
 

@@ -11,7 +11,7 @@ use crate::vault::card::{CardType, MaskedPan, Network};
 use crate::vault::crypto::aad::{Binding, RecordKind};
 use crate::vault::records::{decode, encode, CardRecord};
 use crate::vault::retry::Retry;
-use crate::vault::{layout, Vault, VaultError};
+use crate::vault::{layout, Alone, Joined, Vault, VaultError};
 use zeroize::Zeroizing;
 
 /// Fingerprint purpose for PANs; token numbers are checked against the same
@@ -59,12 +59,28 @@ impl<S: Store> Vault<S> {
     /// audit record are durable. A PAN stored before returns its existing
     /// reference (and writes only an audit record).
     pub async fn store_card(&self, actor: &Actor, input: &str) -> Result<StoredCard, VaultError> {
-        let result = self.store_card_inner(actor, input).await;
+        self.store_card_joined(actor, input, &Alone).await
+    }
+
+    /// `store_card`, with `joined`'s writes in the same batch (also when
+    /// the PAN was stored before and only an audit record is written).
+    pub async fn store_card_joined(
+        &self,
+        actor: &Actor,
+        input: &str,
+        joined: &impl Joined<StoredCard>,
+    ) -> Result<StoredCard, VaultError> {
+        let result = self.store_card_inner(actor, input, joined).await;
         self.audited(Audit::new(actor, Operation::CardStore, None), result)
             .await
     }
 
-    async fn store_card_inner(&self, actor: &Actor, input: &str) -> Result<StoredCard, VaultError> {
+    async fn store_card_inner(
+        &self,
+        actor: &Actor,
+        input: &str,
+        joined: &impl Joined<StoredCard>,
+    ) -> Result<StoredCard, VaultError> {
         let (pan, index_key) = self.parse_for_storage(input)?;
         let _same_pan_queues_here = self.stripes.lock(&index_key).await;
         let mut retry = Retry::new();
@@ -72,16 +88,23 @@ impl<S: Store> Vault<S> {
             if let Some(existing) = self.store.get(&index_key).await? {
                 let card_ref = indexed_card_ref(&existing)?;
                 let record = self.card_record(&card_ref).await?;
-                let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()));
-                self.record(&audit, Outcome::Success, Some("already_stored".to_owned()))
-                    .await?;
-                return Ok(StoredCard::from_record(record, true));
+                let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()))
+                    .with_detail("already_stored");
+                let stored = StoredCard::from_record(record, true);
+                let mut batch = joined.writes(&stored)?;
+                batch.expect_equals(index_key.clone(), existing);
+                if self.try_commit(batch, &audit, &mut retry).await? {
+                    return Ok(stored);
+                }
+                continue;
             }
             let mut batch = Batch::new();
             let record = self.new_card(&pan, &index_key, &mut batch).await?;
             let audit = Audit::new(actor, Operation::CardStore, Some(record.card_ref.to_string()));
+            let stored = StoredCard::from_record(record, false);
+            batch.append(joined.writes(&stored)?);
             if self.try_commit(batch, &audit, &mut retry).await? {
-                return Ok(StoredCard::from_record(record, false));
+                return Ok(stored);
             }
         }
     }

@@ -12,7 +12,7 @@ use crate::vault::identity::mobile::Mobile;
 use crate::vault::identity::name::RealName;
 use crate::vault::identity::resident_id::ResidentId;
 use crate::vault::records::{decode, encode, IdentityRecord};
-use crate::vault::{layout, Vault, VaultError};
+use crate::vault::{layout, Alone, Joined, Vault, VaultError};
 use zeroize::Zeroizing;
 
 /// What a caller learns about a stored identity: masked values only.
@@ -62,7 +62,22 @@ impl<S: Store> Vault<S> {
         id_number: &str,
         phone: &str,
     ) -> Result<StoredIdentity, VaultError> {
-        let result = self.store_identity_inner(actor, name, id_number, phone).await;
+        self.store_identity_joined(actor, name, id_number, phone, &Alone)
+            .await
+    }
+
+    /// `store_identity`, with `joined`'s writes in the same batch.
+    pub async fn store_identity_joined(
+        &self,
+        actor: &Actor,
+        name: &str,
+        id_number: &str,
+        phone: &str,
+        joined: &impl Joined<StoredIdentity>,
+    ) -> Result<StoredIdentity, VaultError> {
+        let result = self
+            .store_identity_inner(actor, name, id_number, phone, joined)
+            .await;
         self.audited(Audit::new(actor, Operation::IdentityStore, None), result)
             .await
     }
@@ -73,6 +88,7 @@ impl<S: Store> Vault<S> {
         name: &str,
         id_number: &str,
         phone: &str,
+        joined: &impl Joined<StoredIdentity>,
     ) -> Result<StoredIdentity, VaultError> {
         let now = Timestamp::now();
         let name = RealName::parse(name)?;
@@ -106,10 +122,12 @@ impl<S: Store> Vault<S> {
             Operation::IdentityStore,
             Some(record.identity_ref.to_string()),
         );
+        let stored = StoredIdentity::from_record(record);
+        batch.append(joined.writes(&stored)?);
         if !self.commit_once(batch, &audit).await? {
             return Err(VaultError::Contention);
         }
-        Ok(StoredIdentity::from_record(record))
+        Ok(stored)
     }
 
     /// The masked identity (audited as a read).

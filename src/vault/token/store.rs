@@ -13,7 +13,7 @@ use crate::vault::card::MaskedPan;
 use crate::vault::records::{decode, encode, TokenRecord};
 use crate::vault::retry::Retry;
 use crate::vault::token::{ControlsSpec, DomainControls, TokenNumber, TokenStatus, Usage};
-use crate::vault::{layout, Vault, VaultError};
+use crate::vault::{layout, Alone, Joined, Vault, VaultError};
 
 /// How many fresh numbers to draw before concluding the range is full. With
 /// even a 13-digit token there are millions of numbers per BIN; repeated
@@ -44,7 +44,22 @@ impl<S: Store> Vault<S> {
         controls: DomainControls,
         now: Timestamp,
     ) -> Result<TokenView, VaultError> {
-        let result = self.issue_token_inner(actor, card_ref, controls, now).await;
+        self.issue_token_joined(actor, card_ref, controls, now, &Alone)
+            .await
+    }
+
+    /// `issue_token`, with `joined`'s writes in the token's own batch.
+    pub async fn issue_token_joined(
+        &self,
+        actor: &Actor,
+        card_ref: &CardRef,
+        controls: DomainControls,
+        now: Timestamp,
+        joined: &impl Joined<TokenView>,
+    ) -> Result<TokenView, VaultError> {
+        let result = self
+            .issue_token_inner(actor, card_ref, controls, now, joined)
+            .await;
         let audit = Audit::new(actor, Operation::TokenIssue, None).with_detail(format!("card={card_ref}"));
         self.audited(audit, result).await
     }
@@ -55,24 +70,25 @@ impl<S: Store> Vault<S> {
         card_ref: &CardRef,
         controls: DomainControls,
         now: Timestamp,
+        joined: &impl Joined<TokenView>,
     ) -> Result<TokenView, VaultError> {
         let audit = |number: &TokenNumber| {
             Audit::new(actor, Operation::TokenIssue, Some(number.to_string()))
                 .with_detail(format!("card={card_ref}"))
         };
-        self.issue_token_with(card_ref, controls, now, audit, |_| Ok(Batch::new()))
+        self.issue_token_with(card_ref, controls, now, audit, |view| joined.writes(view))
             .await
     }
 
     /// Draws a token number and commits the token, whatever `extra` adds for
-    /// that number, and the audit record `audit` describes, in one batch.
+    /// the token about to be stored, and the audit record `audit` describes, in one batch.
     pub(in crate::vault) async fn issue_token_with<'a>(
         &self,
         card_ref: &CardRef,
         controls: DomainControls,
         now: Timestamp,
         audit: impl Fn(&TokenNumber) -> Audit<'a>,
-        extra: impl Fn(&TokenNumber) -> Result<Batch, VaultError>,
+        extra: impl Fn(&TokenView) -> Result<Batch, VaultError>,
     ) -> Result<TokenView, VaultError> {
         if controls.spec().valid_until <= now {
             return Err(ValidationError::new(
@@ -104,11 +120,12 @@ impl<S: Store> Vault<S> {
                 .expect_absent(layout::card_fingerprint(&as_pan.to_hex()))
                 .expect_equals(layout::card(card_ref), encode(&card)?)
                 .put(layout::token(&number), encode(&record)?)
-                .put(layout::card_token(card_ref, &number), Vec::new())
-                .append(extra(&number)?);
+                .put(layout::card_token(card_ref, &number), Vec::new());
+            let view = self.view(record, card.masked.clone());
+            batch.append(extra(&view)?);
             // A conflict means the drawn number was taken: draw again.
             if self.commit_once(batch, &audit(&number)).await? {
-                return Ok(self.view(record, card.masked.clone()));
+                return Ok(view);
             }
         }
         Err(VaultError::TokenSpaceExhausted)
@@ -179,14 +196,8 @@ impl<S: Store> Vault<S> {
         number: &TokenNumber,
         now: Timestamp,
     ) -> Result<TokenView, VaultError> {
-        self.move_token(
-            actor,
-            Operation::TokenSuspend,
-            number,
-            TokenStatus::Suspended,
-            now,
-        )
-        .await
+        self.move_token(actor, number, TokenStatus::Suspended, now, &Alone)
+            .await
     }
 
     pub async fn resume_token(
@@ -195,7 +206,7 @@ impl<S: Store> Vault<S> {
         number: &TokenNumber,
         now: Timestamp,
     ) -> Result<TokenView, VaultError> {
-        self.move_token(actor, Operation::TokenResume, number, TokenStatus::Active, now)
+        self.move_token(actor, number, TokenStatus::Active, now, &Alone)
             .await
     }
 
@@ -206,18 +217,25 @@ impl<S: Store> Vault<S> {
         number: &TokenNumber,
         now: Timestamp,
     ) -> Result<TokenView, VaultError> {
-        self.move_token(actor, Operation::TokenDelete, number, TokenStatus::Deleted, now)
+        self.move_token(actor, number, TokenStatus::Deleted, now, &Alone)
             .await
     }
 
-    async fn move_token(
+    /// Moves a token to `to` (suspend, resume or delete, audited as that
+    /// operation), with `joined`'s writes in the same batch.
+    pub async fn move_token(
         &self,
         actor: &Actor,
-        operation: Operation,
         number: &TokenNumber,
         to: TokenStatus,
         now: Timestamp,
+        joined: &impl Joined<TokenView>,
     ) -> Result<TokenView, VaultError> {
+        let operation = match to {
+            TokenStatus::Active => Operation::TokenResume,
+            TokenStatus::Suspended => Operation::TokenSuspend,
+            TokenStatus::Deleted => Operation::TokenDelete,
+        };
         let audit = Audit::new(actor, operation, Some(number.to_string()));
         let result = async {
             let key = layout::token(number);
@@ -227,13 +245,15 @@ impl<S: Store> Vault<S> {
                 let (mut record, raw) = self.token_record(number).await?;
                 record.status = record.status.transition(to)?;
                 record.updated_at = now;
+                let card = self.card_record(&record.card_ref).await?;
                 let mut batch = Batch::new();
                 batch
                     .expect_equals(key.clone(), raw)
                     .put(key.clone(), encode(&record)?);
+                let view = self.view(record, card.masked);
+                batch.append(joined.writes(&view)?);
                 if self.try_commit(batch, &audit, &mut retry).await? {
-                    let card = self.card_record(&record.card_ref).await?;
-                    return Ok(self.view(record, card.masked));
+                    return Ok(view);
                 }
             }
         }

@@ -1,0 +1,86 @@
+//! Values a route names in its path (`{token}`, `{payment_id}`, …), parsed
+//! as their kind. The audit object and the parsed value come from the same
+//! parser, so an audit record names a path value only when it parsed.
+
+use super::App;
+use crate::domain::refs::{CardRef, UserId};
+use crate::domain::subject::AuditSubject;
+use crate::domain::validation::ValidationError;
+use crate::orchestration::{BindingId, PaymentId};
+use crate::vault::token::TokenNumber;
+use crate::vault::AuditObject;
+
+/// The path values of one request, percent-decoded, by template name.
+pub(super) struct RawPath(pub(super) Vec<(String, String)>);
+
+impl RawPath {
+    /// The value of `{name}`; empty when the route has no such segment,
+    /// which then fails its parser like any malformed value.
+    fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map_or("", |(_, v)| v.as_str())
+    }
+}
+
+/// One kind of id a path can hold.
+pub(super) trait PathId: AuditSubject + Sized + Send + Sync {
+    /// Its name in the route template and in problem documents.
+    const NAME: &'static str;
+    fn parse_in(app: &App, raw: &str) -> Result<Self, ValidationError>;
+}
+
+/// What a route's path holds: nothing (`NoPath`) or one id.
+pub(super) trait PathValues: Sized + Send + Sync {
+    /// The audit object: the parsed id, or a keyed digest of what was sent.
+    fn object(app: &App, raw: &RawPath) -> Option<AuditObject>;
+    /// The parsed values, or the field at fault and why.
+    fn parse(app: &App, raw: &RawPath) -> Result<Self, (&'static str, ValidationError)>;
+}
+
+pub(super) struct NoPath;
+
+impl PathValues for NoPath {
+    fn object(_app: &App, _raw: &RawPath) -> Option<AuditObject> {
+        None
+    }
+    fn parse(_app: &App, _raw: &RawPath) -> Result<Self, (&'static str, ValidationError)> {
+        Ok(NoPath)
+    }
+}
+
+impl<T: PathId> PathValues for T {
+    fn object(app: &App, raw: &RawPath) -> Option<AuditObject> {
+        Some(app.object(raw.get(T::NAME), |text| T::parse_in(app, text)))
+    }
+    fn parse(app: &App, raw: &RawPath) -> Result<Self, (&'static str, ValidationError)> {
+        T::parse_in(app, raw.get(T::NAME)).map_err(|e| (T::NAME, e))
+    }
+}
+
+/// Only a token inside this vault's configured range.
+impl PathId for TokenNumber {
+    const NAME: &'static str = "token";
+    fn parse_in(app: &App, raw: &str) -> Result<Self, ValidationError> {
+        app.vault.config().token_range.parse_token(raw)
+    }
+}
+
+macro_rules! path_id {
+    ($($ty:ty => $name:literal),* $(,)?) => {$(
+        impl PathId for $ty {
+            const NAME: &'static str = $name;
+            fn parse_in(_app: &App, raw: &str) -> Result<Self, ValidationError> {
+                <$ty>::parse(raw)
+            }
+        }
+    )*};
+}
+
+path_id!(
+    CardRef => "card_ref",
+    UserId => "user_id",
+    BindingId => "binding_id",
+    PaymentId => "payment_id",
+);
