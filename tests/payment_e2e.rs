@@ -683,3 +683,64 @@ async fn a_user_paying_debit_is_closed_after_the_payment_code_time_out() {
     assert_eq!(w.bank.orders().await[0]["status"], "closed");
     assert_eq!(w.uses(&token).await, (0, 0));
 }
+
+#[tokio::test]
+async fn a_debit_that_reached_no_channel_is_retried_with_its_order_id_and_terms() {
+    let (pan, id_no) = (debit_pan(108), id_number());
+    let w = pay_world(&pan, &id_no, &[], "");
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let body = json!({
+        "token": token, "order_id": "retry-1", "amount": 700, "currency": "CNY",
+        "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
+    });
+
+    w.bank.set_faults(json!({ "unavailable": true })).await;
+    let r = w.post("orchestrator", "/v1/payments", body.clone()).await;
+    assert_eq!(
+        (r.status, r.json()["type"].clone()),
+        (503, json!("urn:tokenvault:problem:channel-unavailable")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(w.uses(&token).await, (0, 0), "the reservation is back");
+    // Tried again while the bank is still down: the same answer, still
+    // nothing held, and no second payment for the order.
+    let r = w.post("orchestrator", "/v1/payments", body.clone()).await;
+    assert_eq!(r.status, 503, "{}", r.text());
+    assert_eq!(w.uses(&token).await, (0, 0));
+
+    w.bank.set_faults(json!({ "unavailable": false })).await;
+    let r = w.post("orchestrator", "/v1/payments", body.clone()).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (201, json!("succeeded")),
+        "the same order and terms go through once the bank is back: {}",
+        r.text()
+    );
+    let paid = r.json();
+    assert_eq!(
+        paid["route_attempts"],
+        json!([
+            { "channel": "bank-a", "reason": "unavailable" },
+            { "channel": "bank-a", "reason": "unavailable" }
+        ]),
+        "the attempts that reached nothing stay on the payment"
+    );
+    assert_eq!(w.uses(&token).await, (1, 0));
+    assert_eq!(w.bank.orders().await.len(), 1, "one order at the bank");
+
+    // Settled now: a repeat answers the payment; other terms conflict.
+    let r = w.post("orchestrator", "/v1/payments", body.clone()).await;
+    assert_eq!(
+        (r.status, r.json()["payment_id"].clone()),
+        (200, paid["payment_id"].clone()),
+        "{}",
+        r.text()
+    );
+    let mut other = body.clone();
+    other["amount"] = json!(701);
+    let r = w.post("orchestrator", "/v1/payments", other).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert_eq!(w.uses(&token).await, (1, 0));
+    w.audit_intact().await;
+}

@@ -98,7 +98,8 @@ pub struct PaymentResponse {
     pub backup_route: bool,
     /// Channels left on the way, and why.
     pub route_attempts: Vec<RouteAttemptResponse>,
-    /// awaiting_code, processing, user_paying, succeeded, failed or closed.
+    /// awaiting_code, processing, user_paying, succeeded, failed, closed or
+    /// unsent (no channel reached; the same order id and terms try again).
     pub status: String,
     /// While awaiting a code: who sent it (bank or platform).
     pub code_sender: Option<String>,

@@ -1,7 +1,7 @@
 //! Why an orchestration call did not go through.
 
 use super::binding::BindingStatus;
-use super::payment::PaymentStatus;
+use super::payment::{IllegalTransition, PaymentStatus};
 use crate::channel::protocol::RefusalCode;
 use crate::domain::error_code::{Class, ErrorCode};
 use crate::domain::validation::ValidationError;
@@ -65,6 +65,9 @@ pub enum OrchestrationError {
     NotificationMismatch(&'static str),
     #[error("the payment failed: {0}")]
     PaymentFailed(String),
+    /// A bank word or a caller tried to move a payment where it cannot go.
+    #[error(transparent)]
+    IllegalTransition(#[from] IllegalTransition),
     #[error(transparent)]
     Vault(#[from] VaultError),
     #[error(transparent)]
@@ -151,6 +154,8 @@ impl OrchestrationError {
             }
             E::PaymentFailed(reason) => ErrorCode::new(Invalid, "payment-failed", "Payment failed")
                 .at_field("payment_id", reason.clone()),
+            E::IllegalTransition(t) => ErrorCode::new(Conflict, "payment-settled", "Payment settled")
+                .at_field("payment_id", format!("{}_to_{}", t.from.as_str(), t.to.as_str())),
             E::Vault(e) => e.code(),
             E::Gateway(e) => e.code(),
         }

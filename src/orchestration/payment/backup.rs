@@ -196,7 +196,7 @@ impl Orchestrator {
             .store_backup_agreement(vault, actor, &record.binding, agreement)
             .await?;
         let mut paying = record;
-        paying.status = PaymentStatus::Processing;
+        paying.status = paying.status.transition(PaymentStatus::Processing)?;
         paying.backup_signing = None;
         let batch = Self::update_payment_batch(&raw, &paying)?;
         self.commit_payment(vault, actor, op, &paying, batch).await?;
@@ -204,8 +204,8 @@ impl Orchestrator {
         match self.pay_at(vault, actor, paying, raw, &agreement_ref).await? {
             Step::Done(record) => Ok(record.view()),
             Step::Unreached { record, raw, .. } => {
-                let word = BankWord::failed("channel_unavailable");
-                self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                self.apply_bank_word(vault, actor, op, record, &raw, BankWord::unsent())
+                    .await?;
                 Err(OrchestrationError::ChannelUnavailable)
             }
         }

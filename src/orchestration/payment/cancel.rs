@@ -39,8 +39,8 @@ impl Orchestrator {
         let op = Operation::PaymentCancel;
         let (record, raw) = self.load_payment(vault, id).await?;
         let record = match record.status {
-            PaymentStatus::AwaitingCode => {
-                // No order exists at the bank yet.
+            PaymentStatus::AwaitingCode | PaymentStatus::Unsent => {
+                // No order exists at the bank (yet, or at all).
                 let mut closing = record;
                 closing.cancelled = true;
                 self.apply_bank_word(vault, actor, op, closing, &raw, BankWord::closed("cancelled"))

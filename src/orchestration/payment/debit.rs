@@ -75,7 +75,8 @@ impl Orchestrator {
         check_expiry(debit.expires_at, now, self.payments.max_order_ttl.as_secs())?;
         let order_key = layout::order(&debit.merchant, &debit.order_id);
         let _one_debit_per_order = self.order_locks.lock(&order_key).await;
-        if let Some((existing, _)) = self
+        let mut previous: Option<(PaymentRecord, Vec<u8>)> = None;
+        if let Some((existing, raw)) = self
             .payment_of_order(vault, &debit.merchant, &debit.order_id)
             .await?
         {
@@ -84,17 +85,29 @@ impl Orchestrator {
                 && existing.currency == debit.currency
                 && existing.requested_channel == debit.channel
                 && existing.expires_at == debit.expires_at;
-            return if same {
-                Ok((existing.view(), false))
-            } else {
-                Err(OrchestrationError::OrderConflict)
-            };
+            if !same {
+                return Err(OrchestrationError::OrderConflict);
+            }
+            if existing.status != PaymentStatus::Unsent {
+                return Ok((existing.view(), false));
+            }
+            // Nothing happened at any bank: the same order tries its route
+            // again, as the same payment.
+            previous = Some((existing, raw));
         }
         let binding_id = self.binding_of_token(vault, actor, &debit.token).await?.0.id;
-        let id = PaymentId::generate()?;
-        let mut attempts: Vec<RouteAttempt> = Vec::new();
-        let mut previous: Option<(PaymentRecord, Vec<u8>)> = None;
+        let id = match &previous {
+            Some((existing, _)) => existing.id.clone(),
+            None => PaymentId::generate()?,
+        };
+        let mut attempts: Vec<RouteAttempt> = previous
+            .as_ref()
+            .map(|(existing, _)| existing.attempts.clone())
+            .unwrap_or_default();
         let mut channel_refusal = None;
+        // Whether `previous` is this call's own attempt that was not
+        // reached (not a stored unsent payment being retried).
+        let mut unreached_now = false;
         for channel in self.routing.candidates(&debit.channel) {
             let reserved = self
                 .reserve_and_record(
@@ -105,7 +118,7 @@ impl Orchestrator {
                     &binding_id,
                     &channel,
                     &attempts,
-                    previous.take(),
+                    previous.as_ref(),
                 )
                 .await;
             let (record, raw, agreement) = match reserved {
@@ -134,11 +147,12 @@ impl Orchestrator {
                         reason: "unavailable".to_owned(),
                     });
                     previous = Some((record, raw));
+                    unreached_now = true;
                 }
             }
         }
         match previous {
-            Some((record, raw)) => {
+            Some((record, raw)) if unreached_now => {
                 // Every channel of the route was tried; the reservation of
                 // the last one is already back.
                 let mut record = record;
@@ -149,12 +163,12 @@ impl Orchestrator {
                     Operation::PaymentDebit,
                     record,
                     &raw,
-                    BankWord::failed("channel_unavailable"),
+                    BankWord::unsent(),
                 )
                 .await?;
                 Err(OrchestrationError::ChannelUnavailable)
             }
-            None => Err(VaultError::Refused(channel_refusal.unwrap_or(ControlRefusal::Channel)).into()),
+            _ => Err(VaultError::Refused(channel_refusal.unwrap_or(ControlRefusal::Channel)).into()),
         }
     }
 
@@ -172,8 +186,12 @@ impl Orchestrator {
         binding_id: &super::super::binding::BindingId,
         channel: &ChannelId,
         attempts: &[RouteAttempt],
-        previous: Option<(PaymentRecord, Vec<u8>)>,
+        previous: Option<&(PaymentRecord, Vec<u8>)>,
     ) -> Result<(PaymentRecord, Vec<u8>, Option<AgreementRef>), OrchestrationError> {
+        // Checked before anything is reserved, so a refusal holds nothing.
+        let restarted = previous
+            .map(|(record, _)| record.status.transition(PaymentStatus::Processing))
+            .transpose()?;
         let _unbind_waits = self.binding_gate.read(&layout::binding(binding_id)).await;
         let (binding, _) = self.load(vault, binding_id).await?;
         if binding.status != BindingStatus::Signed {
@@ -217,12 +235,15 @@ impl Orchestrator {
                 let batch = Self::create_payment_batch(&record)?;
                 (record, batch)
             }
-            Some((mut record, raw)) => {
+            Some((record, raw)) => {
+                let mut record = record.clone();
+                record.status = restarted.unwrap_or(PaymentStatus::Processing);
+                record.failure = None;
                 record.channel = channel.clone();
                 record.attempts = attempts.to_vec();
                 record.reservation = reservation.id;
                 record.updated_at = now;
-                let batch = Self::update_payment_batch(&raw, &record)?;
+                let batch = Self::update_payment_batch(raw, &record)?;
                 (record, batch)
             }
         };

@@ -11,13 +11,14 @@ mod query;
 mod refund;
 mod settle;
 pub mod settler;
+mod status;
 mod store;
 
 pub use debit::Debit;
 pub use notify::Notified;
+pub use status::{IllegalTransition, PaymentStatus};
 
 use super::binding::{BindingId, CodeSender};
-use crate::channel::protocol::PayStatus;
 use crate::domain::ids::identifier;
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::refs::{CardRef, ReservationId, UserId};
@@ -65,52 +66,6 @@ impl crate::domain::subject::AuditSubject for OrderSubject<'_> {
     }
     fn free_form(&self) -> bool {
         true
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PaymentStatus {
-    /// Signing at a backup channel first: waiting for the user's SMS code.
-    AwaitingCode,
-    Processing,
-    UserPaying,
-    Succeeded,
-    Failed,
-    /// Closed unpaid: cancelled, timed out, or expired.
-    Closed,
-}
-
-impl PaymentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PaymentStatus::AwaitingCode => "awaiting_code",
-            PaymentStatus::Processing => "processing",
-            PaymentStatus::UserPaying => "user_paying",
-            PaymentStatus::Succeeded => "succeeded",
-            PaymentStatus::Failed => "failed",
-            PaymentStatus::Closed => "closed",
-        }
-    }
-
-    /// Not settled yet: the reservation is held and the binding is busy.
-    pub fn in_flight(self) -> bool {
-        matches!(
-            self,
-            PaymentStatus::AwaitingCode | PaymentStatus::Processing | PaymentStatus::UserPaying
-        )
-    }
-}
-
-impl From<PayStatus> for PaymentStatus {
-    fn from(s: PayStatus) -> Self {
-        match s {
-            PayStatus::Succeeded => PaymentStatus::Succeeded,
-            PayStatus::Processing => PaymentStatus::Processing,
-            PayStatus::UserPaying => PaymentStatus::UserPaying,
-            PayStatus::Failed => PaymentStatus::Failed,
-            PayStatus::Closed => PaymentStatus::Closed,
-        }
     }
 }
 

@@ -27,6 +27,16 @@ impl BankWord {
         }
     }
 
+    /// No channel of the route was reached (the reservation is back
+    /// already; releasing again is harmless).
+    pub fn unsent() -> Self {
+        BankWord {
+            status: PaymentStatus::Unsent,
+            bank_txn_no: None,
+            failure: Some("channel_unavailable".to_owned()),
+        }
+    }
+
     pub fn closed(reason: &str) -> Self {
         BankWord {
             status: PaymentStatus::Closed,
@@ -57,7 +67,8 @@ impl Orchestrator {
         word: BankWord,
     ) -> Result<PaymentRecord, OrchestrationError> {
         let now = Timestamp::now();
-        match word.status {
+        let status = record.status.transition(word.status)?;
+        match status {
             PaymentStatus::Succeeded => {
                 match vault.commit_reservation(actor, &record.reservation, now).await {
                     Ok(_) => {}
@@ -71,12 +82,12 @@ impl Orchestrator {
                     Err(e) => return Err(e.into()),
                 }
             }
-            PaymentStatus::Failed | PaymentStatus::Closed => {
+            PaymentStatus::Failed | PaymentStatus::Closed | PaymentStatus::Unsent => {
                 vault.release_reservation(actor, &record.reservation, now).await?;
             }
             PaymentStatus::AwaitingCode | PaymentStatus::Processing | PaymentStatus::UserPaying => {}
         }
-        record.status = word.status;
+        record.status = status;
         if word.bank_txn_no.is_some() {
             record.bank_txn_no = word.bank_txn_no;
         }
