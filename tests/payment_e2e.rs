@@ -558,6 +558,23 @@ async fn unbind_waits_for_payments_in_flight_and_the_token_never_debits_again() 
     );
     let listed = w.bindings("u1").await;
     assert_eq!(listed[0]["status"], "unbound", "kept, never deleted");
+    // The unbind first closed the binding to debits in the store (what a
+    // debit on another node checks in its first write), then finished.
+    let steps: Vec<String> = w
+        .audited("binding.unbind", "status=")
+        .await
+        .iter()
+        .map(|r| {
+            r["detail"]
+                .as_str()
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(steps, ["status=unbinding", "status=unbound"], "{steps:?}");
     let again = w.post("orchestrator", &unbind, json!({})).await;
     assert_eq!(again.status, 200);
 }

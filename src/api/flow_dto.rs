@@ -74,7 +74,8 @@ pub struct BindingResponse {
     pub card_ref: String,
     pub masked_card: String,
     pub channel: String,
-    /// awaiting_code, pre_bound, signed or failed.
+    /// awaiting_code, pre_bound, signed, failed, unbinding (an unbind has
+    /// begun; no debit starts) or unbound.
     pub status: String,
     /// Who sent the SMS code: bank or platform.
     pub code_sender: String,

@@ -46,7 +46,7 @@ impl Orchestrator {
         let (record, raw) = self.load(vault, id).await?;
         match record.status {
             BindingStatus::Signed => return Ok(record.view(true)),
-            BindingStatus::Failed | BindingStatus::Unbound => {
+            BindingStatus::Failed | BindingStatus::Unbinding | BindingStatus::Unbound => {
                 return Err(OrchestrationError::BindingClosed(record.status))
             }
             BindingStatus::AwaitingCode | BindingStatus::PreBound => {}

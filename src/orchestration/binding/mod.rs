@@ -36,6 +36,10 @@ pub enum BindingStatus {
     PreBound,
     Signed,
     Failed,
+    /// An unbind has begun: no debit may start (a debit's first write
+    /// requires the binding as it read it, signed), and a repeated unbind
+    /// finishes it.
+    Unbinding,
     /// Unbound (解约) by the user: kept for the record, its tokens deleted.
     Unbound,
 }
@@ -47,6 +51,7 @@ impl BindingStatus {
             BindingStatus::PreBound => "pre_bound",
             BindingStatus::Signed => "signed",
             BindingStatus::Failed => "failed",
+            BindingStatus::Unbinding => "unbinding",
             BindingStatus::Unbound => "unbound",
         }
     }

@@ -174,7 +174,7 @@ impl BindingRecord {
     /// Still able to become (or already) a signed binding.
     pub(super) fn is_live(&self, now: crate::domain::time::Timestamp) -> bool {
         match self.status {
-            BindingStatus::Signed => true,
+            BindingStatus::Signed | BindingStatus::Unbinding => true,
             BindingStatus::AwaitingCode | BindingStatus::PreBound => self.code_expires_at > now,
             BindingStatus::Failed | BindingStatus::Unbound => false,
         }

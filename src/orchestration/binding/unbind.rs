@@ -37,19 +37,34 @@ impl Orchestrator {
         actor: &Actor,
         id: &BindingId,
     ) -> Result<BindingView, OrchestrationError> {
-        // Debits check the binding and record their payment under this
-        // lock, so none can start between the check below and the end.
+        // In this process, debits check the binding and record their
+        // payment under this lock; across processes, the `unbinding` write
+        // below is what stops them (a debit's first write requires the
+        // binding's bytes as it read them, signed).
         let _no_debit_starts = self.binding_gate.write(&layout::binding(id)).await;
-        let (record, _) = self.load(vault, id).await?;
+        let (record, raw) = self.load(vault, id).await?;
         match record.status {
             BindingStatus::Unbound => return Ok(record.view(true)),
-            BindingStatus::Signed => {}
+            BindingStatus::Signed | BindingStatus::Unbinding => {}
             other => return Err(OrchestrationError::BindingClosed(other)),
         }
-        let payments = self.payments_of_binding(vault, id).await?;
-        if payments.iter().any(|p| p.status.in_flight()) {
+        if self.has_payments_in_flight(vault, id).await? {
             return Err(OrchestrationError::PaymentsInFlight);
         }
+        let record = if record.status == BindingStatus::Signed {
+            let (unbinding, unbinding_raw) = self
+                .move_binding(vault, actor, record, &raw, BindingStatus::Unbinding)
+                .await?;
+            // A debit that wrote before the move is seen now.
+            if self.has_payments_in_flight(vault, id).await? {
+                self.move_binding(vault, actor, unbinding, &unbinding_raw, BindingStatus::Signed)
+                    .await?;
+                return Err(OrchestrationError::PaymentsInFlight);
+            }
+            unbinding
+        } else {
+            record
+        };
         let agreements = record
             .agreement_ref
             .iter()
@@ -60,19 +75,43 @@ impl Orchestrator {
                 Err(e) => return Err(e.into()),
             }
         }
-        let now = Timestamp::now();
         if let Some(token) = &record.token {
-            match vault.delete_token(actor, token, now).await {
+            match vault.delete_token(actor, token, Timestamp::now()).await {
                 Ok(_) | Err(VaultError::Lifecycle(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
         // Re-read: cancelling agreements does not touch the binding, but
         // the write must still be against the exact stored bytes.
-        let (mut record, raw) = self.load(vault, id).await?;
-        record.status = BindingStatus::Unbound;
-        record.updated_at = now;
-        let batch = Self::update_batch(&raw, &record)?;
+        let (record, raw) = self.load(vault, id).await?;
+        let (record, _) = self
+            .move_binding(vault, actor, record, &raw, BindingStatus::Unbound)
+            .await?;
+        Ok(record.view(false))
+    }
+
+    async fn has_payments_in_flight<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        id: &BindingId,
+    ) -> Result<bool, OrchestrationError> {
+        let payments = self.payments_of_binding(vault, id).await?;
+        Ok(payments.iter().any(|p| p.status.in_flight()))
+    }
+
+    /// Writes the binding read as `raw` with status `to`, audited as an
+    /// unbind step; returns it and its stored bytes.
+    async fn move_binding<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        mut record: super::BindingRecord,
+        raw: &[u8],
+        to: BindingStatus,
+    ) -> Result<(super::BindingRecord, Vec<u8>), OrchestrationError> {
+        record.status = to;
+        record.updated_at = Timestamp::now();
+        let batch = Self::update_batch(raw, &record)?;
         self.commit(
             vault,
             actor,
@@ -82,6 +121,7 @@ impl Orchestrator {
             Outcome::Success,
         )
         .await?;
-        Ok(record.view(false))
+        let stored = crate::vault::encode(&record)?;
+        Ok((record, stored))
     }
 }

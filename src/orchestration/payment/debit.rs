@@ -193,7 +193,7 @@ impl Orchestrator {
             .map(|(record, _)| record.status.transition(PaymentStatus::Processing))
             .transpose()?;
         let _unbind_waits = self.binding_gate.read(&layout::binding(binding_id)).await;
-        let (binding, _) = self.load(vault, binding_id).await?;
+        let (binding, binding_raw) = self.load(vault, binding_id).await?;
         if binding.status != BindingStatus::Signed {
             return Err(OrchestrationError::BindingClosed(binding.status));
         }
@@ -247,6 +247,10 @@ impl Orchestrator {
                 (record, batch)
             }
         };
+        let (mut batch, binding_key) = (batch, layout::binding(binding_id));
+        // The binding as read, signed: an unbind that began meanwhile (on
+        // any node) makes this write fail.
+        batch.expect_equals(binding_key, binding_raw);
         let written = self
             .commit_payment(vault, actor, Operation::PaymentDebit, &record, batch)
             .await;
@@ -254,6 +258,10 @@ impl Orchestrator {
             vault
                 .release_reservation(actor, &record.reservation, Timestamp::now())
                 .await?;
+            let (binding, _) = self.load(vault, binding_id).await?;
+            if binding.status != BindingStatus::Signed {
+                return Err(OrchestrationError::BindingClosed(binding.status));
+            }
             return Err(e);
         }
         let raw = crate::vault::encode(&record)?;
