@@ -211,6 +211,37 @@ async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
         .await;
     assert_eq!((r.status, r.json()["rule"].clone()), (422, json!("out_of_range")));
 
+    // Several bad fields: one answer names each, in order, and the trail
+    // holds one refusal listing them; nothing is reserved.
+    let r = w
+        .debit(
+            "6200000000000000",
+            "o 8",
+            100,
+            json!({ "currency": "cny", "merchant": "" }),
+        )
+        .await;
+    let p = r.json();
+    assert_eq!(
+        (r.status, p["field"].clone(), p["rule"].clone()),
+        (422, json!("token"), p["errors"][0]["rule"].clone()),
+        "{p}"
+    );
+    let fields: Vec<&str> = p["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, ["token", "order_id", "currency", "merchant"], "{p}");
+    let refusals = w.audited("payment.debit", "token.").await;
+    assert_eq!(refusals.len(), 1, "one refusal for the request");
+    assert!(
+        refusals[0]["detail"].as_str().unwrap().contains("merchant."),
+        "{}",
+        refusals[0]
+    );
+
     // A repeated order with the same terms is the same payment; other terms conflict.
     let first = w.get("/v1/merchants/M001/orders/o-1").await;
     assert_eq!(first["status"], "succeeded");

@@ -142,6 +142,12 @@ async fn run_everything(service: &Service) -> Vec<String> {
             .await
             .unwrap();
         assert_eq!(r.status, 403, "{role} must not reveal");
+        assert_eq!(
+            (r.header("content-type"), r.json()["operation"].as_str()),
+            (Some("application/problem+json"), Some("card.reveal")),
+            "a 403 names the operation denied: {}",
+            r.text()
+        );
     }
     let revealed = glass
         .post_json(
@@ -228,7 +234,7 @@ async fn run_everything(service: &Service) -> Vec<String> {
     secrets.push("4000056655665556".into());
 
     // --- bad input: field and rule named, nothing stored, nothing echoed
-    let bad_cards: [(&[u8], u16, &str, &str); 8] = [
+    let bad_cards: [(&[u8], u16, &str, &str); 9] = [
         (br#"{"pan": "4242424242424241"}"#, 422, "pan", "luhn"),
         (br#"{"pan": "424242424242"}"#, 422, "pan", "length"),
         (br#"{"pan": "4242-4242-4242-424x"}"#, 422, "pan", "digits_only"),
@@ -247,6 +253,12 @@ async fn run_everything(service: &Service) -> Vec<String> {
         ),
         (br#"{"pan": "4242424242424242""#, 400, "body", "json_syntax"),
         (br#"[]"#, 400, "body", "invalid_value"),
+        (
+            br#"{"pan": "4242424242424242", "pan": "4000056655665556"}"#,
+            400,
+            "pan",
+            "duplicate_field",
+        ),
     ];
     for (i, (body, status, field, rule)) in bad_cards.iter().enumerate() {
         let key = format!("bad-{i}");
@@ -272,7 +284,7 @@ async fn run_everything(service: &Service) -> Vec<String> {
         )
         .await
         .unwrap();
-    assert_eq!(r.status, 415);
+    assert_problem(&r, 415, "Content-Type", "application_json");
     let huge = format!(r#"{{"pan": "{}"}}"#, "4".repeat(20_000));
     let r = capture
         .send(

@@ -35,12 +35,18 @@ impl Mutation for StartBindingCall {
         _record: &Remembering<Self>,
     ) -> Result<(BindingView, bool), Problem> {
         let JsonBody(r) = &input.body;
-        let user = input.field("user_id", UserId::parse(&r.user_id)).await?;
-        let card_ref = input.field("card_ref", CardRef::parse(&r.card_ref)).await?;
-        let identity_ref = input
-            .field("identity_ref", IdentityRef::parse(&r.identity_ref))
-            .await?;
-        let channel = input.field("channel", ChannelId::parse(&r.channel)).await?;
+        let mut check = input.checks();
+        let user = check.take("user_id", UserId::parse(&r.user_id));
+        let card_ref = check.take("card_ref", CardRef::parse(&r.card_ref));
+        let identity_ref = check.take("identity_ref", IdentityRef::parse(&r.identity_ref));
+        let channel = check.take("channel", ChannelId::parse(&r.channel));
+        check.done().await?;
+        // `done` passed, so every field parsed.
+        let (Some(user), Some(card_ref), Some(identity_ref), Some(channel)) =
+            (user, card_ref, identity_ref, channel)
+        else {
+            return Err(Problem::internal());
+        };
         let verification = match (&r.cvn, &r.expiry) {
             (None, None) => None,
             (Some(cvn), Some(expiry)) => {

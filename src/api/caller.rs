@@ -1,7 +1,7 @@
 //! Who is calling: the identity from the connection's verified client
 //! certificate, plus the origin and request id the audit trail records.
 
-use super::problem::Problem;
+use super::problem::{FieldError, Problem};
 use super::App;
 use crate::audit::Actor;
 use crate::domain::operation::Operation;
@@ -64,7 +64,7 @@ impl App {
             .record_denied(&caller.actor, operation, object)
             .await
             .map_err(Problem::from)?;
-        Err(Problem::forbidden())
+        Err(Problem::forbidden(operation))
     }
 }
 
@@ -107,15 +107,33 @@ impl App {
         field: &str,
         error: ValidationError,
     ) -> Problem {
-        let rule = error.rule.code();
+        self.refuse_fields(caller, operation, field, error, &[]).await
+    }
+
+    /// One audited refusal of several fields: `error` at `field` first (its
+    /// detail is the problem's), then `more`.
+    pub(super) async fn refuse_fields(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        field: &str,
+        error: ValidationError,
+        more: &[FieldError],
+    ) -> Problem {
+        let mut errors = vec![FieldError {
+            field: field.to_owned(),
+            rule: error.rule.code().to_owned(),
+        }];
+        errors.extend_from_slice(more);
+        let detail: Vec<String> = errors.iter().map(|e| format!("{}.{}", e.field, e.rule)).collect();
         if let Err(e) = self
             .vault
-            .record_refused(&caller.actor, operation, None, &format!("{field}.{rule}"))
+            .record_refused(&caller.actor, operation, None, &detail.join(","))
             .await
         {
             return Problem::from(e);
         }
-        Problem::from(crate::vault::VaultError::Invalid(error)).with_field(field, rule)
+        Problem::from(crate::vault::VaultError::Invalid(error)).with_errors(errors)
     }
 
     /// The parsed value of request field `field`, or its audited refusal.

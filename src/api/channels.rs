@@ -43,7 +43,7 @@ pub async fn notify(
             .record_denied(&caller.actor, op, Some(object))
             .await
             .map_err(Problem::from)?;
-        return Err(Problem::forbidden());
+        return Err(Problem::forbidden(op));
     }
     let notification: Notification = app.parse_body(&caller, op, &headers, &body).await?;
     let notified = app

@@ -29,7 +29,8 @@ pub fn parse<T: DeserializeOwned>(headers: &HeaderMap, body: &[u8]) -> Result<T,
             "unsupported-media-type",
             "Unsupported media type",
             "send the body as application/json",
-        ));
+        )
+        .with_field("Content-Type", "application_json"));
     }
     let mut de = serde_json::Deserializer::from_slice(body);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -82,6 +83,21 @@ fn describe(path: &str, error: &serde_json::Error) -> Problem {
                 return bad(
                     "missing_field",
                     "a required field is missing",
+                    full.as_deref().or(Some("body")),
+                );
+            }
+            if let Some(rest) = message.strip_prefix("duplicate field `") {
+                // Which of two values was meant is anyone's guess: refused.
+                let name = rest.split('`').next().and_then(safe_name);
+                let full = match (field, name) {
+                    (Some(path), Some(n)) if path.ends_with(n) => Some(path.to_owned()),
+                    (Some(parent), Some(n)) => Some(format!("{parent}.{n}")),
+                    (None, Some(n)) => Some(n.to_owned()),
+                    _ => None,
+                };
+                return bad(
+                    "duplicate_field",
+                    "a field is given twice",
                     full.as_deref().or(Some("body")),
                 );
             }
@@ -161,6 +177,25 @@ mod tests {
         let p = problem(r#"{"pan": "x", "controls": {"max_uses": 1}} trailing"#);
         assert_eq!(p.rule.as_deref(), Some("json_syntax"));
         let p = parse::<Body>(&HeaderMap::new(), b"{}").unwrap_err();
-        assert_eq!(p.status, 415);
+        assert_eq!(
+            (p.status, p.field.as_deref(), p.rule.as_deref()),
+            (415, Some("Content-Type"), Some("application_json"))
+        );
+    }
+
+    #[test]
+    fn a_field_given_twice_is_named_and_neither_value_is_kept() {
+        let p = problem(r#"{"pan": "x", "pan": "4242424242424242", "controls": {"max_uses": 1}}"#);
+        assert_eq!(
+            (p.field.as_deref(), p.rule.as_deref()),
+            (Some("pan"), Some("duplicate_field"))
+        );
+        assert!(!String::from_utf8(p.to_json()).unwrap().contains("4242"));
+        let p = problem(r#"{"pan": "x", "controls": {"max_uses": 1, "max_uses": 2}}"#);
+        assert_eq!(
+            (p.field.as_deref(), p.rule.as_deref()),
+            (Some("controls.max_uses"), Some("duplicate_field"))
+        );
+        assert_eq!(p.errors.len(), 1, "errors carries the field error too");
     }
 }

@@ -11,7 +11,7 @@ use super::caller::Caller;
 use super::extract::Body;
 use super::idempotency::{self, Answer, Record};
 use super::path_id::{PathValues, RawPath};
-use super::problem::Problem;
+use super::problem::{FieldError, Problem};
 use super::App;
 use crate::domain::operation::Operation;
 use crate::domain::validation::ValidationError;
@@ -71,6 +71,53 @@ impl<M: Mutation> Input<'_, M> {
         self.app
             .refuse_field(self.caller, M::OPERATION, name, error)
             .await
+    }
+
+    /// Checks several fields before refusing any, so one answer names them all.
+    pub fn checks(&self) -> Checks<'_, M> {
+        Checks {
+            input: self,
+            failed: Vec::new(),
+        }
+    }
+}
+
+/// Field checks gathered into one refusal: `take` each field, then `done`.
+pub(super) struct Checks<'i, M: Mutation> {
+    input: &'i Input<'i, M>,
+    failed: Vec<(String, ValidationError)>,
+}
+
+impl<M: Mutation> Checks<'_, M> {
+    /// The parsed value, or `None` with its error kept for `done`.
+    pub fn take<T>(&mut self, name: &str, parsed: Result<T, ValidationError>) -> Option<T> {
+        match parsed {
+            Ok(value) => Some(value),
+            Err(error) => {
+                self.failed.push((name.to_owned(), error));
+                None
+            }
+        }
+    }
+
+    /// `Ok` when every field parsed (every `take` gave `Some`); otherwise
+    /// one audited refusal whose `errors` lists each field and rule.
+    pub async fn done(self) -> Result<(), Problem> {
+        let mut failed = self.failed.into_iter();
+        let Some((name, first)) = failed.next() else {
+            return Ok(());
+        };
+        let rest: Vec<FieldError> = failed
+            .map(|(field, error)| FieldError {
+                field,
+                rule: error.rule.code().to_owned(),
+            })
+            .collect();
+        let input = self.input;
+        Err(input
+            .app
+            .refuse_fields(input.caller, M::OPERATION, &name, first, &rest)
+            .await)
     }
 }
 

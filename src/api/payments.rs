@@ -59,13 +59,26 @@ impl Mutation for DebitCall {
     ) -> Result<(PaymentView, bool), Problem> {
         let JsonBody(r) = &input.body;
         let token_range = &input.app.vault.config().token_range;
+        let mut check = input.checks();
+        let token = check.take("token", token_range.parse_token(&r.token));
+        let order_id = check.take("order_id", OrderId::parse(&r.order_id));
+        let currency = check.take("currency", Currency::parse(&r.currency));
+        let channel = check.take("channel", ChannelId::parse(&r.channel));
+        let merchant = check.take("merchant", MerchantId::parse(&r.merchant));
+        check.done().await?;
+        // `done` passed, so every field parsed.
+        let (Some(token), Some(order_id), Some(currency), Some(channel), Some(merchant)) =
+            (token, order_id, currency, channel, merchant)
+        else {
+            return Err(Problem::internal());
+        };
         let debit = Debit {
-            token: input.field("token", token_range.parse_token(&r.token)).await?,
-            order_id: input.field("order_id", OrderId::parse(&r.order_id)).await?,
+            token,
+            order_id,
             amount: r.amount,
-            currency: input.field("currency", Currency::parse(&r.currency)).await?,
-            channel: input.field("channel", ChannelId::parse(&r.channel)).await?,
-            merchant: input.field("merchant", MerchantId::parse(&r.merchant)).await?,
+            currency,
+            channel,
+            merchant,
             expires_at: Timestamp(r.expires_at),
         };
         Ok(input

@@ -3,6 +3,7 @@
 //! value is ever echoed).
 
 use crate::domain::error_code::{Class, ErrorCode, Locus};
+use crate::domain::operation::Operation;
 use crate::vault::VaultError;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,11 +30,25 @@ pub struct ProblemDoc {
     /// The rule that field broke, a stable code.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rule: Option<String>,
+    /// Every field error of the request, in the order the fields were
+    /// checked; the first is also `field` and `rule`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<FieldError>,
     /// The token control that refused a use.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub control: Option<String>,
+    /// The operation a 403 denied (`token.issue`, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation: Option<&'static str>,
     #[serde(skip)]
     retry_after: Option<u64>,
+}
+
+/// One field at fault and the rule it broke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct FieldError {
+    pub field: String,
+    pub rule: String,
 }
 
 impl Problem {
@@ -45,14 +60,33 @@ impl Problem {
             detail: detail.into(),
             field: None,
             rule: None,
+            errors: Vec::new(),
             control: None,
+            operation: None,
             retry_after: None,
         }))
     }
 
+    /// The one field at fault (also the whole of `errors`).
     pub fn with_field(mut self, field: impl Into<String>, rule: impl Into<String>) -> Self {
-        self.0.field = Some(field.into());
-        self.0.rule = Some(rule.into());
+        let (field, rule) = (field.into(), rule.into());
+        self.0.errors = vec![FieldError {
+            field: field.clone(),
+            rule: rule.clone(),
+        }];
+        self.0.field = Some(field);
+        self.0.rule = Some(rule);
+        self
+    }
+
+    /// Several fields at fault: `errors` lists them all, `field` and `rule`
+    /// name the first.
+    pub fn with_errors(mut self, errors: Vec<FieldError>) -> Self {
+        if let Some(first) = errors.first() {
+            self.0.field = Some(first.field.clone());
+            self.0.rule = Some(first.rule.clone());
+        }
+        self.0.errors = errors;
         self
     }
 
@@ -66,13 +100,16 @@ impl Problem {
         self
     }
 
-    pub fn forbidden() -> Self {
-        Problem::new(
+    /// `operation` denied to the caller's identity.
+    pub fn forbidden(operation: Operation) -> Self {
+        let mut problem = Problem::new(
             StatusCode::FORBIDDEN,
             "forbidden",
             "Forbidden",
-            "your identity's policy does not grant this operation",
-        )
+            format!("your identity's policy does not grant {}", operation.as_str()),
+        );
+        problem.0.operation = Some(operation.as_str());
+        problem
     }
 
     pub fn internal() -> Self {
@@ -117,6 +154,11 @@ impl utoipa::PartialSchema for Problem {
 impl utoipa::ToSchema for Problem {
     fn name() -> std::borrow::Cow<'static, str> {
         std::borrow::Cow::Borrowed("Problem")
+    }
+
+    // The schemas the document's own refers to (`FieldError`).
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        <ProblemDoc as utoipa::ToSchema>::schemas(schemas);
     }
 }
 

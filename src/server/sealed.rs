@@ -93,7 +93,7 @@ impl Sealed {
             Outcome::Denied,
             format!("{} denied by policy", operation.as_str()),
         );
-        Err(Problem::forbidden())
+        Err(Problem::forbidden(operation))
     }
 }
 
