@@ -33,6 +33,9 @@ struct Remembered {
     body: Vec<u8>,
 }
 
+/// What `key` accepts, as a regular expression (OpenAPI).
+pub const KEY_PATTERN: &str = "^[A-Za-z0-9._:-]{1,128}$";
+
 /// A valid key from the request headers: 1 to 128 of `A-Za-z0-9-_.:`.
 pub fn key(headers: &HeaderMap) -> Result<String, Problem> {
     let bad = |rule: &str, detail: &str| {

@@ -109,8 +109,54 @@ impl utoipa::Modify for ServedShape {
                         serve_problems_as_problem_json(response);
                     }
                 }
+                for parameter in operation.parameters.iter_mut().flatten() {
+                    if let utoipa::openapi::RefOr::T(parameter) = parameter {
+                        constrain(parameter);
+                    }
+                }
             }
         }
+    }
+}
+
+/// What the server accepts for a parameter, as the parser of its kind says
+/// (`None`: not a string parameter, or no rule beyond its type).
+fn accepted(name: &str) -> Option<(&'static str, usize, usize)> {
+    use crate::domain::ids::{ChannelId, MerchantId};
+    use crate::domain::refs::{CardRef, IdentityRef, UserId};
+    use crate::orchestration::payment::{OrderId, RefundId};
+    use crate::orchestration::{BindingId, PaymentId};
+    const REFERENCE: (usize, usize) = (36, 36);
+    const FREE: (usize, usize) = (1, 64);
+    let (pattern, (min, max)) = match name {
+        "Idempotency-Key" => (super::idempotency::KEY_PATTERN, (1, 128)),
+        // The digits only: the configured token BIN range is checked too.
+        "token" => ("^[0-9]{13,19}$", (13, 19)),
+        "card_ref" => (CardRef::PATTERN, REFERENCE),
+        "identity_ref" => (IdentityRef::PATTERN, REFERENCE),
+        "binding_id" => (BindingId::PATTERN, REFERENCE),
+        "payment_id" => (PaymentId::PATTERN, REFERENCE),
+        "user_id" => (UserId::PATTERN, FREE),
+        "channel" => (ChannelId::PATTERN, FREE),
+        "merchant" => (MerchantId::PATTERN, FREE),
+        "order_id" => (OrderId::PATTERN, FREE),
+        "refund_id" => (RefundId::PATTERN, FREE),
+        _ => return None,
+    };
+    Some((pattern, min, max))
+}
+
+/// Documents a string parameter's pattern and length bounds.
+fn constrain(parameter: &mut utoipa::openapi::path::Parameter) {
+    use utoipa::openapi::schema::Schema;
+    use utoipa::openapi::RefOr;
+    let Some((pattern, min, max)) = accepted(&parameter.name) else {
+        return;
+    };
+    if let Some(RefOr::T(Schema::Object(object))) = parameter.schema.as_mut() {
+        object.pattern = Some(pattern.to_owned());
+        object.min_length = Some(min);
+        object.max_length = Some(max);
     }
 }
 
@@ -198,5 +244,48 @@ mod tests {
         }
         let json = doc.to_json().unwrap();
         assert!(json.contains("\"mutualTLS\"") && json.contains("\"servers\""));
+    }
+
+    #[test]
+    fn every_string_path_and_header_parameter_has_its_pattern_and_bounds() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document().to_json().unwrap()).unwrap();
+        let mut seen = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                    let schema = &parameter["schema"];
+                    if parameter["in"] == "query" || schema["type"] != "string" {
+                        continue;
+                    }
+                    seen += 1;
+                    let at = format!("{method} {path} {}", parameter["name"]);
+                    assert!(
+                        schema["pattern"]
+                            .as_str()
+                            .is_some_and(|p| p.starts_with('^') && p.ends_with('$')),
+                        "{at}: {schema}"
+                    );
+                    assert!(schema["minLength"].as_u64() >= Some(1), "{at}: {schema}");
+                    assert!(
+                        schema["maxLength"].as_u64() >= schema["minLength"].as_u64(),
+                        "{at}: {schema}"
+                    );
+                }
+            }
+        }
+        assert!(seen > 30, "only {seen} parameters checked");
+    }
+
+    #[test]
+    fn the_documented_patterns_are_the_parsers_rules() {
+        use crate::domain::refs::CardRef;
+        use crate::orchestration::PaymentId;
+        // A reference: its prefix and 32 lower-case hex digits, as `parse` says.
+        let card = format!("crd_{}", "a".repeat(32));
+        assert!(CardRef::parse(&card).is_ok());
+        assert_eq!(CardRef::PATTERN, "^crd_[0-9a-f]{32}$");
+        assert_eq!(PaymentId::PATTERN, "^pay_[0-9a-f]{32}$");
+        assert!(PaymentId::parse(&format!("pay_{}", "0".repeat(32))).is_ok());
+        assert!(PaymentId::parse(&format!("pay_{}", "A".repeat(32))).is_err());
     }
 }

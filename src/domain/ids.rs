@@ -56,6 +56,9 @@ macro_rules! identifier {
         pub struct $name(String);
 
         impl $name {
+            /// What `parse` accepts, as a regular expression (OpenAPI).
+            pub const PATTERN: &'static str = "^[A-Za-z0-9._-]{1,64}$";
+
             pub fn parse(text: &str) -> Result<Self, ValidationError> {
                 let ok = (1..=64).contains(&text.len())
                     && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');

@@ -15,6 +15,8 @@ macro_rules! reference {
 
         impl $name {
             const PREFIX: &'static str = $prefix;
+            /// What `parse` accepts, as a regular expression (OpenAPI).
+            pub const PATTERN: &'static str = concat!("^", $prefix, "[0-9a-f]{32}$");
 
             pub(crate) fn generate() -> Result<Self, RandomUnavailable> {
                 Ok($name(format!("{}{}", Self::PREFIX, crate::hex::encode(&random::array::<16>()?))))
@@ -102,6 +104,9 @@ impl crate::domain::subject::AuditSubject for UserId {
 }
 
 impl UserId {
+    /// What `parse` accepts, as a regular expression (OpenAPI).
+    pub const PATTERN: &'static str = "^[A-Za-z0-9._-]{1,64}$";
+
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
         let ok = (1..=64).contains(&text.len())
             && text

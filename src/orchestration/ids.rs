@@ -9,6 +9,9 @@ macro_rules! random_id {
         pub struct $name(String);
 
         impl $name {
+            /// What `parse` accepts, as a regular expression (OpenAPI).
+            pub const PATTERN: &'static str = concat!("^", $prefix, "[0-9a-f]{32}$");
+
             pub(crate) fn generate() -> Result<Self, crate::vault::crypto::CryptoError> {
                 let random = crate::domain::random::array::<16>()?;
                 Ok($name(format!("{}{}", $prefix, crate::hex::encode(&random))))
