@@ -7,7 +7,7 @@ use super::retry::Retry;
 use super::{Vault, VaultError};
 use crate::audit::{self, Actor, AuditRecord, ChainHead, Entry, Outcome};
 use crate::domain::operation::Operation;
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Expect, Store};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> i64 {
@@ -117,6 +117,24 @@ impl<S: Store> Vault<S> {
         }
         retry.after_conflict().await?;
         Ok(false)
+    }
+
+    /// After a conflicted commit: `Err(JoinedStale)` when one of the
+    /// preconditions a caller joined (`joined`, taken from its batch before
+    /// it was appended) no longer holds, so the caller's loop stops instead
+    /// of redrawing or retrying what cannot succeed.
+    pub(super) async fn joined_still_hold(&self, joined: &[(Vec<u8>, Expect)]) -> Result<(), VaultError> {
+        for (key, expect) in joined {
+            let now = self.store.get(key).await?;
+            let holds = match expect {
+                Expect::Absent => now.is_none(),
+                Expect::Equals(value) => now.as_deref() == Some(value.as_slice()),
+            };
+            if !holds {
+                return Err(VaultError::JoinedStale);
+            }
+        }
+        Ok(())
     }
 
     /// Commits `batch` with a success record; a conflict is an error.

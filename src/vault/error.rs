@@ -40,6 +40,11 @@ pub enum VaultError {
     Contention,
     #[error("could not draw an unused token number")]
     TokenSpaceExhausted,
+    /// A precondition a caller joined to the write (its idempotency record
+    /// absent, a binding as read) no longer holds: retrying the operation
+    /// cannot mend it; the caller reads again.
+    #[error("a record this request depends on changed meanwhile")]
+    JoinedStale,
     #[error("the payment password does not match; {remaining} attempts left before lock-out")]
     PasswordMismatch { remaining: u32 },
     #[error("too many wrong payment passwords; locked until Unix time {}", .until.seconds())]
@@ -135,6 +140,8 @@ impl VaultError {
                 ErrorCode::new(Class::Conflict, "key-version-in-use", "Key version still in use")
                     .at_field("version", "in_use")
             }
+            VaultError::JoinedStale => ErrorCode::new(Class::Conflict, "superseded", "Superseded")
+                .public_detail("a record this request depends on changed meanwhile; read it again"),
             VaultError::Contention => ErrorCode::new(Class::Unavailable, "contention", "Busy")
                 .retry_after(1)
                 .public_detail("too many concurrent changes to one record; retry"),

@@ -92,20 +92,25 @@ impl<S: Store> Vault<S> {
                     .with_detail("already_stored");
                 let stored = StoredCard::from_record(record, true);
                 let mut batch = joined.writes(&stored)?;
+                let joined_expects = batch.expectations.clone();
                 batch.expect_equals(index_key.clone(), existing);
                 if self.try_commit(batch, &audit, &mut retry).await? {
                     return Ok(stored);
                 }
+                self.joined_still_hold(&joined_expects).await?;
                 continue;
             }
             let mut batch = Batch::new();
             let record = self.new_card(&pan, &index_key, &mut batch).await?;
             let audit = Audit::new(actor, Operation::CardStore, Some(record.card_ref.to_string()));
             let stored = StoredCard::from_record(record, false);
-            batch.append(joined.writes(&stored)?);
+            let joined_batch = joined.writes(&stored)?;
+            let joined_expects = joined_batch.expectations.clone();
+            batch.append(joined_batch);
             if self.try_commit(batch, &audit, &mut retry).await? {
                 return Ok(stored);
             }
+            self.joined_still_hold(&joined_expects).await?;
         }
     }
 

@@ -122,11 +122,15 @@ impl<S: Store> Vault<S> {
                 .put(layout::token(&number), encode(&record)?)
                 .put(layout::card_token(card_ref, &number), Vec::new());
             let view = self.view(record, card.masked.clone());
-            batch.append(extra(&view)?);
-            // A conflict means the drawn number was taken: draw again.
+            let joined = extra(&view)?;
+            let joined_expects = joined.expectations.clone();
+            batch.append(joined);
             if self.commit_once(batch, &audit(&number)).await? {
                 return Ok(view);
             }
+            // Unless what the caller joined went stale, the drawn number
+            // was taken: draw again.
+            self.joined_still_hold(&joined_expects).await?;
         }
         Err(VaultError::TokenSpaceExhausted)
     }
@@ -251,10 +255,13 @@ impl<S: Store> Vault<S> {
                     .expect_equals(key.clone(), raw)
                     .put(key.clone(), encode(&record)?);
                 let view = self.view(record, card.masked);
-                batch.append(joined.writes(&view)?);
+                let joined_batch = joined.writes(&view)?;
+                let joined_expects = joined_batch.expectations.clone();
+                batch.append(joined_batch);
                 if self.try_commit(batch, &audit, &mut retry).await? {
                     return Ok(view);
                 }
+                self.joined_still_hold(&joined_expects).await?;
             }
         }
         .await;
