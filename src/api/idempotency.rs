@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub const HEADER: &str = "idempotency-key";
+/// The header as the OpenAPI document spells it.
+pub const HEADER_NAME: &str = "Idempotency-Key";
 pub const REPLAYED: &str = "idempotent-replayed";
 
 #[derive(Serialize, Deserialize)]

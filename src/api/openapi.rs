@@ -5,6 +5,7 @@ use super::dto::*;
 use super::flow_dto::*;
 use super::payment_dto::*;
 use super::problem::Problem;
+use axum::http::StatusCode;
 
 /// The document's frame: info, servers, security, schemas. The paths come
 /// from the route table (`routes::table`); `document` joins the two.
@@ -90,7 +91,7 @@ impl utoipa::Modify for ServedShape {
                 extensions: None,
             }),
         );
-        for item in doc.paths.paths.values_mut() {
+        for (path, item) in doc.paths.paths.iter_mut() {
             let operations = [
                 &mut item.get,
                 &mut item.post,
@@ -114,9 +115,74 @@ impl utoipa::Modify for ServedShape {
                         constrain(parameter);
                     }
                 }
+                document_shared_refusals(path, operation);
             }
         }
     }
+}
+
+/// The refusals that come from the shared machinery rather than the
+/// route, so every route that can answer them says so: policy (403), a
+/// missing or malformed Idempotency-Key (400), a malformed path id (400,
+/// 422), a body that is not JSON of the right shape (400, 413, 415, 422),
+/// and the time-out, contention and sealed answers (503).
+fn document_shared_refusals(path: &str, operation: &mut utoipa::openapi::path::Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    use utoipa::openapi::RefOr;
+    let parameters: Vec<_> = operation
+        .parameters
+        .iter()
+        .flatten()
+        .filter_map(|p| match p {
+            RefOr::T(p) => Some(p),
+            RefOr::Ref(_) => None,
+        })
+        .collect();
+    let takes_key = parameters
+        .iter()
+        .any(|p| p.name == super::idempotency::HEADER_NAME);
+    let takes_path_id = parameters.iter().any(|p| p.parameter_in == ParameterIn::Path);
+    let takes_json = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| matches!(body, RefOr::T(body) if body.content.contains_key("application/json")));
+    let mut statuses = vec![StatusCode::SERVICE_UNAVAILABLE];
+    // Any certificate may ask whether the service is alive.
+    if path != "/health" {
+        statuses.push(StatusCode::FORBIDDEN);
+    }
+    if takes_key || takes_path_id {
+        statuses.push(StatusCode::BAD_REQUEST);
+    }
+    if takes_path_id {
+        statuses.push(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    if takes_json {
+        statuses.extend([
+            StatusCode::BAD_REQUEST,
+            StatusCode::PAYLOAD_TOO_LARGE,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ]);
+    }
+    for status in statuses {
+        operation
+            .responses
+            .responses
+            .entry(status.as_str().to_owned())
+            .or_insert_with(|| RefOr::T(problem_response(status)));
+    }
+}
+
+fn problem_response(status: StatusCode) -> utoipa::openapi::Response {
+    use utoipa::openapi::{schema::Ref, Content, RefOr, Response};
+    let mut response = Response::new(status.canonical_reason().unwrap_or("Problem"));
+    let schema = Ref::from_schema_name("Problem");
+    response.content.insert(
+        super::problem::CONTENT_TYPE.to_owned(),
+        RefOr::T(Content::new(Some(schema))),
+    );
+    response
 }
 
 /// What the server accepts for a parameter, as the parser of its kind says
@@ -274,6 +340,46 @@ mod tests {
             }
         }
         assert!(seen > 30, "only {seen} parameters checked");
+    }
+
+    #[test]
+    fn every_route_documents_the_refusals_the_shared_machinery_can_give() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document().to_json().unwrap()).unwrap();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let responses = operation["responses"].as_object().unwrap();
+                let has = |status: &str| responses.contains_key(status);
+                let at = format!("{method} {path}");
+                assert!(has("503"), "{at}");
+                assert_eq!(has("403"), path != "/health", "{at}");
+                let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+                if parameters.iter().any(|p| p["name"] == "Idempotency-Key") {
+                    assert!(has("400"), "{at}: a missing Idempotency-Key");
+                }
+                if parameters
+                    .iter()
+                    .any(|p| p["in"] == "path" && p["schema"]["type"] == "string")
+                {
+                    assert!(has("422"), "{at}: a malformed path id");
+                }
+                if operation["requestBody"]["content"]
+                    .get("application/json")
+                    .is_some()
+                {
+                    for status in ["400", "413", "415", "422"] {
+                        assert!(has(status), "{at}: {status}");
+                    }
+                }
+                for (status, response) in responses {
+                    if status.starts_with('4') || status.starts_with('5') {
+                        assert!(
+                            response["content"].get("application/problem+json").is_some(),
+                            "{at} {status}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
