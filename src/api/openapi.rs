@@ -283,6 +283,13 @@ mod tests {
         assert!(doc.paths.paths.contains_key("/v1/tokens/{token}/suspend"));
         let json = doc.to_json().unwrap();
         assert!(json.contains("\"Problem\""));
+        let served: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let document =
+            &served["paths"]["/v1/openapi.json"]["get"]["responses"]["200"]["content"]["application/json"];
+        assert_eq!(
+            document["schema"]["type"], "object",
+            "the document is described as an object"
+        );
     }
 
     #[test]

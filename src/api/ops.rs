@@ -85,7 +85,7 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
 }
 
 /// This document.
-#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = String), (status = 403, body = Problem)))]
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object, description = "The OpenAPI 3.1 document (a JSON object)"), (status = 403, body = Problem)))]
 pub async fn openapi(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::OpenApiRead, None).await?;
     let body = super::document()
