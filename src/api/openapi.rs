@@ -91,6 +91,11 @@ impl utoipa::Modify for ServedShape {
                 extensions: None,
             }),
         );
+        for (name, schema) in components.schemas.iter_mut() {
+            if name.ends_with("Request") {
+                require_non_empty_strings(schema);
+            }
+        }
         for (path, item) in doc.paths.paths.iter_mut() {
             let operations = [
                 &mut item.get,
@@ -183,6 +188,27 @@ fn problem_response(status: StatusCode) -> utoipa::openapi::Response {
         RefOr::T(Content::new(Some(schema))),
     );
     response
+}
+
+/// A request's required text fields are never empty: each parser refuses
+/// an empty value (`empty`), so the document says `minLength: 1`.
+fn require_non_empty_strings(schema: &mut utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>) {
+    use utoipa::openapi::schema::{Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+    let RefOr::T(Schema::Object(object)) = schema else {
+        return;
+    };
+    let required = object.required.clone();
+    for (name, property) in object.properties.iter_mut() {
+        if !required.contains(name) {
+            continue;
+        }
+        if let RefOr::T(Schema::Object(field)) = property {
+            if field.schema_type == SchemaType::Type(Type::String) && field.min_length.is_none() {
+                field.min_length = Some(1);
+            }
+        }
+    }
 }
 
 /// What the server accepts for a parameter, as the parser of its kind says
