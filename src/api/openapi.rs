@@ -316,6 +316,8 @@ mod tests {
             document["schema"]["type"], "object",
             "the document is described as an object"
         );
+        let pan = &served["components"]["schemas"]["StoreCardRequest"]["properties"]["pan"];
+        assert_eq!(pan["minLength"], 1, "a required text field is never empty");
     }
 
     #[test]
