@@ -88,9 +88,12 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
 #[utoipa::path(get, path = "/v1/openapi.json", tag = "operations", responses((status = 200, content_type = "application/json", body = Object, description = "The OpenAPI 3.1 document (a JSON object)"), (status = 403, body = Problem)))]
 pub async fn openapi(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::OpenApiRead, None).await?;
-    let body = super::document()
-        .to_pretty_json()
-        .map_err(|_| Problem::internal())?;
+    // The document is fixed for the process: built on first use, not per request.
+    static SERVED: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    let body = SERVED
+        .get_or_init(|| super::document().to_pretty_json().ok())
+        .clone()
+        .ok_or_else(Problem::internal)?;
     let mut response = (StatusCode::OK, body).into_response();
     response
         .headers_mut()

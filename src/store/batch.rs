@@ -59,6 +59,14 @@ impl Batch {
         self
     }
 
+    /// Appends `joined` (writes a caller joined) and returns its
+    /// preconditions, to tell after a conflict whether it was theirs.
+    pub fn join(&mut self, joined: Batch) -> Vec<(Vec<u8>, Expect)> {
+        let expectations = joined.expectations.clone();
+        self.append(joined);
+        expectations
+    }
+
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty()
     }

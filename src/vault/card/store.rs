@@ -104,9 +104,7 @@ impl<S: Store> Vault<S> {
             let record = self.new_card(&pan, &index_key, &mut batch).await?;
             let audit = Audit::new(actor, Operation::CardStore, Some(record.card_ref.to_string()));
             let stored = StoredCard::from_record(record, false);
-            let joined_batch = joined.writes(&stored)?;
-            let joined_expects = joined_batch.expectations.clone();
-            batch.append(joined_batch);
+            let joined_expects = batch.join(joined.writes(&stored)?);
             if self.try_commit(batch, &audit, &mut retry).await? {
                 return Ok(stored);
             }

@@ -122,9 +122,7 @@ impl<S: Store> Vault<S> {
                 .put(layout::token(&number), encode(&record)?)
                 .put(layout::card_token(card_ref, &number), Vec::new());
             let view = self.view(record, card.masked.clone());
-            let joined = extra(&view)?;
-            let joined_expects = joined.expectations.clone();
-            batch.append(joined);
+            let joined_expects = batch.join(extra(&view)?);
             if self.commit_once(batch, &audit(&number)).await? {
                 return Ok(view);
             }
@@ -255,9 +253,7 @@ impl<S: Store> Vault<S> {
                     .expect_equals(key.clone(), raw)
                     .put(key.clone(), encode(&record)?);
                 let view = self.view(record, card.masked);
-                let joined_batch = joined.writes(&view)?;
-                let joined_expects = joined_batch.expectations.clone();
-                batch.append(joined_batch);
+                let joined_expects = batch.join(joined.writes(&view)?);
                 if self.try_commit(batch, &audit, &mut retry).await? {
                     return Ok(view);
                 }
