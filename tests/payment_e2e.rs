@@ -22,19 +22,6 @@ fn pay_world(pan: &str, id_no: &str, flags: &[&str], payment: &str) -> World {
 }
 
 impl World {
-    /// A user with a signed binding of `pan`: (binding id, token, card ref).
-    async fn bound(&self, user: &str, pan: &str, id_no: &str) -> (String, String, String) {
-        let (card, identity) = self.ready(user, pan, id_no).await;
-        let r = self.start(user, &card, &identity, json!({})).await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        let binding = r.json()["binding_id"].as_str().unwrap().to_owned();
-        let (code, _) = self.bank.last_code(PHONE).await;
-        let r = self.confirm(&binding, &code).await;
-        assert_eq!(r.status, 200, "{}", r.text());
-        let token = r.json()["token"].as_str().unwrap().to_owned();
-        (binding, token, card)
-    }
-
     async fn debit(&self, token: &str, order: &str, amount: u64, extra: Value) -> Response {
         let mut body = json!({
             "token": token, "order_id": order, "amount": amount, "currency": "CNY",

@@ -55,7 +55,7 @@ impl Mutation for DebitCall {
 
     async fn apply(
         input: Input<'_, Self>,
-        _record: &Remembering<Self>,
+        record: &Remembering<Self>,
     ) -> Result<(PaymentView, bool), Problem> {
         let JsonBody(r) = &input.body;
         let token_range = &input.app.vault.config().token_range;
@@ -84,7 +84,7 @@ impl Mutation for DebitCall {
         Ok(input
             .app
             .orchestrator
-            .debit(&input.app.vault, &input.caller.actor, debit)
+            .debit(&input.app.vault, &input.caller.actor, debit, record)
             .await?)
     }
 

@@ -13,6 +13,11 @@ use crate::store::Store;
 pub struct AuditObject(String);
 
 impl AuditObject {
+    /// An object the vault itself names (a reference it made or parsed).
+    pub(super) fn named_by_vault(text: String) -> Self {
+        AuditObject(text)
+    }
+
     pub(super) fn into_string(self) -> String {
         self.0
     }

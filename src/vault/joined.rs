@@ -1,9 +1,12 @@
 //! Writes a caller joins to an operation's own atomic batch, built from what
-//! the operation decided (the API's idempotency record of its answer), so
-//! the effect, its audit record and the caller's record are one durable
-//! write: all of them survive a crash, or none does.
+//! the operation decided (the API's idempotency record of its answer, the
+//! payment a reservation is for), so the effect, its audit records and the
+//! caller's records are one durable write: all of them survive a crash, or
+//! none does.
 
-use super::VaultError;
+use super::{AuditObject, VaultError};
+use crate::audit::{Entry, Outcome};
+use crate::domain::operation::Operation;
 use crate::store::Batch;
 
 /// Builds the joined writes for `done`, the result about to be committed.
@@ -11,6 +14,56 @@ use crate::store::Batch;
 /// count calls or keep state that the last call does not overwrite.
 pub trait Joined<V>: Sync {
     fn writes(&self, done: &V) -> Result<Batch, VaultError>;
+
+    /// Audit records of what the caller did with `done`, committed with
+    /// the operation's own record (each a success: a refusal writes
+    /// nothing to join).
+    fn records(&self, _done: &V) -> Vec<JoinedRecord> {
+        Vec::new()
+    }
+}
+
+/// One audit record a caller joins to an operation's write.
+#[derive(Clone, Debug)]
+pub struct JoinedRecord {
+    pub operation: Operation,
+    pub object: Option<AuditObject>,
+    pub detail: Option<String>,
+}
+
+impl JoinedRecord {
+    pub(super) fn entry(self) -> Entry<'static> {
+        Entry {
+            operation: self.operation.as_str(),
+            object: self.object.map(AuditObject::into_string),
+            outcome: Outcome::Success,
+            detail: self.detail,
+        }
+    }
+}
+
+/// An opening of sealed data (the gateway's) whose audit record is
+/// durable. Only the vault makes one, after the write that holds the
+/// record, and the gateway sends nothing without one.
+pub struct Recorded<O>(O);
+
+impl<O> Recorded<O> {
+    pub(super) fn new(opening: O) -> Self {
+        Recorded(opening)
+    }
+
+    pub(super) fn into_inner(self) -> O {
+        self.0
+    }
+}
+
+impl<V, J: Joined<V> + ?Sized> Joined<V> for &J {
+    fn writes(&self, done: &V) -> Result<Batch, VaultError> {
+        (**self).writes(done)
+    }
+    fn records(&self, done: &V) -> Vec<JoinedRecord> {
+        (**self).records(done)
+    }
 }
 
 /// Nothing joins the operation's write.

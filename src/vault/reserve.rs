@@ -4,10 +4,12 @@
 //! nodes sharing a store) can take more than the controls allow.
 
 use super::audited::Audit;
+use super::gateway::PayOpening;
+use super::joined::Recorded;
 use super::records::{decode, encode, ReservationRecord, ReservationState, TokenRecord};
 use super::retry::Retry;
 use super::token::{controls, TokenNumber, UseRequest};
-use super::{layout, Vault, VaultError};
+use super::{layout, Alone, Joined, JoinedRecord, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
 use crate::domain::operation::Operation;
 use crate::domain::refs::ReservationId;
@@ -49,9 +51,31 @@ impl<S: Store> Vault<S> {
         request: &UseRequest,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
-        let result = self.reserve_inner(actor, token, request, now).await;
+        let (reservation, _) = self
+            .reserve_joined(actor, token, request, now, &Alone, None)
+            .await?;
+        Ok(reservation)
+    }
+
+    /// `reserve`, with `joined`'s writes and records (the payment the
+    /// reservation is for) and the audit record of `opening` (the gateway
+    /// sending the debit) in the same durable write. The opening comes back
+    /// `Recorded`, which is what the gateway needs to send it.
+    pub async fn reserve_joined(
+        &self,
+        actor: &Actor,
+        token: &TokenNumber,
+        request: &UseRequest,
+        now: Timestamp,
+        joined: &(impl Joined<Reservation> + ?Sized),
+        opening: Option<PayOpening>,
+    ) -> Result<(Reservation, Option<Recorded<PayOpening>>), VaultError> {
+        let result = self
+            .reserve_inner(actor, token, request, now, joined, opening.as_ref())
+            .await;
         let audit = Audit::new(actor, Operation::TokenReserve, Some(token.to_string()));
-        self.audited(audit, result).await
+        let reservation = self.audited(audit, result).await?;
+        Ok((reservation, opening.map(Recorded::new)))
     }
 
     async fn reserve_inner(
@@ -60,6 +84,8 @@ impl<S: Store> Vault<S> {
         token: &TokenNumber,
         request: &UseRequest,
         now: Timestamp,
+        joined: &(impl Joined<Reservation> + ?Sized),
+        opening: Option<&PayOpening>,
     ) -> Result<Reservation, VaultError> {
         let token_key = layout::token(token);
         let _token_writers_queue_here = self.stripes.lock(&token_key).await;
@@ -89,9 +115,16 @@ impl<S: Store> Vault<S> {
             let audit = Audit::new(actor, Operation::TokenReserve, Some(token.to_string())).with_detail(
                 format!("reservation={} amount={}", reservation.id, reservation.amount),
             );
-            if self.try_commit(batch, &audit, &mut retry).await? {
-                return Ok(reservation.into());
+            let view = Reservation::from(reservation);
+            let joined_expects = batch.join(joined.writes(&view)?);
+            let mut entries = vec![audit.entry(Outcome::Success, None)];
+            entries.extend(joined.records(&view).into_iter().map(JoinedRecord::entry));
+            entries.extend(opening.map(|o| o.record().entry()));
+            if self.apply_with_records(batch, actor, entries).await? {
+                return Ok(view);
             }
+            self.joined_still_hold(&joined_expects).await?;
+            retry.after_conflict().await?;
         }
     }
 
@@ -103,14 +136,22 @@ impl<S: Store> Vault<S> {
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
-        self.settle_audited(
-            actor,
-            Operation::ReservationCommit,
-            id,
-            ReservationState::Committed,
-            now,
-        )
-        .await
+        self.commit_reservation_joined(actor, id, now, &Alone).await
+    }
+
+    /// `commit_reservation`, with `joined`'s writes and records (the
+    /// payment's new status, the caller's answer) in the same write, also
+    /// when the reservation was committed already.
+    pub async fn commit_reservation_joined(
+        &self,
+        actor: &Actor,
+        id: &ReservationId,
+        now: Timestamp,
+        joined: &(impl Joined<Reservation> + ?Sized),
+    ) -> Result<Reservation, VaultError> {
+        let to = ReservationState::Committed;
+        self.settle_audited(actor, Operation::ReservationCommit, id, to, now, joined)
+            .await
     }
 
     /// The use did not happen: the held use and amount are given back.
@@ -121,14 +162,21 @@ impl<S: Store> Vault<S> {
         id: &ReservationId,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
-        self.settle_audited(
-            actor,
-            Operation::ReservationRelease,
-            id,
-            ReservationState::Released,
-            now,
-        )
-        .await
+        self.release_reservation_joined(actor, id, now, &Alone).await
+    }
+
+    /// `release_reservation`, with `joined`'s writes and records in the
+    /// same write, also when the reservation was released already.
+    pub async fn release_reservation_joined(
+        &self,
+        actor: &Actor,
+        id: &ReservationId,
+        now: Timestamp,
+        joined: &(impl Joined<Reservation> + ?Sized),
+    ) -> Result<Reservation, VaultError> {
+        let to = ReservationState::Released;
+        self.settle_audited(actor, Operation::ReservationRelease, id, to, now, joined)
+            .await
     }
 
     async fn settle_audited(
@@ -138,8 +186,9 @@ impl<S: Store> Vault<S> {
         id: &ReservationId,
         to: ReservationState,
         now: Timestamp,
+        joined: &(impl Joined<Reservation> + ?Sized),
     ) -> Result<Reservation, VaultError> {
-        let result = self.settle(actor, operation, id, to, now).await;
+        let result = self.settle(actor, operation, id, to, now, joined).await;
         self.audited(Audit::new(actor, operation, Some(id.to_string())), result)
             .await
     }
@@ -175,6 +224,7 @@ impl<S: Store> Vault<S> {
         id: &ReservationId,
         to: ReservationState,
         now: Timestamp,
+        joined: &(impl Joined<Reservation> + ?Sized),
     ) -> Result<Reservation, VaultError> {
         let token = self.reservation_record(id).await?.0.token;
         let token_key = layout::token(&token);
@@ -182,34 +232,43 @@ impl<S: Store> Vault<S> {
         let mut retry = Retry::new();
         loop {
             let (mut reservation, res_raw) = self.reservation_record(id).await?;
-            match reservation.state {
-                ReservationState::Held => {}
+            let (mut batch, audit, view) = match reservation.state {
+                ReservationState::Held => {
+                    let (mut record, token_raw) = self.token_record(&token).await?;
+                    settle_usage(&mut record, reservation.amount, to)?;
+                    record.updated_at = now;
+                    reservation.state = to;
+                    reservation.settled_at = Some(now);
+                    let res_key = layout::reservation(id);
+                    let mut batch = Batch::new();
+                    batch
+                        .expect_equals(token_key.clone(), token_raw)
+                        .expect_equals(res_key.clone(), res_raw)
+                        .put(token_key.clone(), encode(&record)?)
+                        .put(res_key, encode(&reservation)?);
+                    let audit = Audit::new(actor, operation, Some(id.to_string()))
+                        .with_detail(format!("token={token} amount={}", reservation.amount));
+                    (batch, audit, Reservation::from(reservation))
+                }
                 state if state == to => {
-                    // Settling twice is harmless, and still audited.
-                    let audit = Audit::new(actor, operation, Some(id.to_string()));
-                    self.record(&audit, Outcome::Success, Some("already_settled".to_owned()))
-                        .await?;
-                    return Ok(reservation.into());
+                    // Settling twice is harmless, and still audited; what
+                    // is joined is written all the same.
+                    let mut batch = Batch::new();
+                    batch.expect_equals(layout::reservation(id), res_raw);
+                    let audit =
+                        Audit::new(actor, operation, Some(id.to_string())).with_detail("already_settled");
+                    (batch, audit, Reservation::from(reservation))
                 }
                 state => return Err(VaultError::ReservationSettled(state)),
+            };
+            let joined_expects = batch.join(joined.writes(&view)?);
+            let mut entries = vec![audit.entry(Outcome::Success, None)];
+            entries.extend(joined.records(&view).into_iter().map(JoinedRecord::entry));
+            if self.apply_with_records(batch, actor, entries).await? {
+                return Ok(view);
             }
-            let (mut record, token_raw) = self.token_record(&token).await?;
-            settle_usage(&mut record, reservation.amount, to)?;
-            record.updated_at = now;
-            reservation.state = to;
-            reservation.settled_at = Some(now);
-            let res_key = layout::reservation(id);
-            let mut batch = Batch::new();
-            batch
-                .expect_equals(token_key.clone(), token_raw)
-                .expect_equals(res_key.clone(), res_raw)
-                .put(token_key.clone(), encode(&record)?)
-                .put(res_key, encode(&reservation)?);
-            let audit = Audit::new(actor, operation, Some(id.to_string()))
-                .with_detail(format!("token={token} amount={}", reservation.amount));
-            if self.try_commit(batch, &audit, &mut retry).await? {
-                return Ok(reservation.into());
-            }
+            self.joined_still_hold(&joined_expects).await?;
+            retry.after_conflict().await?;
         }
     }
 }

@@ -95,6 +95,7 @@ pub fn actor() -> Actor {
 
 pub mod bank_sim;
 pub mod service;
+pub mod stack;
 pub mod world;
 
 /// A valid 18-character resident ID number (GB 11643) for `area` (6

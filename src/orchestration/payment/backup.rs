@@ -9,6 +9,7 @@ use super::super::binding::{platform_code, BindingId, CodeSender, ConfirmCode};
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::debit::Step;
 use super::settle::BankWord;
+use super::write::{Answering, NoAnswer};
 use super::{BackupSigning, PaymentId, PaymentRecord, PaymentStatus, PaymentView};
 use crate::audit::Actor;
 use crate::channel::protocol::{ApplyResult, RefusalCode};
@@ -27,6 +28,7 @@ impl Orchestrator {
         actor: &Actor,
         mut record: PaymentRecord,
         raw: Vec<u8>,
+        answer: &dyn Answering,
     ) -> Result<Step, OrchestrationError> {
         let (binding, _) = self.load(vault, &record.binding).await?;
         let request_no = format!("{}-{}", record.id, record.attempts.len());
@@ -48,14 +50,13 @@ impl Orchestrator {
             Err(GatewayError::Unavailable(why)) | Err(GatewayError::Unanswered(why)) => {
                 // An application moves no money: safe to try the next channel.
                 self.routing.failed(&record.channel);
-                vault
-                    .release_reservation(actor, &record.reservation, Timestamp::now())
-                    .await?;
-                return Ok(Step::Unreached { record, raw, why });
+                return self.unreached(vault, actor, record, &raw, why).await;
             }
             Err(GatewayError::Refused(code)) => {
                 let word = BankWord::failed(&format!("backup_signing_{}", code.as_str()));
-                let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                let record = self
+                    .settle_payment(vault, actor, op, record, &raw, word, answer)
+                    .await?;
                 return Ok(Step::Done(record));
             }
             Err(e) => return Err(e.into()),
@@ -74,11 +75,15 @@ impl Orchestrator {
                 let agreement_ref = self
                     .store_backup_agreement(vault, actor, &record.binding, agreement)
                     .await?;
-                return self.pay_at(vault, actor, record, raw, &agreement_ref).await;
+                return self
+                    .pay_under(vault, actor, record, raw, &agreement_ref, answer)
+                    .await;
             }
             (ApplyResult::Signed, None) => {
                 let word = BankWord::failed("backup_signing_channel_protocol");
-                let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                let record = self
+                    .settle_payment(vault, actor, op, record, &raw, word, answer)
+                    .await?;
                 return Ok(Step::Done(record));
             }
             (ApplyResult::SmsSent, _) => signing(CodeSender::Bank, None),
@@ -97,7 +102,9 @@ impl Orchestrator {
             bank_txn_no: None,
             failure: None,
         };
-        let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+        let record = self
+            .settle_payment(vault, actor, op, record, &raw, word, answer)
+            .await?;
         Ok(Step::Done(record))
     }
 
@@ -201,13 +208,13 @@ impl Orchestrator {
         let batch = Self::update_payment_batch(&raw, &paying)?;
         self.commit_payment(vault, actor, op, &paying, batch).await?;
         let raw = crate::vault::encode(&paying)?;
-        match self.pay_at(vault, actor, paying, raw, &agreement_ref).await? {
+        match self
+            .pay_under(vault, actor, paying, raw, &agreement_ref, &NoAnswer)
+            .await?
+        {
             Step::Done(record) => Ok(record.view()),
-            Step::Unreached { record, raw, .. } => {
-                self.apply_bank_word(vault, actor, op, record, &raw, BankWord::unsent())
-                    .await?;
-                Err(OrchestrationError::ChannelUnavailable)
-            }
+            // Stored unsent, its reservation back.
+            Step::Unreached { .. } => Err(OrchestrationError::ChannelUnavailable),
         }
     }
 

@@ -1,23 +1,27 @@
-//! A debit: the order's terms checked, the token's domain controls reserved
-//! atomically, the payment recorded, then the bank called through the
-//! route's first channel that is up. A channel that is definitely not
-//! reached gives its reservation back and the next one is tried; a channel
-//! that may have acted (no answer) keeps the payment processing until the
-//! settler learns the result.
+//! A debit: the order's terms checked, then the route's channels tried in
+//! turn, each in two writes. The first holds the token's controls, records
+//! the payment and puts the gateway's opening of the agreement number on
+//! the trail; the second, after the bank's answer, settles the reservation
+//! with the payment's new status and the caller's answer. A channel that is
+//! definitely not reached gives its reservation back (the payment unsent)
+//! and the next one is tried; a channel that may have acted (no answer)
+//! keeps the payment processing until the settler learns the result.
 
-use super::super::binding::BindingStatus;
+use super::super::binding::{BindingId, BindingStatus};
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::settle::BankWord;
+use super::write::{Answering, DebitAnswer, NoAnswer, PaymentWrite};
 use super::{check_expiry, OrderId, PaymentId, PaymentRecord, PaymentStatus, PaymentView, RouteAttempt};
 use crate::audit::Actor;
+use crate::channel::protocol::RefusalCode;
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::operation::Operation;
-use crate::domain::refs::AgreementRef;
+use crate::domain::refs::{AgreementRef, ReservationId};
 use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::vault::gateway::{GatewayError, PayOrder};
+use crate::vault::gateway::{GatewayError, PayOpening, PayOrder};
 use crate::vault::token::{ControlRefusal, TokenNumber, UseRequest};
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Joined, Recorded, Vault, VaultError};
 
 /// One debit as a caller asks for it.
 #[derive(Clone, Debug)]
@@ -37,7 +41,8 @@ pub(super) enum Step {
     /// The payment has its (for now) final word: settled, processing,
     /// user paying, or waiting for a code.
     Done(PaymentRecord),
-    /// Not reached: nothing happened there; the reservation is given back.
+    /// Not reached: nothing happened there. The reservation is back and
+    /// the payment is stored `unsent` with this channel in its attempts.
     Unreached {
         record: PaymentRecord,
         raw: Vec<u8>,
@@ -45,16 +50,29 @@ pub(super) enum Step {
     },
 }
 
+/// What the debit's first write holds for the bank call that follows.
+enum Sending {
+    /// The agreement number's opening, recorded: pay now.
+    Recorded(Recorded<PayOpening>),
+    /// The agreement was gone when checked: the payment fails with this.
+    Refused(RefusalCode),
+    /// No agreement at this channel: sign there first (a backup channel).
+    SignFirst,
+}
+
 impl Orchestrator {
     /// Debits `debit.token`. Returns the payment and whether it is new (a
     /// repeated order with the same terms returns the existing payment).
+    /// `answer` (the caller's record of its answer) joins the write that
+    /// settles the payment, where there is one.
     pub async fn debit<S: Store>(
         &self,
         vault: &Vault<S>,
         actor: &Actor,
         debit: Debit,
+        answer: &dyn Joined<(PaymentView, bool)>,
     ) -> Result<(PaymentView, bool), OrchestrationError> {
-        let result = self.debit_inner(vault, actor, &debit).await;
+        let result = self.debit_inner(vault, actor, &debit, &DebitAnswer(answer)).await;
         self.audit_failure(
             vault,
             actor,
@@ -70,6 +88,7 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         debit: &Debit,
+        answer: &dyn Answering,
     ) -> Result<(PaymentView, bool), OrchestrationError> {
         let now = Timestamp::now();
         check_expiry(debit.expires_at, now, self.payments.max_order_ttl.as_secs())?;
@@ -109,19 +128,15 @@ impl Orchestrator {
         // reached (not a stored unsent payment being retried).
         let mut unreached_now = false;
         for channel in self.routing.candidates(&debit.channel) {
-            let reserved = self
-                .reserve_and_record(
-                    vault,
-                    actor,
-                    debit,
-                    &id,
-                    &binding_id,
-                    &channel,
-                    &attempts,
-                    previous.as_ref(),
-                )
-                .await;
-            let (record, raw, agreement) = match reserved {
+            let attempt = Attempt {
+                debit,
+                id: &id,
+                binding_id: &binding_id,
+                channel: &channel,
+                attempts: &attempts,
+                previous: previous.as_ref(),
+            };
+            let (record, raw, sending) = match self.first_write(vault, actor, attempt).await {
                 Ok(done) => done,
                 Err(OrchestrationError::Vault(VaultError::Refused(ControlRefusal::Channel))) => {
                     // The token may not use this backup: try the next one.
@@ -134,18 +149,23 @@ impl Orchestrator {
                 }
                 Err(e) => return Err(e),
             };
-            let step = match agreement {
-                Some(agreement) => self.pay_at(vault, actor, record, raw, &agreement).await?,
-                None => self.sign_then_pay(vault, actor, record, raw).await?,
+            let step = match sending {
+                Sending::Recorded(opening) => self.pay_at(vault, actor, record, raw, opening, answer).await?,
+                Sending::Refused(code) => {
+                    let word = BankWord::failed(code.as_str());
+                    let op = Operation::PaymentDebit;
+                    Step::Done(
+                        self.settle_payment(vault, actor, op, record, &raw, word, answer)
+                            .await?,
+                    )
+                }
+                Sending::SignFirst => self.sign_then_pay(vault, actor, record, raw, answer).await?,
             };
             match step {
                 Step::Done(record) => return Ok((record.view(), true)),
                 Step::Unreached { record, raw, why } => {
                     tracing::warn!(payment = %id, channel = channel.as_str(), reason = %why, "channel not reached; trying the route's next channel");
-                    attempts.push(RouteAttempt {
-                        channel,
-                        reason: "unavailable".to_owned(),
-                    });
+                    attempts = record.attempts.clone();
                     previous = Some((record, raw));
                     unreached_now = true;
                 }
@@ -153,41 +173,42 @@ impl Orchestrator {
         }
         match previous {
             Some((record, raw)) if unreached_now => {
-                // Every channel of the route was tried; the reservation of
-                // the last one is already back.
-                let mut record = record;
-                record.attempts = attempts;
-                self.apply_bank_word(
-                    vault,
-                    actor,
-                    Operation::PaymentDebit,
-                    record,
-                    &raw,
-                    BankWord::unsent(),
-                )
-                .await?;
+                // Every channel of the route was tried; the last one's
+                // write left the payment unsent. Channels the token refused
+                // after it are added to its attempts.
+                if record.attempts != attempts {
+                    let mut record = record;
+                    record.attempts = attempts;
+                    record.updated_at = Timestamp::now();
+                    let batch = Self::update_payment_batch(&raw, &record)?;
+                    self.commit_payment(vault, actor, Operation::PaymentDebit, &record, batch)
+                        .await?;
+                }
                 Err(OrchestrationError::ChannelUnavailable)
             }
             _ => Err(VaultError::Refused(channel_refusal.unwrap_or(ControlRefusal::Channel)).into()),
         }
     }
 
-    /// Under the binding's lock (so an unbind sees this payment): checks
-    /// the binding is signed, reserves the controls for `channel`, and
-    /// writes the payment (new, or the previous attempt's record moved to
-    /// this channel).
-    #[allow(clippy::too_many_arguments)]
-    async fn reserve_and_record<S: Store>(
+    /// The debit's first write at one channel, under the binding's lock (so
+    /// an unbind sees this payment): the binding still signed, the token's
+    /// controls reserved, the payment recorded (new, or the previous
+    /// attempt's record moved to this channel), and the gateway's opening
+    /// of the agreement number on the trail, all in one write.
+    async fn first_write<S: Store>(
         &self,
         vault: &Vault<S>,
         actor: &Actor,
-        debit: &Debit,
-        id: &PaymentId,
-        binding_id: &super::super::binding::BindingId,
-        channel: &ChannelId,
-        attempts: &[RouteAttempt],
-        previous: Option<&(PaymentRecord, Vec<u8>)>,
-    ) -> Result<(PaymentRecord, Vec<u8>, Option<AgreementRef>), OrchestrationError> {
+        attempt: Attempt<'_>,
+    ) -> Result<(PaymentRecord, Vec<u8>, Sending), OrchestrationError> {
+        let Attempt {
+            debit,
+            id,
+            binding_id,
+            channel,
+            attempts,
+            previous,
+        } = attempt;
         // Checked before anything is reserved, so a refusal holds nothing.
         let restarted = previous
             .map(|(record, _)| record.status.transition(PaymentStatus::Processing))
@@ -198,84 +219,108 @@ impl Orchestrator {
             return Err(OrchestrationError::BindingClosed(binding.status));
         }
         let now = Timestamp::now();
+        let (opening, mut sending) = match binding.agreement_at(channel) {
+            Some(agreement) => {
+                let order = PayOrder {
+                    channel,
+                    agreement_ref: agreement,
+                    order_no: id.as_str(),
+                    amount: debit.amount,
+                    currency: debit.currency,
+                };
+                match self.gateway.open_pay(vault, order).await {
+                    Ok(opening) => (Some(opening), Sending::SignFirst),
+                    Err(GatewayError::Refused(code)) => (None, Sending::Refused(code)),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            None => (None, Sending::SignFirst),
+        };
+        let record = match previous {
+            None => PaymentRecord {
+                id: id.clone(),
+                order_id: debit.order_id.clone(),
+                merchant: debit.merchant.clone(),
+                user: binding.user.clone(),
+                binding: binding.id.clone(),
+                token: debit.token.clone(),
+                card_ref: binding.card_ref.clone(),
+                masked_card: binding.masked_card.clone(),
+                amount: debit.amount,
+                currency: debit.currency,
+                requested_channel: debit.channel.clone(),
+                channel: channel.clone(),
+                attempts: attempts.to_vec(),
+                // Replaced by the reservation the write makes.
+                reservation: ReservationId::generate().map_err(VaultError::from)?,
+                status: PaymentStatus::Processing,
+                bank_txn_no: None,
+                failure: None,
+                backup_signing: None,
+                refunds: Vec::new(),
+                cancelled: false,
+                expires_at: debit.expires_at,
+                created_at: now,
+                updated_at: now,
+            },
+            Some((record, _)) => {
+                let mut record = record.clone();
+                record.status = restarted.unwrap_or(PaymentStatus::Processing);
+                record.failure = None;
+                record.channel = channel.clone();
+                record.attempts = attempts.to_vec();
+                record.updated_at = now;
+                record
+            }
+        };
+        let write = PaymentWrite {
+            audit: Self::payment_audit(vault, Operation::PaymentDebit, &record),
+            record,
+            before: previous.map(|(_, raw)| raw.as_slice()),
+            requires: Some((layout::binding(binding_id), binding_raw)),
+            answer: &NoAnswer,
+        };
         let use_request = UseRequest {
             amount: debit.amount,
             currency: debit.currency,
             channel: channel.clone(),
             merchant: debit.merchant.clone(),
         };
-        let reservation = vault.reserve(actor, &debit.token, &use_request, now).await?;
-        let (record, batch) = match previous {
-            None => {
-                let record = PaymentRecord {
-                    id: id.clone(),
-                    order_id: debit.order_id.clone(),
-                    merchant: debit.merchant.clone(),
-                    user: binding.user.clone(),
-                    binding: binding.id.clone(),
-                    token: debit.token.clone(),
-                    card_ref: binding.card_ref.clone(),
-                    masked_card: binding.masked_card.clone(),
-                    amount: debit.amount,
-                    currency: debit.currency,
-                    requested_channel: debit.channel.clone(),
-                    channel: channel.clone(),
-                    attempts: attempts.to_vec(),
-                    reservation: reservation.id,
-                    status: PaymentStatus::Processing,
-                    bank_txn_no: None,
-                    failure: None,
-                    backup_signing: None,
-                    refunds: Vec::new(),
-                    cancelled: false,
-                    expires_at: debit.expires_at,
-                    created_at: now,
-                    updated_at: now,
-                };
-                let batch = Self::create_payment_batch(&record)?;
-                (record, batch)
-            }
-            Some((record, raw)) => {
-                let mut record = record.clone();
-                record.status = restarted.unwrap_or(PaymentStatus::Processing);
-                record.failure = None;
-                record.channel = channel.clone();
-                record.attempts = attempts.to_vec();
-                record.reservation = reservation.id;
-                record.updated_at = now;
-                let batch = Self::update_payment_batch(raw, &record)?;
-                (record, batch)
-            }
-        };
-        let (mut batch, binding_key) = (batch, layout::binding(binding_id));
-        // The binding as read, signed: an unbind that began meanwhile (on
-        // any node) makes this write fail.
-        batch.expect_equals(binding_key, binding_raw);
-        let written = self
-            .commit_payment(vault, actor, Operation::PaymentDebit, &record, batch)
+        let written = vault
+            .reserve_joined(actor, &debit.token, &use_request, now, &write, opening)
             .await;
-        if let Err(e) = written {
-            vault
-                .release_reservation(actor, &record.reservation, Timestamp::now())
-                .await?;
-            let (binding, _) = self.load(vault, binding_id).await?;
-            if binding.status != BindingStatus::Signed {
-                return Err(OrchestrationError::BindingClosed(binding.status));
+        let (reservation, recorded) = match written {
+            Ok(done) => done,
+            Err(VaultError::JoinedStale) => {
+                // The binding or the payment changed under the write (on
+                // any node): nothing was written.
+                let (binding, _) = self.load(vault, binding_id).await?;
+                if binding.status != BindingStatus::Signed {
+                    return Err(OrchestrationError::BindingClosed(binding.status));
+                }
+                return Err(VaultError::Contention.into());
             }
-            return Err(e);
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(recorded) = recorded {
+            sending = Sending::Recorded(recorded);
         }
+        let record = write.record_under(&reservation);
         let raw = crate::vault::encode(&record)?;
-        Ok((record, raw, binding.agreement_at(channel).cloned()))
+        Ok((record, raw, sending))
     }
 
-    /// Debits under `agreement` at the payment's channel.
-    pub(super) async fn pay_at<S: Store>(
+    /// Pays under an agreement whose first write is behind the payment (a
+    /// backup channel's signing came between): the opening is recorded on
+    /// its own, then sent.
+    pub(super) async fn pay_under<S: Store>(
         &self,
         vault: &Vault<S>,
         actor: &Actor,
         record: PaymentRecord,
         raw: Vec<u8>,
         agreement: &AgreementRef,
+        answer: &dyn Answering,
     ) -> Result<Step, OrchestrationError> {
         let order = PayOrder {
             channel: &record.channel,
@@ -284,9 +329,36 @@ impl Orchestrator {
             amount: record.amount,
             currency: record.currency,
         };
-        let answer = self.gateway.pay(vault, actor, order).await;
         let op = Operation::PaymentDebit;
-        let word = match answer {
+        let opening = match self.gateway.open_pay(vault, order).await {
+            Ok(opening) => opening,
+            Err(GatewayError::Refused(code)) => {
+                let word = BankWord::failed(code.as_str());
+                let record = self
+                    .settle_payment(vault, actor, op, record, &raw, word, answer)
+                    .await?;
+                return Ok(Step::Done(record));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let recorded = self.gateway.record_opening(vault, actor, opening).await?;
+        self.pay_at(vault, actor, record, raw, recorded, answer).await
+    }
+
+    /// Sends the debit whose opening is recorded, and writes what the bank
+    /// said (the second write of the attempt).
+    async fn pay_at<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        record: PaymentRecord,
+        raw: Vec<u8>,
+        opening: Recorded<PayOpening>,
+        answer: &dyn Answering,
+    ) -> Result<Step, OrchestrationError> {
+        let sent = self.gateway.pay(vault, opening).await;
+        let op = Operation::PaymentDebit;
+        let word = match sent {
             Ok(state) => {
                 self.routing.succeeded(&record.channel);
                 BankWord::from(state)
@@ -297,10 +369,7 @@ impl Orchestrator {
             }
             Err(GatewayError::Unavailable(why)) => {
                 self.routing.failed(&record.channel);
-                vault
-                    .release_reservation(actor, &record.reservation, Timestamp::now())
-                    .await?;
-                return Ok(Step::Unreached { record, raw, why });
+                return self.unreached(vault, actor, record, &raw, why).await;
             }
             Err(GatewayError::Unanswered(why)) => {
                 // The bank may have taken it: stay processing; the settler
@@ -311,12 +380,48 @@ impl Orchestrator {
             }
             Err(e) => {
                 tracing::error!(payment = %record.id, error = %e, "debit failed in the gateway");
-                self.apply_bank_word(vault, actor, op, record, &raw, BankWord::failed("gateway_error"))
+                let word = BankWord::failed("gateway_error");
+                self.settle_payment(vault, actor, op, record, &raw, word, answer)
                     .await?;
                 return Err(e.into());
             }
         };
-        let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+        let record = self
+            .settle_payment(vault, actor, op, record, &raw, word, answer)
+            .await?;
         Ok(Step::Done(record))
     }
+
+    /// The channel was not reached (nothing happened there): the
+    /// reservation back and the payment unsent, with this channel in its
+    /// attempts, in one write.
+    pub(super) async fn unreached<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        mut record: PaymentRecord,
+        raw: &[u8],
+        why: String,
+    ) -> Result<Step, OrchestrationError> {
+        record.attempts.push(RouteAttempt {
+            channel: record.channel.clone(),
+            reason: "unavailable".to_owned(),
+        });
+        let op = Operation::PaymentDebit;
+        let record = self
+            .settle_payment(vault, actor, op, record, raw, BankWord::unsent(), &NoAnswer)
+            .await?;
+        let raw = crate::vault::encode(&record)?;
+        Ok(Step::Unreached { record, raw, why })
+    }
+}
+
+/// One channel attempt of a debit, as the first write needs it.
+struct Attempt<'a> {
+    debit: &'a Debit,
+    id: &'a PaymentId,
+    binding_id: &'a BindingId,
+    channel: &'a ChannelId,
+    attempts: &'a [RouteAttempt],
+    previous: Option<&'a (PaymentRecord, Vec<u8>)>,
 }

@@ -13,6 +13,7 @@ mod settle;
 pub mod settler;
 mod status;
 mod store;
+mod write;
 
 pub use debit::Debit;
 pub use notify::Notified;

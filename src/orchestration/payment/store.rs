@@ -87,28 +87,15 @@ impl Orchestrator {
         record: &PaymentRecord,
         batch: Batch,
     ) -> Result<(), OrchestrationError> {
-        let mut detail = format!(
-            "status={} {} amount={} {} channel={} token={}",
-            record.status.as_str(),
-            vault
-                .audit_object(&super::OrderSubject::new(None, &record.order_id))
-                .as_str(),
-            record.amount,
-            record.currency.as_str(),
-            record.channel.as_str(),
-            record.token
-        );
-        if let Some(reason) = &record.failure {
-            detail.push_str(&format!(" reason={reason}"));
-        }
+        let audit = Self::payment_audit(vault, operation, record);
         let written = vault
             .commit_with_audit(
                 batch,
                 actor,
                 operation,
-                Some(vault.audit_object(&record.id)),
+                audit.object,
                 Outcome::Success,
-                Some(detail),
+                audit.detail,
             )
             .await?;
         if written {

@@ -11,7 +11,7 @@ mod payments;
 mod settings;
 mod verification;
 
-pub use payments::PayOrder;
+pub use payments::{PayOpening, PayOrder};
 pub use verification::CardVerification;
 
 use super::audited::Audit;

@@ -1,18 +1,20 @@
-//! Debits and their follow-ups at a channel. Only `pay` opens anything
-//! (the sealed agreement number), and it is audited before it leaves;
-//! query, close and refund carry the platform's own order number only.
+//! Debits and their follow-ups at a channel. Only a debit opens anything
+//! (the sealed agreement number), and only once its opening's audit record
+//! is durable (`Recorded<PayOpening>`): in the debit's own first write, or
+//! alone. Query, close and refund carry the platform's own order number
+//! only.
 
 use super::{Gateway, GatewayError};
-use crate::audit::{Actor, Outcome};
+use crate::audit::Actor;
 use crate::channel::protocol::{
     OrderRequest, OrderState, PayRequest, RefundRequest, RefundResponse, RefusalCode, NOTIFY_PATH,
 };
 use crate::domain::ids::{ChannelId, Currency};
 use crate::domain::operation::Operation;
 use crate::domain::refs::AgreementRef;
-use crate::store::Store;
-use crate::vault::audited::Audit;
-use crate::vault::Vault;
+use crate::store::{Batch, Store};
+use crate::vault::retry::Retry;
+use crate::vault::{AuditObject, JoinedRecord, Recorded, Vault};
 
 /// One debit as the gateway sends it.
 #[derive(Clone, Debug)]
@@ -23,6 +25,33 @@ pub struct PayOrder<'a> {
     pub order_no: &'a str,
     pub amount: u64,
     pub currency: Currency,
+}
+
+/// A debit the gateway will send once its opening is recorded. Its fields
+/// stay inside the vault; the layers above only carry it to the write.
+pub struct PayOpening {
+    channel: ChannelId,
+    agreement_ref: AgreementRef,
+    order_no: String,
+    amount: u64,
+    currency: Currency,
+}
+
+impl PayOpening {
+    /// The audit record of the agreement number leaving for the channel.
+    pub(in crate::vault) fn record(&self) -> JoinedRecord {
+        JoinedRecord {
+            operation: Operation::GatewayPay,
+            object: Some(AuditObject::named_by_vault(self.order_no.clone())),
+            detail: Some(format!(
+                "channel={} agreement={} amount={} {}",
+                self.channel.as_str(),
+                self.agreement_ref,
+                self.amount,
+                self.currency.as_str()
+            )),
+        }
+    }
 }
 
 impl Gateway {
@@ -41,28 +70,61 @@ impl Gateway {
         Ok((record.channel, record.cancelled_at.is_none()))
     }
 
-    /// Debits under a stored agreement. The answer is the bank's view of
-    /// the order: succeeded, failed, processing or user paying.
-    pub async fn pay<S: Store>(
+    /// A debit about to be sent: the channel is configured and the
+    /// agreement is live there. Nothing is opened yet; its audit record
+    /// is written with the debit's first write (`Vault::reserve_joined`)
+    /// or by `record_opening`.
+    pub async fn open_pay<S: Store>(
         &self,
         vault: &Vault<S>,
-        actor: &Actor,
         order: PayOrder<'_>,
-    ) -> Result<OrderState, GatewayError> {
-        let channel = self.channel(order.channel)?;
-        let (record, agreement_no) = vault.open_agreement(order.agreement_ref).await?;
+    ) -> Result<PayOpening, GatewayError> {
+        self.channel(order.channel)?;
+        let record = vault.agreement_record(order.agreement_ref).await?;
         if &record.channel != order.channel || record.cancelled_at.is_some() {
             return Err(GatewayError::Refused(RefusalCode::AgreementUnknown));
         }
-        let audit =
-            Audit::new(actor, Operation::GatewayPay, Some(order.order_no.to_owned())).with_detail(format!(
-                "channel={} agreement={} amount={} {}",
-                order.channel.as_str(),
-                order.agreement_ref,
-                order.amount,
-                order.currency.as_str()
-            ));
-        vault.record(&audit, Outcome::Success, None).await?;
+        Ok(PayOpening {
+            channel: order.channel.clone(),
+            agreement_ref: order.agreement_ref.clone(),
+            order_no: order.order_no.to_owned(),
+            amount: order.amount,
+            currency: order.currency,
+        })
+    }
+
+    /// The opening's audit record in a write of its own (a debit whose
+    /// first write is behind it: a backup channel's signing came between).
+    pub async fn record_opening<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        opening: PayOpening,
+    ) -> Result<Recorded<PayOpening>, GatewayError> {
+        let mut retry = Retry::new();
+        while !vault
+            .apply_with_records(Batch::new(), actor, vec![opening.record().entry()])
+            .await?
+        {
+            retry.after_conflict().await?;
+        }
+        Ok(Recorded::new(opening))
+    }
+
+    /// Debits under a stored agreement whose opening is on the trail. The
+    /// answer is the bank's view of the order: succeeded, failed,
+    /// processing or user paying.
+    pub async fn pay<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        recorded: Recorded<PayOpening>,
+    ) -> Result<OrderState, GatewayError> {
+        let order = recorded.into_inner();
+        let channel = self.channel(&order.channel)?;
+        let (record, agreement_no) = vault.open_agreement(&order.agreement_ref).await?;
+        if record.channel != order.channel || record.cancelled_at.is_some() {
+            return Err(GatewayError::Refused(RefusalCode::AgreementUnknown));
+        }
         let notify_url = self
             .notify_base
             .get()
@@ -70,14 +132,14 @@ impl Gateway {
         let state = channel
             .pay(PayRequest {
                 merchant_id: self.merchant_id.clone(),
-                order_no: order.order_no.to_owned(),
+                order_no: order.order_no.clone(),
                 agreement_no,
                 amount: order.amount,
                 currency: order.currency.as_str().to_owned(),
                 notify_url,
             })
             .await?;
-        check_echo(&state, order.order_no, order.amount)?;
+        check_echo(&state, &order.order_no, order.amount)?;
         Ok(state)
     }
 

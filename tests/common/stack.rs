@@ -1,0 +1,54 @@
+//! The service's own layers (vault, gateway, orchestration) built in the
+//! test process over a stopped service's data directory and config: for
+//! tests that wrap the store (fault injection) or run two nodes on one
+//! store, which the `serve` binary does not do.
+
+use std::path::Path;
+use tokenvault::audit::Actor;
+use tokenvault::config::ServiceConfig;
+use tokenvault::domain::ids::{ChannelId, Currency, MerchantId};
+use tokenvault::domain::time::Timestamp;
+use tokenvault::orchestration::payment::OrderId;
+use tokenvault::orchestration::{Debit, Orchestrator};
+use tokenvault::server::settings::LayerSettings;
+use tokenvault::store::{SledStore, Store};
+use tokenvault::vault::gateway::Gateway;
+use tokenvault::vault::keys::kek::Kek;
+use tokenvault::vault::Vault;
+
+/// The sled store of the service configured by `config`.
+pub fn open_store(config: &Path) -> SledStore {
+    let config = ServiceConfig::load(config).expect("service config");
+    SledStore::open(&config.data_dir).expect("data dir")
+}
+
+/// One node: a vault over `store` and an orchestrator of its own (its own
+/// in-process locks), configured as the service is.
+pub async fn node<S: Store>(config: &Path, store: S) -> (Vault<S>, Orchestrator) {
+    let config = ServiceConfig::load(config).expect("service config");
+    let layers = LayerSettings::build(&config).expect("layers");
+    let kek = Kek::from_dev_file(&config.kek_file()).expect("dev KEK");
+    let vault = Vault::open(store, kek, layers.vault).await.expect("vault");
+    let gateway = Gateway::new(&layers.gateway).expect("gateway");
+    (vault, Orchestrator::new(gateway, layers.orchestration))
+}
+
+pub const MERCHANT: &str = "M001";
+
+pub fn actor() -> Actor {
+    Actor::local("node-test")
+}
+
+/// A debit of 100 fen at `bank-a` for merchant `MERCHANT`.
+pub fn debit_of(token: &str, order: &str, expires_at: i64) -> Debit {
+    let vault_config = tokenvault::vault::VaultConfig::embedded().unwrap();
+    Debit {
+        token: vault_config.token_range.parse_token(token).unwrap(),
+        order_id: OrderId::parse(order).unwrap(),
+        amount: 100,
+        currency: Currency::parse("CNY").unwrap(),
+        channel: ChannelId::parse("bank-a").unwrap(),
+        merchant: MerchantId::parse(MERCHANT).unwrap(),
+        expires_at: Timestamp(expires_at),
+    }
+}

@@ -1,0 +1,206 @@
+//! Two nodes on one store: two `Vault`s and two orchestrators (each with
+//! its own in-process locks) over the same data, as several stateless
+//! nodes are. What must hold across requests holds through the store's
+//! preconditions, not through one process's memory.
+
+mod common;
+
+use common::stack::{self, actor, debit_of};
+use common::world::*;
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokenvault::domain::time::Timestamp;
+use tokenvault::orchestration::{BindingId, BindingStatus, OrchestrationError, PaymentStatus};
+use tokenvault::store::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
+use tokenvault::vault::keys::kek::Kek;
+use tokenvault::vault::{Alone, Joined, StoredCard, Vault, VaultConfig, VaultError};
+
+const DEBITS_PER_WORKER: usize = 150;
+
+/// A store whose writes wait a little before they are applied.
+struct SlowWrites(SledStore);
+
+impl Store for SlowWrites {
+    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.0.get(key)
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send {
+        self.0.scan_prefix(prefix, after, limit)
+    }
+
+    async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
+        tokio::time::sleep(WRITE_DELAY).await;
+        self.0.apply(batch).await
+    }
+
+    async fn apply_sequence(
+        &self,
+        batches: &[Batch],
+        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
+    ) -> Result<Vec<Option<Durable>>, CommitError> {
+        tokio::time::sleep(WRITE_DELAY).await;
+        self.0.apply_sequence(batches, seal).await
+    }
+}
+
+const WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(15);
+
+/// An unbind on one node and debits on the other: no debit reaches the
+/// bank once the unbind has begun. Each debit either paid before the
+/// unbind saw it (and the unbind waited: 409 payments in flight, tried
+/// again), or was refused because the binding was no longer signed. None
+/// is sent under an agreement the unbind cancelled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unbind_on_one_node_excludes_debits_on_another() {
+    let pan = debit_pan(5_151);
+    let id_no = id_number();
+    let mut w = world(&[holder(&pan, &id_no)], &[], "");
+    let (binding, token, _) = w.bound("u-two", &pan, &id_no).await;
+    let config = w.service.config_path.clone();
+    w.service.kill();
+    let store = stack::open_store(&config);
+    let (vault_a, node_a) = stack::node(&config, store.clone()).await;
+    // Node B's writes land late, so an unbind on A can run between what a
+    // debit on B read and what it writes.
+    let (vault_b, node_b) = stack::node(&config, SlowWrites(store)).await;
+    let binding = BindingId::parse(&binding).unwrap();
+    let expires = Timestamp::now().seconds() + 3_000;
+
+    let paid = Arc::new(AtomicUsize::new(0));
+    let refused = Arc::new(AtomicUsize::new(0));
+    let (vault_b, node_b) = (Arc::new(vault_b), Arc::new(node_b));
+    // Two workers debit one after another until the binding refuses them,
+    // so debits are still starting while the unbind runs.
+    let mut debits = tokio::task::JoinSet::new();
+    for worker in 0..2 {
+        let (vault, node, token) = (Arc::clone(&vault_b), Arc::clone(&node_b), token.clone());
+        let (paid, refused) = (Arc::clone(&paid), Arc::clone(&refused));
+        debits.spawn(async move {
+            for i in 0..DEBITS_PER_WORKER {
+                let debit = debit_of(&token, &format!("two-{worker}-{i}"), expires);
+                match node.debit(&vault, &actor(), debit, &Alone).await {
+                    Ok((view, _)) => {
+                        assert_eq!(view.status, PaymentStatus::Succeeded, "{view:?}");
+                        paid.fetch_add(1, Ordering::SeqCst);
+                    }
+                    Err(OrchestrationError::BindingClosed(_) | OrchestrationError::TokenNotBound) => {
+                        refused.fetch_add(1, Ordering::SeqCst);
+                        return;
+                    }
+                    // 503, try again: the two nodes' audit writes raced past
+                    // the retries. A payment it left in flight is the
+                    // settler's to finish.
+                    Err(OrchestrationError::Vault(VaultError::Contention)) => {}
+                    Err(e) => panic!("debit {worker}-{i}: {e}"),
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        });
+    }
+    let debits = async {
+        while let Some(done) = debits.join_next().await {
+            done.expect("a debit task panicked");
+        }
+    };
+    let unbind = async {
+        // Let some debits start first.
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let mut waited = 0;
+        loop {
+            assert!(waited < 3_000, "the unbind never got through");
+            match node_a.unbind(&vault_a, &actor(), &binding).await {
+                Ok(view) => return (view, waited),
+                // Payments in flight: the unbind waits for them. Contention
+                // (503, try again): the debits keep the token busy.
+                Err(
+                    OrchestrationError::PaymentsInFlight | OrchestrationError::Vault(VaultError::Contention),
+                ) => {
+                    waited += 1;
+                    // As a node's settler would: a payment the bank
+                    // answered but whose second write failed is finished.
+                    node_a.settle_open(&vault_a, &actor()).await.unwrap();
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+                Err(e) => panic!("unbind: {e}"),
+            }
+        }
+    };
+    let ((view, waited), ()) = tokio::join!(unbind, debits);
+    assert_eq!(view.status, BindingStatus::Unbound);
+    let paid = paid.load(Ordering::SeqCst);
+    let refused = refused.load(Ordering::SeqCst);
+    assert!(
+        paid > 0 && refused > 0,
+        "the debits raced the unbind: paid {paid}, refused {refused}"
+    );
+    // Every order the bank holds was paid under the live agreement.
+    let orders = w.bank.orders().await;
+    assert!(orders.len() >= paid, "a bank order per paid debit: {orders:?}");
+    assert!(
+        orders.iter().all(|o| o["status"] == "succeeded"),
+        "none failed at the bank for a cancelled agreement: {orders:?}"
+    );
+    // After the unbind, neither node debits the token.
+    let who = actor();
+    let after_a = node_a.debit(&vault_a, &who, debit_of(&token, "after-a", expires), &Alone);
+    assert!(after_a.await.is_err());
+    let after_b = node_b.debit(&vault_b, &who, debit_of(&token, "after-b", expires), &Alone);
+    assert!(after_b.await.is_err());
+    eprintln!("paid {paid}, refused {refused}, unbind waited {waited} times");
+}
+
+/// Claims `key` (absent) in the operation's own write, as an idempotency
+/// record does.
+struct Claim(&'static [u8], &'static [u8]);
+
+impl<V> Joined<V> for Claim {
+    fn writes(&self, _done: &V) -> Result<Batch, VaultError> {
+        let mut batch = Batch::new();
+        batch.expect_absent(self.0).put(self.0, self.1.to_vec());
+        Ok(batch)
+    }
+}
+
+/// The same Idempotency-Key on two nodes at once: one store write claims
+/// it with its effect; the other node's operation stops with nothing
+/// written (`JoinedStale`, which the API answers by replaying the first).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_key_claimed_on_two_nodes_at_once_lands_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SledStore::open(&dir.path().join("data")).unwrap();
+    let kek = || Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
+    let config = || VaultConfig::embedded().unwrap();
+    let vault_a = Vault::open(store.clone(), kek(), config()).await.unwrap();
+    let vault_b = Vault::open(store, kek(), config()).await.unwrap();
+    let pans = common::valid_test_pans();
+    let mut landed_twice = 0;
+    for (round, pair) in pans.chunks(2).take(10).enumerate() {
+        let [pan_a, pan_b] = pair else { continue };
+        let key: &'static [u8] = Box::leak(format!("idem/two-nodes/{round}").into_bytes().into_boxed_slice());
+        let (claim_a, claim_b, who) = (Claim(key, b"a"), Claim(key, b"b"), actor());
+        let (a, b): (Result<StoredCard, _>, Result<StoredCard, _>) = tokio::join!(
+            vault_a.store_card_joined(&who, pan_a, &claim_a),
+            vault_b.store_card_joined(&who, pan_b, &claim_b),
+        );
+        let (winner, loser) = match (&a, &b) {
+            (Ok(_), Err(VaultError::JoinedStale)) => (pan_a, pan_b),
+            (Err(VaultError::JoinedStale), Ok(_)) => (pan_b, pan_a),
+            (Ok(_), Ok(_)) => {
+                landed_twice += 1;
+                continue;
+            }
+            other => panic!("round {round}: {other:?}"),
+        };
+        // The winner's card is stored; the loser's store wrote nothing.
+        assert!(vault_a.store_card(&actor(), winner).await.unwrap().already_stored);
+        assert!(!vault_b.store_card(&actor(), loser).await.unwrap().already_stored);
+    }
+    assert_eq!(landed_twice, 0, "a key claimed twice");
+}
