@@ -27,3 +27,9 @@ fn peek(signed: &crate::vault::SignedAgreement, held: &crate::vault::gateway::Ca
     let _ = &held.cvn; // PROBE: cvn
     let _ = &held.expiry; // PROBE: expiry
 }
+
+/// A debit is sent only with its opening on the trail: only the vault makes
+/// a `Recorded` (after the write that holds the record).
+fn send_unrecorded(opening: crate::vault::gateway::PayOpening) {
+    let _ = crate::vault::Recorded::new(opening); // PROBE: unrecorded-opening
+}
