@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 
-const MAX_PAGE: usize = 1000;
+pub(super) const MAX_PAGE: usize = 1000;
 
 /// `after` and `limit` of a page request, parsed.
 struct PageQuery {
@@ -37,7 +37,8 @@ impl PageQuery {
 
 /// Audit records in sequence order, `limit` (1-1000, default 100) at a time after `after`.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
-    params(("after" = Option<u64>, Query), ("limit" = Option<usize>, Query)),
+    params(("after" = Option<u64>, Query, description = "Records after this sequence number (default 0)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "Records per page (default 100)")),
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn page(
     State(app): State<Arc<App>>,

@@ -102,8 +102,12 @@ impl From<StoredIdentity> for IdentityResponse {
 #[derive(Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ControlsDto {
+    #[schema(minimum = 1)]
     pub max_uses: u32,
+    /// At most `cumulative_limit`.
+    #[schema(minimum = 1)]
     pub per_transaction_limit: u64,
+    #[schema(minimum = 1)]
     pub cumulative_limit: u64,
     #[schema(example = "CNY")]
     pub currency: String,

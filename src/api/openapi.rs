@@ -429,4 +429,61 @@ mod tests {
         assert!(PaymentId::parse(&format!("pay_{}", "0".repeat(32))).is_ok());
         assert!(PaymentId::parse(&format!("pay_{}", "A".repeat(32))).is_err());
     }
+
+    /// Every example string in `value`, with where it is.
+    fn examples(value: &serde_json::Value, at: &str, out: &mut Vec<(String, String)>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (key, inner) in map {
+                    let here = format!("{at}/{key}");
+                    if key == "example" || key == "examples" {
+                        let mut strings = Vec::new();
+                        collect_strings(inner, &mut strings);
+                        out.extend(strings.into_iter().map(|s| (here.clone(), s)));
+                    }
+                    examples(inner, &here, out);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    examples(inner, &format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn collect_strings(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::String(s) => out.push(s.clone()),
+            serde_json::Value::Array(items) => items.iter().for_each(|v| collect_strings(v, out)),
+            serde_json::Value::Object(map) => map.values().for_each(|v| collect_strings(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn no_example_carries_a_luhn_valid_card_number() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document().to_json().unwrap()).unwrap();
+        let mut found = Vec::new();
+        examples(&doc, "", &mut found);
+        assert!(!found.is_empty(), "the document has examples to check");
+        for (at, text) in found {
+            let digits: Vec<u8> = text.bytes().filter(u8::is_ascii_digit).collect();
+            let pan_like = (13..=19).contains(&digits.len()) && crate::vault::card::luhn::is_valid(&digits);
+            assert!(
+                !pan_like,
+                "{at}: the example {text:?} is a Luhn-valid card number"
+            );
+        }
+    }
+
+    #[test]
+    fn the_audit_page_limit_is_documented_with_the_parsers_bounds() {
+        let doc: serde_json::Value = serde_json::from_str(&super::document().to_json().unwrap()).unwrap();
+        let parameters = doc["paths"]["/v1/audit"]["get"]["parameters"].as_array().unwrap();
+        let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
+        assert_eq!(limit["schema"]["minimum"], 1);
+        assert_eq!(limit["schema"]["maximum"], super::super::audit::MAX_PAGE);
+    }
 }

@@ -15,6 +15,7 @@ pub struct DebitRequest {
     /// The merchant's order id: one payment per (merchant, order id).
     pub order_id: String,
     /// Minor units (fen), positive.
+    #[schema(minimum = 1)]
     pub amount: u64,
     /// ISO 4217, e.g. CNY.
     pub currency: String,
@@ -39,6 +40,7 @@ pub struct RefundRequest {
     /// The caller's id for this refund; a repeat is the same refund.
     pub refund_id: String,
     /// Minor units; all refunds together at most the captured amount.
+    #[schema(minimum = 1)]
     pub amount: u64,
 }
 
