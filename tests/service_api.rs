@@ -275,6 +275,27 @@ async fn run_everything(service: &Service) -> Vec<String> {
         assert!(!r.text().contains("424242424242"), "no echo of the input");
     }
     secrets.push("4242424242424241".into());
+    // Every field at fault is listed (the first stays `field`/`rule`), and
+    // the audited refusal names them all.
+    let r = capture
+        .send(
+            "POST",
+            "/v1/cards",
+            &[("Content-Type", "application/json"), ("Idempotency-Key", "bad-all")],
+            Some(br#"{"pan": 4242424242424242, "cvv": "123", "expiry": "12/30"}"#),
+        )
+        .await
+        .unwrap();
+    assert_problem(&r, 400, "pan", "wrong_type");
+    let mut named: Vec<String> = r.json()["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| format!("{}.{}", e["field"].as_str().unwrap(), e["rule"].as_str().unwrap()))
+        .collect();
+    named.sort();
+    assert_eq!(named, ["cvv.unknown_field", "expiry.unknown_field", "pan.wrong_type"]);
+    assert!(!r.text().contains("424242424242"), "no echo of the input");
     let r = capture
         .send(
             "POST",

@@ -199,11 +199,19 @@ impl App {
         match json::parse(headers, body) {
             Ok(value) => Ok(value),
             Err(problem) => {
-                let detail = format!(
-                    "{}.{}",
-                    problem.field.as_deref().unwrap_or("body"),
-                    problem.rule.as_deref().unwrap_or("invalid")
-                );
+                let detail: Vec<String> = problem
+                    .errors
+                    .iter()
+                    .map(|e| format!("{}.{}", e.field, e.rule))
+                    .collect();
+                let detail = match detail.is_empty() {
+                    true => format!(
+                        "{}.{}",
+                        problem.field.as_deref().unwrap_or("body"),
+                        problem.rule.as_deref().unwrap_or("invalid")
+                    ),
+                    false => detail.join(","),
+                };
                 self.vault
                     .record_refused(&caller.actor, operation, None, &detail)
                     .await
