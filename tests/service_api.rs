@@ -281,7 +281,10 @@ async fn run_everything(service: &Service) -> Vec<String> {
         .send(
             "POST",
             "/v1/cards",
-            &[("Content-Type", "application/json"), ("Idempotency-Key", "bad-all")],
+            &[
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "bad-all"),
+            ],
             Some(br#"{"pan": 4242424242424242, "cvv": "123", "expiry": "12/30"}"#),
         )
         .await
@@ -294,7 +297,10 @@ async fn run_everything(service: &Service) -> Vec<String> {
         .map(|e| format!("{}.{}", e["field"].as_str().unwrap(), e["rule"].as_str().unwrap()))
         .collect();
     named.sort();
-    assert_eq!(named, ["cvv.unknown_field", "expiry.unknown_field", "pan.wrong_type"]);
+    assert_eq!(
+        named,
+        ["cvv.unknown_field", "expiry.unknown_field", "pan.wrong_type"]
+    );
     assert!(!r.text().contains("424242424242"), "no echo of the input");
     let r = capture
         .send(

@@ -1,13 +1,12 @@
 //! POST /v1/bindings, POST /v1/bindings/{binding_id}/confirm,
 //! GET /v1/bindings/{binding_id}, GET /v1/users/{user_id}/bindings
 
-use super::extract::Param;
 use super::flow_dto::{BindingListResponse, BindingResponse, ConfirmBindingRequest, StartBindingRequest};
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
-use super::{App, Caller};
+use super::query::{Query, Read, Reading};
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
 use crate::domain::refs::{CardRef, IdentityRef, UserId};
@@ -15,11 +14,9 @@ use crate::domain::time::Timestamp;
 use crate::domain::validation::ValidationError;
 use crate::orchestration::{BindingId, BindingView, ConfirmCode, StartBinding};
 use crate::vault::gateway::CardVerification;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use std::sync::Arc;
 
 pub(super) struct StartBindingCall;
 
@@ -105,10 +102,6 @@ pub async fn start(request: Mutate<StartBindingCall>) -> Result<Response, Proble
     request.run().await
 }
 
-async fn binding_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Result<BindingId, Problem> {
-    app.field(caller, op, "binding_id", BindingId::parse(text)).await
-}
-
 pub(super) struct ConfirmBinding;
 
 impl Mutation for ConfirmBinding {
@@ -146,39 +139,52 @@ pub async fn confirm(request: Mutate<ConfirmBinding>) -> Result<Response, Proble
 /// One binding (masked card, status, token).
 #[utoipa::path(get, path = "/v1/bindings/{binding_id}", tag = "bindings", params(("binding_id" = String, Path)),
     responses((status = 200, body = BindingResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(id): Param,
-) -> Result<Json<BindingResponse>, Problem> {
-    let op = Operation::BindingRead;
-    app.authorize(&caller, op, Some(app.object(&id, BindingId::parse)))
-        .await?;
-    let id = binding_id(&app, &caller, op, &id).await?;
-    let view = app.orchestrator.binding(&app.vault, &caller.actor, &id).await?;
-    Ok(Json(BindingResponse::from(view)))
+pub async fn read(request: Read<ReadBinding>) -> Result<Json<BindingResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ReadBinding;
+
+impl Query for ReadBinding {
+    const OPERATION: Operation = Operation::BindingRead;
+    type Path = BindingId;
+    type Answer = BindingResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<BindingResponse, Problem> {
+        let app = input.app;
+        let view = app
+            .orchestrator
+            .binding(&app.vault, &input.caller.actor, &input.path)
+            .await?;
+        Ok(BindingResponse::from(view))
+    }
 }
 
 /// A user's bindings, newest first, failed ones included.
 #[utoipa::path(get, path = "/v1/users/{user_id}/bindings", tag = "bindings", params(("user_id" = String, Path)),
     responses((status = 200, body = BindingListResponse), (status = 403, body = Problem), (status = 422, body = Problem)))]
-pub async fn list(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(user): Param,
-) -> Result<Json<BindingListResponse>, Problem> {
-    let op = Operation::BindingList;
-    app.authorize(&caller, op, Some(app.object(&user, UserId::parse)))
-        .await?;
-    let user = app.field(&caller, op, "user_id", UserId::parse(&user)).await?;
-    let bindings = app
-        .orchestrator
-        .bindings(&app.vault, &caller.actor, &user)
-        .await?;
-    Ok(Json(BindingListResponse {
-        user_id: user.to_string(),
-        bindings: bindings.into_iter().map(BindingResponse::from).collect(),
-    }))
+pub async fn list(request: Read<ListBindings>) -> Result<Json<BindingListResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ListBindings;
+
+impl Query for ListBindings {
+    const OPERATION: Operation = Operation::BindingList;
+    type Path = UserId;
+    type Answer = BindingListResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<BindingListResponse, Problem> {
+        let app = input.app;
+        let bindings = app
+            .orchestrator
+            .bindings(&app.vault, &input.caller.actor, &input.path)
+            .await?;
+        Ok(BindingListResponse {
+            user_id: input.path.to_string(),
+            bindings: bindings.into_iter().map(BindingResponse::from).collect(),
+        })
+    }
 }
 
 pub(super) struct Unbind;

@@ -82,11 +82,6 @@ impl App {
         }
     }
 
-    /// A token path value: only a token of this vault's range is named.
-    pub(super) fn token_object(&self, raw: &str) -> AuditObject {
-        self.object(raw, |t| self.vault.config().token_range.parse_token(t))
-    }
-
     /// A merchant's order, `order=<merchant>/<order>` when both parse.
     pub(super) fn order_object(&self, merchant: &str, order: &str) -> AuditObject {
         use crate::domain::ids::MerchantId;

@@ -8,6 +8,7 @@ use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
+use super::query::{Query, Read, Reading};
 use super::{json, App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
@@ -115,19 +116,21 @@ pub async fn store_bulk(request: Mutate<StoreCards>) -> Result<Response, Problem
 #[utoipa::path(get, path = "/v1/cards/{card_ref}", tag = "cards",
     params(("card_ref" = String, Path)),
     responses((status = 200, body = CardResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(card): Param,
-) -> Result<Json<CardResponse>, Problem> {
-    app.authorize(
-        &caller,
-        Operation::CardRead,
-        Some(app.object(&card, CardRef::parse)),
-    )
-    .await?;
-    let card = app.vault.card(&caller.actor, &card_ref(&card)?).await?;
-    Ok(Json(CardResponse::from(card)))
+pub async fn read(request: Read<ReadCard>) -> Result<Json<CardResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ReadCard;
+
+impl Query for ReadCard {
+    const OPERATION: Operation = Operation::CardRead;
+    type Path = CardRef;
+    type Answer = CardResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<CardResponse, Problem> {
+        let card = input.app.vault.card(&input.caller.actor, &input.path).await?;
+        Ok(CardResponse::from(card))
+    }
 }
 
 /// Break-glass: the full PAN, with a mandatory reason. Granted to the

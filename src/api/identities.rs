@@ -1,20 +1,17 @@
 //! POST /v1/identities, GET /v1/identities/{identity_ref}
 
 use super::dto::{IdentityResponse, StoreIdentityRequest};
-use super::extract::Param;
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
-use super::{App, Caller};
+use super::query::{Query, Read, Reading};
 use crate::domain::operation::Operation;
 use crate::domain::refs::IdentityRef;
 use crate::vault::StoredIdentity;
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use std::sync::Arc;
 
 pub(super) struct StoreIdentity;
 
@@ -51,21 +48,19 @@ pub async fn store(request: Mutate<StoreIdentity>) -> Result<Response, Problem> 
 #[utoipa::path(get, path = "/v1/identities/{identity_ref}", tag = "identities",
     params(("identity_ref" = String, Path)),
     responses((status = 200, body = IdentityResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(reference): Param,
-) -> Result<Json<IdentityResponse>, Problem> {
-    app.authorize(
-        &caller,
-        Operation::IdentityRead,
-        Some(app.object(&reference, IdentityRef::parse)),
-    )
-    .await?;
-    let identity_ref = IdentityRef::parse(&reference).map_err(|e| {
-        Problem::from(crate::vault::VaultError::Invalid(e)).with_field("identity_ref", "format")
-    })?;
-    Ok(Json(IdentityResponse::from(
-        app.vault.identity(&caller.actor, &identity_ref).await?,
-    )))
+pub async fn read(request: Read<ReadIdentity>) -> Result<Json<IdentityResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ReadIdentity;
+
+impl Query for ReadIdentity {
+    const OPERATION: Operation = Operation::IdentityRead;
+    type Path = IdentityRef;
+    type Answer = IdentityResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<IdentityResponse, Problem> {
+        let identity = input.app.vault.identity(&input.caller.actor, &input.path).await?;
+        Ok(IdentityResponse::from(identity))
+    }
 }

@@ -25,6 +25,7 @@ mod path_id;
 mod payment_dto;
 mod payments;
 pub mod problem;
+mod query;
 mod rate_limit;
 mod routes;
 mod tokens;

@@ -16,8 +16,8 @@ use super::App;
 use crate::domain::operation::Operation;
 use crate::domain::validation::ValidationError;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
+use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -190,17 +190,7 @@ impl<M: Mutation> FromRequest<Arc<App>> for Mutate<M> {
             .get::<MatchedPath>()
             .map(|m| m.as_str().to_owned())
             .ok_or_else(Problem::internal)?;
-        let params = RawPathParams::from_request_parts(&mut parts, app)
-            .await
-            .map_err(|_| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed-path",
-                    "Malformed path",
-                    "a path parameter is not valid UTF-8",
-                )
-            })?;
-        let params = RawPath(params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect());
+        let params = RawPath::from_parts(&mut parts, app).await?;
         let method = parts.method.clone();
         let path = parts.uri.path().to_owned();
         let headers = parts.headers.clone();

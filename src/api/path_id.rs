@@ -2,8 +2,9 @@
 //! as their kind. The audit object and the parsed value come from the same
 //! parser, so an audit record names a path value only when it parsed.
 
+use super::problem::Problem;
 use super::App;
-use crate::domain::refs::{CardRef, UserId};
+use crate::domain::refs::{CardRef, IdentityRef, UserId};
 use crate::domain::subject::AuditSubject;
 use crate::domain::validation::ValidationError;
 use crate::orchestration::{BindingId, PaymentId};
@@ -14,6 +15,25 @@ use crate::vault::AuditObject;
 pub(super) struct RawPath(pub(super) Vec<(String, String)>);
 
 impl RawPath {
+    /// The path values of a request, as the router matched them.
+    pub(super) async fn from_parts(
+        parts: &mut axum::http::request::Parts,
+        app: &std::sync::Arc<App>,
+    ) -> Result<Self, Problem> {
+        use axum::extract::{FromRequestParts, RawPathParams};
+        let params = RawPathParams::from_request_parts(parts, app).await.map_err(|_| {
+            Problem::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "malformed-path",
+                "Malformed path",
+                "a path parameter is not valid UTF-8",
+            )
+        })?;
+        Ok(RawPath(
+            params.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect(),
+        ))
+    }
+
     /// The value of `{name}`; empty when the route has no such segment,
     /// which then fails its parser like any malformed value.
     fn get(&self, name: &str) -> &str {
@@ -80,6 +100,7 @@ macro_rules! path_id {
 
 path_id!(
     CardRef => "card_ref",
+    IdentityRef => "identity_ref",
     UserId => "user_id",
     BindingId => "binding_id",
     PaymentId => "payment_id",

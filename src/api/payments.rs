@@ -3,7 +3,7 @@
 //! POST /v1/payments/{payment_id}/confirm, /refunds, /cancel,
 //! GET /v1/payments/{payment_id}/refunds/{refund_id}
 
-use super::extract::{Param, Params2};
+use super::extract::Params2;
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
 use super::path_id::NoPath;
@@ -11,6 +11,7 @@ use super::payment_dto::{
     ConfirmPaymentRequest, DebitRequest, PaymentResponse, RefundRequest, RefundResponse,
 };
 use super::problem::Problem;
+use super::query::{Query, Read, Reading};
 use super::{App, Caller};
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::operation::Operation;
@@ -114,17 +115,25 @@ async fn payment_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Re
 /// processing is first asked about at its channel.
 #[utoipa::path(get, path = "/v1/payments/{payment_id}", tag = "payments", params(("payment_id" = String, Path)),
     responses((status = 200, body = PaymentResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(id): Param,
-) -> Result<Json<PaymentResponse>, Problem> {
-    let op = Operation::PaymentRead;
-    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
-        .await?;
-    let id = payment_id(&app, &caller, op, &id).await?;
-    let view = app.orchestrator.payment(&app.vault, &caller.actor, &id).await?;
-    Ok(Json(PaymentResponse::from(view)))
+pub async fn read(request: Read<ReadPayment>) -> Result<Json<PaymentResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ReadPayment;
+
+impl Query for ReadPayment {
+    const OPERATION: Operation = Operation::PaymentRead;
+    type Path = PaymentId;
+    type Answer = PaymentResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<PaymentResponse, Problem> {
+        let app = input.app;
+        let view = app
+            .orchestrator
+            .payment(&app.vault, &input.caller.actor, &input.path)
+            .await?;
+        Ok(PaymentResponse::from(view))
+    }
 }
 
 /// The payment of a merchant's order.

@@ -1,32 +1,20 @@
 //! POST /v1/tokens, GET /v1/tokens/{token}, POST …/suspend, …/resume,
 //! …/delete, GET /v1/cards/{card_ref}/tokens
 
-use super::cards::card_ref;
 use super::dto::{IssueTokenRequest, TokenListResponse, TokenResponse};
-use super::extract::Param;
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
-use super::{App, Caller};
+use super::query::{Query, Read, Reading};
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
 use crate::domain::time::Timestamp;
 use crate::vault::token::{TokenNumber, TokenStatus};
-use crate::vault::{TokenView, VaultError};
-use axum::extract::State;
+use crate::vault::TokenView;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use std::sync::Arc;
-
-fn token_number(app: &App, text: &str) -> Result<TokenNumber, Problem> {
-    app.vault
-        .config()
-        .token_range
-        .parse_token(text)
-        .map_err(|e| Problem::from(VaultError::Invalid(e)).with_field("token", "format"))
-}
 
 pub(super) struct IssueToken;
 
@@ -68,40 +56,48 @@ pub async fn issue(request: Mutate<IssueToken>) -> Result<Response, Problem> {
 /// Status, controls, usage and masked card of a token. Never a PAN.
 #[utoipa::path(get, path = "/v1/tokens/{token}", tag = "tokens", params(("token" = String, Path)),
     responses((status = 200, body = TokenResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(token): Param,
-) -> Result<Json<TokenResponse>, Problem> {
-    app.authorize(&caller, Operation::TokenRead, Some(app.token_object(&token)))
-        .await?;
-    Ok(Json(TokenResponse::from(
-        app.vault
-            .token(&caller.actor, &token_number(&app, &token)?)
-            .await?,
-    )))
+pub async fn read(request: Read<ReadToken>) -> Result<Json<TokenResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ReadToken;
+
+impl Query for ReadToken {
+    const OPERATION: Operation = Operation::TokenRead;
+    type Path = TokenNumber;
+    type Answer = TokenResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<TokenResponse, Problem> {
+        let token = input.app.vault.token(&input.caller.actor, &input.path).await?;
+        Ok(TokenResponse::from(token))
+    }
 }
 
 /// Tokens issued for a card.
 #[utoipa::path(get, path = "/v1/cards/{card_ref}/tokens", tag = "tokens", params(("card_ref" = String, Path)),
     responses((status = 200, body = TokenListResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn list(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(card): Param,
-) -> Result<Json<TokenListResponse>, Problem> {
-    app.authorize(
-        &caller,
-        Operation::TokenList,
-        Some(app.object(&card, CardRef::parse)),
-    )
-    .await?;
-    let card = card_ref(&card)?;
-    let tokens = app.vault.tokens_of_card(&caller.actor, &card).await?;
-    Ok(Json(TokenListResponse {
-        card_ref: card.to_string(),
-        tokens: tokens.iter().map(ToString::to_string).collect(),
-    }))
+pub async fn list(request: Read<ListTokens>) -> Result<Json<TokenListResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ListTokens;
+
+impl Query for ListTokens {
+    const OPERATION: Operation = Operation::TokenList;
+    type Path = CardRef;
+    type Answer = TokenListResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<TokenListResponse, Problem> {
+        let tokens = input
+            .app
+            .vault
+            .tokens_of_card(&input.caller.actor, &input.path)
+            .await?;
+        Ok(TokenListResponse {
+            card_ref: input.path.to_string(),
+            tokens: tokens.iter().map(ToString::to_string).collect(),
+        })
+    }
 }
 
 /// Suspend, resume or delete: the token moves to `TO`.
