@@ -96,3 +96,37 @@ async fn a_card_number_in_any_path_slot_is_never_an_audit_object() {
         .count();
     assert!(unparsed > 0, "refused path values are recorded as digests");
 }
+
+/// Every read by id refuses a malformed id the same way: 422 naming the
+/// path field, and one `refused` record of that operation whose object is
+/// a digest (before the `Read` runner, card, identity and token reads
+/// refused without a record).
+#[tokio::test]
+async fn a_malformed_id_on_every_read_is_refused_and_audited() {
+    let service = Service::start(Options::default());
+    let client = service.client("orchestrator");
+    let reads = [
+        ("/v1/cards/crd_nope", "card.read", "card_ref"),
+        ("/v1/identities/idn_nope", "identity.read", "identity_ref"),
+        ("/v1/tokens/12345", "token.read", "token"),
+        ("/v1/cards/crd_nope/tokens", "token.list", "card_ref"),
+        ("/v1/bindings/bnd_nope", "binding.read", "binding_id"),
+        ("/v1/payments/pay_nope", "payment.read", "payment_id"),
+    ];
+    for (path, _, field) in reads {
+        let r = client.get(path).await.unwrap();
+        assert_eq!(r.status, 422, "{path}: {}", r.text());
+        assert_eq!(r.json()["field"], field, "{path}");
+    }
+    let export = service.audit_export().await;
+    let records: Vec<serde_json::Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    for (path, operation, _) in reads {
+        let refused = records
+            .iter()
+            .filter(|r| r["operation"] == operation && r["outcome"] == "refused")
+            .filter(|r| r["object"].as_str().is_some_and(|o| o.starts_with("unparsed:")))
+            .count();
+        let seen: Vec<_> = records.iter().filter(|r| r["operation"] == operation).collect();
+        assert_eq!(refused, 1, "{path}: one audited refusal of {operation}: {seen:?}");
+    }
+}

@@ -105,6 +105,27 @@ impl App {
         self.refuse_fields(caller, operation, field, error, &[]).await
     }
 
+    /// A refused path value, audited with `object` (what `PathValues`
+    /// made of the raw value: a digest, since it did not parse).
+    pub(super) async fn refuse_path(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        object: Option<AuditObject>,
+        field: &str,
+        error: ValidationError,
+    ) -> Problem {
+        let rule = error.rule.code();
+        if let Err(e) = self
+            .vault
+            .record_refused(&caller.actor, operation, object, &format!("{field}.{rule}"))
+            .await
+        {
+            return Problem::from(e);
+        }
+        Problem::from(crate::vault::VaultError::Invalid(error)).with_field(field, rule)
+    }
+
     /// One audited refusal of several fields: `error` at `field` first (its
     /// detail is the problem's), then `more`.
     pub(super) async fn refuse_fields(

@@ -254,7 +254,10 @@ impl<M: Mutation> Mutate<M> {
         let path = match M::Path::parse(app, &self.params) {
             Ok(path) => path,
             Err((field, error)) => {
-                return Err(app.refuse_field(&self.caller, M::OPERATION, field, error).await)
+                let object = M::Path::object(app, &self.params);
+                return Err(app
+                    .refuse_path(&self.caller, M::OPERATION, object, field, error)
+                    .await);
             }
         };
         let body = M::Body::read(app, &self.caller, M::OPERATION, &self.headers, &self.body).await?;
