@@ -779,3 +779,53 @@ async fn a_debit_that_reached_no_channel_is_retried_with_its_order_id_and_terms(
     assert_eq!(w.uses(&token).await, (1, 0));
     w.audit_intact().await;
 }
+
+/// The answer to a debit, a refund and a cancel is remembered in the
+/// operation's own write: the same key and request replay it (marked
+/// `idempotent-replayed`, same status and body), and the bank saw each
+/// once.
+#[tokio::test]
+async fn a_repeated_key_replays_the_debit_refund_and_cancel_answers() {
+    let (pan, id_no) = (debit_pan(107), id_number());
+    let w = pay_world(&pan, &id_no, &[], "[payment]\npoll_interval_ms = 60000\n");
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let client = w.service.client("orchestrator");
+    let send = |path: String, key: &'static str, body: Value| {
+        let client = &client;
+        async move { client.post_json(&path, Some(key), &body).await.unwrap() }
+    };
+    let debit = json!({
+        "token": token, "order_id": "k-1", "amount": 500, "currency": "CNY",
+        "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
+    });
+    let first = send("/v1/payments".into(), "debit-k", debit.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    let id = first.json()["payment_id"].as_str().unwrap().to_owned();
+    let refund = json!({ "refund_id": "rk", "amount": 200 });
+    let refund_path = format!("/v1/payments/{id}/refunds");
+    let refunded = send(refund_path.clone(), "refund-k", refund.clone()).await;
+    assert_eq!(refunded.status, 201, "{}", refunded.text());
+    let cancel_path = format!("/v1/payments/{id}/cancel");
+    let cancelled = send(cancel_path.clone(), "cancel-k", json!({})).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text());
+    for (path, key, body, original) in [
+        ("/v1/payments".to_owned(), "debit-k", debit, &first),
+        (refund_path, "refund-k", refund, &refunded),
+        (cancel_path, "cancel-k", json!({}), &cancelled),
+    ] {
+        let again = send(path.clone(), key, body).await;
+        assert_eq!(again.header("idempotent-replayed"), Some("true"), "{path}");
+        assert_eq!(
+            (again.status, again.json()),
+            (original.status, original.json()),
+            "{path}"
+        );
+    }
+    let orders = w.bank.orders().await;
+    let order = orders.iter().find(|o| o["order_no"] == json!(id)).unwrap();
+    assert_eq!(orders.iter().filter(|o| o["order_no"] == json!(id)).count(), 1);
+    assert_eq!(
+        order["refunded"], 500,
+        "200 refunded, then the cancel refunded the rest, once"
+    );
+}

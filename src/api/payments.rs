@@ -167,13 +167,13 @@ impl Mutation for ConfirmPayment {
     type Body = JsonBody<ConfirmPaymentRequest>;
     type Done = PaymentView;
 
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PaymentView, Problem> {
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<PaymentView, Problem> {
         let JsonBody(r) = &input.body;
         let code = input.field("code", ConfirmCode::parse(&r.code)).await?;
         Ok(input
             .app
             .orchestrator
-            .confirm_payment(&input.app.vault, &input.caller.actor, &input.path, code)
+            .confirm_payment(&input.app.vault, &input.caller.actor, &input.path, code, record)
             .await?)
     }
 
@@ -202,7 +202,7 @@ impl Mutation for RefundCall {
     /// The refund, and whether this call created it.
     type Done = (Refund, bool);
 
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<(Refund, bool), Problem> {
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<(Refund, bool), Problem> {
         let JsonBody(r) = &input.body;
         let refund_id = input.field("refund_id", RefundId::parse(&r.refund_id)).await?;
         Ok(input
@@ -214,6 +214,7 @@ impl Mutation for RefundCall {
                 &input.path,
                 &refund_id,
                 r.amount,
+                record,
             )
             .await?)
     }
@@ -271,11 +272,11 @@ impl Mutation for CancelPayment {
     type Body = NoBody;
     type Done = PaymentView;
 
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PaymentView, Problem> {
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<PaymentView, Problem> {
         Ok(input
             .app
             .orchestrator
-            .cancel_payment(&input.app.vault, &input.caller.actor, &input.path)
+            .cancel_payment(&input.app.vault, &input.caller.actor, &input.path, record)
             .await?)
     }
 

@@ -9,7 +9,7 @@ use super::super::binding::{platform_code, BindingId, CodeSender, ConfirmCode};
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::debit::Step;
 use super::settle::BankWord;
-use super::write::{Answering, NoAnswer};
+use super::write::{Answering, ViewAnswer};
 use super::{BackupSigning, PaymentId, PaymentRecord, PaymentStatus, PaymentView};
 use crate::audit::Actor;
 use crate::channel::protocol::{ApplyResult, RefusalCode};
@@ -18,7 +18,7 @@ use crate::domain::refs::AgreementRef;
 use crate::domain::time::Timestamp;
 use crate::store::Store;
 use crate::vault::gateway::GatewayError;
-use crate::vault::{SignedAgreement, Vault};
+use crate::vault::{Joined, SignedAgreement, Vault};
 use subtle::ConstantTimeEq;
 
 impl Orchestrator {
@@ -138,8 +138,10 @@ impl Orchestrator {
         actor: &Actor,
         id: &PaymentId,
         code: ConfirmCode,
+        answer: &dyn Joined<PaymentView>,
     ) -> Result<PaymentView, OrchestrationError> {
-        let result = self.confirm_payment_inner(vault, actor, id, code).await;
+        let answer = ViewAnswer(answer);
+        let result = self.confirm_payment_inner(vault, actor, id, code, &answer).await;
         self.audit_failure(
             vault,
             actor,
@@ -156,6 +158,7 @@ impl Orchestrator {
         actor: &Actor,
         id: &PaymentId,
         code: ConfirmCode,
+        answer: &dyn Answering,
     ) -> Result<PaymentView, OrchestrationError> {
         let _one_flow_per_payment = self.payment_locks.lock(&layout::payment(id)).await;
         let (record, raw) = self.load_payment(vault, id).await?;
@@ -194,7 +197,9 @@ impl Orchestrator {
             }
             Err(GatewayError::Refused(code)) => {
                 let word = BankWord::failed(&format!("backup_signing_{}", code.as_str()));
-                let record = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+                let record = self
+                    .settle_payment(vault, actor, op, record, &raw, word, answer)
+                    .await?;
                 return Ok(record.view());
             }
             Err(other) => return Err(other.into()),
@@ -209,7 +214,7 @@ impl Orchestrator {
         self.commit_payment(vault, actor, op, &paying, batch).await?;
         let raw = crate::vault::encode(&paying)?;
         match self
-            .pay_under(vault, actor, paying, raw, &agreement_ref, &NoAnswer)
+            .pay_under(vault, actor, paying, raw, &agreement_ref, answer)
             .await?
         {
             Step::Done(record) => Ok(record.view()),

@@ -4,12 +4,13 @@
 
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::settle::BankWord;
+use super::write::{Answering, NoAnswer, ViewAnswer};
 use super::{PaymentId, PaymentStatus, PaymentView, RefundId};
 use crate::audit::Actor;
 use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::vault::Vault;
+use crate::vault::{Alone, Joined, Vault};
 
 impl Orchestrator {
     pub async fn cancel_payment<S: Store>(
@@ -17,8 +18,9 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         id: &PaymentId,
+        answer: &dyn Joined<PaymentView>,
     ) -> Result<PaymentView, OrchestrationError> {
-        let result = self.cancel_inner(vault, actor, id).await;
+        let result = self.cancel_inner(vault, actor, id, &ViewAnswer(answer)).await;
         self.audit_failure(
             vault,
             actor,
@@ -34,6 +36,7 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         id: &PaymentId,
+        answer: &dyn Answering,
     ) -> Result<PaymentView, OrchestrationError> {
         let _one_flow_per_payment = self.payment_locks.lock(&layout::payment(id)).await;
         let op = Operation::PaymentCancel;
@@ -43,7 +46,8 @@ impl Orchestrator {
                 // No order exists at the bank (yet, or at all).
                 let mut closing = record;
                 closing.cancelled = true;
-                self.apply_bank_word(vault, actor, op, closing, &raw, BankWord::closed("cancelled"))
+                let word = BankWord::closed("cancelled");
+                self.settle_payment(vault, actor, op, closing, &raw, word, answer)
                     .await?
             }
             PaymentStatus::Processing | PaymentStatus::UserPaying => {
@@ -57,7 +61,12 @@ impl Orchestrator {
                 }
                 let mut closing = record;
                 closing.cancelled = word.status == PaymentStatus::Closed;
-                self.apply_bank_word(vault, actor, op, closing, &raw, word)
+                // Paid after all: the refund below writes the answer.
+                let answer = match word.status {
+                    PaymentStatus::Succeeded => &NoAnswer,
+                    _ => answer,
+                };
+                self.settle_payment(vault, actor, op, closing, &raw, word, answer)
                     .await?
             }
             _ => record,
@@ -72,13 +81,14 @@ impl Orchestrator {
         let remaining = record.amount - record.refunded().min(record.amount);
         if remaining > 0 {
             let refund_id = RefundId::parse("cancel")?;
-            self.refund_locked(vault, actor, op, id, &refund_id, remaining)
+            self.refund_locked(vault, actor, op, id, &refund_id, remaining, &Alone)
                 .await?;
         }
         let (mut record, raw) = self.load_payment(vault, id).await?;
         record.cancelled = true;
         record.updated_at = Timestamp::now();
-        let batch = Self::update_payment_batch(&raw, &record)?;
+        let mut batch = Self::update_payment_batch(&raw, &record)?;
+        batch.append(answer.writes(&record)?);
         self.commit_payment(vault, actor, op, &record, batch).await?;
         Ok(record.view())
     }

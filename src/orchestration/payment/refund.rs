@@ -12,7 +12,7 @@ use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
 use crate::store::Store;
 use crate::vault::gateway::GatewayError;
-use crate::vault::Vault;
+use crate::vault::{Joined, Vault};
 
 impl Orchestrator {
     pub async fn refund<S: Store>(
@@ -22,10 +22,12 @@ impl Orchestrator {
         id: &PaymentId,
         refund_id: &RefundId,
         amount: u64,
+        answer: &dyn Joined<(Refund, bool)>,
     ) -> Result<(Refund, bool), OrchestrationError> {
         let result = async {
             let _one_flow_per_payment = self.payment_locks.lock(&layout::payment(id)).await;
-            self.refund_locked(vault, actor, Operation::PaymentRefund, id, refund_id, amount)
+            let op = Operation::PaymentRefund;
+            self.refund_locked(vault, actor, op, id, refund_id, amount, answer)
                 .await
         }
         .await;
@@ -40,7 +42,9 @@ impl Orchestrator {
     }
 
     /// A refund; the caller holds the payment's lock. Returns the refund
-    /// and whether this call created it.
+    /// and whether this call created it; `answer` joins the write of the
+    /// bank's answer.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn refund_locked<S: Store>(
         &self,
         vault: &Vault<S>,
@@ -49,6 +53,7 @@ impl Orchestrator {
         id: &PaymentId,
         refund_id: &RefundId,
         amount: u64,
+        answer: &dyn Joined<(Refund, bool)>,
     ) -> Result<(Refund, bool), OrchestrationError> {
         let (mut record, raw) = self.load_payment(vault, id).await?;
         let now = Timestamp::now();
@@ -90,11 +95,11 @@ impl Orchestrator {
         } else {
             raw
         };
-        let answer = self
+        let at_bank = self
             .gateway
             .refund(&record.channel, id.as_str(), refund_id.as_str(), amount)
             .await;
-        let (status, failure) = match answer {
+        let (status, failure) = match at_bank {
             Ok(_) => (RefundStatus::Succeeded, None),
             Err(GatewayError::Refused(code)) => (RefundStatus::Failed, Some(code.as_str().to_owned())),
             Err(e) => {
@@ -113,10 +118,12 @@ impl Orchestrator {
             None => return Err(OrchestrationError::RefundNotFound),
         };
         updated.updated_at = Timestamp::now();
-        let batch = Self::update_payment_batch(&raw, &updated)?;
+        let mut batch = Self::update_payment_batch(&raw, &updated)?;
+        let done = (refund, created);
+        batch.append(answer.writes(&done)?);
         self.commit_payment(vault, actor, operation, &updated, batch)
             .await?;
-        Ok((refund, created))
+        Ok(done)
     }
 
     pub async fn refund_of<S: Store>(

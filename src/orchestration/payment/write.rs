@@ -35,6 +35,15 @@ impl Answering for DebitAnswer<'_> {
     }
 }
 
+/// The payment as the caller's answer (a cancel, a confirm).
+pub(super) struct ViewAnswer<'a>(pub &'a dyn Joined<PaymentView>);
+
+impl Answering for ViewAnswer<'_> {
+    fn writes(&self, record: &PaymentRecord) -> Result<Batch, VaultError> {
+        self.0.writes(&record.view())
+    }
+}
+
 /// The payment's side of a reservation's write (`Vault::reserve_joined`,
 /// `*_reservation_joined`).
 pub(super) struct PaymentWrite<'a> {
