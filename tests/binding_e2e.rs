@@ -504,3 +504,45 @@ async fn a_slow_or_failing_bank_is_reported_as_unavailable() {
     let r = w.start("u", &card, &identity, json!({})).await;
     assert_eq!(r.status, 201, "{}", r.text());
 }
+
+/// A binding's confirm (which signs and issues the token) and its unbind
+/// remember their answer in the same write: the same key and request
+/// replay it, and the bank signed once.
+#[tokio::test]
+async fn a_repeated_key_replays_the_confirm_and_unbind_answers() {
+    let pan = debit_pan(7);
+    let id_no = id_number();
+    let w = world(&[holder(&pan, &id_no)], &[], "");
+    let (card, identity) = w.ready("u-k", &pan, &id_no).await;
+    let r = w.start("u-k", &card, &identity, json!({})).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let binding = r.json()["binding_id"].as_str().unwrap().to_owned();
+    let (code, _) = w.bank.last_code(PHONE).await;
+    let client = w.service.client("orchestrator");
+    let confirm_path = format!("/v1/bindings/{binding}/confirm");
+    let unbind_path = format!("/v1/bindings/{binding}/unbind");
+    let confirm_body = json!({ "code": code });
+    let confirmed = client
+        .post_json(&confirm_path, Some("confirm-k"), &confirm_body)
+        .await
+        .unwrap();
+    assert_eq!(confirmed.status, 200, "{}", confirmed.text());
+    let unbound = client
+        .post_json(&unbind_path, Some("unbind-k"), &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(unbound.status, 200, "{}", unbound.text());
+    for (path, key, body, original) in [
+        (&confirm_path, "confirm-k", confirm_body, &confirmed),
+        (&unbind_path, "unbind-k", json!({}), &unbound),
+    ] {
+        let again = client.post_json(path, Some(key), &body).await.unwrap();
+        assert_eq!(again.header("idempotent-replayed"), Some("true"), "{path}");
+        assert_eq!(
+            (again.status, again.json()),
+            (original.status, original.json()),
+            "{path}"
+        );
+    }
+    assert_eq!(w.bank.agreements().await.len(), 1, "signed once");
+}

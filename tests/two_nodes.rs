@@ -115,7 +115,7 @@ async fn an_unbind_on_one_node_excludes_debits_on_another() {
         let mut waited = 0;
         loop {
             assert!(waited < 3_000, "the unbind never got through");
-            match node_a.unbind(&vault_a, &actor(), &binding).await {
+            match node_a.unbind(&vault_a, &actor(), &binding, &Alone).await {
                 Ok(view) => return (view, waited),
                 // Payments in flight: the unbind waits for them. Contention
                 // (503, try again): the debits keep the token busy.

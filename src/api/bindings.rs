@@ -110,13 +110,13 @@ impl Mutation for ConfirmBinding {
     type Body = JsonBody<ConfirmBindingRequest>;
     type Done = BindingView;
 
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<BindingView, Problem> {
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<BindingView, Problem> {
         let JsonBody(r) = &input.body;
         let code = input.field("code", ConfirmCode::parse(&r.code)).await?;
         Ok(input
             .app
             .orchestrator
-            .confirm_binding(&input.app.vault, &input.caller.actor, &input.path, code)
+            .confirm_binding(&input.app.vault, &input.caller.actor, &input.path, code, record)
             .await?)
     }
 
@@ -195,11 +195,11 @@ impl Mutation for Unbind {
     type Body = NoBody;
     type Done = BindingView;
 
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<BindingView, Problem> {
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<BindingView, Problem> {
         Ok(input
             .app
             .orchestrator
-            .unbind(&input.app.vault, &input.caller.actor, &input.path)
+            .unbind(&input.app.vault, &input.caller.actor, &input.path, record)
             .await?)
     }
 

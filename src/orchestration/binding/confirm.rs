@@ -1,7 +1,8 @@
 //! Confirming a binding with the SMS code: the platform's own code is
 //! checked here (keyed digest, constant-time), the bank's by the bank; wrong
 //! codes are counted and end the binding at the limit; a signing stores the
-//! sealed agreement and issues the payment token in one batch.
+//! sealed agreement and issues the payment token in one batch, with the
+//! caller's remembered answer.
 
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::{BindingId, BindingRecord, BindingStatus, BindingView, CodeSender, ConfirmCode};
@@ -13,7 +14,7 @@ use crate::domain::time::Timestamp;
 use crate::store::Store;
 use crate::vault::gateway::GatewayError;
 use crate::vault::token::TokenNumber;
-use crate::vault::Vault;
+use crate::vault::{Joined, Vault};
 use subtle::ConstantTimeEq;
 
 impl Orchestrator {
@@ -23,8 +24,9 @@ impl Orchestrator {
         actor: &Actor,
         id: &BindingId,
         code: ConfirmCode,
+        answer: &dyn Joined<BindingView>,
     ) -> Result<BindingView, OrchestrationError> {
-        let result = self.confirm_inner(vault, actor, id, code).await;
+        let result = self.confirm_inner(vault, actor, id, code, answer).await;
         self.audit_failure(
             vault,
             actor,
@@ -41,6 +43,7 @@ impl Orchestrator {
         actor: &Actor,
         id: &BindingId,
         code: ConfirmCode,
+        answer: &dyn Joined<BindingView>,
     ) -> Result<BindingView, OrchestrationError> {
         let _one_confirm_per_binding = self.locks.lock(&layout::binding(id)).await;
         let (record, raw) = self.load(vault, id).await?;
@@ -71,7 +74,7 @@ impl Orchestrator {
             }
         }
         if record.status == BindingStatus::PreBound {
-            return self.sign_pre_bound(vault, actor, record, &raw, now).await;
+            return self.sign_pre_bound(vault, actor, record, &raw, now, answer).await;
         }
         let sms_code = (record.code_sender == CodeSender::Bank).then(|| code.as_str());
         let held_key = record.holds_verification.then(|| record.id.as_str());
@@ -118,7 +121,10 @@ impl Orchestrator {
             .controls(self.routing.route_of(&record.channel), now)?;
         let signing = vault
             .record_signing(actor, agreement, controls, now, |agreement_ref, token| {
-                Self::signed_batch(&raw, &record.signed(Some(agreement_ref), token, now))
+                let signed = record.signed(Some(agreement_ref), token, now);
+                let mut batch = Self::signed_batch(&raw, &signed)?;
+                batch.append(answer.writes(&signed.view(false))?);
+                Ok(batch)
             })
             .await?;
         Ok(record
@@ -133,6 +139,7 @@ impl Orchestrator {
         record: BindingRecord,
         raw: &[u8],
         now: Timestamp,
+        answer: &dyn Joined<BindingView>,
     ) -> Result<BindingView, OrchestrationError> {
         let controls = self
             .policy
@@ -140,7 +147,10 @@ impl Orchestrator {
             .controls(self.routing.route_of(&record.channel), now)?;
         let token = vault
             .issue_binding_token(actor, &record.card_ref, controls, now, |token| {
-                Self::signed_batch(raw, &record.signed(None, token, now))
+                let signed = record.signed(None, token, now);
+                let mut batch = Self::signed_batch(raw, &signed)?;
+                batch.append(answer.writes(&signed.view(false))?);
+                Ok(batch)
             })
             .await?;
         Ok(record.signed(None, &token.number, now).view(false))

@@ -11,7 +11,7 @@ use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
 use crate::store::Store;
 use crate::vault::gateway::GatewayError;
-use crate::vault::{Vault, VaultError};
+use crate::vault::{Alone, Joined, Vault, VaultError};
 
 impl Orchestrator {
     pub async fn unbind<S: Store>(
@@ -19,8 +19,9 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         id: &BindingId,
+        answer: &dyn Joined<BindingView>,
     ) -> Result<BindingView, OrchestrationError> {
-        let result = self.unbind_inner(vault, actor, id).await;
+        let result = self.unbind_inner(vault, actor, id, answer).await;
         self.audit_failure(
             vault,
             actor,
@@ -36,6 +37,7 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         id: &BindingId,
+        answer: &dyn Joined<BindingView>,
     ) -> Result<BindingView, OrchestrationError> {
         // In this process, debits check the binding and record their
         // payment under this lock; across processes, the `unbinding` write
@@ -53,12 +55,19 @@ impl Orchestrator {
         }
         let record = if record.status == BindingStatus::Signed {
             let (unbinding, unbinding_raw) = self
-                .move_binding(vault, actor, record, &raw, BindingStatus::Unbinding)
+                .move_binding(vault, actor, record, &raw, BindingStatus::Unbinding, &Alone)
                 .await?;
             // A debit that wrote before the move is seen now.
             if self.has_payments_in_flight(vault, id).await? {
-                self.move_binding(vault, actor, unbinding, &unbinding_raw, BindingStatus::Signed)
-                    .await?;
+                self.move_binding(
+                    vault,
+                    actor,
+                    unbinding,
+                    &unbinding_raw,
+                    BindingStatus::Signed,
+                    &Alone,
+                )
+                .await?;
                 return Err(OrchestrationError::PaymentsInFlight);
             }
             unbinding
@@ -85,7 +94,7 @@ impl Orchestrator {
         // the write must still be against the exact stored bytes.
         let (record, raw) = self.load(vault, id).await?;
         let (record, _) = self
-            .move_binding(vault, actor, record, &raw, BindingStatus::Unbound)
+            .move_binding(vault, actor, record, &raw, BindingStatus::Unbound, answer)
             .await?;
         Ok(record.view(false))
     }
@@ -99,8 +108,8 @@ impl Orchestrator {
         Ok(payments.iter().any(|p| p.status.in_flight()))
     }
 
-    /// Writes the binding read as `raw` with status `to`, audited as an
-    /// unbind step; returns it and its stored bytes.
+    /// Writes the binding read as `raw` with status `to` (and `answer`),
+    /// audited as an unbind step; returns it and its stored bytes.
     async fn move_binding<S: Store>(
         &self,
         vault: &Vault<S>,
@@ -108,10 +117,12 @@ impl Orchestrator {
         mut record: super::BindingRecord,
         raw: &[u8],
         to: BindingStatus,
+        answer: &dyn Joined<BindingView>,
     ) -> Result<(super::BindingRecord, Vec<u8>), OrchestrationError> {
         record.status = to;
         record.updated_at = Timestamp::now();
-        let batch = Self::update_batch(raw, &record)?;
+        let mut batch = Self::update_batch(raw, &record)?;
+        batch.append(answer.writes(&record.view(false))?);
         self.commit(
             vault,
             actor,
