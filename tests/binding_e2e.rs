@@ -505,20 +505,40 @@ async fn a_slow_or_failing_bank_is_reported_as_unavailable() {
     assert_eq!(r.status, 201, "{}", r.text());
 }
 
-/// A binding's confirm (which signs and issues the token) and its unbind
-/// remember their answer in the same write: the same key and request
+/// A payment password's set, a binding's start, its confirm (which signs
+/// and issues the token) and its unbind remember their answer in the same
+/// write: the same key and request
 /// replay it, and the bank signed once.
 #[tokio::test]
-async fn a_repeated_key_replays_the_confirm_and_unbind_answers() {
+async fn a_repeated_key_replays_the_password_start_confirm_and_unbind_answers() {
     let pan = debit_pan(7);
     let id_no = id_number();
     let w = world(&[holder(&pan, &id_no)], &[], "");
-    let (card, identity) = w.ready("u-k", &pan, &id_no).await;
-    let r = w.start("u-k", &card, &identity, json!({})).await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    let binding = r.json()["binding_id"].as_str().unwrap().to_owned();
-    let (code, _) = w.bank.last_code(PHONE).await;
+    let card = w.card(&pan).await;
+    let identity = w.identity(&id_no, PHONE).await;
+    let capture = w.service.client("card-capture");
+    let password_body = json!({ "user_id": "u-k", "identity_ref": identity, "password": PASSWORD });
+    let password = capture
+        .post_json("/v1/payment-passwords", Some("password-k"), &password_body)
+        .await
+        .unwrap();
+    assert_eq!(password.status, 201, "{}", password.text());
+    let again = capture
+        .post_json("/v1/payment-passwords", Some("password-k"), &password_body)
+        .await
+        .unwrap();
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!((again.status, again.json()), (password.status, password.json()));
     let client = w.service.client("orchestrator");
+    let start_body =
+        json!({ "user_id": "u-k", "card_ref": card, "identity_ref": identity, "channel": "bank-a" });
+    let started = client
+        .post_json("/v1/bindings", Some("start-k"), &start_body)
+        .await
+        .unwrap();
+    assert_eq!(started.status, 201, "{}", started.text());
+    let binding = started.json()["binding_id"].as_str().unwrap().to_owned();
+    let (code, _) = w.bank.last_code(PHONE).await;
     let confirm_path = format!("/v1/bindings/{binding}/confirm");
     let unbind_path = format!("/v1/bindings/{binding}/unbind");
     let confirm_body = json!({ "code": code });
@@ -532,7 +552,9 @@ async fn a_repeated_key_replays_the_confirm_and_unbind_answers() {
         .await
         .unwrap();
     assert_eq!(unbound.status, 200, "{}", unbound.text());
+    let start_path = "/v1/bindings".to_owned();
     for (path, key, body, original) in [
+        (&start_path, "start-k", start_body, &started),
         (&confirm_path, "confirm-k", confirm_body, &confirmed),
         (&unbind_path, "unbind-k", json!({}), &unbound),
     ] {

@@ -29,7 +29,7 @@ impl Mutation for StartBindingCall {
 
     async fn apply(
         input: Input<'_, Self>,
-        _record: &Remembering<Self>,
+        record: &Remembering<Self>,
     ) -> Result<(BindingView, bool), Problem> {
         let JsonBody(r) = &input.body;
         let mut check = input.checks();
@@ -75,7 +75,7 @@ impl Mutation for StartBindingCall {
         Ok(input
             .app
             .orchestrator
-            .start_binding(&input.app.vault, &input.caller.actor, start)
+            .start_binding(&input.app.vault, &input.caller.actor, start, record)
             .await?)
     }
 

@@ -5,14 +5,15 @@
 //!
 //! The request is remembered by a keyed MAC of method, matched route, real
 //! path and body (the body may hold a PAN, so an unkeyed hash would not do).
-//! Where the operation takes joined writes (cards, identities, tokens, and
-//! the write of the bank's answer to a debit, payment confirm, refund,
-//! cancel, binding confirm or unbind), the record of a successful answer is
-//! written in the operation's own atomic batch (`vault::Joined`), so a
-//! crash leaves both the effect and its remembered answer, or neither.
-//! Elsewhere (a binding start, payment passwords) and for refusals, it is a
-//! second write after the answer is decided, on condition that nobody
-//! wrote it meanwhile.
+//! The record of a successful answer is written in the operation's own
+//! atomic batch (`vault::Joined`): cards, identities, tokens, payment
+//! passwords set and changed, binding starts, confirms and unbinds, and
+//! the write of the bank's answer to a debit, payment confirm, refund or
+//! cancel. A crash then leaves both the effect and its remembered answer,
+//! or neither. Elsewhere (a pre-binding start, a password check, a bulk
+//! store, a debit the bank did not answer) and for refusals, it is a second
+//! write after the answer is decided, on condition that nobody wrote it
+//! meanwhile.
 
 use super::problem::Problem;
 use super::App;

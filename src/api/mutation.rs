@@ -52,6 +52,16 @@ fn answer_of<M: Mutation>(done: &M::Done) -> Answer {
     M::answer(done).unwrap_or_else(Answer::from)
 }
 
+/// The record of an answer known before the write (`done`), joined to a
+/// vault write whose own result carries nothing the answer needs.
+pub(super) struct Answering<'a, M: Mutation>(pub &'a Remembering<M>, pub M::Done);
+
+impl<M: Mutation> crate::vault::Joined<()> for Answering<'_, M> {
+    fn writes(&self, _done: &()) -> Result<crate::store::Batch, crate::vault::VaultError> {
+        crate::vault::Joined::writes(self.0, &self.1)
+    }
+}
+
 /// A request's parsed parts, handed to `Mutation::apply`.
 pub(super) struct Input<'a, M: Mutation> {
     pub app: &'a App,

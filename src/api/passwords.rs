@@ -2,7 +2,7 @@
 
 use super::flow_dto::{ChangePasswordRequest, PasswordResponse, SetPasswordRequest, VerifyPasswordRequest};
 use super::idempotency::Answer;
-use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
+use super::mutation::{Answering, Input, JsonBody, Mutate, Mutation, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
 use crate::domain::operation::Operation;
@@ -11,6 +11,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 
 /// A password operation's result, as answered.
+#[derive(Clone)]
 pub(super) struct PasswordDone {
     user: UserId,
     result: &'static str,
@@ -35,22 +36,24 @@ impl Mutation for SetPassword {
     type Body = JsonBody<SetPasswordRequest>;
     type Done = PasswordDone;
 
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PasswordDone, Problem> {
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<PasswordDone, Problem> {
         let JsonBody(r) = &input.body;
         let user = input.field("user_id", UserId::parse(&r.user_id)).await?;
         let identity = input
             .field("identity_ref", IdentityRef::parse(&r.identity_ref))
             .await?;
+        let done = PasswordDone {
+            user: user.clone(),
+            result: "set",
+            status: StatusCode::CREATED,
+        };
+        let answering = Answering::<Self>(record, done.clone());
         input
             .app
             .vault
-            .set_password(&input.caller.actor, &user, &identity, &r.password)
+            .set_password_joined(&input.caller.actor, &user, &identity, &r.password, &answering)
             .await?;
-        Ok(PasswordDone {
-            user,
-            result: "set",
-            status: StatusCode::CREATED,
-        })
+        Ok(done)
     }
 
     fn answer(done: &PasswordDone) -> Result<Answer, Problem> {
@@ -78,18 +81,20 @@ impl Mutation for ChangePassword {
     type Body = JsonBody<ChangePasswordRequest>;
     type Done = PasswordDone;
 
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<PasswordDone, Problem> {
+    async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<PasswordDone, Problem> {
         let JsonBody(r) = &input.body;
+        let done = PasswordDone {
+            user: input.path.clone(),
+            result: "changed",
+            status: StatusCode::OK,
+        };
+        let answering = Answering::<Self>(record, done.clone());
         input
             .app
             .vault
-            .change_password(&input.caller.actor, &input.path, &r.current, &r.new)
+            .change_password_joined(&input.caller.actor, &input.path, &r.current, &r.new, &answering)
             .await?;
-        Ok(PasswordDone {
-            user: input.path,
-            result: "changed",
-            status: StatusCode::OK,
-        })
+        Ok(done)
     }
 
     fn answer(done: &PasswordDone) -> Result<Answer, Problem> {

@@ -14,7 +14,7 @@ use crate::domain::time::Timestamp;
 use crate::store::Store;
 use crate::vault::card::CardType;
 use crate::vault::gateway::{CardVerification, GatewayError};
-use crate::vault::Vault;
+use crate::vault::{Joined, Vault};
 use zeroize::Zeroizing;
 
 /// What a caller asks for. Credit cards bring their verification data,
@@ -45,9 +45,10 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         input: StartBinding,
+        answer: &dyn Joined<(BindingView, bool)>,
     ) -> Result<(BindingView, bool), OrchestrationError> {
         let object = Some(vault.audit_object(&input.card_ref));
-        let result = self.start_inner(vault, actor, input).await;
+        let result = self.start_inner(vault, actor, input, answer).await;
         if let Err(e) = &result {
             let (outcome, detail) = e.audit();
             vault
@@ -62,6 +63,7 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         input: StartBinding,
+        answer: &dyn Joined<(BindingView, bool)>,
     ) -> Result<(BindingView, bool), OrchestrationError> {
         if !self.gateway.has_channel(&input.channel) {
             return Err(OrchestrationError::UnknownChannel(
@@ -168,7 +170,8 @@ impl Orchestrator {
         match (applied.result, applied.agreement) {
             (ApplyResult::SmsSent, _) => {
                 self.hold(&mut record, input.verification);
-                let batch = Self::create_batch(&record)?;
+                let mut batch = Self::create_batch(&record)?;
+                batch.append(answer.writes(&(record.view(false), true))?);
                 self.commit(
                     vault,
                     actor,
@@ -187,7 +190,8 @@ impl Orchestrator {
                     .send_code(vault, actor, &input.identity_ref, &code)
                     .await?;
                 self.hold(&mut record, input.verification);
-                let batch = Self::create_batch(&record)?;
+                let mut batch = Self::create_batch(&record)?;
+                batch.append(answer.writes(&(record.view(false), true))?);
                 if let Err(e) = self
                     .commit(
                         vault,

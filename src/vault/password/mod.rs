@@ -9,7 +9,7 @@ mod weak;
 
 use super::audited::Audit;
 use super::records::{decode, encode, PasswordRecord};
-use super::{layout, Vault, VaultError};
+use super::{layout, Alone, Joined, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
 use crate::domain::operation::Operation;
 use crate::domain::refs::{IdentityRef, UserId};
@@ -126,6 +126,19 @@ impl<S: Store> Vault<S> {
         identity_ref: &IdentityRef,
         password: &str,
     ) -> Result<(), VaultError> {
+        self.set_password_joined(actor, user, identity_ref, password, &Alone)
+            .await
+    }
+
+    /// `set_password`, with `joined`'s writes in the same batch.
+    pub async fn set_password_joined(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        identity_ref: &IdentityRef,
+        password: &str,
+        joined: &(impl Joined<()> + ?Sized),
+    ) -> Result<(), VaultError> {
         let audit = Audit::new(actor, Operation::PasswordSet, Some(user.to_string()));
         let result = async {
             let key = layout::password(user);
@@ -145,9 +158,11 @@ impl<S: Store> Vault<S> {
             };
             let mut batch = Batch::new();
             batch.expect_absent(key.clone()).put(key, encode(&record)?);
+            let joined_expects = batch.join(joined.writes(&())?);
             let audit = Audit::new(actor, Operation::PasswordSet, Some(user.to_string()))
                 .with_detail(format!("identity={identity_ref}"));
             if !self.commit_once(batch, &audit).await? {
+                self.joined_still_hold(&joined_expects).await?;
                 return Err(VaultError::Contention);
             }
             Ok(())
@@ -182,6 +197,19 @@ impl<S: Store> Vault<S> {
         current: &str,
         new: &str,
     ) -> Result<(), VaultError> {
+        self.change_password_joined(actor, user, current, new, &Alone)
+            .await
+    }
+
+    /// `change_password`, with `joined`'s writes in the new password's batch.
+    pub async fn change_password_joined(
+        &self,
+        actor: &Actor,
+        user: &UserId,
+        current: &str,
+        new: &str,
+        joined: &(impl Joined<()> + ?Sized),
+    ) -> Result<(), VaultError> {
         let audit = Audit::new(actor, Operation::PasswordChange, Some(user.to_string()));
         let Checked { record, raw, .. } = match self
             .check_password(actor, Operation::PasswordChange, user, current)
@@ -203,7 +231,9 @@ impl<S: Store> Vault<S> {
             };
             let mut batch = Batch::new();
             batch.expect_equals(key.clone(), raw).put(key, encode(&changed)?);
+            let joined_expects = batch.join(joined.writes(&())?);
             if !self.commit_once(batch, &audit).await? {
+                self.joined_still_hold(&joined_expects).await?;
                 return Err(VaultError::Contention);
             }
             Ok(())
