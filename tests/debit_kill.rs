@@ -14,7 +14,6 @@
 mod common;
 
 use common::stack::{self, actor, debit_of, MERCHANT};
-use common::world::*;
 use serde_json::json;
 use std::future::Future;
 use std::path::Path;
@@ -159,12 +158,7 @@ async fn payment(vault: &Vault<SledStore>, orchestrator: &Orchestrator, order: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_debit_killed_at_each_write_strands_no_reservation_and_loses_no_payment() {
-    let pan = debit_pan(4_242);
-    let id_no = id_number();
-    let mut w = world(&[holder(&pan, &id_no)], &[], "");
-    let (_, token, _) = w.bound("u-kill", &pan, &id_no).await;
-    let config = w.service.config_path.clone();
-    w.service.kill();
+    let (w, _, token, config) = stack::bound_then_stopped("u-kill", 4_242).await;
     let expires = Timestamp::now().seconds() + 3_000;
     let token_number = tokenvault::vault::VaultConfig::embedded()
         .unwrap()

@@ -6,7 +6,6 @@
 mod common;
 
 use common::stack::{self, actor, debit_of};
-use common::world::*;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -59,12 +58,7 @@ const WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(15);
 /// is sent under an agreement the unbind cancelled.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unbind_on_one_node_excludes_debits_on_another() {
-    let pan = debit_pan(5_151);
-    let id_no = id_number();
-    let mut w = world(&[holder(&pan, &id_no)], &[], "");
-    let (binding, token, _) = w.bound("u-two", &pan, &id_no).await;
-    let config = w.service.config_path.clone();
-    w.service.kill();
+    let (w, binding, token, config) = stack::bound_then_stopped("u-two", 5_151).await;
     let store = stack::open_store(&config);
     let (vault_a, node_a) = stack::node(&config, store.clone()).await;
     // Node B's writes land late, so an unbind on A can run between what a

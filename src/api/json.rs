@@ -319,14 +319,17 @@ mod tests {
         assert_eq!(p.errors.len(), 1, "errors carries the field error too");
     }
 
+    fn named(p: &Problem) -> Vec<(&str, &str)> {
+        p.errors
+            .iter()
+            .map(|e| (e.field.as_str(), e.rule.as_str()))
+            .collect()
+    }
+
     #[test]
     fn every_field_at_fault_is_listed_not_only_the_first() {
         let p = problem(r#"{"pan": 4242424242424242, "controls": {"max_uses": "x"}, "cvv": "123"}"#);
-        let errors: Vec<(&str, &str)> = p
-            .errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.rule.as_str()))
-            .collect();
+        let errors = named(&p);
         assert_eq!(
             errors,
             vec![
@@ -342,11 +345,7 @@ mod tests {
         assert!(!String::from_utf8(p.to_json()).unwrap().contains("4242"));
         // A missing object is named once, not each of its fields.
         let p = problem(r#"{"cvv": 1}"#);
-        let errors: Vec<(&str, &str)> = p
-            .errors
-            .iter()
-            .map(|e| (e.field.as_str(), e.rule.as_str()))
-            .collect();
+        let errors = named(&p);
         assert_eq!(
             errors,
             vec![

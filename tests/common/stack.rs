@@ -52,3 +52,20 @@ pub fn debit_of(token: &str, order: &str, expires_at: i64) -> Debit {
         expires_at: Timestamp(expires_at),
     }
 }
+
+/// A world with `user`'s card (test seed `seed`) bound at `bank-a`, its
+/// service stopped so its data directory can be opened here; the bank
+/// simulator keeps running. Returns the world, binding id, token and the
+/// service's config file.
+pub async fn bound_then_stopped(
+    user: &str,
+    seed: u64,
+) -> (super::world::World, String, String, std::path::PathBuf) {
+    use super::world::{debit_pan, holder, id_number, world};
+    let (pan, id_no) = (debit_pan(seed), id_number());
+    let mut w = world(&[holder(&pan, &id_no)], &[], "");
+    let (binding, token, _) = w.bound(user, &pan, &id_no).await;
+    let config = w.service.config_path.clone();
+    w.service.kill();
+    (w, binding, token, config)
+}
