@@ -112,6 +112,8 @@ async fn a_malformed_id_on_every_read_is_refused_and_audited() {
         ("/v1/cards/crd_nope/tokens", "token.list", "card_ref"),
         ("/v1/bindings/bnd_nope", "binding.read", "binding_id"),
         ("/v1/payments/pay_nope", "payment.read", "payment_id"),
+        ("/v1/payments/pay_nope/refunds/r-1", "payment.read", "payment_id"),
+        ("/v1/merchants/M001/orders/o%20x", "payment.read", "order_id"),
     ];
     for (path, _, field) in reads {
         let r = client.get(path).await.unwrap();
@@ -120,14 +122,26 @@ async fn a_malformed_id_on_every_read_is_refused_and_audited() {
     }
     let export = service.audit_export().await;
     let records: Vec<serde_json::Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    for (path, operation, _) in reads {
+    for (path, operation, field) in reads {
         let refused = records
             .iter()
             .filter(|r| r["operation"] == operation && r["outcome"] == "refused")
+            .filter(|r| {
+                r["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with(&format!("{field}.")))
+            })
             .filter(|r| r["object"].as_str().is_some_and(|o| o.starts_with("unparsed:")))
             .count();
         let seen: Vec<_> = records.iter().filter(|r| r["operation"] == operation).collect();
-        assert_eq!(refused, 1, "{path}: one audited refusal of {operation}: {seen:?}");
+        let expected = reads
+            .iter()
+            .filter(|(_, o, f)| *o == operation && *f == field)
+            .count();
+        assert_eq!(
+            refused, expected,
+            "{path}: one audited refusal of {operation}: {seen:?}"
+        );
     }
 }
 

@@ -122,26 +122,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Param {
     }
 }
 
-/// Two path parameters as text.
-pub struct Params2(pub String, pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for Params2 {
-    type Rejection = Problem;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Problem> {
-        Path::<(String, String)>::from_request_parts(parts, state)
-            .await
-            .map(|Path((a, b))| Params2(a, b))
-            .map_err(|_| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed-path",
-                    "Malformed path",
-                    "a path parameter could not be read",
-                )
-            })
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = Problem;
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Problem> {

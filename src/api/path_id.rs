@@ -105,3 +105,44 @@ path_id!(
     BindingId => "binding_id",
     PaymentId => "payment_id",
 );
+
+/// A merchant's order, `{merchant}` and `{order_id}`: the audit object
+/// names both (each digested if it holds what looks like a card number).
+pub(super) struct OrderPath {
+    pub merchant: crate::domain::ids::MerchantId,
+    pub order: crate::orchestration::payment::OrderId,
+}
+
+impl PathValues for OrderPath {
+    fn object(app: &App, raw: &RawPath) -> Option<AuditObject> {
+        Some(app.order_object(raw.get("merchant"), raw.get("order_id")))
+    }
+    fn parse(_app: &App, raw: &RawPath) -> Result<Self, (&'static str, ValidationError)> {
+        Ok(OrderPath {
+            merchant: crate::domain::ids::MerchantId::parse(raw.get("merchant"))
+                .map_err(|e| ("merchant", e))?,
+            order: crate::orchestration::payment::OrderId::parse(raw.get("order_id"))
+                .map_err(|e| ("order_id", e))?,
+        })
+    }
+}
+
+/// One refund of a payment, `{payment_id}` and `{refund_id}`: the audit
+/// object is the payment.
+pub(super) struct RefundPath {
+    pub payment: PaymentId,
+    pub refund: crate::orchestration::payment::RefundId,
+}
+
+impl PathValues for RefundPath {
+    fn object(app: &App, raw: &RawPath) -> Option<AuditObject> {
+        <PaymentId as PathValues>::object(app, raw)
+    }
+    fn parse(app: &App, raw: &RawPath) -> Result<Self, (&'static str, ValidationError)> {
+        Ok(RefundPath {
+            payment: <PaymentId as PathValues>::parse(app, raw)?,
+            refund: crate::orchestration::payment::RefundId::parse(raw.get("refund_id"))
+                .map_err(|e| ("refund_id", e))?,
+        })
+    }
+}

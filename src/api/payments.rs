@@ -3,26 +3,22 @@
 //! POST /v1/payments/{payment_id}/confirm, /refunds, /cancel,
 //! GET /v1/payments/{payment_id}/refunds/{refund_id}
 
-use super::extract::Params2;
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
-use super::path_id::NoPath;
+use super::path_id::{NoPath, OrderPath, RefundPath};
 use super::payment_dto::{
     ConfirmPaymentRequest, DebitRequest, PaymentResponse, RefundRequest, RefundResponse,
 };
 use super::problem::Problem;
 use super::query::{Query, Read, Reading};
-use super::{App, Caller};
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
 use crate::orchestration::payment::{OrderId, Refund, RefundId};
 use crate::orchestration::{ConfirmCode, Debit, PaymentId, PaymentStatus, PaymentView};
-use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
-use std::sync::Arc;
 
 /// A payment as answered: a failed one is a problem naming the bank's (or
 /// the route's) reason; one still in flight is 202.
@@ -107,10 +103,6 @@ pub async fn debit(request: Mutate<DebitCall>) -> Result<Response, Problem> {
     request.run().await
 }
 
-async fn payment_id(app: &App, caller: &Caller, op: Operation, text: &str) -> Result<PaymentId, Problem> {
-    app.field(caller, op, "payment_id", PaymentId::parse(text)).await
-}
-
 /// One payment (masked card, route used, status, refunds). A payment still
 /// processing is first asked about at its channel.
 #[utoipa::path(get, path = "/v1/payments/{payment_id}", tag = "payments", params(("payment_id" = String, Path)),
@@ -140,23 +132,25 @@ impl Query for ReadPayment {
 #[utoipa::path(get, path = "/v1/merchants/{merchant}/orders/{order_id}", tag = "payments",
     params(("merchant" = String, Path), ("order_id" = String, Path)),
     responses((status = 200, body = PaymentResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn by_order(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Params2(merchant, order): Params2,
-) -> Result<Json<PaymentResponse>, Problem> {
-    let op = Operation::PaymentRead;
-    app.authorize(&caller, op, Some(app.order_object(&merchant, &order)))
-        .await?;
-    let merchant = app
-        .field(&caller, op, "merchant", MerchantId::parse(&merchant))
-        .await?;
-    let order = app.field(&caller, op, "order_id", OrderId::parse(&order)).await?;
-    let view = app
-        .orchestrator
-        .payment_by_order(&app.vault, &caller.actor, &merchant, &order)
-        .await?;
-    Ok(Json(PaymentResponse::from(view)))
+pub async fn by_order(request: Read<ReadOrder>) -> Result<Json<PaymentResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ReadOrder;
+
+impl Query for ReadOrder {
+    const OPERATION: Operation = Operation::PaymentRead;
+    type Path = OrderPath;
+    type Answer = PaymentResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<PaymentResponse, Problem> {
+        let (app, OrderPath { merchant, order }) = (input.app, &input.path);
+        let view = app
+            .orchestrator
+            .payment_by_order(&app.vault, &input.caller.actor, merchant, order)
+            .await?;
+        Ok(PaymentResponse::from(view))
+    }
 }
 
 pub(super) struct ConfirmPayment;
@@ -245,23 +239,25 @@ pub async fn refund(request: Mutate<RefundCall>) -> Result<Response, Problem> {
 #[utoipa::path(get, path = "/v1/payments/{payment_id}/refunds/{refund_id}", tag = "payments",
     params(("payment_id" = String, Path), ("refund_id" = String, Path)),
     responses((status = 200, body = RefundResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn read_refund(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Params2(id, refund_id): Params2,
-) -> Result<Json<RefundResponse>, Problem> {
-    let op = Operation::PaymentRead;
-    app.authorize(&caller, op, Some(app.object(&id, PaymentId::parse)))
-        .await?;
-    let id = payment_id(&app, &caller, op, &id).await?;
-    let refund_id = app
-        .field(&caller, op, "refund_id", RefundId::parse(&refund_id))
-        .await?;
-    let refund = app
-        .orchestrator
-        .refund_of(&app.vault, &caller.actor, &id, &refund_id)
-        .await?;
-    Ok(Json(RefundResponse::from(refund)))
+pub async fn read_refund(request: Read<ReadRefund>) -> Result<Json<RefundResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ReadRefund;
+
+impl Query for ReadRefund {
+    const OPERATION: Operation = Operation::PaymentRead;
+    type Path = RefundPath;
+    type Answer = RefundResponse;
+
+    async fn read(input: Reading<'_, Self>) -> Result<RefundResponse, Problem> {
+        let (app, RefundPath { payment, refund }) = (input.app, &input.path);
+        let refund = app
+            .orchestrator
+            .refund_of(&app.vault, &input.caller.actor, payment, refund)
+            .await?;
+        Ok(RefundResponse::from(refund))
+    }
 }
 
 pub(super) struct CancelPayment;
