@@ -42,6 +42,14 @@ impl JoinedRecord {
     }
 }
 
+/// Data the gateway is about to open and send to a channel, described by
+/// the audit record that must be durable first. Only the gateway's own
+/// openings (`PayOpening`, `ApplyOpening`) can be sent; their fields stay
+/// inside the vault.
+pub trait Opening: Send + Sync {
+    fn record(&self) -> JoinedRecord;
+}
+
 /// An opening of sealed data (the gateway's) whose audit record is
 /// durable. Only the vault makes one, after the write that holds the
 /// record, and the gateway sends nothing without one.

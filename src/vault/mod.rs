@@ -35,7 +35,7 @@ pub use bulk::{BulkRefusal, MAX_BULK_CARDS};
 pub use card::StoredCard;
 pub use error::VaultError;
 pub use identity::StoredIdentity;
-pub use joined::{Alone, Joined, JoinedRecord, Recorded};
+pub use joined::{Alone, Joined, JoinedRecord, Opening, Recorded};
 pub(crate) use keys::load_custody;
 pub use keys::RewrapProgress;
 pub use keys::{DataKeyStatus, KeyReport, KeyState};

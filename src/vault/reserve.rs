@@ -4,8 +4,7 @@
 //! nodes sharing a store) can take more than the controls allow.
 
 use super::audited::Audit;
-use super::gateway::PayOpening;
-use super::joined::Recorded;
+use super::joined::{Opening, Recorded};
 use super::records::{decode, encode, ReservationRecord, ReservationState, TokenRecord};
 use super::retry::Retry;
 use super::token::{controls, TokenNumber, UseRequest};
@@ -51,8 +50,9 @@ impl<S: Store> Vault<S> {
         request: &UseRequest,
         now: Timestamp,
     ) -> Result<Reservation, VaultError> {
+        let nothing_opened: Option<super::gateway::PayOpening> = None;
         let (reservation, _) = self
-            .reserve_joined(actor, token, request, now, &Alone, None)
+            .reserve_joined(actor, token, request, now, &Alone, nothing_opened)
             .await?;
         Ok(reservation)
     }
@@ -61,17 +61,24 @@ impl<S: Store> Vault<S> {
     /// reservation is for) and the audit record of `opening` (the gateway
     /// sending the debit) in the same durable write. The opening comes back
     /// `Recorded`, which is what the gateway needs to send it.
-    pub async fn reserve_joined(
+    pub async fn reserve_joined<O: Opening>(
         &self,
         actor: &Actor,
         token: &TokenNumber,
         request: &UseRequest,
         now: Timestamp,
         joined: &(impl Joined<Reservation> + ?Sized),
-        opening: Option<PayOpening>,
-    ) -> Result<(Reservation, Option<Recorded<PayOpening>>), VaultError> {
+        opening: Option<O>,
+    ) -> Result<(Reservation, Option<Recorded<O>>), VaultError> {
         let result = self
-            .reserve_inner(actor, token, request, now, joined, opening.as_ref())
+            .reserve_inner(
+                actor,
+                token,
+                request,
+                now,
+                joined,
+                opening.as_ref().map(|o| o as &dyn Opening),
+            )
             .await;
         let audit = Audit::new(actor, Operation::TokenReserve, Some(token.to_string()));
         let reservation = self.audited(audit, result).await?;
@@ -85,7 +92,7 @@ impl<S: Store> Vault<S> {
         request: &UseRequest,
         now: Timestamp,
         joined: &(impl Joined<Reservation> + ?Sized),
-        opening: Option<&PayOpening>,
+        opening: Option<&dyn Opening>,
     ) -> Result<Reservation, VaultError> {
         let token_key = layout::token(token);
         let _token_writers_queue_here = self.stripes.lock(&token_key).await;

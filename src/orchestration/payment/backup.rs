@@ -17,8 +17,8 @@ use crate::domain::operation::Operation;
 use crate::domain::refs::AgreementRef;
 use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::vault::gateway::GatewayError;
-use crate::vault::{Joined, SignedAgreement, Vault};
+use crate::vault::gateway::{ApplyOpening, GatewayError};
+use crate::vault::{Joined, Recorded, SignedAgreement, Vault};
 use subtle::ConstantTimeEq;
 
 impl Orchestrator {
@@ -28,22 +28,11 @@ impl Orchestrator {
         actor: &Actor,
         mut record: PaymentRecord,
         raw: Vec<u8>,
+        opening: Recorded<ApplyOpening>,
         answer: &dyn Answering,
     ) -> Result<Step, OrchestrationError> {
         let (binding, _) = self.load(vault, &record.binding).await?;
-        let request_no = format!("{}-{}", record.id, record.attempts.len());
-        let applied = self
-            .gateway
-            .apply(
-                vault,
-                actor,
-                &record.channel,
-                binding.user.as_str(),
-                &binding.card_ref,
-                &binding.identity_ref,
-                &request_no,
-            )
-            .await;
+        let applied = self.gateway.apply_recorded(vault, opening).await;
         let op = Operation::PaymentDebit;
         let applied = match applied {
             Ok(applied) => applied,

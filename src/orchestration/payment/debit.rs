@@ -1,7 +1,8 @@
 //! A debit: the order's terms checked, then the route's channels tried in
 //! turn, each in two writes. The first holds the token's controls, records
-//! the payment and puts the gateway's opening of the agreement number on
-//! the trail; the second, after the bank's answer, settles the reservation
+//! the payment and puts the gateway's opening on the trail (of the
+//! agreement number; at a backup channel with no agreement, of the card
+//! and identity it applies for signing with); the second, after the bank's answer, settles the reservation
 //! with the payment's new status and the caller's answer. A channel that is
 //! definitely not reached gives its reservation back (the payment unsent)
 //! and the next one is tried; a channel that may have acted (no answer)
@@ -19,7 +20,7 @@ use crate::domain::operation::Operation;
 use crate::domain::refs::{AgreementRef, ReservationId};
 use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::vault::gateway::{GatewayError, PayOpening, PayOrder};
+use crate::vault::gateway::{ApplyOpening, DebitOpening, GatewayError, PayOpening, PayOrder, RecordedDebit};
 use crate::vault::token::{ControlRefusal, TokenNumber, UseRequest};
 use crate::vault::{Joined, Recorded, Vault, VaultError};
 
@@ -53,11 +54,12 @@ pub(super) enum Step {
 /// What the debit's first write holds for the bank call that follows.
 enum Sending {
     /// The agreement number's opening, recorded: pay now.
-    Recorded(Recorded<PayOpening>),
+    Pay(Recorded<PayOpening>),
+    /// No agreement at this channel (a backup channel): the opening of the
+    /// card and identity for signing there, recorded: apply now.
+    SignFirst(Recorded<ApplyOpening>),
     /// The agreement was gone when checked: the payment fails with this.
     Refused(RefusalCode),
-    /// No agreement at this channel: sign there first (a backup channel).
-    SignFirst,
 }
 
 impl Orchestrator {
@@ -150,7 +152,7 @@ impl Orchestrator {
                 Err(e) => return Err(e),
             };
             let step = match sending {
-                Sending::Recorded(opening) => self.pay_at(vault, actor, record, raw, opening, answer).await?,
+                Sending::Pay(opening) => self.pay_at(vault, actor, record, raw, opening, answer).await?,
                 Sending::Refused(code) => {
                     let word = BankWord::failed(code.as_str());
                     let op = Operation::PaymentDebit;
@@ -159,7 +161,10 @@ impl Orchestrator {
                             .await?,
                     )
                 }
-                Sending::SignFirst => self.sign_then_pay(vault, actor, record, raw, answer).await?,
+                Sending::SignFirst(opening) => {
+                    self.sign_then_pay(vault, actor, record, raw, opening, answer)
+                        .await?
+                }
             };
             match step {
                 Step::Done(record) => return Ok((record.view(), true)),
@@ -219,7 +224,7 @@ impl Orchestrator {
             return Err(OrchestrationError::BindingClosed(binding.status));
         }
         let now = Timestamp::now();
-        let (opening, mut sending) = match binding.agreement_at(channel) {
+        let opening = match binding.agreement_at(channel) {
             Some(agreement) => {
                 let order = PayOrder {
                     channel,
@@ -229,12 +234,26 @@ impl Orchestrator {
                     currency: debit.currency,
                 };
                 match self.gateway.open_pay(vault, order).await {
-                    Ok(opening) => (Some(opening), Sending::SignFirst),
-                    Err(GatewayError::Refused(code)) => (None, Sending::Refused(code)),
+                    Ok(opening) => Ok(DebitOpening::Pay(opening)),
+                    Err(GatewayError::Refused(code)) => Err(code),
                     Err(e) => return Err(e.into()),
                 }
             }
-            None => (None, Sending::SignFirst),
+            None => {
+                let request_no = format!("{id}-{}", attempts.len());
+                let opening = self.gateway.open_apply(
+                    channel,
+                    binding.user.as_str(),
+                    &binding.card_ref,
+                    &binding.identity_ref,
+                    &request_no,
+                );
+                Ok(DebitOpening::Apply(opening))
+            }
+        };
+        let (opening, refused) = match opening {
+            Ok(opening) => (Some(opening), None),
+            Err(code) => (None, Some(code)),
         };
         let record = match previous {
             None => PaymentRecord {
@@ -302,9 +321,18 @@ impl Orchestrator {
             }
             Err(e) => return Err(e.into()),
         };
-        if let Some(recorded) = recorded {
-            sending = Sending::Recorded(recorded);
-        }
+        let sending = match (recorded.map(Recorded::sendable), refused) {
+            (Some(RecordedDebit::Pay(pay)), _) => Sending::Pay(pay),
+            (Some(RecordedDebit::Apply(apply)), _) => Sending::SignFirst(apply),
+            (None, Some(code)) => Sending::Refused(code),
+            // Either an opening or a refusal was made above.
+            (None, None) => {
+                return Err(VaultError::Corrupt {
+                    what: "debit opening",
+                }
+                .into())
+            }
+        };
         let record = write.record_under(&reservation);
         let raw = crate::vault::encode(&record)?;
         Ok((record, raw, sending))

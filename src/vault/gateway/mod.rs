@@ -15,7 +15,9 @@ pub use payments::{PayOpening, PayOrder};
 pub use verification::CardVerification;
 
 use super::audited::Audit;
-use super::{layout, records, SignedAgreement, Vault, VaultError};
+use super::{
+    layout, records, AuditObject, JoinedRecord, Opening, Recorded, SignedAgreement, Vault, VaultError,
+};
 use crate::audit::{Actor, Outcome};
 use crate::channel::protocol::{
     ApplyRequest, ApplyResult, CancelRequest, CardKind, ConfirmRequest, RefusalCode, SmsRequest, SmsResponse,
@@ -95,6 +97,62 @@ impl From<ChannelFailure> for GatewayError {
             ChannelFailure::Unavailable(why) => GatewayError::Unavailable(why),
             ChannelFailure::Unanswered(why) => GatewayError::Unanswered(why),
             ChannelFailure::Protocol(why) => GatewayError::Protocol(why),
+        }
+    }
+}
+
+/// An application for signing the gateway will send once its opening of
+/// the card and identity is recorded.
+pub struct ApplyOpening {
+    channel: ChannelId,
+    user_ref: String,
+    card_ref: CardRef,
+    identity_ref: IdentityRef,
+    request_no: String,
+}
+
+impl Opening for ApplyOpening {
+    /// The audit record of the PAN and identity leaving for the channel.
+    fn record(&self) -> JoinedRecord {
+        JoinedRecord {
+            operation: Operation::GatewaySignApply,
+            object: Some(AuditObject::named_by_vault(self.card_ref.to_string())),
+            detail: Some(format!(
+                "channel={} identity={}",
+                self.channel.as_str(),
+                self.identity_ref
+            )),
+        }
+    }
+}
+
+/// What a debit's first write records as opened: the agreement number (to
+/// pay), or the card and identity (to sign first at a backup channel).
+pub enum DebitOpening {
+    Pay(PayOpening),
+    Apply(ApplyOpening),
+}
+
+impl Opening for DebitOpening {
+    fn record(&self) -> JoinedRecord {
+        match self {
+            DebitOpening::Pay(pay) => pay.record(),
+            DebitOpening::Apply(apply) => apply.record(),
+        }
+    }
+}
+
+/// A recorded `DebitOpening`, ready to send.
+pub enum RecordedDebit {
+    Pay(Recorded<PayOpening>),
+    Apply(Recorded<ApplyOpening>),
+}
+
+impl Recorded<DebitOpening> {
+    pub fn sendable(self) -> RecordedDebit {
+        match self.into_inner() {
+            DebitOpening::Pay(pay) => RecordedDebit::Pay(Recorded::new(pay)),
+            DebitOpening::Apply(apply) => RecordedDebit::Apply(Recorded::new(apply)),
         }
     }
 }
@@ -201,7 +259,8 @@ impl Gateway {
         self.held.len()
     }
 
-    /// Asks the channel to check the four elements and start signing.
+    /// Asks the channel to check the four elements and start signing: the
+    /// opening recorded in a write of its own, then sent (a binding start).
     #[allow(clippy::too_many_arguments)]
     pub async fn apply<S: Store>(
         &self,
@@ -213,17 +272,49 @@ impl Gateway {
         identity_ref: &IdentityRef,
         request_no: &str,
     ) -> Result<Applied, GatewayError> {
-        let channel = self.channel(channel_id)?;
-        let pan = vault.open_pan(card_ref).await?;
-        let identity = vault.open_identity(identity_ref).await?;
-        let audit = Audit::new(actor, Operation::GatewaySignApply, Some(card_ref.to_string()))
-            .with_detail(format!("channel={} identity={identity_ref}", channel_id.as_str()));
-        // No record, no call: the data leaves only once its opening is audited.
-        vault.record(&audit, Outcome::Success, None).await?;
+        self.channel(channel_id)?;
+        let opening = self.open_apply(channel_id, user_ref, card_ref, identity_ref, request_no);
+        let recorded = self.record_opening(vault, actor, opening).await?;
+        self.apply_recorded(vault, recorded).await
+    }
+
+    /// An application for signing about to be sent. Nothing is opened
+    /// yet; its audit record is written with the caller's write
+    /// (`Vault::reserve_joined`) or by `record_opening`. An unknown channel
+    /// is refused when it is sent, after the token's own channel control
+    /// had its say.
+    pub fn open_apply(
+        &self,
+        channel_id: &ChannelId,
+        user_ref: &str,
+        card_ref: &CardRef,
+        identity_ref: &IdentityRef,
+        request_no: &str,
+    ) -> ApplyOpening {
+        ApplyOpening {
+            channel: channel_id.clone(),
+            user_ref: user_ref.to_owned(),
+            card_ref: card_ref.clone(),
+            identity_ref: identity_ref.clone(),
+            request_no: request_no.to_owned(),
+        }
+    }
+
+    /// Sends an application whose opening of the PAN and identity is on
+    /// the trail: only now are they opened.
+    pub async fn apply_recorded<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        recorded: Recorded<ApplyOpening>,
+    ) -> Result<Applied, GatewayError> {
+        let opening = recorded.into_inner();
+        let channel = self.channel(&opening.channel)?;
+        let pan = vault.open_pan(&opening.card_ref).await?;
+        let identity = vault.open_identity(&opening.identity_ref).await?;
         let request = ApplyRequest {
             merchant_id: self.merchant_id.clone(),
-            user_ref: user_ref.to_owned(),
-            request_no: request_no.to_owned(),
+            user_ref: opening.user_ref.clone(),
+            request_no: opening.request_no.clone(),
             card_no: Zeroizing::new(pan.expose_digits().to_owned()),
             name: Zeroizing::new(identity.name.expose().to_owned()),
             id_no: Zeroizing::new(identity.id_number.expose().to_owned()),
@@ -231,6 +322,8 @@ impl Gateway {
         };
         drop((pan, identity));
         let response = channel.apply(request).await?;
+        let channel_id = &opening.channel;
+        let card_ref = &opening.card_ref;
         let agreement = match (response.result, response.agreement_no) {
             (ApplyResult::Signed, Some(no)) if !no.is_empty() => Some(SignedAgreement {
                 channel: channel_id.clone(),

@@ -14,7 +14,7 @@ use crate::domain::operation::Operation;
 use crate::domain::refs::AgreementRef;
 use crate::store::{Batch, Store};
 use crate::vault::retry::Retry;
-use crate::vault::{AuditObject, JoinedRecord, Recorded, Vault};
+use crate::vault::{AuditObject, JoinedRecord, Opening, Recorded, Vault};
 
 /// One debit as the gateway sends it.
 #[derive(Clone, Debug)]
@@ -37,9 +37,9 @@ pub struct PayOpening {
     currency: Currency,
 }
 
-impl PayOpening {
+impl Opening for PayOpening {
     /// The audit record of the agreement number leaving for the channel.
-    pub(in crate::vault) fn record(&self) -> JoinedRecord {
+    fn record(&self) -> JoinedRecord {
         JoinedRecord {
             operation: Operation::GatewayPay,
             object: Some(AuditObject::named_by_vault(self.order_no.clone())),
@@ -93,14 +93,15 @@ impl Gateway {
         })
     }
 
-    /// The opening's audit record in a write of its own (a debit whose
-    /// first write is behind it: a backup channel's signing came between).
-    pub async fn record_opening<S: Store>(
+    /// An opening's audit record in a write of its own (a binding start;
+    /// a debit whose first write is behind it: a backup channel's signing
+    /// came between).
+    pub async fn record_opening<S: Store, O: Opening>(
         &self,
         vault: &Vault<S>,
         actor: &Actor,
-        opening: PayOpening,
-    ) -> Result<Recorded<PayOpening>, GatewayError> {
+        opening: O,
+    ) -> Result<Recorded<O>, GatewayError> {
         let mut retry = Retry::new();
         while !vault
             .apply_with_records(Batch::new(), actor, vec![opening.record().entry()])
