@@ -15,7 +15,6 @@ mod common;
 
 use common::stack::{self, actor, debit_of, MERCHANT};
 use serde_json::json;
-use std::future::Future;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,54 +23,24 @@ use tokenvault::domain::ids::MerchantId;
 use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::payment::OrderId;
 use tokenvault::orchestration::{OrchestrationError, Orchestrator, PaymentStatus, PaymentView};
-use tokenvault::store::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
+use tokenvault::store::SledStore;
 use tokenvault::vault::{Alone, Vault};
 
 const CHILD_CONFIG: &str = "TOKENVAULT_DEBIT_KILL_CONFIG";
 
-/// A store that counts writes once armed (`abort_at` above 0) and aborts
-/// the process instead of making write number `abort_at`.
-struct AbortingStore {
-    inner: SledStore,
+/// Counts writes once armed (`abort_at` above 0) and aborts the process
+/// instead of making write number `abort_at`.
+struct AbortAt {
     writes: Arc<AtomicUsize>,
     abort_at: Arc<AtomicUsize>,
 }
 
-impl AbortingStore {
-    fn count_write(&self) {
+impl stack::BeforeWrite for AbortAt {
+    async fn before_write(&self) {
         let abort_at = self.abort_at.load(Ordering::SeqCst);
         if abort_at > 0 && self.writes.fetch_add(1, Ordering::SeqCst) + 1 == abort_at {
             std::process::abort();
         }
-    }
-}
-
-impl Store for AbortingStore {
-    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
-        self.inner.get(key)
-    }
-
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send {
-        self.inner.scan_prefix(prefix, after, limit)
-    }
-
-    fn apply(&self, batch: Batch) -> impl Future<Output = Result<Durable, CommitError>> + Send {
-        self.count_write();
-        self.inner.apply(batch)
-    }
-
-    fn apply_sequence(
-        &self,
-        batches: &[Batch],
-        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
-    ) -> impl Future<Output = Result<Vec<Option<Durable>>, CommitError>> + Send {
-        self.count_write();
-        self.inner.apply_sequence(batches, seal)
     }
 }
 
@@ -86,10 +55,12 @@ async fn child_debit_until_abort() {
     let writes = Arc::new(AtomicUsize::new(0));
     let abort_at = Arc::new(AtomicUsize::new(0));
     let config = Path::new(&config);
-    let store = AbortingStore {
+    let store = stack::HookedStore {
         inner: stack::open_store(config),
-        writes: Arc::clone(&writes),
-        abort_at: Arc::clone(&abort_at),
+        hook: AbortAt {
+            writes: Arc::clone(&writes),
+            abort_at: Arc::clone(&abort_at),
+        },
     };
     let (vault, orchestrator) = stack::node(config, store).await;
     // Armed only now: opening the vault writes too.

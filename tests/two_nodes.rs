@@ -6,46 +6,22 @@
 mod common;
 
 use common::stack::{self, actor, debit_of};
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::{BindingId, BindingStatus, OrchestrationError, PaymentStatus};
-use tokenvault::store::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
+use tokenvault::store::{Batch, SledStore};
 use tokenvault::vault::keys::kek::Kek;
 use tokenvault::vault::{Alone, Joined, StoredCard, Vault, VaultConfig, VaultError};
 
 const DEBITS_PER_WORKER: usize = 150;
 
-/// A store whose writes wait a little before they are applied.
-struct SlowWrites(SledStore);
+/// Writes wait a little before they are applied.
+struct Late;
 
-impl Store for SlowWrites {
-    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
-        self.0.get(key)
-    }
-
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send {
-        self.0.scan_prefix(prefix, after, limit)
-    }
-
-    async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
+impl stack::BeforeWrite for Late {
+    async fn before_write(&self) {
         tokio::time::sleep(WRITE_DELAY).await;
-        self.0.apply(batch).await
-    }
-
-    async fn apply_sequence(
-        &self,
-        batches: &[Batch],
-        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
-    ) -> Result<Vec<Option<Durable>>, CommitError> {
-        tokio::time::sleep(WRITE_DELAY).await;
-        self.0.apply_sequence(batches, seal).await
     }
 }
 
@@ -63,7 +39,14 @@ async fn an_unbind_on_one_node_excludes_debits_on_another() {
     let (vault_a, node_a) = stack::node(&config, store.clone()).await;
     // Node B's writes land late, so an unbind on A can run between what a
     // debit on B read and what it writes.
-    let (vault_b, node_b) = stack::node(&config, SlowWrites(store)).await;
+    let (vault_b, node_b) = stack::node(
+        &config,
+        stack::HookedStore {
+            inner: store,
+            hook: Late,
+        },
+    )
+    .await;
     let binding = BindingId::parse(&binding).unwrap();
     let expires = Timestamp::now().seconds() + 3_000;
 

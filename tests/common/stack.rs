@@ -3,6 +3,7 @@
 //! tests that wrap the store (fault injection) or run two nodes on one
 //! store, which the `serve` binary does not do.
 
+use std::future::Future;
 use std::path::Path;
 use tokenvault::audit::Actor;
 use tokenvault::config::ServiceConfig;
@@ -11,7 +12,7 @@ use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::payment::OrderId;
 use tokenvault::orchestration::{Debit, Orchestrator};
 use tokenvault::server::settings::LayerSettings;
-use tokenvault::store::{SledStore, Store};
+use tokenvault::store::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
 use tokenvault::vault::gateway::Gateway;
 use tokenvault::vault::keys::kek::Kek;
 use tokenvault::vault::Vault;
@@ -68,4 +69,45 @@ pub async fn bound_then_stopped(
     let config = w.service.config_path.clone();
     w.service.kill();
     (w, binding, token, config)
+}
+
+/// What a test does before each write of a `HookedStore` reaches sled.
+pub trait BeforeWrite: Send + Sync + 'static {
+    fn before_write(&self) -> impl Future<Output = ()> + Send;
+}
+
+/// The sled store with a test's hook run before every write (reads pass
+/// through): fault injection and delays without failpoints in the product.
+pub struct HookedStore<H> {
+    pub inner: SledStore,
+    pub hook: H,
+}
+
+impl<H: BeforeWrite> Store for HookedStore<H> {
+    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
+        self.inner.get(key)
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send {
+        self.inner.scan_prefix(prefix, after, limit)
+    }
+
+    async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
+        self.hook.before_write().await;
+        self.inner.apply(batch).await
+    }
+
+    async fn apply_sequence(
+        &self,
+        batches: &[Batch],
+        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
+    ) -> Result<Vec<Option<Durable>>, CommitError> {
+        self.hook.before_write().await;
+        self.inner.apply_sequence(batches, seal).await
+    }
 }
