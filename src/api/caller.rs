@@ -1,6 +1,7 @@
 //! Who is calling: the identity from the connection's verified client
 //! certificate, plus the origin and request id the audit trail records.
 
+use super::path_id::{PathValues, RawPath};
 use super::problem::{FieldError, Problem};
 use super::App;
 use crate::audit::Actor;
@@ -102,36 +103,37 @@ impl App {
         field: &str,
         error: ValidationError,
     ) -> Problem {
-        self.refuse_fields(caller, operation, field, error, &[]).await
+        self.refuse_fields(caller, operation, None, field, error, &[])
+            .await
     }
 
-    /// A refused path value, audited with `object` (what `PathValues`
-    /// made of the raw value: a digest, since it did not parse).
-    pub(super) async fn refuse_path(
+    /// The path values of `raw`, parsed; a value that does not parse is
+    /// refused, audited with its keyed digest as the object.
+    pub(super) async fn parse_path<P: PathValues>(
         &self,
         caller: &Caller,
         operation: Operation,
-        object: Option<AuditObject>,
-        field: &str,
-        error: ValidationError,
-    ) -> Problem {
-        let rule = error.rule.code();
-        if let Err(e) = self
-            .vault
-            .record_refused(&caller.actor, operation, object, &format!("{field}.{rule}"))
-            .await
-        {
-            return Problem::from(e);
+        raw: &RawPath,
+    ) -> Result<P, Problem> {
+        match P::parse(self, raw) {
+            Ok(path) => Ok(path),
+            Err((field, error)) => {
+                let object = P::object(self, raw);
+                Err(self
+                    .refuse_fields(caller, operation, object, field, error, &[])
+                    .await)
+            }
         }
-        Problem::from(crate::vault::VaultError::Invalid(error)).with_field(field, rule)
     }
 
     /// One audited refusal of several fields: `error` at `field` first (its
-    /// detail is the problem's), then `more`.
+    /// detail is the problem's), then `more`; `object` is what they belong
+    /// to, when a path names it.
     pub(super) async fn refuse_fields(
         &self,
         caller: &Caller,
         operation: Operation,
+        object: Option<AuditObject>,
         field: &str,
         error: ValidationError,
         more: &[FieldError],
@@ -144,7 +146,7 @@ impl App {
         let detail: Vec<String> = errors.iter().map(|e| format!("{}.{}", e.field, e.rule)).collect();
         if let Err(e) = self
             .vault
-            .record_refused(&caller.actor, operation, None, &detail.join(","))
+            .record_refused(&caller.actor, operation, object, &detail.join(","))
             .await
         {
             return Problem::from(e);

@@ -202,19 +202,13 @@ impl App {
         match json::parse(headers, body) {
             Ok(value) => Ok(value),
             Err(problem) => {
+                // Every body refusal names its fields (`json::parse`).
                 let detail: Vec<String> = problem
                     .errors
                     .iter()
                     .map(|e| format!("{}.{}", e.field, e.rule))
                     .collect();
-                let detail = match detail.is_empty() {
-                    true => format!(
-                        "{}.{}",
-                        problem.field.as_deref().unwrap_or("body"),
-                        problem.rule.as_deref().unwrap_or("invalid")
-                    ),
-                    false => detail.join(","),
-                };
+                let detail = detail.join(",");
                 self.vault
                     .record_refused(&caller.actor, operation, None, &detail)
                     .await

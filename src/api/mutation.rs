@@ -54,9 +54,9 @@ fn answer_of<M: Mutation>(done: &M::Done) -> Answer {
 
 /// The record of an answer known before the write (`done`), joined to a
 /// vault write whose own result carries nothing the answer needs.
-pub(super) struct Answering<'a, M: Mutation>(pub &'a Remembering<M>, pub M::Done);
+pub(super) struct KnownAnswer<'a, M: Mutation>(pub &'a Remembering<M>, pub M::Done);
 
-impl<M: Mutation> crate::vault::Joined<()> for Answering<'_, M> {
+impl<M: Mutation> crate::vault::Joined<()> for KnownAnswer<'_, M> {
     fn writes(&self, _done: &()) -> Result<crate::store::Batch, crate::vault::VaultError> {
         crate::vault::Joined::writes(self.0, &self.1)
     }
@@ -126,7 +126,7 @@ impl<M: Mutation> Checks<'_, M> {
         let input = self.input;
         Err(input
             .app
-            .refuse_fields(input.caller, M::OPERATION, &name, first, &rest)
+            .refuse_fields(input.caller, M::OPERATION, None, &name, first, &rest)
             .await)
     }
 }
@@ -261,15 +261,7 @@ impl<M: Mutation> Mutate<M> {
 
     async fn apply(&self, record: &Remembering<M>) -> Result<M::Done, Problem> {
         let app = &*self.app;
-        let path = match M::Path::parse(app, &self.params) {
-            Ok(path) => path,
-            Err((field, error)) => {
-                let object = M::Path::object(app, &self.params);
-                return Err(app
-                    .refuse_path(&self.caller, M::OPERATION, object, field, error)
-                    .await);
-            }
-        };
+        let path = app.parse_path(&self.caller, M::OPERATION, &self.params).await?;
         let body = M::Body::read(app, &self.caller, M::OPERATION, &self.headers, &self.body).await?;
         let input = Input {
             app,

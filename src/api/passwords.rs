@@ -2,7 +2,7 @@
 
 use super::flow_dto::{ChangePasswordRequest, PasswordResponse, SetPasswordRequest, VerifyPasswordRequest};
 use super::idempotency::Answer;
-use super::mutation::{Answering, Input, JsonBody, Mutate, Mutation, Remembering};
+use super::mutation::{Input, JsonBody, KnownAnswer, Mutate, Mutation, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
 use crate::domain::operation::Operation;
@@ -47,7 +47,7 @@ impl Mutation for SetPassword {
             result: "set",
             status: StatusCode::CREATED,
         };
-        let answering = Answering::<Self>(record, done.clone());
+        let answering = KnownAnswer::<Self>(record, done.clone());
         input
             .app
             .vault
@@ -88,7 +88,7 @@ impl Mutation for ChangePassword {
             result: "changed",
             status: StatusCode::OK,
         };
-        let answering = Answering::<Self>(record, done.clone());
+        let answering = KnownAnswer::<Self>(record, done.clone());
         input
             .app
             .vault

@@ -60,14 +60,9 @@ impl<Q: Query> Read<Q> {
     pub(super) async fn run(self) -> Result<Json<Q::Answer>, Problem> {
         let app = &*self.app;
         let caller = &self.caller;
-        let object = Q::Path::object(app, &self.params);
-        app.authorize(caller, Q::OPERATION, object.clone()).await?;
-        let path = match Q::Path::parse(app, &self.params) {
-            Ok(path) => path,
-            Err((field, error)) => {
-                return Err(app.refuse_path(caller, Q::OPERATION, object, field, error).await)
-            }
-        };
+        app.authorize(caller, Q::OPERATION, Q::Path::object(app, &self.params))
+            .await?;
+        let path = app.parse_path(caller, Q::OPERATION, &self.params).await?;
         Ok(Json(Q::read(Reading { app, caller, path }).await?))
     }
 }

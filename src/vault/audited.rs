@@ -149,9 +149,15 @@ impl<S: Store> Vault<S> {
         outcome: Outcome,
         detail: Option<String>,
     ) -> Result<(), VaultError> {
+        self.record_entry(audit.actor, audit.entry(outcome, detail)).await
+    }
+
+    /// One audit record in a write of its own, retried past conflicts on
+    /// the chain head.
+    pub(super) async fn record_entry(&self, actor: &Actor, entry: Entry<'static>) -> Result<(), VaultError> {
         let mut retry = Retry::new();
         while !self
-            .apply_audited(Batch::new(), audit, outcome, detail.clone())
+            .apply_with_records(Batch::new(), actor, vec![entry.clone()])
             .await?
         {
             retry.after_conflict().await?;

@@ -102,15 +102,12 @@ impl Orchestrator {
         record.updated_at = now;
         // A caller's record taken meanwhile (the same key answered on
         // another node) must not keep the payment's own write from landing.
-        let mut last = None;
         for answer in [answer, &NoAnswer as &dyn Answering] {
             match self
                 .write_settled(vault, actor, operation, &mut record, raw, answer, now)
                 .await
             {
-                Err(OrchestrationError::Vault(VaultError::JoinedStale)) => {
-                    last = Some(OrchestrationError::Vault(VaultError::JoinedStale))
-                }
+                Err(OrchestrationError::Vault(VaultError::JoinedStale)) => {}
                 other => return other.map(|()| record),
             }
         }
@@ -120,7 +117,7 @@ impl Orchestrator {
         if stored_raw != raw {
             return Ok(stored);
         }
-        Err(last.unwrap_or(OrchestrationError::Vault(VaultError::Contention)))
+        Err(VaultError::JoinedStale.into())
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -167,11 +164,6 @@ impl Orchestrator {
                 // and flagged for reconciliation.
                 tracing::error!(payment = %record.id, "paid at the bank after its reservation was released");
                 record.failure = Some("paid_after_release".to_owned());
-                let write = PaymentWrite {
-                    audit: Self::payment_audit(vault, operation, record),
-                    record: record.clone(),
-                    ..write
-                };
                 let batch = write.batch(record)?;
                 self.commit_payment(vault, actor, operation, record, batch).await
             }

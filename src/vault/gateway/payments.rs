@@ -12,8 +12,7 @@ use crate::channel::protocol::{
 use crate::domain::ids::{ChannelId, Currency};
 use crate::domain::operation::Operation;
 use crate::domain::refs::AgreementRef;
-use crate::store::{Batch, Store};
-use crate::vault::retry::Retry;
+use crate::store::Store;
 use crate::vault::{AuditObject, JoinedRecord, Opening, Recorded, Vault};
 
 /// One debit as the gateway sends it.
@@ -102,13 +101,7 @@ impl Gateway {
         actor: &Actor,
         opening: O,
     ) -> Result<Recorded<O>, GatewayError> {
-        let mut retry = Retry::new();
-        while !vault
-            .apply_with_records(Batch::new(), actor, vec![opening.record().entry()])
-            .await?
-        {
-            retry.after_conflict().await?;
-        }
+        vault.record_entry(actor, opening.record().entry()).await?;
         Ok(Recorded::new(opening))
     }
 
