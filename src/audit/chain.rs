@@ -72,11 +72,10 @@ pub(crate) struct Entry<'a> {
     pub detail: Option<String>,
 }
 
-/// The chain's key and its head. Holding the head's lock while the batch is
-/// applied keeps records in sequence order without serialising on fsync.
+/// The chain's key and its tally. The head itself belongs to whoever
+/// appends (the vault's committer), which alone moves it.
 pub struct AuditChain {
     pub(crate) key: AuditKey,
-    pub(crate) head: tokio::sync::Mutex<Option<ChainHead>>,
     pub tally: super::Tally,
 }
 
@@ -84,7 +83,6 @@ impl AuditChain {
     pub fn new(key: AuditKey) -> Self {
         AuditChain {
             key,
-            head: tokio::sync::Mutex::new(None),
             tally: super::Tally::default(),
         }
     }

@@ -19,6 +19,12 @@ pub enum ReadError {
     Store(#[from] StoreError),
     #[error("the stored {0} does not decode")]
     Corrupt(&'static str),
+    /// The head names a record the store does not hold: a hole at the tail.
+    #[error("audit record {0}, which the chain head names, is missing")]
+    TailMissing(u64),
+    /// The record the head names is not the one the head was sealed after.
+    #[error("audit record {0}, which the chain head names, does not verify")]
+    TailAltered(u64),
 }
 
 /// The stored head, or the genesis head of an empty trail.
@@ -27,6 +33,25 @@ pub(crate) async fn head<S: Store>(store: &S) -> Result<ChainHead, ReadError> {
         Some(bytes) => codec::decode(&bytes).map_err(|_| ReadError::Corrupt("audit head")),
         None => Ok(ChainHead::genesis()),
     }
+}
+
+/// The stored head, once the record it names is found intact: what a writer
+/// extends the chain from after any doubt about the store (start, a failed
+/// write, a failed flush). Anything else fails closed, naming the record.
+pub(crate) async fn verified_head<S: Store>(store: &S, key: &AuditKey) -> Result<ChainHead, ReadError> {
+    let head = head(store).await?;
+    if head.seq == 0 {
+        return Ok(head);
+    }
+    let bytes = store
+        .get(&record_key(head.seq))
+        .await?
+        .ok_or(ReadError::TailMissing(head.seq))?;
+    let record: AuditRecord = codec::decode(&bytes).map_err(|_| ReadError::TailAltered(head.seq))?;
+    if record.seq != head.seq || record.mac != head.mac || !key.verify(&record) {
+        return Err(ReadError::TailAltered(head.seq));
+    }
+    Ok(head)
 }
 
 /// Up to `limit` records after sequence number `after`.

@@ -2,7 +2,7 @@
 //! batch, so a change is durable together with its record or not at all.
 //! Reads and refusals write an audit-only record before anything is returned.
 
-use super::commit_group::{Queued, Settled};
+use super::committer::{Queued, Settled};
 use super::retry::Retry;
 use super::{Vault, VaultError};
 use crate::audit::{self, Actor, AuditRecord, ChainHead, Entry, Outcome};
@@ -82,26 +82,23 @@ impl<S: Store> Vault<S> {
         entries: Vec<Entry<'static>>,
     ) -> Result<bool, VaultError> {
         let settled = self
-            .commit_queued(|reply| Queued {
+            .committer
+            .commit(Queued {
                 batch,
                 actor: actor.clone(),
                 entries,
                 at_ms: now_ms(),
-                reply,
             })
             .await;
         match settled {
-            Settled::Applied(durable) => {
-                durable.await?;
-                Ok(true)
-            }
+            Settled::Durable => Ok(true),
             Settled::Conflict => Ok(false),
             Settled::Failed(e) => Err(e),
         }
     }
 
     pub(super) async fn load_audit_head(&self) -> Result<ChainHead, VaultError> {
-        Ok(audit::read::head(&self.store).await?)
+        Ok(audit::read::head(&*self.store).await?)
     }
 
     /// One attempt of a read-decide-write loop: commits `batch` with a
@@ -244,7 +241,7 @@ impl<S: Store> Vault<S> {
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, VaultError> {
-        let records = audit::read::page(&self.store, after, limit).await?;
+        let records = audit::read::page(&*self.store, after, limit).await?;
         self.record(
             &Audit::new(actor, Operation::AuditRead, None),
             Outcome::Success,
@@ -257,7 +254,7 @@ impl<S: Store> Vault<S> {
     /// Walks the whole chain; the report names the first break. A record
     /// that no longer decodes counts as altered at its place in the chain.
     pub async fn audit_verify(&self, actor: &Actor) -> Result<audit::VerifyReport, VaultError> {
-        let report = audit::read::verify_stored(&self.store, &self.audit.key).await?;
+        let report = audit::read::verify_stored(&*self.store, &self.audit.key).await?;
         let detail = match &report.first_break {
             None => format!("intact records={}", report.records),
             Some(b) => format!("broken at {} ({:?})", b.seq, b.kind),
@@ -279,7 +276,7 @@ impl<S: Store> Vault<S> {
             None,
         )
         .await?;
-        Ok(audit::read::all(&self.store).await?)
+        Ok(audit::read::all(&*self.store).await?)
     }
 }
 

@@ -77,7 +77,9 @@ impl From<crate::audit::read::ReadError> for VaultError {
         match e {
             ReadError::Store(s) => VaultError::Store(s),
             ReadError::Corrupt(what) => VaultError::Corrupt { what },
-            // ReadError is non_exhaustive only towards other crates.
+            tail @ (ReadError::TailMissing(_) | ReadError::TailAltered(_)) => {
+                VaultError::Store(crate::store::StoreError::Backend(tail.to_string()))
+            } // ReadError is non_exhaustive only towards other crates.
         }
     }
 }

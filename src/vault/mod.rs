@@ -10,7 +10,7 @@ mod audit_object;
 mod audited;
 mod bulk;
 pub mod card;
-mod commit_group;
+mod committer;
 pub mod crypto;
 mod error;
 mod identity;
@@ -81,12 +81,13 @@ impl VaultConfig {
 }
 
 pub struct Vault<S: Store> {
-    store: S,
+    /// Shared with the committer thread, which alone writes audited batches.
+    store: std::sync::Arc<S>,
     /// Swapped whole by a KEK rotation (`rotation::rotate_kek`).
     kek: std::sync::RwLock<std::sync::Arc<Kek>>,
     keyring: Keyring,
-    audit: AuditChain,
-    commit_queue: commit_group::CommitQueue,
+    audit: std::sync::Arc<AuditChain>,
+    committer: committer::Committer,
     pepper: secrecy::SecretBox<[u8; 32]>,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
@@ -99,14 +100,19 @@ impl<S: Store> Vault<S> {
     /// `kek` is not the key this store was created with.
     pub async fn open(store: S, kek: Kek, config: VaultConfig) -> Result<Self, VaultError> {
         let keyring = keys::data_keys::load_or_create(&store, &kek).await?;
-        let audit = AuditChain::new(keys::data_keys::load_or_create_audit_key(&store, &kek).await?);
+        let audit = std::sync::Arc::new(AuditChain::new(
+            keys::data_keys::load_or_create_audit_key(&store, &kek).await?,
+        ));
         let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;
+        let store = std::sync::Arc::new(store);
+        let committer =
+            committer::Committer::start(std::sync::Arc::clone(&store), std::sync::Arc::clone(&audit))?;
         let vault = Vault {
             store,
             kek: std::sync::RwLock::new(std::sync::Arc::new(kek)),
             keyring,
             audit,
-            commit_queue: commit_group::CommitQueue::default(),
+            committer,
             pepper,
             config,
             budget_lock: tokio::sync::Mutex::new(()),

@@ -94,6 +94,7 @@ pub fn actor() -> Actor {
 }
 
 pub mod bank_sim;
+pub mod faults;
 pub mod service;
 pub mod stack;
 pub mod world;

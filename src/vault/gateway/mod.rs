@@ -425,7 +425,19 @@ impl Gateway {
         batch
             .expect_equals(key.clone(), before)
             .put(key, records::encode(&cancelled)?);
-        vault.store.commit(batch).await.map_err(VaultError::from)?;
+        // The cancellation is stored with its own record: the channel's
+        // answer, in the same write as the agreement it changes.
+        let stored = vault
+            .apply_audited(
+                batch,
+                &audit,
+                Outcome::Success,
+                Some("cancelled at the channel".into()),
+            )
+            .await?;
+        if !stored {
+            return Err(VaultError::Contention.into());
+        }
         Ok(())
     }
 

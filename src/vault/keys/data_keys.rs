@@ -235,7 +235,7 @@ impl<S: Store> Vault<S> {
     ) -> Result<Zeroizing<Vec<u8>>, VaultError> {
         match self.keyring.open(binding, sealed) {
             Err(CryptoError::UnknownKeyVersion(v)) => {
-                load_data_key(&self.store, &self.kek(), &self.keyring, v).await?;
+                load_data_key(&*self.store, &self.kek(), &self.keyring, v).await?;
                 Ok(self.keyring.open(binding, sealed)?)
             }
             other => Ok(other?),
@@ -267,7 +267,7 @@ impl<S: Store> Vault<S> {
                     version,
                     "data key version reached its encryption budget; rotating"
                 );
-                return create_data_key(&self.store, &self.kek(), &self.keyring, version + 1).await;
+                return create_data_key(&*self.store, &self.kek(), &self.keyring, version + 1).await;
             }
             let block_start = record.reserved_through;
             record.reserved_through =

@@ -125,7 +125,7 @@ impl<S: Store> Vault<S> {
             new.install(&self.keyring);
         } else {
             // Another node created this version first: use theirs.
-            keys::data_keys::load_data_key(&self.store, &kek, &self.keyring, version).await?;
+            keys::data_keys::load_data_key(&*self.store, &kek, &self.keyring, version).await?;
         }
         Ok(version)
     }
@@ -239,7 +239,7 @@ impl<S: Store> Vault<S> {
             .collect();
         Ok(KeyReport {
             kek_version: self.kek().version(),
-            custody: load_custody(&self.store).await?.map(|c| c.manifest),
+            custody: load_custody(&*self.store).await?.map(|c| c.manifest),
             cryptoperiod_s: self.config.cryptoperiod_s,
             data_keys,
             rewrap: self.rewrap_progress().await?,
@@ -324,7 +324,7 @@ impl<S: Store> Vault<S> {
 
     /// Binds `manifest` to this store at its first unseal from shares.
     pub(crate) async fn adopt_custody(&self, manifest: &Manifest) -> Result<(), VaultError> {
-        if load_custody(&self.store).await?.is_some() {
+        if load_custody(&*self.store).await?.is_some() {
             return Ok(());
         }
         let record = CustodyRecord {

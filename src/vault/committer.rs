@@ -1,0 +1,267 @@
+//! Audited writes, committed by one thread. Every audited write extends one
+//! hash chain, so its records are numbered in commit order. Writers queue
+//! their batch and audit entries; the committer thread takes everything
+//! queued so far (up to `MAX_GROUP`) and applies it as one store transaction
+//! (`Store::apply_sequence`), numbering the records of the batches that
+//! applied, then waits until that write is durable before it takes the next
+//! group. While it waits, new writes queue up and share the next transaction
+//! and its fsync.
+//!
+//! Why a thread of its own:
+//! - Store calls block (sled's transaction, a full disk): on the committer
+//!   they stall writers, never the async workers that answer TLS handshakes
+//!   and reads.
+//! - A writer only waits for its answer, so a request cancelled mid-commit
+//!   changes nothing for the writes it was grouped with.
+//! - The thread alone holds the chain head, and moves it only after the
+//!   group's write is applied *and* durable. After any store error, failed
+//!   flush or conflict it forgets the head and, before the next write,
+//!   re-reads it from the store and checks that the record it names is
+//!   there and verifies (`audit::read::verified_head`); until it does, every
+//!   audited write fails (closed) and nothing is appended past a hole.
+
+use super::records::encode;
+use super::VaultError;
+use crate::audit::{head_key, read, record_key, Actor, AuditChain, ChainHead, Entry};
+use crate::store::{Batch, CommitError, Store, StoreError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use tokio::sync::oneshot;
+
+/// At most this many writes share one transaction, which bounds how much
+/// one retry by the store repeats.
+const MAX_GROUP: usize = 128;
+
+/// One writer's part of a group.
+pub(super) struct Queued {
+    pub batch: Batch,
+    pub actor: Actor,
+    /// One chain record each, in order (a bulk write has one per item).
+    pub entries: Vec<Entry<'static>>,
+    pub at_ms: i64,
+}
+
+/// How a queued write ended.
+pub(super) enum Settled {
+    /// Applied with its records, and durable.
+    Durable,
+    /// Its preconditions failed (or the chain head moved): nothing written.
+    Conflict,
+    Failed(VaultError),
+}
+
+type Reply = oneshot::Sender<Settled>;
+
+/// The handle the vault keeps; dropping it stops the thread once the writes
+/// already queued are settled.
+pub(super) struct Committer {
+    queue: Option<mpsc::Sender<(Queued, Reply)>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Committer {
+    pub(super) fn start<S: Store>(store: Arc<S>, chain: Arc<AuditChain>) -> Result<Self, VaultError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| cannot_start(&e))?;
+        let (queue, waiting) = mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("tokenvault-committer".into())
+            .spawn(move || {
+                let mut worker = Worker {
+                    store,
+                    chain,
+                    head: None,
+                    runtime,
+                };
+                worker.run(&waiting);
+            })
+            .map_err(|e| cannot_start(&e))?;
+        Ok(Committer {
+            queue: Some(queue),
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues the write and waits until it is settled.
+    pub(super) async fn commit(&self, queued: Queued) -> Settled {
+        let (reply, answer) = oneshot::channel();
+        let sent = self
+            .queue
+            .as_ref()
+            .is_some_and(|queue| queue.send((queued, reply)).is_ok());
+        if !sent {
+            return Settled::Failed(VaultError::Store(StoreError::Closed));
+        }
+        answer.await.unwrap_or_else(|_| {
+            // The committer dropped the reply unanswered: it panicked
+            // mid-group, so the outcome is unknown.
+            Settled::Failed(VaultError::Store(StoreError::NotDurable(
+                "the committer stopped while this write was in flight; its outcome is unknown".into(),
+            )))
+        })
+    }
+}
+
+impl Drop for Committer {
+    fn drop(&mut self) {
+        // Closing the queue ends the thread's loop; joining it means the
+        // store is no longer used once the vault is gone (a test may reopen
+        // the same files at once).
+        drop(self.queue.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn cannot_start(e: &std::io::Error) -> VaultError {
+    VaultError::Store(StoreError::Backend(format!(
+        "cannot start the committer thread: {e}"
+    )))
+}
+
+struct Worker<S> {
+    store: Arc<S>,
+    chain: Arc<AuditChain>,
+    /// The head after the last durable group; `None` when it must be read
+    /// and verified from the store before the next write.
+    head: Option<ChainHead>,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl<S: Store> Worker<S> {
+    fn run(&mut self, waiting: &mpsc::Receiver<(Queued, Reply)>) {
+        while let Ok(first) = waiting.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match waiting.try_recv() {
+                    Ok(next) => group.push(next),
+                    Err(_) => break,
+                }
+            }
+            self.commit_group(group);
+        }
+    }
+
+    fn commit_group(&mut self, group: Vec<(Queued, Reply)>) {
+        let (mut writes, replies): (Vec<Queued>, Vec<Reply>) = group.into_iter().unzip();
+        let outcomes = self.settle(&mut writes);
+        for (reply, settled) in replies.into_iter().zip(outcomes) {
+            // A writer that went away (its request was cancelled) is told nothing.
+            let _ = reply.send(settled);
+        }
+    }
+
+    /// One outcome per write, in order.
+    fn settle(&mut self, group: &mut [Queued]) -> Vec<Settled> {
+        let head = match self.head.take() {
+            Some(head) => head,
+            None => match self
+                .runtime
+                .block_on(read::verified_head(&*self.store, &self.chain.key))
+            {
+                Ok(head) => head,
+                Err(e) => {
+                    tracing::error!(error = %e, "audited writes refused until the chain head verifies");
+                    return failed_all(group.len(), &e.to_string());
+                }
+            },
+        };
+        // The batches move to the store; each writer's entries stay here.
+        let batches: Vec<Batch> = group.iter_mut().map(|q| std::mem::take(&mut q.batch)).collect();
+        // The head after the last seal the store ran (it may retry).
+        let sealed_head = Mutex::new(None);
+        let seal = |applied: &[bool]| {
+            let (batch, next) = self.seal_group(&head, group, applied)?;
+            *sealed_head.lock().unwrap_or_else(PoisonError::into_inner) = Some(next);
+            Ok(batch)
+        };
+        let outcome = self.runtime.block_on(self.store.apply_sequence(&batches, &seal));
+        let sealed = sealed_head.into_inner().unwrap_or_else(PoisonError::into_inner);
+        let durables = match outcome {
+            Ok(durables) => durables,
+            Err(CommitError::Conflict) => {
+                // Maybe another node moved the head: it is re-read next time.
+                return group.iter().map(|_| Settled::Conflict).collect();
+            }
+            Err(CommitError::Store(e)) => {
+                tracing::error!(error = %e, "an audited write failed; the chain head is re-read before the next");
+                return failed_all(group.len(), &e.to_string());
+            }
+        };
+        let mut not_durable = None;
+        let applied: Vec<bool> = durables.iter().map(Option::is_some).collect();
+        for durable in durables.into_iter().flatten() {
+            if let Err(e) = self.runtime.block_on(durable) {
+                not_durable.get_or_insert(e);
+            }
+        }
+        if let Some(e) = not_durable {
+            tracing::error!(error = %e, "an audited write is not durable; the chain head is re-read before the next");
+            return applied
+                .iter()
+                .map(|ok| {
+                    if *ok {
+                        Settled::Failed(VaultError::Store(StoreError::NotDurable(e.to_string())))
+                    } else {
+                        Settled::Conflict
+                    }
+                })
+                .collect();
+        }
+        // `sealed` is always set after a commit; without it the head is re-read.
+        if let Some(next) = sealed {
+            let written = group.iter().zip(&applied).filter(|(_, ok)| **ok);
+            self.chain
+                .tally
+                .committed(&next, written.flat_map(|(q, _)| q.entries.iter()));
+            self.head = Some(next);
+        }
+        applied
+            .into_iter()
+            .map(|ok| if ok { Settled::Durable } else { Settled::Conflict })
+            .collect()
+    }
+
+    /// The chain records of the writes that applied, and the head after
+    /// them. Never overwrite: with a deleted or rolled-back head the slot is
+    /// taken, the append fails, and the vault stops writing (fail closed)
+    /// instead of destroying evidence.
+    fn seal_group(
+        &self,
+        head: &ChainHead,
+        group: &[Queued],
+        applied: &[bool],
+    ) -> Result<(Batch, ChainHead), StoreError> {
+        let mut batch = Batch::new();
+        if head.seq == 0 {
+            batch.expect_absent(head_key());
+        } else {
+            batch.expect_equals(head_key(), encode(head).map_err(store_error)?);
+        }
+        let mut next = head.clone();
+        for queued in group.iter().zip(applied).filter(|(_, ok)| **ok).map(|(q, _)| q) {
+            for entry in &queued.entries {
+                let (record, after) = self.chain.next(&next, &queued.actor, entry.clone(), queued.at_ms);
+                batch.expect_absent(record_key(record.seq));
+                batch.put(record_key(record.seq), encode(&record).map_err(store_error)?);
+                next = after;
+            }
+        }
+        batch.put(head_key(), encode(&next).map_err(store_error)?);
+        Ok((batch, next))
+    }
+}
+
+fn store_error(e: VaultError) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Every write of the group gets the same failure (errors are not `Clone`).
+fn failed_all(writes: usize, why: &str) -> Vec<Settled> {
+    (0..writes)
+        .map(|_| Settled::Failed(VaultError::Store(StoreError::Backend(why.to_owned()))))
+        .collect()
+}

@@ -1,0 +1,180 @@
+//! A `Store` wrapper that injects the faults a real disk and backend
+//! produce, at a chosen write or read: the write refused before it applies,
+//! the flush failing after it applied, the backend failing after it applied
+//! (the caller cannot know), a read returning flipped bytes. Any backend can
+//! be wrapped, so the conformance suite and the vault's fault runs share it.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokenvault::store::{Batch, CommitError, Durable, Entry, Store, StoreError};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fault {
+    /// The write is refused before anything is applied.
+    FailApply,
+    /// The write applies, but its flush fails: not acknowledged, maybe kept.
+    FailFlush,
+    /// The write applies, then the backend reports an error anyway.
+    FailAfterApply,
+    /// A read returns the stored value with one byte flipped.
+    CorruptRead,
+}
+
+impl Fault {
+    pub const ALL: [Fault; 4] = [
+        Fault::FailApply,
+        Fault::FailFlush,
+        Fault::FailAfterApply,
+        Fault::CorruptRead,
+    ];
+
+    fn on_reads(self) -> bool {
+        self == Fault::CorruptRead
+    }
+}
+
+pub struct FaultyStore<S> {
+    pub inner: S,
+    faults: Faults,
+}
+
+/// The test's handle on a `FaultyStore` it has handed to a vault.
+#[derive(Clone, Default)]
+pub struct Faults(Arc<Armed>);
+
+#[derive(Default)]
+pub struct Armed {
+    /// The armed fault and the count (writes, or reads) left before it fires.
+    armed: Mutex<Option<(Fault, u64)>>,
+    fired: AtomicU64,
+    /// Every write waits this long first (a slow disk), to hold a group in flight.
+    delay: Mutex<Option<std::time::Duration>>,
+}
+
+impl<S: Store> FaultyStore<S> {
+    pub fn new(inner: S) -> (Self, Faults) {
+        let faults = Faults::default();
+        (
+            FaultyStore {
+                inner,
+                faults: faults.clone(),
+            },
+            faults,
+        )
+    }
+
+    fn next(&self, is_read: bool) -> Option<Fault> {
+        self.faults.next(is_read)
+    }
+}
+
+impl Faults {
+    /// `fault` fires at the `nth` write (or read, for `CorruptRead`) from now, once.
+    pub fn arm(&self, fault: Fault, nth: u64) {
+        assert!(nth >= 1);
+        *self.0.armed.lock().unwrap() = Some((fault, nth));
+    }
+
+    pub fn disarm(&self) {
+        *self.0.armed.lock().unwrap() = None;
+    }
+
+    pub fn delay_writes(&self, delay: Option<std::time::Duration>) {
+        *self.0.delay.lock().unwrap() = delay;
+    }
+
+    pub fn has_fired(&self) -> bool {
+        self.0.fired.load(Ordering::SeqCst) > 0
+    }
+
+    /// Counts one write or read; the fault that fires on it, if any.
+    fn next(&self, is_read: bool) -> Option<Fault> {
+        let mut armed = self.0.armed.lock().unwrap();
+        let (fault, left) = armed.as_mut()?;
+        if fault.on_reads() != is_read {
+            return None;
+        }
+        *left -= 1;
+        if *left > 0 {
+            return None;
+        }
+        let fault = *fault;
+        *armed = None;
+        self.0.fired.fetch_add(1, Ordering::SeqCst);
+        Some(fault)
+    }
+}
+
+impl<S: Store> FaultyStore<S> {
+    /// Runs a write with whatever fault is due for it.
+    async fn write<T>(
+        &self,
+        apply: impl Future<Output = Result<T, CommitError>>,
+        durables: impl FnOnce(T) -> T + Send,
+        fail_durables: impl FnOnce(T) -> T,
+    ) -> Result<T, CommitError> {
+        let delay = *self.faults.0.delay.lock().unwrap();
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        match self.next(false) {
+            Some(Fault::FailApply) => Err(injected("the write was refused")),
+            Some(Fault::FailFlush) => Ok(fail_durables(apply.await?)),
+            Some(Fault::FailAfterApply) => {
+                apply.await?;
+                Err(injected("the backend failed after applying the write"))
+            }
+            _ => Ok(durables(apply.await?)),
+        }
+    }
+}
+
+fn injected(what: &str) -> CommitError {
+    CommitError::Store(StoreError::Backend(format!("injected fault: {what}")))
+}
+
+fn failed_flush() -> Durable {
+    Durable::new(async { Err(StoreError::NotDurable("injected fault: the flush failed".into())) })
+}
+
+impl<S: Store> Store for FaultyStore<S> {
+    async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let fault = self.next(true);
+        let mut value = self.inner.get(key).await?;
+        if let (Some(Fault::CorruptRead), Some(bytes)) = (fault, value.as_mut()) {
+            let middle = bytes.len() / 2;
+            if let Some(middle) = bytes.get_mut(middle) {
+                *middle ^= 0x5a;
+            }
+        }
+        Ok(value)
+    }
+
+    fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send {
+        self.inner.scan_prefix(prefix, after, limit)
+    }
+
+    async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
+        self.write(self.inner.apply(batch), |d| d, |_| failed_flush())
+            .await
+    }
+
+    async fn apply_sequence(
+        &self,
+        batches: &[Batch],
+        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
+    ) -> Result<Vec<Option<Durable>>, CommitError> {
+        self.write(
+            self.inner.apply_sequence(batches, seal),
+            |d| d,
+            |durables| durables.into_iter().map(|d| d.map(|_| failed_flush())).collect(),
+        )
+        .await
+    }
+}
