@@ -4,6 +4,7 @@
 //! so an error names the line an operator sees in an editor. (The `csv`
 //! reader does the quoting; it does not count the lines it skips.)
 
+#[cfg(feature = "bank-sim")]
 use zeroize::Zeroizing;
 
 /// `(line, fields)` for each record line; a line that is not valid CSV (an
@@ -35,12 +36,14 @@ fn record_lines(text: &str) -> impl Iterator<Item = (usize, &str)> {
 /// As `records`, for files of secrets: each field decoded by `csv-core`
 /// straight into a buffer that is wiped when dropped, and trimmed. A line
 /// with an unclosed quote (an odd number of `"`) is an `Err`.
+#[cfg(feature = "bank-sim")]
 pub(crate) fn secret_records(
     text: &str,
 ) -> impl Iterator<Item = Result<(usize, Vec<Zeroizing<String>>), usize>> + '_ {
     record_lines(text).map(|(line, trimmed)| secret_fields(trimmed).map(|fields| (line, fields)).ok_or(line))
 }
 
+#[cfg(feature = "bank-sim")]
 fn secret_fields(line: &str) -> Option<Vec<Zeroizing<String>>> {
     if line.bytes().filter(|b| *b == b'"').count() % 2 != 0 {
         return None;
@@ -85,6 +88,7 @@ mod tests {
         assert_eq!((rows[1].0, rows[1].1.len()), (5, 2));
     }
 
+    #[cfg(feature = "bank-sim")]
     #[test]
     fn secret_records_read_like_records() {
         let text = "# comment\n\n622202,\"Ouyang, \"\"Na\"\"\" ,debit\n  \n1,,2\n3,\"open\n";

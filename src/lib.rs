@@ -18,6 +18,7 @@ mod hex;
 pub mod orchestration;
 pub mod policy;
 pub mod server;
+#[cfg(feature = "bank-sim")]
 pub mod sim;
 pub mod store;
 mod stripes;

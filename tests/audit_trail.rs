@@ -90,20 +90,16 @@ async fn when_the_trail_cannot_be_written_nothing_happens() {
     // next append would land on an existing record, so the vault refuses.
     let mut batch = Batch::new();
     batch.delete(b"audit/head".to_vec());
-    v.store().commit(batch).await.unwrap();
-    let reopened = {
+    tv.store.commit(batch).await.unwrap();
+    let (reopened, store) = {
         drop(tv.vault);
-        common::open_in(tv.dir.path()).await
+        drop(tv.store);
+        common::open_with_store(tv.dir.path()).await
     };
     let result = reopened.store_card(&me, "5555555555554444").await;
     assert!(matches!(result, Err(VaultError::Contention)), "{result:?}");
     assert_eq!(
-        reopened
-            .store()
-            .scan_prefix(b"card/", None, 10)
-            .await
-            .unwrap()
-            .len(),
+        store.scan_prefix(b"card/", None, 10).await.unwrap().len(),
         1,
         "the second card was not stored"
     );

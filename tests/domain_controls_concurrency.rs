@@ -112,7 +112,7 @@ async fn cumulative_cap_is_never_exceeded_repeatedly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn two_vault_nodes_on_one_store_cannot_overspend() {
     let tv = open_vault().await;
-    let store = tv.vault.store().clone();
+    let store = tv.store.clone();
     // A second vault over the same data, as a second node would be: its own
     // in-process locks, so only store preconditions serialise the two.
     let kek = tokenvault::vault::keys::kek::Kek::from_dev_file(&tv.dir.path().join("dev-kek.hex")).unwrap();

@@ -99,13 +99,7 @@ async fn invalid_cards_are_refused_with_field_and_rule_and_store_nothing() {
         }
     }
     use tokenvault::store::Store;
-    assert!(tv
-        .vault
-        .store()
-        .scan_prefix(b"card", None, 10)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(tv.store.scan_prefix(b"card", None, 10).await.unwrap().is_empty());
 }
 
 #[tokio::test]

@@ -160,7 +160,11 @@ async fn one_key_claimed_on_two_nodes_at_once_lands_once() {
     let mut landed_twice = 0;
     for (round, pair) in pans.chunks(2).take(10).enumerate() {
         let [pan_a, pan_b] = pair else { continue };
-        let key: &'static [u8] = Box::leak(format!("idem/two-nodes/{round}").into_bytes().into_boxed_slice());
+        let key: &'static [u8] = Box::leak(
+            format!("idempotency/two-nodes/{round}")
+                .into_bytes()
+                .into_boxed_slice(),
+        );
         let (claim_a, claim_b, who) = (Claim(key, b"a"), Claim(key, b"b"), actor());
         let (a, b): (Result<StoredCard, _>, Result<StoredCard, _>) = tokio::join!(
             vault_a.store_card_joined(&who, pan_a, &claim_a),

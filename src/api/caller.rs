@@ -8,6 +8,7 @@ use crate::audit::Actor;
 use crate::domain::operation::Operation;
 use crate::domain::subject::AuditSubject;
 use crate::domain::validation::ValidationError;
+use crate::policy::RevealGrant;
 use crate::tls::{Identity, IdentityError};
 use crate::vault::AuditObject;
 use std::net::SocketAddr;
@@ -59,13 +60,30 @@ impl App {
         if allowed {
             return Ok(());
         }
+        Err(self.deny(caller, operation, object).await)
+    }
+
+    /// `authorize` for break-glass detokenisation: the grant the vault's
+    /// `reveal_pan` requires, or the same audited refusal.
+    pub async fn grant_reveal(&self, caller: &Caller, object: AuditObject) -> Result<RevealGrant, Problem> {
+        let grant = caller
+            .identity
+            .as_ref()
+            .and_then(|id| self.policies().grant_reveal(id, &caller.actor));
+        match grant {
+            Some(grant) => Ok(grant),
+            None => Err(self.deny(caller, Operation::CardReveal, Some(object)).await),
+        }
+    }
+
+    /// The 403, once the refusal is audited (or the failure to audit it).
+    async fn deny(&self, caller: &Caller, operation: Operation, object: Option<AuditObject>) -> Problem {
         self.metrics.denied();
         tracing::warn!(identity = %caller.actor.identity, operation = operation.as_str(), "denied by policy");
-        self.vault
-            .record_denied(&caller.actor, operation, object)
-            .await
-            .map_err(Problem::from)?;
-        Err(Problem::forbidden(operation))
+        match self.vault.record_denied(&caller.actor, operation, object).await {
+            Ok(()) => Problem::forbidden(operation),
+            Err(e) => Problem::from(e),
+        }
     }
 }
 

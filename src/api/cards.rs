@@ -145,12 +145,9 @@ pub async fn reveal(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, Problem> {
-    app.authorize(
-        &caller,
-        Operation::CardReveal,
-        Some(app.object(&card, CardRef::parse)),
-    )
-    .await?;
+    let grant = app
+        .grant_reveal(&caller, app.object(&card, CardRef::parse))
+        .await?;
     let request: RevealRequest = app
         .parse_body(&caller, Operation::CardReveal, &headers, &body)
         .await?;
@@ -173,10 +170,7 @@ pub async fn reveal(
         )
         .retry_after(wait));
     }
-    let revealed = app
-        .vault
-        .reveal_pan(&caller.actor, &card_ref, &request.reason)
-        .await?;
+    let revealed = app.vault.reveal_pan(&grant, &card_ref, &request.reason).await?;
     let response = RevealResponse {
         card_ref: card_ref.to_string(),
         pan: Zeroizing::new(revealed.digits().to_owned()),

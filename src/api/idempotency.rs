@@ -17,9 +17,11 @@
 
 use super::problem::Problem;
 use super::App;
+use crate::audit::{Actor, Outcome};
+use crate::domain::operation::Operation;
 use crate::store::keyspace;
-use crate::store::{Batch, CommitError, Store};
-use crate::vault::{Joined, VaultError};
+use crate::store::Batch;
+use crate::vault::{Joined, Layer, VaultError};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
@@ -161,7 +163,7 @@ impl<A> Record<A> {
     pub(super) async fn replay(&self, app: &App) -> Result<Option<Response>, Problem> {
         let Some(bytes) = app
             .vault
-            .store()
+            .store_view(Layer::Api)
             .get(&self.store_key)
             .await
             .map_err(VaultError::from)?
@@ -208,15 +210,28 @@ impl<A> Record<A> {
         Ok(batch)
     }
 
-    /// Remembers `answer` in a write of its own. `Ok(false)`: another
-    /// request with this key (on another node) remembered its answer first.
-    pub(super) async fn remember(&self, app: &App, answer: &Answer) -> Result<bool, Problem> {
+    /// Remembers `answer` in a write of its own, with an audit record of
+    /// it (what `operation` answered `actor`). `Ok(false)`: another request
+    /// with this key (on another node) remembered its answer first.
+    pub(super) async fn remember(
+        &self,
+        app: &App,
+        actor: &Actor,
+        operation: Operation,
+        answer: &Answer,
+    ) -> Result<bool, Problem> {
         let batch = self.remembering(answer)?;
-        match app.vault.store().commit(batch).await {
-            Ok(()) => Ok(true),
-            Err(CommitError::Conflict) => Ok(false),
-            Err(CommitError::Store(e)) => Err(VaultError::from(e).into()),
-        }
+        let outcome = match answer.status {
+            status if status.is_success() => Outcome::Success,
+            StatusCode::NOT_FOUND => Outcome::NotFound,
+            StatusCode::FORBIDDEN => Outcome::Denied,
+            _ => Outcome::Refused,
+        };
+        let detail = format!("answer {} remembered for replay", answer.status.as_u16());
+        Ok(app
+            .vault
+            .commit_from_above(batch, actor, operation, None, outcome, Some(detail))
+            .await?)
     }
 }
 

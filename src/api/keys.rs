@@ -181,9 +181,7 @@ pub async fn rotate_kek(
     }
     let file: ShareFile = json::parse(&headers, &body)?;
     let mut guard = app.kek_rotation.lock().await;
-    let current_set = crate::vault::load_custody(app.vault.store())
-        .await?
-        .map(|c| c.manifest.set_id);
+    let current_set = app.vault.custody().await?.map(|c| c.manifest.set_id);
     let collector =
         guard.get_or_insert_with(|| ShareCollector::new(current_set.map_or(Accept::Any, Accept::AnyBut)));
     let progress = collector.submit(&caller.actor.identity, &file);

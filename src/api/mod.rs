@@ -37,7 +37,7 @@ pub use ops::health;
 
 use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
-use crate::store::SledStore;
+use crate::store::Backend;
 use crate::stripes::Stripes;
 use crate::tls::ReloadableTls;
 use crate::vault::Vault;
@@ -55,7 +55,7 @@ pub use access::{logged, with_request_id, REQUEST_ID_HEADER};
 
 /// Everything the handlers share.
 pub struct App {
-    pub vault: Vault<SledStore>,
+    pub vault: Vault<Backend>,
     pub orchestrator: Orchestrator,
     policies: RwLock<Arc<PolicySet>>,
     pub policies_dir: PathBuf,
@@ -74,7 +74,7 @@ pub struct App {
 impl App {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
-        vault: Vault<SledStore>,
+        vault: Vault<Backend>,
         orchestrator: Orchestrator,
         policies: PolicySet,
         policies_dir: PathBuf,

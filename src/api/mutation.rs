@@ -253,7 +253,7 @@ impl<M: Mutation> Mutate<M> {
                 _ => Ok(answer.into_response(false)),
             };
         }
-        if record.remember(app, &answer).await? {
+        if record.remember(app, &caller.actor, M::OPERATION, &answer).await? {
             return Ok(answer.into_response(false));
         }
         record.replay(app).await?.ok_or_else(Problem::internal)

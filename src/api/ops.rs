@@ -6,8 +6,6 @@ use super::problem::Problem;
 use super::{App, Caller};
 use crate::audit::Outcome;
 use crate::domain::operation::Operation;
-use crate::store::keyspace;
-use crate::store::Store;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -25,19 +23,15 @@ pub async fn health() -> Json<StatusResponse> {
 /// Ready to serve: the store answers.
 #[utoipa::path(get, path = "/ready", tag = "operations", responses((status = 200, body = StatusResponse), (status = 503, body = Problem)))]
 pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, Problem> {
-    app.vault
-        .store()
-        .get(keyspace::AUDIT_HEAD.as_bytes())
-        .await
-        .map_err(|_| {
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not-ready",
-                "Not ready",
-                "the store does not answer",
-            )
-            .retry_after(5)
-        })?;
+    app.vault.ping().await.map_err(|_| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not-ready",
+            "Not ready",
+            "the store does not answer",
+        )
+        .retry_after(5)
+    })?;
     Ok(Json(StatusResponse {
         status: "ready".to_owned(),
     }))

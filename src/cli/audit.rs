@@ -2,20 +2,20 @@
 
 use super::Report;
 use crate::audit::Actor;
-use crate::store::SledStore;
+use crate::store::Backend;
 use crate::vault::keys::kek::Kek;
 use crate::vault::Vault;
 use std::io::Write;
 use std::path::Path;
 
-fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<SledStore>), String> {
+fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Backend>), String> {
     let config = super::load_config(config_path)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     let vault = runtime.block_on(async {
-        let store = SledStore::open(&config.data_dir)
+        let store = Backend::embedded(&config.data_dir)
             .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
         let kek = Kek::from_dev_file(&config.kek_file()).map_err(|e| e.to_string())?;
         let vault_config = crate::vault::VaultConfig::from_settings(&config.cards, &config.keys)

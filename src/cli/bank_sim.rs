@@ -2,7 +2,7 @@
 
 use super::Report;
 use crate::sim::{self, Faults, PayMode, SimConfig, VerifyMode};
-use crate::tls::pki::{PkiLayout, BANK_SIM, TRUST_DOMAIN};
+use crate::tls::layout::{PkiLayout, BANK_SIM, TRUST_DOMAIN};
 use crate::tls::TlsFiles;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -4,7 +4,7 @@
 
 use super::Report;
 use crate::channel::client::{ChannelClient, ClientTls, Reply};
-use crate::tls::pki::PkiLayout;
+use crate::tls::layout::PkiLayout;
 use crate::vault::keys::shares::split_new_kek;
 use clap::{Args, Subcommand};
 use std::fs::OpenOptions;

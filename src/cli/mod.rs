@@ -1,8 +1,10 @@
 //! The `tokenvault` command line.
 
 mod audit;
+#[cfg(feature = "bank-sim")]
 mod bank_sim;
 mod check;
+#[cfg(feature = "dev-pki")]
 mod init;
 mod keys;
 mod serve;
@@ -26,6 +28,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    #[cfg(feature = "dev-pki")]
     /// Write a development PKI into the keys folder: CA, server certificate
     /// for localhost/127.0.0.1, one client certificate per role (card-capture,
     /// orchestrator, auditor, key-admin, monitor, break-glass), the gateway's
@@ -62,6 +65,7 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    #[cfg(feature = "dev-pki")]
     /// Revoke a certificate of the development PKI: adds it to keys/crl.pem.
     /// The running service applies it on SIGHUP or POST /v1/admin/reload.
     Revoke {
@@ -70,6 +74,7 @@ enum Command {
         #[arg(long, default_value = "keys")]
         keys_dir: PathBuf,
     },
+    #[cfg(feature = "bank-sim")]
     /// Run the bank channel simulator: a separate mutual-TLS server playing
     /// a bank's quick-pay interface (four-element check, SMS code, signing)
     /// and an SMS carrier, with fault injection. Development and tests only.
@@ -118,6 +123,7 @@ impl Report {
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        #[cfg(feature = "dev-pki")]
         Command::Init { keys_dir, force } => init::run(&keys_dir, force),
         Command::Serve { config, log_format } => serve::run(config.as_deref(), log_format),
         Command::Audit {
@@ -127,7 +133,9 @@ pub fn run() -> ExitCode {
             command: AuditCommand::Export { config, out },
         } => audit::export(config.as_deref(), out.as_deref()),
         Command::Keys { command } => keys::run(command),
+        #[cfg(feature = "dev-pki")]
         Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
+        #[cfg(feature = "bank-sim")]
         Command::BankSim(args) => bank_sim::run(args),
         Command::Openapi => openapi(),
         Command::CheckBinTable { file } => check::bin_table(&file).map(Report::ok),

@@ -33,3 +33,31 @@ fn peek(signed: &crate::vault::SignedAgreement, held: &crate::vault::gateway::Ca
 fn send_unrecorded(opening: crate::vault::gateway::PayOpening) {
     let _ = crate::vault::Recorded::new(opening); // PROBE: unrecorded-opening
 }
+
+/// Issue 16: capabilities the compiler holds. The store is reached only
+/// through the vault (a read-only view of the layer's own families, writes
+/// with their audit record), key material not at all, and a PAN is revealed
+/// only with a grant the policy check alone makes.
+fn reach_past_the_vault(vault: &Vault<SledStore>, actor: &crate::audit::Actor) {
+    let _ = &vault.store; // PROBE: raw-store
+    let _ = vault.kek(); // PROBE: kek
+    let _ = crate::policy::RevealGrant::new(actor.clone()); // PROBE: reveal-grant
+}
+
+type ProbeSealer = crate::vault::crypto::envelope::SealingKey; // PROBE: sealing-key
+type ProbeBinding<'a> = crate::vault::crypto::aad::Binding<'a>; // PROBE: aad-binding
+type ProbeKeyring = crate::vault::keys::keyring::Keyring; // PROBE: keyring
+
+async fn write_unchecked(vault: &Vault<SledStore>, actor: &crate::audit::Actor) {
+    let batch = crate::store::Batch::new();
+    let op = crate::domain::operation::Operation::PaymentDebit;
+    let outcome = crate::audit::Outcome::Success;
+    let _ = vault
+        .commit_with_audit(batch, actor, op, None, outcome, None)
+        .await; // PROBE: unchecked-write
+}
+
+/// Absent, not private, from a build without the `bench` feature.
+fn microbench(pan: &str) {
+    let _ = crate::vault::microbench::parse_pan; // PROBE-GONE: microbench
+}

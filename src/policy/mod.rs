@@ -2,6 +2,9 @@
 //! policies folder, default deny. Loading refuses a policy set that would let
 //! anyone but a dedicated break-glass identity reveal a PAN.
 
+mod grant;
+pub use grant::RevealGrant;
+
 use crate::domain::operation::Operation;
 use crate::tls::Identity;
 use serde::Deserialize;

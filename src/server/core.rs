@@ -8,7 +8,7 @@ use crate::api::{self, App, Metrics};
 use crate::config::ServiceConfig;
 use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
-use crate::store::SledStore;
+use crate::store::Backend;
 use crate::tls::ReloadableTls;
 use crate::vault::gateway::Gateway;
 use crate::vault::keys::kek::Kek;
@@ -21,7 +21,7 @@ pub(super) struct ServiceCore {
     config: ServiceConfig,
     /// Built once at start (`LayerSettings::build`), used when the vault opens.
     layers: LayerSettings,
-    store: SledStore,
+    store: Backend,
     tls: Arc<ReloadableTls>,
     pub(super) metrics: Arc<Metrics>,
     addr: SocketAddr,
@@ -34,7 +34,7 @@ impl ServiceCore {
     pub(super) fn new(
         config: ServiceConfig,
         layers: LayerSettings,
-        store: SledStore,
+        store: Backend,
         tls: Arc<ReloadableTls>,
         metrics: Arc<Metrics>,
         addr: SocketAddr,
@@ -52,7 +52,7 @@ impl ServiceCore {
         }
     }
 
-    pub(super) fn store(&self) -> &SledStore {
+    pub(super) fn store(&self) -> &Backend {
         &self.store
     }
 

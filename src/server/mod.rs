@@ -13,7 +13,8 @@ pub use hardening::forbid_core_dumps;
 use crate::api::{App, Metrics};
 use crate::config::{KekCustody, ServiceConfig};
 use crate::policy::PolicySet;
-use crate::store::SledStore;
+use crate::store::Backend;
+#[cfg(feature = "dev-pki")]
 use crate::tls::pki;
 use crate::tls::{ReloadableTls, TlsFiles};
 use crate::vault::keys::kek::Kek;
@@ -28,6 +29,7 @@ use tokio::net::TcpListener;
 pub enum ServeError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    #[cfg(feature = "dev-pki")]
     #[error("development PKI: {0}")]
     Pki(#[from] pki::PkiError),
     #[error("key-encrypting key: {0}")]
@@ -84,19 +86,24 @@ fn ensure_dir(path: &std::path::Path) -> Result<(), ServeError> {
 /// Opens the vault (or starts sealed, with share custody) and listens.
 pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> {
     let files = TlsFiles::from_settings(&config.tls, &config.keys_dir);
-    let dev_pki = pki::PkiLayout::new(&config.keys_dir);
-    if TlsFiles::all_development(&config.tls) && config.tls.create_dev_pki && !dev_pki.is_complete() {
-        ensure_dir(&config.keys_dir)?;
-        tracing::warn!(dir = %config.keys_dir.display(), "creating a DEVELOPMENT PKI (CA, server and client certificates, CRL): not for production");
-        pki::init(&dev_pki, false)?;
+    #[cfg(feature = "dev-pki")]
+    {
+        let dev_pki = pki::PkiLayout::new(&config.keys_dir);
+        if TlsFiles::all_development(&config.tls) && config.tls.create_dev_pki && !dev_pki.is_complete() {
+            ensure_dir(&config.keys_dir)?;
+            tracing::warn!(dir = %config.keys_dir.display(), "creating a DEVELOPMENT PKI (CA, server and client certificates, CRL): not for production");
+            pki::init(&dev_pki, false)?;
+        }
     }
+    // A build without the development PKI never writes certificates; with
+    // none in place the TLS files fail to load below, naming the file.
     let tls = Arc::new(ReloadableTls::load(files)?);
     let policies = PolicySet::load_dir(&config.policies_dir)?;
     ensure_dir(&config.keys_dir)?;
     ensure_dir(&config.data_dir)?;
     // Validated before the listener opens, so a bad file fails the start.
     let layers = LayerSettings::build(config)?;
-    let store = SledStore::open(&config.data_dir)?;
+    let store = Backend::embedded(&config.data_dir)?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen {

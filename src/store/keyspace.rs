@@ -98,9 +98,25 @@ pub const ALL: [&Family; 25] = [
     &IDEMPOTENCY,
 ];
 
+/// The family `key` belongs to (at most one: no family's prefix starts another's).
+pub fn family_of(key: &[u8]) -> Option<&'static Family> {
+    ALL.iter()
+        .copied()
+        .find(|family| key.starts_with(family.as_bytes()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_key_names_its_one_family() {
+        for family in ALL {
+            let member = family.key("x");
+            assert_eq!(family_of(&member).map(Family::as_str), Some(family.as_str()));
+        }
+        assert!(family_of(b"nobody/x").is_none());
+    }
 
     #[test]
     fn no_family_starts_another() {

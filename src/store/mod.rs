@@ -3,12 +3,14 @@
 //! batch write. sled is one implementation; a PostgreSQL one can follow with
 //! the same semantics (`SELECT … FOR UPDATE` or version columns).
 
+mod backend;
 mod batch;
 pub mod codec;
 mod group_commit;
 pub mod keyspace;
 mod sled_store;
 
+pub use backend::Backend;
 pub use batch::{Batch, Expect};
 pub use sled_store::{SledStore, SledStoreStats};
 

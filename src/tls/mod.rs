@@ -2,7 +2,9 @@
 //! rustls configuration is built and reloaded, and the development PKI.
 
 pub mod identity;
+pub mod layout;
 pub mod pem;
+#[cfg(feature = "dev-pki")]
 pub mod pki;
 mod server_config;
 mod settings;

@@ -1,7 +1,7 @@
 //! The service's TLS files from the `[tls]` settings: each one configured,
 //! or the development PKI's in `keys_dir`.
 
-use super::pki::PkiLayout;
+use super::layout::PkiLayout;
 use super::TlsFiles;
 use crate::config::TlsSection;
 use std::path::Path;

@@ -284,7 +284,7 @@ impl<S: Store> Vault<S> {
 /// committed with an audit record in the same batch.
 impl<S: Store> Vault<S> {
     /// `Ok(false)`: a precondition failed and nothing was written.
-    pub(crate) async fn commit_with_audit(
+    pub(in crate::vault) async fn commit_with_audit(
         &self,
         batch: Batch,
         actor: &Actor,

@@ -23,6 +23,12 @@ pub trait Joined<V>: Sync {
     }
 }
 
+/// A caller's joined writes for `done`, refused if they reach past the
+/// caller's own key families (`view::from_above`).
+pub(super) fn writes_of<V>(joined: &(impl Joined<V> + ?Sized), done: &V) -> Result<Batch, VaultError> {
+    super::view::from_above(joined.writes(done)?)
+}
+
 /// One audit record a caller joins to an operation's write.
 #[derive(Clone, Debug)]
 pub struct JoinedRecord {
@@ -94,12 +100,14 @@ mod tests {
     use crate::vault::{StoredCard, Vault, VaultConfig, VaultError};
 
     /// Joins a precondition that `key` is absent, as an idempotency record does.
-    struct Unclaimed(&'static [u8]);
+    struct Unclaimed(Vec<u8>);
 
     impl<V> Joined<V> for Unclaimed {
         fn writes(&self, _done: &V) -> Result<Batch, VaultError> {
             let mut batch = Batch::new();
-            batch.expect_absent(self.0).put(self.0, b"mine".to_vec());
+            batch
+                .expect_absent(self.0.clone())
+                .put(self.0.clone(), b"mine".to_vec());
             Ok(batch)
         }
     }
@@ -133,10 +141,12 @@ mod tests {
         let actor = crate::audit::Actor::local("test");
         let card = vault.store_card(&actor, "4242424242424242").await.unwrap();
 
+        // An idempotency record's key: a family the layers above may write.
+        let key = crate::store::keyspace::IDEMPOTENCY.key("taken");
         let mut other = Batch::new();
-        other.put(&b"idem/taken"[..], b"theirs".to_vec());
+        other.put(key.clone(), b"theirs".to_vec());
         vault.store.commit(other).await.unwrap();
-        let taken = Unclaimed(b"idem/taken");
+        let taken = Unclaimed(key.clone());
 
         let stored: Result<StoredCard, _> = vault.store_card_joined(&actor, "4000056655665556", &taken).await;
         assert!(matches!(stored, Err(VaultError::JoinedStale)), "{stored:?}");
@@ -149,7 +159,7 @@ mod tests {
         let tokens = vault.tokens_of_card(&actor, &card.card_ref).await.unwrap();
         assert!(tokens.is_empty(), "the refused issue wrote nothing");
         assert_eq!(
-            vault.store.get(b"idem/taken").await.unwrap().as_deref(),
+            vault.store.get(&key).await.unwrap().as_deref(),
             Some(&b"theirs"[..])
         );
     }

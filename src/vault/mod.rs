@@ -16,6 +16,9 @@ mod error;
 mod identity;
 mod joined;
 mod layout;
+/// The hot pieces opened for `benches/hot_paths.rs` only; absent from any
+/// build without the `bench` feature.
+#[cfg(feature = "bench")]
 #[doc(hidden)]
 pub mod microbench;
 pub mod password;
@@ -23,6 +26,7 @@ mod records;
 mod retry;
 mod settings;
 pub mod token;
+mod view;
 
 pub mod gateway;
 pub mod keys;
@@ -44,6 +48,7 @@ pub(crate) use records::{decode, encode};
 pub use reserve::Reservation;
 pub use reveal::RevealedPan;
 pub use token::TokenView;
+pub use view::{Layer, StoreView};
 
 use crate::audit::AuditChain;
 use crate::store::Store;
@@ -127,16 +132,12 @@ impl<S: Store> Vault<S> {
         &self.audit.tally
     }
 
-    pub(crate) fn kek(&self) -> std::sync::Arc<Kek> {
+    pub(in crate::vault) fn kek(&self) -> std::sync::Arc<Kek> {
         std::sync::Arc::clone(&self.kek.read().unwrap_or_else(std::sync::PoisonError::into_inner))
     }
 
     pub fn kek_version(&self) -> u32 {
         self.kek().version()
-    }
-
-    pub fn store(&self) -> &S {
-        &self.store
     }
 
     /// Keyed HMAC of request material (idempotency records): a request body

@@ -123,7 +123,7 @@ impl<S: Store> Vault<S> {
                 format!("reservation={} amount={}", reservation.id, reservation.amount),
             );
             let view = Reservation::from(reservation);
-            let joined_expects = batch.join(joined.writes(&view)?);
+            let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &view)?);
             let mut entries = vec![audit.entry(Outcome::Success, None)];
             entries.extend(joined.records(&view).into_iter().map(JoinedRecord::entry));
             entries.extend(opening.map(|o| o.record().entry()));
@@ -268,7 +268,7 @@ impl<S: Store> Vault<S> {
                 }
                 state => return Err(VaultError::ReservationSettled(state)),
             };
-            let joined_expects = batch.join(joined.writes(&view)?);
+            let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &view)?);
             let mut entries = vec![audit.entry(Outcome::Success, None)];
             entries.extend(joined.records(&view).into_iter().map(JoinedRecord::entry));
             if self.apply_with_records(batch, actor, entries).await? {

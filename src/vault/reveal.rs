@@ -4,9 +4,10 @@
 
 use super::audited::Audit;
 use super::{Vault, VaultError};
-use crate::audit::{Actor, Outcome};
+use crate::audit::Outcome;
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
+use crate::policy::RevealGrant;
 use crate::store::Store;
 use std::fmt;
 use zeroize::Zeroizing;
@@ -55,12 +56,15 @@ fn reason_is_acceptable(reason: &str) -> bool {
 }
 
 impl<S: Store> Vault<S> {
+    /// The PAN of `card_ref`, for the holder of a break-glass grant with an
+    /// acceptable reason; every attempt is audited.
     pub async fn reveal_pan(
         &self,
-        actor: &Actor,
+        grant: &RevealGrant,
         card_ref: &CardRef,
         reason: &str,
     ) -> Result<RevealedPan, VaultError> {
+        let actor = grant.actor();
         let reason = reason.trim();
         let acceptable = reason_is_acceptable(reason);
         let detail = if acceptable {

@@ -14,21 +14,34 @@ use tokenvault::vault::{Vault, VaultConfig};
 pub struct TestVault {
     pub dir: tempfile::TempDir,
     pub vault: Vault<SledStore>,
+    /// The same database as the vault's (a clone shares it): what a test
+    /// reads or damages around the vault, which hands no store out.
+    pub store: SledStore,
 }
 
 pub async fn open_vault() -> TestVault {
     let dir = tempfile::tempdir().expect("temp dir");
-    let vault = open_in(dir.path()).await;
-    TestVault { dir, vault }
+    let (vault, store) = open_with_store(dir.path()).await;
+    TestVault { dir, vault, store }
 }
 
 /// Opens (or re-opens) a vault whose data and development KEK live in `dir`.
 pub async fn open_in(dir: &std::path::Path) -> Vault<SledStore> {
+    open_with_store(dir).await.0
+}
+
+/// `open_in`, and the store beside it.
+pub async fn open_with_store(dir: &std::path::Path) -> (Vault<SledStore>, SledStore) {
     let store = SledStore::open(&dir.join("data")).expect("sled store");
     let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).expect("dev KEK");
-    Vault::open(store, kek, VaultConfig::embedded().expect("embedded config"))
-        .await
-        .expect("vault opens")
+    let vault = Vault::open(
+        store.clone(),
+        kek,
+        VaultConfig::embedded().expect("embedded config"),
+    )
+    .await
+    .expect("vault opens");
+    (vault, store)
 }
 
 #[path = "../data/mod.rs"]
@@ -94,6 +107,7 @@ pub fn actor() -> Actor {
 }
 
 pub mod bank_sim;
+pub mod conformance;
 pub mod faults;
 pub mod service;
 pub mod stack;

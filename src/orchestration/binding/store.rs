@@ -6,7 +6,7 @@ use crate::audit::{Actor, Outcome};
 use crate::domain::operation::Operation;
 use crate::domain::refs::{CardRef, UserId};
 use crate::store::{Batch, Store};
-use crate::vault::{decode, encode, Vault, VaultError};
+use crate::vault::{decode, encode, Layer, Vault, VaultError};
 
 impl Orchestrator {
     pub(crate) async fn load<S: Store>(
@@ -15,7 +15,7 @@ impl Orchestrator {
         id: &BindingId,
     ) -> Result<(BindingRecord, Vec<u8>), OrchestrationError> {
         let raw = vault
-            .store()
+            .store_view(Layer::Orchestration)
             .get(&layout::binding(id))
             .await
             .map_err(VaultError::from)?
@@ -66,7 +66,7 @@ impl Orchestrator {
         token: &crate::vault::token::TokenNumber,
     ) -> Result<(BindingRecord, Vec<u8>), OrchestrationError> {
         let indexed = vault
-            .store()
+            .store_view(Layer::Orchestration)
             .get(&layout::token_binding(token))
             .await
             .map_err(VaultError::from)?;
@@ -105,7 +105,7 @@ impl Orchestrator {
             (None, status) => format!("status={} card={}", status.as_str(), record.card_ref),
         };
         let written = vault
-            .commit_with_audit(
+            .commit_from_above(
                 batch,
                 actor,
                 operation,
@@ -131,7 +131,7 @@ impl Orchestrator {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let page = vault
-                .store()
+                .store_view(Layer::Orchestration)
                 .scan_prefix(&prefix, after.as_deref(), 256)
                 .await
                 .map_err(VaultError::from)?;

@@ -6,7 +6,7 @@ use crate::audit::{Actor, Outcome};
 use crate::domain::ids::MerchantId;
 use crate::domain::operation::Operation;
 use crate::store::{Batch, Store};
-use crate::vault::{decode, encode, Vault, VaultError};
+use crate::vault::{decode, encode, Layer, Vault, VaultError};
 
 impl Orchestrator {
     pub(super) async fn load_payment<S: Store>(
@@ -15,7 +15,7 @@ impl Orchestrator {
         id: &PaymentId,
     ) -> Result<(PaymentRecord, Vec<u8>), OrchestrationError> {
         let raw = vault
-            .store()
+            .store_view(Layer::Orchestration)
             .get(&layout::payment(id))
             .await
             .map_err(VaultError::from)?
@@ -30,7 +30,7 @@ impl Orchestrator {
         order: &OrderId,
     ) -> Result<Option<(PaymentRecord, Vec<u8>)>, OrchestrationError> {
         let Some(raw) = vault
-            .store()
+            .store_view(Layer::Orchestration)
             .get(&layout::order(merchant, order))
             .await
             .map_err(VaultError::from)?
@@ -89,7 +89,7 @@ impl Orchestrator {
     ) -> Result<(), OrchestrationError> {
         let audit = Self::payment_audit(vault, operation, record);
         let written = vault
-            .commit_with_audit(
+            .commit_from_above(
                 batch,
                 actor,
                 operation,
@@ -130,7 +130,7 @@ impl Orchestrator {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let page = vault
-                .store()
+                .store_view(Layer::Orchestration)
                 .scan_prefix(prefix, after.as_deref(), 256)
                 .await
                 .map_err(VaultError::from)?;

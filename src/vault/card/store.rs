@@ -91,7 +91,7 @@ impl<S: Store> Vault<S> {
                 let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()))
                     .with_detail("already_stored");
                 let stored = StoredCard::from_record(record, true);
-                let mut batch = joined.writes(&stored)?;
+                let mut batch = crate::vault::joined::writes_of(joined, &stored)?;
                 let joined_expects = batch.expectations.clone();
                 batch.expect_equals(index_key.clone(), existing);
                 if self.try_commit(batch, &audit, &mut retry).await? {
@@ -104,7 +104,7 @@ impl<S: Store> Vault<S> {
             let record = self.new_card(&pan, &index_key, &mut batch).await?;
             let audit = Audit::new(actor, Operation::CardStore, Some(record.card_ref.to_string()));
             let stored = StoredCard::from_record(record, false);
-            let joined_expects = batch.join(joined.writes(&stored)?);
+            let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &stored)?);
             if self.try_commit(batch, &audit, &mut retry).await? {
                 return Ok(stored);
             }

@@ -1,9 +1,9 @@
 //! Envelope encryption: a key-encrypting key wraps versioned data keys; data
 //! keys seal fields with AES-256-GCM; a separate key makes fingerprints.
 
-pub(crate) mod aad;
-pub(crate) mod envelope;
-pub(crate) mod fingerprint;
+pub(in crate::vault) mod aad;
+pub(in crate::vault) mod envelope;
+pub(in crate::vault) mod fingerprint;
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

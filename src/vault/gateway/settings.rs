@@ -4,7 +4,7 @@ use super::{ChannelEndpoint, GatewayConfig};
 use crate::channel::ClientTls;
 use crate::config::{invalid, ConfigError, GatewaySection};
 use crate::domain::ids::ChannelId;
-use crate::tls::pki::PkiLayout;
+use crate::tls::layout::PkiLayout;
 use std::path::Path;
 use std::time::Duration;
 

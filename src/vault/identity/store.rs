@@ -123,7 +123,7 @@ impl<S: Store> Vault<S> {
             Some(record.identity_ref.to_string()),
         );
         let stored = StoredIdentity::from_record(record);
-        let joined_expects = batch.join(joined.writes(&stored)?);
+        let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &stored)?);
         if !self.commit_once(batch, &audit).await? {
             self.joined_still_hold(&joined_expects).await?;
             return Err(VaultError::Contention);

@@ -88,7 +88,7 @@ impl Kek {
         Ok(Self::from_bytes(SecretBox::new(raw)))
     }
 
-    pub(crate) fn wrap(
+    pub(in crate::vault) fn wrap(
         &self,
         binding: &Binding<'_>,
         key: &SecretBox<[u8; 32]>,
@@ -98,7 +98,7 @@ impl Kek {
     }
 
     /// Any failure here means the KEK is not the one that wrapped the key.
-    pub(crate) fn unwrap(
+    pub(in crate::vault) fn unwrap(
         &self,
         binding: &Binding<'_>,
         wrapped: &[u8],

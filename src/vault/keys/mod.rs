@@ -5,7 +5,7 @@
 pub mod custody;
 pub(in crate::vault) mod data_keys;
 pub mod kek;
-pub(crate) mod keyring;
+pub(in crate::vault) mod keyring;
 mod rewrap;
 mod rotation;
 pub mod shares;

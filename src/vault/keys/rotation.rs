@@ -72,6 +72,11 @@ pub(crate) async fn load_custody<S: Store>(store: &S) -> Result<Option<CustodyRe
 }
 
 impl<S: Store> Vault<S> {
+    /// The KEK's custody record (who holds shares of which set), if any.
+    pub(crate) async fn custody(&self) -> Result<Option<CustodyRecord>, VaultError> {
+        load_custody(&*self.store).await
+    }
+
     pub(crate) fn current_key_version(&self) -> Result<u32, VaultError> {
         Ok(self
             .keyring

@@ -158,7 +158,7 @@ impl<S: Store> Vault<S> {
             };
             let mut batch = Batch::new();
             batch.expect_absent(key.clone()).put(key, encode(&record)?);
-            let joined_expects = batch.join(joined.writes(&())?);
+            let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &())?);
             let audit = Audit::new(actor, Operation::PasswordSet, Some(user.to_string()))
                 .with_detail(format!("identity={identity_ref}"));
             if !self.commit_once(batch, &audit).await? {
@@ -231,7 +231,7 @@ impl<S: Store> Vault<S> {
             };
             let mut batch = Batch::new();
             batch.expect_equals(key.clone(), raw).put(key, encode(&changed)?);
-            let joined_expects = batch.join(joined.writes(&())?);
+            let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &())?);
             if !self.commit_once(batch, &audit).await? {
                 self.joined_still_hold(&joined_expects).await?;
                 return Err(VaultError::Contention);

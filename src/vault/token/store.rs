@@ -76,8 +76,10 @@ impl<S: Store> Vault<S> {
             Audit::new(actor, Operation::TokenIssue, Some(number.to_string()))
                 .with_detail(format!("card={card_ref}"))
         };
-        self.issue_token_with(card_ref, controls, now, audit, |view| joined.writes(view))
-            .await
+        self.issue_token_with(card_ref, controls, now, audit, |view| {
+            crate::vault::joined::writes_of(joined, view)
+        })
+        .await
     }
 
     /// Draws a token number and commits the token, whatever `extra` adds for
@@ -253,7 +255,7 @@ impl<S: Store> Vault<S> {
                     .expect_equals(key.clone(), raw)
                     .put(key.clone(), encode(&record)?);
                 let view = self.view(record, card.masked);
-                let joined_expects = batch.join(joined.writes(&view)?);
+                let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &view)?);
                 if self.try_commit(batch, &audit, &mut retry).await? {
                     return Ok(view);
                 }

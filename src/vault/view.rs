@@ -1,0 +1,144 @@
+//! What the layers above the vault may do with the store: read the key
+//! families they own (`store::keyspace`), nothing else, and write only
+//! through the vault's audited commit, again only to their own families.
+//! The vault's own records (cards, identities, tokens, keys) and the audit
+//! trail are out of their reach: there is no `Vault::store()`.
+
+use super::{AuditObject, Vault, VaultError};
+use crate::audit::{Actor, Outcome};
+use crate::domain::operation::Operation;
+use crate::store::{keyspace, Batch, Entry, Store, StoreError};
+
+/// A layer above the vault, by the `owner` its key families name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layer {
+    /// Bindings, payments and their indexes.
+    Orchestration,
+    /// The API's remembered answers (idempotency records).
+    Api,
+}
+
+impl Layer {
+    fn owner(self) -> &'static str {
+        match self {
+            Layer::Orchestration => "orchestration",
+            Layer::Api => "api",
+        }
+    }
+
+    /// Whether `key` belongs to one of this layer's families.
+    fn owns(self, key: &[u8]) -> bool {
+        keyspace::family_of(key).is_some_and(|family| family.owner == self.owner())
+    }
+}
+
+/// Read-only access to one layer's families.
+pub struct StoreView<'a, S> {
+    store: &'a S,
+    layer: Layer,
+}
+
+impl<S: Store> StoreView<'_, S> {
+    pub async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.admit(key)?;
+        self.store.get(key).await
+    }
+
+    /// `Store::scan_prefix` within one of this layer's families.
+    pub async fn scan_prefix(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.admit(prefix)?;
+        self.store.scan_prefix(prefix, after, limit).await
+    }
+
+    fn admit(&self, key: &[u8]) -> Result<(), StoreError> {
+        if self.layer.owns(key) {
+            Ok(())
+        } else {
+            Err(outside(self.layer, key))
+        }
+    }
+}
+
+fn outside(layer: Layer, key: &[u8]) -> StoreError {
+    let family = keyspace::family_of(key).map_or("a key in no family", keyspace::Family::as_str);
+    StoreError::Backend(format!("the {} layer may not touch {family}", layer.owner()))
+}
+
+/// Refuses a batch from above the vault that touches (writes, or makes a
+/// precondition of) a key no layer above owns: the vault's and the audit
+/// trail's records change only through the vault's own operations.
+pub(super) fn from_above(batch: Batch) -> Result<Batch, VaultError> {
+    let keys = batch.expectations.iter().map(|(key, _)| key);
+    let keys = keys.chain(batch.writes.iter().map(|(key, _)| key));
+    for key in keys {
+        if !(Layer::Orchestration.owns(key) || Layer::Api.owns(key)) {
+            // Named for the layer that writes most; either would be refused.
+            return Err(VaultError::Store(outside(Layer::Orchestration, key)));
+        }
+    }
+    Ok(batch)
+}
+
+impl<S: Store> Vault<S> {
+    /// Read access to `layer`'s own families.
+    pub fn store_view(&self, layer: Layer) -> StoreView<'_, S> {
+        StoreView {
+            store: &*self.store,
+            layer,
+        }
+    }
+
+    /// A write of a layer above, with its audit record, to that layer's own
+    /// families only. `Ok(false)`: a precondition failed, nothing written.
+    pub(crate) async fn commit_from_above(
+        &self,
+        batch: Batch,
+        actor: &Actor,
+        operation: Operation,
+        object: Option<AuditObject>,
+        outcome: Outcome,
+        detail: Option<String>,
+    ) -> Result<bool, VaultError> {
+        self.commit_with_audit(from_above(batch)?, actor, operation, object, outcome, detail)
+            .await
+    }
+
+    /// Whether the store answers (`/ready`): one read of the chain head.
+    pub async fn ping(&self) -> Result<(), VaultError> {
+        self.store.get(keyspace::AUDIT_HEAD.as_bytes()).await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_layer_owns_its_families_and_nothing_of_the_vault_or_the_trail() {
+        assert!(Layer::Orchestration.owns(&keyspace::PAYMENT.key("p1")));
+        assert!(Layer::Api.owns(&keyspace::IDEMPOTENCY.key("k")));
+        assert!(!Layer::Api.owns(&keyspace::PAYMENT.key("p1")));
+        for vaults in [&keyspace::CARD, &keyspace::DATA_KEY, &keyspace::AUDIT_RECORD] {
+            assert!(!Layer::Orchestration.owns(&vaults.key("1")));
+            assert!(!Layer::Api.owns(&vaults.key("1")));
+        }
+        assert!(!Layer::Orchestration.owns(keyspace::AUDIT_HEAD.as_bytes()));
+    }
+
+    #[test]
+    fn a_batch_from_above_may_not_touch_the_vaults_records() {
+        let mut ours = Batch::new();
+        ours.put(keyspace::PAYMENT.key("p1"), b"x".to_vec());
+        assert!(from_above(ours).is_ok());
+        let mut theirs = Batch::new();
+        theirs.expect_absent(keyspace::BINDING.key("b1"));
+        theirs.delete(keyspace::AUDIT_HEAD.as_bytes().to_vec());
+        assert!(from_above(theirs).is_err());
+    }
+}
