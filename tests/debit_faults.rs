@@ -23,11 +23,7 @@ async fn a_fault_at_any_write_of_a_debit_pays_once_and_strands_nothing() {
     let (store, faults) = FaultyStore::new(stack::open_store(&config));
     let (vault, node) = stack::node(&config, store).await;
     let expires = Timestamp::now().seconds() + 3_000;
-    let token_number = tokenvault::vault::VaultConfig::embedded()
-        .unwrap()
-        .token_range
-        .parse_token(&token)
-        .unwrap();
+    let token_number = stack::token_number(&token);
     let merchant = MerchantId::parse(stack::MERCHANT).unwrap();
     let (mut paid, mut in_flight) = (0u32, 0u32);
     for fault in [Fault::FailApply, Fault::FailFlush, Fault::FailAfterApply] {
@@ -112,5 +108,6 @@ fn fault_name(fault: Fault) -> &'static str {
         Fault::FailFlush => "unflushed",
         Fault::FailAfterApply => "torn",
         Fault::CorruptRead => "corrupt",
+        Fault::Abort => "abort",
     }
 }

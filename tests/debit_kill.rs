@@ -13,12 +13,11 @@
 
 mod common;
 
+use common::faults::{Fault, FaultyStore};
 use common::stack::{self, actor, debit_of, MERCHANT};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use tokenvault::domain::ids::MerchantId;
 use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::payment::OrderId;
@@ -28,22 +27,6 @@ use tokenvault::vault::{Alone, Vault};
 
 const CHILD_CONFIG: &str = "TOKENVAULT_DEBIT_KILL_CONFIG";
 
-/// Counts writes once armed (`abort_at` above 0) and aborts the process
-/// instead of making write number `abort_at`.
-struct AbortAt {
-    writes: Arc<AtomicUsize>,
-    abort_at: Arc<AtomicUsize>,
-}
-
-impl stack::BeforeWrite for AbortAt {
-    async fn before_write(&self) {
-        let abort_at = self.abort_at.load(Ordering::SeqCst);
-        if abort_at > 0 && self.writes.fetch_add(1, Ordering::SeqCst) + 1 == abort_at {
-            std::process::abort();
-        }
-    }
-}
-
 /// The child: one debit, aborting on write `abort_at`. A no-op unless the
 /// parent set `CHILD_CONFIG`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,26 +35,19 @@ async fn child_debit_until_abort() {
         return;
     };
     let var = |name: &str| std::env::var(name).unwrap();
-    let writes = Arc::new(AtomicUsize::new(0));
-    let abort_at = Arc::new(AtomicUsize::new(0));
     let config = Path::new(&config);
-    let store = stack::HookedStore {
-        inner: stack::open_store(config),
-        hook: AbortAt {
-            writes: Arc::clone(&writes),
-            abort_at: Arc::clone(&abort_at),
-        },
-    };
+    let (store, faults) = FaultyStore::new(stack::open_store(config));
     let (vault, orchestrator) = stack::node(config, store).await;
     // Armed only now: opening the vault writes too.
-    abort_at.store(var("ABORT_AT").parse().unwrap(), Ordering::SeqCst);
+    let before = faults.writes();
+    faults.arm(Fault::Abort, var("ABORT_AT").parse().unwrap());
     let debit = debit_of(&var("TOKEN"), &var("ORDER"), var("EXPIRES").parse().unwrap());
     let result = orchestrator.debit(&vault, &actor(), debit, &Alone).await;
     let outcome = match result {
         Ok((view, _)) => view.status.as_str().to_owned(),
         Err(e) => format!("error:{}", e.code().code()),
     };
-    println!("DONE {} {outcome}", writes.load(Ordering::SeqCst));
+    println!("DONE {} {outcome}", faults.writes() - before);
 }
 
 /// Runs one child; `Some((writes, outcome))` when its debit finished
@@ -131,11 +107,7 @@ async fn payment(vault: &Vault<SledStore>, orchestrator: &Orchestrator, order: &
 async fn a_debit_killed_at_each_write_strands_no_reservation_and_loses_no_payment() {
     let (w, _, token, config) = stack::bound_then_stopped("u-kill", 4_242).await;
     let expires = Timestamp::now().seconds() + 3_000;
-    let token_number = tokenvault::vault::VaultConfig::embedded()
-        .unwrap()
-        .token_range
-        .parse_token(&token)
-        .unwrap();
+    let token_number = stack::token_number(&token);
     // Payments still in flight (their reservations held), and paid ones.
     let (mut in_flight, mut paid) = (0u32, 0u32);
     let mut writes_of_a_whole_debit = Vec::new();

@@ -5,6 +5,7 @@
 
 mod common;
 
+use common::faults::FaultyStore;
 use common::stack::{self, actor, debit_of};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -15,15 +16,6 @@ use tokenvault::vault::keys::kek::Kek;
 use tokenvault::vault::{Alone, Joined, StoredCard, Vault, VaultConfig, VaultError};
 
 const DEBITS_PER_WORKER: usize = 150;
-
-/// Writes wait a little before they are applied.
-struct Late;
-
-impl stack::BeforeWrite for Late {
-    async fn before_write(&self) {
-        tokio::time::sleep(WRITE_DELAY).await;
-    }
-}
 
 const WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(15);
 
@@ -39,14 +31,9 @@ async fn an_unbind_on_one_node_excludes_debits_on_another() {
     let (vault_a, node_a) = stack::node(&config, store.clone()).await;
     // Node B's writes land late, so an unbind on A can run between what a
     // debit on B read and what it writes.
-    let (vault_b, node_b) = stack::node(
-        &config,
-        stack::HookedStore {
-            inner: store,
-            hook: Late,
-        },
-    )
-    .await;
+    let (late, faults) = FaultyStore::new(store);
+    faults.delay_writes(Some(WRITE_DELAY));
+    let (vault_b, node_b) = stack::node(&config, late).await;
     let binding = BindingId::parse(&binding).unwrap();
     let expires = Timestamp::now().seconds() + 3_000;
 

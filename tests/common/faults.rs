@@ -19,6 +19,11 @@ pub enum Fault {
     FailAfterApply,
     /// A read returns the stored value with one byte flipped.
     CorruptRead,
+    /// The process dies instead of making the write (`abort`: no
+    /// destructor, no flush), so every earlier acknowledged write is on
+    /// disk and this one never lands. For tests that re-run themselves as
+    /// a child process; not in `ALL`.
+    Abort,
 }
 
 impl Fault {
@@ -48,6 +53,8 @@ pub struct Armed {
     /// The armed fault and the count (writes, or reads) left before it fires.
     armed: Mutex<Option<(Fault, u64)>>,
     fired: AtomicU64,
+    /// Writes seen (counted whether or not a fault is armed).
+    writes: AtomicU64,
     /// Every write waits this long first (a slow disk), to hold a group in flight.
     delay: Mutex<Option<std::time::Duration>>,
 }
@@ -84,12 +91,20 @@ impl Faults {
         *self.0.delay.lock().unwrap() = delay;
     }
 
+    /// How many writes (apply or apply_sequence) the store has been asked for.
+    pub fn writes(&self) -> u64 {
+        self.0.writes.load(Ordering::SeqCst)
+    }
+
     pub fn has_fired(&self) -> bool {
         self.0.fired.load(Ordering::SeqCst) > 0
     }
 
     /// Counts one write or read; the fault that fires on it, if any.
     fn next(&self, is_read: bool) -> Option<Fault> {
+        if !is_read {
+            self.0.writes.fetch_add(1, Ordering::SeqCst);
+        }
         let mut armed = self.0.armed.lock().unwrap();
         let (fault, left) = armed.as_mut()?;
         if fault.on_reads() != is_read {
@@ -119,6 +134,7 @@ impl<S: Store> FaultyStore<S> {
             tokio::time::sleep(delay).await;
         }
         match self.next(false) {
+            Some(Fault::Abort) => std::process::abort(),
             Some(Fault::FailApply) => Err(injected("the write was refused")),
             Some(Fault::FailFlush) => Ok(fail_durables(apply.await?)),
             Some(Fault::FailAfterApply) => {

@@ -1,9 +1,8 @@
 //! The service's own layers (vault, gateway, orchestration) built in the
 //! test process over a stopped service's data directory and config: for
-//! tests that wrap the store (fault injection) or run two nodes on one
-//! store, which the `serve` binary does not do.
+//! tests that wrap the store (`faults`) or run two nodes on one store,
+//! which the `serve` binary does not do.
 
-use std::future::Future;
 use std::path::Path;
 use tokenvault::audit::Actor;
 use tokenvault::config::ServiceConfig;
@@ -12,7 +11,7 @@ use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::payment::OrderId;
 use tokenvault::orchestration::{Debit, Orchestrator};
 use tokenvault::server::settings::LayerSettings;
-use tokenvault::store::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
+use tokenvault::store::{SledStore, Store};
 use tokenvault::vault::gateway::Gateway;
 use tokenvault::vault::keys::kek::Kek;
 use tokenvault::vault::Vault;
@@ -40,11 +39,16 @@ pub fn actor() -> Actor {
     Actor::local("node-test")
 }
 
+/// A token number the service answered, parsed in the default token range.
+pub fn token_number(token: &str) -> tokenvault::vault::token::TokenNumber {
+    let vault_config = tokenvault::vault::VaultConfig::embedded().unwrap();
+    vault_config.token_range.parse_token(token).unwrap()
+}
+
 /// A debit of 100 fen at `bank-a` for merchant `MERCHANT`.
 pub fn debit_of(token: &str, order: &str, expires_at: i64) -> Debit {
-    let vault_config = tokenvault::vault::VaultConfig::embedded().unwrap();
     Debit {
-        token: vault_config.token_range.parse_token(token).unwrap(),
+        token: token_number(token),
         order_id: OrderId::parse(order).unwrap(),
         amount: 100,
         currency: Currency::parse("CNY").unwrap(),
@@ -69,45 +73,4 @@ pub async fn bound_then_stopped(
     let config = w.service.config_path.clone();
     w.service.kill();
     (w, binding, token, config)
-}
-
-/// What a test does before each write of a `HookedStore` reaches sled.
-pub trait BeforeWrite: Send + Sync + 'static {
-    fn before_write(&self) -> impl Future<Output = ()> + Send;
-}
-
-/// The sled store with a test's hook run before every write (reads pass
-/// through): fault injection and delays without failpoints in the product.
-pub struct HookedStore<H> {
-    pub inner: SledStore,
-    pub hook: H,
-}
-
-impl<H: BeforeWrite> Store for HookedStore<H> {
-    fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send {
-        self.inner.get(key)
-    }
-
-    fn scan_prefix(
-        &self,
-        prefix: &[u8],
-        after: Option<&[u8]>,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<Entry>, StoreError>> + Send {
-        self.inner.scan_prefix(prefix, after, limit)
-    }
-
-    async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
-        self.hook.before_write().await;
-        self.inner.apply(batch).await
-    }
-
-    async fn apply_sequence(
-        &self,
-        batches: &[Batch],
-        seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
-    ) -> Result<Vec<Option<Durable>>, CommitError> {
-        self.hook.before_write().await;
-        self.inner.apply_sequence(batches, seal).await
-    }
 }

@@ -7,6 +7,7 @@
 
 mod channel;
 mod held;
+mod opens_pan;
 mod payments;
 mod settings;
 mod verification;
@@ -20,8 +21,7 @@ use super::{
 };
 use crate::audit::{Actor, Outcome};
 use crate::channel::protocol::{
-    ApplyRequest, ApplyResult, CancelRequest, CardKind, ConfirmRequest, RefusalCode, SmsRequest, SmsResponse,
-    SMS_PATH,
+    ApplyResult, CancelRequest, CardKind, ConfirmRequest, RefusalCode, SmsRequest, SmsResponse, SMS_PATH,
 };
 use crate::channel::{ChannelClient, ClientError, ClientTls};
 use crate::domain::error_code::{Class, ErrorCode};
@@ -298,51 +298,6 @@ impl Gateway {
             identity_ref: identity_ref.clone(),
             request_no: request_no.to_owned(),
         }
-    }
-
-    /// Sends an application whose opening of the PAN and identity is on
-    /// the trail: only now are they opened.
-    pub async fn apply_recorded<S: Store>(
-        &self,
-        vault: &Vault<S>,
-        recorded: Recorded<ApplyOpening>,
-    ) -> Result<Applied, GatewayError> {
-        let opening = recorded.into_inner();
-        let channel = self.channel(&opening.channel)?;
-        let pan = vault.open_pan(&opening.card_ref).await?;
-        let identity = vault.open_identity(&opening.identity_ref).await?;
-        let request = ApplyRequest {
-            merchant_id: self.merchant_id.clone(),
-            user_ref: opening.user_ref.clone(),
-            request_no: opening.request_no.clone(),
-            card_no: Zeroizing::new(pan.expose_digits().to_owned()),
-            name: Zeroizing::new(identity.name.expose().to_owned()),
-            id_no: Zeroizing::new(identity.id_number.expose().to_owned()),
-            phone: Zeroizing::new(identity.phone.expose().to_owned()),
-        };
-        drop((pan, identity));
-        let response = channel.apply(request).await?;
-        let channel_id = &opening.channel;
-        let card_ref = &opening.card_ref;
-        let agreement = match (response.result, response.agreement_no) {
-            (ApplyResult::Signed, Some(no)) if !no.is_empty() => Some(SignedAgreement {
-                channel: channel_id.clone(),
-                card_ref: card_ref.clone(),
-                agreement_no: Zeroizing::new(no),
-            }),
-            (ApplyResult::Signed, _) => {
-                return Err(GatewayError::Protocol(
-                    "signed without an agreement number".into(),
-                ))
-            }
-            _ => None,
-        };
-        Ok(Applied {
-            result: response.result,
-            apply_no: response.apply_no,
-            card_kind: response.card_kind,
-            agreement,
-        })
     }
 
     /// Completes a signing with the bank's SMS code (if it sent one) and the
