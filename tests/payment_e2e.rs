@@ -249,6 +249,83 @@ async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
     w.audit_intact().await;
 }
 
+/// Issue 17, item 1: no amount past 10^12 fen is taken anywhere, so no
+/// counter can wrap. A debit of u64::MAX (allowed by nothing now), token
+/// limits past the bound, a refund past it, and currencies outside ISO 4217
+/// are refused naming the field and rule; nothing is held or taken.
+#[tokio::test]
+async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
+    const BOUND: u64 = 1_000_000_000_000;
+    let (pan, id_no) = (debit_pan(131), id_number());
+    let w = pay_world(&pan, &id_no, &[], "");
+    let (_, _, card) = w.bound("u-bound", &pan, &id_no).await;
+    let field_rule = |r: &Response| (r.status, r.json()["field"].clone(), r.json()["rule"].clone());
+    for (per_tx, total) in [(BOUND, BOUND + 1), (u64::MAX, u64::MAX)] {
+        let r = w
+            .post(
+                "orchestrator",
+                "/v1/tokens",
+                json!({ "card_ref": card, "controls": controls(2, per_tx, total, now() - 10) }),
+            )
+            .await;
+        assert_eq!(
+            field_rule(&r),
+            (422, json!("controls"), json!("out_of_range")),
+            "{}",
+            r.text()
+        );
+    }
+    for code in ["XTS", "XAU", "ABC"] {
+        let mut with_code = controls(2, 100, 100, now() - 10);
+        with_code["currency"] = json!(code);
+        let r = w
+            .post(
+                "orchestrator",
+                "/v1/tokens",
+                json!({ "card_ref": card, "controls": with_code }),
+            )
+            .await;
+        assert_eq!(
+            field_rule(&r),
+            (422, json!("controls.currency"), json!("iso_4217")),
+            "{code}: {}",
+            r.text()
+        );
+    }
+    let token = w.token_with(&card, controls(4, BOUND, BOUND, now() - 10)).await;
+    for amount in [BOUND + 1, u64::MAX] {
+        let r = w.debit(&token, &format!("o-{amount}"), amount, json!({})).await;
+        assert_eq!(
+            field_rule(&r),
+            (422, json!("amount"), json!("out_of_range")),
+            "{}",
+            r.text()
+        );
+    }
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (usage["uses_reserved"].clone(), usage["amount_reserved"].clone()),
+        (json!(0), json!(0))
+    );
+    let paid = w.debit(&token, "o-small", 100, json!({})).await;
+    assert_eq!(paid.status, 201, "{}", paid.text());
+    let payment = paid.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{payment}/refunds"),
+            json!({ "refund_id": "r-huge", "amount": u64::MAX }),
+        )
+        .await;
+    assert_eq!(
+        field_rule(&r),
+        (422, json!("amount"), json!("out_of_range")),
+        "{}",
+        r.text()
+    );
+    w.audit_intact().await;
+}
+
 #[tokio::test]
 async fn fifty_concurrent_debits_against_five_uses_take_exactly_five() {
     let (pan, id_no) = (debit_pan(102), id_number());

@@ -105,9 +105,10 @@ pub struct ControlsDto {
     #[schema(minimum = 1)]
     pub max_uses: u32,
     /// At most `cumulative_limit`.
-    #[schema(minimum = 1)]
+    #[schema(minimum = 1, maximum = 1000000000000_u64)]
     pub per_transaction_limit: u64,
-    #[schema(minimum = 1)]
+    /// At most 10^12 minor units.
+    #[schema(minimum = 1, maximum = 1000000000000_u64)]
     pub cumulative_limit: u64,
     #[schema(example = "CNY")]
     pub currency: String,

@@ -14,8 +14,8 @@ pub struct DebitRequest {
     pub token: String,
     /// The merchant's order id: one payment per (merchant, order id).
     pub order_id: String,
-    /// Minor units (fen), positive.
-    #[schema(minimum = 1)]
+    /// Minor units (fen), positive, at most 10^12.
+    #[schema(minimum = 1, maximum = 1000000000000_u64)]
     pub amount: u64,
     /// ISO 4217, e.g. CNY.
     pub currency: String,
@@ -39,8 +39,8 @@ pub struct ConfirmPaymentRequest {
 pub struct RefundRequest {
     /// The caller's id for this refund; a repeat is the same refund.
     pub refund_id: String,
-    /// Minor units; all refunds together at most the captured amount.
-    #[schema(minimum = 1)]
+    /// Minor units, at most 10^12; all refunds together at most the captured amount.
+    #[schema(minimum = 1, maximum = 1000000000000_u64)]
     pub amount: u64,
 }
 

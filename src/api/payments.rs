@@ -11,6 +11,7 @@ use super::payment_dto::{
 };
 use super::problem::Problem;
 use super::query::{Query, Read, Reading};
+use crate::domain::amount::Amount;
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
@@ -59,20 +60,21 @@ impl Mutation for DebitCall {
         let mut check = input.checks();
         let token = check.take("token", token_range.parse_token(&r.token));
         let order_id = check.take("order_id", OrderId::parse(&r.order_id));
+        let amount = check.take("amount", Amount::parse(r.amount));
         let currency = check.take("currency", Currency::parse(&r.currency));
         let channel = check.take("channel", ChannelId::parse(&r.channel));
         let merchant = check.take("merchant", MerchantId::parse(&r.merchant));
         check.done().await?;
         // `done` passed, so every field parsed.
-        let (Some(token), Some(order_id), Some(currency), Some(channel), Some(merchant)) =
-            (token, order_id, currency, channel, merchant)
+        let (Some(token), Some(order_id), Some(amount), Some(currency), Some(channel), Some(merchant)) =
+            (token, order_id, amount, currency, channel, merchant)
         else {
             return Err(Problem::internal());
         };
         let debit = Debit {
             token,
             order_id,
-            amount: r.amount,
+            amount: amount.minor_units(),
             currency,
             channel,
             merchant,
@@ -199,6 +201,7 @@ impl Mutation for RefundCall {
     async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<(Refund, bool), Problem> {
         let JsonBody(r) = &input.body;
         let refund_id = input.field("refund_id", RefundId::parse(&r.refund_id)).await?;
+        let amount = input.field("amount", Amount::parse(r.amount)).await?;
         Ok(input
             .app
             .orchestrator
@@ -207,7 +210,7 @@ impl Mutation for RefundCall {
                 &input.caller.actor,
                 &input.path,
                 &refund_id,
-                r.amount,
+                amount.minor_units(),
                 record,
             )
             .await?)

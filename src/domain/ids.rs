@@ -6,7 +6,10 @@ use crate::domain::validation::{Field, Rule, ValidationError};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// ISO 4217 alphabetic code, e.g. `CNY`.
+/// An active ISO 4217 currency by its alphabetic code, e.g. `CNY`. The list
+/// is the `iso_currency` crate's (ISO 4217 as published by its maintenance
+/// agency, SIX; version 0.7); funds (e.g. `CLF`), special codes (`XAU`,
+/// `XTS`, `XXX`) and superseded ones are refused: none is money a card pays.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Currency([u8; 3]);
@@ -14,15 +17,23 @@ pub struct Currency([u8; 3]);
 impl Currency {
     pub fn parse(text: &str) -> Result<Self, ValidationError> {
         let b = text.as_bytes();
-        if b.len() == 3 && b.iter().all(u8::is_ascii_uppercase) {
-            Ok(Currency([b[0], b[1], b[2]]))
-        } else {
-            Err(ValidationError::new(
+        if !(b.len() == 3 && b.iter().all(u8::is_ascii_uppercase)) {
+            return Err(ValidationError::new(
                 Field::Currency,
                 Rule::Format,
                 "a currency is a three-letter upper-case ISO 4217 code",
-            ))
+            ));
         }
+        let payable = iso_currency::Currency::from_code(text)
+            .is_some_and(|c| !c.is_fund() && !c.is_special() && c.is_superseded().is_none());
+        if !payable {
+            return Err(ValidationError::new(
+                Field::Currency,
+                Rule::UnknownCurrency,
+                "not an active ISO 4217 currency (funds, special and superseded codes are refused)",
+            ));
+        }
+        Ok(Currency([b[0], b[1], b[2]]))
     }
 
     pub fn as_str(&self) -> &str {

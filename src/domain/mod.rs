@@ -2,6 +2,7 @@
 //! names of a refusal, each failure's one code, the catalogue of operations, time, and the OS random
 //! generator. Nothing here imports another layer of the crate.
 
+pub mod amount;
 pub mod error_code;
 pub mod ids;
 pub mod operation;

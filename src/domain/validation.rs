@@ -86,6 +86,8 @@ pub enum Rule {
     IdNumberRun,
     PhoneRun,
     FewDistinctDigits,
+    /// Three letters that are not an active ISO 4217 currency.
+    UnknownCurrency,
 }
 
 impl Rule {
@@ -116,6 +118,7 @@ impl Rule {
             Rule::IdNumberRun => "id_number_run",
             Rule::PhoneRun => "phone_run",
             Rule::FewDistinctDigits => "few_distinct_digits",
+            Rule::UnknownCurrency => "iso_4217",
         }
     }
 }

@@ -72,8 +72,11 @@ impl Orders {
     }
 
     fn charge(&mut self, card_no: &str, day: i64, amount: u64) {
-        *self.spent.entry(card_no.to_owned()).or_default() += amount;
-        *self.daily.entry((card_no.to_owned(), day)).or_default() += amount;
+        // Saturating: a balance past u64 is over every limit, not zero.
+        let spent = self.spent.entry(card_no.to_owned()).or_default();
+        *spent = spent.saturating_add(amount);
+        let daily = self.daily.entry((card_no.to_owned(), day)).or_default();
+        *daily = daily.saturating_add(amount);
     }
 
     fn give_back(&mut self, card_no: &str, amount: u64) {
@@ -89,9 +92,9 @@ impl Orders {
             .values()
             .filter(|o| o.card_no.as_str() == card_no && o.day == day)
             .filter(|o| matches!(o.state.status, PayStatus::Processing | PayStatus::UserPaying))
-            .map(|o| o.state.amount)
-            .sum();
-        self.daily.get(&(card_no.to_owned(), day)).copied().unwrap_or(0) + pending
+            .fold(0u64, |sum, o| sum.saturating_add(o.state.amount));
+        let daily = self.daily.get(&(card_no.to_owned(), day)).copied().unwrap_or(0);
+        daily.saturating_add(pending)
     }
 }
 
@@ -133,10 +136,12 @@ impl Bank {
             ));
         }
         let day = today();
-        if faults
-            .daily_limit
-            .is_some_and(|l| orders.committed_today(&card_no, day) + request.amount > l)
-        {
+        if faults.daily_limit.is_some_and(|l| {
+            orders
+                .committed_today(&card_no, day)
+                .saturating_add(request.amount)
+                > l
+        }) {
             return Err(refuse(RefusalCode::OverDailyLimit, "over the daily limit"));
         }
         let spent = orders.spent.get(card_no.as_str()).copied().unwrap_or(0);
@@ -258,13 +263,14 @@ impl Bank {
                 "only a paid order can be refunded",
             ));
         }
-        if request.amount == 0 || order.refunded + request.amount > order.state.amount {
+        let refunded = order.refunded.checked_add(request.amount);
+        if request.amount == 0 || refunded.is_none_or(|total| total > order.state.amount) {
             return Err(refuse(
                 RefusalCode::RefundExceedsPaid,
                 "refunds would exceed the paid amount",
             ));
         }
-        order.refunded += request.amount;
+        order.refunded = order.refunded.saturating_add(request.amount);
         order.refunds.insert(request.refund_no.clone(), request.amount);
         let (card, refunded_total) = (order.card_no.to_string(), order.refunded);
         orders.give_back(&card, request.amount);

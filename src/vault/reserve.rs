@@ -290,8 +290,12 @@ fn settle_usage(record: &mut TokenRecord, amount: u64, to: ReservationState) -> 
         .ok_or(VaultError::Corrupt { what: "token usage" })?;
     u.amount_reserved = u.amount_reserved.checked_sub(amount).ok_or(corrupt)?;
     if to == ReservationState::Committed {
-        u.uses_committed += 1;
-        u.amount_committed += amount;
+        u.uses_committed = u
+            .uses_committed
+            .checked_add(1)
+            .ok_or(VaultError::Corrupt { what: "token usage" })?;
+        u.amount_committed = crate::domain::amount::checked_sum(u.amount_committed, amount)
+            .ok_or(VaultError::Corrupt { what: "token usage" })?;
     }
     Ok(())
 }

@@ -93,6 +93,7 @@ impl Orchestrator {
         answer: &dyn Answering,
     ) -> Result<(PaymentView, bool), OrchestrationError> {
         let now = Timestamp::now();
+        crate::domain::amount::Amount::parse(debit.amount)?;
         check_expiry(debit.expires_at, now, self.payments.max_order_ttl.as_secs())?;
         let order_key = layout::order(&debit.merchant, &debit.order_id);
         let _one_debit_per_order = self.order_locks.lock(&order_key).await;

@@ -150,20 +150,21 @@ pub(crate) struct PaymentRecord {
 
 impl PaymentRecord {
     /// Refunds that succeeded or may still (processing).
+    /// Refunds that succeeded or may still (processing). Each refund is
+    /// bounded and never more than the payment, so the sum cannot wrap; it
+    /// saturates rather than trust that.
     fn refunds_claimed(&self) -> u64 {
         self.refunds
             .iter()
             .filter(|r| r.status != RefundStatus::Failed)
-            .map(|r| r.amount)
-            .sum()
+            .fold(0, |sum, r| sum.saturating_add(r.amount))
     }
 
     fn refunded(&self) -> u64 {
         self.refunds
             .iter()
             .filter(|r| r.status == RefundStatus::Succeeded)
-            .map(|r| r.amount)
-            .sum()
+            .fold(0, |sum, r| sum.saturating_add(r.amount))
     }
 
     pub(crate) fn view(&self) -> PaymentView {

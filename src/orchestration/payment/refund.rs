@@ -55,6 +55,7 @@ impl Orchestrator {
         amount: u64,
         answer: &dyn Joined<(Refund, bool)>,
     ) -> Result<(Refund, bool), OrchestrationError> {
+        crate::domain::amount::Amount::parse(amount)?;
         let (mut record, raw) = self.load_payment(vault, id).await?;
         let now = Timestamp::now();
         let created = match record.refunds.iter().find(|r| &r.id == refund_id) {

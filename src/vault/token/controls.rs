@@ -3,6 +3,7 @@
 //! comes from the store transaction around it (see `vault::reserve`).
 
 use super::lifecycle::TokenStatus;
+use crate::domain::amount::{checked_sum, MAX_MINOR_UNITS};
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{Field, Rule, ValidationError};
@@ -39,6 +40,12 @@ impl DomainControls {
         }
         if spec.per_transaction_limit == 0 || spec.cumulative_limit == 0 {
             return err(Rule::OutOfRange, "amount limits must be positive (minor units)");
+        }
+        if spec.cumulative_limit > MAX_MINOR_UNITS {
+            return err(
+                Rule::OutOfRange,
+                "amount limits are at most 1000000000000 minor units",
+            );
         }
         if spec.per_transaction_limit > spec.cumulative_limit {
             return err(
@@ -177,12 +184,22 @@ pub(crate) fn reserve(
     if uses >= u64::from(c.max_uses) {
         return Err(ControlRefusal::UseCount);
     }
-    let spent = usage.amount_committed.saturating_add(usage.amount_reserved);
-    if spent.saturating_add(request.amount) > c.cumulative_limit {
+    // Checked sums: a total past the bound (or `u64`) is over any limit,
+    // and nothing wraps into the stored usage.
+    let total = checked_sum(usage.amount_committed, usage.amount_reserved)
+        .and_then(|spent| checked_sum(spent, request.amount));
+    let (Some(total), Some(amount_reserved)) = (total, checked_sum(usage.amount_reserved, request.amount))
+    else {
+        return Err(ControlRefusal::CumulativeAmount);
+    };
+    if total > c.cumulative_limit {
         return Err(ControlRefusal::CumulativeAmount);
     }
-    usage.uses_reserved += 1;
-    usage.amount_reserved += request.amount;
+    usage.uses_reserved = usage
+        .uses_reserved
+        .checked_add(1)
+        .ok_or(ControlRefusal::UseCount)?;
+    usage.amount_reserved = amount_reserved;
     Ok(())
 }
 
@@ -305,5 +322,100 @@ mod tests {
         assert!(postcard::from_bytes::<DomainControls>(&bytes).is_err());
         assert!(ChannelId::parse("bad channel").is_err());
         assert!(Currency::parse("cny").is_err());
+    }
+
+    #[test]
+    fn limits_past_the_amount_bound_are_refused() {
+        let mut s = spec();
+        s.per_transaction_limit = MAX_MINOR_UNITS;
+        s.cumulative_limit = MAX_MINOR_UNITS;
+        assert!(DomainControls::new(s.clone()).is_ok());
+        s.cumulative_limit = MAX_MINOR_UNITS + 1;
+        assert_eq!(DomainControls::new(s.clone()).unwrap_err().rule, Rule::OutOfRange);
+        s.per_transaction_limit = u64::MAX;
+        s.cumulative_limit = u64::MAX;
+        assert_eq!(DomainControls::new(s).unwrap_err().rule, Rule::OutOfRange);
+        assert_eq!(Currency::parse("XTS").unwrap_err().rule, Rule::UnknownCurrency);
+        assert_eq!(Currency::parse("ABC").unwrap_err().rule, Rule::UnknownCurrency);
+        assert!(Currency::parse("JPY").is_ok());
+    }
+
+    /// Limits at the bound: two reservations that together pass it are
+    /// refused, never wrapped; a usage already at the bound (a stored
+    /// record written before the bound) refuses instead of overflowing.
+    #[test]
+    fn sums_across_the_bound_are_refused_not_wrapped() {
+        let mut s = spec();
+        s.max_uses = 10;
+        s.per_transaction_limit = MAX_MINOR_UNITS;
+        s.cumulative_limit = MAX_MINOR_UNITS;
+        let controls = DomainControls::new(s).unwrap();
+        let now = Timestamp(150);
+        let mut usage = Usage::default();
+        reserve(
+            TokenStatus::Active,
+            &controls,
+            &mut usage,
+            &request(MAX_MINOR_UNITS - 1),
+            now,
+        )
+        .unwrap();
+        reserve(TokenStatus::Active, &controls, &mut usage, &request(1), now).unwrap();
+        assert_eq!(usage.amount_reserved, MAX_MINOR_UNITS);
+        assert_eq!(
+            reserve(TokenStatus::Active, &controls, &mut usage, &request(1), now).unwrap_err(),
+            ControlRefusal::CumulativeAmount
+        );
+        let mut corrupt = Usage {
+            amount_reserved: u64::MAX,
+            amount_committed: u64::MAX,
+            ..Usage::default()
+        };
+        assert_eq!(
+            reserve(TokenStatus::Active, &controls, &mut corrupt, &request(1), now).unwrap_err(),
+            ControlRefusal::CumulativeAmount
+        );
+    }
+
+    proptest::proptest! {
+        /// Any sequence of reservations (0, 1, the bound, around it) keeps
+        /// the held amount within the cumulative limit and the use count
+        /// within max_uses; a refusal changes nothing.
+        #[test]
+        fn reservations_never_pass_a_limit(
+            limit in proptest::prop_oneof![
+                proptest::prelude::Just(MAX_MINOR_UNITS),
+                proptest::prelude::Just(MAX_MINOR_UNITS - 1),
+                1u64..=MAX_MINOR_UNITS,
+            ],
+            amounts in proptest::collection::vec(
+                proptest::prop_oneof![
+                    proptest::prelude::Just(0u64),
+                    proptest::prelude::Just(1u64),
+                    proptest::prelude::Just(MAX_MINOR_UNITS),
+                    proptest::prelude::Just(MAX_MINOR_UNITS - 1),
+                    proptest::prelude::Just(MAX_MINOR_UNITS + 1),
+                    proptest::prelude::Just(u64::MAX),
+                    proptest::prelude::any::<u64>(),
+                ],
+                1..12,
+            ),
+        ) {
+            let mut s = spec();
+            s.max_uses = 8;
+            s.per_transaction_limit = limit;
+            s.cumulative_limit = limit;
+            let controls = DomainControls::new(s).unwrap();
+            let mut usage = Usage::default();
+            for amount in amounts {
+                let before = usage;
+                match reserve(TokenStatus::Active, &controls, &mut usage, &request(amount), Timestamp(150)) {
+                    Ok(()) => proptest::prop_assert_eq!(usage.amount_reserved, before.amount_reserved + amount),
+                    Err(_) => proptest::prop_assert_eq!(usage, before),
+                }
+                proptest::prop_assert!(usage.amount_reserved <= limit);
+                proptest::prop_assert!(usage.uses_reserved <= 8);
+            }
+        }
     }
 }
