@@ -34,6 +34,22 @@ async fn open_faulty(dir: &std::path::Path) -> (FaultyVault, Faults, SledStore) 
     (vault, faults, sled)
 }
 
+/// The vault over the same files once the faulty one is gone. sled's own
+/// background thread can hold the file lock a moment after the last handle
+/// is dropped, so the open is retried briefly.
+async fn reopen(dir: &std::path::Path) -> Vault<SledStore> {
+    for _ in 0..50 {
+        if let Ok(store) = SledStore::open(&dir.join("data")) {
+            let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).unwrap();
+            return Vault::open(store, kek, VaultConfig::embedded().unwrap())
+                .await
+                .unwrap();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the store stayed locked after the vault was dropped");
+}
+
 /// What the vault said yes to; each must be readable afterwards.
 #[derive(Default)]
 struct Acknowledged {
@@ -170,7 +186,7 @@ async fn after_any_injected_fault_the_chain_is_whole_and_no_acknowledged_write_i
                 assert_intact(&*vault, &done, &context).await;
                 done
             };
-            let reopened = common::open_in(dir.path()).await;
+            let reopened = reopen(dir.path()).await;
             assert_intact(&reopened, &done, &format!("{context}, reopened")).await;
             writes_again(&reopened, &format!("{context}, reopened")).await;
         }
@@ -261,4 +277,33 @@ async fn a_writer_cancelled_mid_commit_changes_nothing_for_the_writes_grouped_wi
     faults.delay_writes(None);
     writes_again(&*vault, "after").await;
     assert_intact(&*vault, &done, "after a cancelled writer").await;
+}
+
+/// Issue 17, item 5 (in part): readiness follows the store's writes. After
+/// a failed write `/ready`'s check makes a probe write: not ready while the
+/// store refuses it, ready again once it takes it, without a restart; and
+/// a storage failure is a 503 `storage-unavailable` with `Retry-After`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_follows_the_stores_writes_and_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, faults, _) = open_faulty(dir.path()).await;
+    vault.ping().await.expect("ready at start");
+    // The write fails, and so does the probe write after it.
+    faults.arm(Fault::FailApply, 1);
+    let failed = vault
+        .record_admin(&actor(), Operation::KeyRotate, Outcome::Success, "x")
+        .await
+        .unwrap_err();
+    let code = failed.code();
+    assert_eq!(code.code(), "storage-unavailable", "{failed}");
+    assert!(
+        code.retry_after_s.is_some(),
+        "a storage failure says when to retry"
+    );
+    faults.arm(Fault::FailApply, 1);
+    assert!(vault.ping().await.is_err(), "not ready while writes fail");
+    // The store takes writes again: ready, and writes go on.
+    assert!(vault.ping().await.is_ok(), "ready once the probe write lands");
+    writes_again(&vault, "after").await;
+    vault.ping().await.unwrap();
 }

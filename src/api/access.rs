@@ -79,13 +79,15 @@ fn span_for(request: &Request) -> tracing::Span {
     )
 }
 
-/// A caller's id is kept only when it is 1-64 of `[A-Za-z0-9_-]`: it lands
-/// in audit records and logs, so it must not carry arbitrary text.
+/// A caller's id is kept only when it is 1-64 of `[A-Za-z0-9_-]` and holds
+/// no card, resident ID or mobile number: it lands in audit records and
+/// logs, so it must not carry arbitrary text or personal data.
 fn well_formed(id: &[u8]) -> bool {
     (1..=64).contains(&id.len())
         && id
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+        && std::str::from_utf8(id).is_ok_and(|id| crate::domain::personal_numbers::find(id).is_none())
 }
 
 async fn drop_malformed_request_id(mut request: Request) -> Request {

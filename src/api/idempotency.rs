@@ -142,7 +142,9 @@ impl<A> Record<A> {
     /// `parts` name the request: method, matched route, real path, body.
     pub(super) fn new(app: &App, identity: &str, key: &str, parts: &[&[u8]], answer: A) -> Self {
         Record {
-            store_key: keyspace::IDEMPOTENCY.key(format_args!("{identity}/{key}")),
+            // A keyed digest, never the key as given: a caller may put
+            // anything in the header, a card number included.
+            store_key: keyspace::IDEMPOTENCY.key(app.vault.idempotency_slot(identity, key)),
             request_mac: app.vault.request_mac(parts),
             answer,
             joined: AtomicBool::new(false),

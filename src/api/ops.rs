@@ -28,7 +28,7 @@ pub async fn ready(State(app): State<Arc<App>>) -> Result<Json<StatusResponse>, 
             StatusCode::SERVICE_UNAVAILABLE,
             "not-ready",
             "Not ready",
-            "the store does not answer",
+            "the store does not answer or does not take writes",
         )
         .retry_after(5)
     })?;

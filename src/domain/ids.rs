@@ -73,11 +73,11 @@ macro_rules! identifier {
             pub fn parse(text: &str) -> Result<Self, ValidationError> {
                 let ok = (1..=64).contains(&text.len())
                     && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.');
-                if ok {
-                    Ok($name(text.to_owned()))
-                } else {
-                    Err(ValidationError::new($field, Rule::Format, $detail))
+                if !ok {
+                    return Err(ValidationError::new($field, Rule::Format, $detail));
                 }
+                $crate::domain::personal_numbers::refuse_in(text, $field)?;
+                Ok($name(text.to_owned()))
             }
             pub fn as_str(&self) -> &str {
                 &self.0

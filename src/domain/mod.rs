@@ -5,7 +5,9 @@
 pub mod amount;
 pub mod error_code;
 pub mod ids;
+pub mod luhn;
 pub mod operation;
+pub mod personal_numbers;
 pub mod random;
 pub mod refs;
 pub mod subject;

@@ -112,15 +112,15 @@ impl UserId {
             && text
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-        if ok {
-            Ok(UserId(text.to_owned()))
-        } else {
-            Err(ValidationError::new(
+        if !ok {
+            return Err(ValidationError::new(
                 Field::User,
                 Rule::Format,
                 "a user id is 1 to 64 letters, digits, '.', '_' or '-'",
-            ))
+            ));
         }
+        crate::domain::personal_numbers::refuse_in(text, Field::User)?;
+        Ok(UserId(text.to_owned()))
     }
 
     pub fn as_str(&self) -> &str {

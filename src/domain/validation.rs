@@ -88,6 +88,12 @@ pub enum Rule {
     FewDistinctDigits,
     /// Three letters that are not an active ISO 4217 currency.
     UnknownCurrency,
+    /// A free-form identifier holding what looks like a card number.
+    CardNumberLike,
+    /// ... a resident ID number.
+    IdNumberLike,
+    /// ... a mobile number.
+    PhoneNumberLike,
 }
 
 impl Rule {
@@ -119,6 +125,9 @@ impl Rule {
             Rule::PhoneRun => "phone_run",
             Rule::FewDistinctDigits => "few_distinct_digits",
             Rule::UnknownCurrency => "iso_4217",
+            Rule::CardNumberLike => "card_number_like",
+            Rule::IdNumberLike => "id_number_like",
+            Rule::PhoneNumberLike => "phone_number_like",
         }
     }
 }

@@ -66,11 +66,13 @@ pub const OPEN_PAYMENT: Family = Family::new("open-payment/", "orchestration", "
 pub const AUDIT_RECORD: Family =
     Family::new("audit/rec/", "audit", "audit records by sequence (zero-padded)");
 pub const AUDIT_HEAD: Family = Family::new("audit/head", "audit", "the chain head");
+// Operations.
+pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readiness probe's last write");
 // The API's remembered answers.
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 25] = [
+pub const ALL: [&Family; 26] = [
     &DATA_KEY,
     &FINGERPRINT_KEY,
     &AUDIT_KEY,
@@ -95,6 +97,7 @@ pub const ALL: [&Family; 25] = [
     &OPEN_PAYMENT,
     &AUDIT_RECORD,
     &AUDIT_HEAD,
+    &READY_PROBE,
     &IDEMPOTENCY,
 ];
 

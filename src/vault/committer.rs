@@ -24,6 +24,7 @@ use super::records::encode;
 use super::VaultError;
 use crate::audit::{head_key, read, record_key, Actor, AuditChain, ChainHead, Entry};
 use crate::store::{Batch, CommitError, Store, StoreError};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use tokio::sync::oneshot;
@@ -57,6 +58,9 @@ type Reply = oneshot::Sender<Settled>;
 pub(super) struct Committer {
     queue: Option<mpsc::Sender<(Queued, Reply)>>,
     thread: Option<JoinHandle<()>>,
+    /// Whether the last group failed in the store (an error, a failed
+    /// flush, a head that did not verify): what `/ready` reports.
+    last_failed: Arc<AtomicBool>,
 }
 
 impl Committer {
@@ -66,6 +70,8 @@ impl Committer {
             .build()
             .map_err(|e| cannot_start(&e))?;
         let (queue, waiting) = mpsc::channel();
+        let last_failed = Arc::new(AtomicBool::new(false));
+        let worker_failed = Arc::clone(&last_failed);
         let thread = std::thread::Builder::new()
             .name("tokenvault-committer".into())
             .spawn(move || {
@@ -74,6 +80,7 @@ impl Committer {
                     chain,
                     head: None,
                     runtime,
+                    last_failed: worker_failed,
                 };
                 worker.run(&waiting);
             })
@@ -81,7 +88,13 @@ impl Committer {
         Ok(Committer {
             queue: Some(queue),
             thread: Some(thread),
+            last_failed,
         })
+    }
+
+    /// Whether the last commit group failed in the store.
+    pub(super) fn last_failed(&self) -> bool {
+        self.last_failed.load(Ordering::Acquire)
     }
 
     /// Queues the write and waits until it is settled.
@@ -129,6 +142,7 @@ struct Worker<S> {
     /// and verified from the store before the next write.
     head: Option<ChainHead>,
     runtime: tokio::runtime::Runtime,
+    last_failed: Arc<AtomicBool>,
 }
 
 impl<S: Store> Worker<S> {
@@ -148,6 +162,8 @@ impl<S: Store> Worker<S> {
     fn commit_group(&mut self, group: Vec<(Queued, Reply)>) {
         let (mut writes, replies): (Vec<Queued>, Vec<Reply>) = group.into_iter().unzip();
         let outcomes = self.settle(&mut writes);
+        let failed = outcomes.iter().any(|o| matches!(o, Settled::Failed(_)));
+        self.last_failed.store(failed, Ordering::Release);
         for (reply, settled) in replies.into_iter().zip(outcomes) {
             // A writer that went away (its request was cancelled) is told nothing.
             let _ = reply.send(settled);

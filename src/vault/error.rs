@@ -147,10 +147,18 @@ impl VaultError {
             VaultError::Contention => ErrorCode::new(Class::Unavailable, "contention", "Busy")
                 .retry_after(1)
                 .public_detail("too many concurrent changes to one record; retry"),
-            VaultError::Crypto(_)
-            | VaultError::Store(_)
-            | VaultError::Corrupt { .. }
-            | VaultError::TokenSpaceExhausted => ErrorCode::internal(),
+            // A fault of the store is the store's to recover from: 503,
+            // never a guess that the write did or did not land.
+            VaultError::Store(_) => {
+                ErrorCode::new(Class::Unavailable, "storage-unavailable", "Storage unavailable")
+                    .retry_after(5)
+                    .public_detail(
+                        "the store could not complete this request; nothing was acknowledged; retry",
+                    )
+            }
+            VaultError::Crypto(_) | VaultError::Corrupt { .. } | VaultError::TokenSpaceExhausted => {
+                ErrorCode::internal()
+            }
         }
     }
 }

@@ -151,6 +151,15 @@ impl<S: Store> Vault<S> {
             .0
     }
 
+    /// Where the idempotency record of `identity`'s `key` is kept: a keyed
+    /// digest of both (hex), so no header value reaches a store key.
+    pub(crate) fn idempotency_slot(&self, identity: &str, key: &str) -> String {
+        self.keyring
+            .fingerprint_key()
+            .fingerprint_parts("idempotency-key", &[identity.as_bytes(), key.as_bytes()])
+            .to_hex()
+    }
+
     /// Keyed digest of a one-time code bound to `context` (a binding id):
     /// the code itself is never stored.
     pub(crate) fn code_digest(&self, context: &str, code: &str) -> [u8; 32] {

@@ -108,9 +108,17 @@ impl<S: Store> Vault<S> {
             .await
     }
 
-    /// Whether the store answers (`/ready`): one read of the chain head.
+    /// Whether the store serves (`/ready`): it answers a read of the chain
+    /// head and, after a write failed, takes a durable probe write (so a
+    /// full or failed disk is not ready, and a recovered one is).
     pub async fn ping(&self) -> Result<(), VaultError> {
         self.store.get(keyspace::AUDIT_HEAD.as_bytes()).await?;
+        if self.committer.last_failed() {
+            let mut probe = Batch::new();
+            let now = crate::domain::time::Timestamp::now().seconds().to_be_bytes();
+            probe.put(keyspace::READY_PROBE.as_bytes(), now.to_vec());
+            self.store.commit(probe).await?;
+        }
         Ok(())
     }
 }

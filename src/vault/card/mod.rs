@@ -1,7 +1,7 @@
 //! Card numbers: parsing, networks, BIN facts, masking.
 
 pub mod bin_table;
-pub mod luhn;
+pub use crate::domain::luhn;
 pub mod network;
 pub(in crate::vault) mod pan;
 pub mod rules;

@@ -1,5 +1,6 @@
 //! The ISO/IEC 7812 mod-10 check digit. Public: it reveals nothing, and
-//! callers use it to make test data.
+//! callers use it to make test data. In the domain layer because free-form
+//! identifiers are checked with it too (`personal_numbers`), not only cards.
 
 /// Whether `digits` (ASCII '0'..='9' only) carries a valid Luhn check digit.
 pub fn is_valid(digits: &[u8]) -> bool {
