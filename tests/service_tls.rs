@@ -358,16 +358,20 @@ async fn connections_beyond_the_cap_are_closed_and_silent_ones_time_out() {
         "the server closed the silent connection"
     );
 
-    // Two idle connections fill the cap; a third is closed at once.
-    let _a = tokio::net::TcpStream::connect(service.addr).await.unwrap();
-    let _b = tokio::net::TcpStream::connect(service.addr).await.unwrap();
+    // Two idle authenticated connections fill the cap; a third is closed
+    // once its handshake ends. (Idle sockets without a certificate count
+    // against the handshake budget instead: `idle_sockets_without_a_
+    // certificate_cannot_lock_clients_out`.)
+    let a = service.client("monitor").connect().await.unwrap();
+    let b = service.client("monitor").connect().await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(
         service.client("monitor").get("/health").await.is_err(),
         "over the cap"
     );
-    // Once the idle ones time out, service resumes.
-    tokio::time::sleep(std::time::Duration::from_millis(3_500)).await;
+    // Once they close, service resumes.
+    drop((a, b));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(
         service.client("monitor").get("/health").await.unwrap().status,
         200
@@ -380,4 +384,65 @@ async fn connections_beyond_the_cap_are_closed_and_silent_ones_time_out() {
     assert!(metrics
         .lines()
         .any(|l| l.starts_with("tokenvault_tls_handshakes_failed_total ") && !l.ends_with(" 0")));
+}
+
+/// Issue 17, item 6: sockets held open without a certificate, from other
+/// addresses and many more than the handshake budget, do not keep a client
+/// on 127.0.0.1 from connecting and being served: each new connection sheds
+/// the oldest unfinished handshake. And one address is capped on its own.
+#[tokio::test]
+async fn idle_sockets_without_a_certificate_cannot_lock_clients_out() {
+    let service = Service::start(Options {
+        max_connections: 16,
+        max_handshakes: 32,
+        per_source_connections: 100,
+        handshake_timeout_ms: 30_000,
+        ..Options::default()
+    });
+    // 400 idle attackers on 127.0.0.2 to 127.0.0.9: over the handshake
+    // budget twelve times, over the connection cap 25 times.
+    let mut attackers = Vec::new();
+    for i in 0..400u32 {
+        let source = std::net::Ipv4Addr::new(127, 0, 0, 2 + (i % 8) as u8);
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        if let Ok(stream) = socket.connect(service.addr).await {
+            attackers.push(stream);
+        }
+    }
+    assert!(attackers.len() >= 390, "the attackers connected");
+    // Idle for longer than the age below which a handshake is not shed.
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let mut served = 0;
+    for _ in 0..20 {
+        if let Ok(r) = service.client("monitor").get("/health").await {
+            served += u32::from(r.status == 200);
+        }
+    }
+    assert_eq!(served, 20, "every legitimate request was served");
+
+    // One source at its cap: its next socket is closed at once.
+    use tokio::io::AsyncReadExt;
+    let source = std::net::Ipv4Addr::new(127, 0, 0, 20);
+    let mut own = Vec::new();
+    for _ in 0..100 {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        own.push(socket.connect(service.addr).await.unwrap());
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind((source, 0).into()).unwrap();
+    let mut over = socket.connect(service.addr).await.unwrap();
+    let mut buf = [0u8; 1];
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(5), over.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the 101st socket of one address is closed"
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    assert_eq!(
+        service.client("monitor").get("/health").await.unwrap().status,
+        200
+    );
+    drop((attackers, own));
 }

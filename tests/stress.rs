@@ -108,6 +108,8 @@ async fn a_thousand_concurrent_debits_take_exactly_what_the_tokens_allow() {
     let (pan, id_no) = (debit_pan(301), id_number());
     let mut service = Service::prepare(Options {
         max_connections: 2048,
+        // A thousand clients connect at once: all of them handshake at once.
+        max_handshakes: 2048,
         ..Options::default()
     });
     let bank = common::bank_sim::BankSim::start(

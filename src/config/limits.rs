@@ -6,8 +6,17 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsSection {
-    /// Open connections at most; more are closed at once. Default 1024.
+    /// Authenticated connections at most; one more is closed once its
+    /// handshake ends. Default 1024.
     pub max_connections: usize,
+    /// Connections still in their TLS handshake, a budget apart from the
+    /// authenticated ones: when it is full, a new connection sheds the
+    /// oldest unfinished handshake (if pending 250 ms or more), so idle
+    /// sockets without a certificate cannot lock clients out. Default 1024.
+    pub max_handshakes: usize,
+    /// Connections (in handshake or authenticated) from one source address
+    /// at most; 0 is no limit. Default 0.
+    pub per_source_connections: usize,
     /// A TLS handshake must finish within this. Default 5000 ms.
     pub handshake_timeout_ms: u64,
     /// Largest request body accepted. Default 16384 bytes.
@@ -22,6 +31,8 @@ impl Default for LimitsSection {
     fn default() -> Self {
         LimitsSection {
             max_connections: 1024,
+            max_handshakes: 1024,
+            per_source_connections: 0,
             handshake_timeout_ms: 5_000,
             body_limit_bytes: 16 * 1024,
             request_timeout_ms: 15_000,
@@ -34,6 +45,15 @@ impl LimitsSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         if !(1..=100_000).contains(&self.max_connections) {
             return Err(invalid("limits.max_connections", "must be 1 to 100000"));
+        }
+        if !(1..=100_000).contains(&self.max_handshakes) {
+            return Err(invalid("limits.max_handshakes", "must be 1 to 100000"));
+        }
+        if self.per_source_connections > 100_000 {
+            return Err(invalid(
+                "limits.per_source_connections",
+                "must be 0 (no limit) to 100000",
+            ));
         }
         if !(100..=60_000).contains(&self.handshake_timeout_ms) {
             return Err(invalid("limits.handshake_timeout_ms", "must be 100 to 60000"));

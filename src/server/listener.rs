@@ -2,6 +2,7 @@
 //! simulator: a cap on open connections, a handshake deadline, the caller's
 //! identity fixed per connection, HTTP/1.1 and HTTP/2, graceful drain.
 
+use super::admission::{Admission, Refused, Ticket};
 use crate::api::{Metrics, Peer};
 use crate::tls::{Identity, IdentityError, ReloadableTls};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -22,7 +23,12 @@ const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
+    /// Authenticated connections at most.
     pub connections: usize,
+    /// Connections still in the handshake at most (`admission`).
+    pub handshakes: usize,
+    /// Connections from one source address at most; 0 is no limit.
+    pub per_source: usize,
     pub handshake: Duration,
 }
 
@@ -86,6 +92,7 @@ pub fn spawn(listener: TcpListener, serving: Serving) -> std::io::Result<Listeni
 
 async fn accept_loop(listener: TcpListener, serving: Serving, mut stopped: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(serving.limits.connections));
+    let admission = Admission::new(serving.limits.handshakes, serving.limits.per_source);
     loop {
         let (tcp, origin) = tokio::select! {
             _ = stopped.changed() => break,
@@ -99,10 +106,19 @@ async fn accept_loop(listener: TcpListener, serving: Serving, mut stopped: watch
                 }
             },
         };
-        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
-            serving.metrics.connection_refused();
-            drop(tcp);
-            continue;
+        let ticket = match admission.admit(origin.ip()) {
+            Ok((ticket, shed_one)) => {
+                if shed_one {
+                    serving.metrics.handshake_failed();
+                    tracing::info!("handshake budget full: the oldest unfinished handshake was shed");
+                }
+                ticket
+            }
+            Err(Refused::PerSource | Refused::HandshakesBusy) => {
+                serving.metrics.connection_refused();
+                drop(tcp);
+                continue;
+            }
         };
         let acceptor = TlsAcceptor::from(serving.tls.current());
         tokio::spawn(connection(
@@ -110,7 +126,7 @@ async fn accept_loop(listener: TcpListener, serving: Serving, mut stopped: watch
             acceptor,
             tcp,
             origin,
-            slot,
+            (ticket, Arc::clone(&slots)),
             stopped.clone(),
         ));
     }
@@ -125,25 +141,39 @@ async fn connection(
     acceptor: TlsAcceptor,
     tcp: TcpStream,
     origin: SocketAddr,
-    slot: OwnedSemaphorePermit,
+    (mut ticket, slots): (Ticket, Arc<Semaphore>),
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
     let metrics = serving.metrics;
     let mut handshake = Box::pin(acceptor.accept(tcp));
-    let failure = match tokio::time::timeout(serving.limits.handshake, &mut handshake).await {
-        Ok(Ok(tls)) => Ok(tls),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("timed out".to_owned()),
+    let failure = tokio::select! {
+        outcome = tokio::time::timeout(serving.limits.handshake, &mut handshake) => match outcome {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("timed out".to_owned()),
+        },
+        _ = &mut ticket.shed => Err("shed: the handshake budget was full and this was the oldest".to_owned()),
     };
+    // Authenticated (or not): out of the handshake budget either way, and
+    // into the connection cap if there is room.
+    ticket.authenticated();
+    let slot: Option<OwnedSemaphorePermit> = match &failure {
+        Ok(_) => Arc::clone(&slots).try_acquire_owned().ok(),
+        Err(_) => None,
+    };
+    if failure.is_ok() && slot.is_none() {
+        metrics.connection_refused();
+        return;
+    }
     let tls = match failure {
         Ok(tls) => tls,
         Err(reason) => {
             metrics.handshake_failed();
             tracing::info!(%origin, %reason, "TLS handshake failed");
-            // The slot is free before the socket closes, so a client that
+            // The place is free before the socket closes, so a client that
             // sees the close and reconnects at once finds it free.
-            drop(slot);
+            drop(ticket);
             drop(handshake);
             return;
         }
@@ -187,4 +217,5 @@ async fn connection(
     }
     metrics.connection_closed();
     drop(slot);
+    drop(ticket);
 }

@@ -1,6 +1,7 @@
 //! Starting the vault service: PKI, keys, store, vault, policies and the
 //! mutual-TLS listener (see `listener`), with graceful shutdown.
 
+mod admission;
 mod core;
 mod hardening;
 pub mod listener;
@@ -144,6 +145,8 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
         metrics,
         limits: Limits {
             connections: config.limits.max_connections,
+            handshakes: config.limits.max_handshakes,
+            per_source: config.limits.per_source_connections,
             handshake: config.handshake_timeout(),
         },
     };

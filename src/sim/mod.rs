@@ -84,6 +84,8 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         metrics: Arc::new(Metrics::default()),
         limits: Limits {
             connections: 1024,
+            handshakes: 256,
+            per_source: 0,
             handshake: Duration::from_secs(5),
         },
     };

@@ -16,6 +16,8 @@ pub struct Options {
     pub reveals_per_hour: u32,
     pub body_limit_bytes: usize,
     pub max_connections: usize,
+    pub max_handshakes: usize,
+    pub per_source_connections: usize,
     pub handshake_timeout_ms: u64,
     /// Appended to the generated config file (gateway channels, binding policy).
     pub extra_config: String,
@@ -28,6 +30,8 @@ impl Default for Options {
             reveals_per_hour: 10,
             body_limit_bytes: 16 * 1024,
             max_connections: 64,
+            max_handshakes: 1024,
+            per_source_connections: 0,
             handshake_timeout_ms: 5_000,
             extra_config: String::new(),
         }
@@ -73,8 +77,9 @@ impl Service {
         std::fs::write(
             &config_path,
             format!(
-                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nhandshake_timeout_ms = {}\n{}",
-                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes, options.max_connections, options.handshake_timeout_ms,
+                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nmax_handshakes = {}\nper_source_connections = {}\nhandshake_timeout_ms = {}\n{}",
+                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes, options.max_connections,
+                options.max_handshakes, options.per_source_connections, options.handshake_timeout_ms,
                 options.extra_config
             ),
         )
