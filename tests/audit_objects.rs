@@ -9,44 +9,12 @@ use common::service::{Options, Service};
 /// Public test PANs: a Visa test number and a UnionPay one.
 const PANS: [&str; 2] = ["4242424242424242", "6205500000000000004"];
 
-/// `(method, path)` of every documented route that takes a path parameter,
-/// each parameter replaced by `value`.
-fn routes_with(value: &str) -> Vec<(String, String)> {
-    let doc = tokenvault::api::document();
-    let mut out = Vec::new();
-    for (template, item) in &doc.paths.paths {
-        if !template.contains('{') {
-            continue;
-        }
-        let mut path = String::new();
-        let mut rest = template.as_str();
-        while let Some(open) = rest.find('{') {
-            path.push_str(&rest[..open]);
-            path.push_str(value);
-            let close = rest[open..].find('}').unwrap() + open;
-            rest = &rest[close + 1..];
-        }
-        path.push_str(rest);
-        for (method, present) in [
-            ("GET", item.get.is_some()),
-            ("POST", item.post.is_some()),
-            ("PUT", item.put.is_some()),
-            ("DELETE", item.delete.is_some()),
-        ] {
-            if present {
-                out.push((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn a_card_number_in_any_path_slot_is_never_an_audit_object() {
     let service = Service::start(Options::default());
     let mut sent = 0;
     for pan in PANS {
-        let routes = routes_with(pan);
+        let routes = common::routes::every_route_with(pan, true);
         assert!(routes.len() > 20, "the OpenAPI document lists the routes");
         let roles = tokenvault::tls::pki::ROLES.iter().chain([&"bank-sim"]);
         for role in roles {

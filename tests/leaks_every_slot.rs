@@ -12,34 +12,6 @@ mod common;
 use common::service::{Options, Service};
 use serde_json::{json, Value};
 
-/// `(method, path)` of every documented route, each path parameter `value`.
-fn every_route_with(value: &str) -> Vec<(String, String)> {
-    let doc = tokenvault::api::document();
-    let mut out = Vec::new();
-    for (template, item) in &doc.paths.paths {
-        let mut path = String::new();
-        let mut rest = template.as_str();
-        while let Some(open) = rest.find('{') {
-            path.push_str(&rest[..open]);
-            path.push_str(value);
-            let close = rest[open..].find('}').unwrap() + open;
-            rest = &rest[close + 1..];
-        }
-        path.push_str(rest);
-        for (method, present) in [
-            ("GET", item.get.is_some()),
-            ("POST", item.post.is_some()),
-            ("PUT", item.put.is_some()),
-            ("DELETE", item.delete.is_some()),
-        ] {
-            if present {
-                out.push((method.to_owned(), path.clone()));
-            }
-        }
-    }
-    out
-}
-
 fn controls(merchants: Value) -> Value {
     let now = tokenvault::domain::time::Timestamp::now().seconds();
     json!({"max_uses": 2, "per_transaction_limit": 100, "cumulative_limit": 100, "currency": "CNY",
@@ -111,7 +83,7 @@ async fn personal_numbers_in_every_caller_slot_are_stored_logged_and_audited_now
         // each path slot, the query string and both headers.
         for role in ["orchestrator", "card-capture", "auditor", "key-admin"] {
             let client = service.client(role);
-            for (method, path) in every_route_with(secret) {
+            for (method, path) in common::routes::every_route_with(secret, false) {
                 let path = format!("{path}?after={secret}&limit={secret}&q={secret}");
                 let r = client
                     .send(
