@@ -48,13 +48,11 @@ type ProbeSealer = crate::vault::crypto::envelope::SealingKey; // PROBE: sealing
 type ProbeBinding<'a> = crate::vault::crypto::aad::Binding<'a>; // PROBE: aad-binding
 type ProbeKeyring = crate::vault::keys::keyring::Keyring; // PROBE: keyring
 
-async fn write_unchecked(vault: &Vault<SledStore>, actor: &crate::audit::Actor) {
-    let batch = crate::store::Batch::new();
-    let op = crate::domain::operation::Operation::PaymentDebit;
-    let outcome = crate::audit::Outcome::Success;
-    let _ = vault
-        .commit_with_audit(batch, actor, op, None, outcome, None)
-        .await; // PROBE: unchecked-write
+fn write_unchecked(vault: &Vault<SledStore>, who: &crate::audit::Actor) {
+    use crate::audit::Outcome::Success;
+    use crate::domain::operation::Operation::PaymentDebit as Op;
+    let b = crate::store::Batch::new();
+    let _ = vault.commit_with_audit(b, who, Op, None, Success, None); // PROBE: unchecked-write
 }
 
 /// Absent, not private, from a build without the `bench` feature.
