@@ -65,7 +65,7 @@ impl Admission {
     /// Admits a connection from `source` into the handshake budget;
     /// `Ok((ticket, shed_one))` says whether an older handshake was shed.
     pub(super) fn admit(self: &Arc<Self>, source: IpAddr) -> Result<(Ticket, bool), Refused> {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.lock();
         let from_source = state.by_source.get(&source).copied().unwrap_or(0);
         if self.per_source > 0 && from_source >= self.per_source {
             return Err(Refused::PerSource);
@@ -81,6 +81,7 @@ impl Admission {
         let (tx, shed) = oneshot::channel();
         state.pending.insert(id, (Instant::now(), tx));
         *state.by_source.entry(source).or_default() += 1;
+        drop(state);
         Ok((
             Ticket {
                 admission: Arc::clone(self),
@@ -91,18 +92,16 @@ impl Admission {
             shed_one,
         ))
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Ticket {
     /// The handshake finished: this connection can no longer be shed.
     pub(super) fn authenticated(&self) {
         self.admission.lock().pending.remove(&self.id);
-    }
-}
-
-impl Admission {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

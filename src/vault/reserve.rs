@@ -282,20 +282,14 @@ impl<S: Store> Vault<S> {
 
 /// Moves one held use and its amount to committed, or gives them back.
 fn settle_usage(record: &mut TokenRecord, amount: u64, to: ReservationState) -> Result<(), VaultError> {
-    let corrupt = VaultError::Corrupt { what: "token usage" };
+    let corrupt = || VaultError::Corrupt { what: "token usage" };
     let u = &mut record.usage;
-    u.uses_reserved = u
-        .uses_reserved
-        .checked_sub(1)
-        .ok_or(VaultError::Corrupt { what: "token usage" })?;
-    u.amount_reserved = u.amount_reserved.checked_sub(amount).ok_or(corrupt)?;
+    u.uses_reserved = u.uses_reserved.checked_sub(1).ok_or_else(corrupt)?;
+    u.amount_reserved = u.amount_reserved.checked_sub(amount).ok_or_else(corrupt)?;
     if to == ReservationState::Committed {
-        u.uses_committed = u
-            .uses_committed
-            .checked_add(1)
-            .ok_or(VaultError::Corrupt { what: "token usage" })?;
-        u.amount_committed = crate::domain::amount::checked_sum(u.amount_committed, amount)
-            .ok_or(VaultError::Corrupt { what: "token usage" })?;
+        u.uses_committed = u.uses_committed.checked_add(1).ok_or_else(corrupt)?;
+        u.amount_committed =
+            crate::domain::amount::checked_sum(u.amount_committed, amount).ok_or_else(corrupt)?;
     }
     Ok(())
 }

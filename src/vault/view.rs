@@ -59,14 +59,14 @@ impl<S: Store> StoreView<'_, S> {
         if self.layer.owns(key) {
             Ok(())
         } else {
-            Err(outside(self.layer, key))
+            Err(outside(&format!("the {} layer", self.layer.owner()), key))
         }
     }
 }
 
-fn outside(layer: Layer, key: &[u8]) -> StoreError {
+fn outside(who: &str, key: &[u8]) -> StoreError {
     let family = keyspace::family_of(key).map_or("a key in no family", keyspace::Family::as_str);
-    StoreError::Backend(format!("the {} layer may not touch {family}", layer.owner()))
+    StoreError::Backend(format!("{who} may not touch {family}"))
 }
 
 /// Refuses a batch from above the vault that touches (writes, or makes a
@@ -77,8 +77,7 @@ pub(super) fn from_above(batch: Batch) -> Result<Batch, VaultError> {
     let keys = keys.chain(batch.writes.iter().map(|(key, _)| key));
     for key in keys {
         if !(Layer::Orchestration.owns(key) || Layer::Api.owns(key)) {
-            // Named for the layer that writes most; either would be refused.
-            return Err(VaultError::Store(outside(Layer::Orchestration, key)));
+            return Err(VaultError::Store(outside("a write from above the vault", key)));
         }
     }
     Ok(batch)

@@ -126,7 +126,6 @@ impl<S: Store> FaultyStore<S> {
     async fn write<T>(
         &self,
         apply: impl Future<Output = Result<T, CommitError>>,
-        durables: impl FnOnce(T) -> T + Send,
         fail_durables: impl FnOnce(T) -> T,
     ) -> Result<T, CommitError> {
         let delay = *self.faults.0.delay.lock().unwrap();
@@ -141,7 +140,7 @@ impl<S: Store> FaultyStore<S> {
                 apply.await?;
                 Err(injected("the backend failed after applying the write"))
             }
-            _ => Ok(durables(apply.await?)),
+            _ => apply.await,
         }
     }
 }
@@ -177,8 +176,7 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
-        self.write(self.inner.apply(batch), |d| d, |_| failed_flush())
-            .await
+        self.write(self.inner.apply(batch), |_| failed_flush()).await
     }
 
     async fn apply_sequence(
@@ -186,11 +184,9 @@ impl<S: Store> Store for FaultyStore<S> {
         batches: &[Batch],
         seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
     ) -> Result<Vec<Option<Durable>>, CommitError> {
-        self.write(
-            self.inner.apply_sequence(batches, seal),
-            |d| d,
-            |durables| durables.into_iter().map(|d| d.map(|_| failed_flush())).collect(),
-        )
+        self.write(self.inner.apply_sequence(batches, seal), |durables| {
+            durables.into_iter().map(|d| d.map(|_| failed_flush())).collect()
+        })
         .await
     }
 }

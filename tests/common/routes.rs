@@ -31,3 +31,27 @@ pub fn every_route_with(value: &str, with_parameters_only: bool) -> Vec<(String,
     }
     out
 }
+
+/// Sends `{}` to each route with `headers`, as `role`; none may answer a
+/// 5xx. Returns the answers' bodies.
+pub async fn sweep(
+    client: &super::service::Client,
+    role: &str,
+    routes: &[(String, String)],
+    headers: &[(&str, &str)],
+) -> Vec<String> {
+    let mut headers = headers.to_vec();
+    headers.push(("Content-Type", "application/json"));
+    let mut answers = Vec::with_capacity(routes.len());
+    for (method, path) in routes {
+        let r = client.send(method, path, &headers, Some(b"{}")).await.unwrap();
+        assert!(
+            r.status < 500,
+            "{role} {method} {path}: {} {}",
+            r.status,
+            r.text()
+        );
+        answers.push(r.text());
+    }
+    answers
+}
