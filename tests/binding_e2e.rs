@@ -548,7 +548,7 @@ async fn a_repeated_key_replays_the_password_start_confirm_and_unbind_answers() 
         .unwrap();
     assert_eq!(confirmed.status, 200, "{}", confirmed.text());
     let unbound = client
-        .post_json(&unbind_path, Some("unbind-k"), &json!({}))
+        .post_json(&unbind_path, Some("unbind-k"), &json!(null))
         .await
         .unwrap();
     assert_eq!(unbound.status, 200, "{}", unbound.text());
@@ -556,7 +556,7 @@ async fn a_repeated_key_replays_the_password_start_confirm_and_unbind_answers() 
     for (path, key, body, original) in [
         (&start_path, "start-k", start_body, &started),
         (&confirm_path, "confirm-k", confirm_body, &confirmed),
-        (&unbind_path, "unbind-k", json!({}), &unbound),
+        (&unbind_path, "unbind-k", json!(null), &unbound),
     ] {
         let again = client.post_json(path, Some(key), &body).await.unwrap();
         assert_eq!(again.header("idempotent-replayed"), Some("true"), "{path}");

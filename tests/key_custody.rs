@@ -307,19 +307,19 @@ async fn sealed_until_threshold_shares_from_distinct_custodians() {
     let next_shares: Vec<Value> = next.iter().map(|f| share_json(f)).collect();
     let r = c1
         .client
-        .post_json("/v1/admin/kek/rotation", None, &shares[0])
+        .post_json("/v1/admin/kek/rotation", Some("kek-old-set"), &shares[0])
         .await
         .unwrap();
     assert_eq!((r.status, r.json()["rule"].as_str()), (422, Some("current_set")));
     let r = c1
         .client
-        .post_json("/v1/admin/kek/rotation", None, &next_shares[0])
+        .post_json("/v1/admin/kek/rotation", Some("kek-next-0"), &next_shares[0])
         .await
         .unwrap();
     assert_eq!(r.status, 202, "{}", r.text());
     let r = c2
         .client
-        .post_json("/v1/admin/kek/rotation", None, &next_shares[2])
+        .post_json("/v1/admin/kek/rotation", Some("kek-next-2"), &next_shares[2])
         .await
         .unwrap();
     assert_eq!(
@@ -450,7 +450,7 @@ async fn rotation_under_traffic_rewrap_resumes_after_kill_then_retire() {
     for expected in 2..=4 {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let r = admin
-            .post_json("/v1/admin/keys/rotate", None, &json!({}))
+            .post_empty("/v1/admin/keys/rotate", &format!("rotate-to-{expected}"))
             .await
             .unwrap();
         assert_eq!(
@@ -494,7 +494,7 @@ async fn rotation_under_traffic_rewrap_resumes_after_kill_then_retire() {
 
     // Retiring a version in use is refused and changes nothing.
     let r = admin
-        .post_json("/v1/admin/keys/1/retire", None, &json!({}))
+        .post_empty("/v1/admin/keys/1/retire", "retire-1-in-use")
         .await
         .unwrap();
     assert_eq!(
@@ -506,7 +506,7 @@ async fn rotation_under_traffic_rewrap_resumes_after_kill_then_retire() {
 
     // Rewrap at 100 records/s; killed half-way, it resumes by itself.
     let r = admin
-        .post_json("/v1/admin/keys/rewrap", None, &json!({}))
+        .post_empty("/v1/admin/keys/rewrap", "rewrap-1")
         .await
         .unwrap();
     assert_eq!(r.status, 202, "{}", r.text());
@@ -554,13 +554,16 @@ async fn rotation_under_traffic_rewrap_resumes_after_kill_then_retire() {
     assert_eq!(per_version, vec![(1, 0), (2, 0), (3, 0), (4, cards.len() as u64)]);
     for version in 1..=3 {
         let r = admin
-            .post_json(&format!("/v1/admin/keys/{version}/retire"), None, &json!({}))
+            .post_empty(
+                &format!("/v1/admin/keys/{version}/retire"),
+                &format!("retire-{version}"),
+            )
             .await
             .unwrap();
         assert_eq!(r.status, 200, "{}", r.text());
     }
     let r = admin
-        .post_json("/v1/admin/keys/4/retire", None, &json!({}))
+        .post_empty("/v1/admin/keys/4/retire", "retire-4-current")
         .await
         .unwrap();
     assert_eq!((r.status, r.json()["rule"].as_str()), (409, Some("current")));

@@ -83,9 +83,12 @@ async fn personal_numbers_in_every_caller_slot_are_stored_logged_and_audited_now
         // each path slot, the query string and both headers.
         for role in ["orchestrator", "card-capture", "auditor", "key-admin"] {
             let client = service.client(role);
-            let routes: Vec<(String, String)> = common::routes::every_route_with(secret, false)
+            let routes: Vec<common::routes::Route> = common::routes::every_route_with(secret, false)
                 .into_iter()
-                .map(|(method, path)| (method, format!("{path}?after={secret}&limit={secret}&q={secret}")))
+                .map(|route| common::routes::Route {
+                    path: format!("{}?after={secret}&limit={secret}&q={secret}", route.path),
+                    ..route
+                })
                 .collect();
             let headers = [
                 ("Idempotency-Key", secret.as_str()),

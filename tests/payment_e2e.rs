@@ -528,7 +528,7 @@ async fn refunds_stay_within_the_captured_amount_and_cancel_refunds_in_full() {
         .post(
             "orchestrator",
             &format!("/v1/payments/{processing}/cancel"),
-            json!({}),
+            json!(null),
         )
         .await;
     assert_eq!(
@@ -580,7 +580,7 @@ async fn refunds_stay_within_the_captured_amount_and_cancel_refunds_in_full() {
     let r = w.debit(&token, "r-2", 500, json!({})).await;
     let second = r.json()["payment_id"].as_str().unwrap().to_owned();
     let path = format!("/v1/payments/{second}/cancel");
-    let r = w.post("orchestrator", &path, json!({})).await;
+    let r = w.post("orchestrator", &path, json!(null)).await;
     assert_eq!(
         (
             r.status,
@@ -591,7 +591,7 @@ async fn refunds_stay_within_the_captured_amount_and_cancel_refunds_in_full() {
         "{}",
         r.text()
     );
-    let again = w.post("orchestrator", &path, json!({})).await;
+    let again = w.post("orchestrator", &path, json!(null)).await;
     assert_eq!(
         (again.status, again.json()["refunded"].clone()),
         (200, json!(500))
@@ -624,7 +624,7 @@ async fn unbind_waits_for_payments_in_flight_and_the_token_never_debits_again() 
     assert_eq!(r.status, 202, "{}", r.text());
     let id = r.json()["payment_id"].as_str().unwrap().to_owned();
     let unbind = format!("/v1/bindings/{binding}/unbind");
-    let r = w.post("orchestrator", &unbind, json!({})).await;
+    let r = w.post("orchestrator", &unbind, json!(null)).await;
     assert_eq!(
         (r.status, r.json()["rule"].clone()),
         (409, json!("payments_in_flight")),
@@ -635,7 +635,7 @@ async fn unbind_waits_for_payments_in_flight_and_the_token_never_debits_again() 
         .wait_payment(&id, Duration::from_secs(10), |p| p["status"] == "succeeded")
         .await;
     assert_eq!(p["status"], "succeeded");
-    let r = w.post("orchestrator", &unbind, json!({})).await;
+    let r = w.post("orchestrator", &unbind, json!(null)).await;
     assert_eq!(
         (r.status, r.json()["status"].clone()),
         (200, json!("unbound")),
@@ -670,7 +670,7 @@ async fn unbind_waits_for_payments_in_flight_and_the_token_never_debits_again() 
         })
         .collect();
     assert_eq!(steps, ["status=unbinding", "status=unbound"], "{steps:?}");
-    let again = w.post("orchestrator", &unbind, json!({})).await;
+    let again = w.post("orchestrator", &unbind, json!(null)).await;
     assert_eq!(again.status, 200);
 }
 
@@ -749,7 +749,10 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
         .send(
             "PUT",
             "/v1/admin/channels/bank-a",
-            &[("Content-Type", "application/json")],
+            &[
+                ("Content-Type", "application/json"),
+                ("Idempotency-Key", "bank-a-down"),
+            ],
             Some(br#"{"down":true}"#),
         )
         .await
@@ -883,12 +886,12 @@ async fn a_repeated_key_replays_the_debit_refund_and_cancel_answers() {
     let refunded = send(refund_path.clone(), "refund-k", refund.clone()).await;
     assert_eq!(refunded.status, 201, "{}", refunded.text());
     let cancel_path = format!("/v1/payments/{id}/cancel");
-    let cancelled = send(cancel_path.clone(), "cancel-k", json!({})).await;
+    let cancelled = send(cancel_path.clone(), "cancel-k", json!(null)).await;
     assert_eq!(cancelled.status, 200, "{}", cancelled.text());
     for (path, key, body, original) in [
         ("/v1/payments".to_owned(), "debit-k", debit, &first),
         (refund_path, "refund-k", refund, &refunded),
-        (cancel_path, "cancel-k", json!({}), &cancelled),
+        (cancel_path, "cancel-k", json!(null), &cancelled),
     ] {
         let again = send(path.clone(), key, body).await;
         assert_eq!(again.header("idempotent-replayed"), Some("true"), "{path}");

@@ -118,14 +118,18 @@ async fn run_everything(service: &Service) -> Vec<String> {
     // --- reveal: break-glass only, with a reason, rate-limited
     let glass = service.client("break-glass");
     let no_reason = glass
-        .post_json(&format!("/v1/cards/{card_ref}/reveal"), None, &json!({}))
+        .post_json(
+            &format!("/v1/cards/{card_ref}/reveal"),
+            Some("rv-no-reason"),
+            &json!({}),
+        )
         .await
         .unwrap();
     assert_problem(&no_reason, 400, "reason", "missing_field");
     let short = glass
         .post_json(
             &format!("/v1/cards/{card_ref}/reveal"),
-            None,
+            Some("rv-short"),
             &json!({"reason": "x"}),
         )
         .await
@@ -136,7 +140,7 @@ async fn run_everything(service: &Service) -> Vec<String> {
             .client(role)
             .post_json(
                 &format!("/v1/cards/{card_ref}/reveal"),
-                None,
+                Some("rv-denied"),
                 &json!({"reason": "dispute CB-7 review"}),
             )
             .await
@@ -152,7 +156,7 @@ async fn run_everything(service: &Service) -> Vec<String> {
     let revealed = glass
         .post_json(
             &format!("/v1/cards/{card_ref}/reveal"),
-            None,
+            Some("rv-once"),
             &json!({"reason": "dispute CB-7 review"}),
         )
         .await
@@ -160,13 +164,36 @@ async fn run_everything(service: &Service) -> Vec<String> {
     assert_eq!(revealed.status, 200);
     assert_eq!(revealed.json()["pan"], PAN);
     assert_eq!(revealed.header("cache-control"), Some("no-store"));
+    // A retry with the same key is not answered with the number again:
+    // the vault never stored it to replay it.
+    let retried = glass
+        .post_json(
+            &format!("/v1/cards/{card_ref}/reveal"),
+            Some("rv-once"),
+            &json!({"reason": "dispute CB-7 review"}),
+        )
+        .await
+        .unwrap();
+    assert_problem(&retried, 409, "Idempotency-Key", "reveal_once");
+    assert_eq!(retried.header("idempotent-replayed"), Some("true"));
+    assert!(!retried.text().contains(PAN), "{}", retried.text());
+    // Without a key, a reveal is refused before anything is opened.
+    let keyless = glass
+        .post_json(
+            &format!("/v1/cards/{card_ref}/reveal"),
+            None,
+            &json!({"reason": "dispute CB-7 review"}),
+        )
+        .await
+        .unwrap();
+    assert_problem(&keyless, 400, "Idempotency-Key", "required");
     let mut limited = None;
-    for _ in 0..3 {
+    for attempt in 0..3 {
         limited = Some(
             glass
                 .post_json(
                     &format!("/v1/cards/{card_ref}/reveal"),
-                    None,
+                    Some(&format!("rv-limit-{attempt}")),
                     &json!({"reason": "dispute CB-7 review"}),
                 )
                 .await

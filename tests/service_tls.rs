@@ -101,7 +101,7 @@ async fn a_certificate_revoked_after_connecting_is_refused_after_reload() {
     assert_eq!(
         service
             .client("auditor")
-            .send("POST", "/v1/admin/reload", &[], None)
+            .post_empty("/v1/admin/reload", "reload-1")
             .await
             .unwrap()
             .status,
@@ -109,7 +109,7 @@ async fn a_certificate_revoked_after_connecting_is_refused_after_reload() {
     );
     let reload = service
         .client("key-admin")
-        .send("POST", "/v1/admin/reload", &[], None)
+        .post_empty("/v1/admin/reload", "reload-1")
         .await
         .unwrap();
     assert_eq!(reload.status, 200, "{}", reload.text());
@@ -140,7 +140,7 @@ async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, id
             client
                 .post_json(
                     &format!("/v1/cards/{card_ref}/reveal"),
-                    None,
+                    Some("m-reveal"),
                     &json!({"reason": "role matrix test"}),
                 )
                 .await
@@ -201,7 +201,7 @@ async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, id
         Operation::AuditExport => client.get("/v1/audit/export").await,
         Operation::MetricsRead => client.get("/metrics").await,
         Operation::OpenApiRead => client.get("/v1/openapi.json").await,
-        Operation::AdminReload => client.send("POST", "/v1/admin/reload", &[], None).await,
+        Operation::AdminReload => client.post_empty("/v1/admin/reload", "reload-1").await,
         Operation::PasswordSet => {
             client
                 .post_json(
@@ -247,10 +247,10 @@ async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, id
         Operation::BindingList => client.get("/v1/users/matrix/bindings").await,
         Operation::KeyStatus => client.get("/v1/admin/keys").await,
         Operation::KeyUnseal => client.send("POST", "/v1/admin/unseal", &[], None).await,
-        Operation::KeyRotate => client.send("POST", "/v1/admin/keys/rotate", &[], None).await,
-        Operation::KeyRewrap => client.send("POST", "/v1/admin/keys/rewrap", &[], None).await,
-        Operation::KeyRetire => client.send("POST", "/v1/admin/keys/999/retire", &[], None).await,
-        Operation::KekRotate => client.send("POST", "/v1/admin/kek/rotation", &[], None).await,
+        Operation::KeyRotate => client.post_empty("/v1/admin/keys/rotate", "m-rotate").await,
+        Operation::KeyRewrap => client.post_empty("/v1/admin/keys/rewrap", "m-rewrap").await,
+        Operation::KeyRetire => client.post_empty("/v1/admin/keys/999/retire", "m-retire").await,
+        Operation::KekRotate => client.post_json("/v1/admin/kek/rotation", Some("m-kek"), &json!({})).await,
         // Reservations have no HTTP route yet (debit orchestration); gateway
         // operations are the vault's own and have none by design.
         _ => return 0,

@@ -86,7 +86,7 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write_and_the_chain_veri
         let r = glass
             .post_json(
                 &format!("/v1/cards/{card_ref}/reveal"),
-                None,
+                Some(&format!("check-{card_ref}")),
                 &json!({ "reason": "crash test check" }),
             )
             .await

@@ -246,8 +246,12 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
             span: Some(Span::Requests(REVEALS_PER_PROTO)),
             name: "reveal (break-glass)",
             role: "break-glass",
-            make: Arc::new(move |_| {
-                Call::post(&reveal_path, &json!({ "reason": "load harness reveal" }), None)
+            make: Arc::new(move |seq| {
+                Call::post(
+                    &reveal_path,
+                    &json!({ "reason": "load harness reveal" }),
+                    Some(format!("r{seq}")),
+                )
             }),
             accept: ok,
         },

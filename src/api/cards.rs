@@ -3,7 +3,6 @@
 use super::dto::{
     CardResponse, CardsResponse, RevealRequest, RevealResponse, StoreCardRequest, StoreCardsRequest,
 };
-use super::extract::{Body, Param};
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
 use super::path_id::NoPath;
@@ -13,17 +12,10 @@ use super::{json, App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
 use crate::vault::StoredCard;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
-use std::sync::Arc;
 use zeroize::Zeroizing;
-
-pub(super) fn card_ref(text: &str) -> Result<CardRef, Problem> {
-    CardRef::parse(text)
-        .map_err(|e| Problem::from(crate::vault::VaultError::Invalid(e)).with_field("card_ref", "format"))
-}
 
 pub(super) struct StoreCard;
 
@@ -133,49 +125,74 @@ impl Query for ReadCard {
     }
 }
 
-/// Break-glass: the full PAN, with a mandatory reason. Granted to the
-/// break-glass identity only, rate-limited per identity, audited.
-#[utoipa::path(post, path = "/v1/cards/{card_ref}/reveal", tag = "cards",
-    params(("card_ref" = String, Path)), request_body = RevealRequest,
-    responses((status = 200, body = RevealResponse), (status = 403, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
-pub async fn reveal(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(card): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    let grant = app
-        .grant_reveal(&caller, app.object(&card, CardRef::parse))
-        .await?;
-    let request: RevealRequest = app
-        .parse_body(&caller, Operation::CardReveal, &headers, &body)
-        .await?;
-    let card_ref = card_ref(&card)?;
-    if let Err(wait) = app.reveals.take(&caller.actor.identity) {
-        app.vault
-            .record_refused(
-                &caller.actor,
-                Operation::CardReveal,
-                Some(app.vault.audit_object(&card_ref)),
-                "rate_limit",
+pub(super) struct RevealCard;
+
+impl Mutation for RevealCard {
+    const OPERATION: Operation = Operation::CardReveal;
+    type Path = CardRef;
+    type Body = JsonBody<RevealRequest>;
+    type Done = RevealResponse;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<RevealResponse, Problem> {
+        let app = input.app;
+        let caller = input.caller;
+        let card_ref = input.path;
+        // The runner authorized the operation; the grant is the capability
+        // `reveal_pan` takes, from the same policy.
+        let grant = app
+            .grant_reveal(caller, app.vault.audit_object(&card_ref))
+            .await?;
+        if let Err(wait) = app.reveals.take(&caller.actor.identity) {
+            app.vault
+                .record_refused(
+                    &caller.actor,
+                    Operation::CardReveal,
+                    Some(app.vault.audit_object(&card_ref)),
+                    "rate_limit",
+                )
+                .await
+                .map_err(Problem::from)?;
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many reveals",
+                "this identity has used its reveals for the hour",
             )
-            .await
-            .map_err(Problem::from)?;
-        return Err(Problem::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate-limited",
-            "Too many reveals",
-            "this identity has used its reveals for the hour",
-        )
-        .retry_after(wait));
+            .retry_after(wait));
+        }
+        let JsonBody(request) = input.body;
+        let revealed = app.vault.reveal_pan(&grant, &card_ref, &request.reason).await?;
+        Ok(RevealResponse {
+            card_ref: card_ref.to_string(),
+            pan: Zeroizing::new(revealed.digits().to_owned()),
+        })
     }
-    let revealed = app.vault.reveal_pan(&grant, &card_ref, &request.reason).await?;
-    let response = RevealResponse {
-        card_ref: card_ref.to_string(),
-        pan: Zeroizing::new(revealed.digits().to_owned()),
-    };
-    let mut response = Json(response).into_response();
+
+    fn answer(revealed: &RevealResponse) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::OK, revealed)
+    }
+
+    /// A revealed number is never stored to answer a retry: the key
+    /// remembers that it revealed once, and a retry is told so.
+    fn remembered(_revealed: &RevealResponse) -> Answer {
+        Answer::from(Problem::new(
+            StatusCode::CONFLICT,
+            "reveal-not-replayed",
+            "Reveal not replayed",
+            "this Idempotency-Key already revealed the card once; a revealed number is never stored to answer a retry: send a new Idempotency-Key to reveal it again (audited as a new reveal)",
+        )
+        .with_field("Idempotency-Key", "reveal_once"))
+    }
+}
+
+/// Break-glass: the full PAN, with a mandatory reason. Granted to the
+/// break-glass identity only, rate-limited per identity, audited. A retry
+/// with the same Idempotency-Key answers `409 reveal-not-replayed`.
+#[utoipa::path(post, path = "/v1/cards/{card_ref}/reveal", tag = "cards",
+    params(("card_ref" = String, Path), ("Idempotency-Key" = String, Header)), request_body = RevealRequest,
+    responses((status = 200, body = RevealResponse), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+pub async fn reveal(request: Mutate<RevealCard>) -> Result<Response, Problem> {
+    let mut response = request.run().await?;
     // Never cached anywhere between the vault and the operator.
     response.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,

@@ -2,6 +2,8 @@
 //! GET /v1/admin/channels, PUT /v1/admin/channels/{channel} (routing health).
 
 use super::extract::{Body, Param};
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
 use super::payment_dto::{ChannelStateRequest, NotificationAck};
 use super::problem::Problem;
 use super::{App, Caller};
@@ -11,7 +13,8 @@ use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
 use crate::orchestration::routing::ChannelHealth;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
 
@@ -22,6 +25,7 @@ use std::sync::Arc;
 /// answered `applied: false`.
 #[utoipa::path(post, path = "/v1/channel-notifications/{channel}", tag = "channels",
     params(("channel" = String, Path)),
+    request_body(content = String, content_type = "application/json", description = "the bank's payment result: a JSON object of the channel protocol's Notification"),
     responses((status = 200, body = NotificationAck), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn notify(
@@ -66,44 +70,49 @@ pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Ve
     Ok(Json(app.orchestrator.routing.health_of(channels)))
 }
 
+pub(super) struct SetChannelState;
+
+impl Mutation for SetChannelState {
+    const OPERATION: Operation = Operation::ChannelManage;
+    type Path = ChannelId;
+    type Body = JsonBody<ChannelStateRequest>;
+    type Done = ChannelHealth;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<ChannelHealth, Problem> {
+        let app = input.app;
+        let channel = input.path;
+        if !app.orchestrator.gateway.has_channel(&channel) {
+            return Err(Problem::not_found("channel"));
+        }
+        let JsonBody(r) = input.body;
+        // Audited first: no record, no change.
+        app.vault
+            .record_admin(
+                &input.caller.actor,
+                Self::OPERATION,
+                Outcome::Success,
+                &format!("channel={} down={}", channel.as_str(), r.down),
+            )
+            .await
+            .map_err(Problem::from)?;
+        app.orchestrator.routing.set_down(&channel, r.down);
+        app.orchestrator
+            .routing
+            .health_of(std::iter::once(channel))
+            .into_iter()
+            .next()
+            .ok_or_else(Problem::internal)
+    }
+
+    fn answer(health: &ChannelHealth) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::OK, health)
+    }
+}
+
 /// Mark a channel down (debits go to its backups) or up again.
 #[utoipa::path(put, path = "/v1/admin/channels/{channel}", tag = "channels",
-    params(("channel" = String, Path)), request_body = ChannelStateRequest,
+    params(("channel" = String, Path), ("Idempotency-Key" = String, Header)), request_body = ChannelStateRequest,
     responses((status = 200, body = ChannelHealth), (status = 403, body = Problem), (status = 404, body = Problem)))]
-pub async fn set_state(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(channel): Param,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Json<ChannelHealth>, Problem> {
-    let op = Operation::ChannelManage;
-    app.authorize(&caller, op, Some(app.object(&channel, ChannelId::parse)))
-        .await?;
-    let channel = app
-        .field(&caller, op, "channel", ChannelId::parse(&channel))
-        .await?;
-    if !app.orchestrator.gateway.has_channel(&channel) {
-        return Err(Problem::not_found("channel"));
-    }
-    let r: ChannelStateRequest = app.parse_body(&caller, op, &headers, &body).await?;
-    // Audited first: no record, no change.
-    app.vault
-        .record_admin(
-            &caller.actor,
-            op,
-            Outcome::Success,
-            &format!("channel={} down={}", channel.as_str(), r.down),
-        )
-        .await
-        .map_err(Problem::from)?;
-    app.orchestrator.routing.set_down(&channel, r.down);
-    let health = app
-        .orchestrator
-        .routing
-        .health_of(std::iter::once(channel))
-        .into_iter()
-        .next()
-        .ok_or_else(Problem::internal)?;
-    Ok(Json(health))
+pub async fn set_state(request: Mutate<SetChannelState>) -> Result<Response, Problem> {
+    request.run().await
 }

@@ -245,7 +245,7 @@ where
 {
     fn writes(&self, done: &V) -> Result<Batch, VaultError> {
         let answer = (self.answer)(done);
-        if answer.status.is_server_error() {
+        if answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS {
             return Ok(Batch::new());
         }
         let batch = self.remembering(&answer)?;

@@ -3,9 +3,11 @@
 //! served by the sealed router, `server::sealed`.)
 
 use super::dto::{CustodyView, DataKeyView, KeyStatusResponse, KeyVersionResponse, RewrapView, SealStatus};
-use super::extract::{Body, Param};
+use super::idempotency::Answer;
+use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
-use super::{json, App, Caller};
+use super::{App, Caller};
 use crate::audit::Outcome;
 use crate::config::KekCustody;
 use crate::domain::operation::Operation;
@@ -15,8 +17,8 @@ use crate::vault::keys::kek::Kek;
 use crate::vault::keys::shares::ShareFile;
 use crate::vault::{KeyReport, RewrapProgress};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::Json;
 use std::sync::Arc;
 
@@ -80,57 +82,105 @@ pub async fn status(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<
     Ok(Json(report_view(&app, report)))
 }
 
+pub(super) struct RotateDataKey;
+
+impl Mutation for RotateDataKey {
+    const OPERATION: Operation = Operation::KeyRotate;
+    type Path = NoPath;
+    type Body = NoBody;
+    type Done = u32;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<u32, Problem> {
+        Ok(input
+            .app
+            .vault
+            .rotate_data_key(&input.caller.actor, "requested")
+            .await?)
+    }
+
+    fn answer(version: &u32) -> Result<Answer, Problem> {
+        Answer::json(
+            StatusCode::CREATED,
+            &KeyVersionResponse {
+                version: *version,
+                state: "current".to_owned(),
+            },
+        )
+    }
+}
+
 /// Adds a data-key version; all new writes use it at once. Old versions
 /// keep opening their records until rewrapped and retired.
-#[utoipa::path(post, path = "/v1/admin/keys/rotate", tag = "keys", responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
-pub async fn rotate(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::KeyRotate, None).await?;
-    let version = app.vault.rotate_data_key(&caller.actor, "requested").await?;
-    let body = KeyVersionResponse {
-        version,
-        state: "current".to_owned(),
-    };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+#[utoipa::path(post, path = "/v1/admin/keys/rotate", tag = "keys",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
+pub(super) async fn rotate(request: Mutate<RotateDataKey>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct StartRewrap;
+
+impl Mutation for StartRewrap {
+    const OPERATION: Operation = Operation::KeyRewrap;
+    type Path = NoPath;
+    type Body = NoBody;
+    type Done = RewrapProgress;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<RewrapProgress, Problem> {
+        Ok(input.app.vault.start_rewrap(&input.caller.actor).await?)
+    }
+
+    fn answer(progress: &RewrapProgress) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::ACCEPTED, &rewrap_view(progress.clone()))
+    }
 }
 
 /// Starts re-encrypting every record under the newest version, in the
 /// background at `keys.rewrap_records_per_s`; resumes after a restart.
-/// Starting while a job runs returns that job.
-#[utoipa::path(post, path = "/v1/admin/keys/rewrap", tag = "keys", responses((status = 202, body = RewrapView), (status = 403, body = Problem)))]
-pub async fn rewrap(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::KeyRewrap, None).await?;
-    let progress = app.vault.start_rewrap(&caller.actor).await?;
-    Ok((StatusCode::ACCEPTED, Json(rewrap_view(progress))).into_response())
+/// Starting while a job runs returns that job. A retry with the same
+/// Idempotency-Key answers the progress as it was when it started.
+#[utoipa::path(post, path = "/v1/admin/keys/rewrap", tag = "keys",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 202, body = RewrapView), (status = 403, body = Problem)))]
+pub(super) async fn rewrap(request: Mutate<StartRewrap>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct RetireDataKey;
+
+impl Mutation for RetireDataKey {
+    const OPERATION: Operation = Operation::KeyRetire;
+    type Path = u32;
+    type Body = NoBody;
+    type Done = u32;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<u32, Problem> {
+        input
+            .app
+            .vault
+            .retire_data_key(&input.caller.actor, input.path)
+            .await?;
+        Ok(input.path)
+    }
+
+    fn answer(version: &u32) -> Result<Answer, Problem> {
+        Answer::json(
+            StatusCode::OK,
+            &KeyVersionResponse {
+                version: *version,
+                state: "retired".to_owned(),
+            },
+        )
+    }
 }
 
 /// Retires a version: refused (409) while it is current or any record uses
 /// it. Its key is erased, so it can never seal again.
-#[utoipa::path(post, path = "/v1/admin/keys/{version}/retire", tag = "keys", params(("version" = u32, Path)), responses((status = 200, body = KeyVersionResponse), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn retire(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    Param(version): Param,
-) -> Result<Json<KeyVersionResponse>, Problem> {
-    app.authorize(
-        &caller,
-        Operation::KeyRetire,
-        Some(app.object(&version, str::parse::<u32>)),
-    )
-    .await?;
-    let version: u32 = version.parse().map_err(|_| {
-        Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid-field",
-            "Invalid field",
-            "the version is a positive whole number",
-        )
-        .with_field("version", "format")
-    })?;
-    app.vault.retire_data_key(&caller.actor, version).await?;
-    Ok(Json(KeyVersionResponse {
-        version,
-        state: "retired".to_owned(),
-    }))
+#[utoipa::path(post, path = "/v1/admin/keys/{version}/retire", tag = "keys",
+    params(("version" = u32, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = KeyVersionResponse), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub(super) async fn retire(request: Mutate<RetireDataKey>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// Seal status: always unsealed here (the sealed service answers it too).
@@ -159,77 +209,98 @@ pub async fn unseal(State(app): State<Arc<App>>, caller: Caller) -> Result<Respo
     ))
 }
 
+/// What one share submitted for KEK rotation came to.
+pub(super) enum KekRotationStep {
+    Counted(SealStatus),
+    Rotated(u32),
+}
+
+pub(super) struct RotateKek;
+
+impl Mutation for RotateKek {
+    const OPERATION: Operation = Operation::KekRotate;
+    type Path = NoPath;
+    type Body = JsonBody<ShareFile>;
+    type Done = KekRotationStep;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<KekRotationStep, Problem> {
+        let app = input.app;
+        let caller = input.caller;
+        if app.custody != KekCustody::Shares {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "kek-rotation-needs-shares",
+                "KEK rotation needs share custody",
+                "with the development key file the KEK is not held by custodians; set kek.custody = \"shares\"",
+            ));
+        }
+        let JsonBody(file) = input.body;
+        let mut guard = app.kek_rotation.lock().await;
+        let current_set = app.vault.custody().await?.map(|c| c.manifest.set_id);
+        let collector =
+            guard.get_or_insert_with(|| ShareCollector::new(current_set.map_or(Accept::Any, Accept::AnyBut)));
+        let progress = collector.submit(&caller.actor.identity, &file);
+        drop(file);
+        let audit = |outcome: Outcome, detail: String| async move {
+            app.vault
+                .record_admin(&caller.actor, Operation::KekRotate, outcome, &detail)
+                .await
+        };
+        match progress {
+            Err(e) => {
+                audit(
+                    Outcome::Refused,
+                    format!("share of the next KEK refused: {}", e.rule()),
+                )
+                .await?;
+                Err(share_problem(&e))
+            }
+            Ok(Progress::Counted { have, need }) => {
+                audit(
+                    Outcome::Success,
+                    format!("share of the next KEK counted: {have} of {need}"),
+                )
+                .await?;
+                let (_, threshold, custodians) = collector.status();
+                Ok(KekRotationStep::Counted(SealStatus {
+                    sealed: false,
+                    shares_submitted: have,
+                    threshold,
+                    custodians,
+                }))
+            }
+            Ok(Progress::Assembled { kek, manifest, .. }) => {
+                *guard = None;
+                let next = Kek::with_version(app.vault.kek_version() + 1, &kek);
+                let version = app.vault.rotate_kek(&caller.actor, next, manifest).await?;
+                Ok(KekRotationStep::Rotated(version))
+            }
+        }
+    }
+
+    fn answer(step: &KekRotationStep) -> Result<Answer, Problem> {
+        match step {
+            KekRotationStep::Counted(status) => Answer::json(StatusCode::ACCEPTED, status),
+            KekRotationStep::Rotated(version) => Answer::json(
+                StatusCode::OK,
+                &KeyVersionResponse {
+                    version: *version,
+                    state: "current".to_owned(),
+                },
+            ),
+        }
+    }
+}
+
 /// KEK rotation: each custodian submits a share of a *new* set (made with
 /// `tokenvault keys init-shares`). When enough have come, every key the KEK
 /// protects is rewrapped under the new KEK in one atomic write, and the new
 /// set replaces the old. Records are not re-encrypted.
-#[utoipa::path(post, path = "/v1/admin/kek/rotation", tag = "keys", request_body = String, responses((status = 200, body = KeyVersionResponse), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn rotate_kek(
-    State(app): State<Arc<App>>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, Problem> {
-    app.authorize(&caller, Operation::KekRotate, None).await?;
-    if app.custody != KekCustody::Shares {
-        return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "kek-rotation-needs-shares",
-            "KEK rotation needs share custody",
-            "with the development key file the KEK is not held by custodians; set kek.custody = \"shares\"",
-        ));
-    }
-    let file: ShareFile = json::parse(&headers, &body)?;
-    let mut guard = app.kek_rotation.lock().await;
-    let current_set = app.vault.custody().await?.map(|c| c.manifest.set_id);
-    let collector =
-        guard.get_or_insert_with(|| ShareCollector::new(current_set.map_or(Accept::Any, Accept::AnyBut)));
-    let progress = collector.submit(&caller.actor.identity, &file);
-    drop(file);
-    let audit = |outcome: Outcome, detail: String| {
-        let app = Arc::clone(&app);
-        let actor = caller.actor.clone();
-        async move {
-            app.vault
-                .record_admin(&actor, Operation::KekRotate, outcome, &detail)
-                .await
-        }
-    };
-    match progress {
-        Err(e) => {
-            audit(
-                Outcome::Refused,
-                format!("share of the next KEK refused: {}", e.rule()),
-            )
-            .await?;
-            Err(share_problem(&e))
-        }
-        Ok(Progress::Counted { have, need }) => {
-            audit(
-                Outcome::Success,
-                format!("share of the next KEK counted: {have} of {need}"),
-            )
-            .await?;
-            let (_, threshold, custodians) = collector.status();
-            let body = SealStatus {
-                sealed: false,
-                shares_submitted: have,
-                threshold,
-                custodians,
-            };
-            Ok((StatusCode::ACCEPTED, Json(body)).into_response())
-        }
-        Ok(Progress::Assembled { kek, manifest, .. }) => {
-            *guard = None;
-            let next = Kek::with_version(app.vault.kek_version() + 1, &kek);
-            let version = app.vault.rotate_kek(&caller.actor, next, manifest).await?;
-            Ok(Json(KeyVersionResponse {
-                version,
-                state: "current".to_owned(),
-            })
-            .into_response())
-        }
-    }
+#[utoipa::path(post, path = "/v1/admin/kek/rotation", tag = "keys",
+    params(("Idempotency-Key" = String, Header)), request_body = String,
+    responses((status = 200, body = KeyVersionResponse), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub(super) async fn rotate_kek(request: Mutate<RotateKek>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 /// The problem for a refused share: which rule, never the share.

@@ -5,6 +5,7 @@
 mod access;
 mod audit;
 mod bindings;
+mod body_routes;
 mod caller;
 mod cards;
 mod channels;
@@ -120,7 +121,8 @@ impl App {
 
 pub fn router(app: Arc<App>) -> Router {
     let body_limit = app.body_limit;
-    let (router, _document) = routes::table().split_for_parts();
+    let (router, document) = routes::table().split_for_parts();
+    let bodies = Arc::new(body_routes::BodyRoutes::from_document(&document));
     let router = router
         .fallback(|| async { Problem::not_found("route") })
         .method_not_allowed_fallback(|| async {
@@ -131,6 +133,10 @@ pub fn router(app: Arc<App>) -> Router {
                 "this route does not take that method",
             )
         })
+        .layer(middleware::from_fn_with_state(
+            bodies,
+            body_routes::refuse_unexpected_body,
+        ))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(middleware::from_fn_with_state(Arc::clone(&app), observe));
     access::logged(router).with_state(app)

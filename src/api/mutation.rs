@@ -17,7 +17,7 @@ use crate::domain::operation::Operation;
 use crate::domain::validation::ValidationError;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request};
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde::de::DeserializeOwned;
 use std::future::Future;
@@ -43,6 +43,13 @@ pub(super) trait Mutation: Sized + 'static {
 
     /// The answer for `done`: a status and a JSON body, or a problem.
     fn answer(done: &Self::Done) -> Result<Answer, Problem>;
+
+    /// What a retry with the same key gets: by default the same answer.
+    /// An endpoint whose answer must never be stored (a revealed PAN)
+    /// remembers something else in its place.
+    fn remembered(done: &Self::Done) -> Answer {
+        answer_of::<Self>(done)
+    }
 }
 
 /// The idempotency record of a request to `M`.
@@ -50,6 +57,17 @@ pub(super) type Remembering<M> = Record<fn(&<M as Mutation>::Done) -> Answer>;
 
 fn answer_of<M: Mutation>(done: &M::Done) -> Answer {
     M::answer(done).unwrap_or_else(Answer::from)
+}
+
+fn remembered_of<M: Mutation>(done: &M::Done) -> Answer {
+    M::remembered(done)
+}
+
+/// Answers a retry should not get again: server errors and "too many"
+/// (the caller should retry them; one may be another node's request
+/// with this key winning a race).
+fn is_transient(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
 /// The record of an answer known before the write (`done`), joined to a
@@ -159,8 +177,9 @@ impl<T: DeserializeOwned + Send> ReadBody for JsonBody<T> {
     }
 }
 
-/// A route that takes no body: whatever is sent is ignored (but still
-/// covered by the request MAC).
+/// A route that takes no body. A body sent anyway never gets this far:
+/// `api::refuse_unexpected_body` answers 400 for every route whose
+/// OpenAPI operation has no request body.
 pub(super) struct NoBody;
 
 impl ReadBody for NoBody {
@@ -232,28 +251,30 @@ impl<M: Mutation> Mutate<M> {
             self.path.as_bytes(),
             &self.body,
         ];
-        let record: Remembering<M> = Record::new(app, &caller.actor.identity, &key, &parts, answer_of::<M>);
+        let record: Remembering<M> =
+            Record::new(app, &caller.actor.identity, &key, &parts, remembered_of::<M>);
         let _same_key_queues_here = app.idempotency_locks.lock(record.store_key()).await;
         if let Some(replay) = record.replay(app).await? {
             return Ok(replay);
         }
         let done = self.apply(&record).await;
-        let answer = match &done {
-            Ok(done) => answer_of::<M>(done),
-            Err(problem) => Answer::from(problem.clone()),
+        let (answer, remembered) = match &done {
+            Ok(done) => (answer_of::<M>(done), M::remembered(done)),
+            Err(problem) => (Answer::from(problem.clone()), Answer::from(problem.clone())),
         };
         if done.is_ok() && record.was_joined() {
             return Ok(answer.into_response(false));
         }
-        // Server errors are not remembered: the caller should retry them.
-        // One may be another node's request with this key winning a race.
-        if answer.status.is_server_error() {
+        if is_transient(answer.status) {
             return match record.replay(app).await {
                 Ok(Some(replay)) => Ok(replay),
                 _ => Ok(answer.into_response(false)),
             };
         }
-        if record.remember(app, &caller.actor, M::OPERATION, &answer).await? {
+        if record
+            .remember(app, &caller.actor, M::OPERATION, &remembered)
+            .await?
+        {
             return Ok(answer.into_response(false));
         }
         record.replay(app).await?.ok_or_else(Problem::internal)

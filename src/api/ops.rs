@@ -1,7 +1,10 @@
 //! Health, readiness, metrics, the OpenAPI document, and reload.
 
 use super::dto::StatusResponse;
+use super::idempotency::Answer;
 use super::metrics::{self, KeyVersionGauge, RewrapGauge, Snapshot};
+use super::mutation::{Input, Mutate, Mutation, NoBody, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
 use super::{App, Caller};
 use crate::audit::Outcome;
@@ -95,41 +98,66 @@ pub async fn openapi(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
     Ok(response)
 }
 
-/// Re-reads the server certificate, CA, CRL and policies (as SIGHUP does).
-#[utoipa::path(post, path = "/v1/admin/reload", tag = "operations", responses((status = 200, body = StatusResponse), (status = 403, body = Problem), (status = 500, body = Problem)))]
-pub async fn reload(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<StatusResponse>, Problem> {
-    app.authorize(&caller, Operation::AdminReload, None).await?;
-    match app.reload() {
-        Ok(()) => {
-            app.vault
-                .record_admin(
-                    &caller.actor,
-                    Operation::AdminReload,
-                    Outcome::Success,
-                    "tls, crl and policies reloaded",
-                )
-                .await?;
-            tracing::info!(identity = %caller.actor.identity, "reloaded certificates, CRL and policies");
-            Ok(Json(StatusResponse {
-                status: "reloaded".to_owned(),
-            }))
-        }
-        Err(reason) => {
-            app.vault
-                .record_admin(
-                    &caller.actor,
-                    Operation::AdminReload,
-                    Outcome::Error,
-                    "reload failed; previous configuration kept",
-                )
-                .await?;
-            tracing::error!(%reason, "reload failed; keeping the previous configuration");
-            Err(Problem::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "reload-failed",
-                "Reload failed",
-                reason,
-            ))
+pub(super) struct Reload;
+
+impl Mutation for Reload {
+    const OPERATION: Operation = Operation::AdminReload;
+    type Path = NoPath;
+    type Body = NoBody;
+    type Done = ();
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<(), Problem> {
+        let app = input.app;
+        let actor = &input.caller.actor;
+        match app.reload() {
+            Ok(()) => {
+                app.vault
+                    .record_admin(
+                        actor,
+                        Operation::AdminReload,
+                        Outcome::Success,
+                        "tls, crl and policies reloaded",
+                    )
+                    .await?;
+                tracing::info!(identity = %actor.identity, "reloaded certificates, CRL and policies");
+                Ok(())
+            }
+            Err(reason) => {
+                app.vault
+                    .record_admin(
+                        actor,
+                        Operation::AdminReload,
+                        Outcome::Error,
+                        "reload failed; previous configuration kept",
+                    )
+                    .await?;
+                tracing::error!(%reason, "reload failed; keeping the previous configuration");
+                Err(Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "reload-failed",
+                    "Reload failed",
+                    reason,
+                ))
+            }
         }
     }
+
+    fn answer(_done: &()) -> Result<Answer, Problem> {
+        Answer::json(
+            StatusCode::OK,
+            &StatusResponse {
+                status: "reloaded".to_owned(),
+            },
+        )
+    }
+}
+
+/// Re-reads the server certificate, CA, CRL and policies (as SIGHUP does),
+/// and closes open connections whose client certificate is now revoked or
+/// no longer trusted.
+#[utoipa::path(post, path = "/v1/admin/reload", tag = "operations",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = StatusResponse), (status = 403, body = Problem), (status = 500, body = Problem)))]
+pub async fn reload(request: Mutate<Reload>) -> Result<Response, Problem> {
+    request.run().await
 }

@@ -87,6 +87,22 @@ impl PathId for TokenNumber {
     }
 }
 
+/// A data-key version, `{version}`: a whole number from 1.
+impl PathId for u32 {
+    const NAME: &'static str = "version";
+    fn parse_in(_app: &App, raw: &str) -> Result<Self, ValidationError> {
+        use crate::domain::validation::{Field, Rule};
+        match raw.parse::<u32>() {
+            Ok(version) if version > 0 && raw.bytes().all(|b| b.is_ascii_digit()) => Ok(version),
+            _ => Err(ValidationError::new(
+                Field::KeyVersion,
+                Rule::Format,
+                "the version is a whole number from 1",
+            )),
+        }
+    }
+}
+
 macro_rules! path_id {
     ($($ty:ty => $name:literal),* $(,)?) => {$(
         impl PathId for $ty {
@@ -104,6 +120,7 @@ path_id!(
     UserId => "user_id",
     BindingId => "binding_id",
     PaymentId => "payment_id",
+    crate::domain::ids::ChannelId => "channel",
 );
 
 /// A merchant's order, `{merchant}` and `{order_id}`: the audit object

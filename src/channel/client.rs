@@ -88,22 +88,43 @@ impl ChannelClient {
     /// POSTs a JSON body. The body is moved into the request: callers that
     /// put card data in it build it as late as possible.
     pub async fn post_json(&self, path: &str, body: Vec<u8>) -> Result<Reply, ClientError> {
-        self.call(Method::POST, path, Some(body)).await
+        self.call(Method::POST, path, Some(body), None).await
+    }
+
+    /// POSTs to a vault mutation: `body` (JSON) if the route takes one,
+    /// and the `Idempotency-Key` every mutation needs. A retry with the
+    /// same key is answered as the first call was, without doing it twice.
+    pub async fn post_idempotent(
+        &self,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: &str,
+    ) -> Result<Reply, ClientError> {
+        self.call(Method::POST, path, body, Some(idempotency_key)).await
     }
 
     pub async fn get(&self, path: &str) -> Result<Reply, ClientError> {
-        self.call(Method::GET, path, None).await
+        self.call(Method::GET, path, None, None).await
     }
 
     pub async fn put_json(&self, path: &str, body: Vec<u8>) -> Result<Reply, ClientError> {
-        self.call(Method::PUT, path, Some(body)).await
+        self.call(Method::PUT, path, Some(body), None).await
     }
 
-    async fn call(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Reply, ClientError> {
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Reply, ClientError> {
         let uri = format!("{}{path}", self.base);
         let mut builder = Request::builder().method(method).uri(&uri);
         if body.is_some() {
             builder = builder.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(key) = idempotency_key {
+            builder = builder.header("idempotency-key", key);
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

@@ -100,6 +100,11 @@ pub(super) struct Remote {
     /// Your private key (PEM). Default: <keys-dir>/key-admin.key.pem.
     #[arg(long)]
     key: Option<PathBuf>,
+    /// The Idempotency-Key of a changing call. Default: a fresh random
+    /// one (printed on failure); pass the same one to retry a call whose
+    /// answer was lost, and the service answers it without doing it twice.
+    #[arg(long)]
+    idempotency_key: Option<String>,
 }
 
 impl Remote {
@@ -114,6 +119,26 @@ impl Remote {
             key: self.key.clone().unwrap_or_else(|| layout.client_key("key-admin")),
         };
         ChannelClient::new(&self.url, &tls, Duration::from_secs(60)).map_err(|e| e.to_string())
+    }
+
+    /// The key for this call: as given, or 16 random bytes in hex.
+    fn idempotency_key(&self) -> Result<String, String> {
+        match &self.idempotency_key {
+            Some(key) => Ok(key.clone()),
+            None => crate::domain::random::array::<16>()
+                .map(|bytes| format!("cli-{}", crate::hex::encode(&bytes)))
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// POSTs a changing call with its Idempotency-Key; a failed call says
+    /// which key to retry it with.
+    async fn mutate(&self, path: &str, body: Option<Vec<u8>>) -> Result<Reply, String> {
+        let key = self.idempotency_key()?;
+        self.client()?
+            .post_idempotent(path, body, &key)
+            .await
+            .map_err(|e| format!("{e} (retry with --idempotency-key {key})"))
     }
 }
 
@@ -148,37 +173,27 @@ async fn remote(command: KeysCommand) -> Result<Report, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             if json || reply.status != 200 {
-                return answer(Ok(reply));
+                return answer::<String>(Ok(reply));
             }
             let doc: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
             Ok(Report::ok(status_table(&doc)))
         }
-        KeysCommand::Rotate { remote } => answer(
-            remote
-                .client()?
-                .post_json("/v1/admin/keys/rotate", b"{}".to_vec())
-                .await,
-        ),
+        KeysCommand::Rotate { remote } => answer(remote.mutate("/v1/admin/keys/rotate", None).await),
         KeysCommand::Rewrap { no_wait, remote } => {
-            let client = remote.client()?;
-            let started = client
-                .post_json("/v1/admin/keys/rewrap", b"{}".to_vec())
-                .await
-                .map_err(|e| e.to_string())?;
+            let started = remote.mutate("/v1/admin/keys/rewrap", None).await?;
             if no_wait || started.status != 202 {
-                return answer(Ok(started));
+                return answer::<String>(Ok(started));
             }
-            follow_rewrap(&client).await
+            follow_rewrap(&remote.client()?).await
         }
         KeysCommand::Retire { version, remote } => answer(
             remote
-                .client()?
-                .post_json(&format!("/v1/admin/keys/{version}/retire"), b"{}".to_vec())
+                .mutate(&format!("/v1/admin/keys/{version}/retire"), None)
                 .await,
         ),
         KeysCommand::RotateKek { share, remote } => {
             let body = read_share(&share)?;
-            answer(remote.client()?.post_json("/v1/admin/kek/rotation", body).await)
+            answer(remote.mutate("/v1/admin/kek/rotation", Some(body)).await)
         }
     }
 }
@@ -188,7 +203,7 @@ fn read_share(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// Prints a success body as it came; a problem as one line, exit 1.
-fn answer(reply: Result<Reply, crate::channel::client::ClientError>) -> Result<Report, String> {
+fn answer<E: std::fmt::Display>(reply: Result<Reply, E>) -> Result<Report, String> {
     let reply = reply.map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&reply.body).into_owned();
     if (200..300).contains(&reply.status) {
@@ -328,7 +343,7 @@ async fn follow_rewrap(client: &ChannelClient) -> Result<Report, String> {
         let reply = client.get("/v1/admin/keys").await.map_err(|e| e.to_string())?;
         if reply.status != 200 {
             bar.abandon();
-            return answer(Ok(reply));
+            return answer::<String>(Ok(reply));
         }
         let doc: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
         let job = &doc["rewrap"];

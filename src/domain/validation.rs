@@ -29,6 +29,7 @@ pub enum Field {
     Order,
     OrderExpiry,
     Refund,
+    KeyVersion,
 }
 
 impl Field {
@@ -53,6 +54,7 @@ impl Field {
             Field::Order => "order_id",
             Field::OrderExpiry => "expires_at",
             Field::Refund => "refund_id",
+            Field::KeyVersion => "version",
         }
     }
 }

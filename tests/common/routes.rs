@@ -1,8 +1,17 @@
 //! The routes of the served OpenAPI document, as a caller would send them.
 
-/// `(method, path)` of every documented route (only those with a path
-/// parameter when `with_parameters_only`), each parameter replaced by `value`.
-pub fn every_route_with(value: &str, with_parameters_only: bool) -> Vec<(String, String)> {
+/// One documented route, as a caller sends it.
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+    /// Whether its operation has a request body (others refuse one).
+    pub takes_body: bool,
+}
+
+/// Every documented route (only those with a path parameter when
+/// `with_parameters_only`), each parameter replaced by `value`.
+pub fn every_route_with(value: &str, with_parameters_only: bool) -> Vec<Route> {
     let doc = tokenvault::api::document();
     let mut out = Vec::new();
     for (template, item) in &doc.paths.paths {
@@ -18,33 +27,47 @@ pub fn every_route_with(value: &str, with_parameters_only: bool) -> Vec<(String,
             rest = &rest[close + 1..];
         }
         path.push_str(rest);
-        for (method, present) in [
-            ("GET", item.get.is_some()),
-            ("POST", item.post.is_some()),
-            ("PUT", item.put.is_some()),
-            ("DELETE", item.delete.is_some()),
+        for (method, operation) in [
+            ("GET", &item.get),
+            ("POST", &item.post),
+            ("PUT", &item.put),
+            ("DELETE", &item.delete),
         ] {
-            if present {
-                out.push((method.to_owned(), path.clone()));
+            if let Some(operation) = operation {
+                out.push(Route {
+                    method: method.to_owned(),
+                    path: path.clone(),
+                    takes_body: operation.request_body.is_some(),
+                });
             }
         }
     }
     out
 }
 
-/// Sends `{}` to each route with `headers`, as `role`; none may answer a
-/// 5xx. Returns the answers' bodies.
+/// Sends each route with `headers` (and `{}` where it takes a body), as
+/// `role`; none may answer a 5xx. Returns the answers' bodies.
 pub async fn sweep(
     client: &super::service::Client,
     role: &str,
-    routes: &[(String, String)],
+    routes: &[Route],
     headers: &[(&str, &str)],
 ) -> Vec<String> {
-    let mut headers = headers.to_vec();
-    headers.push(("Content-Type", "application/json"));
     let mut answers = Vec::with_capacity(routes.len());
-    for (method, path) in routes {
-        let r = client.send(method, path, &headers, Some(b"{}")).await.unwrap();
+    for Route {
+        method,
+        path,
+        takes_body,
+    } in routes
+    {
+        let mut headers = headers.to_vec();
+        let body = if *takes_body {
+            headers.push(("Content-Type", "application/json"));
+            Some(&b"{}"[..])
+        } else {
+            None
+        };
+        let r = client.send(method, path, &headers, body).await.unwrap();
         assert!(
             r.status < 500,
             "{role} {method} {path}: {} {}",

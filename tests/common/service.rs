@@ -352,17 +352,27 @@ impl Client {
         self.send("GET", path, &[], None).await
     }
 
+    /// A POST with no body, to a route that takes none.
+    pub async fn post_empty(&self, path: &str, key: &str) -> Result<Response, String> {
+        self.send("POST", path, &[("Idempotency-Key", key)], None).await
+    }
+
+    /// A POST of `json`; `null` sends no body (for routes that take none).
     pub async fn post_json(
         &self,
         path: &str,
         key: Option<&str>,
         json: &serde_json::Value,
     ) -> Result<Response, String> {
-        let body = serde_json::to_vec(json).unwrap();
-        let mut headers = vec![("Content-Type", "application/json")];
+        let mut headers = Vec::new();
         if let Some(k) = key {
             headers.push(("Idempotency-Key", k));
         }
+        if json.is_null() {
+            return self.send("POST", path, &headers, None).await;
+        }
+        headers.push(("Content-Type", "application/json"));
+        let body = serde_json::to_vec(json).unwrap();
         self.send("POST", path, &headers, Some(&body)).await
     }
 }
