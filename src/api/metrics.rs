@@ -30,6 +30,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CloseLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyVersionLabels {
     version: u32,
 }
@@ -81,6 +86,8 @@ pub struct Snapshot {
     pub held_card_verifications: usize,
     pub audit_head_seq: u64,
     pub audited: Vec<crate::audit::OutcomeCount>,
+    /// The CRL's nextUpdate, when it names one (Unix seconds).
+    pub crl_next_update: Option<i64>,
 }
 
 pub struct Metrics {
@@ -90,6 +97,9 @@ pub struct Metrics {
     connections_open: Gauge,
     connections_refused: Counter,
     handshakes_failed: Counter,
+    closed_by_service: Family<CloseLabels, Counter>,
+    crl_next_update: Gauge,
+    crl_seconds_left: Gauge,
     denied: Counter,
     kek_version: Gauge,
     key_encryptions: Family<KeyVersionLabels, Gauge>,
@@ -230,6 +240,24 @@ impl Default for Metrics {
             "Audit records committed since start, by operation and outcome (payments and bindings included)",
             audited.clone(),
         );
+        let closed_by_service = Family::<CloseLabels, Counter>::default();
+        registry.register(
+            "connections_closed_by_service",
+            "Connections the service closed: revoked (client certificate revoked or untrusted at a reload), idle, max_age",
+            closed_by_service.clone(),
+        );
+        let crl_next_update = Gauge::default();
+        registry.register(
+            "tls_crl_next_update_timestamp_seconds",
+            "The CRL's nextUpdate (Unix seconds); past it, handshakes fail and reloads are refused",
+            crl_next_update.clone(),
+        );
+        let crl_seconds_left = Gauge::default();
+        registry.register(
+            "tls_crl_seconds_until_next_update",
+            "Seconds until the CRL in use expires: alert well before 0",
+            crl_seconds_left.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -237,6 +265,9 @@ impl Default for Metrics {
             connections_open,
             connections_refused,
             handshakes_failed,
+            closed_by_service,
+            crl_next_update,
+            crl_seconds_left,
             denied,
             kek_version,
             key_encryptions,
@@ -296,6 +327,11 @@ impl Metrics {
     pub fn handshake_failed(&self) {
         self.handshakes_failed.inc();
     }
+    pub fn connection_closed_by_service(&self, reason: &'static str) {
+        self.closed_by_service
+            .get_or_create(&CloseLabels { reason })
+            .inc();
+    }
     pub fn denied(&self) {
         self.denied.inc();
     }
@@ -315,6 +351,11 @@ impl Metrics {
 
 impl Metrics {
     fn set_state(&self, s: Snapshot) {
+        if let Some(next) = s.crl_next_update {
+            self.crl_next_update.set(next);
+            self.crl_seconds_left
+                .set(next - crate::domain::time::Timestamp::now().seconds());
+        }
         self.sealed.set(i64::from(s.seal.sealed));
         self.shares_submitted
             .set(gauge_value(s.seal.shares_submitted as u64));

@@ -53,6 +53,7 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
     });
     let tally = app.vault.audit_tally();
     let snapshot = Snapshot {
+        crl_next_update: app.tls.crl_next_update(),
         kek_version: app.vault.kek_version(),
         key_versions: app
             .vault

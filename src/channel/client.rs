@@ -40,6 +40,9 @@ pub enum ClientError {
 #[derive(Clone, Debug)]
 pub struct ClientTls {
     pub ca_cert: PathBuf,
+    /// The peer CA's CRL: a revoked peer certificate fails the handshake,
+    /// and a CRL past its `nextUpdate` refuses to build the client.
+    pub crl: Option<PathBuf>,
     pub cert: PathBuf,
     pub key: PathBuf,
 }
@@ -166,14 +169,11 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 fn client_config(tls: &ClientTls) -> Result<rustls::ClientConfig, ClientError> {
     let err = |e: &dyn std::fmt::Display| ClientError::Tls(e.to_string());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in pem::certificates(&tls.ca_cert).map_err(|e| err(&e))? {
-        roots.add(cert).map_err(|e| err(&e))?;
-    }
+    let verifier = crate::tls::server_verifier(&tls.ca_cert, tls.crl.as_deref()).map_err(|e| err(&e))?;
     rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| err(&e))?
-        .with_root_certificates(roots)
+        .with_webpki_verifier(verifier)
         .with_client_auth_cert(
             pem::certificates(&tls.cert).map_err(|e| err(&e))?,
             pem::private_key(&tls.key).map_err(|e| err(&e))?,

@@ -102,11 +102,20 @@ pub(super) fn run(args: BankSimArgs) -> Result<Report, String> {
         tracing::warn!(
             "bank-sim is a SIMULATOR holding test cardholder data in plaintext; never point production at it"
         );
-        announce(running.addr);
+        // Handlers first: a SIGHUP right after the announcement must reload,
+        // not end the process.
         let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
+        let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+        announce(running.addr);
+        loop {
+            tokio::select! {
+                _ = hangup.recv() => match running.reload_tls() {
+                    Ok(()) => tracing::info!("bank-sim: certificates and CRL reloaded"),
+                    Err(e) => tracing::error!(error = %e, "bank-sim: reload failed; keeping the previous"),
+                },
+                _ = terminate.recv() => break,
+                _ = tokio::signal::ctrl_c() => break,
+            }
         }
         running.stop().await;
         Ok(Report::ok(format!(

@@ -112,6 +112,8 @@ impl Remote {
         let layout = PkiLayout::new(&self.keys_dir);
         let tls = ClientTls {
             ca_cert: self.ca.clone().unwrap_or_else(|| layout.ca_cert()),
+            // The development CRL goes with the development CA only.
+            crl: (self.ca.is_none() && layout.crl().exists()).then(|| layout.crl()),
             cert: self
                 .cert
                 .clone()

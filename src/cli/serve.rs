@@ -47,9 +47,11 @@ pub(super) fn run(config_path: Option<&Path>, log_format: LogFormat) -> Result<R
         .map_err(|e| e.to_string())?;
     runtime.block_on(async move {
         let server = crate::server::start(&config).await.map_err(|e| e.to_string())?;
-        announce(server.addr);
+        // Handlers first: a SIGHUP right after the announcement must reload,
+        // not end the process.
         let mut hangup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
         let mut terminate = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+        announce(server.addr);
         loop {
             tokio::select! {
                 _ = hangup.recv() => {

@@ -18,6 +18,10 @@ pub struct GatewaySection {
     pub sms_carrier: Option<String>,
     /// Trust anchor for channels; default the development CA.
     pub ca_cert: Option<PathBuf>,
+    /// The channels' CA's CRL, checked on every outbound handshake; default
+    /// the development CRL when `ca_cert` is the development CA. A CRL past
+    /// its `nextUpdate` fails the start.
+    pub crl: Option<PathBuf>,
     /// The gateway's client certificate; default `keys_dir/gateway.pem`.
     pub client_cert: Option<PathBuf>,
     pub client_key: Option<PathBuf>,
@@ -50,6 +54,7 @@ impl Default for GatewaySection {
             channels: Vec::new(),
             sms_carrier: None,
             ca_cert: None,
+            crl: None,
             client_cert: None,
             client_key: None,
             timeout_ms: 5_000,

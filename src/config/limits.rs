@@ -25,6 +25,19 @@ pub struct LimitsSection {
     pub request_timeout_ms: u64,
     /// Reveals one identity may make per hour. Default 10.
     pub reveals_per_hour: u32,
+    /// A connection with no request in flight for this long is closed
+    /// (HTTP/1.1 and HTTP/2). Default 60000 ms.
+    pub idle_timeout_ms: u64,
+    /// Every connection is closed gracefully at this age. Default 3600000 ms.
+    pub max_connection_age_ms: u64,
+    /// After a reload finds a connection's client certificate revoked or
+    /// untrusted, the connection takes no new request and is closed within
+    /// this. Default 2000 ms.
+    pub revoked_close_ms: u64,
+    /// HTTP/2 PING interval and the answer's deadline. Defaults 20000 and
+    /// 10000 ms.
+    pub http2_keepalive_interval_ms: u64,
+    pub http2_keepalive_timeout_ms: u64,
 }
 
 impl Default for LimitsSection {
@@ -37,6 +50,11 @@ impl Default for LimitsSection {
             body_limit_bytes: 16 * 1024,
             request_timeout_ms: 15_000,
             reveals_per_hour: 10,
+            idle_timeout_ms: 60_000,
+            max_connection_age_ms: 3_600_000,
+            revoked_close_ms: 2_000,
+            http2_keepalive_interval_ms: 20_000,
+            http2_keepalive_timeout_ms: 10_000,
         }
     }
 }
@@ -66,6 +84,30 @@ impl LimitsSection {
         }
         if self.reveals_per_hour > 1000 {
             return Err(invalid("limits.reveals_per_hour", "must be 0 to 1000"));
+        }
+        if !(100..=3_600_000).contains(&self.idle_timeout_ms) {
+            return Err(invalid("limits.idle_timeout_ms", "must be 100 to 3600000"));
+        }
+        if !(1_000..=86_400_000).contains(&self.max_connection_age_ms) {
+            return Err(invalid(
+                "limits.max_connection_age_ms",
+                "must be 1000 to 86400000",
+            ));
+        }
+        if !(0..=60_000).contains(&self.revoked_close_ms) {
+            return Err(invalid("limits.revoked_close_ms", "must be 0 to 60000"));
+        }
+        if !(1_000..=600_000).contains(&self.http2_keepalive_interval_ms) {
+            return Err(invalid(
+                "limits.http2_keepalive_interval_ms",
+                "must be 1000 to 600000",
+            ));
+        }
+        if !(1_000..=600_000).contains(&self.http2_keepalive_timeout_ms) {
+            return Err(invalid(
+                "limits.http2_keepalive_timeout_ms",
+                "must be 1000 to 600000",
+            ));
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 //! identity fixed per connection, HTTP/1.1 and HTTP/2, graceful drain.
 
 use super::admission::{Admission, Refused, Ticket};
+use super::standing::Standing;
 use crate::api::{Metrics, Peer};
 use crate::tls::{Identity, IdentityError, ReloadableTls};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -21,6 +22,56 @@ const DRAIN: Duration = Duration::from_secs(10);
 /// A client must send a request's headers within this (slow-client guard).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection may live, and how it is kept alive.
+#[derive(Clone, Copy, Debug)]
+pub struct Lifetimes {
+    /// Closed (gracefully) after this long with no request in flight, on
+    /// HTTP/1.1 and HTTP/2 alike; also bounds an HTTP/2 connection that
+    /// never completes a request's headers.
+    pub idle: Duration,
+    /// Closed (gracefully, then within `DRAIN`) at this age, so no
+    /// connection outlives a rotation of certificates for long.
+    pub max_age: Duration,
+    /// A connection whose peer is revoked or no longer trusted after a
+    /// reload takes no new request at once, and is closed within this.
+    pub revoked_close: Duration,
+    /// HTTP/2 PING interval, and how long a PING answer may take.
+    pub keepalive_interval: Duration,
+    pub keepalive_timeout: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            idle: Duration::from_secs(60),
+            max_age: Duration::from_secs(3600),
+            revoked_close: Duration::from_secs(2),
+            keepalive_interval: Duration::from_secs(20),
+            keepalive_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Why the service closed a connection (the metric's `reason` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Close {
+    Revoked,
+    Idle,
+    MaxAge,
+    Shutdown,
+}
+
+impl Close {
+    fn as_str(self) -> &'static str {
+        match self {
+            Close::Revoked => "revoked",
+            Close::Idle => "idle",
+            Close::MaxAge => "max_age",
+            Close::Shutdown => "shutdown",
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
     /// Authenticated connections at most.
@@ -30,6 +81,7 @@ pub struct Limits {
     /// Connections from one source address at most; 0 is no limit.
     pub per_source: usize,
     pub handshake: Duration,
+    pub lifetimes: Lifetimes,
 }
 
 /// The router requests go to. Swapped once, when a sealed service is
@@ -178,44 +230,131 @@ async fn connection(
             return;
         }
     };
-    let identity = tls
+    let chain: Vec<_> = tls
         .get_ref()
         .1
         .peer_certificates()
-        .and_then(|chain| chain.first())
-        .map_or(Err(IdentityError::NoIdentity), |cert| {
-            Identity::from_certificate(cert.as_ref())
-        });
+        .map(<[_]>::to_vec)
+        .unwrap_or_default();
+    let identity = chain.first().map_or(Err(IdentityError::NoIdentity), |cert| {
+        Identity::from_certificate(cert.as_ref())
+    });
     if let Err(e) = &identity {
         tracing::warn!(%origin, error = %e, "client certificate verified but carries no usable identity");
     }
+    // Subscribed before the first check, so no reload slips between them.
+    let mut reloads = serving.tls.generations();
+    let generation = *reloads.borrow_and_update();
+    let standing = Arc::new(Standing::new(Arc::clone(&serving.tls), chain, generation));
     let peer = Peer { identity, origin };
     let router = serving.router;
+    let requests = Arc::clone(&standing);
     let service = hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         request.extensions_mut().insert(peer.clone());
-        router.current().oneshot(request)
+        let router = router.current();
+        let standing = Arc::clone(&requests);
+        async move {
+            // Checked per request: once a reload has returned, a revoked
+            // peer is served nothing more, whatever its connection does.
+            if !standing.trusted() {
+                return Ok(revoked_answer());
+            }
+            let _in_flight = standing.begin();
+            router.oneshot(request).await
+        }
     });
     metrics.connection_opened();
+    let lifetimes = serving.limits.lifetimes;
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT);
-    builder.http2().timer(TokioTimer::new());
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(lifetimes.keepalive_interval)
+        .keep_alive_timeout(lifetimes.keepalive_timeout);
     let serving = builder.serve_connection(TokioIo::new(tls), service);
     tokio::pin!(serving);
+    let closing = why_close(&standing, &mut reloads, &mut stopped, lifetimes);
     tokio::select! {
         result = serving.as_mut() => {
             if let Err(e) = result {
                 tracing::debug!(%origin, error = %e, "connection ended with an error");
             }
         }
-        _ = stopped.changed() => {
+        why = closing => {
+            // HTTP/2 GOAWAY, or no keep-alive after the current HTTP/1.1
+            // request; then closed hard at the bound.
             serving.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(DRAIN, serving.as_mut()).await;
+            let bound = match why {
+                Close::Revoked => lifetimes.revoked_close,
+                _ => DRAIN,
+            };
+            if why != Close::Shutdown {
+                metrics.connection_closed_by_service(why.as_str());
+            }
+            if matches!(why, Close::Revoked) {
+                tracing::warn!(%origin, "closing a connection whose client certificate is revoked or no longer trusted");
+            }
+            let _ = tokio::time::timeout(bound, serving.as_mut()).await;
         }
     }
     metrics.connection_closed();
     drop(slot);
     drop(ticket);
+}
+
+/// Resolves when the service should close this connection, and why.
+async fn why_close(
+    standing: &Standing,
+    reloads: &mut watch::Receiver<u64>,
+    stopped: &mut watch::Receiver<bool>,
+    lifetimes: Lifetimes,
+) -> Close {
+    let born = tokio::time::Instant::now();
+    let mut idle_check = tokio::time::interval(
+        lifetimes
+            .idle
+            .min(Duration::from_secs(1))
+            .max(Duration::from_millis(50)),
+    );
+    let mut reloads_open = true;
+    loop {
+        tokio::select! {
+            changed = reloads.changed(), if reloads_open => {
+                if changed.is_err() {
+                    reloads_open = false;
+                } else if !standing.trusted() {
+                    return Close::Revoked;
+                }
+            }
+            _ = stopped.changed() => return Close::Shutdown,
+            _ = tokio::time::sleep_until(born + lifetimes.max_age) => return Close::MaxAge,
+            _ = idle_check.tick() => {
+                if standing.idle_for() >= lifetimes.idle {
+                    return Close::Idle;
+                }
+            }
+        }
+    }
+}
+
+/// The answer to a request on a connection whose peer was revoked after
+/// it connected. The connection is closing.
+fn revoked_answer() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = crate::api::problem::Problem::new(
+        axum::http::StatusCode::FORBIDDEN,
+        "certificate-revoked",
+        "Certificate revoked",
+        "this connection's client certificate is revoked or no longer trusted",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        axum::http::HeaderValue::from_static("close"),
+    );
+    response
 }

@@ -8,6 +8,7 @@ pub mod listener;
 mod maintenance;
 mod sealed;
 pub mod settings;
+mod standing;
 
 pub use hardening::forbid_core_dumps;
 
@@ -77,6 +78,18 @@ pub fn reload_tls_while_sealed(server: &RunningServer) -> Result<(), crate::tls:
     server.core.tls().reload()
 }
 
+/// The connection lifetimes `[limits]` sets.
+fn lifetimes(limits: &crate::config::LimitsSection) -> listener::Lifetimes {
+    let ms = std::time::Duration::from_millis;
+    listener::Lifetimes {
+        idle: ms(limits.idle_timeout_ms),
+        max_age: ms(limits.max_connection_age_ms),
+        revoked_close: ms(limits.revoked_close_ms),
+        keepalive_interval: ms(limits.http2_keepalive_interval_ms),
+        keepalive_timeout: ms(limits.http2_keepalive_timeout_ms),
+    }
+}
+
 fn ensure_dir(path: &std::path::Path) -> Result<(), ServeError> {
     std::fs::create_dir_all(path).map_err(|e| ServeError::Dir {
         path: path.display().to_string(),
@@ -94,6 +107,10 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
             ensure_dir(&config.keys_dir)?;
             tracing::warn!(dir = %config.keys_dir.display(), "creating a DEVELOPMENT PKI (CA, server and client certificates, CRL): not for production");
             pki::init(&dev_pki, false)?;
+        } else if TlsFiles::all_development(&config.tls) && dev_pki.is_complete() {
+            // The development CRL lives 30 days; a fresh signature at each
+            // start keeps a checkout working (an expired CRL is refused).
+            pki::refresh_crl(&dev_pki)?;
         }
     }
     // A build without the development PKI never writes certificates; with
@@ -148,6 +165,7 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
             handshakes: config.limits.max_handshakes,
             per_source: config.limits.per_source_connections,
             handshake: config.handshake_timeout(),
+            lifetimes: lifetimes(&config.limits),
         },
     };
     let listening = listener::spawn(listener, serving).map_err(|e| ServeError::Listen {

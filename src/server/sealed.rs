@@ -130,6 +130,7 @@ async fn metrics(State(sealed): State<Arc<Sealed>>, caller: Caller) -> Result<Re
             shares_submitted,
             threshold: threshold.map_or(0, usize::from),
         },
+        crl_next_update: sealed.core.tls().crl_next_update(),
         ..Snapshot::default()
     };
     Ok(crate::api::metrics::response(

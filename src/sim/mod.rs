@@ -50,9 +50,17 @@ pub struct SimConfig {
 pub struct RunningSim {
     pub addr: SocketAddr,
     listening: Listening,
+    tls: Arc<ReloadableTls>,
 }
 
 impl RunningSim {
+    /// Re-reads the simulator's certificate, CA and CRL (SIGHUP): new
+    /// handshakes use them, and open connections of a now-revoked client
+    /// are closed, as in the service.
+    pub fn reload_tls(&self) -> Result<(), crate::tls::TlsError> {
+        self.tls.reload()
+    }
+
     pub async fn stop(self) {
         self.listening.stop().await;
     }
@@ -68,6 +76,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
     // (it carries the clientAuth usage and the bank's SPIFFE identity).
     let notify_tls = crate::channel::ClientTls {
         ca_cert: config.tls.ca_cert.clone(),
+        crl: Some(config.tls.crl.clone()),
         cert: config.tls.server_cert.clone(),
         key: config.tls.server_key.clone(),
     };
@@ -78,15 +87,17 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         expose_sms: config.expose_sms,
         notify_tls,
     });
+    let tls = Arc::new(ReloadableTls::load(config.tls)?);
     let serving = Serving {
         router: std::sync::Arc::new(crate::server::listener::RouterSlot::new(routes::router(sim))),
-        tls: Arc::new(ReloadableTls::load(config.tls)?),
+        tls: Arc::clone(&tls),
         metrics: Arc::new(Metrics::default()),
         limits: Limits {
             connections: 1024,
             handshakes: 256,
             per_source: 0,
             handshake: Duration::from_secs(5),
+            lifetimes: crate::server::listener::Lifetimes::default(),
         },
     };
     let listen_err = |e: std::io::Error| SimError::Listen {
@@ -100,5 +111,6 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
     Ok(RunningSim {
         addr: listening.addr,
         listening,
+        tls,
     })
 }

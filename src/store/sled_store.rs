@@ -1,12 +1,25 @@
 //! The embedded default store: one sled database, made durable by group
 //! commit. Nothing sled-specific crosses the `Store` trait.
+//!
+//! sled keeps the first I/O error it meets (a full disk, say) and fails
+//! every later call until the database is reopened. So an error marks the
+//! database broken, and the next call (at most one attempt a second)
+//! closes and reopens it in-process: once the disk can take writes again,
+//! the service recovers without a restart. What was applied but never made
+//! durable was never acknowledged; the committer re-reads the chain head
+//! from the store after any failure.
 
 use super::group_commit::GroupCommit;
 use super::{Batch, CommitError, Durable, Entry, Expect, Store, StoreError};
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::ops::Bound;
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+/// How often a broken database is tried again.
+const REOPEN_EVERY: Duration = Duration::from_secs(1);
 
 /// Cloning shares the same database.
 #[derive(Clone)]
@@ -18,7 +31,77 @@ struct Inner {
     // Field order matters: the flusher is stopped (and its last flush done)
     // before the database is closed.
     group: GroupCommit,
-    db: sled::Db,
+    db: Arc<DbSlot>,
+}
+
+/// The open database, or none while a reopen has not succeeded yet.
+struct DbSlot {
+    path: PathBuf,
+    /// Calls hold the read side while they use the database, so a reopen
+    /// (the write side) runs only when none is in flight and the old
+    /// database, with its file lock, is really closed first.
+    db: RwLock<Option<sled::Db>>,
+    broken: AtomicBool,
+    last_attempt: Mutex<Option<Instant>>,
+    reopens: AtomicU64,
+}
+
+fn open_db(path: &Path) -> sled::Result<sled::Db> {
+    sled::Config::new()
+        .path(path)
+        .mode(sled::Mode::HighThroughput)
+        .open()
+}
+
+impl DbSlot {
+    /// Runs `f` on the open database; a broken one is reopened first.
+    fn with<T>(&self, f: impl FnOnce(&sled::Db) -> T) -> Result<T, StoreError> {
+        if self.broken.load(Ordering::Acquire) {
+            self.try_reopen();
+        }
+        let guard = self.db.read().unwrap_or_else(PoisonError::into_inner);
+        match guard.as_ref() {
+            Some(db) => Ok(f(db)),
+            None => Err(StoreError::Backend(
+                "the database is being reopened after an I/O error".to_owned(),
+            )),
+        }
+    }
+
+    /// Marks the database broken after sled reported an error.
+    fn failed(&self, error: &sled::Error) -> StoreError {
+        if !self.broken.swap(true, Ordering::AcqRel) {
+            tracing::error!(error = %error, "storage error: the database will be reopened once writes can succeed");
+        }
+        StoreError::Backend(error.to_string())
+    }
+
+    fn try_reopen(&self) {
+        {
+            let mut last = self.last_attempt.lock().unwrap_or_else(PoisonError::into_inner);
+            if last.is_some_and(|t| t.elapsed() < REOPEN_EVERY) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        let mut slot = self.db.write().unwrap_or_else(PoisonError::into_inner);
+        if !self.broken.load(Ordering::Acquire) {
+            return;
+        }
+        // Closed before reopening: sled holds a lock on its files.
+        drop(slot.take());
+        // If the disk still cannot take writes, the next write fails and
+        // marks it broken again.
+        match open_db(&self.path) {
+            Ok(db) => {
+                *slot = Some(db);
+                self.broken.store(false, Ordering::Release);
+                self.reopens.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!("storage recovered: the database was reopened after an I/O error");
+            }
+            Err(e) => tracing::warn!(error = %e, "storage still failing; retrying in a second"),
+        }
+    }
 }
 
 /// Counters for tests and benchmarks.
@@ -27,33 +110,47 @@ pub struct SledStoreStats {
     /// How many fsyncs the flusher has made; fewer than acknowledged writes
     /// when group commit is sharing them.
     pub flushes: u64,
+    /// How often the database was reopened after an I/O error.
+    pub reopens: u64,
 }
 
 impl SledStore {
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(path)
-            .mode(sled::Mode::HighThroughput)
-            .open()
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let flusher_db = db.clone();
-        let group = GroupCommit::start(move || flusher_db.flush().map(drop).map_err(|e| e.to_string()))
-            .map_err(|e| StoreError::Backend(format!("cannot start the flusher thread: {e}")))?;
+        let db = open_db(path).map_err(|e| StoreError::Backend(e.to_string()))?;
+        let slot = Arc::new(DbSlot {
+            path: path.to_owned(),
+            db: RwLock::new(Some(db)),
+            broken: AtomicBool::new(false),
+            last_attempt: Mutex::new(None),
+            reopens: AtomicU64::new(0),
+        });
+        let flusher_slot = Arc::clone(&slot);
+        let group = GroupCommit::start(move || match flusher_slot.with(|db| db.flush()) {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(flusher_slot.failed(&e).to_string()),
+            Err(e) => Err(e.to_string()),
+        })
+        .map_err(|e| StoreError::Backend(format!("cannot start the flusher thread: {e}")))?;
         Ok(SledStore {
-            inner: Arc::new(Inner { group, db }),
+            inner: Arc::new(Inner { group, db: slot }),
         })
     }
 
     pub fn stats(&self) -> SledStoreStats {
         SledStoreStats {
             flushes: self.inner.group.flushes(),
+            reopens: self.inner.db.reopens.load(Ordering::Relaxed),
         }
+    }
+
+    /// Runs a sled call; its error marks the database broken.
+    fn call<T>(&self, f: impl FnOnce(&sled::Db) -> sled::Result<T>) -> Result<T, StoreError> {
+        self.inner.db.with(f)?.map_err(|e| self.inner.db.failed(&e))
     }
 
     /// Applies the batch in one sled transaction; preconditions and writes
     /// see one consistent state.
     fn apply_now(&self, batch: &Batch) -> Result<(), CommitError> {
-        let db = &self.inner.db;
         if batch.expectations.is_empty() {
             let mut writes = sled::Batch::default();
             for (key, value) in &batch.writes {
@@ -62,18 +159,26 @@ impl SledStore {
                     None => writes.remove(key.as_slice()),
                 }
             }
-            return db
-                .apply_batch(writes)
-                .map_err(|e| StoreError::Backend(e.to_string()).into());
+            return Ok(self.call(|db| db.apply_batch(writes))?);
         }
-        let outcome = db.transaction(|tx| {
-            if !holds(tx, batch)? {
-                return Err(ConflictableTransactionError::Abort(Aborted::Conflict));
-            }
-            write(tx, batch)?;
-            Ok(())
-        });
-        outcome.map_err(aborted)
+        let outcome = self.inner.db.with(|db| {
+            db.transaction(|tx| {
+                if !holds(tx, batch)? {
+                    return Err(ConflictableTransactionError::Abort(Aborted::Conflict));
+                }
+                write(tx, batch)?;
+                Ok(())
+            })
+        })?;
+        outcome.map_err(|e| self.aborted(e))
+    }
+
+    fn aborted(&self, e: TransactionError<Aborted>) -> CommitError {
+        match e {
+            TransactionError::Abort(Aborted::Conflict) => CommitError::Conflict,
+            TransactionError::Abort(Aborted::Seal(e)) => CommitError::Store(e),
+            TransactionError::Storage(e) => self.inner.db.failed(&e).into(),
+        }
     }
 
     fn apply_sequence_now(
@@ -81,9 +186,8 @@ impl SledStore {
         batches: &[Batch],
         seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
     ) -> Result<Vec<bool>, CommitError> {
-        self.inner
-            .db
-            .transaction(|tx| {
+        let outcome = self.inner.db.with(|db| {
+            db.transaction(|tx| {
                 let mut applied = Vec::with_capacity(batches.len());
                 for batch in batches {
                     // sled's transactional reads see this transaction's own
@@ -103,7 +207,8 @@ impl SledStore {
                 write(tx, &sealed)?;
                 Ok(applied)
             })
-            .map_err(aborted)
+        })?;
+        outcome.map_err(|e| self.aborted(e))
     }
 }
 
@@ -111,14 +216,6 @@ impl SledStore {
 enum Aborted {
     Conflict,
     Seal(StoreError),
-}
-
-fn aborted(e: TransactionError<Aborted>) -> CommitError {
-    match e {
-        TransactionError::Abort(Aborted::Conflict) => CommitError::Conflict,
-        TransactionError::Abort(Aborted::Seal(e)) => CommitError::Store(e),
-        TransactionError::Storage(e) => StoreError::Backend(e.to_string()).into(),
-    }
 }
 
 type TxResult<T> = Result<T, ConflictableTransactionError<Aborted>>;
@@ -149,11 +246,7 @@ fn write(tx: &TransactionalTree, batch: &Batch) -> TxResult<()> {
 
 impl Store for SledStore {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.inner
-            .db
-            .get(key)
-            .map(|v| v.map(|iv| iv.to_vec()))
-            .map_err(|e| StoreError::Backend(e.to_string()))
+        self.call(|db| db.get(key).map(|v| v.map(|iv| iv.to_vec())))
     }
 
     async fn scan_prefix(
@@ -166,15 +259,17 @@ impl Store for SledStore {
             Some(a) if a >= prefix => Bound::Excluded(a.to_vec()),
             _ => Bound::Included(prefix.to_vec()),
         };
-        let mut out = Vec::new();
-        for item in self.inner.db.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
-            let (k, v) = item.map_err(|e| StoreError::Backend(e.to_string()))?;
-            if !k.starts_with(prefix) || out.len() == limit {
-                break;
+        self.call(|db| {
+            let mut out = Vec::new();
+            for item in db.range::<Vec<u8>, _>((start, Bound::Unbounded)) {
+                let (k, v) = item?;
+                if !k.starts_with(prefix) || out.len() == limit {
+                    break;
+                }
+                out.push((k.to_vec(), v.to_vec()));
             }
-            out.push((k.to_vec(), v.to_vec()));
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {

@@ -66,21 +66,27 @@ fn serial() -> Result<SerialNumber, PkiError> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
+/// Written beside `path` and renamed over it, so a reader (a reload, a
+/// bank simulator starting) sees the old file or the new one, never half.
 fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
     let err = |e: std::io::Error| PkiError::Write {
         path: path.to_owned(),
         reason: e.to_string(),
     };
     let mode = if private { 0o600 } else { 0o644 };
+    let mut staged = path.as_os_str().to_owned();
+    staged.push(format!(".{}.tmp", std::process::id()));
+    let staged = std::path::PathBuf::from(staged);
     let mut file = OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
-        .open(path)
+        .open(&staged)
         .map_err(err)?;
     file.write_all(contents.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)
+    file.sync_all().map_err(err)?;
+    std::fs::rename(&staged, path).map_err(err)
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {
@@ -193,7 +199,13 @@ impl DevCa {
 
     /// A CRL revoking `serials`, valid for 30 days.
     pub fn crl(&self, serials: &[Vec<u8>]) -> Result<String, PkiError> {
-        let now = Timestamp::now().seconds();
+        self.crl_until(serials, Timestamp::now().seconds() + 30 * DAY)
+    }
+
+    /// A CRL revoking `serials` whose `nextUpdate` is `next_update` (Unix
+    /// seconds); tests make expired ones with it.
+    pub fn crl_until(&self, serials: &[Vec<u8>], next_update: i64) -> Result<String, PkiError> {
+        let now = Timestamp::now().seconds().min(next_update);
         let revoked = serials
             .iter()
             .map(|s| -> Result<RevokedCertParams, PkiError> {
@@ -207,7 +219,7 @@ impl DevCa {
             .collect::<Result<Vec<_>, _>>()?;
         let params = CertificateRevocationListParams {
             this_update: when(now - 60)?,
-            next_update: when(now + 30 * DAY)?,
+            next_update: when(next_update)?,
             crl_number: serial()?,
             issuing_distribution_point: None,
             revoked_certs: revoked,
@@ -248,6 +260,15 @@ pub fn init(layout: &PkiLayout, force: bool) -> Result<(), PkiError> {
     write(&layout.client_key(BANK_SIM), &key, true)?;
     write(&layout.crl(), &ca.crl(&[])?, false)?;
     Ok(())
+}
+
+/// Re-signs the development CRL with the same revoked serials and a fresh
+/// 30-day `nextUpdate`, so a development checkout keeps working past the
+/// first CRL's expiry (`serve` does this at start).
+pub fn refresh_crl(layout: &PkiLayout) -> Result<(), PkiError> {
+    let ca = DevCa::load(layout)?;
+    let serials = revoked_serials(&layout.crl())?;
+    write(&layout.crl(), &ca.crl(&serials)?, false)
 }
 
 /// Adds the certificate at `cert_path` to the CRL and re-signs it. The

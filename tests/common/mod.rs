@@ -109,6 +109,7 @@ pub fn actor() -> Actor {
 pub mod bank_sim;
 pub mod conformance;
 pub mod faults;
+pub mod keepalive;
 pub mod routes;
 pub mod service;
 pub mod stack;

@@ -21,6 +21,9 @@ pub struct Options {
     pub handshake_timeout_ms: u64,
     /// Appended to the generated config file (gateway channels, binding policy).
     pub extra_config: String,
+    /// Lines added to the generated `[tls]` and `[limits]` tables.
+    pub extra_tls: String,
+    pub extra_limits: String,
 }
 
 impl Default for Options {
@@ -34,6 +37,8 @@ impl Default for Options {
             per_source_connections: 0,
             handshake_timeout_ms: 5_000,
             extra_config: String::new(),
+            extra_tls: String::new(),
+            extra_limits: String::new(),
         }
     }
 }
@@ -77,10 +82,10 @@ impl Service {
         std::fs::write(
             &config_path,
             format!(
-                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nmax_handshakes = {}\nper_source_connections = {}\nhandshake_timeout_ms = {}\n{}",
-                options.allow_tls12, options.reveals_per_hour, options.body_limit_bytes, options.max_connections,
+                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n{}\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nmax_handshakes = {}\nper_source_connections = {}\nhandshake_timeout_ms = {}\n{}\n{}",
+                options.allow_tls12, options.extra_tls, options.reveals_per_hour, options.body_limit_bytes, options.max_connections,
                 options.max_handshakes, options.per_source_connections, options.handshake_timeout_ms,
-                options.extra_config
+                options.extra_limits, options.extra_config
             ),
         )
         .unwrap();

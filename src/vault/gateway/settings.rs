@@ -23,12 +23,20 @@ impl GatewayConfig {
             })
             .collect::<Result<Vec<_>, ConfigError>>()?;
         let dev = PkiLayout::new(keys_dir);
+        if g.ca_cert.is_some() && g.crl.is_none() {
+            tracing::warn!("gateway.crl is not set: bank certificates are not checked for revocation");
+        }
         Ok(GatewayConfig {
             merchant_id: g.merchant_id.clone(),
             channels,
             sms_carrier: g.sms_carrier.clone(),
             tls: ClientTls {
                 ca_cert: g.ca_cert.clone().unwrap_or_else(|| dev.ca_cert()),
+                crl: match (&g.ca_cert, &g.crl) {
+                    (_, Some(crl)) => Some(crl.clone()),
+                    (None, None) => Some(dev.crl()),
+                    (Some(_), None) => None,
+                },
                 cert: g
                     .client_cert
                     .clone()
