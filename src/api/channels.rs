@@ -25,7 +25,7 @@ use std::sync::Arc;
 /// answered `applied: false`.
 #[utoipa::path(post, path = "/v1/channel-notifications/{channel}", tag = "channels",
     params(("channel" = String, Path)),
-    request_body(content = String, content_type = "application/json", description = "the bank's payment result: a JSON object of the channel protocol's Notification"),
+    request_body(content = Object, content_type = "application/json", description = "the bank's payment result: a JSON object of the channel protocol's Notification"),
     responses((status = 200, body = NotificationAck), (status = 403, body = Problem), (status = 404, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn notify(

@@ -200,7 +200,7 @@ pub async fn seal_status(State(app): State<Arc<App>>, caller: Caller) -> Result<
 /// `200` and the vault opens. Once open: `409 already-unsealed`. The one
 /// admin mutation without an Idempotency-Key: the vault's MAC key is still
 /// sealed, and a share is counted once by its digest, so a retry is safe.
-#[utoipa::path(post, path = "/v1/admin/unseal", tag = "keys", request_body = String, responses((status = 200, body = SealStatus), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem)))]
+#[utoipa::path(post, path = "/v1/admin/unseal", tag = "keys", request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it"), responses((status = 200, body = SealStatus), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem)))]
 pub async fn unseal(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::KeyUnseal, None).await?;
     Err(Problem::new(
@@ -299,7 +299,7 @@ impl Mutation for RotateKek {
 /// protects is rewrapped under the new KEK in one atomic write, and the new
 /// set replaces the old. Records are not re-encrypted.
 #[utoipa::path(post, path = "/v1/admin/kek/rotation", tag = "keys",
-    params(("Idempotency-Key" = String, Header)), request_body = String,
+    params(("Idempotency-Key" = String, Header)), request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it"),
     responses((status = 200, body = KeyVersionResponse), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(super) async fn rotate_kek(request: Mutate<RotateKek>) -> Result<Response, Problem> {
     request.run().await

@@ -128,9 +128,10 @@ impl utoipa::Modify for ServedShape {
 
 /// The refusals that come from the shared machinery rather than the
 /// route, so every route that can answer them says so: policy (403), a
-/// missing or malformed Idempotency-Key (400), a malformed path id (400,
-/// 422), a body that is not JSON of the right shape (400, 413, 415, 422),
-/// and the time-out, contention and sealed answers (503).
+/// missing or malformed Idempotency-Key (400) or one reused for another
+/// request (422), a malformed path id (400, 422), a body where none is
+/// taken (400), a body that is not JSON of the right shape (400, 413,
+/// 415, 422), and the time-out, contention and sealed answers (503).
 fn document_shared_refusals(path: &str, operation: &mut utoipa::openapi::path::Operation) {
     use utoipa::openapi::path::ParameterIn;
     use utoipa::openapi::RefOr;
@@ -147,22 +148,20 @@ fn document_shared_refusals(path: &str, operation: &mut utoipa::openapi::path::O
         .iter()
         .any(|p| p.name == super::idempotency::HEADER_NAME);
     let takes_path_id = parameters.iter().any(|p| p.parameter_in == ParameterIn::Path);
-    let takes_json = operation
-        .request_body
-        .as_ref()
-        .is_some_and(|body| matches!(body, RefOr::T(body) if body.content.contains_key("application/json")));
-    let mut statuses = vec![StatusCode::SERVICE_UNAVAILABLE];
+    // Every body is parsed as JSON (`api::json::parse`), whatever its
+    // documented type, and a route without one refuses a body (400).
+    let takes_body = operation.request_body.is_some();
+    // A route with no body still answers 400 `body-not-allowed` to one.
+    let mut statuses = vec![StatusCode::SERVICE_UNAVAILABLE, StatusCode::BAD_REQUEST];
     // Any certificate may ask whether the service is alive.
     if path != "/health" {
         statuses.push(StatusCode::FORBIDDEN);
     }
-    if takes_key || takes_path_id {
-        statuses.push(StatusCode::BAD_REQUEST);
-    }
-    if takes_path_id {
+    // A malformed path id; a key reused for a different request.
+    if takes_path_id || takes_key {
         statuses.push(StatusCode::UNPROCESSABLE_ENTITY);
     }
-    if takes_json {
+    if takes_body {
         statuses.extend([
             StatusCode::BAD_REQUEST,
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -388,8 +387,9 @@ mod tests {
                 assert!(has("503"), "{at}");
                 assert_eq!(has("403"), path != "/health", "{at}");
                 let parameters = operation["parameters"].as_array().cloned().unwrap_or_default();
+                assert!(has("400"), "{at}: a body where none is taken, or a bad key");
                 if parameters.iter().any(|p| p["name"] == "Idempotency-Key") {
-                    assert!(has("400"), "{at}: a missing Idempotency-Key");
+                    assert!(has("422"), "{at}: an Idempotency-Key reused for another request");
                 }
                 if parameters
                     .iter()
@@ -397,10 +397,14 @@ mod tests {
                 {
                     assert!(has("422"), "{at}: a malformed path id");
                 }
-                if operation["requestBody"]["content"]
-                    .get("application/json")
-                    .is_some()
-                {
+                if let Some(content) = operation["requestBody"]["content"].as_object() {
+                    // Every body is parsed as JSON: a document that offers
+                    // another type invites a 415 for what it describes.
+                    assert!(
+                        content.keys().all(|t| t == "application/json"),
+                        "{at}: a body documented as {:?}",
+                        content.keys().collect::<Vec<_>>()
+                    );
                     for status in ["400", "413", "415", "422"] {
                         assert!(has(status), "{at}: {status}");
                     }
