@@ -268,9 +268,16 @@ async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
                 json!({ "card_ref": card, "controls": controls(2, per_tx, total, now() - 10) }),
             )
             .await;
+        // The limit at fault is named: the total past the bound, or the
+        // per-transaction limit where both are.
+        let at_fault = if per_tx > BOUND {
+            "per_transaction_limit"
+        } else {
+            "cumulative_limit"
+        };
         assert_eq!(
             field_rule(&r),
-            (422, json!("controls"), json!("out_of_range")),
+            (422, json!(format!("controls.{at_fault}")), json!("out_of_range")),
             "{}",
             r.text()
         );
@@ -315,6 +322,73 @@ async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
             "orchestrator",
             &format!("/v1/payments/{payment}/refunds"),
             json!({ "refund_id": "r-huge", "amount": u64::MAX }),
+        )
+        .await;
+    assert_eq!(
+        field_rule(&r),
+        (422, json!("amount"), json!("out_of_range")),
+        "{}",
+        r.text()
+    );
+    w.audit_intact().await;
+}
+
+/// Issue 17, item 1, "lower if configured": with
+/// `limits.max_amount_minor_units` set, a debit, a refund and a token's
+/// amount limits above it are refused by name (at the ceiling they pass),
+/// and nothing is held.
+#[tokio::test]
+async fn a_configured_amount_ceiling_is_held_everywhere_an_amount_comes_in() {
+    const CEILING: u64 = 500_000;
+    let (pan, id_no) = (debit_pan(137), id_number());
+    let options = Options {
+        extra_limits: format!("max_amount_minor_units = {CEILING}\n"),
+        ..Options::default()
+    };
+    let w = world_of(options, &[holder(&pan, &id_no)], &[], "", "");
+    let (_, _, card) = w.bound("u-ceiling", &pan, &id_no).await;
+    let field_rule = |r: &Response| (r.status, r.json()["field"].clone(), r.json()["rule"].clone());
+    for (per_tx, total, at_fault) in [
+        (CEILING, CEILING + 1, "cumulative_limit"),
+        (CEILING + 1, CEILING + 1, "per_transaction_limit"),
+    ] {
+        let r = w
+            .post(
+                "orchestrator",
+                "/v1/tokens",
+                json!({ "card_ref": card, "controls": controls(2, per_tx, total, now() - 10) }),
+            )
+            .await;
+        assert_eq!(
+            field_rule(&r),
+            (422, json!(format!("controls.{at_fault}")), json!("out_of_range")),
+            "{}",
+            r.text()
+        );
+    }
+    let token = w
+        .token_with(&card, controls(4, CEILING, CEILING, now() - 10))
+        .await;
+    let r = w.debit(&token, "o-over", CEILING + 1, json!({})).await;
+    assert_eq!(
+        field_rule(&r),
+        (422, json!("amount"), json!("out_of_range")),
+        "{}",
+        r.text()
+    );
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (usage["uses_reserved"].clone(), usage["amount_reserved"].clone()),
+        (json!(0), json!(0))
+    );
+    let paid = w.debit(&token, "o-at", CEILING, json!({})).await;
+    assert_eq!(paid.status, 201, "{}", paid.text());
+    let payment = paid.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{payment}/refunds"),
+            json!({ "refund_id": "r-over", "amount": CEILING + 1 }),
         )
         .await;
     assert_eq!(

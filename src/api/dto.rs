@@ -3,9 +3,10 @@
 //! masked values only (the reveal response is the one exception).
 
 use crate::audit::AuditRecord;
+use crate::domain::amount::AmountCeiling;
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::time::Timestamp;
-use crate::domain::validation::ValidationError;
+use crate::domain::validation::{Field, ValidationError};
 use crate::vault::token::{ControlsSpec, DomainControls, TokenStatus};
 use crate::vault::{StoredCard, StoredIdentity, TokenView};
 use serde::{Deserialize, Serialize};
@@ -126,7 +127,17 @@ fn in_controls(e: ValidationError) -> (String, ValidationError) {
 
 impl ControlsDto {
     /// Checked controls, or the field (under `controls.`) and rule at fault.
-    pub fn parse(&self) -> Result<DomainControls, (String, ValidationError)> {
+    /// Amount limits are held to the service's `ceiling` as well as to the
+    /// controls' own hard bound.
+    pub fn parse(&self, ceiling: AmountCeiling) -> Result<DomainControls, (String, ValidationError)> {
+        for (name, limit) in [
+            ("controls.per_transaction_limit", self.per_transaction_limit),
+            ("controls.cumulative_limit", self.cumulative_limit),
+        ] {
+            ceiling
+                .check(Field::TokenControls, limit)
+                .map_err(|e| (name.to_owned(), e))?;
+        }
         let channels = self
             .channels
             .iter()

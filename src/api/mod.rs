@@ -36,6 +36,7 @@ pub use metrics::Metrics;
 pub use openapi::{document, ApiDoc};
 pub use ops::health;
 
+use crate::domain::amount::AmountCeiling;
 use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
 use crate::store::Backend;
@@ -66,6 +67,8 @@ pub struct App {
     idempotency_locks: Stripes,
     pub body_limit: usize,
     pub request_timeout: Duration,
+    /// The largest amount or amount limit a caller may send.
+    pub amount_ceiling: AmountCeiling,
     /// How the KEK is held; KEK rotation needs share custody.
     pub custody: crate::config::KekCustody,
     /// Shares of the next KEK, while a KEK rotation collects them.
@@ -96,9 +99,15 @@ impl App {
             idempotency_locks: Stripes::new(),
             body_limit,
             request_timeout,
+            amount_ceiling: AmountCeiling::MAX,
             custody: crate::config::KekCustody::DevFile,
             kek_rotation: tokio::sync::Mutex::new(None),
         }
+    }
+
+    pub fn with_amount_ceiling(mut self, ceiling: AmountCeiling) -> Self {
+        self.amount_ceiling = ceiling;
+        self
     }
 
     pub fn with_custody(mut self, custody: crate::config::KekCustody) -> Self {

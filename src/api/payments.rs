@@ -11,7 +11,6 @@ use super::payment_dto::{
 };
 use super::problem::Problem;
 use super::query::{Query, Read, Reading};
-use crate::domain::amount::Amount;
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
@@ -60,7 +59,7 @@ impl Mutation for DebitCall {
         let mut check = input.checks();
         let token = check.take("token", token_range.parse_token(&r.token));
         let order_id = check.take("order_id", OrderId::parse(&r.order_id));
-        let amount = check.take("amount", Amount::parse(r.amount));
+        let amount = check.take("amount", input.app.amount_ceiling.amount(r.amount));
         let currency = check.take("currency", Currency::parse(&r.currency));
         let channel = check.take("channel", ChannelId::parse(&r.channel));
         let merchant = check.take("merchant", MerchantId::parse(&r.merchant));
@@ -201,7 +200,9 @@ impl Mutation for RefundCall {
     async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<(Refund, bool), Problem> {
         let JsonBody(r) = &input.body;
         let refund_id = input.field("refund_id", RefundId::parse(&r.refund_id)).await?;
-        let amount = input.field("amount", Amount::parse(r.amount)).await?;
+        let amount = input
+            .field("amount", input.app.amount_ceiling.amount(r.amount))
+            .await?;
         Ok(input
             .app
             .orchestrator

@@ -27,7 +27,7 @@ impl Mutation for IssueToken {
     async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<TokenView, Problem> {
         let JsonBody(request) = &input.body;
         let card = input.field("card_ref", CardRef::parse(&request.card_ref)).await?;
-        let controls = match request.controls.parse() {
+        let controls = match request.controls.parse(input.app.amount_ceiling) {
             Ok(controls) => controls,
             Err((field, error)) => return Err(input.refuse(&field, error).await),
         };

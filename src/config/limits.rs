@@ -1,6 +1,7 @@
 //! `[limits]`: what one client may cost the service.
 
 use super::{invalid, ConfigError};
+use crate::domain::amount::AmountCeiling;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -38,6 +39,9 @@ pub struct LimitsSection {
     /// 10000 ms.
     pub http2_keepalive_interval_ms: u64,
     pub http2_keepalive_timeout_ms: u64,
+    /// The largest amount, and amount limit of a token, a caller may send
+    /// (minor units): 1 to 10^12, the hard bound and the default.
+    pub max_amount_minor_units: AmountCeiling,
 }
 
 impl Default for LimitsSection {
@@ -55,6 +59,7 @@ impl Default for LimitsSection {
             revoked_close_ms: 2_000,
             http2_keepalive_interval_ms: 20_000,
             http2_keepalive_timeout_ms: 10_000,
+            max_amount_minor_units: AmountCeiling::MAX,
         }
     }
 }

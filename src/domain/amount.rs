@@ -15,19 +15,67 @@ pub const MAX_MINOR_UNITS: u64 = 1_000_000_000_000;
 pub struct Amount(u64);
 
 impl Amount {
+    /// An amount under the hard bound (`AmountCeiling::MAX`).
     pub fn parse(minor_units: u64) -> Result<Self, ValidationError> {
-        if minor_units > MAX_MINOR_UNITS {
-            return Err(ValidationError::new(
-                Field::Amount,
-                Rule::OutOfRange,
-                "an amount is at most 1000000000000 minor units",
-            ));
-        }
-        Ok(Amount(minor_units))
+        AmountCeiling::MAX.amount(minor_units)
     }
 
     pub fn minor_units(self) -> u64 {
         self.0
+    }
+}
+
+/// The largest amount the service accepts: `MAX_MINOR_UNITS`, or lower
+/// where an operator configures it (`limits.max_amount_minor_units`).
+/// Every amount and amount limit a caller sends is held to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(try_from = "u64")]
+pub struct AmountCeiling(u64);
+
+impl TryFrom<u64> for AmountCeiling {
+    type Error = &'static str;
+
+    fn try_from(minor_units: u64) -> Result<Self, Self::Error> {
+        AmountCeiling::new(minor_units).ok_or("an amount ceiling is 1 to 1000000000000 minor units")
+    }
+}
+
+impl Default for AmountCeiling {
+    fn default() -> Self {
+        AmountCeiling::MAX
+    }
+}
+
+impl AmountCeiling {
+    pub const MAX: AmountCeiling = AmountCeiling(MAX_MINOR_UNITS);
+
+    /// A ceiling of 1 to `MAX_MINOR_UNITS` minor units; `None` otherwise.
+    pub fn new(minor_units: u64) -> Option<Self> {
+        (1..=MAX_MINOR_UNITS)
+            .contains(&minor_units)
+            .then_some(AmountCeiling(minor_units))
+    }
+
+    pub fn minor_units(self) -> u64 {
+        self.0
+    }
+
+    /// `minor_units` as an `Amount`, or `out_of_range` above the ceiling.
+    pub fn amount(self, minor_units: u64) -> Result<Amount, ValidationError> {
+        self.check(Field::Amount, minor_units).map(Amount)
+    }
+
+    /// `minor_units` of `field`, or `out_of_range` above the ceiling.
+    pub fn check(self, field: Field, minor_units: u64) -> Result<u64, ValidationError> {
+        if minor_units > self.0 {
+            let detail = if self == AmountCeiling::MAX {
+                "an amount is at most 1000000000000 minor units"
+            } else {
+                "an amount is above the ceiling this service is configured with"
+            };
+            return Err(ValidationError::new(field, Rule::OutOfRange, detail));
+        }
+        Ok(minor_units)
     }
 }
 
@@ -53,6 +101,19 @@ mod tests {
         let over = Amount::parse(MAX_MINOR_UNITS + 1).unwrap_err();
         assert_eq!((over.field, over.rule), (Field::Amount, Rule::OutOfRange));
         assert!(Amount::parse(u64::MAX).is_err());
+    }
+
+    #[test]
+    fn a_configured_ceiling_holds_below_the_bound() {
+        assert_eq!(AmountCeiling::new(0), None);
+        assert_eq!(AmountCeiling::new(MAX_MINOR_UNITS + 1), None);
+        assert_eq!(AmountCeiling::new(MAX_MINOR_UNITS), Some(AmountCeiling::MAX));
+        let ceiling = AmountCeiling::new(50_000).unwrap();
+        assert_eq!(ceiling.amount(50_000).unwrap().minor_units(), 50_000);
+        let over = ceiling.amount(50_001).unwrap_err();
+        assert_eq!((over.field, over.rule), (Field::Amount, Rule::OutOfRange));
+        assert!(over.detail.contains("configured"), "{}", over.detail);
+        assert!(ceiling.amount(u64::MAX).is_err());
     }
 
     proptest! {

@@ -97,7 +97,8 @@ impl ServiceCore {
                 config.request_timeout(),
                 Arc::clone(&self.metrics),
             )
-            .with_custody(config.kek.custody),
+            .with_custody(config.kek.custody)
+            .with_amount_ceiling(config.limits.max_amount_minor_units),
         );
         let notify_base = config
             .public_url

@@ -71,12 +71,23 @@ impl Orders {
             .ok_or_else(|| refuse(RefusalCode::OrderUnknown, "no such order"))
     }
 
-    fn charge(&mut self, card_no: &str, day: i64, amount: u64) {
-        // Saturating: a balance past u64 is over every limit, not zero.
-        let spent = self.spent.entry(card_no.to_owned()).or_default();
-        *spent = spent.saturating_add(amount);
-        let daily = self.daily.entry((card_no.to_owned(), day)).or_default();
-        *daily = daily.saturating_add(amount);
+    /// Takes `amount` from `card_no`'s balance and `day`'s total, or
+    /// refuses (nothing taken) when the balance does not cover it or a sum
+    /// would pass `u64`: a counter is checked, never wrapped or clamped.
+    fn charge(&mut self, card_no: &str, day: i64, amount: u64, balance: u64) -> Result<(), Refusal> {
+        let insufficient = || refuse(RefusalCode::InsufficientFunds, "insufficient funds");
+        let spent = self.spent.get(card_no).copied().unwrap_or(0);
+        let daily = self.daily.get(&(card_no.to_owned(), day)).copied().unwrap_or(0);
+        let spent = spent
+            .checked_add(amount)
+            .filter(|total| *total <= balance)
+            .ok_or_else(insufficient)?;
+        let daily = daily
+            .checked_add(amount)
+            .ok_or_else(|| refuse(RefusalCode::OverDailyLimit, "over the daily limit"))?;
+        self.spent.insert(card_no.to_owned(), spent);
+        self.daily.insert((card_no.to_owned(), day), daily);
+        Ok(())
     }
 
     fn give_back(&mut self, card_no: &str, amount: u64) {
@@ -85,16 +96,15 @@ impl Orders {
         }
     }
 
-    /// Amount paid or waiting to be paid today on `card_no`.
-    fn committed_today(&self, card_no: &str, day: i64) -> u64 {
-        let pending: u64 = self
-            .by_no
+    /// Amount paid or waiting to be paid today on `card_no`; `None` past
+    /// `u64`, which is over every limit.
+    fn committed_today(&self, card_no: &str, day: i64) -> Option<u64> {
+        let daily = self.daily.get(&(card_no.to_owned(), day)).copied().unwrap_or(0);
+        self.by_no
             .values()
             .filter(|o| o.card_no.as_str() == card_no && o.day == day)
             .filter(|o| matches!(o.state.status, PayStatus::Processing | PayStatus::UserPaying))
-            .fold(0u64, |sum, o| sum.saturating_add(o.state.amount));
-        let daily = self.daily.get(&(card_no.to_owned(), day)).copied().unwrap_or(0);
-        daily.saturating_add(pending)
+            .try_fold(daily, |sum, o| sum.checked_add(o.state.amount))
     }
 }
 
@@ -139,13 +149,16 @@ impl Bank {
         if faults.daily_limit.is_some_and(|l| {
             orders
                 .committed_today(&card_no, day)
-                .saturating_add(request.amount)
-                > l
+                .and_then(|committed| committed.checked_add(request.amount))
+                .is_none_or(|total| total > l)
         }) {
             return Err(refuse(RefusalCode::OverDailyLimit, "over the daily limit"));
         }
         let spent = orders.spent.get(card_no.as_str()).copied().unwrap_or(0);
-        if spent + request.amount > holder.balance_fen {
+        if spent
+            .checked_add(request.amount)
+            .is_none_or(|total| total > holder.balance_fen)
+        {
             return Err(refuse(RefusalCode::InsufficientFunds, "insufficient funds"));
         }
         orders.txn_seq += 1;
@@ -163,7 +176,7 @@ impl Bank {
             failure: None,
         };
         if status == PayStatus::Succeeded {
-            orders.charge(&card_no, day, request.amount);
+            orders.charge(&card_no, day, request.amount, holder.balance_fen)?;
         }
         let delivery = match (status, &request.notify_url) {
             (PayStatus::Processing, Some(url)) => Some(Delivery {
@@ -206,10 +219,25 @@ impl Bank {
         };
         match order.state.status {
             PayStatus::Processing => {
-                order.state.status = PayStatus::Succeeded;
                 let (card, day, amount) = (order.card_no.to_string(), order.day, order.state.amount);
-                orders.charge(&card, day, amount);
-                true
+                let balance = self.holders.get(card.as_str()).map_or(0, |h| h.balance_fen);
+                // Other payments may have used the balance meanwhile: an
+                // order the balance no longer covers fails, as at a bank.
+                let charged = orders.charge(&card, day, amount, balance);
+                let Some(order) = orders.by_no.get_mut(order_no) else {
+                    return false;
+                };
+                match charged {
+                    Ok(()) => {
+                        order.state.status = PayStatus::Succeeded;
+                        true
+                    }
+                    Err(refusal) => {
+                        order.state.status = PayStatus::Failed;
+                        order.state.failure = Some(refusal.code);
+                        false
+                    }
+                }
             }
             PayStatus::Succeeded => true,
             _ => false,
@@ -270,7 +298,13 @@ impl Bank {
                 "refunds would exceed the paid amount",
             ));
         }
-        order.refunded = order.refunded.saturating_add(request.amount);
+        let Some(refunded) = refunded else {
+            return Err(refuse(
+                RefusalCode::RefundExceedsPaid,
+                "refunds would exceed the paid amount",
+            ));
+        };
+        order.refunded = refunded;
         order.refunds.insert(request.refund_no.clone(), request.amount);
         let (card, refunded_total) = (order.card_no.to_string(), order.refunded);
         orders.give_back(&card, request.amount);
@@ -395,6 +429,77 @@ mod tests {
             RefusalCode::RefundExceedsPaid
         );
         assert_eq!(bank.order_views()[0].refunded, 3_000);
+    }
+
+    /// Issue 17, item 1: the simulator's balances are checked, never
+    /// wrapped or clamped: sums past `u64` and past the balance are
+    /// refusals, and an async order the balance no longer covers fails.
+    #[test]
+    fn balances_are_checked_sums() {
+        let (bank, agreement) = signed_bank(Faults {
+            daily_limit: Some(u64::MAX),
+            ..Faults::default()
+        });
+        assert_eq!(
+            pay(&bank, &agreement, "d1", 100).unwrap().status,
+            PayStatus::Succeeded
+        );
+        assert_eq!(
+            pay(&bank, &agreement, "d2", u64::MAX).unwrap_err(),
+            RefusalCode::OverDailyLimit,
+            "today's total past u64 is over any daily limit"
+        );
+
+        let (bank, agreement) = signed_bank(Faults::default());
+        assert_eq!(
+            pay(&bank, &agreement, "o1", 100).unwrap().status,
+            PayStatus::Succeeded
+        );
+        for (order, amount) in [("o2", u64::MAX), ("o3", u64::MAX - 99), ("o4", 1_000_000 - 99)] {
+            assert_eq!(
+                pay(&bank, &agreement, order, amount).unwrap_err(),
+                RefusalCode::InsufficientFunds,
+                "{order}"
+            );
+        }
+        assert_eq!(
+            pay(&bank, &agreement, "o5", 1_000_000 - 100).unwrap().status,
+            PayStatus::Succeeded,
+            "the balance to the last fen"
+        );
+        let refund = bank.refund(&RefundRequest {
+            merchant_id: "m".into(),
+            order_no: "o1".into(),
+            refund_no: "r1".into(),
+            amount: u64::MAX,
+        });
+        assert_eq!(refund.unwrap_err().code, RefusalCode::RefundExceedsPaid);
+
+        let (bank, agreement) = signed_bank(Faults {
+            pay_mode: PayMode::Async,
+            ..Faults::default()
+        });
+        for order in ["a1", "a2"] {
+            assert_eq!(
+                pay(&bank, &agreement, order, 1_000_000).unwrap().status,
+                PayStatus::Processing
+            );
+        }
+        assert!(bank.settle("a1"));
+        assert!(!bank.settle("a2"), "the balance is spent");
+        let query = |order: &str| {
+            bank.query(&OrderRequest {
+                merchant_id: "m".into(),
+                order_no: order.into(),
+            })
+            .unwrap()
+        };
+        assert_eq!(query("a1").status, PayStatus::Succeeded);
+        let failed = query("a2");
+        assert_eq!(
+            (failed.status, failed.failure),
+            (PayStatus::Failed, Some(RefusalCode::InsufficientFunds))
+        );
     }
 
     #[test]

@@ -42,7 +42,18 @@ pub fn world(holders: &[Holder<'_>], flags: &[&str], binding: &str) -> World {
 
 /// `world`, with extra `[gateway]` settings.
 pub fn world_with(holders: &[Holder<'_>], flags: &[&str], gateway: &str, binding: &str) -> World {
-    let mut service = Service::prepare(Options::default());
+    world_of(Options::default(), holders, flags, gateway, binding)
+}
+
+/// `world_with`, the service started with `options`.
+pub fn world_of(
+    options: Options,
+    holders: &[Holder<'_>],
+    flags: &[&str],
+    gateway: &str,
+    binding: &str,
+) -> World {
+    let mut service = Service::prepare(options);
     let bank = BankSim::start(&service.keys, service.dir.path(), "bank", holders, flags);
     service.add_config(&format!(
         "[gateway]\nsms_carrier = \"{}\"\n{gateway}{}{binding}",
