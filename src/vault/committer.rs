@@ -27,6 +27,7 @@ use crate::store::{Batch, CommitError, Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 /// At most this many writes share one transaction, which bounds how much
@@ -58,9 +59,21 @@ type Reply = oneshot::Sender<Settled>;
 pub(super) struct Committer {
     queue: Option<mpsc::Sender<(Queued, Reply)>>,
     thread: Option<JoinHandle<()>>,
+    /// What `/ready` reports of the committer.
+    health: Arc<Health>,
+}
+
+/// How long one commit group may be in flight before the store counts as
+/// stalled (a frozen or hung disk): far past a slow fsync under load.
+pub(super) const STALLED_AFTER: Duration = Duration::from_secs(2);
+
+#[derive(Default)]
+struct Health {
     /// Whether the last group failed in the store (an error, a failed
-    /// flush, a head that did not verify): what `/ready` reports.
-    last_failed: Arc<AtomicBool>,
+    /// flush, a head that did not verify).
+    last_failed: AtomicBool,
+    /// When the group being committed started, while one is.
+    in_flight_since: Mutex<Option<Instant>>,
 }
 
 impl Committer {
@@ -70,8 +83,8 @@ impl Committer {
             .build()
             .map_err(|e| cannot_start(&e))?;
         let (queue, waiting) = mpsc::channel();
-        let last_failed = Arc::new(AtomicBool::new(false));
-        let worker_failed = Arc::clone(&last_failed);
+        let health = Arc::new(Health::default());
+        let worker_health = Arc::clone(&health);
         let thread = std::thread::Builder::new()
             .name("tokenvault-committer".into())
             .spawn(move || {
@@ -80,7 +93,7 @@ impl Committer {
                     chain,
                     head: None,
                     runtime,
-                    last_failed: worker_failed,
+                    health: worker_health,
                 };
                 worker.run(&waiting);
             })
@@ -88,13 +101,25 @@ impl Committer {
         Ok(Committer {
             queue: Some(queue),
             thread: Some(thread),
-            last_failed,
+            health,
         })
     }
 
     /// Whether the last commit group failed in the store.
     pub(super) fn last_failed(&self) -> bool {
-        self.last_failed.load(Ordering::Acquire)
+        self.health.last_failed.load(Ordering::Acquire)
+    }
+
+    /// How long the group in flight has been, once past `STALLED_AFTER`.
+    pub(super) fn stalled_for(&self) -> Option<Duration> {
+        let since = *self
+            .health
+            .in_flight_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        since
+            .map(|since| since.elapsed())
+            .filter(|elapsed| *elapsed >= STALLED_AFTER)
     }
 
     /// Queues the write and waits until it is settled.
@@ -142,7 +167,7 @@ struct Worker<S> {
     /// and verified from the store before the next write.
     head: Option<ChainHead>,
     runtime: tokio::runtime::Runtime,
-    last_failed: Arc<AtomicBool>,
+    health: Arc<Health>,
 }
 
 impl<S: Store> Worker<S> {
@@ -161,13 +186,23 @@ impl<S: Store> Worker<S> {
 
     fn commit_group(&mut self, group: Vec<(Queued, Reply)>) {
         let (mut writes, replies): (Vec<Queued>, Vec<Reply>) = group.into_iter().unzip();
+        self.set_in_flight(Some(Instant::now()));
         let outcomes = self.settle(&mut writes);
+        self.set_in_flight(None);
         let failed = outcomes.iter().any(|o| matches!(o, Settled::Failed(_)));
-        self.last_failed.store(failed, Ordering::Release);
+        self.health.last_failed.store(failed, Ordering::Release);
         for (reply, settled) in replies.into_iter().zip(outcomes) {
             // A writer that went away (its request was cancelled) is told nothing.
             let _ = reply.send(settled);
         }
+    }
+
+    fn set_in_flight(&self, since: Option<Instant>) {
+        *self
+            .health
+            .in_flight_since
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = since;
     }
 
     /// One outcome per write, in order.

@@ -107,10 +107,17 @@ impl<S: Store> Vault<S> {
             .await
     }
 
-    /// Whether the store serves (`/ready`): it answers a read of the chain
-    /// head and, after a write failed, takes a durable probe write (so a
-    /// full or failed disk is not ready, and a recovered one is).
+    /// Whether the store serves (`/ready`): no commit has waited on it past
+    /// `committer::STALLED_AFTER` (a frozen or hung disk), it answers a read
+    /// of the chain head and, after a write failed, takes a durable probe
+    /// write (so a full or failed disk is not ready, and a recovered one is).
     pub async fn ping(&self) -> Result<(), VaultError> {
+        if let Some(stalled) = self.committer.stalled_for() {
+            return Err(VaultError::Store(StoreError::Backend(format!(
+                "a commit has waited on the store for {} ms",
+                stalled.as_millis()
+            ))));
+        }
         self.store.get(keyspace::AUDIT_HEAD.as_bytes()).await?;
         if self.committer.last_failed() {
             let mut probe = Batch::new();
