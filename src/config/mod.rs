@@ -16,7 +16,8 @@ pub use orchestration::{
 };
 pub use tls::TlsSection;
 pub use vault::{
-    CardsSection, KekCustody, KekSection, KeysSection, DEFAULT_CRYPTOPERIOD_S, DEFAULT_TOKEN_BIN_RANGE,
+    AuditSection, CardsSection, KekCustody, KekSection, KeysSection, DEFAULT_CRYPTOPERIOD_S,
+    DEFAULT_TOKEN_BIN_RANGE,
 };
 
 use serde::Deserialize;
@@ -59,6 +60,7 @@ pub struct ServiceConfig {
     pub tls: TlsSection,
     pub kek: KekSection,
     pub keys: KeysSection,
+    pub audit: AuditSection,
     pub cards: CardsSection,
     pub limits: LimitsSection,
     pub gateway: GatewaySection,
@@ -77,6 +79,7 @@ impl Default for ServiceConfig {
             tls: TlsSection::default(),
             kek: KekSection::default(),
             keys: KeysSection::default(),
+            audit: AuditSection::default(),
             cards: CardsSection::default(),
             limits: LimitsSection::default(),
             public_url: None,
@@ -144,6 +147,7 @@ impl ServiceConfig {
     /// build from these settings (`server::settings`).
     fn check(&self) -> Result<(), ConfigError> {
         self.limits.check()?;
+        self.audit.check()?;
         self.gateway.check()?;
         self.binding.check()?;
         self.payment.check()?;

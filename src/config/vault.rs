@@ -1,7 +1,9 @@
-//! `[kek]`, `[keys]` and `[cards]`: how the vault holds its keys and what
-//! cards it accepts. The vault builds its configuration from these
+//! `[kek]`, `[keys]`, `[audit]` and `[cards]`: how the vault holds its keys,
+//! how its trail trades durability for reads, and what cards it accepts.
+//! The vault builds its configuration from these
 //! (`vault::VaultConfig::from_settings`).
 
+use super::{invalid, ConfigError};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -33,6 +35,33 @@ pub enum KekCustody {
 }
 
 /// Data-key lifecycle.
+/// `[audit]`: the trail's durability trade for plain reads.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSection {
+    /// A plain read's audit record is applied before its answer leaves, but
+    /// its flush is not awaited; while no other write comes, the committer
+    /// checks that flush after at most this. Default 10 ms (1 to 1000).
+    pub read_durability_ms: u64,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            read_durability_ms: 10,
+        }
+    }
+}
+
+impl AuditSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=1000).contains(&self.read_durability_ms) {
+            return Err(invalid("audit.read_durability_ms", "must be 1 to 1000"));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KeysSection {

@@ -191,6 +191,30 @@ impl Operation {
         )
     }
 
+    /// Reads that return no secret and change nothing: their audit record
+    /// is applied before the answer leaves, but its flush is not awaited
+    /// (`vault::committer`). A reveal returns a PAN and key status is a key
+    /// operation: neither is one.
+    pub fn is_plain_read(self) -> bool {
+        matches!(
+            self,
+            Operation::CardRead
+                | Operation::IdentityRead
+                | Operation::TokenRead
+                | Operation::TokenList
+                | Operation::ReservationRead
+                | Operation::AuditRead
+                | Operation::AuditVerify
+                | Operation::AuditExport
+                | Operation::MetricsRead
+                | Operation::OpenApiRead
+                | Operation::BindingRead
+                | Operation::BindingList
+                | Operation::PaymentRead
+                | Operation::ChannelRead
+        )
+    }
+
     pub fn parse(name: &str) -> Option<Operation> {
         Operation::ALL.into_iter().find(|op| op.as_str() == name)
     }
@@ -212,6 +236,21 @@ impl From<Operation> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn plain_reads_are_reads_and_reveal_and_key_status_are_not() {
+        for op in Operation::ALL.into_iter().filter(|op| op.is_plain_read()) {
+            let verb = op.as_str().rsplit('.').next().unwrap();
+            assert!(
+                ["read", "list", "verify", "export"].contains(&verb),
+                "{} is not a read",
+                op.as_str()
+            );
+        }
+        assert!(!Operation::CardReveal.is_plain_read());
+        assert!(!Operation::KeyStatus.is_plain_read());
+        assert!(!Operation::PasswordVerify.is_plain_read());
+    }
 
     #[test]
     fn names_round_trip_and_are_unique() {

@@ -19,7 +19,7 @@ pub struct LayerSettings {
 impl LayerSettings {
     pub fn build(config: &ServiceConfig) -> Result<Self, ConfigError> {
         Ok(LayerSettings {
-            vault: VaultConfig::from_settings(&config.cards, &config.keys)?,
+            vault: VaultConfig::from_settings(&config.cards, &config.keys, &config.audit)?,
             gateway: GatewayConfig::from_settings(&config.gateway, &config.keys_dir)?,
             orchestration: OrchestrationConfig::from_settings(config)?,
         })

@@ -2,7 +2,7 @@
 //! batch, so a change is durable together with its record or not at all.
 //! Reads and refusals write an audit-only record before anything is returned.
 
-use super::committer::{Queued, Settled};
+use super::committer::{Queued, Settled, Wait};
 use super::retry::Retry;
 use super::{Vault, VaultError};
 use crate::audit::{self, Actor, AuditRecord, ChainHead, Entry, Outcome};
@@ -81,6 +81,16 @@ impl<S: Store> Vault<S> {
         actor: &Actor,
         entries: Vec<Entry<'static>>,
     ) -> Result<bool, VaultError> {
+        self.queue(batch, actor, entries, Wait::Durable).await
+    }
+
+    async fn queue(
+        &self,
+        batch: Batch,
+        actor: &Actor,
+        entries: Vec<Entry<'static>>,
+        wait: Wait,
+    ) -> Result<bool, VaultError> {
         let settled = self
             .committer
             .commit(Queued {
@@ -88,10 +98,11 @@ impl<S: Store> Vault<S> {
                 actor: actor.clone(),
                 entries,
                 at_ms: now_ms(),
+                wait,
             })
             .await;
         match settled {
-            Settled::Durable => Ok(true),
+            Settled::Durable | Settled::Applied => Ok(true),
             Settled::Conflict => Ok(false),
             Settled::Failed(e) => Err(e),
         }
@@ -139,24 +150,39 @@ impl<S: Store> Vault<S> {
         self.apply_audited(batch, audit, Outcome::Success, None).await
     }
 
-    /// An audit-only record (reads, refusals, denials).
+    /// An audit-only record (reads, refusals, denials). A plain read that
+    /// succeeded or found nothing does not wait for its record's flush;
+    /// every other record does.
     pub(super) async fn record(
         &self,
         audit: &Audit<'_>,
         outcome: Outcome,
         detail: Option<String>,
     ) -> Result<(), VaultError> {
-        self.record_entry(audit.actor, audit.entry(outcome, detail)).await
+        let wait =
+            if audit.operation.is_plain_read() && matches!(outcome, Outcome::Success | Outcome::NotFound) {
+                Wait::Applied
+            } else {
+                Wait::Durable
+            };
+        self.record_waiting(audit.actor, audit.entry(outcome, detail), wait)
+            .await
     }
 
     /// One audit record in a write of its own, retried past conflicts on
     /// the chain head.
     pub(super) async fn record_entry(&self, actor: &Actor, entry: Entry<'static>) -> Result<(), VaultError> {
+        self.record_waiting(actor, entry, Wait::Durable).await
+    }
+
+    async fn record_waiting(
+        &self,
+        actor: &Actor,
+        entry: Entry<'static>,
+        wait: Wait,
+    ) -> Result<(), VaultError> {
         let mut retry = Retry::new();
-        while !self
-            .apply_with_records(Batch::new(), actor, vec![entry.clone()])
-            .await?
-        {
+        while !self.queue(Batch::new(), actor, vec![entry.clone()], wait).await? {
             retry.after_conflict().await?;
         }
         Ok(())

@@ -19,11 +19,21 @@
 //!   re-reads it from the store and checks that the record it names is
 //!   there and verifies (`audit::read::verified_head`); until it does, every
 //!   audited write fails (closed) and nothing is appended past a hole.
+//!
+//! Plain reads are the one exception to waiting for durability
+//! (`Wait::Applied`): a group of nothing but read records is applied, in
+//! chain order, and answered at once; its flush is awaited by the next
+//! group that holds anything else (the store's log is flushed in order, so
+//! a write's durability covers every read record before it) or, when the
+//! queue is idle, after at most `read_durability`. A `kill -9` can lose read
+//! records of those last moments, never a write, a refusal, a reveal or a
+//! key operation, and never a record in the middle of the chain. A flush
+//! that fails after reads were answered is logged and the head re-read.
 
 use super::records::encode;
 use super::VaultError;
 use crate::audit::{head_key, read, record_key, Actor, AuditChain, ChainHead, Entry};
-use crate::store::{Batch, CommitError, Store, StoreError};
+use crate::store::{Batch, CommitError, Durable, Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -41,12 +51,24 @@ pub(super) struct Queued {
     /// One chain record each, in order (a bulk write has one per item).
     pub entries: Vec<Entry<'static>>,
     pub at_ms: i64,
+    pub wait: Wait,
+}
+
+/// What a writer waits for before it is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// Its write and records are durable.
+    Durable,
+    /// Its records are applied, in chain order; a plain read's record only.
+    Applied,
 }
 
 /// How a queued write ended.
 pub(super) enum Settled {
     /// Applied with its records, and durable.
     Durable,
+    /// Applied with its records; their flush is under way (`Wait::Applied`).
+    Applied,
     /// Its preconditions failed (or the chain head moved): nothing written.
     Conflict,
     Failed(VaultError),
@@ -77,7 +99,13 @@ struct Health {
 }
 
 impl Committer {
-    pub(super) fn start<S: Store>(store: Arc<S>, chain: Arc<AuditChain>) -> Result<Self, VaultError> {
+    /// `read_durability`: how long at most read records applied without
+    /// waiting go unflushed-checked while no other write comes.
+    pub(super) fn start<S: Store>(
+        store: Arc<S>,
+        chain: Arc<AuditChain>,
+        read_durability: Duration,
+    ) -> Result<Self, VaultError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -94,6 +122,8 @@ impl Committer {
                     head: None,
                     runtime,
                     health: worker_health,
+                    unflushed: Vec::new(),
+                    read_durability,
                 };
                 worker.run(&waiting);
             })
@@ -168,11 +198,27 @@ struct Worker<S> {
     head: Option<ChainHead>,
     runtime: tokio::runtime::Runtime,
     health: Arc<Health>,
+    /// Flushes of read-only groups that were answered once applied.
+    unflushed: Vec<Durable>,
+    read_durability: Duration,
 }
 
 impl<S: Store> Worker<S> {
     fn run(&mut self, waiting: &mpsc::Receiver<(Queued, Reply)>) {
-        while let Ok(first) = waiting.recv() {
+        loop {
+            let next = if self.unflushed.is_empty() {
+                waiting.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected)
+            } else {
+                waiting.recv_timeout(self.read_durability)
+            };
+            let first = match next {
+                Ok(first) => first,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    self.check_unflushed(false);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
             let mut group = vec![first];
             while group.len() < MAX_GROUP {
                 match waiting.try_recv() {
@@ -181,6 +227,35 @@ impl<S: Store> Worker<S> {
                 }
             }
             self.commit_group(group);
+        }
+        self.check_unflushed(true);
+    }
+
+    /// Collects the flushes of read records answered before: those done,
+    /// or (`wait`) all of them. The flusher starts each at once; this only
+    /// notices how it ended, without holding up the queue. A failure cannot
+    /// be told to those readers any more: it is logged, marks the store
+    /// failed for `/ready`, and the head is re-read before the next write.
+    fn check_unflushed(&mut self, wait: bool) {
+        let mut failure = None;
+        for mut durable in std::mem::take(&mut self.unflushed) {
+            let outcome = if wait {
+                Some(self.runtime.block_on(&mut durable))
+            } else {
+                self.runtime.block_on(poll_once(&mut durable))
+            };
+            match outcome {
+                None => self.unflushed.push(durable),
+                Some(Ok(())) => {}
+                Some(Err(e)) => {
+                    failure.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = failure {
+            tracing::error!(error = %e, "read audit records answered before their flush may be lost; the chain head is re-read before the next write");
+            self.head = None;
+            self.health.last_failed.store(true, Ordering::Release);
         }
     }
 
@@ -224,8 +299,11 @@ impl<S: Store> Worker<S> {
         let batches: Vec<Batch> = group.iter_mut().map(|q| std::mem::take(&mut q.batch)).collect();
         // The head after the last seal the store ran (it may retry).
         let sealed_head = Mutex::new(None);
+        // The seal borrows the chain alone: it must be `Sync`, and the
+        // worker's unflushed futures are not.
+        let chain = &*self.chain;
         let seal = |applied: &[bool]| {
-            let (batch, next) = self.seal_group(&head, group, applied)?;
+            let (batch, next) = seal_group(chain, &head, group, applied)?;
             *sealed_head.lock().unwrap_or_else(PoisonError::into_inner) = Some(next);
             Ok(batch)
         };
@@ -242,9 +320,24 @@ impl<S: Store> Worker<S> {
                 return failed_all(group.len(), &e.to_string());
             }
         };
-        let mut not_durable = None;
         let applied: Vec<bool> = durables.iter().map(Option::is_some).collect();
-        for durable in durables.into_iter().flatten() {
+        let reads_only = group
+            .iter()
+            .zip(&applied)
+            .all(|(q, ok)| !*ok || q.wait == Wait::Applied);
+        if reads_only {
+            self.unflushed.extend(durables.into_iter().flatten());
+            self.move_head(sealed, group, &applied);
+            return applied
+                .into_iter()
+                .map(|ok| if ok { Settled::Applied } else { Settled::Conflict })
+                .collect();
+        }
+        // This group's flush also covers the read records answered before
+        // it; a failure of theirs fails this group too.
+        let mut not_durable = None;
+        let earlier = std::mem::take(&mut self.unflushed);
+        for durable in earlier.into_iter().chain(durables.into_iter().flatten()) {
             if let Err(e) = self.runtime.block_on(durable) {
                 not_durable.get_or_insert(e);
             }
@@ -262,48 +355,64 @@ impl<S: Store> Worker<S> {
                 })
                 .collect();
         }
-        // `sealed` is always set after a commit; without it the head is re-read.
-        if let Some(next) = sealed {
-            let written = group.iter().zip(&applied).filter(|(_, ok)| **ok);
-            self.chain
-                .tally
-                .committed(&next, written.flat_map(|(q, _)| q.entries.iter()));
-            self.head = Some(next);
-        }
+        self.move_head(sealed, group, &applied);
         applied
             .into_iter()
             .map(|ok| if ok { Settled::Durable } else { Settled::Conflict })
             .collect()
     }
 
-    /// The chain records of the writes that applied, and the head after
-    /// them. Never overwrite: with a deleted or rolled-back head the slot is
-    /// taken, the append fails, and the vault stops writing (fail closed)
-    /// instead of destroying evidence.
-    fn seal_group(
-        &self,
-        head: &ChainHead,
-        group: &[Queued],
-        applied: &[bool],
-    ) -> Result<(Batch, ChainHead), StoreError> {
-        let mut batch = Batch::new();
-        if head.seq == 0 {
-            batch.expect_absent(head_key());
-        } else {
-            batch.expect_equals(head_key(), encode(head).map_err(store_error)?);
+    /// The head after a group the store took. `sealed` is always set after
+    /// a commit; without it the head is re-read before the next.
+    fn move_head(&mut self, sealed: Option<ChainHead>, group: &[Queued], applied: &[bool]) {
+        if let Some(next) = sealed {
+            let written = group.iter().zip(applied).filter(|(_, ok)| **ok);
+            self.chain
+                .tally
+                .committed(&next, written.flat_map(|(q, _)| q.entries.iter()));
+            self.head = Some(next);
         }
-        let mut next = head.clone();
-        for queued in group.iter().zip(applied).filter(|(_, ok)| **ok).map(|(q, _)| q) {
-            for entry in &queued.entries {
-                let (record, after) = self.chain.next(&next, &queued.actor, entry.clone(), queued.at_ms);
-                batch.expect_absent(record_key(record.seq));
-                batch.put(record_key(record.seq), encode(&record).map_err(store_error)?);
-                next = after;
-            }
-        }
-        batch.put(head_key(), encode(&next).map_err(store_error)?);
-        Ok((batch, next))
     }
+}
+
+/// The chain records of the writes that applied, and the head after
+/// them. Never overwrite: with a deleted or rolled-back head the slot is
+/// taken, the append fails, and the vault stops writing (fail closed)
+/// instead of destroying evidence.
+fn seal_group(
+    chain: &AuditChain,
+    head: &ChainHead,
+    group: &[Queued],
+    applied: &[bool],
+) -> Result<(Batch, ChainHead), StoreError> {
+    let mut batch = Batch::new();
+    if head.seq == 0 {
+        batch.expect_absent(head_key());
+    } else {
+        batch.expect_equals(head_key(), encode(head).map_err(store_error)?);
+    }
+    let mut next = head.clone();
+    for queued in group.iter().zip(applied).filter(|(_, ok)| **ok).map(|(q, _)| q) {
+        for entry in &queued.entries {
+            let (record, after) = chain.next(&next, &queued.actor, entry.clone(), queued.at_ms);
+            batch.expect_absent(record_key(record.seq));
+            batch.put(record_key(record.seq), encode(&record).map_err(store_error)?);
+            next = after;
+        }
+    }
+    batch.put(head_key(), encode(&next).map_err(store_error)?);
+    Ok((batch, next))
+}
+
+/// `future`'s outcome if it is ready now, without waiting for it.
+async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
+            std::task::Poll::Ready(outcome) => Some(outcome),
+            std::task::Poll::Pending => None,
+        })
+    })
+    .await
 }
 
 fn store_error(e: VaultError) -> StoreError {

@@ -69,6 +69,9 @@ pub struct VaultConfig {
     /// A data-key version older than this is replaced for new writes
     /// (NIST SP 800-57 cryptoperiod). Default one year.
     pub cryptoperiod_s: u64,
+    /// How long at most a plain read's applied audit record goes without
+    /// its flush being checked while no other write comes (`committer`).
+    pub read_durability: std::time::Duration,
 }
 
 pub use crate::config::DEFAULT_CRYPTOPERIOD_S;
@@ -81,6 +84,7 @@ impl VaultConfig {
             token_range: TokenBinRange::default(),
             key_budget: KeyBudget::default(),
             cryptoperiod_s: DEFAULT_CRYPTOPERIOD_S,
+            read_durability: std::time::Duration::from_millis(10),
         })
     }
 }
@@ -110,8 +114,11 @@ impl<S: Store> Vault<S> {
         ));
         let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;
         let store = std::sync::Arc::new(store);
-        let committer =
-            committer::Committer::start(std::sync::Arc::clone(&store), std::sync::Arc::clone(&audit))?;
+        let committer = committer::Committer::start(
+            std::sync::Arc::clone(&store),
+            std::sync::Arc::clone(&audit),
+            config.read_durability,
+        )?;
         let vault = Vault {
             store,
             kek: std::sync::RwLock::new(std::sync::Arc::new(kek)),

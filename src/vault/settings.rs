@@ -5,10 +5,15 @@
 use super::card::{BinTable, CardRules};
 use super::token::TokenBinRange;
 use super::VaultConfig;
-use crate::config::{invalid, CardsSection, ConfigError, KeysSection};
+use crate::config::{invalid, AuditSection, CardsSection, ConfigError, KeysSection};
+use std::time::Duration;
 
 impl VaultConfig {
-    pub fn from_settings(cards: &CardsSection, keys: &KeysSection) -> Result<Self, ConfigError> {
+    pub fn from_settings(
+        cards: &CardsSection,
+        keys: &KeysSection,
+        audit: &AuditSection,
+    ) -> Result<Self, ConfigError> {
         let bin_table = match &cards.bin_table {
             Some(path) => BinTable::from_file(path),
             None => BinTable::embedded(),
@@ -22,6 +27,7 @@ impl VaultConfig {
                 .map_err(|e| invalid("cards.token_bin_range", e.detail))?,
             key_budget: Default::default(),
             cryptoperiod_s: keys.cryptoperiod_s,
+            read_durability: Duration::from_millis(audit.read_durability_ms),
         })
     }
 }

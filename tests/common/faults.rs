@@ -57,6 +57,9 @@ pub struct Armed {
     writes: AtomicU64,
     /// Every write waits this long first (a slow disk), to hold a group in flight.
     delay: Mutex<Option<std::time::Duration>>,
+    /// While true, no write is reported durable (a flush that takes long):
+    /// its durability waits until flushes are released.
+    flushes_held: tokio::sync::watch::Sender<bool>,
 }
 
 impl<S: Store> FaultyStore<S> {
@@ -91,6 +94,14 @@ impl Faults {
         *self.0.delay.lock().unwrap() = delay;
     }
 
+    /// Holds the durability of every write applied, past and future, as a
+    /// flush that does not finish would, until the guard is released or
+    /// dropped (so a failing test does not leave its vault waiting forever).
+    pub fn hold_flushes(&self) -> HeldFlushes {
+        self.0.flushes_held.send_replace(true);
+        HeldFlushes(self.clone())
+    }
+
     /// How many writes (apply or apply_sequence) the store has been asked for.
     pub fn writes(&self) -> u64 {
         self.0.writes.load(Ordering::SeqCst)
@@ -119,6 +130,29 @@ impl Faults {
         self.0.fired.fetch_add(1, Ordering::SeqCst);
         Some(fault)
     }
+}
+
+/// Flushes held until this is released or dropped.
+pub struct HeldFlushes(Faults);
+
+impl HeldFlushes {
+    pub fn release(self) {}
+}
+
+impl Drop for HeldFlushes {
+    fn drop(&mut self) {
+        self.0 .0.flushes_held.send_replace(false);
+    }
+}
+
+/// `durable`, resolved only once flushes are not held.
+fn after_release(durable: Durable, held: &tokio::sync::watch::Sender<bool>) -> Durable {
+    let mut held = held.subscribe();
+    Durable::new(async move {
+        let outcome = durable.await;
+        let _ = held.wait_for(|held| !held).await;
+        outcome
+    })
 }
 
 impl<S: Store> FaultyStore<S> {
@@ -176,7 +210,8 @@ impl<S: Store> Store for FaultyStore<S> {
     }
 
     async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
-        self.write(self.inner.apply(batch), |_| failed_flush()).await
+        let durable = self.write(self.inner.apply(batch), |_| failed_flush()).await?;
+        Ok(after_release(durable, &self.faults.0.flushes_held))
     }
 
     async fn apply_sequence(
@@ -184,9 +219,15 @@ impl<S: Store> Store for FaultyStore<S> {
         batches: &[Batch],
         seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
     ) -> Result<Vec<Option<Durable>>, CommitError> {
-        self.write(self.inner.apply_sequence(batches, seal), |durables| {
-            durables.into_iter().map(|d| d.map(|_| failed_flush())).collect()
-        })
-        .await
+        let durables = self
+            .write(self.inner.apply_sequence(batches, seal), |durables| {
+                durables.into_iter().map(|d| d.map(|_| failed_flush())).collect()
+            })
+            .await?;
+        let held = &self.faults.0.flushes_held;
+        Ok(durables
+            .into_iter()
+            .map(|d| d.map(|d| after_release(d, held)))
+            .collect())
     }
 }
