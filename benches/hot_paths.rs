@@ -62,7 +62,7 @@ fn tokens(c: &mut Criterion) {
     let controls = DomainControls::new(ControlsSpec {
         max_uses: u32::MAX,
         per_transaction_limit: 100_000,
-        cumulative_limit: u64::MAX,
+        cumulative_limit: tokenvault::domain::amount::MAX_MINOR_UNITS,
         currency: Currency::parse("CNY").expect("currency"),
         valid_from: Timestamp(now.seconds() - 60),
         valid_until: Timestamp(now.seconds() + 86_400),

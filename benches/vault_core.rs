@@ -28,7 +28,7 @@ fn controls() -> DomainControls {
     DomainControls::new(ControlsSpec {
         max_uses: u32::MAX,
         per_transaction_limit: 1_000,
-        cumulative_limit: u64::MAX,
+        cumulative_limit: tokenvault::domain::amount::MAX_MINOR_UNITS,
         currency: Currency::parse("CNY").unwrap(),
         valid_from: Timestamp(now - 60),
         valid_until: Timestamp(now + 86_400),

@@ -127,7 +127,7 @@ pub async fn setup(extra_config: &str) -> Bench {
         let r = world.confirm(&binding, &code).await;
         assert_eq!(r.status, 200, "confirm: {}", r.text());
         for _ in 0..TOKENS_PER_CARD {
-            debit_tokens.push(issue(&world, &card, controls(4_000_000_000, 1_000, 1 << 50)).await);
+            debit_tokens.push(issue(&world, &card, controls(4_000_000_000, 1_000, 1_000_000_000_000)).await);
         }
     }
     let cards = vec![world.card(&pan(999_999_000)).await];
