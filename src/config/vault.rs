@@ -40,8 +40,8 @@ pub enum KekCustody {
 #[serde(deny_unknown_fields, default)]
 pub struct AuditSection {
     /// A plain read's audit record is applied before its answer leaves, but
-    /// its flush is not awaited; while no other write comes, the committer
-    /// checks that flush after at most this. Default 10 ms (1 to 1000).
+    /// its flush is not awaited: it is asked for with the next write, or
+    /// once the oldest such record has waited this. Default 10 ms (1 to 1000).
     pub read_durability_ms: u64,
 }
 

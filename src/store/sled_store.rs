@@ -143,6 +143,14 @@ impl SledStore {
         }
     }
 
+    /// The durability of what was applied so far. The flush is asked for
+    /// when the future is first polled, not now, so writes whose flush
+    /// nobody waits for yet (plain reads' audit records) start none.
+    fn durable(&self) -> Durable {
+        let inner = Arc::clone(&self.inner);
+        Durable::new(async move { inner.group.ticket().await })
+    }
+
     /// Runs a sled call; its error marks the database broken.
     fn call<T>(&self, f: impl FnOnce(&sled::Db) -> sled::Result<T>) -> Result<T, StoreError> {
         self.inner.db.with(f)?.map_err(|e| self.inner.db.failed(&e))
@@ -277,7 +285,7 @@ impl Store for SledStore {
             return Ok(Durable::ready());
         }
         self.apply_now(&batch)?;
-        Ok(Durable::new(self.inner.group.ticket()))
+        Ok(self.durable())
     }
 
     async fn apply_sequence(
@@ -286,10 +294,7 @@ impl Store for SledStore {
         seal: &(dyn Fn(&[bool]) -> Result<Batch, StoreError> + Sync),
     ) -> Result<Vec<Option<Durable>>, CommitError> {
         let applied = self.apply_sequence_now(batches, seal)?;
-        Ok(applied
-            .into_iter()
-            .map(|ok| ok.then(|| Durable::new(self.inner.group.ticket())))
-            .collect())
+        Ok(applied.into_iter().map(|ok| ok.then(|| self.durable())).collect())
     }
 }
 

@@ -22,6 +22,7 @@ mod layout;
 #[doc(hidden)]
 pub mod microbench;
 pub mod password;
+mod read_flushes;
 mod records;
 mod retry;
 mod settings;
@@ -69,8 +70,8 @@ pub struct VaultConfig {
     /// A data-key version older than this is replaced for new writes
     /// (NIST SP 800-57 cryptoperiod). Default one year.
     pub cryptoperiod_s: u64,
-    /// How long at most a plain read's applied audit record goes without
-    /// its flush being checked while no other write comes (`committer`).
+    /// How long at most a plain read's applied audit record waits before
+    /// its flush is asked for, when no other write comes (`committer`).
     pub read_durability: std::time::Duration,
 }
 
