@@ -11,7 +11,6 @@
 mod common;
 
 use common::service::{Options, Service};
-use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -61,18 +60,6 @@ impl Drop for Tmpfs {
     }
 }
 
-async fn store_card(service: &Service, n: u32) -> (u16, Option<String>, serde_json::Value) {
-    let pan = common::random_pan(u64::from(n) * 7919);
-    let r = service
-        .client("card-capture")
-        .post_json("/v1/cards", Some(&format!("disk-{n}")), &json!({ "pan": pan }))
-        .await
-        .unwrap();
-    let retry = r.header("retry-after").map(str::to_owned);
-    let body = if r.body.is_empty() { json!(null) } else { r.json() };
-    (r.status, retry, body)
-}
-
 #[tokio::test]
 async fn a_full_disk_is_a_503_and_not_ready_and_the_service_recovers_when_space_returns() {
     let mut service = Service::prepare(Options::default());
@@ -82,7 +69,7 @@ async fn a_full_disk_is_a_503_and_not_ready_and_the_service_recovers_when_space_
     let mut n = 0;
     for _ in 0..20 {
         n += 1;
-        let (status, _, body) = store_card(&service, n).await;
+        let (status, _, body) = service.store_card("disk", n).await;
         assert_eq!(status, 201, "{body}");
         acknowledged.push(body["card_ref"].as_str().unwrap().to_owned());
     }
@@ -94,7 +81,7 @@ async fn a_full_disk_is_a_503_and_not_ready_and_the_service_recovers_when_space_
     let mut refused = None;
     for _ in 0..400 {
         n += 1;
-        let (status, retry, body) = store_card(&service, n).await;
+        let (status, retry, body) = service.store_card("disk", n).await;
         match status {
             201 => acknowledged.push(body["card_ref"].as_str().unwrap().to_owned()),
             503 => {
@@ -133,7 +120,7 @@ async fn a_full_disk_is_a_503_and_not_ready_and_the_service_recovers_when_space_
     );
     for _ in 0..5 {
         n += 1;
-        let (status, _, body) = store_card(&service, n).await;
+        let (status, _, body) = service.store_card("disk", n).await;
         assert_eq!(status, 201, "after recovery: {body}");
         acknowledged.push(body["card_ref"].as_str().unwrap().to_owned());
     }

@@ -249,18 +249,16 @@ async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
     w.audit_intact().await;
 }
 
-/// Issue 17, item 1: no amount past 10^12 fen is taken anywhere, so no
-/// counter can wrap. A debit of u64::MAX (allowed by nothing now), token
-/// limits past the bound, a refund past it, and currencies outside ISO 4217
-/// are refused naming the field and rule; nothing is held or taken.
-#[tokio::test]
-async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
-    const BOUND: u64 = 1_000_000_000_000;
-    let (pan, id_no) = (debit_pan(131), id_number());
-    let w = pay_world(&pan, &id_no, &[], "");
-    let (_, _, card) = w.bound("u-bound", &pan, &id_no).await;
-    let field_rule = |r: &Response| (r.status, r.json()["field"].clone(), r.json()["rule"].clone());
-    for (per_tx, total) in [(BOUND, BOUND + 1), (u64::MAX, u64::MAX)] {
+/// Token limits, debits and refunds above `bound` are refused naming the
+/// field and rule `out_of_range`, and nothing is held; a token at the bound
+/// is issued and a debit of `payable` is paid.
+async fn amounts_above_are_refused_by_name(w: &World, card: &str, bound: u64, payable: u64) {
+    let out_of_range = |field: &str| (422, field.to_owned(), "out_of_range".to_owned());
+    for (per_tx, total, at_fault) in [
+        (bound, bound + 1, "cumulative_limit"),
+        (bound + 1, bound + 1, "per_transaction_limit"),
+        (u64::MAX, u64::MAX, "per_transaction_limit"),
+    ] {
         let r = w
             .post(
                 "orchestrator",
@@ -268,20 +266,48 @@ async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
                 json!({ "card_ref": card, "controls": controls(2, per_tx, total, now() - 10) }),
             )
             .await;
-        // The limit at fault is named: the total past the bound, or the
-        // per-transaction limit where both are.
-        let at_fault = if per_tx > BOUND {
-            "per_transaction_limit"
-        } else {
-            "cumulative_limit"
-        };
         assert_eq!(
-            field_rule(&r),
-            (422, json!(format!("controls.{at_fault}")), json!("out_of_range")),
+            problem_rule(&r),
+            out_of_range(&format!("controls.{at_fault}")),
             "{}",
             r.text()
         );
     }
+    let token = w.token_with(card, controls(4, bound, bound, now() - 10)).await;
+    for amount in [bound + 1, u64::MAX] {
+        let r = w.debit(&token, &format!("o-{amount}"), amount, json!({})).await;
+        assert_eq!(problem_rule(&r), out_of_range("amount"), "{}", r.text());
+    }
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (usage["uses_reserved"].clone(), usage["amount_reserved"].clone()),
+        (json!(0), json!(0))
+    );
+    let paid = w.debit(&token, "o-payable", payable, json!({})).await;
+    assert_eq!(paid.status, 201, "{}", paid.text());
+    let payment = paid.json()["payment_id"].as_str().unwrap().to_owned();
+    for amount in [bound + 1, u64::MAX] {
+        let r = w
+            .post(
+                "orchestrator",
+                &format!("/v1/payments/{payment}/refunds"),
+                json!({ "refund_id": format!("r-{amount}"), "amount": amount }),
+            )
+            .await;
+        assert_eq!(problem_rule(&r), out_of_range("amount"), "{}", r.text());
+    }
+}
+
+/// Issue 17, item 1: no amount past 10^12 fen is taken anywhere, so no
+/// counter can wrap. A debit of u64::MAX (allowed by nothing now), token
+/// limits past the bound, a refund past it, and currencies outside ISO 4217
+/// are refused naming the field and rule; nothing is held or taken.
+#[tokio::test]
+async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
+    let (pan, id_no) = (debit_pan(131), id_number());
+    let w = pay_world(&pan, &id_no, &[], "");
+    let (_, _, card) = w.bound("u-bound", &pan, &id_no).await;
+    amounts_above_are_refused_by_name(&w, &card, 1_000_000_000_000, 100).await;
     for code in ["XTS", "XAU", "ABC"] {
         let mut with_code = controls(2, 100, 100, now() - 10);
         with_code["currency"] = json!(code);
@@ -293,43 +319,12 @@ async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
             )
             .await;
         assert_eq!(
-            field_rule(&r),
-            (422, json!("controls.currency"), json!("iso_4217")),
+            problem_rule(&r),
+            (422, "controls.currency".to_owned(), "iso_4217".to_owned()),
             "{code}: {}",
             r.text()
         );
     }
-    let token = w.token_with(&card, controls(4, BOUND, BOUND, now() - 10)).await;
-    for amount in [BOUND + 1, u64::MAX] {
-        let r = w.debit(&token, &format!("o-{amount}"), amount, json!({})).await;
-        assert_eq!(
-            field_rule(&r),
-            (422, json!("amount"), json!("out_of_range")),
-            "{}",
-            r.text()
-        );
-    }
-    let usage = w.usage(&token).await;
-    assert_eq!(
-        (usage["uses_reserved"].clone(), usage["amount_reserved"].clone()),
-        (json!(0), json!(0))
-    );
-    let paid = w.debit(&token, "o-small", 100, json!({})).await;
-    assert_eq!(paid.status, 201, "{}", paid.text());
-    let payment = paid.json()["payment_id"].as_str().unwrap().to_owned();
-    let r = w
-        .post(
-            "orchestrator",
-            &format!("/v1/payments/{payment}/refunds"),
-            json!({ "refund_id": "r-huge", "amount": u64::MAX }),
-        )
-        .await;
-    assert_eq!(
-        field_rule(&r),
-        (422, json!("amount"), json!("out_of_range")),
-        "{}",
-        r.text()
-    );
     w.audit_intact().await;
 }
 
@@ -347,56 +342,7 @@ async fn a_configured_amount_ceiling_is_held_everywhere_an_amount_comes_in() {
     };
     let w = world_of(options, &[holder(&pan, &id_no)], &[], "", "");
     let (_, _, card) = w.bound("u-ceiling", &pan, &id_no).await;
-    let field_rule = |r: &Response| (r.status, r.json()["field"].clone(), r.json()["rule"].clone());
-    for (per_tx, total, at_fault) in [
-        (CEILING, CEILING + 1, "cumulative_limit"),
-        (CEILING + 1, CEILING + 1, "per_transaction_limit"),
-    ] {
-        let r = w
-            .post(
-                "orchestrator",
-                "/v1/tokens",
-                json!({ "card_ref": card, "controls": controls(2, per_tx, total, now() - 10) }),
-            )
-            .await;
-        assert_eq!(
-            field_rule(&r),
-            (422, json!(format!("controls.{at_fault}")), json!("out_of_range")),
-            "{}",
-            r.text()
-        );
-    }
-    let token = w
-        .token_with(&card, controls(4, CEILING, CEILING, now() - 10))
-        .await;
-    let r = w.debit(&token, "o-over", CEILING + 1, json!({})).await;
-    assert_eq!(
-        field_rule(&r),
-        (422, json!("amount"), json!("out_of_range")),
-        "{}",
-        r.text()
-    );
-    let usage = w.usage(&token).await;
-    assert_eq!(
-        (usage["uses_reserved"].clone(), usage["amount_reserved"].clone()),
-        (json!(0), json!(0))
-    );
-    let paid = w.debit(&token, "o-at", CEILING, json!({})).await;
-    assert_eq!(paid.status, 201, "{}", paid.text());
-    let payment = paid.json()["payment_id"].as_str().unwrap().to_owned();
-    let r = w
-        .post(
-            "orchestrator",
-            &format!("/v1/payments/{payment}/refunds"),
-            json!({ "refund_id": "r-over", "amount": CEILING + 1 }),
-        )
-        .await;
-    assert_eq!(
-        field_rule(&r),
-        (422, json!("amount"), json!("out_of_range")),
-        "{}",
-        r.text()
-    );
+    amounts_above_are_refused_by_name(&w, &card, CEILING, CEILING).await;
     w.audit_intact().await;
 }
 

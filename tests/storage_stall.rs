@@ -13,7 +13,6 @@
 mod common;
 
 use common::service::{Options, Service};
-use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -75,19 +74,6 @@ impl Drop for Frozen<'_> {
     }
 }
 
-/// Stores card `n` under Idempotency-Key `stall-{n}`: (status, Retry-After, body).
-async fn store_card(service: &Service, n: u64) -> (u16, Option<String>, serde_json::Value) {
-    let pan = common::random_pan(n * 7919);
-    let r = service
-        .client("card-capture")
-        .post_json("/v1/cards", Some(&format!("stall-{n}")), &json!({ "pan": pan }))
-        .await
-        .unwrap();
-    let retry = r.header("retry-after").map(str::to_owned);
-    let body = if r.body.is_empty() { json!(null) } else { r.json() };
-    (r.status, retry, body)
-}
-
 /// `future`, or a failure naming `what` if it outlives `bound`: the
 /// property under test is that nothing hangs.
 async fn within<T>(bound: Duration, what: &str, future: impl std::future::Future<Output = T>) -> T {
@@ -109,7 +95,7 @@ async fn a_frozen_disk_times_requests_out_keeps_handshakes_served_and_recovers()
     service.spawn();
     let mut acknowledged = Vec::new();
     for n in 1..=10 {
-        let (status, _, body) = store_card(&service, n).await;
+        let (status, _, body) = service.store_card("stall", n).await;
         assert_eq!(status, 201, "{body}");
         acknowledged.push(body["card_ref"].as_str().unwrap().to_owned());
     }
@@ -121,10 +107,10 @@ async fn a_frozen_disk_times_requests_out_keeps_handshakes_served_and_recovers()
     let stalled = [11, 12, 13, 14];
     let writes = async {
         let (a, b, c, d) = tokio::join!(
-            store_card(&service, stalled[0]),
-            store_card(&service, stalled[1]),
-            store_card(&service, stalled[2]),
-            store_card(&service, stalled[3]),
+            service.store_card("stall", stalled[0]),
+            service.store_card("stall", stalled[1]),
+            service.store_card("stall", stalled[2]),
+            service.store_card("stall", stalled[3]),
         );
         [a, b, c, d]
     };
@@ -175,12 +161,12 @@ async fn a_frozen_disk_times_requests_out_keeps_handshakes_served_and_recovers()
     // A key whose request timed out answers once on retry: the write it
     // left queued either landed (replayed) or did not (done now).
     for &n in &stalled {
-        let (status, _, body) = store_card(&service, n).await;
+        let (status, _, body) = service.store_card("stall", n).await;
         assert!(matches!(status, 200 | 201), "retry of stall-{n}: {status} {body}");
         acknowledged.push(body["card_ref"].as_str().unwrap().to_owned());
     }
     for n in 15..=17 {
-        let (status, _, body) = store_card(&service, n).await;
+        let (status, _, body) = service.store_card("stall", n).await;
         assert_eq!(status, 201, "after the thaw: {body}");
         acknowledged.push(body["card_ref"].as_str().unwrap().to_owned());
     }

@@ -246,6 +246,30 @@ impl Service {
     }
 }
 
+impl Service {
+    /// Stores test card `n` as card capture under Idempotency-Key
+    /// `{key}-{n}`: (status, Retry-After, body or null).
+    pub async fn store_card(&self, key: &str, n: u64) -> (u16, Option<String>, serde_json::Value) {
+        let pan = super::random_pan(n * 7919);
+        let r = self
+            .client("card-capture")
+            .post_json(
+                "/v1/cards",
+                Some(&format!("{key}-{n}")),
+                &serde_json::json!({ "pan": pan }),
+            )
+            .await
+            .unwrap();
+        let retry = r.header("retry-after").map(str::to_owned);
+        let body = if r.body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            r.json()
+        };
+        (r.status, retry, body)
+    }
+}
+
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
