@@ -127,16 +127,7 @@ async fn a_full_disk_is_a_503_and_not_ready_and_the_service_recovers_when_space_
     assert!(service.log().contains("storage recovered"), "{}", service.log());
 
     // Every acknowledged write survives a SIGKILL and restart.
-    service.kill();
-    service.spawn();
-    let reader = service.client("orchestrator");
-    for card in &acknowledged {
-        let r = reader.get(&format!("/v1/cards/{card}")).await.unwrap();
-        assert_eq!(r.status, 200, "acknowledged {card} lost: {}", r.text());
-    }
-    let verify = service.client("auditor").get("/v1/audit/verify").await.unwrap();
-    assert_eq!(verify.status, 200, "{}", verify.text());
-    assert_eq!(verify.json()["intact"], true, "{}", verify.text());
+    service.kill_and_find_cards(&acknowledged).await;
     service.kill();
     drop(tmpfs);
 }

@@ -171,15 +171,7 @@ async fn a_frozen_disk_times_requests_out_keeps_handshakes_served_and_recovers()
         acknowledged.push(body["card_ref"].as_str().unwrap().to_owned());
     }
 
-    service.kill();
-    service.spawn();
-    let reader = service.client("orchestrator");
-    for card in &acknowledged {
-        let r = reader.get(&format!("/v1/cards/{card}")).await.unwrap();
-        assert_eq!(r.status, 200, "acknowledged {card} lost: {}", r.text());
-    }
-    let verify = service.client("auditor").get("/v1/audit/verify").await.unwrap();
-    assert_eq!(verify.json()["intact"], true, "{}", verify.text());
+    service.kill_and_find_cards(&acknowledged).await;
     service.kill();
     drop(disk);
 }

@@ -247,6 +247,21 @@ impl Service {
 }
 
 impl Service {
+    /// SIGKILL, restart, and check that every card in `acknowledged` is
+    /// there and the audit chain verifies (invariant 8).
+    pub async fn kill_and_find_cards(&mut self, acknowledged: &[String]) {
+        self.kill();
+        self.spawn();
+        let reader = self.client("orchestrator");
+        for card in acknowledged {
+            let r = reader.get(&format!("/v1/cards/{card}")).await.unwrap();
+            assert_eq!(r.status, 200, "acknowledged {card} lost: {}", r.text());
+        }
+        let verify = self.client("auditor").get("/v1/audit/verify").await.unwrap();
+        assert_eq!(verify.status, 200, "{}", verify.text());
+        assert_eq!(verify.json()["intact"], true, "{}", verify.text());
+    }
+
     /// Stores test card `n` as card capture under Idempotency-Key
     /// `{key}-{n}`: (status, Retry-After, body or null).
     pub async fn store_card(&self, key: &str, n: u64) -> (u16, Option<String>, serde_json::Value) {
