@@ -179,7 +179,18 @@ async fn after_any_injected_fault_the_chain_is_whole_and_no_acknowledged_write_i
                 let (vault, faults, _) = open_faulty(dir.path()).await;
                 let vault = Arc::new(vault);
                 faults.arm(fault, nth);
-                let done = run_writers(&vault).await;
+                let mut done = run_writers(&vault).await;
+                // Concurrent writers share commit groups, so on a busy
+                // machine the run can take fewer store writes than `nth`:
+                // write on, one at a time, until the fault has fired.
+                for extra in 0..100 {
+                    if faults.has_fired() {
+                        break;
+                    }
+                    if let Ok(card) = vault.store_card(&actor(), &random_pan(90_000 + extra)).await {
+                        done.cards.push(card.card_ref);
+                    }
+                }
                 assert!(faults.has_fired(), "{context}: the fault never fired");
                 faults.disarm();
                 writes_again(&vault, &context).await;

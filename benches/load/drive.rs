@@ -14,6 +14,39 @@ pub struct Shape {
     pub proto: Proto,
     pub connections: usize,
     pub streams: usize,
+    /// The service process, whose CPU time over the measured window is
+    /// reported per request.
+    pub service_pid: Option<u32>,
+}
+
+/// CPU time (user and system, every thread) process `pid` has used so far,
+/// from `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> Option<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name, in parentheses, may hold spaces; the fields after
+    // it start with the state (field 3), so utime and stime (fields 14
+    // and 15) are the 12th and 13th.
+    let mut after_name = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let utime: u64 = after_name.nth(11)?.parse().ok()?;
+    let stime: u64 = after_name.next()?.parse().ok()?;
+    Some(Duration::from_secs_f64(
+        (utime + stime) as f64 / clock_ticks_per_second(),
+    ))
+}
+
+/// `getconf CLK_TCK`, the unit of `/proc/<pid>/stat`'s times (100 on Linux
+/// unless told otherwise).
+fn clock_ticks_per_second() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
+    *TICKS.get_or_init(|| {
+        std::process::Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|out| String::from_utf8(out.stdout).ok())
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }
 
 /// How long a scenario runs.
@@ -71,6 +104,18 @@ pub async fn drive(
             Some(Arc::new(AtomicU64::new(n))),
         ),
     };
+    // The service's CPU over the measured window: sampled at its start and
+    // end, or (a fixed number of requests) around the whole run.
+    let cpu_before_run = shape.service_pid.and_then(cpu_time);
+    let cpu_in_window = match (span, shape.service_pid) {
+        (Span::Seconds(_), Some(pid)) => Some(tokio::spawn(async move {
+            tokio::time::sleep_until(window_start.into()).await;
+            let before = cpu_time(pid);
+            tokio::time::sleep_until(end.into()).await;
+            before.zip(cpu_time(pid)).map(|(a, b)| b.saturating_sub(a))
+        })),
+        _ => None,
+    };
     let mut tasks = Vec::new();
     for _ in 0..shape.connections {
         let conn = match target.connect(shape.proto).await {
@@ -107,6 +152,7 @@ pub async fn drive(
         first_error: None,
         elapsed: end - window_start,
         latencies_us: Vec::new(),
+        service_cpu: None,
     };
     let mut last_answer = window_start;
     for task in tasks {
@@ -121,6 +167,12 @@ pub async fn drive(
     if budget.is_some() {
         measured.elapsed = last_answer - window_start;
     }
+    measured.service_cpu = match cpu_in_window {
+        Some(sampler) => sampler.await.ok().flatten(),
+        None => cpu_before_run
+            .zip(shape.service_pid.and_then(cpu_time))
+            .map(|(a, b)| b.saturating_sub(a)),
+    };
     measured
 }
 

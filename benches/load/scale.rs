@@ -125,6 +125,7 @@ pub async fn run(args: &Args, cards: u64) {
             proto: Proto::Http1,
             connections: BULK_CONNECTIONS,
             streams: 1,
+            service_pid: service.pid(),
         };
         let bulk = drive(
             "bulk",
@@ -143,6 +144,7 @@ pub async fn run(args: &Args, cards: u64) {
             proto: Proto::Http1,
             connections: args.connections,
             streams: 1,
+            service_pid: service.pid(),
         };
         let span = Span::Seconds(args.seconds);
         let store_make: MakeCall =

@@ -275,11 +275,13 @@ pub async fn run(args: &Args) {
                 proto,
                 connections: args.connections,
                 streams: 1,
+                service_pid: bench.world.service.pid(),
             },
             Proto::Http2 => Shape {
                 proto,
                 connections: args.h2_connections,
                 streams: args.h2_streams,
+                service_pid: bench.world.service.pid(),
             },
         };
         let mut ceiling = f64::NAN;

@@ -13,9 +13,19 @@ pub struct Measured {
     pub elapsed: Duration,
     /// Microseconds, sorted.
     pub latencies_us: Vec<u32>,
+    /// The service process's CPU time (all threads) over the window.
+    pub service_cpu: Option<Duration>,
 }
 
 impl Measured {
+    /// Service CPU microseconds per successful request.
+    pub fn cpu_us_per_request(&self) -> f64 {
+        match self.service_cpu {
+            Some(cpu) if self.ok > 0 => cpu.as_secs_f64() * 1e6 / self.ok as f64,
+            _ => f64::NAN,
+        }
+    }
+
     pub fn rate(&self) -> f64 {
         self.ok as f64 / self.elapsed.as_secs_f64()
     }
@@ -36,20 +46,30 @@ impl Measured {
             "seconds": self.elapsed.as_secs_f64(), "req_per_s": self.rate(),
             "p50_ms": self.ms(0.50), "p99_ms": self.ms(0.99), "p999_ms": self.ms(0.999),
             "ratio_to_ceiling": self.rate() / ceiling,
+            "service_cpu_us_per_request": self.cpu_us_per_request(),
         })
     }
 }
 
 pub fn header() {
     println!(
-        "{:<30} {:>5} {:>5} {:>10} {:>8} {:>8} {:>9} {:>7} {:>9}",
-        "scenario", "proto", "conns", "req/s", "p50 ms", "p99 ms", "p99.9 ms", "errors", "ceiling"
+        "{:<30} {:>5} {:>5} {:>10} {:>8} {:>8} {:>9} {:>7} {:>9} {:>11}",
+        "scenario",
+        "proto",
+        "conns",
+        "req/s",
+        "p50 ms",
+        "p99 ms",
+        "p99.9 ms",
+        "errors",
+        "ceiling",
+        "cpu us/req"
     );
 }
 
 pub fn row(m: &Measured, ceiling: f64) {
     println!(
-        "{:<30} {:>5} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>7} {:>8.0}%",
+        "{:<30} {:>5} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>7} {:>8.0}% {:>11.0}",
         m.name,
         m.proto,
         m.connections,
@@ -58,7 +78,8 @@ pub fn row(m: &Measured, ceiling: f64) {
         m.ms(0.99),
         m.ms(0.999),
         m.errors,
-        100.0 * m.rate() / ceiling
+        100.0 * m.rate() / ceiling,
+        m.cpu_us_per_request()
     );
     if let Some(e) = &m.first_error {
         println!("    first error: {e}");
