@@ -109,6 +109,45 @@ async fn cumulative_cap_is_never_exceeded_repeatedly() {
     }
 }
 
+/// Issue 17, item 1: the campaign's wrap, raced at the bound. Concurrent
+/// reservations of just over half of 10^12 on a token allowing 10^12: one
+/// commits, every other is refused by the cumulative cap (never a wrapped
+/// counter, never a corrupt one), and the stored counters are exact. Then
+/// the same with the whole bound in one use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn reservations_racing_at_the_amount_bound_never_wrap() {
+    use tokenvault::domain::amount::MAX_MINOR_UNITS;
+    let tv = open_vault().await;
+    let vault = Arc::new(tv.vault);
+    let card = vault
+        .store_card(&common::actor(), "4242424242424242")
+        .await
+        .unwrap();
+    for amount in [MAX_MINOR_UNITS / 2 + 1, MAX_MINOR_UNITS] {
+        let token = vault
+            .issue_token(
+                &common::actor(),
+                &card.card_ref,
+                controls(100, MAX_MINOR_UNITS, MAX_MINOR_UNITS),
+                Timestamp::now(),
+            )
+            .await
+            .unwrap();
+        let (ok, uses, capped) = race(&[Arc::clone(&vault)], &token.number, 32, amount).await;
+        assert_eq!((ok, uses, capped), (1, 0, 31), "amount {amount}");
+        let stored = vault.token(&common::actor(), &token.number).await.unwrap().usage;
+        assert_eq!(
+            (
+                stored.uses_committed,
+                stored.amount_committed,
+                stored.amount_reserved
+            ),
+            (1, amount, 0),
+            "amount {amount}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn two_vault_nodes_on_one_store_cannot_overspend() {
     let tv = open_vault().await;
