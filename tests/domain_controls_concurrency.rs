@@ -8,7 +8,7 @@ use common::{controls, open_vault, use_of};
 use std::sync::Arc;
 use tokenvault::domain::time::Timestamp;
 use tokenvault::store::SledStore;
-use tokenvault::vault::token::ControlRefusal;
+use tokenvault::vault::token::{ControlRefusal, TokenNumber};
 use tokenvault::vault::{Vault, VaultError};
 
 /// Runs `attempts` concurrent reserve-then-commit calls spread over `vaults`;
@@ -55,27 +55,44 @@ async fn race(
     (ok, uses, cumulative)
 }
 
+/// A vault with one stored card `pan`, on which each round issues a fresh
+/// token; the temporary directory lives as long as it does.
+struct OneCard {
+    _dir: tempfile::TempDir,
+    vault: Arc<Vault<SledStore>>,
+    card: tokenvault::domain::refs::CardRef,
+}
+
+impl OneCard {
+    async fn open(pan: &str) -> OneCard {
+        let tv = open_vault().await;
+        let vault = Arc::new(tv.vault);
+        let card = vault.store_card(&common::actor(), pan).await.unwrap().card_ref;
+        OneCard {
+            _dir: tv.dir,
+            vault,
+            card,
+        }
+    }
+
+    async fn token(&self, controls: tokenvault::vault::token::DomainControls) -> TokenNumber {
+        self.vault
+            .issue_token(&common::actor(), &self.card, controls, Timestamp::now())
+            .await
+            .unwrap()
+            .number
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn exactly_max_uses_commit_under_contention_repeatedly() {
-    let tv = open_vault().await;
-    let vault = Arc::new(tv.vault);
-    let card = vault
-        .store_card(&common::actor(), "6205500000000000004")
-        .await
-        .unwrap();
+    let one = OneCard::open("6205500000000000004").await;
+    let vault = &one.vault;
     for round in 0..15 {
-        let token = vault
-            .issue_token(
-                &common::actor(),
-                &card.card_ref,
-                controls(10, 1_000, 1_000_000),
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        let (ok, refused, _) = race(&[Arc::clone(&vault)], &token.number, 64, 100).await;
+        let token = one.token(controls(10, 1_000, 1_000_000)).await;
+        let (ok, refused, _) = race(&[Arc::clone(vault)], &token, 64, 100).await;
         assert_eq!((ok, refused), (10, 54), "round {round}");
-        let stored = vault.token(&common::actor(), &token.number).await.unwrap().usage;
+        let stored = vault.token(&common::actor(), &token).await.unwrap().usage;
         assert_eq!(stored.uses_committed, 10, "round {round}");
         assert_eq!(stored.amount_committed, 1_000);
         assert_eq!((stored.uses_reserved, stored.amount_reserved), (0, 0));
@@ -84,26 +101,14 @@ async fn exactly_max_uses_commit_under_contention_repeatedly() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn cumulative_cap_is_never_exceeded_repeatedly() {
-    let tv = open_vault().await;
-    let vault = Arc::new(tv.vault);
-    let card = vault
-        .store_card(&common::actor(), "4242424242424242")
-        .await
-        .unwrap();
+    let one = OneCard::open("4242424242424242").await;
+    let vault = &one.vault;
     for round in 0..15 {
         // Ten uses allowed, but the cap admits only five payments of 100.
-        let token = vault
-            .issue_token(
-                &common::actor(),
-                &card.card_ref,
-                controls(10, 100, 550),
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        let (ok, _, capped) = race(&[Arc::clone(&vault)], &token.number, 64, 100).await;
+        let token = one.token(controls(10, 100, 550)).await;
+        let (ok, _, capped) = race(&[Arc::clone(vault)], &token, 64, 100).await;
         assert_eq!((ok, capped), (5, 59), "round {round}");
-        let stored = vault.token(&common::actor(), &token.number).await.unwrap().usage;
+        let stored = vault.token(&common::actor(), &token).await.unwrap().usage;
         assert_eq!(stored.uses_committed, 5);
         assert_eq!(stored.amount_committed, 500);
     }
@@ -117,25 +122,13 @@ async fn cumulative_cap_is_never_exceeded_repeatedly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 8)]
 async fn reservations_racing_at_the_amount_bound_never_wrap() {
     use tokenvault::domain::amount::MAX_MINOR_UNITS;
-    let tv = open_vault().await;
-    let vault = Arc::new(tv.vault);
-    let card = vault
-        .store_card(&common::actor(), "4242424242424242")
-        .await
-        .unwrap();
+    let one = OneCard::open("4242424242424242").await;
+    let vault = &one.vault;
     for amount in [MAX_MINOR_UNITS / 2 + 1, MAX_MINOR_UNITS] {
-        let token = vault
-            .issue_token(
-                &common::actor(),
-                &card.card_ref,
-                controls(100, MAX_MINOR_UNITS, MAX_MINOR_UNITS),
-                Timestamp::now(),
-            )
-            .await
-            .unwrap();
-        let (ok, uses, capped) = race(&[Arc::clone(&vault)], &token.number, 32, amount).await;
+        let token = one.token(controls(100, MAX_MINOR_UNITS, MAX_MINOR_UNITS)).await;
+        let (ok, uses, capped) = race(&[Arc::clone(vault)], &token, 32, amount).await;
         assert_eq!((ok, uses, capped), (1, 0, 31), "amount {amount}");
-        let stored = vault.token(&common::actor(), &token.number).await.unwrap().usage;
+        let stored = vault.token(&common::actor(), &token).await.unwrap().usage;
         assert_eq!(
             (
                 stored.uses_committed,

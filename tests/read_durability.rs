@@ -59,6 +59,15 @@ async fn trail(vault: &FaultyVault) -> Vec<String> {
         .collect()
 }
 
+/// Reads `token`, which must be answered without its record's flush.
+async fn read_without_waiting(vault: &FaultyVault, token: &TokenNumber) {
+    let view = tokio::time::timeout(HANG, vault.token(&actor(), token))
+        .await
+        .expect("a read waited for its record's flush")
+        .unwrap();
+    assert_eq!(&view.number, token);
+}
+
 /// Runs `work` with flushes held: it must not finish before they are
 /// released, and must succeed after.
 async fn waits_for_its_flush<E: std::fmt::Debug + Send + 'static>(
@@ -84,11 +93,7 @@ async fn a_read_is_answered_before_its_flush_and_a_write_is_not() {
     let held = faults.hold_flushes();
     // Plain reads: answered while their records' flushes are held.
     for _ in 0..3 {
-        let view = tokio::time::timeout(HANG, vault.token(&me, &token))
-            .await
-            .expect("a read waited for its record's flush")
-            .unwrap();
-        assert_eq!(view.number, token);
+        read_without_waiting(&vault, &token).await;
     }
     held.release();
     // A write, a refused write's record and a key operation's record: each,
@@ -132,10 +137,7 @@ async fn a_failed_flush_after_answered_reads_fails_the_next_write_closed_and_rec
     // then fails. The read is answered all the same.
     let held = faults.hold_flushes();
     faults.arm(Fault::FailFlush, 1);
-    tokio::time::timeout(HANG, vault.token(&me, &token))
-        .await
-        .expect("a read waited for its record's flush")
-        .unwrap();
+    read_without_waiting(&vault, &token).await;
     assert!(faults.has_fired());
     // The write after it waits on that flush too, and is not acknowledged.
     let after = tokio::spawn({

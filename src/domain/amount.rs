@@ -40,12 +40,6 @@ impl TryFrom<u64> for AmountCeiling {
     }
 }
 
-impl Default for AmountCeiling {
-    fn default() -> Self {
-        AmountCeiling::MAX
-    }
-}
-
 impl AmountCeiling {
     pub const MAX: AmountCeiling = AmountCeiling(MAX_MINOR_UNITS);
 

@@ -64,8 +64,9 @@ pub trait Store: Send + Sync + 'static {
     /// precondition holds. The change is visible to readers at once; the
     /// returned `Durable` resolves when it survives a crash. It may ask for
     /// its flush only when first polled: poll it (or several, before
-    /// waiting on any) to start one. Concurrent callers share one flush. Callers that must order their writes (the
-    /// audit chain) hold their lock across `apply` only, not the flush.
+    /// waiting on any) to start one. Concurrent callers share one flush.
+    /// Callers that must order their writes (the audit chain) hold their
+    /// lock across `apply` only, not the flush.
     fn apply(&self, batch: Batch) -> impl Future<Output = Result<Durable, CommitError>> + Send;
 
     /// Several batches as one atomic write, in order. Each batch's

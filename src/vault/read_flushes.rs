@@ -6,6 +6,8 @@
 //! next group that must be durable, whose flush then covers them too.
 
 use crate::store::{Durable, StoreError};
+use std::future::Future;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::runtime::Runtime;
 
@@ -80,19 +82,24 @@ impl ReadFlushes {
     }
 }
 
-/// Polls each once (asking for its flush if not yet), keeps those still
-/// under way; `Err` if one failed.
+/// Polls each once (asking for its flush if not yet), in one pass on the
+/// runtime, and keeps those still under way; `Err` if one failed.
 fn collect_finished(runtime: &Runtime, durables: &mut Vec<Durable>) -> Result<(), StoreError> {
-    let mut failure = None;
-    durables.retain_mut(|durable| match runtime.block_on(poll_once(durable)) {
-        None => true,
-        Some(Ok(())) => false,
-        Some(Err(e)) => {
-            failure.get_or_insert(e);
-            false
-        }
-    });
-    failure.map_or(Ok(()), Err)
+    if durables.is_empty() {
+        return Ok(());
+    }
+    runtime.block_on(std::future::poll_fn(|cx| {
+        let mut failure = None;
+        durables.retain_mut(|durable| match std::pin::Pin::new(durable).poll(cx) {
+            Poll::Pending => true,
+            Poll::Ready(Ok(())) => false,
+            Poll::Ready(Err(e)) => {
+                failure.get_or_insert(e);
+                false
+            }
+        });
+        Poll::Ready(failure.map_or(Ok(()), Err))
+    }))
 }
 
 /// Waits for every one of `durables`, asking for all their flushes before
@@ -105,15 +112,4 @@ pub(super) fn await_all(runtime: &Runtime, mut durables: Vec<Durable>) -> Result
         }
     }
     failure.map_or(Ok(()), Err)
-}
-
-/// `future`'s outcome if it is ready now, without waiting for it.
-async fn poll_once<F: std::future::Future + Unpin>(future: &mut F) -> Option<F::Output> {
-    std::future::poll_fn(|cx| {
-        std::task::Poll::Ready(match std::pin::Pin::new(&mut *future).poll(cx) {
-            std::task::Poll::Ready(outcome) => Some(outcome),
-            std::task::Poll::Pending => None,
-        })
-    })
-    .await
 }

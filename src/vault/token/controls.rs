@@ -3,7 +3,7 @@
 //! comes from the store transaction around it (see `vault::reserve`).
 
 use super::lifecycle::TokenStatus;
-use crate::domain::amount::{checked_sum, MAX_MINOR_UNITS};
+use crate::domain::amount::{checked_sum, AmountCeiling};
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
 use crate::domain::time::Timestamp;
 use crate::domain::validation::{Field, Rule, ValidationError};
@@ -41,12 +41,7 @@ impl DomainControls {
         if spec.per_transaction_limit == 0 || spec.cumulative_limit == 0 {
             return err(Rule::OutOfRange, "amount limits must be positive (minor units)");
         }
-        if spec.cumulative_limit > MAX_MINOR_UNITS {
-            return err(
-                Rule::OutOfRange,
-                "amount limits are at most 1000000000000 minor units",
-            );
-        }
+        AmountCeiling::MAX.check(Field::TokenControls, spec.cumulative_limit)?;
         if spec.per_transaction_limit > spec.cumulative_limit {
             return err(
                 Rule::OutOfRange,
@@ -206,6 +201,7 @@ pub(crate) fn reserve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::amount::MAX_MINOR_UNITS;
 
     pub(crate) fn spec() -> ControlsSpec {
         ControlsSpec {
