@@ -34,20 +34,9 @@ async fn open_faulty(dir: &std::path::Path) -> (FaultyVault, Faults, SledStore) 
     (vault, faults, sled)
 }
 
-/// The vault over the same files once the faulty one is gone. sled's own
-/// background thread can hold the file lock a moment after the last handle
-/// is dropped, so the open is retried briefly.
+/// The vault over the same files once the faulty one is gone.
 async fn reopen(dir: &std::path::Path) -> Vault<SledStore> {
-    for _ in 0..50 {
-        if let Ok(store) = SledStore::open(&dir.join("data")) {
-            let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).unwrap();
-            return Vault::open(store, kek, VaultConfig::embedded().unwrap())
-                .await
-                .unwrap();
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    panic!("the store stayed locked after the vault was dropped");
+    common::open_in(dir).await
 }
 
 /// What the vault said yes to; each must be readable afterwards.

@@ -30,9 +30,24 @@ pub async fn open_in(dir: &std::path::Path) -> Vault<SledStore> {
     open_with_store(dir).await.0
 }
 
+/// The sled store at `path`. sled's own background thread can hold the
+/// file lock a moment after the last handle in this process is dropped, so
+/// a reopen right after a vault was dropped is retried briefly.
+pub async fn open_sled(path: &std::path::Path) -> SledStore {
+    let mut last_error = None;
+    for _ in 0..50 {
+        match SledStore::open(path) {
+            Ok(store) => return store,
+            Err(e) => last_error = Some(e),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("sled store at {}: {last_error:?}", path.display());
+}
+
 /// `open_in`, and the store beside it.
 pub async fn open_with_store(dir: &std::path::Path) -> (Vault<SledStore>, SledStore) {
-    let store = SledStore::open(&dir.join("data")).expect("sled store");
+    let store = open_sled(&dir.join("data")).await;
     let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).expect("dev KEK");
     let vault = Vault::open(
         store.clone(),
