@@ -61,6 +61,19 @@ impl World {
         )
     }
 
+    /// Polls `token`'s (committed, reserved) uses until they are `want`
+    /// (at most ten seconds); returns the last seen.
+    async fn wait_uses(&self, token: &str, want: (u64, u64)) -> (u64, u64) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let uses = self.uses(token).await;
+            if uses == want || std::time::Instant::now() > deadline {
+                return uses;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn usage(&self, token: &str) -> Value {
         self.get(&format!("/v1/tokens/{token}")).await["usage"].clone()
     }
@@ -793,6 +806,107 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
     assert_eq!(w.uses(&token).await, (3, 0));
     w.audit_intact().await;
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
+}
+
+/// The value of the metric line that starts with `series`.
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_processing_debit_keeps_its_reservation_until_the_bank_answers_the_settler() {
+    let (pan, id_no) = (debit_pan(111), id_number());
+    // A settler that asks the bank every 200 ms.
+    let w = pay_world(&pan, &id_no, &[], "[payment]\npoll_interval_ms = 200\n");
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    // The bank takes the orders and decides nothing by itself (its own
+    // settlement ten minutes away): the payments are stuck in processing.
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600_000 }))
+        .await;
+    let unpaid = w.debit_pending(&token, "s-unpaid", 700, "processing").await;
+    let unpaid = unpaid["payment_id"].as_str().unwrap().to_owned();
+    let paid = w.debit_pending(&token, "s-paid", 300, "processing").await;
+    let paid = paid["payment_id"].as_str().unwrap().to_owned();
+
+    // However many times the settler asks, "processing" holds both
+    // reservations.
+    let monitor = w.service.client("monitor");
+    let passes = |text: &str| metric(text, "tokenvault_settler_passes_total").unwrap_or(0.0);
+    let start = passes(&monitor.get("/metrics").await.unwrap().text());
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let text = loop {
+        let text = monitor.get("/metrics").await.unwrap().text();
+        if passes(&text) >= start + 5.0 {
+            break text;
+        }
+        assert!(std::time::Instant::now() < deadline, "five settler passes");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(metric(&text, "tokenvault_settler_payments_open"), Some(2.0));
+    for id in [&unpaid, &paid] {
+        assert_eq!(w.get(&format!("/v1/payments/{id}")).await["status"], "processing");
+    }
+    assert_eq!(w.uses(&token).await, (0, 2));
+    assert_eq!(w.usage(&token).await["amount_reserved"], 1000);
+
+    // The bank closes one unpaid: the settler's next query releases its
+    // reservation, in the write that records it closed.
+    // (The test watches the token, not the payment: a payment read asks
+    // the bank too, and this is the settler's work.)
+    w.bank.decide(&unpaid, "closed").await;
+    assert_eq!(w.wait_uses(&token, (0, 1)).await, (0, 1));
+    let p = w.get(&format!("/v1/payments/{unpaid}")).await;
+    assert_eq!(p["status"], "closed", "{p}");
+    assert_eq!(w.usage(&token).await["amount_reserved"], 300);
+
+    // The bank says the other is paid: its reservation is committed.
+    w.bank.decide(&paid, "paid").await;
+    assert_eq!(w.wait_uses(&token, (1, 0)).await, (1, 0));
+    let p = w.get(&format!("/v1/payments/{paid}")).await;
+    assert_eq!(p["status"], "succeeded", "{p}");
+    let usage = w.usage(&token).await;
+    assert_eq!(
+        (
+            usage["amount_committed"].as_u64(),
+            usage["amount_reserved"].as_u64()
+        ),
+        (Some(300), Some(0))
+    );
+
+    // Each ending is one audit record by the settler, and the metrics count both.
+    let by_settler = |records: Vec<Value>| {
+        records
+            .into_iter()
+            .filter(|r| r["identity"].as_str().unwrap_or_default().contains("settler"))
+            .count()
+    };
+    assert_eq!(by_settler(w.audited("payment.debit", "status=closed").await), 1);
+    assert_eq!(
+        by_settler(w.audited("payment.debit", "status=succeeded").await),
+        1
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = monitor.get("/metrics").await.unwrap().text();
+        let settled = |status: &str| {
+            metric(
+                &text,
+                &format!("tokenvault_settler_payments_settled_total{{status=\"{status}\"}}"),
+            )
+        };
+        if metric(&text, "tokenvault_settler_payments_open") == Some(0.0) {
+            assert_eq!((settled("closed"), settled("succeeded")), (Some(1.0), Some(1.0)));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a pass that finds nothing open"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    w.audit_intact().await;
 }
 
 #[tokio::test]

@@ -14,11 +14,18 @@
 //! store, a debit the bank did not answer) and for refusals, it is a second
 //! write after the answer is decided, on condition that nobody wrote it
 //! meanwhile.
+//!
+//! A remembered answer is kept for `limits.idempotency_ttl_s` (default a
+//! day): past it, the key is free again and a request with it is a new
+//! request (`replay` sees no record, and the new answer replaces the old
+//! one on condition that it is still the one seen). The background sweep
+//! (`idempotency_sweep`) deletes what has expired.
 
 use super::problem::Problem;
 use super::App;
 use crate::audit::{Actor, Outcome};
 use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::store::keyspace;
 use crate::store::Batch;
 use crate::vault::{Joined, Layer, VaultError};
@@ -26,6 +33,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 pub const HEADER: &str = "idempotency-key";
 /// The header as the OpenAPI document spells it.
@@ -34,10 +43,19 @@ pub const REPLAYED: &str = "idempotent-replayed";
 
 #[derive(Serialize, Deserialize)]
 struct Remembered {
+    /// Unix seconds when the answer was remembered.
+    remembered_at: i64,
     request_mac: [u8; 32],
     status: u16,
     problem: bool,
     body: Vec<u8>,
+}
+
+/// When the record `bytes` was remembered (`None`: it does not decode).
+pub(super) fn remembered_at(bytes: &[u8]) -> Option<i64> {
+    postcard::from_bytes::<Remembered>(bytes)
+        .ok()
+        .map(|r| r.remembered_at)
 }
 
 /// What `key` accepts, as a regular expression (OpenAPI).
@@ -136,6 +154,10 @@ pub(super) struct Record<A> {
     request_mac: [u8; 32],
     answer: A,
     joined: AtomicBool,
+    /// An expired record under `store_key` that `replay` saw: the new
+    /// answer replaces exactly it (`None`: the key was free).
+    expired: Mutex<Option<Vec<u8>>>,
+    ttl: Duration,
 }
 
 impl<A> Record<A> {
@@ -148,6 +170,8 @@ impl<A> Record<A> {
             request_mac: app.vault.request_mac(parts),
             answer,
             joined: AtomicBool::new(false),
+            expired: Mutex::new(None),
+            ttl: app.idempotency_ttl,
         }
     }
 
@@ -170,9 +194,15 @@ impl<A> Record<A> {
             .await
             .map_err(VaultError::from)?
         else {
+            self.set_expired(None);
             return Ok(None);
         };
         let remembered: Remembered = postcard::from_bytes(&bytes).map_err(|_| Problem::internal())?;
+        if is_expired(remembered.remembered_at, Timestamp::now().seconds(), self.ttl) {
+            self.set_expired(Some(bytes));
+            return Ok(None);
+        }
+        self.set_expired(None);
         if remembered.request_mac != self.request_mac {
             return Err(Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -194,9 +224,15 @@ impl<A> Record<A> {
         ))
     }
 
-    /// The writes that remember `answer`, on condition that nobody has.
+    fn set_expired(&self, bytes: Option<Vec<u8>>) {
+        *self.expired.lock().unwrap_or_else(PoisonError::into_inner) = bytes;
+    }
+
+    /// The writes that remember `answer`, on condition that nobody has
+    /// since `replay` looked (the key was free, or held an expired record).
     fn remembering(&self, answer: &Answer) -> Result<Batch, VaultError> {
         let remembered = Remembered {
+            remembered_at: Timestamp::now().seconds(),
             request_mac: self.request_mac,
             status: answer.status.as_u16(),
             problem: answer.problem,
@@ -205,9 +241,10 @@ impl<A> Record<A> {
         let bytes = postcard::to_allocvec(&remembered).map_err(|_| VaultError::Corrupt {
             what: "idempotency record encoding",
         })?;
+        let expired = self.expired.lock().unwrap_or_else(PoisonError::into_inner);
         let mut batch = Batch::new();
         batch
-            .expect_absent(self.store_key.clone())
+            .expect(self.store_key.clone(), expired.as_deref())
             .put(self.store_key.clone(), bytes);
         Ok(batch)
     }
@@ -237,6 +274,12 @@ impl<A> Record<A> {
     }
 }
 
+/// Whether an answer remembered at `at` has outlived `ttl` at `now`.
+pub(super) fn is_expired(at: i64, now: i64, ttl: Duration) -> bool {
+    let ttl = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+    now.saturating_sub(at) >= ttl
+}
+
 /// Builds the answer for what an operation is about to commit, so the
 /// vault writes it in the same batch.
 impl<V, A> Joined<V> for Record<A>
@@ -251,5 +294,24 @@ where
         let batch = self.remembering(&answer)?;
         self.joined.store(true, Ordering::Release);
         Ok(batch)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_expired;
+    use std::time::Duration;
+
+    #[test]
+    fn an_answer_expires_when_its_time_has_fully_passed() {
+        let day = Duration::from_secs(86_400);
+        assert!(!is_expired(1_000, 1_000, day));
+        assert!(!is_expired(1_000, 1_000 + 86_399, day));
+        assert!(is_expired(1_000, 1_000 + 86_400, day));
+        // A clock stepped back never expires an answer early.
+        assert!(!is_expired(1_000, 0, day));
+        // Extreme values saturate rather than wrap.
+        assert!(is_expired(i64::MIN, i64::MAX, day));
+        assert!(!is_expired(i64::MAX, i64::MIN, Duration::from_secs(u64::MAX)));
     }
 }

@@ -35,6 +35,11 @@ struct CloseLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SettledLabels {
+    status: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KeyVersionLabels {
     version: u32,
 }
@@ -116,6 +121,12 @@ pub struct Metrics {
     rewrap_total: Gauge,
     audit_head_seq: Gauge,
     audited: Family<OutcomeLabels, Counter>,
+    sweep_passes: Counter,
+    swept: Counter,
+    remembered: Gauge,
+    settler_passes: Counter,
+    settled: Family<SettledLabels, Counter>,
+    settler_open: Gauge,
 }
 
 impl Default for Metrics {
@@ -258,6 +269,40 @@ impl Default for Metrics {
             "Seconds until the CRL in use expires: alert well before 0",
             crl_seconds_left.clone(),
         );
+        let sweep_passes = Counter::default();
+        registry.register(
+            "idempotency_sweep_passes",
+            "Passes of the sweep of remembered answers past limits.idempotency_ttl_s",
+            sweep_passes.clone(),
+        );
+        let swept = Counter::default();
+        registry.register(
+            "idempotency_records_swept",
+            "Remembered answers the sweep deleted (each page's deletes are audited as idempotency.sweep)",
+            swept.clone(),
+        );
+        let remembered = gauge(
+            &mut registry,
+            "idempotency_records",
+            "Remembered answers the last sweep pass found (before it deleted the expired)",
+        );
+        let settler_passes = Counter::default();
+        registry.register(
+            "settler_passes",
+            "Passes of the settler over unsettled payments",
+            settler_passes.clone(),
+        );
+        let settled = Family::<SettledLabels, Counter>::default();
+        registry.register(
+            "settler_payments_settled",
+            "Payments the settler ended, by the status the bank's answer gave them (succeeded commits the reservation; failed and closed release it)",
+            settled.clone(),
+        );
+        let settler_open = gauge(
+            &mut registry,
+            "settler_payments_open",
+            "Unsettled payments the settler's last pass found (their reservations are held until the bank answers)",
+        );
         Metrics {
             registry,
             requests,
@@ -284,6 +329,12 @@ impl Default for Metrics {
             rewrap_total,
             audit_head_seq,
             audited,
+            sweep_passes,
+            swept,
+            remembered,
+            settler_passes,
+            settled,
+            settler_open,
         }
     }
 }
@@ -334,6 +385,23 @@ impl Metrics {
     }
     pub fn denied(&self) {
         self.denied.inc();
+    }
+
+    /// A pass of the idempotency sweep: records found, records deleted.
+    pub fn idempotency_swept(&self, scanned: u64, swept: u64) {
+        self.sweep_passes.inc();
+        self.swept.inc_by(swept);
+        self.remembered.set(gauge_value(scanned));
+    }
+
+    /// A pass of the settler: unsettled payments found, and the status of
+    /// each it ended.
+    pub fn settler_pass(&self, open: usize, settled: &[&'static str]) {
+        self.settler_passes.inc();
+        self.settler_open.set(gauge_value(open as u64));
+        for status in settled {
+            self.settled.get_or_create(&SettledLabels { status }).inc();
+        }
     }
 
     /// The OpenMetrics text, with the state families taken from `snapshot`.

@@ -14,6 +14,7 @@ mod extract;
 mod flow_dto;
 mod flow_problem;
 mod idempotency;
+mod idempotency_sweep;
 mod identities;
 pub(crate) mod json;
 pub(crate) mod keys;
@@ -69,6 +70,8 @@ pub struct App {
     pub request_timeout: Duration,
     /// The largest amount or amount limit a caller may send.
     pub amount_ceiling: AmountCeiling,
+    /// How long a remembered answer replays (`idempotency`).
+    pub idempotency_ttl: Duration,
     /// How the KEK is held; KEK rotation needs share custody.
     pub custody: crate::config::KekCustody,
     /// Shares of the next KEK, while a KEK rotation collects them.
@@ -100,6 +103,7 @@ impl App {
             body_limit,
             request_timeout,
             amount_ceiling: AmountCeiling::MAX,
+            idempotency_ttl: Duration::from_secs(86_400),
             custody: crate::config::KekCustody::DevFile,
             kek_rotation: tokio::sync::Mutex::new(None),
         }
@@ -107,6 +111,11 @@ impl App {
 
     pub fn with_amount_ceiling(mut self, ceiling: AmountCeiling) -> Self {
         self.amount_ceiling = ceiling;
+        self
+    }
+
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.idempotency_ttl = ttl;
         self
     }
 

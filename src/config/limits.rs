@@ -42,6 +42,13 @@ pub struct LimitsSection {
     /// The largest amount, and amount limit of a token, a caller may send
     /// (minor units): 1 to 10^12, the hard bound and the default.
     pub max_amount_minor_units: AmountCeiling,
+    /// How long an answer is remembered for replay under its
+    /// Idempotency-Key; past it, the key starts a new request. Default
+    /// 86400 s (a day), at most 2592000 (30 days).
+    pub idempotency_ttl_s: u64,
+    /// How often the background sweep deletes expired answers. Default
+    /// 600 s.
+    pub idempotency_sweep_interval_s: u64,
 }
 
 impl Default for LimitsSection {
@@ -60,6 +67,8 @@ impl Default for LimitsSection {
             http2_keepalive_interval_ms: 20_000,
             http2_keepalive_timeout_ms: 10_000,
             max_amount_minor_units: AmountCeiling::MAX,
+            idempotency_ttl_s: 86_400,
+            idempotency_sweep_interval_s: 600,
         }
     }
 }
@@ -114,6 +123,19 @@ impl LimitsSection {
                 "must be 1000 to 600000",
             ));
         }
+        if !(1..=2_592_000).contains(&self.idempotency_ttl_s) {
+            return Err(invalid("limits.idempotency_ttl_s", "must be 1 to 2592000"));
+        }
+        if !(1..=86_400).contains(&self.idempotency_sweep_interval_s) {
+            return Err(invalid(
+                "limits.idempotency_sweep_interval_s",
+                "must be 1 to 86400",
+            ));
+        }
         Ok(())
+    }
+
+    pub fn idempotency_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.idempotency_ttl_s)
     }
 }

@@ -71,10 +71,12 @@ pub enum Operation {
     /// A custodian submits a share of the next KEK; the data keys are
     /// rewrapped once enough have arrived.
     KekRotate,
+    /// The background sweep deleted remembered answers past their time.
+    IdempotencySweep,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 48] = [
+    pub const ALL: [Operation; 49] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -123,6 +125,7 @@ impl Operation {
         Operation::KeyRewrap,
         Operation::KeyRetire,
         Operation::KekRotate,
+        Operation::IdempotencySweep,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -175,15 +178,17 @@ impl Operation {
             Operation::KeyRewrap => "keys.rewrap",
             Operation::KeyRetire => "keys.retire",
             Operation::KekRotate => "keys.rotate_kek",
+            Operation::IdempotencySweep => "idempotency.sweep",
         }
     }
 
-    /// Operations the vault performs itself (gateway calls): audited, never
-    /// granted to a caller.
+    /// Operations the vault performs itself (gateway calls, sweeps):
+    /// audited, never granted to a caller.
     pub fn is_internal(self) -> bool {
         matches!(
             self,
-            Operation::GatewaySignApply
+            Operation::IdempotencySweep
+                | Operation::GatewaySignApply
                 | Operation::GatewaySignConfirm
                 | Operation::GatewaySignCancel
                 | Operation::GatewaySms

@@ -15,6 +15,7 @@ use crate::vault::keys::kek::Kek;
 use crate::vault::Vault;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 use tokio::task::JoinHandle;
 
 pub(super) struct ServiceCore {
@@ -98,7 +99,8 @@ impl ServiceCore {
                 Arc::clone(&self.metrics),
             )
             .with_custody(config.kek.custody)
-            .with_amount_ceiling(config.limits.max_amount_minor_units),
+            .with_amount_ceiling(config.limits.max_amount_minor_units)
+            .with_idempotency_ttl(config.limits.idempotency_ttl()),
         );
         let notify_base = config
             .public_url
@@ -111,6 +113,10 @@ impl ServiceCore {
         }
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         tasks.push(spawn_settler(Arc::clone(&app)));
+        tasks.push(spawn_idempotency_sweep(
+            Arc::clone(&app),
+            Duration::from_secs(config.limits.idempotency_sweep_interval_s),
+        ));
         tasks.push(maintenance::spawn(Arc::clone(&app), config.keys.clone()));
         self.router.replace(api::router(Arc::clone(&app)));
         Ok(app)
@@ -128,6 +134,28 @@ impl ServiceCore {
     }
 }
 
+/// Deletes remembered answers past their time every `interval` (see
+/// `api::idempotency_sweep`), as the `local:idempotency-sweep` actor.
+fn spawn_idempotency_sweep(app: Arc<App>, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let actor = crate::audit::Actor::local("idempotency-sweep");
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match app.sweep_idempotency(&actor).await {
+                Ok(pass) => {
+                    app.metrics.idempotency_swept(pass.scanned, pass.swept);
+                    if pass.swept > 0 {
+                        tracing::info!(scanned = pass.scanned, swept = pass.swept, "idempotency sweep");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "idempotency sweep failed"),
+            }
+        }
+    })
+}
+
 /// Settles unsettled payments every `payment.poll_interval_ms` (see
 /// `orchestration::payment::settler`), as the `local:settler` actor.
 fn spawn_settler(app: Arc<App>) -> JoinHandle<()> {
@@ -138,8 +166,13 @@ fn spawn_settler(app: Arc<App>) -> JoinHandle<()> {
         loop {
             tick.tick().await;
             match app.orchestrator.settle_open(&app.vault, &actor).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(settled = n, "settler pass"),
+                Ok(pass) => {
+                    let settled: Vec<&'static str> = pass.settled.iter().map(|s| s.as_str()).collect();
+                    app.metrics.settler_pass(pass.open, &settled);
+                    if !settled.is_empty() {
+                        tracing::info!(open = pass.open, settled = settled.len(), "settler pass");
+                    }
+                }
                 Err(e) => tracing::warn!(error = %e, "settler pass failed"),
             }
         }

@@ -9,7 +9,7 @@ use crate::channel::protocol::{
 };
 use crate::sim::bank::Bank;
 use crate::sim::faults::PayMode;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{MutexGuard, PoisonError};
 use zeroize::Zeroizing;
@@ -32,6 +32,14 @@ pub(super) struct Orders {
     /// (card, day) → amount paid that day, for the daily limit.
     daily: HashMap<(String, i64), u64>,
     txn_seq: u64,
+}
+
+/// What the admin decides for an order in flight (`Bank::decide`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Decision {
+    Paid,
+    Closed,
 }
 
 /// What the admin API shows of an order: never the card number.
@@ -242,6 +250,26 @@ impl Bank {
             PayStatus::Succeeded => true,
             _ => false,
         }
+    }
+
+    /// Admin: the bank decides an order still in flight, as its own back
+    /// office would (paid: charged like a settling async order; closed:
+    /// unpaid), with no notification: the platform learns it by query.
+    /// A settled order keeps its result. `None`: no such order.
+    pub fn decide(&self, order_no: &str, decision: Decision) -> Option<OrderState> {
+        match decision {
+            Decision::Paid => {
+                self.settle(order_no);
+            }
+            Decision::Closed => {
+                let mut orders = self.orders();
+                let order = orders.by_no.get_mut(order_no)?;
+                if matches!(order.state.status, PayStatus::Processing | PayStatus::UserPaying) {
+                    order.state.status = PayStatus::Closed;
+                }
+            }
+        }
+        self.orders().by_no.get(order_no).map(|o| o.state.clone())
     }
 
     pub fn count_notification(&self, order_no: &str) {

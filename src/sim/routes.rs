@@ -82,6 +82,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/admin/sms", get(outbox))
         .route("/sim/admin/sms/{phone}", get(outbox_of))
         .route("/sim/admin/agreements", get(agreements))
+        .route("/sim/admin/orders/{order_no}/decision", post(decide))
         .with_state(sim)
 }
 
@@ -157,6 +158,30 @@ async fn refund(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, b
         sim.bank.refund(&request)
     }
     .await;
+    answer(result)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecisionBody {
+    outcome: crate::sim::payments::Decision,
+}
+
+/// Admin: the bank's back office decides an order in flight
+/// (`Bank::decide`); the platform hears of it only by querying.
+async fn decide(
+    State(sim): State<Arc<Sim>>,
+    Extension(peer): Extension<Peer>,
+    Path(order_no): Path<String>,
+    body: Bytes,
+) -> Response {
+    let result = (|| {
+        caller_is(&peer, &sim.admin_identity)?;
+        let body: DecisionBody = parse(&body)?;
+        sim.bank
+            .decide(&order_no, body.outcome)
+            .ok_or_else(|| refusal(RefusalCode::OrderUnknown, "no such order"))
+    })();
     answer(result)
 }
 

@@ -117,6 +117,24 @@ impl BankSim {
         assert_eq!(r.status, 200, "{}", r.text());
     }
 
+    /// The bank's back office decides order `order_no` (`paid` or
+    /// `closed`) without notifying anyone.
+    pub async fn decide(&self, order_no: &str, outcome: &str) -> serde_json::Value {
+        let body = serde_json::to_vec(&serde_json::json!({ "outcome": outcome })).unwrap();
+        let r = self
+            .admin
+            .send(
+                "POST",
+                &format!("/sim/admin/orders/{order_no}/decision"),
+                &[("Content-Type", "application/json")],
+                Some(&body),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
+    }
+
     pub async fn agreements(&self) -> Vec<serde_json::Value> {
         self.admin
             .get("/sim/admin/agreements")

@@ -3,6 +3,13 @@
 //! waiting for a code past its time-to-live, asks the bank about
 //! processing ones, and closes "user paying" ones after the payment-code
 //! time-out (or records them paid, if the bank says so).
+//!
+//! A reservation ends here only on the bank's word: paid commits it;
+//! failed, closed or an order the bank has never heard of (after a grace
+//! period) releases it. A payment the bank still calls processing keeps
+//! its reservation however long it waits; no timer releases it. The
+//! exceptions are orders the bank never received: a debit awaiting its
+//! SMS code (not sent yet) whose code has expired.
 
 use super::super::{OrchestrationError, Orchestrator};
 use super::settle::BankWord;
@@ -19,23 +26,35 @@ use crate::vault::Vault;
 /// recorded never got it.
 const UNKNOWN_ORDER_GRACE_SECONDS: i64 = 60;
 
+/// What one pass of the settler found and did.
+#[derive(Debug, Default)]
+pub struct SettlerPass {
+    /// Unsettled payments at the start of the pass.
+    pub open: usize,
+    /// The status each payment it ended now has.
+    pub settled: Vec<PaymentStatus>,
+}
+
 impl Orchestrator {
-    /// One pass; returns how many payments it settled.
+    /// One pass over every unsettled payment.
     pub async fn settle_open<S: Store>(
         &self,
         vault: &Vault<S>,
         actor: &Actor,
-    ) -> Result<usize, OrchestrationError> {
+    ) -> Result<SettlerPass, OrchestrationError> {
         let ids = self.ids_under(vault, super::super::layout::OPEN_PAYMENTS).await?;
-        let mut settled = 0;
+        let mut pass = SettlerPass {
+            open: ids.len(),
+            settled: Vec::new(),
+        };
         for id in ids {
             match self.settle_one(vault, actor, &id).await {
-                Ok(true) => settled += 1,
-                Ok(false) => {}
+                Ok(Some(status)) => pass.settled.push(status),
+                Ok(None) => {}
                 Err(e) => tracing::warn!(payment = %id, error = %e, "settler could not settle a payment"),
             }
         }
-        Ok(settled)
+        Ok(pass)
     }
 
     async fn settle_one<S: Store>(
@@ -43,7 +62,7 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
         id: &PaymentId,
-    ) -> Result<bool, OrchestrationError> {
+    ) -> Result<Option<PaymentStatus>, OrchestrationError> {
         let _one_result_at_a_time = self.payment_locks.lock(&super::super::layout::payment(id)).await;
         let (record, raw) = self.load_payment(vault, id).await?;
         let now = Timestamp::now();
@@ -55,7 +74,7 @@ impl Orchestrator {
                     .as_ref()
                     .is_none_or(|s| s.code_expires_at <= now);
                 if !expired {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 BankWord::closed("code_expired")
             }
@@ -67,7 +86,7 @@ impl Orchestrator {
                         let limit =
                             i64::try_from(self.payments.payment_code_timeout.as_secs()).unwrap_or(i64::MAX);
                         if waited < limit {
-                            return Ok(false);
+                            return Ok(None);
                         }
                         let closed = self.gateway.close(&record.channel, id.as_str()).await?;
                         let mut word = BankWord::from(closed);
@@ -75,22 +94,22 @@ impl Orchestrator {
                             word.failure = Some("user_paying_timeout".to_owned());
                         }
                         if word.status.in_flight() {
-                            return Ok(false);
+                            return Ok(None);
                         }
                         word
                     }
-                    Ok(_) => return Ok(false),
+                    Ok(_) => return Ok(None),
                     Err(GatewayError::Refused(RefusalCode::OrderUnknown))
                         if now.seconds() - record.updated_at.seconds() > UNKNOWN_ORDER_GRACE_SECONDS =>
                     {
                         BankWord::failed("order_unknown_at_bank")
                     }
-                    Err(_) => return Ok(false),
+                    Err(_) => return Ok(None),
                 }
             }
-            _ => return Ok(false),
+            _ => return Ok(None),
         };
-        self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
-        Ok(true)
+        let settled = self.apply_bank_word(vault, actor, op, record, &raw, word).await?;
+        Ok(Some(settled.status))
     }
 }

@@ -1,0 +1,121 @@
+//! Remembered answers expire: within `limits.idempotency_ttl_s` a key
+//! replays its answer (and refuses another request); past it the key is a
+//! new request. The background sweep deletes expired records with an
+//! audit record per page, counts them in the metrics, and the chain
+//! verifies after it.
+
+mod common;
+
+use common::service::{Options, Service};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const TTL_S: u64 = 2;
+
+fn service() -> Service {
+    Service::start(Options {
+        extra_limits: format!("idempotency_ttl_s = {TTL_S}\nidempotency_sweep_interval_s = 1\n"),
+        ..Options::default()
+    })
+}
+
+fn metric(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[tokio::test]
+async fn a_key_replays_within_its_time_and_is_a_new_request_after_it() {
+    let service = service();
+    let capture = service.client("card-capture");
+    let store = |pan: String| {
+        let capture = &capture;
+        async move {
+            capture
+                .post_json("/v1/cards", Some("expiring-1"), &json!({ "pan": pan }))
+                .await
+                .unwrap()
+        }
+    };
+    let (first_pan, second_pan) = (common::random_pan(11), common::random_pan(12));
+    let first = store(first_pan.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.text());
+    let replay = store(first_pan.clone()).await;
+    assert_eq!(
+        (replay.status, replay.header("idempotent-replayed")),
+        (201, Some("true"))
+    );
+    assert_eq!(replay.json(), first.json());
+    let other = store(second_pan.clone()).await;
+    assert_eq!(
+        (other.status, other.json()["rule"].clone()),
+        (422, json!("reused"))
+    );
+
+    // Past its time (and before or after a sweep, either way) the key is free.
+    tokio::time::sleep(Duration::from_secs(TTL_S + 1)).await;
+    let fresh = store(second_pan).await;
+    assert_eq!(fresh.status, 201, "{}", fresh.text());
+    assert_eq!(fresh.header("idempotent-replayed"), None);
+    assert_ne!(fresh.json()["card_ref"], first.json()["card_ref"]);
+    // And the new answer is now the one remembered.
+    let replay = store(common::random_pan(12)).await;
+    assert_eq!(
+        (replay.status, replay.header("idempotent-replayed")),
+        (201, Some("true"))
+    );
+    assert_eq!(replay.json(), fresh.json());
+    let verify = service.client("auditor").get("/v1/audit/verify").await.unwrap();
+    assert_eq!(verify.json()["intact"], true, "{}", verify.text());
+}
+
+#[tokio::test]
+async fn the_sweep_deletes_expired_answers_audits_and_counts_them() {
+    let mut service = service();
+    const CARDS: u64 = 300; // more than one sweep page
+    for n in 0..CARDS {
+        let (status, _, body) = service.store_card("swept", n).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let monitor = service.client("monitor");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = monitor.get("/metrics").await.unwrap().text();
+        let swept = metric(&text, "tokenvault_idempotency_records_swept_total").unwrap_or(0.0);
+        if swept >= CARDS as f64 {
+            assert!(metric(&text, "tokenvault_idempotency_sweep_passes_total").unwrap_or(0.0) >= 1.0);
+            break;
+        }
+        assert!(Instant::now() < deadline, "the sweep deleted {swept} of {CARDS}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let records: Vec<serde_json::Value> = service
+        .audit_export()
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r["operation"] == "idempotency.sweep")
+        .collect();
+    let deleted: u64 = records
+        .iter()
+        .map(|r| {
+            assert_eq!(r["identity"], "local:idempotency-sweep", "{r}");
+            let detail = r["detail"].as_str().unwrap();
+            detail.split(' ').next().unwrap().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(deleted, CARDS, "{records:?}");
+    let verify = service.client("auditor").get("/v1/audit/verify").await.unwrap();
+    assert_eq!(verify.json()["intact"], true, "{}", verify.text());
+
+    // Nothing is left in the store, and every card is still there.
+    service.kill();
+    let store = common::open_sled(&service.data_dir()).await;
+    use tokenvault::store::Store;
+    let left = store.scan_prefix(b"idempotency/", None, 1000).await.unwrap();
+    assert!(left.is_empty(), "{} records left", left.len());
+    assert_eq!(
+        store.scan_prefix(b"card/", None, 1000).await.unwrap().len() as u64,
+        CARDS
+    );
+}
