@@ -1,6 +1,13 @@
 //! Drives one scenario: every connection (or HTTP/2 stream) runs its own
-//! closed loop, one request at a time, for warm-up plus the measured window.
-//! Only requests that finish inside the window count.
+//! loop, one request at a time, for warm-up plus the measured window. Only
+//! requests that finish inside the window count.
+//!
+//! Closed loop (the default): each loop sends its next request when the
+//! last is answered. Fixed rate (`Shape::rate`): the offered load is held at
+//! R requests a second, spread evenly over the loops (loop k of N sends at
+//! k/R + i·N/R); a request's latency is measured from when it was due, not
+//! when it went out, so a service that falls behind is charged the queueing
+//! it caused (no coordinated omission).
 
 use crate::client::{Call, Conn, Proto, Target};
 use crate::stats::Measured;
@@ -17,6 +24,8 @@ pub struct Shape {
     /// The service process, whose CPU time over the measured window is
     /// reported per request.
     pub service_pid: Option<u32>,
+    /// Offered load in requests a second; `None`: closed loop.
+    pub rate: Option<f64>,
 }
 
 /// CPU time (user and system, every thread) process `pid` has used so far,
@@ -63,6 +72,8 @@ const WARM_UP: Duration = Duration::from_secs(1);
 
 struct Limits {
     accept: fn(u16) -> bool,
+    /// When this loop's first request is due, and then every how long.
+    pace: Option<(Instant, Duration)>,
     window_start: Instant,
     end: Instant,
     /// Requests left to send, when the span is a count.
@@ -117,6 +128,8 @@ pub async fn drive(
         _ => None,
     };
     let mut tasks = Vec::new();
+    let loops = shape.connections * shape.streams;
+    let mut loop_index = 0u32;
     for _ in 0..shape.connections {
         let conn = match target.connect(shape.proto).await {
             Ok(conn) => conn,
@@ -132,9 +145,15 @@ pub async fn drive(
                 budget.clone(),
             );
             let proto = shape.proto;
+            let pace = shape.rate.filter(|r| *r > 0.0).map(|rate| {
+                let offset = Duration::from_secs_f64(f64::from(loop_index) / rate);
+                (start + offset, Duration::from_secs_f64(loops as f64 / rate))
+            });
+            loop_index += 1;
             tasks.push(tokio::spawn(async move {
                 let limits = Limits {
                     accept,
+                    pace,
                     window_start,
                     end,
                     budget,
@@ -153,6 +172,8 @@ pub async fn drive(
         elapsed: end - window_start,
         latencies_us: Vec::new(),
         service_cpu: None,
+        offered: shape.rate,
+        baseline: crate::stats::Baseline::Ceiling,
     };
     let mut last_answer = window_start;
     for task in tasks {
@@ -186,6 +207,7 @@ async fn run_worker(
 ) -> Worker {
     let Limits {
         accept,
+        pace,
         window_start,
         end,
         ref budget,
@@ -197,6 +219,7 @@ async fn run_worker(
         first_error: None,
         latencies_us: Vec::with_capacity(1 << 16),
     };
+    let mut due = pace.map(|(first, _)| first);
     loop {
         if let Some(left) = budget {
             let taken = left.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
@@ -204,8 +227,19 @@ async fn run_worker(
                 return w;
             }
         }
+        if let (Some(at), Some((_, every))) = (due, pace) {
+            if at >= end {
+                return w;
+            }
+            tokio::time::sleep_until(at.into()).await;
+            due = Some(at + every);
+        }
         let call = make(next.fetch_add(1, Ordering::Relaxed));
-        let sent = Instant::now();
+        // At a fixed rate, latency runs from when the request was due.
+        let sent = match (due, pace) {
+            (Some(next_due), Some((_, every))) => next_due - every,
+            _ => Instant::now(),
+        };
         let outcome = conn.send(call).await;
         let done = Instant::now();
         if done > end {

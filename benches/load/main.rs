@@ -2,8 +2,9 @@
 //! on loopback with a PKI made here, then drives the service over mutual TLS
 //! with kept-alive connections (HTTP/1.1, and HTTP/2 with several streams per
 //! connection), the way its callers load it. Prints one table row per
-//! scenario (req/s, p50, p99, p99.9, errors, share of the ceiling) and
-//! writes the same figures as JSON.
+//! scenario (req/s, p50, p99, p99.9, errors, share of the `GET /health`
+//! ceiling or of the durable-write reference (`reference.rs`), service CPU
+//! per request) and writes the same figures as JSON.
 //!
 //! Run: `cargo bench --bench load` (release build). Options:
 //!   --seconds S        measured time per row (default 5; 1 s of warm-up first)
@@ -12,6 +13,9 @@
 //!   --only a,b         run only the scenarios whose names contain these
 //!                      (the ceiling always runs: ratios need it)
 //!   --proto h1|h2      one protocol only (default both)
+//!   --rate R|half      offered load held at R req/s per row instead of the
+//!                      closed loop; `half`: each row closed-loop, then again
+//!                      at half the rate it reached (latency below saturation)
 //!   --json PATH        where the JSON goes (default target/load-report.json)
 //!   --scale N          instead: load N cards through the bulk path, reporting
 //!                      store-card and token-read figures at each decade
@@ -21,6 +25,7 @@ mod common;
 
 mod client;
 mod drive;
+mod reference;
 mod scale;
 mod scenarios;
 mod stats;
@@ -37,6 +42,13 @@ pub struct Args {
     pub json: PathBuf,
     pub scale: Option<u64>,
     pub protos: Vec<Proto>,
+    pub rate: Option<Rate>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Rate {
+    PerSecond(f64),
+    HalfOfMax,
 }
 
 fn args() -> Args {
@@ -63,6 +75,10 @@ fn args() -> Args {
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.json"))
         }),
         scale: value("--scale").and_then(|v| v.parse().ok()),
+        rate: value("--rate").and_then(|v| match v.as_str() {
+            "half" => Some(Rate::HalfOfMax),
+            n => n.parse().ok().filter(|r: &f64| *r > 0.0).map(Rate::PerSecond),
+        }),
         protos: match value("--proto").as_deref() {
             Some("h1") => vec![Proto::Http1],
             Some("h2") => vec![Proto::Http2],
@@ -72,6 +88,13 @@ fn args() -> Args {
 }
 
 fn main() {
+    let argv: Vec<String> = std::env::args().collect();
+    if let [_, flag, keys, data] = argv.as_slice() {
+        if flag == reference::FLAG {
+            reference::serve(keys.as_ref(), data.as_ref());
+            return;
+        }
+    }
     let args = args();
     // The service's per-request debug log would be what is measured.
     let _ = common::service::CHILD_LOG.set("warn");

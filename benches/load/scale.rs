@@ -6,6 +6,7 @@ use crate::client::{Call, Proto, Target};
 use crate::common::service::{Options, Service};
 use crate::drive::{drive, MakeCall, Shape, Span};
 use crate::scenarios::{controls, pan};
+use crate::stats::Bases;
 use crate::Args;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +127,7 @@ pub async fn run(args: &Args, cards: u64) {
             connections: BULK_CONNECTIONS,
             streams: 1,
             service_pid: service.pid(),
+            rate: None,
         };
         let bulk = drive(
             "bulk",
@@ -145,6 +147,7 @@ pub async fn run(args: &Args, cards: u64) {
             connections: args.connections,
             streams: 1,
             service_pid: service.pid(),
+            rate: None,
         };
         let span = Span::Seconds(args.seconds);
         let store_make: MakeCall =
@@ -176,8 +179,8 @@ pub async fn run(args: &Args, cards: u64) {
         );
         rows.push(json!({
             "cards": loaded, "bulk_cards_per_s": bulk_rate, "bulk_request_p50_ms": bulk.ms(0.5),
-            "bulk_request_p99_ms": bulk.ms(0.99), "store_card": store.json(f64::NAN),
-            "read_token": read.json(f64::NAN), "bytes_on_disk": bytes,
+            "bulk_request_p99_ms": bulk.ms(0.99), "store_card": store.json(Bases::NONE),
+            "read_token": read.json(Bases::NONE), "bytes_on_disk": bytes,
             "bytes_per_card": bytes as f64 / loaded as f64, "service_rss_mib": rss_mib,
             "errors": store.errors + read.errors,
         }));

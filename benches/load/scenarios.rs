@@ -6,8 +6,9 @@ use crate::common::service::{Options, Service};
 use crate::common::world::{World, NAME};
 use crate::common::{resident_id, with_check_digit};
 use crate::drive::{drive, MakeCall, Shape, Span};
-use crate::stats::{self, Measured};
-use crate::Args;
+use crate::reference;
+use crate::stats::{self, Baseline, Bases, Measured};
+use crate::{Args, Rate};
 use serde_json::{json, Value};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -157,6 +158,8 @@ async fn issue(world: &World, card: &str, controls: Value) -> String {
 
 pub struct Scenario {
     pub name: &'static str,
+    /// What the row is reported as a share of.
+    pub baseline: Baseline,
     /// `None`: the harness's `--seconds`.
     pub span: Option<Span>,
     pub role: &'static str,
@@ -180,6 +183,7 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
     vec![
         Scenario {
             span: None,
+            baseline: Baseline::Ceiling,
             name: "ceiling: GET /health",
             role: "monitor",
             make: Arc::new(|_| Call::get("/health".to_owned())),
@@ -187,6 +191,7 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
         },
         Scenario {
             span: None,
+            baseline: Baseline::Reference,
             name: "store card (durable)",
             role: "card-capture",
             make: Arc::new(|seq| {
@@ -196,6 +201,7 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
         },
         Scenario {
             span: None,
+            baseline: Baseline::Reference,
             name: "store identity (durable)",
             role: "card-capture",
             make: Arc::new(|seq| {
@@ -206,6 +212,7 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
         },
         Scenario {
             span: None,
+            baseline: Baseline::Reference,
             name: "issue token",
             role: "orchestrator",
             make: Arc::new(move |seq| {
@@ -216,6 +223,7 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
         },
         Scenario {
             span: None,
+            baseline: Baseline::Ceiling,
             name: "read token",
             role: "orchestrator",
             make: Arc::new(move |seq| {
@@ -228,6 +236,7 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
         },
         Scenario {
             span: None,
+            baseline: Baseline::Reference,
             name: "full debit via bank-sim",
             role: "orchestrator",
             make: Arc::new(move |seq| {
@@ -244,6 +253,7 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
             // The service caps reveals at 1000 per identity per hour (a
             // config bound, not a bench choice), so a fixed count is sent.
             span: Some(Span::Requests(REVEALS_PER_PROTO)),
+            baseline: Baseline::Reference,
             name: "reveal (break-glass)",
             role: "break-glass",
             make: Arc::new(move |seq| {
@@ -258,61 +268,125 @@ pub fn scenarios(bench: &Bench) -> Vec<Scenario> {
     ]
 }
 
+/// The durable-write reference's row (`reference`): the same call as
+/// store card, to a server that does only the unavoidable work.
+fn reference_scenario() -> Scenario {
+    Scenario {
+        span: None,
+        baseline: Baseline::Ceiling,
+        name: "reference: durable write",
+        role: "card-capture",
+        make: Arc::new(|seq| Call::post("/v1/cards", &json!({ "pan": pan(seq) }), None)),
+        accept: created,
+    }
+}
+
 pub async fn run(args: &Args) {
     let bench = setup("").await;
+    let service = &bench.world.service;
+    let reference = reference::spawn(&service.keys.dir, &service.dir.path().join("reference-data"));
     let next = Arc::new(AtomicU64::new(1));
     println!(
-        "tokenvault load harness: service pid on {}, {} s per row after 1 s warm-up; \
-         h1 = {} keep-alive connections, h2 = {} connections x {} streams",
-        bench.world.service.addr, args.seconds, args.connections, args.h2_connections, args.h2_streams
+        "tokenvault load harness: service on {}, reference on {}, {} s per row after 1 s warm-up; \
+         h1 = {} keep-alive connections, h2 = {} connections x {} streams; {}",
+        service.addr,
+        reference.addr,
+        args.seconds,
+        args.connections,
+        args.h2_connections,
+        args.h2_streams,
+        match args.rate {
+            None => "closed loop".to_owned(),
+            Some(Rate::PerSecond(r)) => format!("offered load {r} req/s"),
+            Some(Rate::HalfOfMax) => "closed loop, then half of each row's maximum".to_owned(),
+        }
     );
-    let mut results: Vec<Measured> = Vec::new();
-    let mut ceilings = Vec::new();
+    let mut results: Vec<(Measured, Bases)> = Vec::new();
     stats::header();
     for &proto in &args.protos {
-        let shape = match proto {
-            Proto::Http1 => Shape {
-                proto,
-                connections: args.connections,
-                streams: 1,
-                service_pid: bench.world.service.pid(),
-            },
-            Proto::Http2 => Shape {
-                proto,
-                connections: args.h2_connections,
-                streams: args.h2_streams,
-                service_pid: bench.world.service.pid(),
-            },
+        let (connections, streams) = match proto {
+            Proto::Http1 => (args.connections, 1),
+            Proto::Http2 => (args.h2_connections, args.h2_streams),
         };
-        let mut ceiling = f64::NAN;
-        for scenario in scenarios(&bench) {
+        let shape = |pid: Option<u32>, rate: Option<f64>| Shape {
+            proto,
+            connections,
+            streams,
+            service_pid: pid,
+            rate,
+        };
+        let mut bases = Bases {
+            ceiling: f64::NAN,
+            reference: f64::NAN,
+        };
+        let reference_target = Target::new(
+            reference.addr,
+            &service.keys.ca_cert(),
+            &service.keys.client_cert("card-capture"),
+            &service.keys.client_key("card-capture"),
+            proto,
+        );
+        let mut rows = vec![(reference_scenario(), true)];
+        rows.extend(scenarios(&bench).into_iter().map(|s| (s, false)));
+        // The ceiling first, then the reference: every later row is a share of one.
+        rows.swap(0, 1);
+        for (scenario, on_reference) in rows {
+            let is_base = on_reference || scenario.name.starts_with("ceiling");
             let wanted = args
                 .only
                 .as_ref()
                 .is_none_or(|only| only.iter().any(|o| scenario.name.contains(o.as_str())));
-            if !wanted && !scenario.name.starts_with("ceiling") {
+            if !wanted && !is_base {
                 continue;
             }
-            let target = bench.target(scenario.role, proto);
-            let m = drive(
+            let (target, pid) = if on_reference {
+                (reference_target.clone(), Some(reference.pid()))
+            } else {
+                (bench.target(scenario.role, proto), service.pid())
+            };
+            let span = scenario.span.unwrap_or(Span::Seconds(args.seconds));
+            let fixed = match (args.rate, scenario.span) {
+                (Some(Rate::PerSecond(r)), None) => Some(r),
+                _ => None,
+            };
+            let mut m = drive(
                 scenario.name,
                 &target,
-                &shape,
-                scenario.span.unwrap_or(Span::Seconds(args.seconds)),
+                &shape(pid, fixed),
+                span,
                 &next,
                 Arc::clone(&scenario.make),
                 scenario.accept,
             )
             .await;
+            m.baseline = scenario.baseline;
             if scenario.name.starts_with("ceiling") {
-                ceiling = m.rate();
+                bases.ceiling = m.rate();
             }
-            stats::row(&m, ceiling);
-            ceilings.push(ceiling);
-            results.push(m);
+            if on_reference {
+                bases.reference = m.rate();
+            }
+            stats::row(&m, bases);
+            let half = (m.rate() / 2.0).max(1.0);
+            results.push((m, bases));
+            if args.rate == Some(Rate::HalfOfMax) && scenario.span.is_none() && !is_base {
+                let mut m = drive(
+                    scenario.name,
+                    &target,
+                    &shape(pid, Some(half)),
+                    span,
+                    &next,
+                    Arc::clone(&scenario.make),
+                    scenario.accept,
+                )
+                .await;
+                m.baseline = scenario.baseline;
+                stats::row(&m, bases);
+                results.push((m, bases));
+            }
         }
     }
-    let rows: Vec<Value> = results.iter().zip(&ceilings).map(|(m, c)| m.json(*c)).collect();
+    let rows: Vec<Value> = results.iter().map(|(m, b)| m.json(*b)).collect();
     let report = json!({
         "machine": crate::scale::machine(),
         "seconds_per_row": args.seconds,

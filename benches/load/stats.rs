@@ -3,6 +3,24 @@
 use serde_json::{json, Value};
 use std::time::Duration;
 
+/// What a row is a share of: the `GET /health` ceiling (reads, and the
+/// rows that are themselves references), or the durable-write reference
+/// (rows that write durably).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Baseline {
+    Ceiling,
+    Reference,
+}
+
+impl Baseline {
+    fn label(self) -> &'static str {
+        match self {
+            Baseline::Ceiling => "ceiling",
+            Baseline::Reference => "reference",
+        }
+    }
+}
+
 pub struct Measured {
     pub name: String,
     pub proto: &'static str,
@@ -15,6 +33,9 @@ pub struct Measured {
     pub latencies_us: Vec<u32>,
     /// The service process's CPU time (all threads) over the window.
     pub service_cpu: Option<Duration>,
+    /// The fixed rate offered (req/s); `None`: closed loop.
+    pub offered: Option<f64>,
+    pub baseline: Baseline,
 }
 
 impl Measured {
@@ -39,21 +60,54 @@ impl Measured {
         f64::from(self.latencies_us[i]) / 1000.0
     }
 
-    pub fn json(&self, ceiling: f64) -> Value {
+    /// `Some`: the offered rate, and the row's name says so.
+    pub fn label(&self) -> String {
+        match self.offered {
+            Some(rate) => format!("{} @{rate:.0}/s", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    pub fn json(&self, bases: Bases) -> Value {
         json!({
             "name": self.name, "proto": self.proto, "connections": self.connections,
+            "offered_req_per_s": self.offered,
             "requests_ok": self.ok, "errors": self.errors, "first_error": self.first_error,
             "seconds": self.elapsed.as_secs_f64(), "req_per_s": self.rate(),
             "p50_ms": self.ms(0.50), "p99_ms": self.ms(0.99), "p999_ms": self.ms(0.999),
-            "ratio_to_ceiling": self.rate() / ceiling,
+            "ratio_to": self.baseline.label(),
+            "ratio": self.rate() / bases.of(self.baseline),
+            "ratio_to_ceiling": self.rate() / bases.ceiling,
             "service_cpu_us_per_request": self.cpu_us_per_request(),
         })
     }
 }
 
+/// The reference rates of one protocol's run.
+#[derive(Clone, Copy, Debug)]
+pub struct Bases {
+    pub ceiling: f64,
+    pub reference: f64,
+}
+
+impl Bases {
+    /// For rows measured without the references (the scale run).
+    pub const NONE: Bases = Bases {
+        ceiling: f64::NAN,
+        reference: f64::NAN,
+    };
+
+    fn of(self, baseline: Baseline) -> f64 {
+        match baseline {
+            Baseline::Ceiling => self.ceiling,
+            Baseline::Reference => self.reference,
+        }
+    }
+}
+
 pub fn header() {
     println!(
-        "{:<30} {:>5} {:>5} {:>10} {:>8} {:>8} {:>9} {:>7} {:>9} {:>11}",
+        "{:<36} {:>5} {:>5} {:>10} {:>8} {:>8} {:>9} {:>7} {:>15} {:>11}",
         "scenario",
         "proto",
         "conns",
@@ -62,15 +116,20 @@ pub fn header() {
         "p99 ms",
         "p99.9 ms",
         "errors",
-        "ceiling",
+        "share of",
         "cpu us/req"
     );
 }
 
-pub fn row(m: &Measured, ceiling: f64) {
+pub fn row(m: &Measured, bases: Bases) {
+    let share = format!(
+        "{:.0}% {}",
+        100.0 * m.rate() / bases.of(m.baseline),
+        m.baseline.label()
+    );
     println!(
-        "{:<30} {:>5} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>7} {:>8.0}% {:>11.0}",
-        m.name,
+        "{:<36} {:>5} {:>5} {:>10.0} {:>8.2} {:>8.2} {:>9.2} {:>7} {:>15} {:>11.0}",
+        m.label(),
         m.proto,
         m.connections,
         m.rate(),
@@ -78,7 +137,7 @@ pub fn row(m: &Measured, ceiling: f64) {
         m.ms(0.99),
         m.ms(0.999),
         m.errors,
-        100.0 * m.rate() / ceiling,
+        share,
         m.cpu_us_per_request()
     );
     if let Some(e) = &m.first_error {
