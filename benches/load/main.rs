@@ -19,6 +19,8 @@
 //!   --json PATH        where the JSON goes (default target/load-report.json)
 //!   --scale N          instead: load N cards through the bulk path, reporting
 //!                      store-card and token-read figures at each decade
+//!   --cache-mib M      the service's `store.cache_mib` (sled's page cache;
+//!                      default the service's own, 1024)
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
@@ -43,6 +45,7 @@ pub struct Args {
     pub scale: Option<u64>,
     pub protos: Vec<Proto>,
     pub rate: Option<Rate>,
+    pub cache_mib: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,6 +78,7 @@ fn args() -> Args {
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.json"))
         }),
         scale: value("--scale").and_then(|v| v.parse().ok()),
+        cache_mib: value("--cache-mib").and_then(|v| v.parse().ok()),
         rate: value("--rate").and_then(|v| match v.as_str() {
             "half" => Some(Rate::HalfOfMax),
             n => n.parse().ok().filter(|r: &f64| *r > 0.0).map(Rate::PerSecond),

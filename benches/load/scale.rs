@@ -43,6 +43,10 @@ const BULK_CONNECTIONS: usize = 8;
 pub async fn run(args: &Args, cards: u64) {
     let service = Service::start(Options {
         max_connections: 4096,
+        extra_config: args
+            .cache_mib
+            .map(|mib| format!("[store]\ncache_mib = {mib}\n"))
+            .unwrap_or_default(),
         ..Options::default()
     });
     let keys = &service.keys;
@@ -87,11 +91,14 @@ pub async fn run(args: &Args, cards: u64) {
     println!(
         "tokenvault scale run: {cards} cards through POST /v1/cards/bulk ({BULK} per request, \
          {BULK_CONNECTIONS} connections); at each checkpoint {} s of store card and of read token \
-         at {} connections",
-        args.seconds, args.connections
+         at {} connections; store.cache_mib = {}",
+        args.seconds,
+        args.connections,
+        args.cache_mib
+            .map_or("1024 (default)".to_owned(), |m| m.to_string())
     );
     println!(
-        "{:>9} {:>11} {:>9} {:>9} {:>11} {:>8} {:>8} {:>11} {:>8} {:>8} {:>9} {:>8}",
+        "{:>9} {:>11} {:>9} {:>9} {:>11} {:>8} {:>8} {:>11} {:>8} {:>8} {:>9} {:>8} {:>7}",
         "cards",
         "bulk c/s",
         "bulk p50",
@@ -103,12 +110,14 @@ pub async fn run(args: &Args, cards: u64) {
         "p50 ms",
         "p99 ms",
         "B/card",
-        "RSS MiB"
+        "RSS MiB",
+        "bulk s"
     );
     // Single-card stores draw from 500 000 000 up, far above the bulk range.
     let next = Arc::new(AtomicU64::new(500_000_000));
     let bulk_seq = Arc::new(AtomicU64::new(0));
     let mut loaded = 0u64;
+    let mut bulk_seconds = 0.0;
     let mut rows = Vec::new();
     for checkpoint in checkpoints {
         let requests = (checkpoint - loaded) / BULK;
@@ -141,6 +150,7 @@ pub async fn run(args: &Args, cards: u64) {
         .await;
         assert_eq!(bulk.errors, 0, "bulk load failed: {:?}", bulk.first_error);
         loaded += bulk.ok * BULK;
+        bulk_seconds += bulk.elapsed.as_secs_f64();
 
         let wide = Shape {
             proto: Proto::Http1,
@@ -163,7 +173,7 @@ pub async fn run(args: &Args, cards: u64) {
         let rss_mib = service.pid().map_or(0.0, rss_kib) / 1024.0;
         let bulk_rate = bulk.ok as f64 * BULK as f64 / bulk.elapsed.as_secs_f64();
         println!(
-            "{:>9} {:>11.0} {:>9.1} {:>9.1} {:>11.0} {:>8.2} {:>8.2} {:>11.0} {:>8.2} {:>8.2} {:>9.0} {:>8.0}",
+            "{:>9} {:>11.0} {:>9.1} {:>9.1} {:>11.0} {:>8.2} {:>8.2} {:>11.0} {:>8.2} {:>8.2} {:>9.0} {:>8.0} {:>7.1}",
             loaded,
             bulk_rate,
             bulk.ms(0.5),
@@ -175,7 +185,8 @@ pub async fn run(args: &Args, cards: u64) {
             read.ms(0.5),
             read.ms(0.99),
             bytes as f64 / loaded as f64,
-            rss_mib
+            rss_mib,
+            bulk_seconds
         );
         rows.push(json!({
             "cards": loaded, "bulk_cards_per_s": bulk_rate, "bulk_request_p50_ms": bulk.ms(0.5),
@@ -183,10 +194,14 @@ pub async fn run(args: &Args, cards: u64) {
             "read_token": read.json(Bases::NONE), "bytes_on_disk": bytes,
             "bytes_per_card": bytes as f64 / loaded as f64, "service_rss_mib": rss_mib,
             "errors": store.errors + read.errors,
+            "bulk_seconds_so_far": bulk_seconds, "cache_mib": args.cache_mib.unwrap_or(1024),
         }));
     }
     let report = json!({ "machine": machine(), "scale": rows });
-    let path = args.json.with_file_name("scale-report.json");
+    let path = args.json.with_file_name(match args.cache_mib {
+        Some(mib) => format!("scale-report-cache-{mib}.json"),
+        None => "scale-report.json".to_owned(),
+    });
     std::fs::write(&path, serde_json::to_vec_pretty(&report).expect("JSON")).expect("write JSON");
     println!("JSON: {}", path.display());
 }

@@ -6,6 +6,7 @@
 mod gateway;
 mod limits;
 mod orchestration;
+mod store;
 mod tls;
 mod vault;
 
@@ -14,6 +15,7 @@ pub use limits::LimitsSection;
 pub use orchestration::{
     BindingSection, PaymentSection, RouteSection, RoutingSection, SharedCardPolicy, TokenDefaults,
 };
+pub use store::StoreSection;
 pub use tls::TlsSection;
 pub use vault::{
     AuditSection, CardsSection, KekCustody, KekSection, KeysSection, DEFAULT_CRYPTOPERIOD_S,
@@ -63,6 +65,7 @@ pub struct ServiceConfig {
     pub audit: AuditSection,
     pub cards: CardsSection,
     pub limits: LimitsSection,
+    pub store: StoreSection,
     pub gateway: GatewaySection,
     pub binding: BindingSection,
     pub payment: PaymentSection,
@@ -82,6 +85,7 @@ impl Default for ServiceConfig {
             audit: AuditSection::default(),
             cards: CardsSection::default(),
             limits: LimitsSection::default(),
+            store: StoreSection::default(),
             public_url: None,
             gateway: GatewaySection::default(),
             binding: BindingSection::default(),
@@ -147,6 +151,7 @@ impl ServiceConfig {
     /// build from these settings (`server::settings`).
     fn check(&self) -> Result<(), ConfigError> {
         self.limits.check()?;
+        self.store.check()?;
         self.audit.check()?;
         self.gateway.check()?;
         self.binding.check()?;

@@ -6,7 +6,7 @@
 //! `impl Future`, so it is not object-safe, and an enum keeps every call
 //! statically dispatched.)
 
-use super::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
+use super::{Batch, CommitError, Durable, Entry, SledSettings, SledStore, Store, StoreError};
 use std::path::Path;
 
 #[derive(Clone)]
@@ -18,8 +18,8 @@ pub enum Backend {
 
 impl Backend {
     /// The embedded default: sled in `data_dir`.
-    pub fn embedded(data_dir: &Path) -> Result<Self, StoreError> {
-        Ok(Backend::Sled(SledStore::open(data_dir)?))
+    pub fn embedded(data_dir: &Path, settings: SledSettings) -> Result<Self, StoreError> {
+        Ok(Backend::Sled(SledStore::open_with(data_dir, settings)?))
     }
 }
 

@@ -12,7 +12,7 @@ mod sled_store;
 
 pub use backend::Backend;
 pub use batch::{Batch, Expect};
-pub use sled_store::{SledStore, SledStoreStats};
+pub use sled_store::{SledSettings, SledStore, SledStoreStats};
 
 use std::future::Future;
 use std::pin::Pin;

@@ -34,9 +34,27 @@ struct Inner {
     db: Arc<DbSlot>,
 }
 
+/// How the sled database is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SledSettings {
+    /// sled's page cache, in bytes (its own default is 1 GiB). The cache
+    /// holds tree nodes; RSS grows with it up to about this plus the
+    /// process's own memory (README, Benchmarks, scale).
+    pub cache_bytes: u64,
+}
+
+impl Default for SledSettings {
+    fn default() -> Self {
+        SledSettings {
+            cache_bytes: 1024 * 1024 * 1024,
+        }
+    }
+}
+
 /// The open database, or none while a reopen has not succeeded yet.
 struct DbSlot {
     path: PathBuf,
+    settings: SledSettings,
     /// Calls hold the read side while they use the database, so a reopen
     /// (the write side) runs only when none is in flight and the old
     /// database, with its file lock, is really closed first.
@@ -46,10 +64,11 @@ struct DbSlot {
     reopens: AtomicU64,
 }
 
-fn open_db(path: &Path) -> sled::Result<sled::Db> {
+fn open_db(path: &Path, settings: SledSettings) -> sled::Result<sled::Db> {
     sled::Config::new()
         .path(path)
         .mode(sled::Mode::HighThroughput)
+        .cache_capacity(settings.cache_bytes)
         .open()
 }
 
@@ -92,7 +111,7 @@ impl DbSlot {
         drop(slot.take());
         // If the disk still cannot take writes, the next write fails and
         // marks it broken again.
-        match open_db(&self.path) {
+        match open_db(&self.path, self.settings) {
             Ok(db) => {
                 *slot = Some(db);
                 self.broken.store(false, Ordering::Release);
@@ -115,10 +134,16 @@ pub struct SledStoreStats {
 }
 
 impl SledStore {
+    /// Opens (or creates) the database at `path` with sled's defaults.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = open_db(path).map_err(|e| StoreError::Backend(e.to_string()))?;
+        SledStore::open_with(path, SledSettings::default())
+    }
+
+    pub fn open_with(path: &Path, settings: SledSettings) -> Result<Self, StoreError> {
+        let db = open_db(path, settings).map_err(|e| StoreError::Backend(e.to_string()))?;
         let slot = Arc::new(DbSlot {
             path: path.to_owned(),
+            settings,
             db: RwLock::new(Some(db)),
             broken: AtomicBool::new(false),
             last_attempt: Mutex::new(None),
@@ -143,12 +168,15 @@ impl SledStore {
         }
     }
 
-    /// The durability of what was applied so far. The flush is asked for
-    /// when the future is first polled, not now, so writes whose flush
-    /// nobody waits for yet (plain reads' audit records) start none.
+    /// The durability of what was applied so far (call right after the
+    /// write). The flush is asked for when the future is first polled, not
+    /// now, so writes whose flush nobody waits for yet (plain reads' audit
+    /// records) start none; and not at all if one has started since the
+    /// write, so the writes of one group polled one by one share a flush.
     fn durable(&self) -> Durable {
+        let applied = self.inner.group.applied();
         let inner = Arc::clone(&self.inner);
-        Durable::new(async move { inner.group.ticket().await })
+        Durable::new(async move { inner.group.ticket(applied).await })
     }
 
     /// Runs a sled call; its error marks the database broken.
