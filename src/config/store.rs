@@ -1,7 +1,6 @@
 //! `[store]`: the embedded sled database's settings.
 
 use super::{invalid, ConfigError};
-use crate::store::SledSettings;
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -26,9 +25,23 @@ impl StoreSection {
         Ok(())
     }
 
-    pub fn sled(&self) -> SledSettings {
-        SledSettings {
-            cache_bytes: self.cache_mib * 1024 * 1024,
-        }
+    /// The page cache in bytes (what `store::SledSettings` takes).
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_mib * 1024 * 1024
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StoreSection;
+
+    #[test]
+    fn the_cache_is_bounded_and_counted_in_bytes() {
+        let section = |cache_mib| StoreSection { cache_mib };
+        assert!(section(15).check().is_err());
+        assert!(section(65_537).check().is_err());
+        assert!(section(16).check().is_ok());
+        assert_eq!(section(128).cache_bytes(), 128 * 1024 * 1024);
+        assert_eq!(StoreSection::default().cache_bytes(), 1024 * 1024 * 1024);
     }
 }
