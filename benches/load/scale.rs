@@ -12,30 +12,6 @@ use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// What the figures were measured on.
-pub fn machine() -> Value {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map_or("unknown", |(_, v)| v.trim())
-        .to_owned();
-    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
-    let mem_kib: u64 = meminfo
-        .lines()
-        .find(|l| l.starts_with("MemTotal"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    json!({
-        "cpu": model,
-        "cores": std::thread::available_parallelism().map_or(0, |n| n.get()),
-        "memory_gib": mem_kib / (1024 * 1024),
-        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim(),
-    })
-}
-
 /// Cards per bulk request, and bulk requests in flight.
 const BULK: u64 = 500;
 const BULK_CONNECTIONS: usize = 8;
@@ -197,7 +173,7 @@ pub async fn run(args: &Args, cards: u64) {
             "bulk_seconds_so_far": bulk_seconds, "cache_mib": args.cache_mib.unwrap_or(1024),
         }));
     }
-    let report = json!({ "machine": machine(), "scale": rows });
+    let report = json!({ "machine": crate::stats::machine(), "scale": rows });
     let path = args.json.with_file_name(match args.cache_mib {
         Some(mib) => format!("scale-report-cache-{mib}.json"),
         None => "scale-report.json".to_owned(),

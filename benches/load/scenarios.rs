@@ -281,6 +281,28 @@ fn reference_scenario() -> Scenario {
     }
 }
 
+/// One row of `scenario`, reported against its baseline.
+async fn drive_row(
+    scenario: &Scenario,
+    target: &Target,
+    shape: &Shape,
+    span: Span,
+    next: &Arc<AtomicU64>,
+) -> Measured {
+    let mut m = drive(
+        scenario.name,
+        target,
+        shape,
+        span,
+        next,
+        Arc::clone(&scenario.make),
+        scenario.accept,
+    )
+    .await;
+    m.baseline = scenario.baseline;
+    m
+}
+
 pub async fn run(args: &Args) {
     let bench = setup("").await;
     let service = &bench.world.service;
@@ -349,17 +371,7 @@ pub async fn run(args: &Args) {
                 (Some(Rate::PerSecond(r)), None) => Some(r),
                 _ => None,
             };
-            let mut m = drive(
-                scenario.name,
-                &target,
-                &shape(pid, fixed),
-                span,
-                &next,
-                Arc::clone(&scenario.make),
-                scenario.accept,
-            )
-            .await;
-            m.baseline = scenario.baseline;
+            let m = drive_row(&scenario, &target, &shape(pid, fixed), span, &next).await;
             if scenario.name.starts_with("ceiling") {
                 bases.ceiling = m.rate();
             }
@@ -370,17 +382,7 @@ pub async fn run(args: &Args) {
             let half = (m.rate() / 2.0).max(1.0);
             results.push((m, bases));
             if args.rate == Some(Rate::HalfOfMax) && scenario.span.is_none() && !is_base {
-                let mut m = drive(
-                    scenario.name,
-                    &target,
-                    &shape(pid, Some(half)),
-                    span,
-                    &next,
-                    Arc::clone(&scenario.make),
-                    scenario.accept,
-                )
-                .await;
-                m.baseline = scenario.baseline;
+                let m = drive_row(&scenario, &target, &shape(pid, Some(half)), span, &next).await;
                 stats::row(&m, bases);
                 results.push((m, bases));
             }
@@ -388,7 +390,7 @@ pub async fn run(args: &Args) {
     }
     let rows: Vec<Value> = results.iter().map(|(m, b)| m.json(*b)).collect();
     let report = json!({
-        "machine": crate::scale::machine(),
+        "machine": stats::machine(),
         "seconds_per_row": args.seconds,
         "rows": rows,
     });
