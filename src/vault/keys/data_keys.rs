@@ -3,7 +3,7 @@
 //! encryption budget (see `crypto::keyring`). Rotation happens here when a
 //! version's budget is spent.
 
-use crate::audit::AuditKey;
+use crate::audit::{Actor, AuditKey};
 use crate::domain::random;
 use crate::domain::time::Timestamp;
 use crate::store::{Batch, CommitError, Store};
@@ -267,7 +267,15 @@ impl<S: Store> Vault<S> {
                     version,
                     "data key version reached its encryption budget; rotating"
                 );
-                return create_data_key(&*self.store, &self.kek(), &self.keyring, version + 1).await;
+                // A key operation like any other: the new version and its
+                // audit record are one write, by the budget as the actor.
+                let reason = format!(
+                    "version {version} spent its encryption budget of {}",
+                    budget.encryptions_per_key
+                );
+                self.rotate_data_key_locked(&Actor::local("key-budget"), &reason)
+                    .await?;
+                return Ok(());
             }
             let block_start = record.reserved_through;
             record.reserved_through =
@@ -336,6 +344,18 @@ mod tests {
         }
         let versions = vault.key_versions();
         assert!(versions.len() >= 4, "35 encryptions at 10 per key: {versions:?}");
+        // Every rotation the budget forced is a key operation on the trail.
+        let actor = crate::audit::Actor::local("test");
+        let rotations: Vec<_> = vault
+            .audit_export(&actor)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.operation == "keys.rotate")
+            .collect();
+        assert_eq!(rotations.len(), versions.len() - 1, "{rotations:?}");
+        assert!(rotations.iter().all(|r| r.identity == "local:key-budget"
+            && r.detail.as_deref().is_some_and(|d| d.contains("spent its encryption budget of 10"))));
         assert!(versions.iter().all(|v| v.encryptions <= 10), "{versions:?}");
         assert_eq!(versions.iter().map(|v| v.encryptions).sum::<u64>(), 35);
         for (digits, card_ref) in &cards {

@@ -110,6 +110,16 @@ impl<S: Store> Vault<S> {
     /// The new key and its audit record are one write.
     pub async fn rotate_data_key(&self, actor: &Actor, reason: &str) -> Result<u32, VaultError> {
         let _one_rotation_at_a_time = self.budget_lock.lock().await;
+        self.rotate_data_key_locked(actor, reason).await
+    }
+
+    /// `rotate_data_key`, for a caller that holds `budget_lock` (the
+    /// budget's own rotation, when a version has spent it).
+    pub(in crate::vault) async fn rotate_data_key_locked(
+        &self,
+        actor: &Actor,
+        reason: &str,
+    ) -> Result<u32, VaultError> {
         let version = self.current_key_version()? + 1;
         let kek = self.kek();
         let mut new = keys::data_keys::NewDataKey::make(&kek, version)?;
