@@ -363,6 +363,99 @@ async fn sealed_until_threshold_shares_from_distinct_custodians() {
 }
 
 #[tokio::test]
+async fn share_submissions_are_limited_per_identity_and_per_node_and_refusals_audited() {
+    let mut service = Service::prepare(Options {
+        extra_config:
+            "[kek]\ncustody = \"shares\"\nunseal_per_identity = 3\nunseal_per_node = 7\nunseal_window_s = 2\n"
+                .into(),
+        ..Options::default()
+    });
+    let files = make_shares(&service.dir.path().join("shares"), 2, 3);
+    let shares: Vec<Value> = files.iter().map(|f| share_json(f)).collect();
+    let names = ["custodian-1", "custodian-2", "custodian-3", "custodian-4"];
+    for name in names {
+        custodian_policy(&service, name);
+    }
+    service.spawn();
+    let [c1, c2, c3, c4] = names.map(|n| custodian(&service, n));
+    let garbage = json!({ "not": "a share" });
+    let limited = |status: u16, p: &Value| {
+        status == 429 && p["type"].as_str().is_some_and(|t| t.ends_with(":rate-limited"))
+    };
+
+    // One identity: three submissions in the window are looked at (and
+    // refused as unreadable); the fourth is not looked at.
+    for _ in 0..3 {
+        let (status, p) = submit(&c1, &garbage).await;
+        assert!(
+            (400..500).contains(&status) && !limited(status, &p),
+            "{status} {p}"
+        );
+    }
+    let r = c1
+        .client
+        .post_json("/v1/admin/unseal", None, &shares[0])
+        .await
+        .unwrap();
+    assert!(limited(r.status, &r.json()), "{}", r.text());
+    assert!(r.json()["detail"].as_str().unwrap().contains("per identity"));
+    assert!(r
+        .header("retry-after")
+        .is_some_and(|s| s.parse::<u64>().is_ok_and(|n| (1..=2).contains(&n))));
+
+    // The node: seven in the window from everyone (c1's refused fourth did
+    // not count), so c2's three and c3's first fill it and c3's second,
+    // and c4's first, are refused.
+    for c in [&c2, &c2, &c2, &c3] {
+        let (status, p) = submit(c, &garbage).await;
+        assert!(!limited(status, &p), "{status} {p}");
+    }
+    for c in [&c3, &c4] {
+        let (status, p) = submit(c, &garbage).await;
+        assert!(limited(status, &p), "{status} {p}");
+        assert!(p["detail"].as_str().unwrap().contains("per node"), "{p}");
+    }
+
+    // Once the window has passed, real shares unseal, and every refusal is
+    // on the trail with the identity that was refused.
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    assert_eq!(submit(&c1, &shares[0]).await.0, 202);
+    assert_eq!(submit(&c4, &shares[1]).await.0, 200);
+    let export = service.audit_export().await;
+    let limited_records: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["operation"] == "keys.unseal" && r["outcome"] == "refused")
+        .filter(|r| r["detail"].as_str().unwrap_or("").contains("rate limit"))
+        .collect();
+    let refused = |identity: &str, scope: &str| {
+        limited_records
+            .iter()
+            .filter(|r| {
+                r["identity"] == format!("spiffe://tokenvault/{identity}")
+                    && r["detail"].as_str().unwrap().contains(scope)
+            })
+            .count()
+    };
+    assert_eq!(
+        (
+            refused("custodian-1", "per identity"),
+            refused("custodian-3", "per node"),
+            refused("custodian-4", "per node")
+        ),
+        (1, 1, 1),
+        "{limited_records:?}"
+    );
+    let verify = service
+        .client("auditor")
+        .get("/v1/audit/verify")
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(verify["intact"], json!(true), "{verify}");
+}
+
+#[tokio::test]
 async fn a_data_key_past_its_cryptoperiod_is_replaced_automatically() {
     let service = Service::start(Options {
         extra_config: "[keys]\ncryptoperiod_s = 2\ncheck_interval_s = 1\n".into(),

@@ -197,10 +197,11 @@ pub async fn seal_status(State(app): State<Arc<App>>, caller: Caller) -> Result<
 
 /// A custodian submits a KEK share (the share file's JSON). While sealed:
 /// `202` until enough distinct shares from distinct identities arrived, then
-/// `200` and the vault opens. Once open: `409 already-unsealed`. The one
+/// `200` and the vault opens; past the submission limits per identity and
+/// per node, `429`. Once open: `409 already-unsealed`. The one
 /// admin mutation without an Idempotency-Key: the vault's MAC key is still
 /// sealed, and a share is counted once by its digest, so a retry is safe.
-#[utoipa::path(post, path = "/v1/admin/unseal", tag = "keys", request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it"), responses((status = 200, body = SealStatus), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem)))]
+#[utoipa::path(post, path = "/v1/admin/unseal", tag = "keys", request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it"), responses((status = 200, body = SealStatus), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem), (status = 429, body = Problem, description = "while sealed: the share submission limit per identity or per node (`Retry-After`)")))]
 pub async fn unseal(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::KeyUnseal, None).await?;
     Err(Problem::new(

@@ -28,7 +28,7 @@ mod payment_dto;
 mod payments;
 pub mod problem;
 mod query;
-mod rate_limit;
+pub mod rate_limit;
 mod routes;
 mod tokens;
 
@@ -64,7 +64,7 @@ pub struct App {
     pub policies_dir: PathBuf,
     pub tls: Arc<ReloadableTls>,
     pub metrics: Arc<Metrics>,
-    reveals: rate_limit::RevealLimiter,
+    reveals: rate_limit::SlidingLimiter,
     idempotency_locks: Stripes,
     pub body_limit: usize,
     pub request_timeout: Duration,
@@ -98,7 +98,7 @@ impl App {
             policies_dir,
             tls,
             metrics,
-            reveals: rate_limit::RevealLimiter::new(reveals_per_hour),
+            reveals: rate_limit::SlidingLimiter::new(reveals_per_hour, Duration::from_secs(3600)),
             idempotency_locks: Stripes::new(),
             body_limit,
             request_timeout,

@@ -1,36 +1,40 @@
-//! At most N reveals per identity in any sliding hour.
+//! At most N events per key in any sliding window: reveals per identity
+//! per hour, share submissions per identity and per node while sealed.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-const WINDOW: Duration = Duration::from_secs(3600);
-
-pub struct RevealLimiter {
-    per_hour: usize,
+pub struct SlidingLimiter {
+    limit: usize,
+    window: Duration,
     recent: Mutex<HashMap<String, VecDeque<Instant>>>,
 }
 
-impl RevealLimiter {
-    pub fn new(per_hour: u32) -> Self {
-        RevealLimiter {
-            per_hour: per_hour as usize,
+impl SlidingLimiter {
+    pub fn new(limit: u32, window: Duration) -> Self {
+        SlidingLimiter {
+            limit: limit as usize,
+            window,
             recent: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Takes one reveal for `identity`, or says how many seconds until one frees up.
-    pub fn take(&self, identity: &str) -> Result<(), u64> {
+    /// Takes one event for `key`, or says how many seconds until one frees up.
+    pub fn take(&self, key: &str) -> Result<(), u64> {
         let now = Instant::now();
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        let times = recent.entry(identity.to_owned()).or_default();
-        while times.front().is_some_and(|t| now.duration_since(*t) >= WINDOW) {
+        let times = recent.entry(key.to_owned()).or_default();
+        while times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= self.window)
+        {
             times.pop_front();
         }
-        if times.len() >= self.per_hour {
-            let wait = times
-                .front()
-                .map_or(WINDOW, |t| WINDOW.saturating_sub(now.duration_since(*t)));
+        if times.len() >= self.limit {
+            let wait = times.front().map_or(self.window, |t| {
+                self.window.saturating_sub(now.duration_since(*t))
+            });
             return Err(wait.as_secs().max(1));
         }
         times.push_back(now);
@@ -40,13 +44,26 @@ impl RevealLimiter {
 
 #[cfg(test)]
 mod tests {
+    use super::SlidingLimiter;
+    use std::time::Duration;
+
     #[test]
-    fn limits_per_identity() {
-        let l = super::RevealLimiter::new(2);
+    fn limits_per_key_within_the_window() {
+        let l = SlidingLimiter::new(2, Duration::from_secs(3600));
         assert!(l.take("a").is_ok());
+        assert!(l.take("a").is_ok());
+        let wait = l.take("a").unwrap_err();
+        assert!((3599..=3600).contains(&wait), "{wait}");
+        assert!(l.take("b").is_ok());
+        assert!(SlidingLimiter::new(0, Duration::from_secs(1)).take("a").is_err());
+    }
+
+    #[test]
+    fn events_leave_the_window_as_it_slides() {
+        let l = SlidingLimiter::new(1, Duration::from_millis(50));
         assert!(l.take("a").is_ok());
         assert!(l.take("a").is_err());
-        assert!(l.take("b").is_ok());
-        assert!(super::RevealLimiter::new(0).take("a").is_err());
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(l.take("a").is_ok());
     }
 }

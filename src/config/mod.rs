@@ -152,6 +152,7 @@ impl ServiceConfig {
     fn check(&self) -> Result<(), ConfigError> {
         self.limits.check()?;
         self.store.check()?;
+        self.kek.check()?;
         self.audit.check()?;
         self.gateway.check()?;
         self.binding.check()?;

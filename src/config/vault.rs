@@ -14,7 +14,7 @@ pub const DEFAULT_CRYPTOPERIOD_S: u64 = 365 * 24 * 3600;
 /// no card network issues from.
 pub const DEFAULT_TOKEN_BIN_RANGE: &str = "810000-819999";
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct KekSection {
     /// `dev-file` (default): one key file beside the data, for development.
@@ -24,6 +24,40 @@ pub struct KekSection {
     /// Development key-encrypting key file; created on first use (mode 0600)
     /// and loudly reported at every start. Default `keys_dir/dev-kek.hex`.
     pub dev_file: Option<PathBuf>,
+    /// While sealed, share submissions one identity may make per
+    /// `unseal_window_s` (default 5), and this node takes from everyone
+    /// (default 30); past either, `429` and an audited refusal.
+    pub unseal_per_identity: u32,
+    pub unseal_per_node: u32,
+    /// Default 60 s.
+    pub unseal_window_s: u64,
+}
+
+impl Default for KekSection {
+    fn default() -> Self {
+        KekSection {
+            custody: KekCustody::default(),
+            dev_file: None,
+            unseal_per_identity: 5,
+            unseal_per_node: 30,
+            unseal_window_s: 60,
+        }
+    }
+}
+
+impl KekSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        if !(1..=100).contains(&self.unseal_per_identity) {
+            return Err(invalid("kek.unseal_per_identity", "must be 1 to 100"));
+        }
+        if !(1..=1000).contains(&self.unseal_per_node) {
+            return Err(invalid("kek.unseal_per_node", "must be 1 to 1000"));
+        }
+        if !(1..=3600).contains(&self.unseal_window_s) {
+            return Err(invalid("kek.unseal_window_s", "must be 1 to 3600"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]

@@ -158,7 +158,12 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
             tracing::warn!(
                 "SEALED: data operations answer 503 until custodians submit enough KEK shares (tokenvault keys unseal)"
             );
-            core.seal(sealed::Sealed::new(Arc::clone(&core), policies, custody));
+            let limits = sealed::UnsealLimits {
+                per_identity: config.kek.unseal_per_identity,
+                per_node: config.kek.unseal_per_node,
+                window: std::time::Duration::from_secs(config.kek.unseal_window_s),
+            };
+            core.seal(sealed::Sealed::new(Arc::clone(&core), policies, custody, limits));
         }
     }
     let serving = Serving {

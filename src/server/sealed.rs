@@ -12,6 +12,7 @@ use crate::api::dto::SealStatus;
 use crate::api::keys::share_problem;
 use crate::api::metrics::{SealGauge, Snapshot};
 use crate::api::problem::Problem;
+use crate::api::rate_limit::SlidingLimiter;
 use crate::api::{json, Caller};
 use crate::audit::{Actor, Outcome};
 use crate::domain::operation::Operation;
@@ -28,14 +29,29 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 const JOURNAL_LIMIT: usize = 1000;
+/// The limiter's key for the node-wide count (identities are URIs, so no
+/// identity can be this).
+const NODE: &str = "node";
 
 struct Journal {
     actor: Actor,
     outcome: Outcome,
     detail: String,
+}
+
+/// How many share submissions the sealed service takes (`[kek]`): a
+/// custodian sends one share and a few retries cover a mistyped file; the
+/// node-wide bound stops a guessing campaign spread over identities.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct UnsealLimits {
+    pub per_identity: u32,
+    pub per_node: u32,
+    pub window: Duration,
 }
 
 pub(super) struct Sealed {
@@ -45,10 +61,20 @@ pub(super) struct Sealed {
     kek_version: u32,
     collector: tokio::sync::Mutex<ShareCollector>,
     journal: Mutex<Vec<Journal>>,
+    /// Noted events the journal had no room for: the trail gets their count.
+    unjournaled: AtomicU64,
+    per_identity: SlidingLimiter,
+    per_node: SlidingLimiter,
+    limits: UnsealLimits,
 }
 
 impl Sealed {
-    pub(super) fn new(core: Arc<ServiceCore>, policies: PolicySet, custody: Option<(u32, Manifest)>) -> Self {
+    pub(super) fn new(
+        core: Arc<ServiceCore>,
+        policies: PolicySet,
+        custody: Option<(u32, Manifest)>,
+        limits: UnsealLimits,
+    ) -> Self {
         let (kek_version, accept) = match custody {
             Some((version, manifest)) => (version, Accept::Only(manifest.set_id)),
             None => (1, Accept::Any),
@@ -59,6 +85,10 @@ impl Sealed {
             kek_version,
             collector: tokio::sync::Mutex::new(ShareCollector::new(accept)),
             journal: Mutex::new(Vec::new()),
+            unjournaled: AtomicU64::new(0),
+            per_identity: SlidingLimiter::new(limits.per_identity, limits.window),
+            per_node: SlidingLimiter::new(limits.per_node, limits.window),
+            limits,
         }
     }
 
@@ -77,6 +107,8 @@ impl Sealed {
                 outcome,
                 detail,
             });
+        } else {
+            self.unjournaled.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -94,6 +126,35 @@ impl Sealed {
             format!("{} denied by policy", operation.as_str()),
         );
         Err(Problem::forbidden(operation))
+    }
+
+    /// One share submission against the identity's and the node's limits;
+    /// a refusal is noted (and audited once the chain opens).
+    fn admit_submission(&self, actor: &Actor) -> Result<(), Problem> {
+        let refused = match self.per_identity.take(&actor.identity) {
+            Err(wait) => Some(("per identity", self.limits.per_identity, wait)),
+            Ok(()) => self
+                .per_node
+                .take(NODE)
+                .err()
+                .map(|wait| ("per node", self.limits.per_node, wait)),
+        };
+        let window = self.limits.window.as_secs();
+        let Some((scope, limit, wait)) = refused else {
+            return Ok(());
+        };
+        self.note(
+            actor,
+            Outcome::Refused,
+            format!("share submission refused: rate limit {scope} ({limit} per {window} s)"),
+        );
+        Err(Problem::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many share submissions",
+            format!("at most {limit} share submissions per {window} s {scope}"),
+        )
+        .retry_after(wait))
     }
 }
 
@@ -156,6 +217,7 @@ async fn unseal(
     body: Bytes,
 ) -> Result<Response, Problem> {
     sealed.authorize(&caller, Operation::KeyUnseal)?;
+    sealed.admit_submission(&caller.actor)?;
     let file: ShareFile = json::parse(&headers, &body).inspect_err(|_| {
         sealed.note(&caller.actor, Outcome::Refused, "share file unreadable".into());
     })?;
@@ -238,7 +300,17 @@ async fn opened(
     if let Err(e) = app.vault.adopt_custody(manifest).await {
         tracing::error!(error = %e, "could not record the share set");
     }
-    let journal = std::mem::take(&mut *sealed.journal.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut journal = std::mem::take(&mut *sealed.journal.lock().unwrap_or_else(PoisonError::into_inner));
+    let unjournaled = sealed.unjournaled.swap(0, Ordering::Relaxed);
+    if unjournaled > 0 {
+        journal.push(Journal {
+            actor: Actor::local("sealed-journal"),
+            outcome: Outcome::Refused,
+            detail: format!(
+                "{unjournaled} more calls while sealed were refused or denied past the journal's {JOURNAL_LIMIT} entries (each is in the service log)"
+            ),
+        });
+    }
     for entry in journal {
         if let Err(e) = app
             .vault

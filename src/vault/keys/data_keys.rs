@@ -355,7 +355,9 @@ mod tests {
             .collect();
         assert_eq!(rotations.len(), versions.len() - 1, "{rotations:?}");
         assert!(rotations.iter().all(|r| r.identity == "local:key-budget"
-            && r.detail.as_deref().is_some_and(|d| d.contains("spent its encryption budget of 10"))));
+            && r.detail
+                .as_deref()
+                .is_some_and(|d| d.contains("spent its encryption budget of 10"))));
         assert!(versions.iter().all(|v| v.encryptions <= 10), "{versions:?}");
         assert_eq!(versions.iter().map(|v| v.encryptions).sum::<u64>(), 35);
         for (digits, card_ref) in &cards {
