@@ -1,8 +1,10 @@
 //! What a personal number looks like when it turns up where it does not
 //! belong: a card number (a Luhn-valid run of 13 to 19 digits), a resident
 //! ID number (17 digits and an ISO 7064 MOD 11-2 check character), a
-//! mainland mobile number (11 digits, `1` then `3`-`9`). Spaces and dashes
-//! inside a run are ignored, as people write card numbers. Free-form
+//! mainland mobile number (11 digits, `1` then `3`-`9`). Inside a run,
+//! anything but a letter or a digit is ignored (spaces, dashes, dots,
+//! underscores, slashes, colons), as people write and disguise numbers: a
+//! letter ends a run. Free-form
 //! identifiers (order, refund, user, merchant ids) refuse such values and
 //! request ids are replaced, so none is stored, logged or audited in clear.
 
@@ -44,26 +46,22 @@ impl PersonalNumber {
 pub fn find(text: &str) -> Option<PersonalNumber> {
     let mut run: Vec<u8> = Vec::with_capacity(20);
     let mut found = None;
-    let mut bytes = text.bytes().peekable();
-    while let Some(b) = bytes.next() {
-        match b {
-            b'0'..=b'9' => run.push(b),
-            b' ' | b'-' if !run.is_empty() => {}
-            b'X' | b'x' if run.len() == 17 => {
-                run.push(b'X');
-                found = found.or(classify(&run));
-                run.clear();
-            }
-            _ => {
-                found = found.or(classify(&run));
-                run.clear();
-            }
-        }
-        if bytes.peek().is_none() {
+    for c in text.chars() {
+        if c.is_ascii_digit() {
+            // `c` is one ASCII byte.
+            run.push(c as u8);
+        } else if matches!(c, 'X' | 'x') && run.len() == 17 {
+            run.push(b'X');
             found = found.or(classify(&run));
+            run.clear();
+        } else if !run.is_empty() && !c.is_alphanumeric() {
+            // A separator inside a run: `4242.4242.4242.4242` is one run.
+        } else {
+            found = found.or(classify(&run));
+            run.clear();
         }
     }
-    found
+    found.or(classify(&run))
 }
 
 fn classify(run: &[u8]) -> Option<PersonalNumber> {
@@ -122,6 +120,13 @@ mod tests {
         assert_eq!(find("23800138000"), None);
         assert_eq!(find("order-2026-12-03-001"), None);
         assert_eq!(find("20261203151200"), None, "a timestamp order id");
+        // Any separator but a letter keeps a run whole.
+        assert_eq!(find("o.4242.4242.4242.4242"), Some(Card));
+        assert_eq!(find("4242_4242_4242_4242"), Some(Card));
+        assert_eq!(find("4242/4242/4242/4242"), Some(Card));
+        assert_eq!(find("138:0013:8000"), Some(Mobile));
+        assert_eq!(find("110105.19491231.002X"), Some(ResidentId));
+        assert_eq!(find("4242a4242b4242c4242"), None, "letters end runs");
     }
 
     #[test]

@@ -32,8 +32,12 @@ impl fmt::Debug for RevealedPan {
 }
 
 /// 8 to 200 characters, no control characters, and no run of 12 or more
-/// digits (spaces and dashes ignored): the reason is audited in clear, so it
-/// must not smuggle a card number into the trail.
+/// digits (any numeric character, fullwidth and other scripts' digits
+/// included), where anything but a letter inside a run is ignored
+/// (`4242.4242.4242.4242`, `4242/4242/...` are runs): the reason is audited
+/// in clear, so it must not smuggle a card number into the trail. A date
+/// and time together (`2026-12-05 10:30:00`) is such a run too: write the
+/// time with a letter between (`2026-12-05 at 10h30`).
 fn reason_is_acceptable(reason: &str) -> bool {
     let len = reason.chars().count();
     if !(8..=200).contains(&len) || reason.chars().any(char::is_control) {
@@ -41,15 +45,13 @@ fn reason_is_acceptable(reason: &str) -> bool {
     }
     let mut run = 0;
     for c in reason.chars() {
-        match c {
-            '0'..='9' => {
-                run += 1;
-                if run >= 12 {
-                    return false;
-                }
+        if c.is_numeric() {
+            run += 1;
+            if run >= 12 {
+                return false;
             }
-            ' ' | '-' => {}
-            _ => run = 0,
+        } else if c.is_alphabetic() {
+            run = 0;
         }
     }
     true
@@ -102,5 +104,18 @@ mod tests {
         assert!(!reason_is_acceptable("card 4242-4242-4242-4242 dispute"));
         assert!(!reason_is_acceptable("line\nbreak injection"));
         assert!(!reason_is_acceptable(&"x".repeat(201)));
+        // Any separator but a letter keeps a run whole.
+        for disguised in [
+            "card 4242.4242.4242.4242 dispute",
+            "card 4242/4242/4242/4242 dispute",
+            "card 4242_4242_4242_4242 dispute",
+            "card (4242) 4242, 4242; 4242",
+            "card ４２４２４２４２４２４２４２４２ fullwidth",
+            "card 4242\u{00a0}4242\u{2009}4242 4242",
+        ] {
+            assert!(!reason_is_acceptable(disguised), "{disguised}");
+        }
+        assert!(reason_is_acceptable("case 4242 of 2026, ticket 12345"));
+        assert!(reason_is_acceptable("dispute 2026-12-05 at 10h30"));
     }
 }
