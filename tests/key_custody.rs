@@ -456,6 +456,46 @@ async fn share_submissions_are_limited_per_identity_and_per_node_and_refusals_au
 }
 
 #[tokio::test]
+async fn a_kek_past_its_cryptoperiod_shows_in_the_metrics() {
+    let mut service = Service::prepare(Options {
+        extra_config: "[kek]\ncustody = \"shares\"\ncryptoperiod_s = 1\n".into(),
+        ..Options::default()
+    });
+    let files = make_shares(&service.dir.path().join("shares"), 2, 3);
+    let shares: Vec<Value> = files.iter().map(|f| share_json(f)).collect();
+    for name in ["custodian-1", "custodian-2"] {
+        custodian_policy(&service, name);
+    }
+    service.spawn();
+    let [c1, c2] = ["custodian-1", "custodian-2"].map(|n| custodian(&service, n));
+    assert_eq!(submit(&c1, &shares[0]).await.0, 202);
+    assert_eq!(submit(&c2, &shares[1]).await.0, 200);
+    let monitor = service.client("monitor");
+    let gauge = |text: &str, name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let text = monitor.get("/metrics").await.unwrap().text();
+        assert_eq!(
+            gauge(&text, "tokenvault_kek_cryptoperiod_seconds"),
+            Some(1.0),
+            "{text}"
+        );
+        if gauge(&text, "tokenvault_kek_past_cryptoperiod") == Some(1.0) {
+            assert!(gauge(&text, "tokenvault_kek_age_seconds").is_some_and(|age| age >= 1.0));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the KEK never showed past its cryptoperiod"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
 async fn a_data_key_past_its_cryptoperiod_is_replaced_automatically() {
     let service = Service::start(Options {
         extra_config: "[keys]\ncryptoperiod_s = 2\ncheck_interval_s = 1\n".into(),

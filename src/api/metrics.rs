@@ -93,6 +93,8 @@ pub struct Snapshot {
     pub audited: Vec<crate::audit::OutcomeCount>,
     /// The CRL's nextUpdate, when it names one (Unix seconds).
     pub crl_next_update: Option<i64>,
+    /// The KEK's age and cryptoperiod in seconds (share custody only).
+    pub kek_age: Option<(u64, u64)>,
 }
 
 pub struct Metrics {
@@ -107,6 +109,9 @@ pub struct Metrics {
     crl_seconds_left: Gauge,
     denied: Counter,
     kek_version: Gauge,
+    kek_age: Gauge,
+    kek_cryptoperiod: Gauge,
+    kek_past_cryptoperiod: Gauge,
     key_encryptions: Family<KeyVersionLabels, Gauge>,
     key_budget: Family<KeyVersionLabels, Gauge>,
     channel_up: Family<ChannelLabels, Gauge>,
@@ -169,6 +174,24 @@ impl Default for Metrics {
             "kek_version",
             "Version of the key-encrypting key in use",
             kek_version.clone(),
+        );
+        let kek_age = Gauge::default();
+        registry.register(
+            "kek_age_seconds",
+            "Seconds since the KEK in use was put in service (share custody)",
+            kek_age.clone(),
+        );
+        let kek_cryptoperiod = Gauge::default();
+        registry.register(
+            "kek_cryptoperiod_seconds",
+            "The KEK's cryptoperiod (kek.cryptoperiod_s)",
+            kek_cryptoperiod.clone(),
+        );
+        let kek_past_cryptoperiod = Gauge::default();
+        registry.register(
+            "kek_past_cryptoperiod",
+            "1 once the KEK is older than its cryptoperiod: custodians must rotate it (keys rotate-kek)",
+            kek_past_cryptoperiod.clone(),
         );
         let key_encryptions = Family::<KeyVersionLabels, Gauge>::default();
         registry.register(
@@ -315,6 +338,9 @@ impl Default for Metrics {
             crl_seconds_left,
             denied,
             kek_version,
+            kek_age,
+            kek_cryptoperiod,
+            kek_past_cryptoperiod,
             key_encryptions,
             key_budget,
             channel_up,
@@ -432,6 +458,11 @@ impl Metrics {
             return;
         }
         self.kek_version.set(i64::from(s.kek_version));
+        if let Some((age, period)) = s.kek_age {
+            self.kek_age.set(gauge_value(age));
+            self.kek_cryptoperiod.set(gauge_value(period));
+            self.kek_past_cryptoperiod.set(i64::from(age >= period));
+        }
         for key in s.key_versions {
             let labels = KeyVersionLabels { version: key.version };
             self.key_encryptions

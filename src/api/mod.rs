@@ -72,6 +72,8 @@ pub struct App {
     pub amount_ceiling: AmountCeiling,
     /// How long a remembered answer replays (`idempotency`).
     pub idempotency_ttl: Duration,
+    /// The KEK's cryptoperiod (`kek.cryptoperiod_s`).
+    pub kek_cryptoperiod: Duration,
     /// How the KEK is held; KEK rotation needs share custody.
     pub custody: crate::config::KekCustody,
     /// Shares of the next KEK, while a KEK rotation collects them.
@@ -104,6 +106,7 @@ impl App {
             request_timeout,
             amount_ceiling: AmountCeiling::MAX,
             idempotency_ttl: Duration::from_secs(86_400),
+            kek_cryptoperiod: Duration::from_secs(crate::config::DEFAULT_KEK_CRYPTOPERIOD_S),
             custody: crate::config::KekCustody::DevFile,
             kek_rotation: tokio::sync::Mutex::new(None),
         }
@@ -112,6 +115,22 @@ impl App {
     pub fn with_amount_ceiling(mut self, ceiling: AmountCeiling) -> Self {
         self.amount_ceiling = ceiling;
         self
+    }
+
+    pub fn with_kek_cryptoperiod(mut self, period: Duration) -> Self {
+        self.kek_cryptoperiod = period;
+        self
+    }
+
+    /// The KEK's age and cryptoperiod in seconds, under share custody.
+    pub async fn kek_age(&self) -> Result<Option<(u64, u64)>, crate::vault::VaultError> {
+        let now = crate::domain::time::Timestamp::now().seconds();
+        Ok(self.vault.kek_in_service_since().await?.map(|since| {
+            (
+                u64::try_from(now - since.seconds()).unwrap_or(0),
+                self.kek_cryptoperiod.as_secs(),
+            )
+        }))
     }
 
     pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {

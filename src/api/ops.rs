@@ -77,6 +77,7 @@ pub async fn metrics(State(app): State<Arc<App>>, caller: Caller) -> Result<Resp
         held_card_verifications: app.orchestrator.gateway.held_verifications(),
         audit_head_seq: tally.head_seq(),
         audited: tally.outcomes(),
+        kek_age: app.kek_age().await?,
         ..Snapshot::default()
     };
     Ok(metrics::response(app.metrics.render(snapshot)))

@@ -19,7 +19,7 @@ pub use store::StoreSection;
 pub use tls::TlsSection;
 pub use vault::{
     AuditSection, CardsSection, KekCustody, KekSection, KeysSection, DEFAULT_CRYPTOPERIOD_S,
-    DEFAULT_TOKEN_BIN_RANGE,
+    DEFAULT_KEK_CRYPTOPERIOD_S, DEFAULT_TOKEN_BIN_RANGE,
 };
 
 use serde::Deserialize;

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 
 /// One year: the default cryptoperiod of a data-key version.
 pub const DEFAULT_CRYPTOPERIOD_S: u64 = 365 * 24 * 3600;
+/// Two years: the default cryptoperiod of the KEK.
+pub const DEFAULT_KEK_CRYPTOPERIOD_S: u64 = 2 * DEFAULT_CRYPTOPERIOD_S;
 
 /// The payment-token BIN range used when none is configured: 81xxxx, which
 /// no card network issues from.
@@ -31,6 +33,10 @@ pub struct KekSection {
     pub unseal_per_node: u32,
     /// Default 60 s.
     pub unseal_window_s: u64,
+    /// The KEK's cryptoperiod (share custody): past it, metrics and the
+    /// log warn until custodians rotate it (`keys rotate-kek`). Default two
+    /// years (NIST SP 800-57 Part 1, key-wrapping keys); 1 s to ten years.
+    pub cryptoperiod_s: u64,
 }
 
 impl Default for KekSection {
@@ -41,6 +47,7 @@ impl Default for KekSection {
             unseal_per_identity: 5,
             unseal_per_node: 30,
             unseal_window_s: 60,
+            cryptoperiod_s: DEFAULT_KEK_CRYPTOPERIOD_S,
         }
     }
 }
@@ -55,6 +62,9 @@ impl KekSection {
         }
         if !(1..=3600).contains(&self.unseal_window_s) {
             return Err(invalid("kek.unseal_window_s", "must be 1 to 3600"));
+        }
+        if !(1..=10 * DEFAULT_CRYPTOPERIOD_S).contains(&self.cryptoperiod_s) {
+            return Err(invalid("kek.cryptoperiod_s", "must be 1 to 315360000"));
         }
         Ok(())
     }

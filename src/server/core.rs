@@ -100,7 +100,8 @@ impl ServiceCore {
             )
             .with_custody(config.kek.custody)
             .with_amount_ceiling(config.limits.max_amount_minor_units)
-            .with_idempotency_ttl(config.limits.idempotency_ttl()),
+            .with_idempotency_ttl(config.limits.idempotency_ttl())
+            .with_kek_cryptoperiod(Duration::from_secs(config.kek.cryptoperiod_s)),
         );
         let notify_base = config
             .public_url

@@ -24,6 +24,15 @@ pub(super) fn spawn(app: Arc<App>, keys: KeysSection) -> JoinHandle<()> {
         loop {
             if last_check.is_none_or(|t| t.elapsed() >= check_every) {
                 last_check = Some(Instant::now());
+                match app.kek_age().await {
+                    Ok(Some((age, period))) if age >= period => tracing::warn!(
+                        age_s = age,
+                        cryptoperiod_s = period,
+                        "the KEK is past its cryptoperiod: custodians must rotate it (tokenvault keys rotate-kek)"
+                    ),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "KEK age check failed"),
+                }
                 match app.vault.rotate_if_due(&actor).await {
                     Ok(Some(version)) => {
                         tracing::warn!(version, "cryptoperiod reached: new data key version")

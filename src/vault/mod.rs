@@ -148,6 +148,15 @@ impl<S: Store> Vault<S> {
         self.kek().version()
     }
 
+    /// When the KEK in use was put in service (its share set adopted, or
+    /// its rotation): `None` without share custody (a development key).
+    pub async fn kek_in_service_since(&self) -> Result<Option<crate::domain::time::Timestamp>, VaultError> {
+        Ok(load_custody(&*self.store)
+            .await?
+            .filter(|c| c.kek_version == self.kek_version())
+            .map(|c| c.updated_at))
+    }
+
     /// Keyed HMAC of request material (idempotency records): a request body
     /// may hold a PAN, so it is never hashed without a key.
     /// Keyed MAC of a request's parts (method, route, path, body) for the
