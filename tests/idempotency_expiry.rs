@@ -119,3 +119,42 @@ async fn the_sweep_deletes_expired_answers_audits_and_counts_them() {
         CARDS
     );
 }
+
+#[tokio::test]
+async fn a_remembered_answer_that_does_not_read_counts_as_expired() {
+    // Records from builds before answers carried a time do not decode.
+    let mut service = Service::start(Options::default());
+    let (status, _, first) = service.store_card("untimed", 1).await;
+    assert_eq!(status, 201, "{first}");
+    service.kill();
+    {
+        use tokenvault::store::{Batch, Store};
+        let store = common::open_sled(&service.data_dir()).await;
+        let records = store.scan_prefix(b"idempotency/", None, 10).await.unwrap();
+        assert_eq!(records.len(), 1);
+        let mut batch = Batch::new();
+        batch.put(records[0].0.clone(), vec![0xff; 7]);
+        store.commit(batch).await.unwrap();
+    }
+    service.spawn();
+    // The same key again: a new request (the card exists, so 200 with the
+    // same reference), not a replay and not a 500.
+    let (status, _, again) = service.store_card("untimed", 1).await;
+    assert_eq!((status, &again["already_stored"]), (200, &json!(true)), "{again}");
+    assert_eq!(again["card_ref"], first["card_ref"]);
+    let r = service
+        .client("card-capture")
+        .post_json(
+            "/v1/cards",
+            Some("untimed-1"),
+            &json!({ "pan": common::random_pan(7919) }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.header("idempotent-replayed")),
+        (200, Some("true")),
+        "{}",
+        r.text()
+    );
+}

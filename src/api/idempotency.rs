@@ -51,7 +51,8 @@ struct Remembered {
     body: Vec<u8>,
 }
 
-/// When the record `bytes` was remembered (`None`: it does not decode).
+/// When the record `bytes` was remembered (`None`: it does not decode, as
+/// records written before answers expired do not).
 pub(super) fn remembered_at(bytes: &[u8]) -> Option<i64> {
     postcard::from_bytes::<Remembered>(bytes)
         .ok()
@@ -197,7 +198,14 @@ impl<A> Record<A> {
             self.set_expired(None);
             return Ok(None);
         };
-        let remembered: Remembered = postcard::from_bytes(&bytes).map_err(|_| Problem::internal())?;
+        // A record without a time (written before answers expired) or
+        // otherwise unreadable cannot be replayed: it counts as expired, so
+        // the key is a new request rather than a 500 for ever.
+        let Ok(remembered) = postcard::from_bytes::<Remembered>(&bytes) else {
+            tracing::warn!("an unreadable remembered answer is treated as expired");
+            self.set_expired(Some(bytes));
+            return Ok(None);
+        };
         if is_expired(remembered.remembered_at, Timestamp::now().seconds(), self.ttl) {
             self.set_expired(Some(bytes));
             return Ok(None);

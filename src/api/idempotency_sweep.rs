@@ -68,9 +68,9 @@ impl App {
             let mut batch = Batch::new();
             let mut swept = 0;
             for (key, value) in &entries {
-                // A record that does not decode is left for an operator to
-                // see (the replay of it answers 500), never deleted unseen.
-                if remembered_at(value).is_some_and(|at| is_expired(at, now, self.idempotency_ttl)) {
+                // A record that does not decode (written before answers
+                // carried a time) counts as expired, as it does on replay.
+                if remembered_at(value).is_none_or(|at| is_expired(at, now, self.idempotency_ttl)) {
                     batch
                         .expect_equals(key.clone(), value.clone())
                         .delete(key.clone());
