@@ -296,6 +296,7 @@ async fn each_role_is_allowed_exactly_what_its_policy_grants() {
     let token = token["token"].as_str().unwrap().to_owned();
 
     let mut checked = 0;
+    let mut refused = Vec::new();
     for role in ROLES {
         let identity = Identity::parse(&format!("spiffe://tokenvault/{role}")).unwrap();
         let client = service.client(role);
@@ -306,6 +307,9 @@ async fn each_role_is_allowed_exactly_what_its_policy_grants() {
             }
             let allowed = policies.allows(&identity, op);
             assert_eq!(status != 403, allowed, "{role} {}: status {status}", op.as_str());
+            if status == 403 {
+                refused.push(format!("spiffe://tokenvault/{role} {}", op.as_str()));
+            }
             checked += 1;
         }
     }
@@ -323,14 +327,24 @@ async fn each_role_is_allowed_exactly_what_its_policy_grants() {
         .await
         .unwrap()
         .text();
-    let denied = export
+    // Every 403 is exactly one denied record naming the caller and the
+    // operation, and there is no other.
+    let mut denied: Vec<String> = export
         .lines()
-        .filter(|l| l.contains("\"outcome\":\"denied\""))
-        .count();
-    assert!(
-        denied >= 6 * 17 - 40,
-        "every denial has an audit record ({denied})"
-    );
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["outcome"] == "denied")
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["identity"].as_str().unwrap(),
+                r["operation"].as_str().unwrap()
+            )
+        })
+        .collect();
+    denied.sort();
+    refused.sort();
+    assert!(refused.len() >= 6 * 17 - 40, "{} refusals", refused.len());
+    assert_eq!(denied, refused, "every denial has exactly one audit record");
     assert!(
         export.contains("\"identity\":\"spiffe://tokenvault/monitor\",")
             && export.contains("\"operation\":\"card.reveal\"")
