@@ -1,6 +1,7 @@
 //! The operator's levers on the running process: SIGHUP reloads the CRL (and
 //! certificates, policies) without a restart, and SIGTERM drains and stops
-//! with exit code 0. Both reloads are audited.
+//! with exit code 0. Both reloads are audited, and so are the trail's
+//! opening at every start and its closing at a graceful stop.
 
 mod common;
 
@@ -48,4 +49,26 @@ async fn sighup_applies_a_new_crl_and_sigterm_stops_cleanly() {
         service.log()
     );
     assert!(service.log().contains("shutting down"));
+
+    // The trail records its own opening and its graceful closing: after a
+    // stop, a kill and two starts it reads start, stop, start, start (the
+    // second start with no stop before it is the kill).
+    service.spawn();
+    service.kill();
+    service.spawn();
+    let lifecycle: Vec<String> = service
+        .audit_export()
+        .await
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["operation"].as_str().unwrap().starts_with("service."))
+        .map(|r| {
+            assert_eq!(r["identity"], "local:service", "{r}");
+            r["operation"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(
+        lifecycle,
+        ["service.start", "service.stop", "service.start", "service.start"]
+    );
 }

@@ -73,10 +73,15 @@ pub enum Operation {
     KekRotate,
     /// The background sweep deleted remembered answers past their time.
     IdempotencySweep,
+    /// The service opened its audit trail (a start, or the unseal).
+    ServiceStart,
+    /// The service closed its audit trail on a graceful stop. A start
+    /// with no stop before it is a crash or a kill.
+    ServiceStop,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 49] = [
+    pub const ALL: [Operation; 51] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -126,6 +131,8 @@ impl Operation {
         Operation::KeyRetire,
         Operation::KekRotate,
         Operation::IdempotencySweep,
+        Operation::ServiceStart,
+        Operation::ServiceStop,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -179,6 +186,8 @@ impl Operation {
             Operation::KeyRetire => "keys.retire",
             Operation::KekRotate => "keys.rotate_kek",
             Operation::IdempotencySweep => "idempotency.sweep",
+            Operation::ServiceStart => "service.start",
+            Operation::ServiceStop => "service.stop",
         }
     }
 
@@ -188,6 +197,8 @@ impl Operation {
         matches!(
             self,
             Operation::IdempotencySweep
+                | Operation::ServiceStart
+                | Operation::ServiceStop
                 | Operation::GatewaySignApply
                 | Operation::GatewaySignConfirm
                 | Operation::GatewaySignCancel

@@ -5,7 +5,9 @@
 use super::settings::LayerSettings;
 use super::{maintenance, sealed, ServeError};
 use crate::api::{self, App, Metrics};
+use crate::audit::{Actor, Outcome};
 use crate::config::ServiceConfig;
+use crate::domain::operation::Operation;
 use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
 use crate::store::Backend;
@@ -112,6 +114,26 @@ impl ServiceCore {
             // Another open finished first; theirs is the app.
             return Ok(self.app.get().map_or(ours, Arc::clone));
         }
+        // PCI DSS 10.2.1.6: the trail records its own opening, before
+        // anything else is served or runs.
+        let detail = format!(
+            "audit trail opened: tokenvault {} listening on {}, KEK version {}",
+            env!("CARGO_PKG_VERSION"),
+            self.addr,
+            app.vault.kek_version()
+        );
+        if let Err(e) = app
+            .vault
+            .record_admin(
+                &Actor::local("service"),
+                Operation::ServiceStart,
+                Outcome::Success,
+                &detail,
+            )
+            .await
+        {
+            tracing::error!(error = %e, "could not audit the start");
+        }
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         tasks.push(spawn_settler(Arc::clone(&app)));
         tasks.push(spawn_idempotency_sweep(
@@ -121,6 +143,26 @@ impl ServiceCore {
         tasks.push(maintenance::spawn(Arc::clone(&app), config.keys.clone()));
         self.router.replace(api::router(Arc::clone(&app)));
         Ok(app)
+    }
+
+    /// Records the trail's closing on a graceful stop (nothing while sealed:
+    /// no trail is open).
+    pub(super) async fn audit_stop(&self) {
+        let Some(app) = self.app() else {
+            return;
+        };
+        if let Err(e) = app
+            .vault
+            .record_admin(
+                &Actor::local("service"),
+                Operation::ServiceStop,
+                Outcome::Success,
+                "audit trail closed: graceful stop",
+            )
+            .await
+        {
+            tracing::error!(error = %e, "could not audit the stop");
+        }
     }
 
     pub(super) fn stop_tasks(&self) {

@@ -70,6 +70,7 @@ impl RunningServer {
     pub async fn shutdown(self) {
         self.listening.stop().await;
         self.core.stop_tasks();
+        self.core.audit_stop().await;
     }
 }
 
