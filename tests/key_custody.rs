@@ -446,13 +446,7 @@ async fn share_submissions_are_limited_per_identity_and_per_node_and_refusals_au
         (1, 1, 1),
         "{limited_records:?}"
     );
-    let verify = service
-        .client("auditor")
-        .get("/v1/audit/verify")
-        .await
-        .unwrap()
-        .json();
-    assert_eq!(verify["intact"], json!(true), "{verify}");
+    service.assert_audit_intact().await;
 }
 
 #[tokio::test]

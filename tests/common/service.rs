@@ -215,6 +215,12 @@ impl Service {
             .text()
     }
 
+    /// Asserts that `GET /v1/audit/verify` finds the chain intact.
+    pub async fn assert_audit_intact(&self) {
+        let verify = self.client("auditor").get("/v1/audit/verify").await.unwrap();
+        assert_eq!(verify.json()["intact"], true, "{}", verify.text());
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
