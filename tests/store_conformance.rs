@@ -9,7 +9,7 @@ use std::path::Path;
 use tokenvault::store::Backend;
 
 fn open(dir: &Path) -> Backend {
-    Backend::embedded(&dir.join("data"), Default::default()).expect("sled opens")
+    Backend::embedded(&dir.join("data"), &Default::default()).expect("sled opens")
 }
 
 #[tokio::test]

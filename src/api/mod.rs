@@ -28,7 +28,7 @@ mod payment_dto;
 mod payments;
 pub mod problem;
 mod query;
-pub mod rate_limit;
+pub(crate) mod rate_limit;
 mod routes;
 mod tokens;
 

@@ -15,13 +15,8 @@ fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Ba
         .build()
         .map_err(|e| e.to_string())?;
     let vault = runtime.block_on(async {
-        let store = Backend::embedded(
-            &config.data_dir,
-            crate::store::SledSettings {
-                cache_bytes: config.store.cache_bytes(),
-            },
-        )
-        .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
+        let store = Backend::embedded(&config.data_dir, &config.store)
+            .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
         let kek = Kek::from_dev_file(&config.kek_file()).map_err(|e| e.to_string())?;
         let vault_config =
             crate::vault::VaultConfig::from_settings(&config.cards, &config.keys, &config.audit)

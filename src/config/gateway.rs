@@ -2,7 +2,7 @@
 //! The gateway builds its runtime configuration from this
 //! (`vault::gateway::GatewayConfig::from_settings`).
 
-use super::{invalid, ConfigError};
+use super::{invalid, within, ConfigError};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -72,12 +72,8 @@ impl GatewaySection {
         if self.merchant_id.is_empty() || self.merchant_id.len() > 64 {
             return Err(invalid("gateway.merchant_id", "must be 1 to 64 characters"));
         }
-        if !(100..=60_000).contains(&self.timeout_ms) {
-            return Err(invalid("gateway.timeout_ms", "must be 100 to 60000"));
-        }
-        if !(10..=900).contains(&self.verification_ttl_s) {
-            return Err(invalid("gateway.verification_ttl_s", "must be 10 to 900"));
-        }
+        within("gateway.timeout_ms", self.timeout_ms, 100..=60_000)?;
+        within("gateway.verification_ttl_s", self.verification_ttl_s, 10..=900)?;
         for (i, c) in self.channels.iter().enumerate() {
             if !https(&c.endpoint) {
                 return Err(invalid("gateway.channels.endpoint", "must be an https:// URL"));

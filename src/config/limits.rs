@@ -1,6 +1,6 @@
 //! `[limits]`: what one client may cost the service.
 
-use super::{invalid, ConfigError};
+use super::{invalid, within, ConfigError};
 use crate::domain::amount::AmountCeiling;
 use serde::Deserialize;
 
@@ -75,63 +75,53 @@ impl Default for LimitsSection {
 
 impl LimitsSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if !(1..=100_000).contains(&self.max_connections) {
-            return Err(invalid("limits.max_connections", "must be 1 to 100000"));
-        }
-        if !(1..=100_000).contains(&self.max_handshakes) {
-            return Err(invalid("limits.max_handshakes", "must be 1 to 100000"));
-        }
+        within("limits.max_connections", self.max_connections, 1..=100_000)?;
+        within("limits.max_handshakes", self.max_handshakes, 1..=100_000)?;
         if self.per_source_connections > 100_000 {
             return Err(invalid(
                 "limits.per_source_connections",
                 "must be 0 (no limit) to 100000",
             ));
         }
-        if !(100..=60_000).contains(&self.handshake_timeout_ms) {
-            return Err(invalid("limits.handshake_timeout_ms", "must be 100 to 60000"));
-        }
-        if !(1024..=1024 * 1024).contains(&self.body_limit_bytes) {
-            return Err(invalid("limits.body_limit_bytes", "must be 1024 to 1048576"));
-        }
-        if !(100..=300_000).contains(&self.request_timeout_ms) {
-            return Err(invalid("limits.request_timeout_ms", "must be 100 to 300000"));
-        }
-        if self.reveals_per_hour > 1000 {
-            return Err(invalid("limits.reveals_per_hour", "must be 0 to 1000"));
-        }
-        if !(100..=3_600_000).contains(&self.idle_timeout_ms) {
-            return Err(invalid("limits.idle_timeout_ms", "must be 100 to 3600000"));
-        }
-        if !(1_000..=86_400_000).contains(&self.max_connection_age_ms) {
-            return Err(invalid(
-                "limits.max_connection_age_ms",
-                "must be 1000 to 86400000",
-            ));
-        }
-        if !(0..=60_000).contains(&self.revoked_close_ms) {
-            return Err(invalid("limits.revoked_close_ms", "must be 0 to 60000"));
-        }
-        if !(1_000..=600_000).contains(&self.http2_keepalive_interval_ms) {
-            return Err(invalid(
-                "limits.http2_keepalive_interval_ms",
-                "must be 1000 to 600000",
-            ));
-        }
-        if !(1_000..=600_000).contains(&self.http2_keepalive_timeout_ms) {
-            return Err(invalid(
-                "limits.http2_keepalive_timeout_ms",
-                "must be 1000 to 600000",
-            ));
-        }
-        if !(1..=2_592_000).contains(&self.idempotency_ttl_s) {
-            return Err(invalid("limits.idempotency_ttl_s", "must be 1 to 2592000"));
-        }
-        if !(1..=86_400).contains(&self.idempotency_sweep_interval_s) {
-            return Err(invalid(
-                "limits.idempotency_sweep_interval_s",
-                "must be 1 to 86400",
-            ));
-        }
+        within(
+            "limits.handshake_timeout_ms",
+            self.handshake_timeout_ms,
+            100..=60_000,
+        )?;
+        within(
+            "limits.body_limit_bytes",
+            self.body_limit_bytes,
+            1024..=1024 * 1024,
+        )?;
+        within(
+            "limits.request_timeout_ms",
+            self.request_timeout_ms,
+            100..=300_000,
+        )?;
+        within("limits.reveals_per_hour", self.reveals_per_hour, 0..=1000)?;
+        within("limits.idle_timeout_ms", self.idle_timeout_ms, 100..=3_600_000)?;
+        within(
+            "limits.max_connection_age_ms",
+            self.max_connection_age_ms,
+            1_000..=86_400_000,
+        )?;
+        within("limits.revoked_close_ms", self.revoked_close_ms, 0..=60_000)?;
+        within(
+            "limits.http2_keepalive_interval_ms",
+            self.http2_keepalive_interval_ms,
+            1_000..=600_000,
+        )?;
+        within(
+            "limits.http2_keepalive_timeout_ms",
+            self.http2_keepalive_timeout_ms,
+            1_000..=600_000,
+        )?;
+        within("limits.idempotency_ttl_s", self.idempotency_ttl_s, 1..=2_592_000)?;
+        within(
+            "limits.idempotency_sweep_interval_s",
+            self.idempotency_sweep_interval_s,
+            1..=86_400,
+        )?;
         Ok(())
     }
 

@@ -45,6 +45,22 @@ pub(crate) fn invalid(setting: &'static str, reason: impl Into<String>) -> Confi
     }
 }
 
+/// Refuses `value` outside `range`, naming the setting and the range.
+pub(crate) fn within<T: PartialOrd + std::fmt::Display>(
+    setting: &'static str,
+    value: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<(), ConfigError> {
+    if range.contains(&value) {
+        Ok(())
+    } else {
+        Err(invalid(
+            setting,
+            format!("must be {} to {}", range.start(), range.end()),
+        ))
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServiceConfig {
@@ -190,6 +206,15 @@ impl ServiceConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_value_out_of_range_is_refused_naming_the_setting_and_the_range() {
+        assert!(within("limits.x", 5u64, 1..=10).is_ok());
+        assert!(within("limits.x", 1u64, 1..=10).is_ok() && within("limits.x", 10u64, 1..=10).is_ok());
+        let e = within("limits.x", 11u64, 1..=10).unwrap_err().to_string();
+        assert_eq!(e, "config setting limits.x: must be 1 to 10");
+        assert!(within("limits.x", 0u64, 1..=10).is_err());
+    }
 
     #[test]
     fn range_checks_need_no_other_layer() {

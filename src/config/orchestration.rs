@@ -2,7 +2,7 @@
 //! behaves. It builds its policies from these
 //! (`orchestration::OrchestrationConfig::from_settings`).
 
-use super::{invalid, ConfigError};
+use super::{within, ConfigError};
 use serde::Deserialize;
 
 /// A card already bound (signed) by another platform user.
@@ -120,45 +120,31 @@ impl Default for BindingSection {
 
 impl BindingSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if !(30..=1_800).contains(&self.code_ttl_s) {
-            return Err(invalid("binding.code_ttl_s", "must be 30 to 1800"));
-        }
-        if !(1..=10).contains(&self.max_code_attempts) {
-            return Err(invalid("binding.max_code_attempts", "must be 1 to 10"));
-        }
-        if !(1..=3_650).contains(&self.token.validity_days) {
-            return Err(invalid("binding.token.validity_days", "must be 1 to 3650"));
-        }
+        within("binding.code_ttl_s", self.code_ttl_s, 30..=1_800)?;
+        within("binding.max_code_attempts", self.max_code_attempts, 1..=10)?;
+        within("binding.token.validity_days", self.token.validity_days, 1..=3_650)?;
         Ok(())
     }
 }
 
 impl PaymentSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if !(60..=86_400).contains(&self.max_order_ttl_s) {
-            return Err(invalid("payment.max_order_ttl_s", "must be 60 to 86400"));
-        }
-        if !(1..=600).contains(&self.payment_code_timeout_s) {
-            return Err(invalid("payment.payment_code_timeout_s", "must be 1 to 600"));
-        }
-        if !(100..=60_000).contains(&self.poll_interval_ms) {
-            return Err(invalid("payment.poll_interval_ms", "must be 100 to 60000"));
-        }
-        if !(60..=604_800).contains(&self.cancel_window_s) {
-            return Err(invalid("payment.cancel_window_s", "must be 60 to 604800"));
-        }
+        within("payment.max_order_ttl_s", self.max_order_ttl_s, 60..=86_400)?;
+        within(
+            "payment.payment_code_timeout_s",
+            self.payment_code_timeout_s,
+            1..=600,
+        )?;
+        within("payment.poll_interval_ms", self.poll_interval_ms, 100..=60_000)?;
+        within("payment.cancel_window_s", self.cancel_window_s, 60..=604_800)?;
         Ok(())
     }
 }
 
 impl RoutingSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if !(1..=100).contains(&self.failure_threshold) {
-            return Err(invalid("routing.failure_threshold", "must be 1 to 100"));
-        }
-        if !(1..=3_600).contains(&self.cooldown_s) {
-            return Err(invalid("routing.cooldown_s", "must be 1 to 3600"));
-        }
+        within("routing.failure_threshold", self.failure_threshold, 1..=100)?;
+        within("routing.cooldown_s", self.cooldown_s, 1..=3_600)?;
         Ok(())
     }
 }

@@ -1,6 +1,6 @@
 //! `[store]`: the embedded sled database's settings.
 
-use super::{invalid, ConfigError};
+use super::{within, ConfigError};
 use serde::Deserialize;
 
 #[derive(Clone, Debug, Deserialize)]
@@ -19,13 +19,11 @@ impl Default for StoreSection {
 
 impl StoreSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if !(16..=65_536).contains(&self.cache_mib) {
-            return Err(invalid("store.cache_mib", "must be 16 to 65536"));
-        }
+        within("store.cache_mib", self.cache_mib, 16..=65_536)?;
         Ok(())
     }
 
-    /// The page cache in bytes (what `store::SledSettings` takes).
+    /// The page cache in bytes.
     pub fn cache_bytes(&self) -> u64 {
         self.cache_mib * 1024 * 1024
     }

@@ -3,7 +3,7 @@
 //! The vault builds its configuration from these
 //! (`vault::VaultConfig::from_settings`).
 
-use super::{invalid, ConfigError};
+use super::{within, ConfigError};
 use serde::Deserialize;
 use std::path::PathBuf;
 
@@ -54,18 +54,14 @@ impl Default for KekSection {
 
 impl KekSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if !(1..=100).contains(&self.unseal_per_identity) {
-            return Err(invalid("kek.unseal_per_identity", "must be 1 to 100"));
-        }
-        if !(1..=1000).contains(&self.unseal_per_node) {
-            return Err(invalid("kek.unseal_per_node", "must be 1 to 1000"));
-        }
-        if !(1..=3600).contains(&self.unseal_window_s) {
-            return Err(invalid("kek.unseal_window_s", "must be 1 to 3600"));
-        }
-        if !(1..=10 * DEFAULT_CRYPTOPERIOD_S).contains(&self.cryptoperiod_s) {
-            return Err(invalid("kek.cryptoperiod_s", "must be 1 to 315360000"));
-        }
+        within("kek.unseal_per_identity", self.unseal_per_identity, 1..=100)?;
+        within("kek.unseal_per_node", self.unseal_per_node, 1..=1000)?;
+        within("kek.unseal_window_s", self.unseal_window_s, 1..=3600)?;
+        within(
+            "kek.cryptoperiod_s",
+            self.cryptoperiod_s,
+            1..=10 * DEFAULT_CRYPTOPERIOD_S,
+        )?;
         Ok(())
     }
 }
@@ -99,9 +95,7 @@ impl Default for AuditSection {
 
 impl AuditSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
-        if !(1..=1000).contains(&self.read_durability_ms) {
-            return Err(invalid("audit.read_durability_ms", "must be 1 to 1000"));
-        }
+        within("audit.read_durability_ms", self.read_durability_ms, 1..=1000)?;
         Ok(())
     }
 }

@@ -122,18 +122,7 @@ impl ServiceCore {
             self.addr,
             app.vault.kek_version()
         );
-        if let Err(e) = app
-            .vault
-            .record_admin(
-                &Actor::local("service"),
-                Operation::ServiceStart,
-                Outcome::Success,
-                &detail,
-            )
-            .await
-        {
-            tracing::error!(error = %e, "could not audit the start");
-        }
+        record_lifecycle(&app, Operation::ServiceStart, &detail).await;
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
         tasks.push(spawn_settler(Arc::clone(&app)));
         tasks.push(spawn_idempotency_sweep(
@@ -148,20 +137,8 @@ impl ServiceCore {
     /// Records the trail's closing on a graceful stop (nothing while sealed:
     /// no trail is open).
     pub(super) async fn audit_stop(&self) {
-        let Some(app) = self.app() else {
-            return;
-        };
-        if let Err(e) = app
-            .vault
-            .record_admin(
-                &Actor::local("service"),
-                Operation::ServiceStop,
-                Outcome::Success,
-                "audit trail closed: graceful stop",
-            )
-            .await
-        {
-            tracing::error!(error = %e, "could not audit the stop");
+        if let Some(app) = self.app() {
+            record_lifecycle(&app, Operation::ServiceStop, "audit trail closed: graceful stop").await;
         }
     }
 
@@ -174,6 +151,19 @@ impl ServiceCore {
         {
             task.abort();
         }
+    }
+}
+
+/// The trail's own start or stop, by `local:service`. A failure is logged:
+/// the service runs on, and its next audited write finds the store's fault.
+async fn record_lifecycle(app: &App, operation: Operation, detail: &str) {
+    let actor = Actor::local("service");
+    if let Err(e) = app
+        .vault
+        .record_admin(&actor, operation, Outcome::Success, detail)
+        .await
+    {
+        tracing::error!(error = %e, operation = operation.as_str(), "could not audit the service's start or stop");
     }
 }
 

@@ -6,7 +6,8 @@
 //! `impl Future`, so it is not object-safe, and an enum keeps every call
 //! statically dispatched.)
 
-use super::{Batch, CommitError, Durable, Entry, SledSettings, SledStore, Store, StoreError};
+use super::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
+use crate::config::StoreSection;
 use std::path::Path;
 
 #[derive(Clone)]
@@ -17,9 +18,9 @@ pub enum Backend {
 }
 
 impl Backend {
-    /// The embedded default: sled in `data_dir`.
-    pub fn embedded(data_dir: &Path, settings: SledSettings) -> Result<Self, StoreError> {
-        Ok(Backend::Sled(SledStore::open_with(data_dir, settings)?))
+    /// The embedded default: sled in `data_dir`, as `[store]` sets it.
+    pub fn embedded(data_dir: &Path, settings: &StoreSection) -> Result<Self, StoreError> {
+        Ok(Backend::Sled(SledStore::open_with(data_dir, settings.into())?))
     }
 }
 

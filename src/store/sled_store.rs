@@ -11,6 +11,7 @@
 
 use super::group_commit::GroupCommit;
 use super::{Batch, CommitError, Durable, Entry, Expect, Store, StoreError};
+use crate::config::StoreSection;
 use sled::transaction::{ConflictableTransactionError, TransactionError, TransactionalTree};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
@@ -45,8 +46,14 @@ pub struct SledSettings {
 
 impl Default for SledSettings {
     fn default() -> Self {
+        SledSettings::from(&StoreSection::default())
+    }
+}
+
+impl From<&StoreSection> for SledSettings {
+    fn from(section: &StoreSection) -> Self {
         SledSettings {
-            cache_bytes: 1024 * 1024 * 1024,
+            cache_bytes: section.cache_bytes(),
         }
     }
 }
