@@ -19,11 +19,6 @@ fn service() -> Service {
     })
 }
 
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[tokio::test]
 async fn a_key_replays_within_its_time_and_is_a_new_request_after_it() {
     let service = service();
@@ -80,9 +75,12 @@ async fn the_sweep_deletes_expired_answers_audits_and_counts_them() {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let text = monitor.get("/metrics").await.unwrap().text();
-        let swept = metric(&text, "tokenvault_idempotency_records_swept_total").unwrap_or(0.0);
+        let swept = common::metric_value(&text, "tokenvault_idempotency_records_swept_total").unwrap_or(0.0);
         if swept >= CARDS as f64 {
-            assert!(metric(&text, "tokenvault_idempotency_sweep_passes_total").unwrap_or(0.0) >= 1.0);
+            assert!(
+                common::metric_value(&text, "tokenvault_idempotency_sweep_passes_total").unwrap_or(0.0)
+                    >= 1.0
+            );
             break;
         }
         assert!(Instant::now() < deadline, "the sweep deleted {swept} of {CARDS}");

@@ -465,20 +465,16 @@ async fn a_kek_past_its_cryptoperiod_shows_in_the_metrics() {
     assert_eq!(submit(&c1, &shares[0]).await.0, 202);
     assert_eq!(submit(&c2, &shares[1]).await.0, 200);
     let monitor = service.client("monitor");
-    let gauge = |text: &str, name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
-    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let text = monitor.get("/metrics").await.unwrap().text();
         assert_eq!(
-            gauge(&text, "tokenvault_kek_cryptoperiod_seconds"),
+            common::metric_value(&text, "tokenvault_kek_cryptoperiod_seconds"),
             Some(1.0),
             "{text}"
         );
-        if gauge(&text, "tokenvault_kek_past_cryptoperiod") == Some(1.0) {
-            assert!(gauge(&text, "tokenvault_kek_age_seconds").is_some_and(|age| age >= 1.0));
+        if common::metric_value(&text, "tokenvault_kek_past_cryptoperiod") == Some(1.0) {
+            assert!(common::metric_value(&text, "tokenvault_kek_age_seconds").is_some_and(|age| age >= 1.0));
             break;
         }
         assert!(

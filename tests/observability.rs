@@ -95,10 +95,7 @@ async fn request_ids_access_log_audit_query_and_metrics() {
     let metrics = service.client("monitor").get("/metrics").await.unwrap().text();
     common::assert_openmetrics(&metrics);
     let value = |name: &str| -> f64 {
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-            .unwrap_or_else(|| panic!("{name} missing in\n{metrics}"))
+        common::metric_value(&metrics, name).unwrap_or_else(|| panic!("{name} missing in\n{metrics}"))
     };
     assert_eq!(value("tokenvault_sealed"), 0.0);
     // The verify and metrics calls add records of their own after the head

@@ -808,12 +808,6 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }
 
-/// The value of the metric line that starts with `series`.
-fn metric(text: &str, series: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
 #[tokio::test]
 async fn a_processing_debit_keeps_its_reservation_until_the_bank_answers_the_settler() {
     let (pan, id_no) = (debit_pan(111), id_number());
@@ -833,7 +827,7 @@ async fn a_processing_debit_keeps_its_reservation_until_the_bank_answers_the_set
     // However many times the settler asks, "processing" holds both
     // reservations.
     let monitor = w.service.client("monitor");
-    let passes = |text: &str| metric(text, "tokenvault_settler_passes_total").unwrap_or(0.0);
+    let passes = |text: &str| common::metric_value(text, "tokenvault_settler_passes_total").unwrap_or(0.0);
     let start = passes(&monitor.get("/metrics").await.unwrap().text());
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let text = loop {
@@ -844,7 +838,10 @@ async fn a_processing_debit_keeps_its_reservation_until_the_bank_answers_the_set
         assert!(std::time::Instant::now() < deadline, "five settler passes");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    assert_eq!(metric(&text, "tokenvault_settler_payments_open"), Some(2.0));
+    assert_eq!(
+        common::metric_value(&text, "tokenvault_settler_payments_open"),
+        Some(2.0)
+    );
     for id in [&unpaid, &paid] {
         assert_eq!(w.get(&format!("/v1/payments/{id}")).await["status"], "processing");
     }
@@ -891,12 +888,12 @@ async fn a_processing_debit_keeps_its_reservation_until_the_bank_answers_the_set
     loop {
         let text = monitor.get("/metrics").await.unwrap().text();
         let settled = |status: &str| {
-            metric(
+            common::metric_value(
                 &text,
                 &format!("tokenvault_settler_payments_settled_total{{status=\"{status}\"}}"),
             )
         };
-        if metric(&text, "tokenvault_settler_payments_open") == Some(0.0) {
+        if common::metric_value(&text, "tokenvault_settler_payments_open") == Some(0.0) {
             assert_eq!((settled("closed"), settled("succeeded")), (Some(1.0), Some(1.0)));
             break;
         }

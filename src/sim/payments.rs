@@ -24,6 +24,15 @@ struct Order {
     notifications_sent: u32,
 }
 
+impl Order {
+    /// Closes the order if it is not paid yet; a paid one stays paid.
+    fn close_unpaid(&mut self) {
+        if matches!(self.state.status, PayStatus::Processing | PayStatus::UserPaying) {
+            self.state.status = PayStatus::Closed;
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct Orders {
     by_no: HashMap<String, Order>,
@@ -261,13 +270,7 @@ impl Bank {
             Decision::Paid => {
                 self.settle(order_no);
             }
-            Decision::Closed => {
-                let mut orders = self.orders();
-                let order = orders.by_no.get_mut(order_no)?;
-                if matches!(order.state.status, PayStatus::Processing | PayStatus::UserPaying) {
-                    order.state.status = PayStatus::Closed;
-                }
-            }
+            Decision::Closed => self.orders().by_no.get_mut(order_no)?.close_unpaid(),
         }
         self.orders().by_no.get(order_no).map(|o| o.state.clone())
     }
@@ -291,9 +294,7 @@ impl Bank {
     pub fn close(&self, request: &OrderRequest) -> Result<OrderState, Refusal> {
         let mut orders = self.orders();
         let order = orders.order_mut(&request.merchant_id, &request.order_no)?;
-        if matches!(order.state.status, PayStatus::Processing | PayStatus::UserPaying) {
-            order.state.status = PayStatus::Closed;
-        }
+        order.close_unpaid();
         Ok(order.state.clone())
     }
 

@@ -164,6 +164,13 @@ pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> 
 /// Parses `text` with the Prometheus project's reference OpenMetrics parser
 /// (Python `prometheus_client`, strict: a family name clash, a bad TYPE, a
 /// missing `# EOF` all fail). `.ci/run` installs it.
+/// The value of the series `series` (name and labels, exactly as
+/// written) in OpenMetrics `text`.
+pub fn metric_value(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
 pub fn assert_openmetrics(text: &str) {
     use std::io::Write;
     let mut child = std::process::Command::new("python3")
