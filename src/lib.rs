@@ -15,6 +15,7 @@ pub mod config;
 mod csv_lines;
 pub mod domain;
 mod hex;
+pub mod pem;
 pub mod orchestration;
 pub mod policy;
 pub mod server;

@@ -176,7 +176,7 @@ async fn idle_connections_and_old_connections_are_closed_by_the_service() {
 }
 
 fn crl_next_update(path: &Path) -> i64 {
-    let crls = tokenvault::tls::pem::crls(path).unwrap();
+    let crls = tokenvault::pem::crls(path).unwrap();
     tokenvault::tls::crl_next_update(path, &crls, 0).unwrap().unwrap()
 }
 
@@ -253,7 +253,7 @@ async fn the_development_crl_is_re_signed_at_start_keeping_what_it_revokes() {
     std::fs::write(service.dir.path().join("gone.key.pem"), key_pem).unwrap();
     tokenvault::tls::pki::revoke(&service.keys, &cert).unwrap();
     // A CRL about to expire, revoking that certificate.
-    let crls = tokenvault::tls::pem::crls(&service.keys.crl()).unwrap();
+    let crls = tokenvault::pem::crls(&service.keys.crl()).unwrap();
     let (_, parsed) = x509_parser::parse_x509_crl(crls[0].as_ref()).unwrap();
     let serials: Vec<Vec<u8>> = parsed
         .iter_revoked_certificates()

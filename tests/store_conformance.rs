@@ -53,7 +53,7 @@ async fn acknowledged_writes_survive_sigkill() {
     child
         .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
         .env(CHILD_DIR, dir.path());
-    suite::acknowledged_writes_survive_sigkill(child, dir.path(), open).await;
+    suite::acknowledged_writes_survive_sigkill(child, || async { open(dir.path()) }).await;
 }
 
 /// Not a test of its own: the SIGKILL test's writer process. Without the

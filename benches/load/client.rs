@@ -36,7 +36,7 @@ pub struct Target {
 impl Target {
     pub fn new(addr: SocketAddr, ca: &Path, cert: &Path, key: &Path, proto: Proto) -> Target {
         let mut roots = rustls::RootCertStore::empty();
-        for c in tokenvault::tls::pem::certificates(ca).expect("CA certificate") {
+        for c in tokenvault::pem::certificates(ca).expect("CA certificate") {
             roots.add(c).expect("CA certificate parses");
         }
         let mut config =
@@ -45,8 +45,8 @@ impl Target {
                 .expect("TLS 1.3")
                 .with_root_certificates(roots)
                 .with_client_auth_cert(
-                    tokenvault::tls::pem::certificates(cert).expect("client certificate"),
-                    tokenvault::tls::pem::private_key(key).expect("client key"),
+                    tokenvault::pem::certificates(cert).expect("client certificate"),
+                    tokenvault::pem::private_key(key).expect("client key"),
                 )
                 .expect("client auth");
         config.alpn_protocols = match proto {

@@ -3,7 +3,7 @@
 //! verified against a configured CA, our own client certificate presented;
 //! every call bounded by a deadline and a response-size cap.
 
-use crate::tls::pem;
+use crate::pem;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::http::{header, Method, Request, Uri};

@@ -15,7 +15,8 @@ fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Ba
         .build()
         .map_err(|e| e.to_string())?;
     let vault = runtime.block_on(async {
-        let store = Backend::embedded(&config.data_dir, &config.store)
+        let store = Backend::open(&config.data_dir, &config.store)
+            .await
             .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
         let kek = Kek::from_dev_file(&config.kek_file()).map_err(|e| e.to_string())?;
         let vault_config =

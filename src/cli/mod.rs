@@ -8,6 +8,7 @@ mod check;
 mod init;
 mod keys;
 mod serve;
+mod store;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -74,6 +75,11 @@ enum Command {
         #[arg(long, default_value = "keys")]
         keys_dir: PathBuf,
     },
+    /// The PostgreSQL store (`[store] backend = "postgres"`).
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     #[cfg(feature = "bank-sim")]
     /// Run the bank channel simulator: a separate mutual-TLS server playing
     /// a bank's quick-pay interface (four-element check, SMS code, signing)
@@ -100,6 +106,18 @@ enum AuditCommand {
         config: Option<PathBuf>,
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCommand {
+    /// Apply the schema migrations this build carries to the database in
+    /// `[store.postgres]`, in one transaction (safe to run twice, or from
+    /// two places at once). Nodes refuse to start on an older or newer
+    /// schema than their own, naming both versions.
+    Migrate {
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -133,6 +151,9 @@ pub fn run() -> ExitCode {
             command: AuditCommand::Export { config, out },
         } => audit::export(config.as_deref(), out.as_deref()),
         Command::Keys { command } => keys::run(command),
+        Command::Store {
+            command: StoreCommand::Migrate { config },
+        } => store::migrate(config.as_deref()),
         #[cfg(feature = "dev-pki")]
         Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
         #[cfg(feature = "bank-sim")]

@@ -15,7 +15,7 @@ pub use limits::LimitsSection;
 pub use orchestration::{
     BindingSection, PaymentSection, RouteSection, RoutingSection, SharedCardPolicy, TokenDefaults,
 };
-pub use store::StoreSection;
+pub use store::{BackendKind, PostgresSection, PostgresUrl, StoreSection};
 pub use tls::TlsSection;
 pub use vault::{
     AuditSection, CardsSection, KekCustody, KekSection, KeysSection, DEFAULT_CRYPTOPERIOD_S,
@@ -154,6 +154,7 @@ impl ServiceConfig {
             &mut self.gateway.client_key,
         ]
         .into_iter()
+        .chain(self.store.paths())
         .flatten()
         {
             *p = abs(p);

@@ -122,7 +122,7 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     ensure_dir(&config.data_dir)?;
     // Validated before the listener opens, so a bad file fails the start.
     let layers = LayerSettings::build(config)?;
-    let store = Backend::embedded(&config.data_dir, &config.store)?;
+    let store = Backend::open(&config.data_dir, &config.store).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen {

@@ -1,13 +1,11 @@
 //! The store the service, its CLI and its app run on, as one type: a
-//! backend is chosen at start and everything above holds a `Backend`, never
-//! a concrete store. Today it has one variant, the embedded sled database;
-//! the PostgreSQL store joins as a second, and nothing above this file
-//! changes. (An enum rather than `dyn Store`: the trait's methods return
-//! `impl Future`, so it is not object-safe, and an enum keeps every call
-//! statically dispatched.)
+//! backend is chosen at start (`[store] backend`) and everything above
+//! holds a `Backend`, never a concrete store. (An enum rather than
+//! `dyn Store`: the trait's methods return `impl Future`, so it is not
+//! object-safe, and an enum keeps every call statically dispatched.)
 
-use super::{Batch, CommitError, Durable, Entry, SledStore, Store, StoreError};
-use crate::config::StoreSection;
+use super::{Batch, CommitError, Durable, Entry, PgStore, SledStore, Store, StoreError};
+use crate::config::{BackendKind, StoreSection};
 use std::path::Path;
 
 #[derive(Clone)]
@@ -15,6 +13,8 @@ use std::path::Path;
 pub enum Backend {
     /// One sled database in the data directory (`SledStore`).
     Sled(SledStore),
+    /// A PostgreSQL database shared by any number of nodes (`PgStore`).
+    Postgres(PgStore),
 }
 
 impl Backend {
@@ -22,12 +22,22 @@ impl Backend {
     pub fn embedded(data_dir: &Path, settings: &StoreSection) -> Result<Self, StoreError> {
         Ok(Backend::Sled(SledStore::open_with(data_dir, settings.into())?))
     }
+
+    /// The backend `[store]` chooses: sled in `data_dir`, or PostgreSQL
+    /// (connected, its schema checked against this build's).
+    pub async fn open(data_dir: &Path, settings: &StoreSection) -> Result<Self, StoreError> {
+        match settings.backend {
+            BackendKind::Sled => Backend::embedded(data_dir, settings),
+            BackendKind::Postgres => Ok(Backend::Postgres(PgStore::open(&settings.postgres).await?)),
+        }
+    }
 }
 
 impl Store for Backend {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match self {
             Backend::Sled(store) => store.get(key).await,
+            Backend::Postgres(store) => store.get(key).await,
         }
     }
 
@@ -39,12 +49,14 @@ impl Store for Backend {
     ) -> Result<Vec<Entry>, StoreError> {
         match self {
             Backend::Sled(store) => store.scan_prefix(prefix, after, limit).await,
+            Backend::Postgres(store) => store.scan_prefix(prefix, after, limit).await,
         }
     }
 
     async fn apply(&self, batch: Batch) -> Result<Durable, CommitError> {
         match self {
             Backend::Sled(store) => store.apply(batch).await,
+            Backend::Postgres(store) => store.apply(batch).await,
         }
     }
 
@@ -55,6 +67,7 @@ impl Store for Backend {
     ) -> Result<Vec<Option<Durable>>, CommitError> {
         match self {
             Backend::Sled(store) => store.apply_sequence(batches, seal).await,
+            Backend::Postgres(store) => store.apply_sequence(batches, seal).await,
         }
     }
 }

@@ -1,17 +1,20 @@
 //! Storage as the vault needs it, owned by the domain rather than by sled:
 //! point reads, ordered prefix scans, and one atomic, conditional, durable
-//! batch write. sled is one implementation; a PostgreSQL one can follow with
-//! the same semantics (`SELECT … FOR UPDATE` or version columns).
+//! batch write. sled (embedded, the default) and PostgreSQL (several nodes
+//! on one database) implement it with the same semantics; the conformance
+//! suite (tests/common/conformance.rs) holds both to them.
 
 mod backend;
 mod batch;
 pub mod codec;
 mod group_commit;
 pub mod keyspace;
+pub mod postgres;
 mod sled_store;
 
 pub use backend::Backend;
 pub use batch::{Batch, Expect};
+pub use postgres::PgStore;
 pub use sled_store::{SledSettings, SledStore, SledStoreStats};
 
 use std::future::Future;
@@ -31,6 +34,11 @@ pub enum StoreError {
     NotDurable(String),
     #[error("the store is closed")]
     Closed,
+    /// The answer to a commit was lost and whether it committed could not
+    /// be checked (the database stayed unreachable). Not acknowledged; a
+    /// retry with the same idempotency key settles it.
+    #[error("storage lost the answer to a commit and could not check its outcome: {0}")]
+    OutcomeUnknown(String),
 }
 
 /// Why a batch was not applied.

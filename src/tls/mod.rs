@@ -3,7 +3,6 @@
 
 pub mod identity;
 pub mod layout;
-pub mod pem;
 #[cfg(feature = "dev-pki")]
 pub mod pki;
 mod server_config;

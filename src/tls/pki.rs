@@ -288,7 +288,7 @@ fn certificate_serial(path: &Path) -> Result<Vec<u8>, PkiError> {
         path: path.to_owned(),
         reason,
     };
-    let der = super::pem::certificates(path).map_err(|e| bad(e.to_string()))?;
+    let der = crate::pem::certificates(path).map_err(|e| bad(e.to_string()))?;
     let first = der.first().ok_or_else(|| bad("no certificate".into()))?;
     let (_, cert) = x509_parser::parse_x509_certificate(first.as_ref()).map_err(|e| bad(e.to_string()))?;
     Ok(cert.raw_serial().to_vec())
@@ -300,7 +300,7 @@ fn revoked_serials(crl_path: &Path) -> Result<Vec<Vec<u8>>, PkiError> {
         reason,
     };
     let mut out = Vec::new();
-    for der in super::pem::crls(crl_path).map_err(|e| bad(e.to_string()))? {
+    for der in crate::pem::crls(crl_path).map_err(|e| bad(e.to_string()))? {
         let (_, crl) = x509_parser::parse_x509_crl(der.as_ref()).map_err(|e| bad(e.to_string()))?;
         out.extend(crl.iter_revoked_certificates().map(|r| r.raw_serial().to_vec()));
     }
@@ -319,7 +319,7 @@ mod tests {
         init(&layout, false).unwrap();
         assert!(layout.is_complete());
         for role in ROLES.into_iter().chain(SERVICE_CLIENTS).chain([BANK_SIM]) {
-            let der = crate::tls::pem::certificates(&layout.client_cert(role)).unwrap();
+            let der = crate::pem::certificates(&layout.client_cert(role)).unwrap();
             assert_eq!(
                 Identity::from_certificate(der[0].as_ref()).unwrap().to_string(),
                 format!("spiffe://tokenvault/{role}")

@@ -7,7 +7,7 @@
 //! that open connections watch, re-checking their peer's chain against the
 //! new trust anchors and CRL (`still_trusts`).
 
-use super::pem::{self, PemError};
+use crate::pem::{self, PemError};
 use rustls::pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 use rustls::server::danger::ClientCertVerifier;
 use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};

@@ -168,15 +168,13 @@ pub async fn faults_are_reported_never_hidden<S: Store>(store: S) {
 
 /// Every key a writer was told is stored survives a SIGKILL of its process.
 /// `child` is the re-executed test process writing `k/<n>` and printing
-/// `acked <n>` after each commit returns; this kills it mid-stream and hands
-/// the data directory to `reopen`.
-pub async fn acknowledged_writes_survive_sigkill<S, F>(
-    child: std::process::Command,
-    dir: &std::path::Path,
-    reopen: F,
-) where
+/// `acked <n>` after each commit returns; this kills it mid-stream and then
+/// opens the store again with `reopen`.
+pub async fn acknowledged_writes_survive_sigkill<S, F, Fut>(child: std::process::Command, reopen: F)
+where
     S: Store,
-    F: FnOnce(&std::path::Path) -> S,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = S>,
 {
     use std::io::BufRead;
     let mut child = { child }
@@ -198,7 +196,7 @@ pub async fn acknowledged_writes_survive_sigkill<S, F>(
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(acked.len(), 300, "the child acknowledged its writes");
-    let store = reopen(dir);
+    let store = reopen().await;
     for n in acked {
         assert!(
             store.get(format!("k/{n:06}").as_bytes()).await.unwrap().is_some(),

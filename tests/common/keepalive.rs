@@ -21,7 +21,7 @@ impl Conn {
     /// `h2`, else HTTP/1.1 keep-alive.
     pub async fn open(addr: SocketAddr, ca: &Path, cert: &Path, key: &Path, h2: bool) -> Conn {
         let mut roots = rustls::RootCertStore::empty();
-        for c in tokenvault::tls::pem::certificates(ca).unwrap() {
+        for c in tokenvault::pem::certificates(ca).unwrap() {
             roots.add(c).unwrap();
         }
         let mut config =
@@ -30,8 +30,8 @@ impl Conn {
                 .unwrap()
                 .with_root_certificates(roots)
                 .with_client_auth_cert(
-                    tokenvault::tls::pem::certificates(cert).unwrap(),
-                    tokenvault::tls::pem::private_key(key).unwrap(),
+                    tokenvault::pem::certificates(cert).unwrap(),
+                    tokenvault::pem::private_key(key).unwrap(),
                 )
                 .unwrap();
         config.alpn_protocols = vec![if h2 { b"h2".to_vec() } else { b"http/1.1".to_vec() }];

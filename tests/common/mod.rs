@@ -125,6 +125,8 @@ pub mod bank_sim;
 pub mod conformance;
 pub mod faults;
 pub mod keepalive;
+pub mod pg_proxy;
+pub mod postgres;
 pub mod routes;
 pub mod service;
 pub mod stack;

@@ -335,7 +335,7 @@ impl Client {
     pub fn new(addr: SocketAddr, ca: &Path, identity: Option<(&Path, &Path)>, tls: Tls) -> Client {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = rustls::RootCertStore::empty();
-        for cert in tokenvault::tls::pem::certificates(ca).unwrap() {
+        for cert in tokenvault::pem::certificates(ca).unwrap() {
             roots.add(cert).unwrap();
         }
         let versions: &[&rustls::SupportedProtocolVersion] = match tls {
@@ -349,8 +349,8 @@ impl Client {
         let config = match identity {
             Some((cert, key)) => builder
                 .with_client_auth_cert(
-                    tokenvault::tls::pem::certificates(cert).unwrap(),
-                    tokenvault::tls::pem::private_key(key).unwrap(),
+                    tokenvault::pem::certificates(cert).unwrap(),
+                    tokenvault::pem::private_key(key).unwrap(),
                 )
                 .unwrap(),
             None => builder.with_no_client_auth(),

@@ -1,0 +1,291 @@
+//! Issue 19: the PostgreSQL store on a real PostgreSQL started by the test
+//! (tests/common/postgres.rs). The backend conformance suite, unchanged;
+//! a COMMIT whose answer is lost, both ways, through a proxy that kills the
+//! backend between COMMIT and its answer; SIGKILL of a writer; the schema
+//! version check; TLS to the database and start-up errors that say what
+//! is wrong.
+
+mod common;
+
+use common::conformance as suite;
+use common::pg_proxy::{Proxy, Trap};
+use common::postgres::{self, Database};
+use tokenvault::config::PostgresSection;
+use tokenvault::store::{Backend, Batch, CommitError, PgStore, Store};
+
+/// A fresh database migrated to this build's schema, and the store on it
+/// through `Backend`, exactly as the service holds it.
+async fn fresh() -> (Database, Backend) {
+    let database = postgres::database();
+    let store = PgStore::connect(&database.settings()).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let store = PgStore::open(&database.settings()).await.expect("open");
+    (database, Backend::Postgres(store))
+}
+
+#[tokio::test]
+async fn batches_are_atomic() {
+    suite::atomic_batches(&fresh().await.1).await;
+}
+
+#[tokio::test]
+async fn preconditions_hold_exactly() {
+    suite::preconditions(&fresh().await.1).await;
+}
+
+#[tokio::test]
+async fn sequences_skip_failed_batches_and_seal_in_the_same_write() {
+    suite::sequences_skip_and_seal(&fresh().await.1).await;
+}
+
+#[tokio::test]
+async fn scans_are_ordered_and_page_without_gaps() {
+    suite::ordered_scans_and_paging(&fresh().await.1).await;
+}
+
+#[tokio::test]
+async fn injected_faults_are_reported_and_the_store_writes_on() {
+    suite::faults_are_reported_never_hidden(fresh().await.1).await;
+}
+
+/// Keys that differ only past a 0xff byte, or by length, page in the same
+/// order as on sled (bytea compares as bytes, shorter first).
+#[tokio::test]
+async fn binary_keys_order_and_prefix_as_on_sled() {
+    let (_db, store) = fresh().await;
+    let keys: [&[u8]; 6] = [b"p\xff", b"p\xff\x00", b"p\xff\xff", b"p\x00", b"p", b"q"];
+    let mut batch = Batch::new();
+    for key in keys {
+        batch.put(key.to_vec(), b"v".to_vec());
+    }
+    store.commit(batch).await.unwrap();
+    let got: Vec<Vec<u8>> = store
+        .scan_prefix(b"p", None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let expected: Vec<Vec<u8>> = [b"p".as_slice(), b"p\x00", b"p\xff", b"p\xff\x00", b"p\xff\xff"]
+        .map(<[u8]>::to_vec)
+        .to_vec();
+    assert_eq!(got, expected);
+    let within: Vec<Vec<u8>> = store
+        .scan_prefix(b"p\xff", Some(b"p\xff"), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(within, [b"p\xff\x00".to_vec(), b"p\xff\xff".to_vec()]);
+}
+
+/// Concurrent claims of one key: exactly one writer wins, every other gets
+/// `Conflict`, and nothing is written twice (the unique index makes the
+/// others wait, then see the winner's row).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_of_one_key_have_one_winner() {
+    let (_db, store) = fresh().await;
+    let mut tasks = Vec::new();
+    for writer in 0..16u8 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut batch = Batch::new();
+            batch.expect_absent(b"race".to_vec()).put(b"race".to_vec(), vec![writer]);
+            batch.put(format!("by/{writer}").into_bytes(), vec![writer]);
+            store.commit(batch).await
+        }));
+    }
+    let mut winners = Vec::new();
+    for (writer, task) in tasks.into_iter().enumerate() {
+        match task.await.unwrap() {
+            Ok(()) => winners.push(writer as u8),
+            Err(CommitError::Conflict) => {}
+            Err(e) => panic!("writer {writer}: {e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one claim wins");
+    assert_eq!(store.get(b"race").await.unwrap(), Some(vec![winners[0]]));
+    let written = store.scan_prefix(b"by/", None, 100).await.unwrap();
+    assert_eq!(written.len(), 1, "the losers wrote nothing");
+}
+
+/// A store reaching the cluster through the proxy (no TLS: the proxy reads
+/// the protocol), on a fresh migrated database.
+async fn behind_proxy() -> (Proxy, Backend, Backend) {
+    let (database, direct) = fresh().await;
+    let proxy = Proxy::start(postgres::cluster().port).await;
+    let settings = PostgresSection {
+        url: Some(tokenvault::config::PostgresUrl(
+            format!(
+                "host=127.0.0.1 port={} user={} dbname={}",
+                proxy.port,
+                postgres::cluster().user,
+                database.name
+            )
+            .parse()
+            .unwrap(),
+        )),
+        tls: false,
+        ..PostgresSection::default()
+    };
+    let proxied = Backend::Postgres(PgStore::open(&settings).await.unwrap());
+    (proxy, proxied, direct)
+}
+
+fn claim(key: &str, value: &str) -> Batch {
+    let mut batch = Batch::new();
+    batch
+        .expect_absent(key.as_bytes().to_vec())
+        .put(key.as_bytes().to_vec(), value.as_bytes().to_vec());
+    batch
+}
+
+/// The connection is killed after the server committed and before its
+/// answer arrives. The store settles the outcome with the write id: it
+/// reports the write stored, with the batches that applied, and does not
+/// run it again (which would now conflict with itself or double the
+/// sealed counter).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_whose_answer_is_lost_is_found_and_not_repeated() {
+    let (proxy, store, direct) = behind_proxy().await;
+    store.commit(claim("taken", "before")).await.unwrap();
+    proxy.arm(Trap::LoseCommitAnswer);
+    let seals = std::sync::atomic::AtomicU32::new(0);
+    let seal = |applied: &[bool]| {
+        seals.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let mut b = Batch::new();
+        b.put(b"sealed".to_vec(), format!("{applied:?}").into_bytes());
+        Ok(b)
+    };
+    let outcome = store
+        .apply_sequence(&[claim("new", "1"), claim("taken", "again")], &seal)
+        .await
+        .expect("a committed write is reported stored");
+    assert_eq!(proxy.fired(), 1, "the answer to COMMIT was lost");
+    assert_eq!(
+        outcome.iter().map(Option::is_some).collect::<Vec<_>>(),
+        [true, false],
+        "the batches that applied, as the committed transaction recorded them"
+    );
+    assert_eq!(seals.load(std::sync::atomic::Ordering::SeqCst), 1, "not run again");
+    assert_eq!(direct.get(b"new").await.unwrap(), Some(b"1".to_vec()));
+    assert_eq!(direct.get(b"taken").await.unwrap(), Some(b"before".to_vec()));
+    assert_eq!(direct.get(b"sealed").await.unwrap(), Some(b"[true, false]".to_vec()));
+    // And the store writes on through the proxy.
+    store.commit(claim("after", "x")).await.unwrap();
+}
+
+/// COMMIT never reaches the server and the backend is killed: nothing was
+/// committed. The store fences the write id, finds it absent, and writes
+/// once more; the claim is there exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_that_never_arrived_is_retried_once() {
+    let (proxy, store, direct) = behind_proxy().await;
+    proxy.arm(Trap::DropCommit);
+    store.commit(claim("once", "1")).await.expect("retried after the lost COMMIT");
+    assert_eq!(proxy.fired(), 1);
+    assert_eq!(direct.get(b"once").await.unwrap(), Some(b"1".to_vec()));
+    assert!(matches!(
+        store.commit(claim("once", "2")).await,
+        Err(CommitError::Conflict)
+    ));
+}
+
+#[tokio::test]
+async fn a_node_refuses_a_schema_older_or_newer_than_its_own() {
+    let database = postgres::database();
+    let e = PgStore::open(&database.settings()).await.err().expect("unmigrated").to_string();
+    assert!(e.contains("version 0") && e.contains("version 1") && e.contains("store migrate"), "{e}");
+    let store = PgStore::connect(&database.settings()).await.unwrap();
+    let first = store.migrate().await.unwrap();
+    assert_eq!((first.from, first.to), (0, 1));
+    let again = store.migrate().await.unwrap();
+    assert_eq!((again.from, again.to), (1, 1), "migrating twice does nothing");
+    PgStore::open(&database.settings()).await.expect("current schema");
+    run_on(&database, "INSERT INTO tokenvault_schema (version) VALUES (2)").await;
+    let e = PgStore::open(&database.settings()).await.err().expect("newer").to_string();
+    assert!(e.contains("version 2") && e.contains("version 1") && e.contains("newer"), "{e}");
+}
+
+/// Runs SQL in `database` as the test's administrator.
+async fn run_on(database: &Database, sql: &str) {
+    let (client, connection) = tokio_postgres::connect(&database.conninfo, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client.batch_execute(sql).await.unwrap();
+}
+
+#[tokio::test]
+async fn start_up_errors_say_what_is_wrong() {
+    let database = postgres::database();
+    let mut settings = database.settings();
+    let Some(_) = settings.ca_cert.as_ref() else {
+        return; // an external server without TLS: nothing to check here
+    };
+    // TLS verified against a CA that did not sign the server's certificate.
+    let other = tempfile::tempdir().unwrap();
+    let layout = tokenvault::tls::pki::PkiLayout::new(other.path());
+    tokenvault::tls::pki::init(&layout, false).unwrap();
+    settings.ca_cert = Some(layout.ca_cert());
+    let e = PgStore::connect(&settings).await.err().expect("wrong CA").to_string();
+    assert!(e.to_lowercase().contains("certificate"), "{e}");
+    // Nobody listening.
+    let mut settings = database.settings();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    settings.url = Some(tokenvault::config::PostgresUrl(
+        format!("host=127.0.0.1 port={closed} user=postgres dbname=x").parse().unwrap(),
+    ));
+    let e = PgStore::connect(&settings).await.err().expect("unreachable").to_string();
+    assert!(e.contains("PostgreSQL") && e.to_lowercase().contains("connect"), "{e}");
+    // A database that does not exist.
+    let mut settings = database.settings();
+    settings.url = Some(tokenvault::config::PostgresUrl(
+        format!("host=127.0.0.1 port={} user=postgres dbname=no_such_db", postgres::cluster().port)
+            .parse()
+            .unwrap(),
+    ));
+    let e = PgStore::connect(&settings).await.err().expect("no database").to_string();
+    assert!(e.contains("no_such_db"), "{e}");
+}
+
+/// The writer re-executes this test binary into `child_writer` below.
+const CHILD_DB: &str = "TOKENVAULT_PG_CHILD_CONNINFO";
+
+#[tokio::test]
+async fn acknowledged_writes_survive_sigkill() {
+    let (database, _) = fresh().await;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap());
+    child
+        .args(["--exact", "child_writer", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DB, &database.conninfo);
+    // The child reaches the same cluster (started by this process).
+    child.env("TOKENVAULT_TEST_PG_URL", external_url());
+    let settings = database.settings();
+    suite::acknowledged_writes_survive_sigkill(child, || async move {
+        PgStore::open(&settings).await.unwrap()
+    })
+    .await;
+}
+
+/// This process's cluster as a URL the child can be pointed at.
+fn external_url() -> String {
+    let c = postgres::cluster();
+    format!("postgres://{}@{}:{}/postgres", c.user, c.host, c.port)
+}
+
+/// Not a test of its own: the SIGKILL test's writer process. Without the
+/// variable it returns at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_writer() {
+    let Ok(conninfo) = std::env::var(CHILD_DB) else {
+        return;
+    };
+    let settings = PostgresSection {
+        url: Some(tokenvault::config::PostgresUrl(conninfo.parse().unwrap())),
+        tls: false,
+        ..PostgresSection::default()
+    };
+    suite::write_and_acknowledge_forever(PgStore::open(&settings).await.unwrap()).await;
+}
