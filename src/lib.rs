@@ -15,8 +15,8 @@ pub mod config;
 mod csv_lines;
 pub mod domain;
 mod hex;
-pub mod pem;
 pub mod orchestration;
+pub mod pem;
 pub mod policy;
 pub mod server;
 #[cfg(feature = "bank-sim")]

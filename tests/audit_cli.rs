@@ -6,7 +6,7 @@ mod common;
 use common::service::{Options, Service};
 use serde_json::json;
 use std::process::Command;
-use tokenvault::store::{Batch, SledStore, Store};
+use tokenvault::store::{Batch, Store};
 
 fn cli(service: &Service, args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
@@ -50,7 +50,7 @@ async fn edited_and_deleted_records_are_named() {
     assert!(out.contains("audit chain intact"), "{out}");
 
     // Edit record 2 in place: same length, so it still decodes.
-    let store = SledStore::open(&service.data_dir()).unwrap();
+    let store = service.open_store().await;
     let original = store.get(&record_key(2)).await.unwrap().expect("record 2");
     let at = original
         .windows(7)
@@ -67,7 +67,7 @@ async fn edited_and_deleted_records_are_named() {
     assert!(out.contains("audit record 2 was altered"), "{out}");
 
     // Put it back, delete record 3 instead.
-    let store = SledStore::open(&service.data_dir()).unwrap();
+    let store = service.open_store().await;
     let mut batch = Batch::new();
     batch.put(record_key(2), original).delete(record_key(3));
     store.commit(batch).await.unwrap();

@@ -20,7 +20,7 @@ use tokenvault::vault::Alone;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fault_at_any_write_of_a_debit_pays_once_and_strands_nothing() {
     let (w, _, token, config) = stack::bound_then_stopped("u-faults", 6_161).await;
-    let (store, faults) = FaultyStore::new(stack::open_store(&config));
+    let (store, faults) = FaultyStore::new(stack::open_store(&config).await);
     let (vault, node) = stack::node(&config, store).await;
     let expires = Timestamp::now().seconds() + 3_000;
     let token_number = stack::token_number(&token);

@@ -22,7 +22,7 @@ use tokenvault::domain::ids::MerchantId;
 use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::payment::OrderId;
 use tokenvault::orchestration::{OrchestrationError, Orchestrator, PaymentStatus, PaymentView};
-use tokenvault::store::SledStore;
+use tokenvault::store::Backend;
 use tokenvault::vault::{Alone, Vault};
 
 const CHILD_CONFIG: &str = "TOKENVAULT_DEBIT_KILL_CONFIG";
@@ -36,7 +36,7 @@ async fn child_debit_until_abort() {
     };
     let var = |name: &str| std::env::var(name).unwrap();
     let config = Path::new(&config);
-    let (store, faults) = FaultyStore::new(stack::open_store(config));
+    let (store, faults) = FaultyStore::new(stack::open_store(config).await);
     let (vault, orchestrator) = stack::node(config, store).await;
     // Armed only now: opening the vault writes too.
     let before = faults.writes();
@@ -90,7 +90,7 @@ fn run_child(
     Some((writes.parse().unwrap(), outcome.to_owned()))
 }
 
-async fn payment(vault: &Vault<SledStore>, orchestrator: &Orchestrator, order: &str) -> Option<PaymentView> {
+async fn payment(vault: &Vault<Backend>, orchestrator: &Orchestrator, order: &str) -> Option<PaymentView> {
     let merchant = MerchantId::parse(MERCHANT).unwrap();
     let order = OrderId::parse(order).unwrap();
     match orchestrator
@@ -117,7 +117,7 @@ async fn a_debit_killed_at_each_write_strands_no_reservation_and_loses_no_paymen
             let order = format!("{scenario}-{abort_at}");
             let bank_before = w.bank.orders().await.len();
             let finished = run_child(&config, abort_at, &token, &order, expires);
-            let (vault, orchestrator) = stack::node(&config, stack::open_store(&config)).await;
+            let (vault, orchestrator) = stack::node(&config, stack::open_store(&config).await).await;
             let found = payment(&vault, &orchestrator, &order).await;
             let report = vault.audit_verify(&actor()).await.unwrap();
             assert!(

@@ -106,7 +106,7 @@ async fn the_sweep_deletes_expired_answers_audits_and_counts_them() {
 
     // Nothing is left in the store, and every card is still there.
     service.kill();
-    let store = common::open_sled(&service.data_dir()).await;
+    let store = service.open_store().await;
     use tokenvault::store::Store;
     let left = store.scan_prefix(b"idempotency/", None, 1000).await.unwrap();
     assert!(left.is_empty(), "{} records left", left.len());
@@ -125,7 +125,7 @@ async fn a_remembered_answer_that_does_not_read_counts_as_expired() {
     service.kill();
     {
         use tokenvault::store::{Batch, Store};
-        let store = common::open_sled(&service.data_dir()).await;
+        let store = service.open_store().await;
         let records = store.scan_prefix(b"idempotency/", None, 10).await.unwrap();
         assert_eq!(records.len(), 1);
         let mut batch = Batch::new();

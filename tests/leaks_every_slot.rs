@@ -37,24 +37,10 @@ fn encodings(value: &str) -> Vec<Vec<u8>> {
 }
 
 fn data_files(dir: &std::path::Path) -> Vec<u8> {
-    let mut data = Vec::new();
-    for entry in walk(dir) {
-        data.extend(std::fs::read(entry).unwrap_or_default());
-    }
-    data
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            out.extend(walk(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
+    common::files_under(dir)
+        .into_iter()
+        .flat_map(|(_, bytes)| bytes)
+        .collect()
 }
 
 #[tokio::test]
@@ -146,7 +132,7 @@ async fn personal_numbers_in_every_caller_slot_are_stored_logged_and_audited_now
         log.contains("DEVELOPMENT KEY-ENCRYPTING KEY"),
         "the log was captured"
     );
-    let files = data_files(&service.data_dir());
+    let files = data_files(&service.stored_dir());
     for secret in &secrets {
         for encoded in encodings(secret) {
             for (place, haystack) in [

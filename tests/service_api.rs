@@ -8,7 +8,7 @@ mod common;
 
 use common::service::{Options, Service};
 use serde_json::{json, Value};
-use tokenvault::store::{SledStore, Store};
+use tokenvault::store::Store;
 
 const PAN: &str = "6205500000000000004";
 const NAME: &str = "欧阳娜娜";
@@ -482,21 +482,15 @@ async fn the_api_end_to_end_leaks_nothing() {
     service.kill();
 
     // Only the two valid cards and one identity were stored.
-    let store = SledStore::open(&service.data_dir()).unwrap();
+    let store = service.open_store().await;
     assert_eq!(store.scan_prefix(b"card/", None, 100).await.unwrap().len(), 2);
     assert_eq!(store.scan_prefix(b"identity/", None, 100).await.unwrap().len(), 1);
     drop(store);
 
-    let mut data = Vec::new();
-    for entry in std::fs::read_dir(service.data_dir()).unwrap().flatten() {
-        if entry.path().is_file() {
-            data.extend(std::fs::read(entry.path()).unwrap());
-        } else {
-            for sub in std::fs::read_dir(entry.path()).unwrap().flatten() {
-                data.extend(std::fs::read(sub.path()).unwrap());
-            }
-        }
-    }
+    let data: Vec<u8> = common::files_under(&service.stored_dir())
+        .into_iter()
+        .flat_map(|(_, bytes)| bytes)
+        .collect();
     for secret in &secrets {
         for (place, haystack) in [
             ("service log", log.as_bytes()),

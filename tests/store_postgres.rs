@@ -91,7 +91,9 @@ async fn concurrent_claims_of_one_key_have_one_winner() {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let mut batch = Batch::new();
-            batch.expect_absent(b"race".to_vec()).put(b"race".to_vec(), vec![writer]);
+            batch
+                .expect_absent(b"race".to_vec())
+                .put(b"race".to_vec(), vec![writer]);
             batch.put(format!("by/{writer}").into_bytes(), vec![writer]);
             store.commit(batch).await
         }));
@@ -168,10 +170,17 @@ async fn a_commit_whose_answer_is_lost_is_found_and_not_repeated() {
         [true, false],
         "the batches that applied, as the committed transaction recorded them"
     );
-    assert_eq!(seals.load(std::sync::atomic::Ordering::SeqCst), 1, "not run again");
+    assert_eq!(
+        seals.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "not run again"
+    );
     assert_eq!(direct.get(b"new").await.unwrap(), Some(b"1".to_vec()));
     assert_eq!(direct.get(b"taken").await.unwrap(), Some(b"before".to_vec()));
-    assert_eq!(direct.get(b"sealed").await.unwrap(), Some(b"[true, false]".to_vec()));
+    assert_eq!(
+        direct.get(b"sealed").await.unwrap(),
+        Some(b"[true, false]".to_vec())
+    );
     // And the store writes on through the proxy.
     store.commit(claim("after", "x")).await.unwrap();
 }
@@ -183,7 +192,10 @@ async fn a_commit_whose_answer_is_lost_is_found_and_not_repeated() {
 async fn a_commit_that_never_arrived_is_retried_once() {
     let (proxy, store, direct) = behind_proxy().await;
     proxy.arm(Trap::DropCommit);
-    store.commit(claim("once", "1")).await.expect("retried after the lost COMMIT");
+    store
+        .commit(claim("once", "1"))
+        .await
+        .expect("retried after the lost COMMIT");
     assert_eq!(proxy.fired(), 1);
     assert_eq!(direct.get(b"once").await.unwrap(), Some(b"1".to_vec()));
     assert!(matches!(
@@ -195,8 +207,15 @@ async fn a_commit_that_never_arrived_is_retried_once() {
 #[tokio::test]
 async fn a_node_refuses_a_schema_older_or_newer_than_its_own() {
     let database = postgres::database();
-    let e = PgStore::open(&database.settings()).await.err().expect("unmigrated").to_string();
-    assert!(e.contains("version 0") && e.contains("version 1") && e.contains("store migrate"), "{e}");
+    let e = PgStore::open(&database.settings())
+        .await
+        .err()
+        .expect("unmigrated")
+        .to_string();
+    assert!(
+        e.contains("version 0") && e.contains("version 1") && e.contains("store migrate"),
+        "{e}"
+    );
     let store = PgStore::connect(&database.settings()).await.unwrap();
     let first = store.migrate().await.unwrap();
     assert_eq!((first.from, first.to), (0, 1));
@@ -204,8 +223,15 @@ async fn a_node_refuses_a_schema_older_or_newer_than_its_own() {
     assert_eq!((again.from, again.to), (1, 1), "migrating twice does nothing");
     PgStore::open(&database.settings()).await.expect("current schema");
     run_on(&database, "INSERT INTO tokenvault_schema (version) VALUES (2)").await;
-    let e = PgStore::open(&database.settings()).await.err().expect("newer").to_string();
-    assert!(e.contains("version 2") && e.contains("version 1") && e.contains("newer"), "{e}");
+    let e = PgStore::open(&database.settings())
+        .await
+        .err()
+        .expect("newer")
+        .to_string();
+    assert!(
+        e.contains("version 2") && e.contains("version 1") && e.contains("newer"),
+        "{e}"
+    );
 }
 
 /// Runs SQL in `database` as the test's administrator.
@@ -229,24 +255,48 @@ async fn start_up_errors_say_what_is_wrong() {
     let layout = tokenvault::tls::pki::PkiLayout::new(other.path());
     tokenvault::tls::pki::init(&layout, false).unwrap();
     settings.ca_cert = Some(layout.ca_cert());
-    let e = PgStore::connect(&settings).await.err().expect("wrong CA").to_string();
+    let e = PgStore::connect(&settings)
+        .await
+        .err()
+        .expect("wrong CA")
+        .to_string();
     assert!(e.to_lowercase().contains("certificate"), "{e}");
     // Nobody listening.
     let mut settings = database.settings();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     settings.url = Some(tokenvault::config::PostgresUrl(
-        format!("host=127.0.0.1 port={closed} user=postgres dbname=x").parse().unwrap(),
-    ));
-    let e = PgStore::connect(&settings).await.err().expect("unreachable").to_string();
-    assert!(e.contains("PostgreSQL") && e.to_lowercase().contains("connect"), "{e}");
-    // A database that does not exist.
-    let mut settings = database.settings();
-    settings.url = Some(tokenvault::config::PostgresUrl(
-        format!("host=127.0.0.1 port={} user=postgres dbname=no_such_db", postgres::cluster().port)
+        format!("host=127.0.0.1 port={closed} user=postgres dbname=x")
             .parse()
             .unwrap(),
     ));
-    let e = PgStore::connect(&settings).await.err().expect("no database").to_string();
+    let e = PgStore::connect(&settings)
+        .await
+        .err()
+        .expect("unreachable")
+        .to_string();
+    assert!(
+        e.contains("PostgreSQL") && e.to_lowercase().contains("connect"),
+        "{e}"
+    );
+    // A database that does not exist.
+    let mut settings = database.settings();
+    settings.url = Some(tokenvault::config::PostgresUrl(
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=no_such_db",
+            postgres::cluster().port
+        )
+        .parse()
+        .unwrap(),
+    ));
+    let e = PgStore::connect(&settings)
+        .await
+        .err()
+        .expect("no database")
+        .to_string();
     assert!(e.contains("no_such_db"), "{e}");
 }
 
@@ -263,9 +313,10 @@ async fn acknowledged_writes_survive_sigkill() {
     // The child reaches the same cluster (started by this process).
     child.env("TOKENVAULT_TEST_PG_URL", external_url());
     let settings = database.settings();
-    suite::acknowledged_writes_survive_sigkill(child, || async move {
-        PgStore::open(&settings).await.unwrap()
-    })
+    suite::acknowledged_writes_survive_sigkill(
+        child,
+        || async move { PgStore::open(&settings).await.unwrap() },
+    )
     .await;
 }
 
@@ -288,4 +339,44 @@ async fn child_writer() {
         ..PostgresSection::default()
     };
     suite::write_and_acknowledge_forever(PgStore::open(&settings).await.unwrap()).await;
+}
+
+/// The vault's committer runs the store on a runtime of its own thread. A
+/// connection it causes to be made must still serve callers on the
+/// service's runtime while that thread is idle (it once hung them: the
+/// connection's socket and task lived on the committer's runtime).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_made_from_another_runtime_serves_this_one() {
+    let (database, _) = fresh().await;
+    let mut settings = database.settings();
+    settings.pool_size = 1;
+    let store = PgStore::open(&settings).await.unwrap();
+    // Close the pool's one connection, so the next user makes a new one.
+    postgres::cluster().execute(&format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}' AND pid <> pg_backend_pid()",
+        database.name
+    ));
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let elsewhere = store.clone();
+    let (made, idle) = std::sync::mpsc::channel();
+    let thread = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(elsewhere.commit(claim("from-elsewhere", "1")))
+            .unwrap();
+        made.send(()).unwrap();
+        // Idle, as the committer is between groups: this runtime is not driven.
+        std::thread::sleep(std::time::Duration::from_secs(8));
+    });
+    idle.recv().unwrap();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), store.get(b"from-elsewhere")).await;
+    assert_eq!(
+        read.expect("a read on this runtime does not wait for the other to run")
+            .unwrap(),
+        Some(b"1".to_vec())
+    );
+    thread.join().unwrap();
 }

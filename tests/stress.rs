@@ -372,7 +372,7 @@ async fn floods_of_bad_requests_and_slow_clients_store_nothing_and_do_not_starve
 
     // Nothing was stored from the bad requests: only the legitimate cards.
     service.kill();
-    let store = tokenvault::store::SledStore::open(&service.data_dir()).unwrap();
+    let store = service.open_store().await;
     let cards = tokenvault::store::Store::scan_prefix(&store, b"card/", None, 10_000)
         .await
         .unwrap();

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::{BindingId, BindingStatus, OrchestrationError, PaymentStatus};
-use tokenvault::store::{Batch, SledStore};
+use tokenvault::store::Batch;
 use tokenvault::vault::keys::kek::Kek;
 use tokenvault::vault::{Alone, Joined, StoredCard, Vault, VaultConfig, VaultError};
 
@@ -27,7 +27,7 @@ const WRITE_DELAY: std::time::Duration = std::time::Duration::from_millis(15);
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unbind_on_one_node_excludes_debits_on_another() {
     let (w, binding, token, config) = stack::bound_then_stopped("u-two", 5_151).await;
-    let store = stack::open_store(&config);
+    let store = stack::open_store(&config).await;
     let (vault_a, node_a) = stack::node(&config, store.clone()).await;
     // Node B's writes land late, so an unbind on A can run between what a
     // debit on B read and what it writes.
@@ -138,7 +138,7 @@ impl<V> Joined<V> for Claim {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_key_claimed_on_two_nodes_at_once_lands_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = SledStore::open(&dir.path().join("data")).unwrap();
+    let store = common::fresh_backend(dir.path()).await;
     let kek = || Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
     let config = || VaultConfig::embedded().unwrap();
     let vault_a = Vault::open(store.clone(), kek(), config()).await.unwrap();

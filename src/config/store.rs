@@ -198,9 +198,11 @@ mod tests {
         assert!(e.contains("store.postgres.url") && e.contains("required"), "{e}");
         let e = parse("backend = \"postgres\"\n[postgres]\nurl = \"postgres://u@h/db\"").unwrap_err();
         assert!(e.contains("store.postgres.ca_cert"), "{e}");
-        let e = parse("backend = \"postgres\"\n[postgres]\nurl = \"postgres://u@h\"\ntls = false").unwrap_err();
+        let e =
+            parse("backend = \"postgres\"\n[postgres]\nurl = \"postgres://u@h\"\ntls = false").unwrap_err();
         assert!(e.contains("names no database"), "{e}");
-        let e = parse("backend = \"postgres\"\n[postgres]\nurl = \"postgres://u@h:notaport/db\"").unwrap_err();
+        let e =
+            parse("backend = \"postgres\"\n[postgres]\nurl = \"postgres://u@h:notaport/db\"").unwrap_err();
         assert!(e.contains("store.postgres.url"), "{e}");
         let e = parse("backend = \"mysql\"").unwrap_err();
         assert!(e.contains("mysql"), "{e}");

@@ -123,6 +123,7 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     // Validated before the listener opens, so a bad file fails the start.
     let layers = LayerSettings::build(config)?;
     let store = Backend::open(&config.data_dir, &config.store).await?;
+    tracing::info!(backend = store.describe(), "store opened");
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| ServeError::Listen {

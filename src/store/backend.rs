@@ -31,6 +31,14 @@ impl Backend {
             BackendKind::Postgres => Ok(Backend::Postgres(PgStore::open(&settings.postgres).await?)),
         }
     }
+
+    /// Which backend, for the log.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Backend::Sled(_) => "sled (embedded)",
+            Backend::Postgres(_) => "postgres",
+        }
+    }
 }
 
 impl Store for Backend {

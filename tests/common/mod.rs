@@ -45,6 +45,47 @@ pub async fn open_sled(path: &std::path::Path) -> SledStore {
     panic!("sled store at {}: {last_error:?}", path.display());
 }
 
+/// The store a service's config names, as the service opens it: sled in
+/// its data directory (retried while the stopped service's lock lingers),
+/// or its PostgreSQL database.
+pub async fn open_backend(config: &tokenvault::config::ServiceConfig) -> tokenvault::store::Backend {
+    match config.store.backend {
+        tokenvault::config::BackendKind::Postgres => {
+            tokenvault::store::Backend::open(&config.data_dir, &config.store)
+                .await
+                .expect("the service's PostgreSQL store")
+        }
+        _ => tokenvault::store::Backend::Sled(open_sled(&config.data_dir).await),
+    }
+}
+
+/// A fresh store on the backend this run selected
+/// (`TOKENVAULT_TEST_BACKEND`): sled in `dir`, or a new PostgreSQL
+/// database migrated to this build's schema.
+pub async fn fresh_backend(dir: &std::path::Path) -> tokenvault::store::Backend {
+    if !postgres::selected() {
+        return tokenvault::store::Backend::Sled(open_sled(&dir.join("data")).await);
+    }
+    let settings = postgres::database().settings();
+    let store = tokenvault::store::PgStore::connect(&settings)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    tokenvault::store::Backend::Postgres(tokenvault::store::PgStore::open(&settings).await.expect("open"))
+}
+
+/// Where `fresh_backend(dir)`'s bytes are on disk, flushed there: sled's
+/// files (drop the store first), or the cluster's files and WAL after a
+/// CHECKPOINT.
+pub fn fresh_backend_files(dir: &std::path::Path) -> std::path::PathBuf {
+    if !postgres::selected() {
+        return dir.join("data");
+    }
+    let cluster = postgres::cluster();
+    cluster.checkpoint();
+    cluster.data_dir.clone().expect("a cluster started by the tests")
+}
+
 /// `open_in`, and the store beside it.
 pub async fn open_with_store(dir: &std::path::Path) -> (Vault<SledStore>, SledStore) {
     let store = open_sled(&dir.join("data")).await;
@@ -150,8 +191,14 @@ pub fn resident_id(area: &str, yyyymmdd: &str, seq: u16) -> String {
 pub fn files_under(dir: &std::path::Path) -> Vec<(std::path::PathBuf, Vec<u8>)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
+    assert!(dir.is_dir(), "{} is not a directory", dir.display());
     while let Some(d) = stack.pop() {
-        for entry in std::fs::read_dir(&d).unwrap().map(Result::unwrap) {
+        // A database server may remove a temporary file or folder while
+        // this reads: what is gone is skipped.
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 stack.push(path);

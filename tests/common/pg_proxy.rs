@@ -96,7 +96,10 @@ async fn relay(client: TcpStream, shared: Arc<Shared>) {
         tokio::spawn(async move {
             while let Ok((kind, raw)) = frame(&mut server_read, true).await {
                 if kind == b'K' && raw.len() >= 9 {
-                    pid.store(i32::from_be_bytes([raw[5], raw[6], raw[7], raw[8]]), Ordering::SeqCst);
+                    pid.store(
+                        i32::from_be_bytes([raw[5], raw[6], raw[7], raw[8]]),
+                        Ordering::SeqCst,
+                    );
                 }
                 if swallow.load(Ordering::SeqCst) {
                     if kind == b'Z' {
@@ -114,7 +117,11 @@ async fn relay(client: TcpStream, shared: Arc<Shared>) {
     while let Ok((kind, raw)) = frame(&mut client_read, typed).await {
         typed = true;
         let is_commit = kind == b'Q' && raw.get(5..11) == Some(b"COMMIT".as_slice());
-        let trap = if is_commit { shared.armed.lock().unwrap().take() } else { None };
+        let trap = if is_commit {
+            shared.armed.lock().unwrap().take()
+        } else {
+            None
+        };
         if let Some(trap) = trap {
             if trap == Trap::LoseCommitAnswer {
                 swallow.store(true, Ordering::SeqCst);

@@ -88,7 +88,10 @@ impl Database {
 }
 
 fn bin_dir() -> PathBuf {
-    let mut candidates: Vec<PathBuf> = std::env::var_os("TOKENVAULT_TEST_PG_BIN").map(PathBuf::from).into_iter().collect();
+    let mut candidates: Vec<PathBuf> = std::env::var_os("TOKENVAULT_TEST_PG_BIN")
+        .map(PathBuf::from)
+        .into_iter()
+        .collect();
     if let Ok(entries) = std::fs::read_dir("/usr/lib/postgresql") {
         let mut versions: Vec<PathBuf> = entries.flatten().map(|e| e.path().join("bin")).collect();
         versions.sort();
@@ -136,7 +139,9 @@ impl Cluster {
             host,
             port: config.get_ports().first().copied().unwrap_or(5432),
             user: config.get_user().unwrap_or("postgres").to_owned(),
-            password: config.get_password().map(|p| String::from_utf8_lossy(p).into_owned()),
+            password: config
+                .get_password()
+                .map(|p| String::from_utf8_lossy(p).into_owned()),
             data_dir: None,
             ca_cert: None,
             watchdog: Mutex::new(None),
@@ -145,21 +150,42 @@ impl Cluster {
 
     fn start() -> Cluster {
         let bin = bin_dir();
-        let dir = tempfile::Builder::new().prefix("tokenvault-pg-").tempdir().unwrap().keep();
+        let dir = tempfile::Builder::new()
+            .prefix("tokenvault-pg-")
+            .tempdir()
+            .unwrap()
+            .keep();
         let data = dir.join("data");
         let pki = PkiLayout::new(dir.join("pki"));
         pki::init(&pki, false).expect("the database's certificate");
         if is_root() {
-            let status = Command::new("chown").args(["-R", "postgres:"]).arg(&dir).status().unwrap();
+            let status = Command::new("chown")
+                .args(["-R", "postgres:"])
+                .arg(&dir)
+                .status()
+                .unwrap();
             assert!(status.success(), "chown {} to postgres", dir.display());
         }
         let initdb = as_postgres(&bin.join("initdb"))
             .arg("-D")
             .arg(&data)
-            .args(["-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-sync", "--no-instructions"])
+            .args([
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .output()
             .expect("run initdb");
-        assert!(initdb.status.success(), "initdb: {}", String::from_utf8_lossy(&initdb.stderr));
+        assert!(
+            initdb.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
         // Loopback only; both with and without TLS (the store's tests use
         // both); trust, since the tests own the cluster.
         std::fs::write(
@@ -210,7 +236,10 @@ impl Cluster {
     }
 
     fn conninfo(&self, dbname: &str) -> String {
-        let mut s = format!("host={} port={} user={} dbname={dbname}", self.host, self.port, self.user);
+        let mut s = format!(
+            "host={} port={} user={} dbname={dbname}",
+            self.host, self.port, self.user
+        );
         if let Some(p) = &self.password {
             s.push_str(&format!(" password={p}"));
         }
@@ -238,7 +267,10 @@ impl Cluster {
     {
         let conninfo = self.conninfo("postgres");
         std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
             runtime.block_on(async move {
                 let (client, connection) = tokio_postgres::connect(&conninfo, tokio_postgres::NoTls).await?;
                 tokio::spawn(connection);
@@ -284,4 +316,3 @@ impl Cluster {
         self.execute("CHECKPOINT");
     }
 }
-

@@ -24,6 +24,10 @@ pub struct Options {
     /// Lines added to the generated `[tls]` and `[limits]` tables.
     pub extra_tls: String,
     pub extra_limits: String,
+    /// Tests of sled's own files (a full or frozen disk under the data
+    /// directory) pin sled; every other test runs on the backend the run
+    /// selected (`TOKENVAULT_TEST_BACKEND`).
+    pub sled_only: bool,
 }
 
 impl Default for Options {
@@ -39,6 +43,7 @@ impl Default for Options {
             extra_config: String::new(),
             extra_tls: String::new(),
             extra_limits: String::new(),
+            sled_only: false,
         }
     }
 }
@@ -89,6 +94,22 @@ impl Service {
             ),
         )
         .unwrap();
+        if super::postgres::selected() && !options.sled_only {
+            let database = super::postgres::database();
+            let mut config = std::fs::read_to_string(&config_path).unwrap();
+            config.push_str(&database.store_config());
+            std::fs::write(&config_path, config).unwrap();
+            let migrate = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+                .args(["store", "migrate", "--config", config_path.to_str().unwrap()])
+                .output()
+                .expect("run tokenvault store migrate");
+            assert!(
+                migrate.status.success(),
+                "store migrate: {}{}",
+                String::from_utf8_lossy(&migrate.stdout),
+                String::from_utf8_lossy(&migrate.stderr)
+            );
+        }
         let log_path = dir.path().join("service.log");
         Service {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -204,6 +225,27 @@ impl Service {
 
     pub fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
+    }
+
+    /// Where the service's records are on disk, everything written so far
+    /// flushed there: sled's data directory, or the PostgreSQL cluster's
+    /// (its data files and WAL, after a CHECKPOINT).
+    pub fn stored_dir(&self) -> PathBuf {
+        if !super::postgres::selected() {
+            return self.data_dir();
+        }
+        let cluster = super::postgres::cluster();
+        cluster.checkpoint();
+        cluster
+            .data_dir
+            .clone()
+            .expect("an external PostgreSQL's files cannot be scanned: run without TOKENVAULT_TEST_PG_URL")
+    }
+
+    /// The service's store, as it opens it (stop the service first on sled).
+    pub async fn open_store(&self) -> tokenvault::store::Backend {
+        let config = tokenvault::config::ServiceConfig::load(&self.config_path).expect("service config");
+        super::open_backend(&config).await
     }
 
     /// The whole audit trail as JSON lines, read by the auditor.

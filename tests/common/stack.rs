@@ -11,15 +11,16 @@ use tokenvault::domain::time::Timestamp;
 use tokenvault::orchestration::payment::OrderId;
 use tokenvault::orchestration::{Debit, Orchestrator};
 use tokenvault::server::settings::LayerSettings;
-use tokenvault::store::{SledStore, Store};
+use tokenvault::store::{Backend, Store};
 use tokenvault::vault::gateway::Gateway;
 use tokenvault::vault::keys::kek::Kek;
 use tokenvault::vault::Vault;
 
-/// The sled store of the service configured by `config`.
-pub fn open_store(config: &Path) -> SledStore {
+/// The store of the service configured by `config` (sled or PostgreSQL,
+/// as the harness started it).
+pub async fn open_store(config: &Path) -> Backend {
     let config = ServiceConfig::load(config).expect("service config");
-    SledStore::open(&config.data_dir).expect("data dir")
+    super::open_backend(&config).await
 }
 
 /// One node: a vault over `store` and an orchestrator of its own (its own

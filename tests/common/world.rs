@@ -185,7 +185,7 @@ impl World {
     pub async fn assert_no_plaintext(&self, secrets: &[&str]) {
         let export = self.service.audit_export().await;
         let log = self.service.log();
-        let files = super::files_under(&self.service.data_dir());
+        let files = super::files_under(&self.service.stored_dir());
         for secret in secrets {
             assert!(!holds(export.as_bytes(), secret), "audit export holds a secret");
             assert!(!holds(log.as_bytes(), secret), "service log holds a secret");

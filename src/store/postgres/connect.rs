@@ -6,9 +6,65 @@
 use crate::config::PostgresSection;
 use crate::pem;
 use crate::store::StoreError;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{Connect, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_postgres::tls::{MakeTlsConnect, TlsConnect};
+use tokio_postgres::Socket;
+
+/// Makes every connection on the runtime the store was opened on. Without
+/// this, a connection made while the vault's committer thread runs the
+/// store on its own runtime would have its socket and its driving task on
+/// that runtime, and any later user of the pooled connection would stall
+/// whenever the committer is idle.
+struct OnRuntime<T> {
+    tls: T,
+    runtime: tokio::runtime::Handle,
+}
+
+type Connected = Result<(tokio_postgres::Client, JoinHandle<()>), tokio_postgres::Error>;
+
+async fn connect_here<T>(config: tokio_postgres::Config, tls: T) -> Connected
+where
+    T: MakeTlsConnect<Socket> + Send + 'static,
+    T::Stream: Send,
+    T::TlsConnect: Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    let (client, connection) = config.connect(tls).await?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %super::describe(&e), "PostgreSQL connection ended");
+        }
+    });
+    Ok((client, task))
+}
+
+impl<T> Connect for OnRuntime<T>
+where
+    T: MakeTlsConnect<Socket> + Clone + Sync + Send + 'static,
+    T::Stream: Sync + Send,
+    T::TlsConnect: Sync + Send,
+    <T::TlsConnect as TlsConnect<Socket>>::Future: Send,
+{
+    fn connect(
+        &self,
+        config: &tokio_postgres::Config,
+    ) -> Pin<Box<dyn Future<Output = Connected> + Send + '_>> {
+        let (config, tls) = (config.clone(), self.tls.clone());
+        let made = self.runtime.spawn(connect_here(config.clone(), tls.clone()));
+        Box::pin(async move {
+            match made.await {
+                Ok(connected) => connected,
+                // The runtime is shutting down: connect where we are.
+                Err(_) => connect_here(config, tls).await,
+            }
+        })
+    }
+}
 
 fn refused(what: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(format!("PostgreSQL: {what}"))
@@ -83,11 +139,14 @@ pub(super) fn pool(settings: &PostgresSection) -> Result<Pool, StoreError> {
         // inside a transaction never returns to the pool (`Session`).
         recycling_method: RecyclingMethod::Fast,
     };
+    let runtime = tokio::runtime::Handle::try_current()
+        .map_err(|_| refused("the store must be opened inside the service's runtime"))?;
     let manager = if settings.tls {
         let tls = tokio_postgres_rustls::MakeRustlsConnect::new(tls_config(settings)?);
-        Manager::from_config(config, tls, manager_config)
+        Manager::from_connect(config, OnRuntime { tls, runtime }, manager_config)
     } else {
-        Manager::from_config(config, tokio_postgres::NoTls, manager_config)
+        let tls = tokio_postgres::NoTls;
+        Manager::from_connect(config, OnRuntime { tls, runtime }, manager_config)
     };
     let timeout = Some(Duration::from_millis(settings.connect_timeout_ms));
     Pool::builder(manager)

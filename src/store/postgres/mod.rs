@@ -247,7 +247,13 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 /// A batch's writes as their end state per key (the last write to a key
 /// wins, as when sled applies them in order), in key order so that
 /// concurrent writers lock rows in the same order.
-fn end_state(batch: &Batch) -> (Vec<&[u8]>, Vec<&[u8]>, Vec<&[u8]>) {
+struct EndState<'a> {
+    put_keys: Vec<&'a [u8]>,
+    put_values: Vec<&'a [u8]>,
+    deletes: Vec<&'a [u8]>,
+}
+
+fn end_state(batch: &Batch) -> EndState<'_> {
     let mut last: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
     for (key, value) in &batch.writes {
         last.insert(key, value.as_deref());
@@ -262,7 +268,11 @@ fn end_state(batch: &Batch) -> (Vec<&[u8]>, Vec<&[u8]>, Vec<&[u8]>) {
             None => deletes.push(key),
         }
     }
-    (put_keys, put_values, deletes)
+    EndState {
+        put_keys,
+        put_values,
+        deletes,
+    }
 }
 
 /// Splits a batch's preconditions, as seen through the keys this
@@ -385,10 +395,10 @@ mod tests {
         batch.delete(b"b".to_vec());
         batch.put(b"a".to_vec(), b"1".to_vec());
         batch.put(b"a".to_vec(), b"2".to_vec());
-        let (keys, values, deletes) = end_state(&batch);
-        assert_eq!(keys, [b"a".as_slice()]);
-        assert_eq!(values, [b"2".as_slice()]);
-        assert_eq!(deletes, [b"b".as_slice()]);
+        let end = end_state(&batch);
+        assert_eq!(end.put_keys, [b"a".as_slice()]);
+        assert_eq!(end.put_values, [b"2".as_slice()]);
+        assert_eq!(end.deletes, [b"b".as_slice()]);
     }
 
     #[test]
@@ -402,7 +412,8 @@ mod tests {
         equals.expect_equals(b"k".to_vec(), b"".to_vec());
         assert!(checks(&equals, &claimed).is_none());
         let mut both = Batch::new();
-        both.expect_absent(b"x".to_vec()).expect_equals(b"x".to_vec(), b"v".to_vec());
+        both.expect_absent(b"x".to_vec())
+            .expect_equals(b"x".to_vec(), b"v".to_vec());
         assert!(checks(&both, &BTreeSet::new()).is_none());
     }
 }

@@ -2,9 +2,7 @@
 //! savepoints, the write id, COMMIT, and what each failure means for the
 //! caller (give up, retry, or settle a lost COMMIT).
 
-use super::{
-    checks, describe, end_state, Seal, CLAIM_ABSENT, DELETE, LOCK_EQUALS, PUT, WRITE_ID,
-};
+use super::{checks, describe, end_state, EndState, Seal, CLAIM_ABSENT, DELETE, LOCK_EQUALS, PUT, WRITE_ID};
 use crate::store::{Batch, CommitError, StoreError};
 use deadpool_postgres::{Client, Object};
 use std::collections::BTreeSet;
@@ -27,17 +25,21 @@ fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
         None => true,
         Some(code) => {
             code.code().starts_with("08")
-                || [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW]
-                    .contains(code)
+                || [
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::CANNOT_CONNECT_NOW,
+                ]
+                .contains(code)
         }
     }
 }
 
 /// A failure before COMMIT: nothing was committed.
 fn before_commit(e: &tokio_postgres::Error) -> Failure {
-    let retriable = e.code().is_some_and(|c| {
-        *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED
-    });
+    let retriable = e
+        .code()
+        .is_some_and(|c| *c == SqlState::T_R_SERIALIZATION_FAILURE || *c == SqlState::T_R_DEADLOCK_DETECTED);
     if retriable || is_connection_lost(e) {
         Failure::Retry(describe(e))
     } else {
@@ -63,16 +65,21 @@ impl Drop for Session {
 
 impl Session {
     pub(super) async fn begin(client: Client) -> Result<Session, Failure> {
-        let session = Session {
-            client: Some(client),
-        };
-        session.client().batch_execute("BEGIN").await.map_err(|e| before_commit(&e))?;
+        let session = Session { client: Some(client) };
+        session
+            .client()?
+            .batch_execute("BEGIN")
+            .await
+            .map_err(|e| before_commit(&e))?;
         Ok(session)
     }
 
-    fn client(&self) -> &Client {
-        // Invariant: `client` is Some from `begin` until drop or `finish`.
-        self.client.as_ref().expect("a session holds its connection until it ends")
+    /// The connection; it is there from `begin` until `finish` or drop,
+    /// which take the session by value, so the error is never seen.
+    fn client(&self) -> Result<&Client, Failure> {
+        self.client
+            .as_ref()
+            .ok_or_else(|| Failure::Retry("the session had already ended".to_owned()))
     }
 
     /// Returns the connection to the pool, outside any transaction.
@@ -80,10 +87,17 @@ impl Session {
         drop(self.client.take());
     }
 
-    async fn execute(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<u64, Failure> {
-        let client = self.client();
+    async fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<u64, Failure> {
+        let client = self.client()?;
         let statement = client.prepare_cached(sql).await.map_err(|e| before_commit(&e))?;
-        client.execute(&statement, params).await.map_err(|e| before_commit(&e))
+        client
+            .execute(&statement, params)
+            .await
+            .map_err(|e| before_commit(&e))
     }
 
     async fn query(
@@ -91,17 +105,24 @@ impl Session {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, Failure> {
-        let client = self.client();
+        let client = self.client()?;
         let statement = client.prepare_cached(sql).await.map_err(|e| before_commit(&e))?;
-        client.query(&statement, params).await.map_err(|e| before_commit(&e))
+        client
+            .query(&statement, params)
+            .await
+            .map_err(|e| before_commit(&e))
     }
 
     /// Abandons the transaction on purpose and returns the connection.
     async fn roll_back(self, why: CommitError) -> Failure {
-        match self.client().batch_execute("ROLLBACK").await {
+        let rolled_back = match self.client() {
+            Ok(client) => client.batch_execute("ROLLBACK").await.map_err(|e| describe(&e)),
+            Err(_) => Err("no connection".to_owned()),
+        };
+        match rolled_back {
             Ok(()) => self.finish(),
             // The connection is dropped instead; the server rolls back.
-            Err(e) => tracing::debug!(error = %describe(&e), "rollback failed; closing the connection"),
+            Err(e) => tracing::debug!(error = %e, "rollback failed; closing the connection"),
         }
         Failure::Refused(why)
     }
@@ -140,7 +161,11 @@ impl Session {
     }
 
     async fn write(&self, batch: &Batch, claimed: &mut BTreeSet<Vec<u8>>) -> Result<(), Failure> {
-        let (put_keys, put_values, deletes) = end_state(batch);
+        let EndState {
+            put_keys,
+            put_values,
+            deletes,
+        } = end_state(batch);
         if !put_keys.is_empty() {
             self.execute(PUT, &[&put_keys, &put_values]).await?;
         }
@@ -156,27 +181,38 @@ impl Session {
     /// The whole write: each batch (under a savepoint when it has
     /// preconditions and others share the transaction), the seal, the
     /// placeholders removed, the write id, COMMIT.
-    pub(super) async fn run(self, batches: &[&Batch], seal: Seal<'_>, id: &[u8]) -> Result<Vec<bool>, Failure> {
+    pub(super) async fn run(
+        self,
+        batches: &[&Batch],
+        seal: Seal<'_>,
+        id: &[u8],
+    ) -> Result<Vec<bool>, Failure> {
         let mut claimed = BTreeSet::new();
         let mut applied = Vec::with_capacity(batches.len());
         for batch in batches {
             let guarded = !batch.expectations.is_empty();
             if guarded {
-                self.client().batch_execute("SAVEPOINT batch").await.map_err(|e| before_commit(&e))?;
+                self.client()?
+                    .batch_execute("SAVEPOINT batch")
+                    .await
+                    .map_err(|e| before_commit(&e))?;
             }
             let before = claimed.clone();
             let ok = self.holds(batch, &mut claimed).await?;
             if ok {
                 self.write(batch, &mut claimed).await?;
             } else if guarded {
-                self.client()
+                self.client()?
                     .batch_execute("ROLLBACK TO SAVEPOINT batch")
                     .await
                     .map_err(|e| before_commit(&e))?;
                 claimed = before;
             }
             if guarded {
-                self.client().batch_execute("RELEASE SAVEPOINT batch").await.map_err(|e| before_commit(&e))?;
+                self.client()?
+                    .batch_execute("RELEASE SAVEPOINT batch")
+                    .await
+                    .map_err(|e| before_commit(&e))?;
             }
             applied.push(ok);
         }
@@ -194,7 +230,7 @@ impl Session {
         }
         let flags: Vec<u8> = applied.iter().map(|ok| u8::from(*ok)).collect();
         self.execute(WRITE_ID, &[&id, &flags]).await?;
-        match self.client().batch_execute("COMMIT").await {
+        match self.client()?.batch_execute("COMMIT").await {
             Ok(()) => {
                 self.finish();
                 Ok(applied)
