@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::service::{Options, Service};
+use common::service::{Options, Service, TestBackend};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -63,7 +63,7 @@ impl Drop for Tmpfs {
 #[tokio::test]
 async fn a_full_disk_is_a_503_and_not_ready_and_the_service_recovers_when_space_returns() {
     let mut service = Service::prepare(Options {
-        sled_only: true, // the disk under sled's data directory fills
+        backend: TestBackend::Sled, // the disk under sled's data directory fills
         ..Options::default()
     });
     let tmpfs = Tmpfs::mount(&service.dir.path().join("data"), 48);

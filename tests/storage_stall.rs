@@ -12,7 +12,7 @@
 
 mod common;
 
-use common::service::{Options, Service};
+use common::service::{Options, Service, TestBackend};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -85,7 +85,7 @@ async fn within<T>(bound: Duration, what: &str, future: impl std::future::Future
 #[tokio::test]
 async fn a_frozen_disk_times_requests_out_keeps_handshakes_served_and_recovers() {
     let mut service = Service::prepare(Options {
-        sled_only: true, // sled's data directory is frozen
+        backend: TestBackend::Sled, // sled's data directory is frozen
         extra_limits: format!("request_timeout_ms = {REQUEST_TIMEOUT_MS}\n"),
         ..Options::default()
     });

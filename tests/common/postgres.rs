@@ -13,8 +13,9 @@
 //! (`Service`) on PostgreSQL: the end-to-end suites, unchanged.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
@@ -41,7 +42,16 @@ pub struct Cluster {
     pub ca_cert: Option<PathBuf>,
     /// The watchdog; kept for the life of the process (its stdin is the
     /// pipe whose closing stops the server).
-    watchdog: Mutex<Option<Child>>,
+    watchdog: Mutex<Option<Watchdog>>,
+}
+
+/// The shell that owns the server: `crash` and `start` on its stdin, each
+/// answered with a line on its stdout; end of input stops the server and
+/// deletes its directory.
+struct Watchdog {
+    child: Child,
+    commands: ChildStdin,
+    answers: BufReader<ChildStdout>,
 }
 
 static CLUSTER: OnceLock<Cluster> = OnceLock::new();
@@ -196,13 +206,21 @@ impl Cluster {
         {
             let port = free_port();
             let script = format!(
-                "'{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
-                 -c fsync=on -c synchronous_commit=on -c max_connections=400 -c shared_buffers=64MB \
-                 -c ssl=on -c ssl_cert_file='{cert}' -c ssl_key_file='{key}' \
-                 >>'{dir}/postgres.log' 2>&1 & pid=$!\n\
-                 read _\n\
-                 kill -INT $pid\n\
-                 while kill -0 $pid 2>/dev/null; do sleep 0.1; done\n\
+                "start() {{\n\
+                   '{postgres}' -D '{data}' -p {port} -k '{dir}' -c listen_addresses=127.0.0.1 \
+                   -c fsync=on -c synchronous_commit=on -c max_connections=400 -c shared_buffers=64MB \
+                   -c ssl=on -c ssl_cert_file='{cert}' -c ssl_key_file='{key}' \
+                   >>'{dir}/postgres.log' 2>&1 & pid=$!\n\
+                 }}\n\
+                 stop() {{ kill -$1 $pid; while kill -0 $pid 2>/dev/null; do sleep 0.1; done; }}\n\
+                 start\n\
+                 while read command; do\n\
+                   case $command in\n\
+                     crash) stop QUIT; echo crashed;;\n\
+                     start) start; echo started;;\n\
+                   esac\n\
+                 done\n\
+                 stop INT\n\
                  rm -rf '{dir}'\n",
                 postgres = bin.join("postgres").display(),
                 data = data.display(),
@@ -210,13 +228,18 @@ impl Cluster {
                 cert = pki.server_cert().display(),
                 key = pki.server_key().display(),
             );
-            let watchdog = as_postgres(Path::new("/bin/sh"))
+            let mut child = as_postgres(Path::new("/bin/sh"))
                 .args(["-c", &script])
                 .stdin(Stdio::piped())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::null())
                 .spawn()
                 .expect("start postgres");
+            let watchdog = Watchdog {
+                commands: child.stdin.take().unwrap(),
+                answers: BufReader::new(child.stdout.take().unwrap()),
+                child,
+            };
             let cluster = Cluster {
                 host: "127.0.0.1".to_owned(),
                 port,
@@ -304,10 +327,38 @@ impl Cluster {
     /// Stops the server (fast shutdown) and waits for it: the watchdog's
     /// stdin closes, as at process exit.
     pub fn stop_server(&self) {
-        if let Some(mut child) = self.watchdog.lock().unwrap().take() {
-            drop(child.stdin.take());
+        if let Some(Watchdog {
+            mut child, commands, ..
+        }) = self.watchdog.lock().unwrap().take()
+        {
+            drop(commands);
             let _ = child.wait();
         }
+    }
+
+    fn command(&self, command: &str, answer: &str) {
+        let mut guard = self.watchdog.lock().unwrap();
+        let watchdog = guard.as_mut().expect("a cluster started by the tests");
+        writeln!(watchdog.commands, "{command}").unwrap();
+        watchdog.commands.flush().unwrap();
+        let mut line = String::new();
+        watchdog.answers.read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), answer, "the watchdog's answer to {command}");
+    }
+
+    /// Kills the server as a crash would (SIGQUIT: immediate shutdown, no
+    /// checkpoint); it recovers from its WAL at `start_again`.
+    pub fn crash(&self) {
+        self.command("crash", "crashed");
+    }
+
+    /// Starts the server again after `crash` and waits until it serves.
+    pub fn start_again(&self) {
+        self.command("start", "started");
+        assert!(
+            self.wait_ready(Duration::from_secs(60)),
+            "postgres did not come back"
+        );
     }
 
     /// Forces everything written so far out of shared buffers into the

@@ -24,10 +24,31 @@ pub struct Options {
     /// Lines added to the generated `[tls]` and `[limits]` tables.
     pub extra_tls: String,
     pub extra_limits: String,
-    /// Tests of sled's own files (a full or frozen disk under the data
-    /// directory) pin sled; every other test runs on the backend the run
-    /// selected (`TOKENVAULT_TEST_BACKEND`).
-    pub sled_only: bool,
+    /// The backend the service stores on. Tests of sled's own files (a
+    /// full or frozen disk under the data directory) pin sled, tests of
+    /// the database pin PostgreSQL; every other test runs on the backend
+    /// the run selected (`TOKENVAULT_TEST_BACKEND`).
+    pub backend: TestBackend,
+    /// Lines added to the generated `[store.postgres]` table.
+    pub extra_postgres: String,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TestBackend {
+    #[default]
+    Selected,
+    Sled,
+    Postgres,
+}
+
+impl TestBackend {
+    fn is_postgres(self) -> bool {
+        match self {
+            TestBackend::Selected => super::postgres::selected(),
+            TestBackend::Sled => false,
+            TestBackend::Postgres => true,
+        }
+    }
 }
 
 impl Default for Options {
@@ -43,7 +64,8 @@ impl Default for Options {
             extra_config: String::new(),
             extra_tls: String::new(),
             extra_limits: String::new(),
-            sled_only: false,
+            backend: TestBackend::Selected,
+            extra_postgres: String::new(),
         }
     }
 }
@@ -94,10 +116,11 @@ impl Service {
             ),
         )
         .unwrap();
-        if super::postgres::selected() && !options.sled_only {
+        if options.backend.is_postgres() {
             let database = super::postgres::database();
             let mut config = std::fs::read_to_string(&config_path).unwrap();
             config.push_str(&database.store_config());
+            config.push_str(&options.extra_postgres);
             std::fs::write(&config_path, config).unwrap();
             let migrate = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
                 .args(["store", "migrate", "--config", config_path.to_str().unwrap()])
@@ -231,7 +254,8 @@ impl Service {
     /// flushed there: sled's data directory, or the PostgreSQL cluster's
     /// (its data files and WAL, after a CHECKPOINT).
     pub fn stored_dir(&self) -> PathBuf {
-        if !super::postgres::selected() {
+        let config = tokenvault::config::ServiceConfig::load(&self.config_path).expect("service config");
+        if config.store.backend != tokenvault::config::BackendKind::Postgres {
             return self.data_dir();
         }
         let cluster = super::postgres::cluster();
