@@ -108,7 +108,7 @@ async fn the_service_rides_out_a_database_crash_and_restart() {
     assert_eq!(service.pid(), pid, "the service was not restarted");
     assert_eq!(monitor.get("/ready").await.unwrap().status, 200);
 
-    let told = told.lock().unwrap();
+    let told = std::mem::take(&mut *told.lock().unwrap());
     eprintln!("answers by status: {:?}", told.statuses);
     let unexpected: Vec<_> = told
         .statuses
