@@ -21,12 +21,20 @@
 //!                      store-card and token-read figures at each decade
 //!   --cache-mib M      the service's `store.cache_mib` (sled's page cache;
 //!                      default the service's own, 1024)
+//!   --backend B        `sled` (default) or `postgres`: the service on a
+//!                      PostgreSQL cluster the harness starts (fsync on),
+//!                      plus pgbench's single-row insert rate on it as the
+//!                      database's own reference, and each row as a share
+//!                      of that and of the same row in a sled report
+//!   --compare PATH     the sled report the PostgreSQL rows are compared
+//!                      with (default target/load-report.json)
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
 
 mod client;
 mod drive;
+mod pg_reference;
 mod reference;
 mod scale;
 mod scenarios;
@@ -46,6 +54,8 @@ pub struct Args {
     pub protos: Vec<Proto>,
     pub rate: Option<Rate>,
     pub cache_mib: Option<u64>,
+    pub postgres: bool,
+    pub compare: PathBuf,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -75,10 +85,23 @@ fn args() -> Args {
         h2_streams,
         only: value("--only").map(|v| v.split(',').map(str::to_owned).collect()),
         json: value("--json").map(PathBuf::from).unwrap_or_else(|| {
-            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.json"))
+            let name = if value("--backend").as_deref() == Some("postgres") {
+                "load-report-postgres.json"
+            } else {
+                "load-report.json"
+            };
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).join(name)
         }),
         scale: value("--scale").and_then(|v| v.parse().ok()),
         cache_mib: value("--cache-mib").and_then(|v| v.parse().ok()),
+        postgres: match value("--backend").as_deref() {
+            None | Some("sled") => false,
+            Some("postgres") => true,
+            Some(other) => panic!("--backend {other}: sled or postgres"),
+        },
+        compare: value("--compare").map(PathBuf::from).unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/load-report.json"))
+        }),
         rate: value("--rate").and_then(|v| match v.as_str() {
             "half" => Some(Rate::HalfOfMax),
             n => n.parse().ok().filter(|r: &f64| *r > 0.0).map(Rate::PerSecond),

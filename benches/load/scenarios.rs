@@ -2,12 +2,12 @@
 
 use crate::client::{Call, Proto, Target};
 use crate::common::bank_sim::{BankSim, Holder};
-use crate::common::service::{Options, Service};
+use crate::common::service::{Options, Service, TestBackend};
 use crate::common::world::{World, NAME};
 use crate::common::{resident_id, with_check_digit};
 use crate::drive::{drive, MakeCall, Shape, Span};
-use crate::reference;
 use crate::stats::{self, Baseline, Bases, Measured};
+use crate::{pg_reference, reference};
 use crate::{Args, Rate};
 use serde_json::{json, Value};
 use std::sync::atomic::AtomicU64;
@@ -80,11 +80,18 @@ impl Bench {
 
 /// The service (limits raised for load: connections, reveals) and one bank
 /// simulator, with `HOLDERS` signed bindings.
-pub async fn setup(extra_config: &str) -> Bench {
+pub async fn setup(extra_config: &str, postgres: bool) -> Bench {
     let mut service = Service::prepare(Options {
         reveals_per_hour: 1000,
         max_connections: 4096,
         extra_config: extra_config.to_owned(),
+        backend: if postgres {
+            TestBackend::Postgres
+        } else {
+            TestBackend::Sled
+        },
+        // As many connections as the HTTP/1.1 rows have clients.
+        extra_postgres: "pool_size = 64\n".to_owned(),
         ..Options::default()
     });
     let holders: Vec<(String, String, String)> = (0..HOLDERS)
@@ -304,7 +311,7 @@ async fn drive_row(
 }
 
 pub async fn run(args: &Args) {
-    let bench = setup("").await;
+    let bench = setup("", args.postgres).await;
     let service = &bench.world.service;
     let reference = reference::spawn(&service.keys.dir, &service.dir.path().join("reference-data"));
     let next = Arc::new(AtomicU64::new(1));
@@ -388,12 +395,50 @@ pub async fn run(args: &Args) {
             }
         }
     }
-    let rows: Vec<Value> = results.iter().map(|(m, b)| m.json(*b)).collect();
-    let report = json!({
+    let mut rows: Vec<Value> = results.iter().map(|(m, b)| m.json(*b)).collect();
+    let mut report = json!({
         "machine": stats::machine(),
+        "backend": if args.postgres { "postgres" } else { "sled" },
         "seconds_per_row": args.seconds,
-        "rows": rows,
     });
+    if args.postgres {
+        compare_postgres(args, &results, &mut rows, &mut report);
+    }
+    report["rows"] = Value::Array(rows);
     std::fs::write(&args.json, serde_json::to_vec_pretty(&report).expect("JSON")).expect("write JSON");
     println!("JSON: {}", args.json.display());
+}
+
+/// pgbench on the same cluster, then each row as a share of it and of the
+/// same row in the sled report.
+fn compare_postgres(args: &Args, results: &[(Measured, Bases)], rows: &mut [Value], report: &mut Value) {
+    let tps = pg_reference::pgbench_tps(args.connections, args.seconds);
+    let sled = pg_reference::load_report(&args.compare);
+    println!(
+        "\nPostgreSQL: {}\npgbench, one 200-byte row inserted per transaction, {} clients: {tps:.0} tps",
+        pg_reference::describe(),
+        args.connections
+    );
+    println!(
+        "{:<36} {:>5} {:>10} {:>10} {:>10}",
+        "scenario", "proto", "req/s", "÷ pgbench", "÷ sled"
+    );
+    for ((m, _), row) in results.iter().zip(rows.iter_mut()) {
+        let sled_rate = sled
+            .as_ref()
+            .and_then(|r| pg_reference::sled_rate(r, &m.name, m.proto, m.offered));
+        let of_sled = sled_rate.map_or(f64::NAN, |s| m.rate() / s);
+        println!(
+            "{:<36} {:>5} {:>10.0} {:>10.2} {:>10.2}",
+            m.label(),
+            m.proto,
+            m.rate(),
+            m.rate() / tps,
+            of_sled
+        );
+        row["ratio_to_pgbench"] = json!(m.rate() / tps);
+        row["ratio_to_sled"] = json!(sled_rate.map(|s| m.rate() / s));
+    }
+    report["pgbench_tps"] = json!(tps);
+    report["compared_with"] = json!(sled.map(|_| args.compare.display().to_string()));
 }

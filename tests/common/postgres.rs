@@ -35,8 +35,8 @@ pub struct Cluster {
     pub port: u16,
     pub user: String,
     password: Option<String>,
-    /// The server's data directory (None for an external server): what
-    /// the at-rest tests scan, WAL included.
+    /// The cluster's folder (None for an external server): its data
+    /// directory, WAL included, and its log; what the at-rest tests scan.
     pub data_dir: Option<PathBuf>,
     /// The CA that signed the server's certificate (None: TLS off).
     pub ca_cert: Option<PathBuf>,
@@ -97,7 +97,7 @@ impl Database {
     }
 }
 
-fn bin_dir() -> PathBuf {
+pub fn bin_dir() -> PathBuf {
     let mut candidates: Vec<PathBuf> = std::env::var_os("TOKENVAULT_TEST_PG_BIN")
         .map(PathBuf::from)
         .into_iter()
@@ -120,7 +120,7 @@ fn is_root() -> bool {
 
 /// `program` run as the `postgres` OS user when this process is root
 /// (initdb and postgres refuse root).
-fn as_postgres(program: &Path) -> Command {
+pub fn as_postgres(program: &Path) -> Command {
     if is_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(program);
@@ -245,7 +245,7 @@ impl Cluster {
                 port,
                 user: "postgres".to_owned(),
                 password: None,
-                data_dir: Some(data.clone()),
+                data_dir: Some(dir.clone()),
                 ca_cert: Some(pki.ca_cert()),
                 watchdog: Mutex::new(Some(watchdog)),
             };

@@ -1,14 +1,21 @@
 //! The PostgreSQL store: the `Store` trait on one key-value table
 //! (`migrations/`), for running past one machine. The semantics are sled's:
 //!
-//! - A precondition takes a lock where the value is checked: `Equals` reads
-//!   the row `FOR UPDATE`; `Absent` claims the key with a placeholder row
-//!   (`INSERT … ON CONFLICT DO NOTHING`, counted by the rows it returns), so
-//!   a concurrent writer of that key waits on the unique index until this
-//!   transaction ends. A placeholder the batch does not overwrite is
-//!   deleted before COMMIT. Nothing is written when a precondition fails.
-//! - A batch is one transaction; in `apply_sequence` each batch with
-//!   preconditions runs under a savepoint, rolled back when it is skipped.
+//! - A write first locks every key it names, in key order, in two
+//!   statements: keys that exist are read `FOR UPDATE`; keys that do not
+//!   are claimed with a placeholder row (`INSERT … ON CONFLICT DO NOTHING`,
+//!   counted by the rows it returns), so a concurrent writer of that key
+//!   waits on the unique index until this transaction ends. Placeholders
+//!   the write does not fill are deleted before COMMIT.
+//! - Preconditions are then checked against what was locked, batch by
+//!   batch, each against the state the batches before it left; a batch
+//!   whose preconditions fail is skipped without touching the database
+//!   (what a savepoint rolled back would leave, without the round trips),
+//!   and a seal whose preconditions fail rolls the whole transaction back.
+//!   The end state is written in one upsert and one delete.
+//! - Locking in one key order is what keeps concurrent writers from
+//!   deadlocking; the seal's keys (the audit chain's head and records) are
+//!   locked after the rest, the same way by every writer.
 //! - Serialization failures and deadlocks (40001, 40P01), and a connection
 //!   lost before COMMIT, retry inside the store with a bound; `seal` is
 //!   called again, which the trait allows.
@@ -27,18 +34,17 @@ mod session;
 
 pub use schema::{Migrated, SCHEMA_VERSION};
 
-use super::{Batch, CommitError, Durable, Entry, Expect, Store, StoreError};
+use super::{Batch, CommitError, Durable, Entry, Store, StoreError};
 use crate::config::PostgresSection;
 use crate::domain::random;
 use deadpool_postgres::Pool;
 use session::{Failure, Session};
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 /// Attempts per write before the store gives up (each after a short,
 /// random pause).
-const ATTEMPTS: u32 = 6;
+const ATTEMPTS: u32 = 8;
 /// Attempts to settle a lost COMMIT before answering `OutcomeUnknown`.
 const SETTLE_ATTEMPTS: u32 = 10;
 /// Write ids older than this are deleted; a lost COMMIT is settled within
@@ -47,8 +53,8 @@ const WRITE_ID_AGE: &str = "15 minutes";
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 const GET: &str = "SELECT value FROM tokenvault_kv WHERE key = $1";
-const LOCK_EQUALS: &str = "SELECT key, value FROM tokenvault_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE";
-const CLAIM_ABSENT: &str = "INSERT INTO tokenvault_kv (key, value) \
+const LOCK: &str = "SELECT key, value FROM tokenvault_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE";
+const CLAIM: &str = "INSERT INTO tokenvault_kv (key, value) \
      SELECT k, '\\x'::bytea FROM unnest($1::bytea[]) AS k ORDER BY k \
      ON CONFLICT DO NOTHING RETURNING key";
 const PUT: &str = "INSERT INTO tokenvault_kv (key, value) \
@@ -208,7 +214,8 @@ impl PgStore {
 /// Backs off a little more each attempt, randomised so that writers that
 /// deadlocked with each other do not meet again.
 async fn pause(attempt: u32) {
-    let base = 5u64 << attempt.min(6);
+    // 10 ms, 20 ms, … up to 640 ms, plus as much again at random.
+    let base = 5u64 << attempt.min(7);
     let jitter = random::below(base).unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(base + jitter)).await;
 }
@@ -242,70 +249,6 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
         }
     }
     None
-}
-
-/// A batch's writes as their end state per key (the last write to a key
-/// wins, as when sled applies them in order), in key order so that
-/// concurrent writers lock rows in the same order.
-struct EndState<'a> {
-    put_keys: Vec<&'a [u8]>,
-    put_values: Vec<&'a [u8]>,
-    deletes: Vec<&'a [u8]>,
-}
-
-fn end_state(batch: &Batch) -> EndState<'_> {
-    let mut last: BTreeMap<&[u8], Option<&[u8]>> = BTreeMap::new();
-    for (key, value) in &batch.writes {
-        last.insert(key, value.as_deref());
-    }
-    let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
-    for (key, value) in last {
-        match value {
-            Some(v) => {
-                put_keys.push(key);
-                put_values.push(v);
-            }
-            None => deletes.push(key),
-        }
-    }
-    EndState {
-        put_keys,
-        put_values,
-        deletes,
-    }
-}
-
-/// Splits a batch's preconditions, as seen through the keys this
-/// transaction has claimed (placeholders that stand for "absent").
-/// `None`: one fails without asking the database.
-struct Checks<'a> {
-    equals: BTreeMap<&'a [u8], &'a [u8]>,
-    absent: BTreeSet<&'a [u8]>,
-}
-
-fn checks<'a>(batch: &'a Batch, claimed: &BTreeSet<Vec<u8>>) -> Option<Checks<'a>> {
-    let mut out = Checks {
-        equals: BTreeMap::new(),
-        absent: BTreeSet::new(),
-    };
-    for (key, expect) in &batch.expectations {
-        let is_claimed = claimed.contains(key);
-        match expect {
-            Expect::Equals(value) => {
-                if is_claimed || out.equals.insert(key, value).is_some_and(|v| v != value) {
-                    return None;
-                }
-            }
-            Expect::Absent if is_claimed => {}
-            Expect::Absent => {
-                out.absent.insert(key);
-            }
-        }
-    }
-    if out.equals.keys().any(|k| out.absent.contains(k)) {
-        return None;
-    }
-    Some(out)
 }
 
 impl Store for PgStore {
@@ -386,34 +329,5 @@ mod tests {
         assert_eq!(successor(&[1, 0xff, 0xff]), Some(vec![2]));
         assert_eq!(successor(&[0xff, 0xff]), None);
         assert_eq!(successor(b""), None);
-    }
-
-    #[test]
-    fn the_last_write_to_a_key_is_its_end_state() {
-        let mut batch = Batch::new();
-        batch.put(b"b".to_vec(), b"1".to_vec());
-        batch.delete(b"b".to_vec());
-        batch.put(b"a".to_vec(), b"1".to_vec());
-        batch.put(b"a".to_vec(), b"2".to_vec());
-        let end = end_state(&batch);
-        assert_eq!(end.put_keys, [b"a".as_slice()]);
-        assert_eq!(end.put_values, [b"2".as_slice()]);
-        assert_eq!(end.deletes, [b"b".as_slice()]);
-    }
-
-    #[test]
-    fn preconditions_on_a_claimed_key_read_it_as_absent() {
-        let claimed: BTreeSet<Vec<u8>> = [b"k".to_vec()].into();
-        let mut absent = Batch::new();
-        absent.expect_absent(b"k".to_vec());
-        let c = checks(&absent, &claimed).unwrap();
-        assert!(c.absent.is_empty() && c.equals.is_empty());
-        let mut equals = Batch::new();
-        equals.expect_equals(b"k".to_vec(), b"".to_vec());
-        assert!(checks(&equals, &claimed).is_none());
-        let mut both = Batch::new();
-        both.expect_absent(b"x".to_vec())
-            .expect_equals(b"x".to_vec(), b"v".to_vec());
-        assert!(checks(&both, &BTreeSet::new()).is_none());
     }
 }

@@ -1,12 +1,18 @@
-//! One write's transaction on one pooled connection: preconditions, writes,
-//! savepoints, the write id, COMMIT, and what each failure means for the
+//! One write's transaction on one pooled connection: every key locked in
+//! key order, preconditions checked against what was locked, the end state
+//! written, the write id, COMMIT; and what each failure means for the
 //! caller (give up, retry, or settle a lost COMMIT).
 
-use super::{checks, describe, end_state, EndState, Seal, CLAIM_ABSENT, DELETE, LOCK_EQUALS, PUT, WRITE_ID};
-use crate::store::{Batch, CommitError, StoreError};
+use super::{describe, Seal, CLAIM, DELETE, LOCK, PUT, WRITE_ID};
+use crate::store::{Batch, CommitError, Expect, StoreError};
 use deadpool_postgres::{Client, Object};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+/// How often a key set is locked again when keys appear or vanish between
+/// the claim and the lock (another writer committed in between).
+const LOCK_ROUNDS: usize = 4;
 
 /// Why an attempt did not commit.
 pub(super) enum Failure {
@@ -47,12 +53,20 @@ fn before_commit(e: &tokio_postgres::Error) -> Failure {
     }
 }
 
+/// What one key held when it was locked, and holds now in this transaction.
+struct Locked {
+    /// `None`: absent (a placeholder row of ours stands in for it).
+    was: Option<Vec<u8>>,
+    now: Option<Vec<u8>>,
+}
+
 /// A connection inside a transaction. Dropped without `finish` (an error,
 /// or the caller's future dropped), the connection is taken out of the
 /// pool and closed, and the server rolls the transaction back: it is never
 /// handed to another caller mid-transaction.
 pub(super) struct Session {
     client: Option<Client>,
+    locked: BTreeMap<Vec<u8>, Locked>,
 }
 
 impl Drop for Session {
@@ -65,7 +79,10 @@ impl Drop for Session {
 
 impl Session {
     pub(super) async fn begin(client: Client) -> Result<Session, Failure> {
-        let session = Session { client: Some(client) };
+        let session = Session {
+            client: Some(client),
+            locked: BTreeMap::new(),
+        };
         session
             .client()?
             .batch_execute("BEGIN")
@@ -87,28 +104,24 @@ impl Session {
         drop(self.client.take());
     }
 
-    async fn execute(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<u64, Failure> {
-        let client = self.client()?;
-        let statement = client.prepare_cached(sql).await.map_err(|e| before_commit(&e))?;
-        client
-            .execute(&statement, params)
-            .await
-            .map_err(|e| before_commit(&e))
-    }
-
     async fn query(
         &self,
         sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<tokio_postgres::Row>, Failure> {
         let client = self.client()?;
         let statement = client.prepare_cached(sql).await.map_err(|e| before_commit(&e))?;
         client
             .query(&statement, params)
+            .await
+            .map_err(|e| before_commit(&e))
+    }
+
+    async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Failure> {
+        let client = self.client()?;
+        let statement = client.prepare_cached(sql).await.map_err(|e| before_commit(&e))?;
+        client
+            .execute(&statement, params)
             .await
             .map_err(|e| before_commit(&e))
     }
@@ -127,92 +140,108 @@ impl Session {
         Failure::Refused(why)
     }
 
-    /// Whether `batch`'s preconditions hold, taking the locks that keep
-    /// them true until COMMIT. Keys it claims as absent join `claimed`.
-    async fn holds(&self, batch: &Batch, claimed: &mut BTreeSet<Vec<u8>>) -> Result<bool, Failure> {
-        let Some(checks) = checks(batch, claimed) else {
-            return Ok(false);
-        };
-        if !checks.equals.is_empty() {
-            let keys: Vec<&[u8]> = checks.equals.keys().copied().collect();
-            let rows = self.query(LOCK_EQUALS, &[&keys]).await?;
-            if rows.len() != keys.len() {
-                return Ok(false);
-            }
-            for row in rows {
-                let key: &[u8] = row.get(0);
-                let value: &[u8] = row.get(1);
-                if checks.equals.get(key) != Some(&value) {
-                    return Ok(false);
-                }
-            }
+    /// Locks every key of `batches` not locked yet, in key order: absent
+    /// ones claimed with a placeholder, present ones read `FOR UPDATE`.
+    async fn lock<'a>(&mut self, batches: impl Iterator<Item = &'a Batch>) -> Result<(), Failure> {
+        let mut wanted: BTreeSet<&[u8]> = BTreeSet::new();
+        for batch in batches {
+            let keys = batch
+                .expectations
+                .iter()
+                .map(|(k, _)| k)
+                .chain(batch.writes.iter().map(|(k, _)| k));
+            wanted.extend(keys.map(Vec::as_slice).filter(|k| !self.locked.contains_key(*k)));
         }
-        if !checks.absent.is_empty() {
-            let keys: Vec<&[u8]> = checks.absent.iter().copied().collect();
-            let rows = self.query(CLAIM_ABSENT, &[&keys]).await?;
-            let held = rows.len() == keys.len();
-            // Claimed even when not all were: a skipped batch's savepoint
-            // rollback removes its placeholders, and a failed seal ends
-            // the whole transaction.
-            claimed.extend(rows.into_iter().map(|row| row.get::<_, Vec<u8>>(0)));
-            return Ok(held);
+        for _ in 0..LOCK_ROUNDS {
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            let keys: Vec<&[u8]> = wanted.iter().copied().collect();
+            for row in self.query(CLAIM, &[&keys]).await? {
+                let key: Vec<u8> = row.get(0);
+                wanted.remove(key.as_slice());
+                self.locked.insert(key, Locked { was: None, now: None });
+            }
+            if wanted.is_empty() {
+                return Ok(());
+            }
+            let keys: Vec<&[u8]> = wanted.iter().copied().collect();
+            for row in self.query(LOCK, &[&keys]).await? {
+                let key: Vec<u8> = row.get(0);
+                let value: Vec<u8> = row.get(1);
+                wanted.remove(key.as_slice());
+                self.locked.insert(
+                    key,
+                    Locked {
+                        was: Some(value.clone()),
+                        now: Some(value),
+                    },
+                );
+            }
+            // Left: keys deleted by a writer that committed between our
+            // claim and our lock; claim them again.
         }
-        Ok(true)
+        Err(Failure::Retry("keys kept changing while being locked".to_owned()))
     }
 
-    async fn write(&self, batch: &Batch, claimed: &mut BTreeSet<Vec<u8>>) -> Result<(), Failure> {
-        let EndState {
-            put_keys,
-            put_values,
-            deletes,
-        } = end_state(batch);
+    /// Whether `batch`'s preconditions hold in this transaction's state.
+    fn holds(&self, batch: &Batch) -> bool {
+        batch.expectations.iter().all(|(key, expect)| {
+            let now = self.locked.get(key).and_then(|l| l.now.as_deref());
+            match expect {
+                Expect::Absent => now.is_none(),
+                Expect::Equals(value) => now == Some(value.as_slice()),
+            }
+        })
+    }
+
+    /// Applies `batch`'s writes to this transaction's state, in order.
+    fn apply(&mut self, batch: &Batch) {
+        for (key, value) in &batch.writes {
+            if let Some(locked) = self.locked.get_mut(key) {
+                locked.now.clone_from(value);
+            }
+        }
+    }
+
+    /// Writes what changed: one upsert, one delete (placeholders left
+    /// unfilled among the deletes).
+    async fn write_end_state(&self) -> Result<(), Failure> {
+        let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, locked) in &self.locked {
+            match (&locked.was, &locked.now) {
+                (was, Some(now)) if was.as_ref() != Some(now) => {
+                    put_keys.push(key.as_slice());
+                    put_values.push(now.as_slice());
+                }
+                // Absent now: deleted, or a placeholder nobody filled.
+                (_, None) => deletes.push(key.as_slice()),
+                _ => {}
+            }
+        }
         if !put_keys.is_empty() {
             self.execute(PUT, &[&put_keys, &put_values]).await?;
         }
         if !deletes.is_empty() {
             self.execute(DELETE, &[&deletes]).await?;
         }
-        for key in put_keys.iter().chain(&deletes) {
-            claimed.remove(*key);
-        }
         Ok(())
     }
 
-    /// The whole write: each batch (under a savepoint when it has
-    /// preconditions and others share the transaction), the seal, the
-    /// placeholders removed, the write id, COMMIT.
+    /// The whole write: lock, check and apply each batch, seal, write the
+    /// end state and the write id, COMMIT. Returns which batches applied.
     pub(super) async fn run(
-        self,
+        mut self,
         batches: &[&Batch],
         seal: Seal<'_>,
         id: &[u8],
     ) -> Result<Vec<bool>, Failure> {
-        let mut claimed = BTreeSet::new();
+        self.lock(batches.iter().copied()).await?;
         let mut applied = Vec::with_capacity(batches.len());
         for batch in batches {
-            let guarded = !batch.expectations.is_empty();
-            if guarded {
-                self.client()?
-                    .batch_execute("SAVEPOINT batch")
-                    .await
-                    .map_err(|e| before_commit(&e))?;
-            }
-            let before = claimed.clone();
-            let ok = self.holds(batch, &mut claimed).await?;
+            let ok = self.holds(batch);
             if ok {
-                self.write(batch, &mut claimed).await?;
-            } else if guarded {
-                self.client()?
-                    .batch_execute("ROLLBACK TO SAVEPOINT batch")
-                    .await
-                    .map_err(|e| before_commit(&e))?;
-                claimed = before;
-            }
-            if guarded {
-                self.client()?
-                    .batch_execute("RELEASE SAVEPOINT batch")
-                    .await
-                    .map_err(|e| before_commit(&e))?;
+                self.apply(batch);
             }
             applied.push(ok);
         }
@@ -220,14 +249,12 @@ impl Session {
             Ok(sealed) => sealed,
             Err(e) => return Err(self.roll_back(CommitError::Store(e)).await),
         };
-        if !self.holds(&sealed, &mut claimed).await? {
+        self.lock(std::iter::once(&sealed)).await?;
+        if !self.holds(&sealed) {
             return Err(self.roll_back(CommitError::Conflict).await);
         }
-        self.write(&sealed, &mut claimed).await?;
-        if !claimed.is_empty() {
-            let placeholders: Vec<&[u8]> = claimed.iter().map(Vec::as_slice).collect();
-            self.execute(DELETE, &[&placeholders]).await?;
-        }
+        self.apply(&sealed);
+        self.write_end_state().await?;
         let flags: Vec<u8> = applied.iter().map(|ok| u8::from(*ok)).collect();
         self.execute(WRITE_ID, &[&id, &flags]).await?;
         match self.client()?.batch_execute("COMMIT").await {
