@@ -489,3 +489,54 @@ async fn writers_that_deadlock_are_retried_and_all_succeed() {
     }
     panic!("no deadlock in 10 rounds: the retry was not exercised");
 }
+
+/// `tokenvault serve` on a database it cannot reach stops at once with a
+/// message naming PostgreSQL and the cause; `store migrate` on the
+/// embedded backend says it has nothing to migrate.
+#[test]
+fn the_service_names_an_unreachable_database_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("tokenvault.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\npolicies_dir = \"{}\"\n[store]\nbackend = \"postgres\"\n[store.postgres]\n\
+             url = \"host=127.0.0.1 port={closed} user=tokenvault dbname=tokenvault\"\ntls = false\nconnect_timeout_ms = 1000\n",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/policies")
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(&["serve"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("PostgreSQL") && stderr.contains("onnect"),
+        "{stderr}"
+    );
+    let (code, stderr) = run(&["store", "migrate"]);
+    assert_ne!(code, Some(0));
+    assert!(
+        stderr.contains("PostgreSQL") && stderr.contains("onnect"),
+        "{stderr}"
+    );
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\n").unwrap();
+    let (code, stderr) = run(&["store", "migrate"]);
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("sled store needs no migration"), "{stderr}");
+}
