@@ -84,7 +84,7 @@ impl Database {
             None => "tls = false\n".to_owned(),
         };
         format!(
-            "\n[store]\nbackend = \"postgres\"\n[store.postgres]\nurl = \"{}\"\npool_size = 8\n{tls}",
+            "\n[store]\nbackend = \"postgres\"\n[store.postgres]\nurl = \"{}\"\n{tls}",
             self.conninfo
         )
     }

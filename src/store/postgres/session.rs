@@ -157,17 +157,17 @@ impl Session {
                 return Ok(());
             }
             let keys: Vec<&[u8]> = wanted.iter().copied().collect();
-            for row in self.query(CLAIM, &[&keys]).await? {
+            // One round trip: the claim and the lock travel together (in
+            // either order: the lock may see our own placeholders, which
+            // the claim's answer names).
+            let params: [&(dyn ToSql + Sync); 1] = [&keys];
+            let (claimed, present) = tokio::try_join!(self.query(CLAIM, &params), self.query(LOCK, &params))?;
+            let claimed: BTreeSet<Vec<u8>> = claimed.into_iter().map(|row| row.get(0)).collect();
+            for row in present {
                 let key: Vec<u8> = row.get(0);
-                wanted.remove(key.as_slice());
-                self.locked.insert(key, Locked { was: None, now: None });
-            }
-            if wanted.is_empty() {
-                return Ok(());
-            }
-            let keys: Vec<&[u8]> = wanted.iter().copied().collect();
-            for row in self.query(LOCK, &[&keys]).await? {
-                let key: Vec<u8> = row.get(0);
+                if claimed.contains(&key) {
+                    continue;
+                }
                 let value: Vec<u8> = row.get(1);
                 wanted.remove(key.as_slice());
                 self.locked.insert(
@@ -178,8 +178,12 @@ impl Session {
                     },
                 );
             }
-            // Left: keys deleted by a writer that committed between our
-            // claim and our lock; claim them again.
+            for key in claimed {
+                wanted.remove(key.as_slice());
+                self.locked.insert(key, Locked { was: None, now: None });
+            }
+            // Left: keys another writer inserted or deleted, and committed,
+            // between the claim and the lock; locked again next round.
         }
         Err(Failure::Retry("keys kept changing while being locked".to_owned()))
     }
@@ -204,9 +208,10 @@ impl Session {
         }
     }
 
-    /// Writes what changed: one upsert, one delete (placeholders left
-    /// unfilled among the deletes).
-    async fn write_end_state(&self) -> Result<(), Failure> {
+    /// Writes what changed (one upsert, one delete, placeholders left
+    /// unfilled among the deletes) and the write id with which batches
+    /// applied.
+    async fn write_end_state(&self, applied: &[bool], id: &[u8]) -> Result<(), Failure> {
         let (mut put_keys, mut put_values, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
         for (key, locked) in &self.locked {
             match (&locked.was, &locked.now) {
@@ -219,12 +224,24 @@ impl Session {
                 _ => {}
             }
         }
-        if !put_keys.is_empty() {
-            self.execute(PUT, &[&put_keys, &put_values]).await?;
-        }
-        if !deletes.is_empty() {
-            self.execute(DELETE, &[&deletes]).await?;
-        }
+        // Every statement is in this transaction whatever order they reach
+        // the server in, so they travel together: one round trip.
+        let put = async {
+            if put_keys.is_empty() {
+                return Ok(0);
+            }
+            self.execute(PUT, &[&put_keys, &put_values]).await
+        };
+        let delete = async {
+            if deletes.is_empty() {
+                return Ok(0);
+            }
+            self.execute(DELETE, &[&deletes]).await
+        };
+        let flags: Vec<u8> = applied.iter().map(|ok| u8::from(*ok)).collect();
+        let write_id_params: [&(dyn ToSql + Sync); 2] = [&id, &flags];
+        let write_id = self.execute(WRITE_ID, &write_id_params);
+        tokio::try_join!(put, delete, write_id)?;
         Ok(())
     }
 
@@ -254,9 +271,7 @@ impl Session {
             return Err(self.roll_back(CommitError::Conflict).await);
         }
         self.apply(&sealed);
-        self.write_end_state().await?;
-        let flags: Vec<u8> = applied.iter().map(|ok| u8::from(*ok)).collect();
-        self.execute(WRITE_ID, &[&id, &flags]).await?;
+        self.write_end_state(&applied, id).await?;
         match self.client()?.batch_execute("COMMIT").await {
             Ok(()) => {
                 self.finish();
