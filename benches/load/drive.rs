@@ -43,6 +43,26 @@ fn cpu_time(pid: u32) -> Option<Duration> {
     ))
 }
 
+/// CPU time the local PostgreSQL server's processes (postmaster, backends,
+/// WAL writer, checkpointer) have used so far; `None` when none runs.
+pub fn postgres_cpu() -> Option<Duration> {
+    let mut total = Duration::ZERO;
+    let mut found = false;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "postgres" {
+            if let Some(cpu) = cpu_time(pid) {
+                total += cpu;
+                found = true;
+            }
+        }
+    }
+    found.then_some(total)
+}
+
 /// `getconf CLK_TCK`, the unit of `/proc/<pid>/stat`'s times (100 on Linux
 /// unless told otherwise).
 fn clock_ticks_per_second() -> f64 {
@@ -121,9 +141,11 @@ pub async fn drive(
     let cpu_in_window = match (span, shape.service_pid) {
         (Span::Seconds(_), Some(pid)) => Some(tokio::spawn(async move {
             tokio::time::sleep_until(window_start.into()).await;
-            let before = cpu_time(pid);
+            let before = (cpu_time(pid), postgres_cpu());
             tokio::time::sleep_until(end.into()).await;
-            before.zip(cpu_time(pid)).map(|(a, b)| b.saturating_sub(a))
+            let service = before.0.zip(cpu_time(pid)).map(|(a, b)| b.saturating_sub(a));
+            let database = before.1.zip(postgres_cpu()).map(|(a, b)| b.saturating_sub(a));
+            (service, database)
         })),
         _ => None,
     };
@@ -172,6 +194,7 @@ pub async fn drive(
         elapsed: end - window_start,
         latencies_us: Vec::new(),
         service_cpu: None,
+        database_cpu: None,
         offered: shape.rate,
         baseline: crate::stats::Baseline::Ceiling,
     };
@@ -188,11 +211,14 @@ pub async fn drive(
     if budget.is_some() {
         measured.elapsed = last_answer - window_start;
     }
-    measured.service_cpu = match cpu_in_window {
-        Some(sampler) => sampler.await.ok().flatten(),
-        None => cpu_before_run
-            .zip(shape.service_pid.and_then(cpu_time))
-            .map(|(a, b)| b.saturating_sub(a)),
+    (measured.service_cpu, measured.database_cpu) = match cpu_in_window {
+        Some(sampler) => sampler.await.unwrap_or((None, None)),
+        None => (
+            cpu_before_run
+                .zip(shape.service_pid.and_then(cpu_time))
+                .map(|(a, b)| b.saturating_sub(a)),
+            None,
+        ),
     };
     measured
 }

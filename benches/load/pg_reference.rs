@@ -10,8 +10,9 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
-/// pgbench's transactions per second, without connection time.
-pub fn pgbench_tps(clients: usize, seconds: f64) -> f64 {
+/// pgbench's transactions per second (without connection time), and the
+/// database's CPU microseconds per transaction over its run.
+pub fn pgbench(clients: usize, seconds: f64) -> (f64, f64) {
     let cluster = postgres::cluster();
     cluster.execute("DROP DATABASE IF EXISTS pgbench_reference");
     cluster.execute("CREATE DATABASE pgbench_reference");
@@ -41,6 +42,7 @@ pub fn pgbench_tps(clients: usize, seconds: f64) -> f64 {
         );
     };
     psql("CREATE TABLE reference (id bigserial PRIMARY KEY, value bytea NOT NULL)");
+    let cpu_before = crate::drive::postgres_cpu();
     let out = postgres::as_postgres(&postgres::bin_dir().join("pgbench"))
         .args([
             "-h",
@@ -57,6 +59,9 @@ pub fn pgbench_tps(clients: usize, seconds: f64) -> f64 {
         .arg("pgbench_reference")
         .output()
         .expect("pgbench");
+    let cpu = cpu_before
+        .zip(crate::drive::postgres_cpu())
+        .map_or(f64::NAN, |(a, b)| b.saturating_sub(a).as_secs_f64());
     let _ = std::fs::remove_file(&script);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -64,11 +69,17 @@ pub fn pgbench_tps(clients: usize, seconds: f64) -> f64 {
         "pgbench: {text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    text.lines()
-        .find(|l| l.starts_with("tps = "))
-        .and_then(|l| l.trim_start_matches("tps = ").split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(|| panic!("no tps in pgbench's output:\n{text}"))
+    let field = |name: &str| -> Option<f64> {
+        let line = text.lines().find(|l| l.starts_with(name))?;
+        line.trim_start_matches(name)
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
+    };
+    let tps = field("tps = ").unwrap_or_else(|| panic!("no tps in pgbench's output:\n{text}"));
+    let transactions = field("number of transactions actually processed: ").unwrap_or(f64::NAN);
+    (tps, cpu * 1e6 / transactions)
 }
 
 /// The rate of the row with this name and protocol in a sled report.

@@ -412,10 +412,10 @@ pub async fn run(args: &Args) {
 /// pgbench on the same cluster, then each row as a share of it and of the
 /// same row in the sled report.
 fn compare_postgres(args: &Args, results: &[(Measured, Bases)], rows: &mut [Value], report: &mut Value) {
-    let tps = pg_reference::pgbench_tps(args.connections, args.seconds);
+    let (tps, pgbench_cpu) = pg_reference::pgbench(args.connections, args.seconds);
     let sled = pg_reference::load_report(&args.compare);
     println!(
-        "\nPostgreSQL: {}\npgbench, one 200-byte row inserted per transaction, {} clients: {tps:.0} tps",
+        "\nPostgreSQL: {}\npgbench, one 200-byte row inserted per transaction, {} clients: {tps:.0} tps, database CPU {pgbench_cpu:.0} us per transaction",
         pg_reference::describe(),
         args.connections
     );
@@ -429,16 +429,18 @@ fn compare_postgres(args: &Args, results: &[(Measured, Bases)], rows: &mut [Valu
             .and_then(|r| pg_reference::sled_rate(r, &m.name, m.proto, m.offered));
         let of_sled = sled_rate.map_or(f64::NAN, |s| m.rate() / s);
         println!(
-            "{:<36} {:>5} {:>10.0} {:>10.2} {:>10.2}",
+            "{:<36} {:>5} {:>10.0} {:>10.2} {:>10.2} {:>14.0}",
             m.label(),
             m.proto,
             m.rate(),
             m.rate() / tps,
-            of_sled
+            of_sled,
+            m.database_cpu_us_per_request()
         );
         row["ratio_to_pgbench"] = json!(m.rate() / tps);
         row["ratio_to_sled"] = json!(sled_rate.map(|s| m.rate() / s));
     }
     report["pgbench_tps"] = json!(tps);
+    report["pgbench_database_cpu_us_per_transaction"] = json!(pgbench_cpu);
     report["compared_with"] = json!(sled.map(|_| args.compare.display().to_string()));
 }

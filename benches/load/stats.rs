@@ -33,6 +33,9 @@ pub struct Measured {
     pub latencies_us: Vec<u32>,
     /// The service process's CPU time (all threads) over the window.
     pub service_cpu: Option<Duration>,
+    /// The local PostgreSQL server's CPU time over the window (all its
+    /// processes; every process named `postgres` on the machine).
+    pub database_cpu: Option<Duration>,
     /// The fixed rate offered (req/s); `None`: closed loop.
     pub offered: Option<f64>,
     pub baseline: Baseline,
@@ -42,6 +45,14 @@ impl Measured {
     /// Service CPU microseconds per successful request.
     pub fn cpu_us_per_request(&self) -> f64 {
         match self.service_cpu {
+            Some(cpu) if self.ok > 0 => cpu.as_secs_f64() * 1e6 / self.ok as f64,
+            _ => f64::NAN,
+        }
+    }
+
+    /// Database CPU microseconds per successful request.
+    pub fn database_cpu_us_per_request(&self) -> f64 {
+        match self.database_cpu {
             Some(cpu) if self.ok > 0 => cpu.as_secs_f64() * 1e6 / self.ok as f64,
             _ => f64::NAN,
         }
@@ -79,6 +90,7 @@ impl Measured {
             "ratio": self.rate() / bases.of(self.baseline),
             "ratio_to_ceiling": self.rate() / bases.ceiling,
             "service_cpu_us_per_request": self.cpu_us_per_request(),
+            "database_cpu_us_per_request": self.database_cpu.map(|_| self.database_cpu_us_per_request()),
         })
     }
 }
