@@ -31,20 +31,30 @@ pub struct Shape {
 /// CPU time (user and system, every thread) process `pid` has used so far,
 /// from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> Option<Duration> {
+    cpu_ticks(pid, 2)
+}
+
+/// `cpu_time`, plus the CPU of the children it has waited for.
+fn cpu_time_with_children(pid: u32) -> Option<Duration> {
+    cpu_ticks(pid, 4)
+}
+
+/// The sum of the first `fields` of utime, stime, cutime, cstime.
+fn cpu_ticks(pid: u32, fields: usize) -> Option<Duration> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name, in parentheses, may hold spaces; the fields after
-    // it start with the state (field 3), so utime and stime (fields 14
-    // and 15) are the 12th and 13th.
-    let mut after_name = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
-    let utime: u64 = after_name.nth(11)?.parse().ok()?;
-    let stime: u64 = after_name.next()?.parse().ok()?;
-    Some(Duration::from_secs_f64(
-        (utime + stime) as f64 / clock_ticks_per_second(),
-    ))
+    // it start with the state (field 3), so utime, stime, cutime and
+    // cstime (fields 14 to 17) are the 12th to the 15th.
+    let after_name = stat.get(stat.rfind(')')? + 1..)?.split_whitespace();
+    let ticks: Option<Vec<u64>> = after_name.skip(11).take(fields).map(|f| f.parse().ok()).collect();
+    let ticks: u64 = ticks?.iter().sum();
+    Some(Duration::from_secs_f64(ticks as f64 / clock_ticks_per_second()))
 }
 
 /// CPU time the local PostgreSQL server's processes (postmaster, backends,
-/// WAL writer, checkpointer) have used so far; `None` when none runs.
+/// WAL writer, checkpointer) have used so far, with that of backends that
+/// have exited since (the postmaster's waited-for children); `None` when
+/// none runs.
 pub fn postgres_cpu() -> Option<Duration> {
     let mut total = Duration::ZERO;
     let mut found = false;
@@ -54,7 +64,7 @@ pub fn postgres_cpu() -> Option<Duration> {
         };
         let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
         if comm.trim() == "postgres" {
-            if let Some(cpu) = cpu_time(pid) {
+            if let Some(cpu) = cpu_time_with_children(pid) {
                 total += cpu;
                 found = true;
             }

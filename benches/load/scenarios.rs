@@ -420,8 +420,8 @@ fn compare_postgres(args: &Args, results: &[(Measured, Bases)], rows: &mut [Valu
         args.connections
     );
     println!(
-        "{:<36} {:>5} {:>10} {:>10} {:>10}",
-        "scenario", "proto", "req/s", "÷ pgbench", "÷ sled"
+        "{:<36} {:>5} {:>10} {:>10} {:>10} {:>14}",
+        "scenario", "proto", "req/s", "÷ pgbench", "÷ sled", "db cpu us/req"
     );
     for ((m, _), row) in results.iter().zip(rows.iter_mut()) {
         let sled_rate = sled
