@@ -422,29 +422,53 @@ async fn crossed(
     }
 }
 
-/// Writers whose single batches name the same two rows, half of them
-/// "lock a, write b" and half "lock b, write a": every key of a write is
-/// locked in key order in one statement, so none deadlocks and all land.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn crossed_writers_lock_in_one_order_and_never_deadlock() {
+/// A fresh store holding `fixed/a` and `fixed/b`.
+async fn two_rows() -> (Database, Backend) {
     let (database, store) = fresh().await;
     let mut setup = Batch::new();
     setup
         .put(b"fixed/a".to_vec(), b"1".to_vec())
         .put(b"fixed/b".to_vec(), b"1".to_vec());
     store.commit(setup).await.unwrap();
-    for round in 0..5u32 {
-        let mut tasks = Vec::new();
-        for writer in 0..16u32 {
-            let (locked, written) = if writer % 2 == 0 { ("a", "b") } else { ("b", "a") };
-            let tag = format!("count/{round}/{writer}");
-            tasks.push(tokio::spawn(crossed(store.clone(), locked, written, tag, false)));
-        }
-        for task in tasks {
-            task.await.unwrap().unwrap();
-        }
+    (database, store)
+}
+
+/// `writers` crossed writes at once, half "lock a, write b" and half
+/// "lock b, write a", each tagging `count/{round}/{writer}`; all must land.
+async fn crossed_round(store: &Backend, round: u32, writers: u32, locked_in_seal: bool) {
+    let mut tasks = Vec::new();
+    for writer in 0..writers {
+        let (locked, written) = if writer % 2 == 0 { ("a", "b") } else { ("b", "a") };
+        let tag = format!("count/{round}/{writer}");
+        tasks.push(tokio::spawn(crossed(
+            store.clone(),
+            locked,
+            written,
+            tag,
+            locked_in_seal,
+        )));
     }
-    assert_eq!(store.scan_prefix(b"count/", None, 1000).await.unwrap().len(), 80);
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("a crossed writer lands (a deadlocked one is retried, not failed)");
+    }
+    let written = store
+        .scan_prefix(format!("count/{round}/").as_bytes(), None, 100)
+        .await
+        .unwrap();
+    assert_eq!(written.len(), writers as usize);
+}
+
+/// Writers whose single batches name the same two rows crosswise: every
+/// key of a write is locked in key order in one statement, so none
+/// deadlocks and all land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn crossed_writers_lock_in_one_order_and_never_deadlock() {
+    let (database, store) = two_rows().await;
+    for round in 0..5 {
+        crossed_round(&store, round, 16, false).await;
+    }
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert_eq!(deadlocks(&database), 0);
 }
@@ -456,32 +480,12 @@ async fn crossed_writers_lock_in_one_order_and_never_deadlock() {
 /// deadlock, so the retry is known to have run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn writers_that_deadlock_are_retried_and_all_succeed() {
-    let (database, store) = fresh().await;
-    let mut setup = Batch::new();
-    setup
-        .put(b"fixed/a".to_vec(), b"1".to_vec())
-        .put(b"fixed/b".to_vec(), b"1".to_vec());
-    store.commit(setup).await.unwrap();
-    for round in 0..10u32 {
-        let mut tasks = Vec::new();
+    let (database, store) = two_rows().await;
+    for round in 0..10 {
         // Two each way: each deadlock waits out PostgreSQL's
         // deadlock_timeout (1 s), so more would queue past the statement
         // timeout behind each other.
-        for writer in 0..4u32 {
-            let (locked, written) = if writer % 2 == 0 { ("a", "b") } else { ("b", "a") };
-            let tag = format!("count/{round}/{writer}");
-            tasks.push(tokio::spawn(crossed(store.clone(), locked, written, tag, true)));
-        }
-        for task in tasks {
-            task.await
-                .unwrap()
-                .expect("a deadlocked writer is retried, not failed");
-        }
-        let written = store
-            .scan_prefix(format!("count/{round}/").as_bytes(), None, 100)
-            .await
-            .unwrap();
-        assert_eq!(written.len(), 4);
+        crossed_round(&store, round, 4, true).await;
         tokio::time::sleep(std::time::Duration::from_millis(600)).await;
         if deadlocks(&database) > 0 {
             return;

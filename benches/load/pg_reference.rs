@@ -10,6 +10,16 @@ use serde_json::Value;
 use std::path::Path;
 use std::process::Command;
 
+/// One of PostgreSQL's client programs, pointed at the harness's cluster.
+fn client_tool(name: &str) -> Command {
+    let cluster = postgres::cluster();
+    let mut command = postgres::as_postgres(&postgres::bin_dir().join(name));
+    command
+        .args(["-h", &cluster.host, "-p", &cluster.port.to_string()])
+        .args(["-U", &cluster.user]);
+    command
+}
+
 /// pgbench's transactions per second (without connection time), and the
 /// database's CPU microseconds per transaction over its run.
 pub fn pgbench(clients: usize, seconds: f64) -> (f64, f64) {
@@ -23,15 +33,7 @@ pub fn pgbench(clients: usize, seconds: f64) -> (f64, f64) {
     )
     .expect("pgbench script");
     let psql = |sql: &str| {
-        let out = postgres::as_postgres(&postgres::bin_dir().join("psql"))
-            .args([
-                "-h",
-                &cluster.host,
-                "-p",
-                &cluster.port.to_string(),
-                "-U",
-                &cluster.user,
-            ])
+        let out = client_tool("psql")
             .args(["-d", "pgbench_reference", "-q", "-c", sql])
             .output()
             .expect("psql");
@@ -43,15 +45,7 @@ pub fn pgbench(clients: usize, seconds: f64) -> (f64, f64) {
     };
     psql("CREATE TABLE reference (id bigserial PRIMARY KEY, value bytea NOT NULL)");
     let cpu_before = crate::drive::postgres_cpu();
-    let out = postgres::as_postgres(&postgres::bin_dir().join("pgbench"))
-        .args([
-            "-h",
-            &cluster.host,
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            &cluster.user,
-        ])
+    let out = client_tool("pgbench")
         .args(["-n", "-c", &clients.to_string(), "-j", "2"])
         .args(["-T", &format!("{}", seconds.ceil() as u64)])
         .arg("-f")
