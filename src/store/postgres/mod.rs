@@ -53,6 +53,12 @@ const WRITE_ID_AGE: &str = "15 minutes";
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 const GET: &str = "SELECT value FROM tokenvault_kv WHERE key = $1";
+const SCAN_FROM: &str =
+    "SELECT key, value FROM tokenvault_kv WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3";
+const SCAN_AFTER: &str =
+    "SELECT key, value FROM tokenvault_kv WHERE key > $1 AND key < $2 ORDER BY key LIMIT $3";
+const SCAN_FROM_TO_END: &str = "SELECT key, value FROM tokenvault_kv WHERE key >= $1 ORDER BY key LIMIT $2";
+const SCAN_AFTER_TO_END: &str = "SELECT key, value FROM tokenvault_kv WHERE key > $1 ORDER BY key LIMIT $2";
 const LOCK: &str = "SELECT key, value FROM tokenvault_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE";
 const CLAIM: &str = "INSERT INTO tokenvault_kv (key, value) \
      SELECT k, '\\x'::bytea FROM unnest($1::bytea[]) AS k ORDER BY k \
@@ -266,25 +272,31 @@ impl Store for PgStore {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<Vec<Entry>, StoreError> {
-        let (start, op) = match after {
-            Some(a) if a >= prefix => (a, ">"),
-            _ => (prefix, ">="),
+        // From the prefix itself, or after `after`; up to the prefix's
+        // successor, or the end of the key space when it has none.
+        let (start, op_inclusive) = match after {
+            Some(a) if a >= prefix => (a, false),
+            _ => (prefix, true),
         };
         let upper = successor(prefix);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let client = self.client().await?;
         let fail = |e: tokio_postgres::Error| StoreError::Backend(describe(&e));
-        let rows = match &upper {
-            Some(upper) => {
-                let sql = format!(
-                    "SELECT key, value FROM tokenvault_kv WHERE key {op} $1 AND key < $2 ORDER BY key LIMIT $3"
-                );
-                let statement = client.prepare_cached(&sql).await.map_err(fail)?;
+        let rows = match (&upper, op_inclusive) {
+            (Some(upper), true) => {
+                let statement = client.prepare_cached(SCAN_FROM).await.map_err(fail)?;
                 client.query(&statement, &[&start, upper, &limit]).await
             }
-            None => {
-                let sql = format!("SELECT key, value FROM tokenvault_kv WHERE key {op} $1 ORDER BY key LIMIT $2");
-                let statement = client.prepare_cached(&sql).await.map_err(fail)?;
+            (Some(upper), false) => {
+                let statement = client.prepare_cached(SCAN_AFTER).await.map_err(fail)?;
+                client.query(&statement, &[&start, upper, &limit]).await
+            }
+            (None, true) => {
+                let statement = client.prepare_cached(SCAN_FROM_TO_END).await.map_err(fail)?;
+                client.query(&statement, &[&start, &limit]).await
+            }
+            (None, false) => {
+                let statement = client.prepare_cached(SCAN_AFTER_TO_END).await.map_err(fail)?;
                 client.query(&statement, &[&start, &limit]).await
             }
         }
