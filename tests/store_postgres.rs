@@ -544,3 +544,37 @@ fn the_service_names_an_unreachable_database_at_start() {
     assert_ne!(code, Some(0));
     assert!(stderr.contains("sled store needs no migration"), "{stderr}");
 }
+
+/// SECURITY.md's least-privilege role: a role granted only what it lists
+/// (no DDL, no ownership) runs every part of the store the vault uses.
+#[tokio::test]
+async fn a_role_with_only_the_documented_grants_runs_the_store() {
+    let (database, _) = fresh().await;
+    let role = format!("node_{}", database.name);
+    postgres::cluster().execute(&format!("CREATE ROLE {role} LOGIN"));
+    run_on(
+        &database,
+        &format!(
+            "GRANT SELECT, INSERT, UPDATE, DELETE ON tokenvault_kv, tokenvault_writes TO {role};
+             GRANT SELECT ON tokenvault_schema TO {role};"
+        ),
+    )
+    .await;
+    let node = Database {
+        name: database.name.clone(),
+        conninfo: database.conninfo.replace(
+            &format!("user={}", postgres::cluster().user),
+            &format!("user={role}"),
+        ),
+    };
+    assert_ne!(node.conninfo, database.conninfo);
+    let store = Backend::Postgres(
+        PgStore::open(&node.settings())
+            .await
+            .expect("the node role opens the store"),
+    );
+    suite::atomic_batches(&store).await;
+    suite::preconditions(&store).await;
+    suite::sequences_skip_and_seal(&store).await;
+    suite::ordered_scans_and_paging(&store).await;
+}
