@@ -18,7 +18,7 @@ async fn raw_store_files_hold_no_plaintext() {
     let dir = tempfile::tempdir().unwrap();
     let kek = tokenvault::vault::keys::kek::Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
     let vault = tokenvault::vault::Vault::open(
-        common::fresh_backend(dir.path()).await,
+        common::backend_in(dir.path()).await,
         kek,
         tokenvault::vault::VaultConfig::embedded().unwrap(),
     )
@@ -54,7 +54,7 @@ async fn raw_store_files_hold_no_plaintext() {
         secrets.push(phone.trim_start_matches("+86").to_owned());
     }
     drop(vault); // close sled so everything it buffers is on disk
-    let data_dir = common::fresh_backend_files(dir.path());
+    let data_dir = common::backend_files_in(dir.path());
 
     let mut bytes_scanned = 0;
     for (file, content) in common::files_under(&data_dir) {
@@ -62,7 +62,7 @@ async fn raw_store_files_hold_no_plaintext() {
         for secret in &secrets {
             for needle in needles(secret) {
                 assert!(
-                    !content.windows(needle.len()).any(|w| w == needle.as_slice()),
+                    memchr::memmem::find(&content, &needle).is_none(),
                     "{} holds a plaintext test value ({} characters)",
                     file.display(),
                     secret.chars().count()

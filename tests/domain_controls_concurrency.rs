@@ -7,14 +7,14 @@ mod common;
 use common::{controls, open_vault, use_of};
 use std::sync::Arc;
 use tokenvault::domain::time::Timestamp;
-use tokenvault::store::SledStore;
+use tokenvault::store::Backend;
 use tokenvault::vault::token::{ControlRefusal, TokenNumber};
 use tokenvault::vault::{Vault, VaultError};
 
 /// Runs `attempts` concurrent reserve-then-commit calls spread over `vaults`;
 /// returns (committed, refused by use count, refused by cumulative amount).
 async fn race(
-    vaults: &[Arc<Vault<SledStore>>],
+    vaults: &[Arc<Vault<Backend>>],
     token: &tokenvault::vault::token::TokenNumber,
     attempts: usize,
     amount: u64,
@@ -59,7 +59,7 @@ async fn race(
 /// token; the temporary directory lives as long as it does.
 struct OneCard {
     _dir: tempfile::TempDir,
-    vault: Arc<Vault<SledStore>>,
+    vault: Arc<Vault<Backend>>,
     card: tokenvault::domain::refs::CardRef,
 }
 

@@ -19,7 +19,7 @@ const ACKS_BEFORE_KILL: usize = 60;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn child_writer_for_kill9() {
     let Ok(dir) = std::env::var(CHILD_ENV) else { return };
-    let vault = common::open_in(std::path::Path::new(&dir)).await;
+    let vault = common::open_sled_vault(std::path::Path::new(&dir)).await.0;
     for seed in 0u64.. {
         let pan = common::random_pan(seed * 7919 + 13);
         let card = vault
@@ -89,7 +89,7 @@ async fn acknowledged_writes_survive_sigkill() {
         "child acknowledged writes before the kill"
     );
 
-    let vault = common::open_in(dir.path()).await;
+    let vault = common::open_sled_vault(dir.path()).await.0;
     for parts in &acked {
         let (pan, card_ref, token) = (&parts[0], &parts[1], &parts[2]);
         // The keyed fingerprint index finds the same card: the PAN record and

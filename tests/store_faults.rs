@@ -36,7 +36,7 @@ async fn open_faulty(dir: &std::path::Path) -> (FaultyVault, Faults, SledStore) 
 
 /// The vault over the same files once the faulty one is gone.
 async fn reopen(dir: &std::path::Path) -> Vault<SledStore> {
-    common::open_in(dir).await
+    common::open_sled_vault(dir).await.0
 }
 
 /// What the vault said yes to; each must be readable afterwards.

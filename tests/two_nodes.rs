@@ -138,7 +138,7 @@ impl<V> Joined<V> for Claim {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn one_key_claimed_on_two_nodes_at_once_lands_once() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::fresh_backend(dir.path()).await;
+    let store = common::backend_in(dir.path()).await;
     let kek = || Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
     let config = || VaultConfig::embedded().unwrap();
     let vault_a = Vault::open(store.clone(), kek(), config()).await.unwrap();

@@ -6,17 +6,17 @@ use std::collections::BTreeSet;
 use tokenvault::audit::Actor;
 use tokenvault::domain::ids::{ChannelId, Currency, MerchantId};
 use tokenvault::domain::time::Timestamp;
-use tokenvault::store::SledStore;
+use tokenvault::store::{Backend, SledStore};
 use tokenvault::vault::keys::kek::Kek;
 use tokenvault::vault::token::{ControlsSpec, DomainControls, UseRequest};
 use tokenvault::vault::{Vault, VaultConfig};
 
 pub struct TestVault {
     pub dir: tempfile::TempDir,
-    pub vault: Vault<SledStore>,
+    pub vault: Vault<Backend>,
     /// The same database as the vault's (a clone shares it): what a test
     /// reads or damages around the vault, which hands no store out.
-    pub store: SledStore,
+    pub store: Backend,
 }
 
 pub async fn open_vault() -> TestVault {
@@ -25,8 +25,9 @@ pub async fn open_vault() -> TestVault {
     TestVault { dir, vault, store }
 }
 
-/// Opens (or re-opens) a vault whose data and development KEK live in `dir`.
-pub async fn open_in(dir: &std::path::Path) -> Vault<SledStore> {
+/// Opens (or re-opens) a vault whose development KEK lives in `dir`, on
+/// `backend_in(dir)`.
+pub async fn open_in(dir: &std::path::Path) -> Vault<Backend> {
     open_with_store(dir).await.0
 }
 
@@ -59,25 +60,32 @@ pub async fn open_backend(config: &tokenvault::config::ServiceConfig) -> tokenva
     }
 }
 
-/// A fresh store on the backend this run selected
-/// (`TOKENVAULT_TEST_BACKEND`): sled in `dir`, or a new PostgreSQL
-/// database migrated to this build's schema.
-pub async fn fresh_backend(dir: &std::path::Path) -> tokenvault::store::Backend {
-    if !postgres::selected() {
-        return tokenvault::store::Backend::Sled(open_sled(&dir.join("data")).await);
-    }
-    let settings = postgres::database().settings();
-    let store = tokenvault::store::PgStore::connect(&settings)
+/// The store of the vault-level tests that use `dir`, on the backend this
+/// run selected (`TOKENVAULT_TEST_BACKEND`): sled in `dir/data`, or a
+/// PostgreSQL database made (and migrated) at the first call and named in
+/// `dir/store.toml`, which later calls, and reopens, find again.
+pub async fn backend_in(dir: &std::path::Path) -> Backend {
+    let marker = dir.join("store.toml");
+    let config = match std::fs::read_to_string(&marker) {
+        Ok(text) => text,
+        Err(_) if postgres::selected() => {
+            let database = postgres::database();
+            let store = tokenvault::store::PgStore::connect(&database.settings()).await.expect("connect");
+            store.migrate().await.expect("migrate");
+            std::fs::write(&marker, database.store_config()).unwrap();
+            database.store_config()
+        }
+        Err(_) => return Backend::Sled(open_sled(&dir.join("data")).await),
+    };
+    Backend::open(&dir.join("data"), &postgres::store_section(&config))
         .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
-    tokenvault::store::Backend::Postgres(tokenvault::store::PgStore::open(&settings).await.expect("open"))
+        .expect("the test's PostgreSQL store")
 }
 
-/// Where `fresh_backend(dir)`'s bytes are on disk, flushed there: sled's
+/// Where `backend_in(dir)`'s bytes are on disk, flushed there: sled's
 /// files (drop the store first), or the cluster's files and WAL after a
 /// CHECKPOINT.
-pub fn fresh_backend_files(dir: &std::path::Path) -> std::path::PathBuf {
+pub fn backend_files_in(dir: &std::path::Path) -> std::path::PathBuf {
     if !postgres::selected() {
         return dir.join("data");
     }
@@ -87,7 +95,22 @@ pub fn fresh_backend_files(dir: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// `open_in`, and the store beside it.
-pub async fn open_with_store(dir: &std::path::Path) -> (Vault<SledStore>, SledStore) {
+pub async fn open_with_store(dir: &std::path::Path) -> (Vault<Backend>, Backend) {
+    let store = backend_in(dir).await;
+    let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).expect("dev KEK");
+    let vault = Vault::open(
+        store.clone(),
+        kek,
+        VaultConfig::embedded().expect("embedded config"),
+    )
+    .await
+    .expect("vault opens");
+    (vault, store)
+}
+
+/// `open_with_store` on sled whatever the run selected: for the tests of
+/// sled's own files and flushes.
+pub async fn open_sled_vault(dir: &std::path::Path) -> (Vault<SledStore>, SledStore) {
     let store = open_sled(&dir.join("data")).await;
     let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).expect("dev KEK");
     let vault = Vault::open(

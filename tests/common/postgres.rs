@@ -91,10 +91,14 @@ impl Database {
 
     /// The settings as the store takes them.
     pub fn settings(&self) -> tokenvault::config::PostgresSection {
-        let table: toml::Table = toml::from_str(&self.store_config()).unwrap();
-        let section: tokenvault::config::StoreSection = table["store"].clone().try_into().unwrap();
-        section.postgres
+        store_section(&self.store_config()).postgres
     }
+}
+
+/// The `[store]` table of a config text (`Database::store_config`).
+pub fn store_section(config: &str) -> tokenvault::config::StoreSection {
+    let table: toml::Table = toml::from_str(config).unwrap();
+    table["store"].clone().try_into().unwrap()
 }
 
 pub fn bin_dir() -> PathBuf {
