@@ -70,7 +70,9 @@ pub async fn backend_in(dir: &std::path::Path) -> Backend {
         Ok(text) => text,
         Err(_) if postgres::selected() => {
             let database = postgres::database();
-            let store = tokenvault::store::PgStore::connect(&database.settings()).await.expect("connect");
+            let store = tokenvault::store::PgStore::connect(&database.settings())
+                .await
+                .expect("connect");
             store.migrate().await.expect("migrate");
             std::fs::write(&marker, database.store_config()).unwrap();
             database.store_config()

@@ -11,7 +11,11 @@ const PROVINCES: [u8; 35] = [
     11, 12, 13, 14, 15, 21, 22, 23, 31, 32, 33, 34, 35, 36, 37, 41, 42, 43, 44, 45, 46, 50, 51, 52, 53, 54,
     61, 62, 63, 64, 65, 71, 81, 82, 83,
 ];
-const EARLIEST_BIRTH_YEAR: i32 = 1900;
+/// GB 11643-1999 writes the year in four digits and sets no floor. The
+/// 18-character number came into use in 1999, when the oldest living
+/// residents had been born in the 1880s, so every real birth date of a
+/// holder is after 1 January 1800; a year before that is a typing error.
+const EARLIEST_BIRTH_YEAR: i32 = 1800;
 
 /// A valid resident ID number: 6-digit area (with a real province), a real
 /// birth date not after today, a 3-digit sequence, and the ISO 7064 MOD 11-2
@@ -140,6 +144,28 @@ mod tests {
         assert_eq!(id.birth_date(), CivilDate::new(1949, 12, 31).unwrap());
         assert_eq!(id.masked(), "11**************2X");
         assert_eq!(format!("{id:?}"), "ResidentId(11**************2X)");
+    }
+
+    /// A valid number for `birth` (YYYYMMDD) in Dongcheng, Beijing.
+    fn born(birth: &str) -> String {
+        let body = format!("110101{birth}001");
+        let body: &[u8; 17] = body.as_bytes().try_into().unwrap();
+        format!(
+            "{}{}",
+            std::str::from_utf8(body).unwrap(),
+            crate::domain::personal_numbers::id_check_character(body) as char
+        )
+    }
+
+    #[test]
+    fn birth_dates_from_1800_are_accepted_and_impossible_ones_are_not() {
+        for birth in ["18000101", "18890215", "18991231", "19000101", "20000229"] {
+            assert!(ResidentId::parse(&born(birth), today()).is_ok(), "{birth}");
+        }
+        for birth in ["17991231", "00000101", "19000229", "18991301", "18990132"] {
+            let e = ResidentId::parse(&born(birth), today()).unwrap_err();
+            assert_eq!(e.rule, Rule::BirthDate, "{birth}");
+        }
     }
 
     #[test]
