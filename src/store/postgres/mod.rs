@@ -145,6 +145,33 @@ impl PgStore {
         self.inner.pool.get().await.map_err(pool_error)
     }
 
+    /// A read. One whose connection turns out dead (the database restarted
+    /// since it was pooled) is asked once more on a fresh connection: a
+    /// read changes nothing, so asking again is safe.
+    async fn read(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let client = self.client().await?;
+            let outcome = match client.prepare_cached(sql).await {
+                Ok(statement) => client.query(&statement, params).await,
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Ok(rows) => return Ok(rows),
+                Err(e) if tries < 2 && session::is_connection_lost(&e) => {
+                    // Closed rather than returned: the pool makes a new one.
+                    drop(deadpool_postgres::Object::take(client));
+                }
+                Err(e) => return Err(StoreError::Backend(describe(&e))),
+            }
+        }
+    }
+
     /// Runs `batches` then the seal in one transaction, retrying what may
     /// be retried and settling a lost COMMIT. Returns which batches applied.
     async fn write(&self, batches: &[&Batch], seal: Seal<'_>) -> Result<Vec<bool>, CommitError> {
@@ -259,11 +286,8 @@ fn successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 impl Store for PgStore {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        let client = self.client().await?;
-        let fail = |e: tokio_postgres::Error| StoreError::Backend(describe(&e));
-        let statement = client.prepare_cached(GET).await.map_err(fail)?;
-        let row = client.query_opt(&statement, &[&key]).await.map_err(fail)?;
-        Ok(row.map(|r| r.get(0)))
+        let rows = self.read(GET, &[&key]).await?;
+        Ok(rows.first().map(|r| r.get(0)))
     }
 
     async fn scan_prefix(
@@ -274,33 +298,18 @@ impl Store for PgStore {
     ) -> Result<Vec<Entry>, StoreError> {
         // From the prefix itself, or after `after`; up to the prefix's
         // successor, or the end of the key space when it has none.
-        let (start, op_inclusive) = match after {
+        let (start, inclusive) = match after {
             Some(a) if a >= prefix => (a, false),
             _ => (prefix, true),
         };
         let upper = successor(prefix);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let client = self.client().await?;
-        let fail = |e: tokio_postgres::Error| StoreError::Backend(describe(&e));
-        let rows = match (&upper, op_inclusive) {
-            (Some(upper), true) => {
-                let statement = client.prepare_cached(SCAN_FROM).await.map_err(fail)?;
-                client.query(&statement, &[&start, upper, &limit]).await
-            }
-            (Some(upper), false) => {
-                let statement = client.prepare_cached(SCAN_AFTER).await.map_err(fail)?;
-                client.query(&statement, &[&start, upper, &limit]).await
-            }
-            (None, true) => {
-                let statement = client.prepare_cached(SCAN_FROM_TO_END).await.map_err(fail)?;
-                client.query(&statement, &[&start, &limit]).await
-            }
-            (None, false) => {
-                let statement = client.prepare_cached(SCAN_AFTER_TO_END).await.map_err(fail)?;
-                client.query(&statement, &[&start, &limit]).await
-            }
-        }
-        .map_err(fail)?;
+        let rows = match (&upper, inclusive) {
+            (Some(upper), true) => self.read(SCAN_FROM, &[&start, upper, &limit]).await,
+            (Some(upper), false) => self.read(SCAN_AFTER, &[&start, upper, &limit]).await,
+            (None, true) => self.read(SCAN_FROM_TO_END, &[&start, &limit]).await,
+            (None, false) => self.read(SCAN_AFTER_TO_END, &[&start, &limit]).await,
+        }?;
         Ok(rows
             .into_iter()
             .map(|row| (row.get(0), row.get(1)))

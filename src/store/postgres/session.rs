@@ -25,7 +25,7 @@ pub(super) enum Failure {
     CommitUnknown(String),
 }
 
-fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
+pub(super) fn is_connection_lost(e: &tokio_postgres::Error) -> bool {
     match e.code() {
         // No SQLSTATE: the socket failed or closed.
         None => true,
