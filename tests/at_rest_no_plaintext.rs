@@ -16,14 +16,7 @@ fn needles(value: &str) -> Vec<Vec<u8>> {
 #[tokio::test]
 async fn raw_store_files_hold_no_plaintext() {
     let dir = tempfile::tempdir().unwrap();
-    let kek = tokenvault::vault::keys::kek::Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
-    let vault = tokenvault::vault::Vault::open(
-        common::backend_in(dir.path()).await,
-        kek,
-        tokenvault::vault::VaultConfig::embedded().unwrap(),
-    )
-    .await
-    .unwrap();
+    let vault = common::open_in(dir.path()).await;
     let mut secrets: Vec<String> = Vec::new();
     for pan in common::valid_test_pans() {
         let card = vault.store_card(&common::actor(), &pan).await.unwrap();

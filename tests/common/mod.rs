@@ -91,29 +91,22 @@ pub fn backend_files_in(dir: &std::path::Path) -> std::path::PathBuf {
     if !postgres::selected() {
         return dir.join("data");
     }
-    let cluster = postgres::cluster();
-    cluster.checkpoint();
-    cluster.data_dir.clone().expect("a cluster started by the tests")
+    postgres::cluster().files()
 }
 
 /// `open_in`, and the store beside it.
 pub async fn open_with_store(dir: &std::path::Path) -> (Vault<Backend>, Backend) {
-    let store = backend_in(dir).await;
-    let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).expect("dev KEK");
-    let vault = Vault::open(
-        store.clone(),
-        kek,
-        VaultConfig::embedded().expect("embedded config"),
-    )
-    .await
-    .expect("vault opens");
-    (vault, store)
+    vault_over(dir, backend_in(dir).await).await
 }
 
 /// `open_with_store` on sled whatever the run selected: for the tests of
 /// sled's own files and flushes.
 pub async fn open_sled_vault(dir: &std::path::Path) -> (Vault<SledStore>, SledStore) {
-    let store = open_sled(&dir.join("data")).await;
+    vault_over(dir, open_sled(&dir.join("data")).await).await
+}
+
+/// A vault over `store` with the development KEK in `dir`, and the store.
+async fn vault_over<S: tokenvault::store::Store + Clone>(dir: &std::path::Path, store: S) -> (Vault<S>, S) {
     let kek = Kek::from_dev_file(&dir.join("dev-kek.hex")).expect("dev KEK");
     let vault = Vault::open(
         store.clone(),

@@ -37,7 +37,7 @@ pub struct Cluster {
     password: Option<String>,
     /// The cluster's folder (None for an external server): its data
     /// directory, WAL included, and its log; what the at-rest tests scan.
-    pub data_dir: Option<PathBuf>,
+    folder: Option<PathBuf>,
     /// The CA that signed the server's certificate (None: TLS off).
     pub ca_cert: Option<PathBuf>,
     /// The watchdog; kept for the life of the process (its stdin is the
@@ -156,7 +156,7 @@ impl Cluster {
             password: config
                 .get_password()
                 .map(|p| String::from_utf8_lossy(p).into_owned()),
-            data_dir: None,
+            folder: None,
             ca_cert: None,
             watchdog: Mutex::new(None),
         }
@@ -249,7 +249,7 @@ impl Cluster {
                 port,
                 user: "postgres".to_owned(),
                 password: None,
-                data_dir: Some(dir.clone()),
+                folder: Some(dir.clone()),
                 ca_cert: Some(pki.ca_cert()),
                 watchdog: Mutex::new(Some(watchdog)),
             };
@@ -365,9 +365,12 @@ impl Cluster {
         );
     }
 
-    /// Forces everything written so far out of shared buffers into the
-    /// data files, for the at-rest scans.
-    pub fn checkpoint(&self) {
+    /// The cluster's folder (data files, WAL, log) with everything written
+    /// so far forced out of shared buffers into it, for the at-rest scans.
+    pub fn files(&self) -> PathBuf {
         self.execute("CHECKPOINT");
+        self.folder
+            .clone()
+            .expect("an external PostgreSQL's files cannot be scanned: run without TOKENVAULT_TEST_PG_URL")
     }
 }

@@ -258,12 +258,7 @@ impl Service {
         if config.store.backend != tokenvault::config::BackendKind::Postgres {
             return self.data_dir();
         }
-        let cluster = super::postgres::cluster();
-        cluster.checkpoint();
-        cluster
-            .data_dir
-            .clone()
-            .expect("an external PostgreSQL's files cannot be scanned: run without TOKENVAULT_TEST_PG_URL")
+        super::postgres::cluster().files()
     }
 
     /// The service's store, as it opens it (stop the service first on sled).
