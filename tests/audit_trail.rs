@@ -19,7 +19,7 @@ async fn each_operation_appends_exactly_one_record() {
         origin: "127.0.0.1:1".into(),
         request_id: "req-1".into(),
     };
-    let count = |records: &[tokenvault::audit::AuditRecord]| records.len();
+    let count = |records: &[tokenvault::audit::ChainRecord]| records.len();
     let all = || async { v.audit_export(&Actor::local("probe")).await.unwrap() };
 
     let before = count(&all().await);
@@ -77,7 +77,7 @@ async fn each_operation_appends_exactly_one_record() {
         .iter()
         .all(|r| r.origin == "127.0.0.1:1" && r.request_id == "req-1"));
     let report = v.audit_verify(&me).await.unwrap();
-    assert!(report.first_break.is_none());
+    assert!(report.intact());
 }
 
 #[tokio::test]

@@ -113,9 +113,9 @@ async fn assert_intact<S: Store>(vault: &Vault<S>, done: &Acknowledged, context:
     let me = actor();
     let report = vault.audit_verify(&me).await.unwrap();
     assert!(
-        report.first_break.is_none(),
+        report.intact(),
         "{context}: the chain breaks at {:?}",
-        report.first_break
+        report.first_break()
     );
     for card in &done.cards {
         vault
@@ -213,7 +213,7 @@ async fn a_head_that_reads_corrupt_fails_writes_closed_until_it_reads_true() {
     assert!(refused.to_string().contains("storage"), "{refused}");
     writes_again(&vault, "after").await;
     let report = vault.audit_verify(&actor()).await.unwrap();
-    assert!(report.first_break.is_none(), "{:?}", report.first_break);
+    assert!(report.intact(), "{:?}", report.first_break());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,11 @@
 //! GET /v1/audit, /v1/audit/verify, /v1/audit/export (auditor identity)
 
-use super::dto::{AuditPage, ChainBreak, VerifyResponse};
+use super::dto::{AuditPage, ChainBreak, ChainReport, VerifyResponse};
 use super::extract::{invalid_query, QueryPairs};
 use super::problem::Problem;
 use super::{App, Caller};
+use crate::audit::{Break, ChainName};
+use crate::domain::node::NodeName;
 use crate::domain::operation::Operation;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -13,15 +15,21 @@ use std::sync::Arc;
 
 pub(super) const MAX_PAGE: usize = 1000;
 
-/// `after` and `limit` of a page request, parsed.
+/// `node`, `after` and `limit` of a page request, parsed.
 struct PageQuery {
+    chain: ChainName,
     after: u64,
     limit: usize,
 }
 
 impl PageQuery {
     fn parse(query: &QueryPairs) -> Result<Self, Problem> {
-        query.only(&["after", "limit"])?;
+        query.only(&["node", "after", "limit"])?;
+        let node = query
+            .text("node")
+            .map(NodeName::parse)
+            .transpose()
+            .map_err(|e| invalid_query("node", "format", e.to_string()))?;
         let after = query.number("after", 0u64)?;
         let limit = query.number("limit", 100usize)?;
         if !(1..=MAX_PAGE).contains(&limit) {
@@ -31,13 +39,18 @@ impl PageQuery {
                 "limit must be 1 to 1000".to_owned(),
             ));
         }
-        Ok(PageQuery { after, limit })
+        Ok(PageQuery {
+            chain: ChainName::of(node),
+            after,
+            limit,
+        })
     }
 }
 
-/// Audit records in sequence order, `limit` (1-1000, default 100) at a time after `after`.
+/// One chain's audit records in sequence order, `limit` (1-1000, default 100) at a time after `after`.
 #[utoipa::path(get, path = "/v1/audit", tag = "audit",
-    params(("after" = Option<u64>, Query, description = "Records after this sequence number (default 0)"),
+    params(("node" = Option<String>, Query, pattern = "^[a-z][a-z0-9-]{0,31}$", description = "The named node whose chain to read; absent: the unnamed chain (a single node's)"),
+        ("after" = Option<u64>, Query, description = "Records after this sequence number (default 0)"),
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "Records per page (default 100)")),
     responses((status = 200, body = AuditPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
 pub async fn page(
@@ -46,40 +59,56 @@ pub async fn page(
     query: QueryPairs,
 ) -> Result<Json<AuditPage>, Problem> {
     app.authorize(&caller, Operation::AuditRead, None).await?;
-    let PageQuery { after, limit } = PageQuery::parse(&query)?;
-    let records = app.vault.audit_page(&caller.actor, after, limit).await?;
+    let PageQuery { chain, after, limit } = PageQuery::parse(&query)?;
+    let records = app.vault.audit_page(&caller.actor, &chain, after, limit).await?;
     let next_after = (records.len() == limit)
         .then(|| records.last().map(|r| r.seq))
         .flatten();
     Ok(Json(AuditPage { records, next_after }))
 }
 
-/// Recomputes the whole chain and names the first broken or missing record.
+/// Recomputes every node's chain, checks the checkpoints that tie them, and names each chain's first broken or missing record.
 #[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
     responses((status = 200, body = VerifyResponse), (status = 403, body = Problem)))]
 pub async fn verify(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<VerifyResponse>, Problem> {
     app.authorize(&caller, Operation::AuditVerify, None).await?;
     let report = app.vault.audit_verify(&caller.actor).await?;
+    let chain_break = |chain: &ChainName, b: &Break| ChainBreak {
+        seq: b.seq,
+        description: if chain.node().is_some() {
+            format!("{b} in {chain}")
+        } else {
+            b.to_string()
+        },
+    };
+    let chains = report
+        .chains
+        .iter()
+        .map(|(chain, r)| ChainReport {
+            node: chain.node().map(|n| n.to_string()),
+            records: r.records,
+            head_seq: r.head_seq,
+            first_break: r.first_break.as_ref().map(|b| chain_break(chain, b)),
+        })
+        .collect();
     Ok(Json(VerifyResponse {
-        intact: report.first_break.is_none(),
-        records: report.records,
-        head_seq: report.head_seq,
-        first_break: report.first_break.map(|b| ChainBreak {
-            seq: b.seq,
-            description: b.to_string(),
-        }),
+        intact: report.intact(),
+        records: report.records(),
+        head_seq: report.chains.get(&ChainName::UNNAMED).map_or(0, |r| r.head_seq),
+        first_break: report.first_break().map(|(chain, b)| chain_break(chain, b)),
+        chains,
     }))
 }
 
-/// Every record as JSON lines (`application/x-ndjson`).
+/// Every record of every chain as JSON lines (`application/x-ndjson`), chain by chain, each in sequence order; a named node's records carry `node`.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "audit",
     responses((status = 200, content_type = "application/x-ndjson", body = String), (status = 403, body = Problem)))]
 pub async fn export(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::AuditExport, None).await?;
     let records = app.vault.audit_export(&caller.actor).await?;
     let mut body = Vec::new();
-    for record in records {
-        serde_json::to_writer(&mut body, &record).map_err(|_| Problem::internal())?;
+    for record in &records {
+        serde_json::to_writer(&mut body, &record.export_line()).map_err(|_| Problem::internal())?;
         body.push(b'\n');
     }
     let mut response = (StatusCode::OK, body).into_response();

@@ -275,7 +275,24 @@ pub struct ChainBreak {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct VerifyResponse {
+    /// Every chain intact, and every checkpoint's records still held.
     pub intact: bool,
+    /// Records checked, over every chain.
+    pub records: u64,
+    /// The unnamed chain's head (a single node's chain; 0 when there is
+    /// none). Each chain's head is in `chains`.
+    pub head_seq: u64,
+    /// The first break of the first broken chain; its description names a
+    /// named node's chain.
+    pub first_break: Option<ChainBreak>,
+    /// Each chain: the unnamed one (no `node`) and each named node's.
+    pub chains: Vec<ChainReport>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ChainReport {
+    /// The node whose chain this is; absent for the unnamed chain.
+    pub node: Option<String>,
     pub records: u64,
     pub head_seq: u64,
     pub first_break: Option<ChainBreak>,

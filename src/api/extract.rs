@@ -92,6 +92,13 @@ impl QueryPairs {
     }
 }
 
+impl QueryPairs {
+    /// The parameter `name` as sent, if it was.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
 pub fn invalid_query(field: &str, rule: &str, detail: String) -> Problem {
     Problem::new(
         StatusCode::BAD_REQUEST,

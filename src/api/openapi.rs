@@ -33,6 +33,7 @@ use axum::http::StatusCode;
         crate::audit::AuditRecord,
         AuditPage,
         ChainBreak,
+        ChainReport,
         VerifyResponse,
         StatusResponse,
         SetPasswordRequest,

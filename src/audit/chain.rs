@@ -5,20 +5,72 @@
 
 use super::record::AuditRecord;
 use super::{Actor, Outcome};
+use crate::domain::node::NodeName;
 use crate::store::keyspace;
 use ring::hmac;
 use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
+use std::fmt;
 
-pub(crate) const RECORD_PREFIX: &[u8] = keyspace::AUDIT_RECORD.as_bytes();
-const HEAD_KEY: &[u8] = keyspace::AUDIT_HEAD.as_bytes();
+/// Which chain: the store's first, which a single node (and any node
+/// without a `node_name`) extends, or a named node's own. Several nodes on
+/// one store each append to their own chain, so none waits on another's
+/// head; checkpoint records tie the chains together (`checkpoint`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ChainName(Option<NodeName>);
 
-pub(crate) fn record_key(seq: u64) -> Vec<u8> {
-    keyspace::AUDIT_RECORD.key(format_args!("{seq:020}"))
+impl ChainName {
+    pub const UNNAMED: ChainName = ChainName(None);
+
+    pub fn of(node: Option<NodeName>) -> Self {
+        ChainName(node)
+    }
+
+    pub fn node(&self) -> Option<&NodeName> {
+        self.0.as_ref()
+    }
+
+    /// The name as records and reports carry it: empty for the unnamed chain.
+    pub fn label(&self) -> &str {
+        self.0.as_ref().map_or("", NodeName::as_str)
+    }
+
+    /// Where this chain's records are, in sequence order under one prefix.
+    pub(crate) fn record_prefix(&self) -> Vec<u8> {
+        match &self.0 {
+            None => keyspace::AUDIT_RECORD.as_bytes().to_vec(),
+            Some(node) => keyspace::AUDIT_NODE_RECORD.key(format_args!("{node}/")),
+        }
+    }
+
+    pub(crate) fn record_key(&self, seq: u64) -> Vec<u8> {
+        let mut key = self.record_prefix();
+        key.extend_from_slice(format!("{seq:020}").as_bytes());
+        key
+    }
+
+    pub(crate) fn head_key(&self) -> Vec<u8> {
+        match &self.0 {
+            None => keyspace::AUDIT_HEAD.as_bytes().to_vec(),
+            Some(node) => keyspace::AUDIT_NODE_HEAD.key(node),
+        }
+    }
+
+    /// A named chain's record is bound to its chain by the MAC, so no
+    /// record can be moved from one node's chain into another's. The
+    /// unnamed chain's input is what it always was.
+    fn mac_suffix(&self) -> Option<&[u8]> {
+        self.0.as_ref().map(|node| node.as_str().as_bytes())
+    }
 }
 
-pub(crate) fn head_key() -> &'static [u8] {
-    HEAD_KEY
+impl fmt::Display for ChainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            None => f.write_str("the unnamed chain"),
+            Some(node) => write!(f, "node {node}'s chain"),
+        }
+    }
 }
 
 /// The MAC key of the chain, wrapped by the KEK in the store like the data
@@ -35,15 +87,16 @@ impl AuditKey {
         AuditKey { _raw: raw, key }
     }
 
-    pub(crate) fn mac(&self, record: &AuditRecord) -> String {
-        crate::hex::encode(hmac::sign(&self.key, &record.mac_input()).as_ref())
+    pub(crate) fn mac(&self, chain: &ChainName, record: &AuditRecord) -> String {
+        let input = record.mac_input(chain.mac_suffix());
+        crate::hex::encode(hmac::sign(&self.key, &input).as_ref())
     }
 
     /// Constant-time comparison of a stored MAC with the recomputed one.
-    pub(crate) fn verify(&self, record: &AuditRecord) -> bool {
+    pub(crate) fn verify(&self, chain: &ChainName, record: &AuditRecord) -> bool {
         let mut stored = [0u8; 32];
         crate::hex::decode_into(&record.mac, &mut stored).is_some()
-            && hmac::verify(&self.key, &record.mac_input(), &stored).is_ok()
+            && hmac::verify(&self.key, &record.mac_input(chain.mac_suffix()), &stored).is_ok()
     }
 }
 
@@ -72,19 +125,26 @@ pub(crate) struct Entry<'a> {
     pub detail: Option<String>,
 }
 
-/// The chain's key and its tally. The head itself belongs to whoever
-/// appends (the vault's committer), which alone moves it.
+/// This node's chain: its name, the trail's key and its tally. The head
+/// itself belongs to whoever appends (the vault's committer), which alone
+/// moves it.
 pub struct AuditChain {
     pub(crate) key: AuditKey,
+    pub(crate) name: ChainName,
     pub tally: super::Tally,
 }
 
 impl AuditChain {
-    pub fn new(key: AuditKey) -> Self {
+    pub fn new(key: AuditKey, name: ChainName) -> Self {
         AuditChain {
             key,
+            name,
             tally: super::Tally::default(),
         }
+    }
+
+    pub fn name(&self) -> &ChainName {
+        &self.name
     }
 
     pub(crate) fn next(
@@ -107,7 +167,7 @@ impl AuditChain {
             prev_mac: head.mac.clone(),
             mac: String::new(),
         };
-        record.mac = self.key.mac(&record);
+        record.mac = self.key.mac(&self.name, &record);
         let new_head = ChainHead {
             seq: record.seq,
             mac: record.mac.clone(),

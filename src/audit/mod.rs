@@ -7,15 +7,18 @@
 
 mod actor;
 mod chain;
+mod checkpoint;
 pub mod read;
 mod record;
 mod tally;
 mod verify;
 
 pub use actor::{Actor, Outcome};
-pub use chain::{AuditChain, AuditKey};
-pub use record::AuditRecord;
+pub use chain::{AuditChain, AuditKey, ChainName};
+pub use checkpoint::Checkpointed;
+pub use record::{AuditRecord, ChainRecord, ExportLine};
 pub use tally::{OutcomeCount, Tally};
-pub use verify::{verify, Break, BreakKind, ChainHeadView, VerifyReport};
+pub use verify::{verify, Break, BreakKind, ChainHeadView, TrailReport, VerifyReport};
 
-pub(crate) use chain::{head_key, record_key, ChainHead, Entry};
+pub(crate) use chain::{ChainHead, Entry};
+pub(crate) use checkpoint::detail as checkpoint_detail;

@@ -1,13 +1,15 @@
-//! The trail's read side, straight from the store: the head, a page of
-//! records, every record in order, and a verification of the stored chain.
-//! Whoever calls these records the access itself (the vault does, in the
-//! same chain).
+//! The trail's read side, straight from the store: a chain's head, a page
+//! of its records, every chain's records in order, and a verification of
+//! every stored chain and the checkpoints that tie them together. Whoever
+//! calls these records the access itself (the vault does, in its chain).
 
-use super::chain::{head_key, AuditKey, ChainHead, RECORD_PREFIX};
-use super::record::AuditRecord;
-use super::record_key;
-use super::verify::{verify, Break, BreakKind, ChainHeadView, VerifyReport};
-use crate::store::{codec, Store, StoreError};
+use super::chain::{AuditKey, ChainHead, ChainName};
+use super::checkpoint;
+use super::record::{AuditRecord, ChainRecord};
+use super::verify::{verify, Break, BreakKind, ChainHeadView, TrailReport};
+use crate::domain::node::NodeName;
+use crate::store::{codec, keyspace, Store, StoreError};
+use std::collections::BTreeMap;
 
 /// Records are read in pages of this many.
 const SCAN_PAGE: usize = 1024;
@@ -27,9 +29,9 @@ pub enum ReadError {
     TailAltered(u64),
 }
 
-/// The stored head, or the genesis head of an empty trail.
-pub(crate) async fn head<S: Store>(store: &S) -> Result<ChainHead, ReadError> {
-    match store.get(head_key()).await? {
+/// The stored head of `chain`, or the genesis head of an empty chain.
+pub(crate) async fn head<S: Store>(store: &S, chain: &ChainName) -> Result<ChainHead, ReadError> {
+    match store.get(&chain.head_key()).await? {
         Some(bytes) => codec::decode(&bytes).map_err(|_| ReadError::Corrupt("audit head")),
         None => Ok(ChainHead::genesis()),
     }
@@ -38,96 +40,173 @@ pub(crate) async fn head<S: Store>(store: &S) -> Result<ChainHead, ReadError> {
 /// The stored head, once the record it names is found intact: what a writer
 /// extends the chain from after any doubt about the store (start, a failed
 /// write, a failed flush). Anything else fails closed, naming the record.
-pub(crate) async fn verified_head<S: Store>(store: &S, key: &AuditKey) -> Result<ChainHead, ReadError> {
-    let head = head(store).await?;
+pub(crate) async fn verified_head<S: Store>(
+    store: &S,
+    key: &AuditKey,
+    chain: &ChainName,
+) -> Result<ChainHead, ReadError> {
+    let head = head(store, chain).await?;
     if head.seq == 0 {
         return Ok(head);
     }
     let bytes = store
-        .get(&record_key(head.seq))
+        .get(&chain.record_key(head.seq))
         .await?
         .ok_or(ReadError::TailMissing(head.seq))?;
     let record: AuditRecord = codec::decode(&bytes).map_err(|_| ReadError::TailAltered(head.seq))?;
-    if record.seq != head.seq || record.mac != head.mac || !key.verify(&record) {
+    if record.seq != head.seq || record.mac != head.mac || !key.verify(chain, &record) {
         return Err(ReadError::TailAltered(head.seq));
     }
     Ok(head)
 }
 
-/// Up to `limit` records after sequence number `after`.
-pub async fn page<S: Store>(store: &S, after: u64, limit: usize) -> Result<Vec<AuditRecord>, ReadError> {
-    let start = (after > 0).then(|| record_key(after));
-    let page = store.scan_prefix(RECORD_PREFIX, start.as_deref(), limit).await?;
+/// Every chain's stored head: the unnamed chain's (when it has one) and
+/// each named node's.
+pub(crate) async fn heads<S: Store>(store: &S) -> Result<BTreeMap<ChainName, ChainHead>, ReadError> {
+    let mut out = BTreeMap::new();
+    if store.get(&ChainName::UNNAMED.head_key()).await?.is_some() {
+        out.insert(ChainName::UNNAMED, head(store, &ChainName::UNNAMED).await?);
+    }
+    let prefix = keyspace::AUDIT_NODE_HEAD.as_bytes();
+    let mut after: Option<Vec<u8>> = None;
+    loop {
+        let page = store.scan_prefix(prefix, after.as_deref(), SCAN_PAGE).await?;
+        let Some((last, _)) = page.last() else {
+            return Ok(out);
+        };
+        after = Some(last.clone());
+        for (key, value) in &page {
+            let name = key_text(&key[prefix.len()..]).ok_or(ReadError::Corrupt("audit head key"))?;
+            let head = codec::decode(value).map_err(|_| ReadError::Corrupt("audit head"))?;
+            out.insert(ChainName::of(Some(name)), head);
+        }
+    }
+}
+
+/// Up to `limit` records of `chain` after sequence number `after`.
+pub async fn page<S: Store>(
+    store: &S,
+    chain: &ChainName,
+    after: u64,
+    limit: usize,
+) -> Result<Vec<AuditRecord>, ReadError> {
+    let start = (after > 0).then(|| chain.record_key(after));
+    let page = store
+        .scan_prefix(&chain.record_prefix(), start.as_deref(), limit)
+        .await?;
     page.iter()
         .map(|(_, v)| codec::decode(v).map_err(|_| ReadError::Corrupt("audit record")))
         .collect()
 }
 
-/// Every record in sequence order.
-pub async fn all<S: Store>(store: &S) -> Result<Vec<AuditRecord>, ReadError> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = page(store, after, SCAN_PAGE).await?;
-        let Some(last) = page.last() else { return Ok(out) };
-        after = last.seq;
-        out.extend(page);
-    }
-}
+/// Every stored record, chain by chain (the unnamed chain first, then the
+/// named ones by name), each chain in sequence order. A record that no
+/// longer decodes is `Err(seq)` at its place.
+pub(crate) type Stored = BTreeMap<ChainName, Vec<Result<AuditRecord, u64>>>;
 
-/// Walks the whole stored chain against the stored head; the report names
-/// the first break. A record that no longer decodes counts as altered at
-/// its place in the chain.
-pub async fn verify_stored<S: Store>(store: &S, key: &AuditKey) -> Result<VerifyReport, ReadError> {
-    let head = head(store).await?;
-    let mut records = Vec::new();
-    let mut undecodable = None;
-    let mut after: Option<Vec<u8>> = None;
-    'scan: loop {
-        let page = store
-            .scan_prefix(RECORD_PREFIX, after.as_deref(), SCAN_PAGE)
-            .await?;
-        let Some((last_key, _)) = page.last() else { break };
-        after = Some(last_key.clone());
-        for (key, value) in &page {
-            match codec::decode::<AuditRecord>(value) {
-                Ok(record) => records.push(record),
-                Err(_) => {
-                    undecodable = Some(sequence_of(key));
-                    break 'scan;
-                }
+pub(crate) async fn stored<S: Store>(store: &S) -> Result<Stored, ReadError> {
+    let mut out = Stored::new();
+    for (prefix, named) in [
+        (keyspace::AUDIT_RECORD.as_bytes(), false),
+        (keyspace::AUDIT_NODE_RECORD.as_bytes(), true),
+    ] {
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = store.scan_prefix(prefix, after.as_deref(), SCAN_PAGE).await?;
+            let Some((last, _)) = page.last() else { break };
+            after = Some(last.clone());
+            for (key, value) in &page {
+                let (chain, seq) = if named {
+                    named_record(&key[prefix.len()..]).ok_or(ReadError::Corrupt("audit record key"))?
+                } else {
+                    (ChainName::UNNAMED, sequence_of(&key[prefix.len()..]))
+                };
+                let record = codec::decode::<AuditRecord>(value).map_err(|_| seq);
+                out.entry(chain).or_default().push(record);
             }
         }
     }
-    let mut report = verify(key, Some(&ChainHeadView(head)), records);
-    if let Some(seq) = undecodable {
-        let earlier = report.first_break.as_ref().is_some_and(|b| b.seq < seq);
-        if !earlier {
-            report.first_break = Some(Break {
-                seq,
-                kind: BreakKind::Altered,
+    Ok(out)
+}
+
+/// Every record of every chain, for export: chain by chain, each in order.
+pub async fn all<S: Store>(store: &S) -> Result<Vec<ChainRecord>, ReadError> {
+    let mut out = Vec::new();
+    for (chain, records) in stored(store).await? {
+        for record in records {
+            let record = record.map_err(|_| ReadError::Corrupt("audit record"))?;
+            out.push(ChainRecord {
+                chain: chain.clone(),
+                record,
             });
         }
     }
-    Ok(report)
+    Ok(out)
 }
 
-/// The sequence number a record key names (0 if it names none).
-fn sequence_of(key: &[u8]) -> u64 {
-    key.get(RECORD_PREFIX.len()..)
-        .and_then(|digits| std::str::from_utf8(digits).ok())
+/// Walks every stored chain against its stored head, then checks that
+/// every checkpoint record names records the chains still hold. The report
+/// names each chain's first break. A record that no longer decodes counts
+/// as altered at its place in its chain; a chain with records and no head
+/// (its head deleted) breaks at its last record.
+pub async fn verify_stored<S: Store>(store: &S, key: &AuditKey) -> Result<TrailReport, ReadError> {
+    let heads = heads(store).await?;
+    let mut stored = stored(store).await?;
+    for chain in heads.keys() {
+        stored.entry(chain.clone()).or_default();
+    }
+    let mut chains = BTreeMap::new();
+    for (chain, records) in &stored {
+        let decoded = records.iter().map_while(|r| r.as_ref().ok()).cloned();
+        let head = heads.get(chain).cloned().map(ChainHeadView);
+        let mut report = verify(key, chain, head.as_ref(), decoded);
+        if let Some(Err(seq)) = records.iter().find(|r| r.is_err()) {
+            let earlier = report.first_break.as_ref().is_some_and(|b| b.seq < *seq);
+            if !earlier {
+                report.first_break = Some(Break {
+                    seq: *seq,
+                    kind: BreakKind::Altered,
+                });
+            }
+        }
+        chains.insert(chain.clone(), report);
+    }
+    checkpoint::check_all(&stored, &mut chains);
+    Ok(TrailReport { chains })
+}
+
+fn key_text(bytes: &[u8]) -> Option<NodeName> {
+    NodeName::parse(std::str::from_utf8(bytes).ok()?).ok()
+}
+
+/// `name/seq` after the named-record prefix.
+fn named_record(rest: &[u8]) -> Option<(ChainName, u64)> {
+    let slash = rest.iter().position(|b| *b == b'/')?;
+    let name = key_text(&rest[..slash])?;
+    Some((ChainName::of(Some(name)), sequence_of(&rest[slash + 1..])))
+}
+
+/// The sequence number zero-padded digits name (0 if they name none).
+fn sequence_of(digits: &[u8]) -> u64 {
+    std::str::from_utf8(digits)
+        .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::sequence_of;
-    use crate::audit::record_key;
+    use super::*;
 
     #[test]
-    fn a_record_key_names_its_sequence_number() {
-        assert_eq!(sequence_of(&record_key(5477)), 5477);
+    fn a_record_key_names_its_chain_and_sequence_number() {
+        let unnamed = ChainName::UNNAMED.record_key(5477);
+        let prefix = keyspace::AUDIT_RECORD.as_bytes();
+        assert_eq!(sequence_of(&unnamed[prefix.len()..]), 5477);
+        let b = ChainName::of(Some(NodeName::parse("b").unwrap()));
+        let key = b.record_key(12);
+        let prefix = keyspace::AUDIT_NODE_RECORD.as_bytes();
+        assert_eq!(named_record(&key[prefix.len()..]), Some((b, 12)));
         assert_eq!(sequence_of(b"x"), 0);
     }
 }

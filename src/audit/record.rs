@@ -23,9 +23,45 @@ pub struct AuditRecord {
     pub mac: String,
 }
 
+/// A record and the chain it was read from (export). It reads as the
+/// record itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainRecord {
+    pub chain: super::ChainName,
+    pub record: AuditRecord,
+}
+
+impl std::ops::Deref for ChainRecord {
+    type Target = AuditRecord;
+    fn deref(&self) -> &AuditRecord {
+        &self.record
+    }
+}
+
+impl ChainRecord {
+    /// The record as one JSON line of an export.
+    pub fn export_line(&self) -> ExportLine<'_> {
+        ExportLine {
+            node: self.chain.node().map(crate::domain::node::NodeName::as_str),
+            record: &self.record,
+        }
+    }
+}
+
+/// One line of an export: the record, and the node whose chain holds it
+/// (absent for the unnamed chain, so a single node's export is unchanged).
+#[derive(Serialize)]
+pub struct ExportLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<&'a str>,
+    #[serde(flatten)]
+    pub record: &'a AuditRecord,
+}
+
 impl AuditRecord {
-    /// The bytes the MAC covers: every field but `mac`, length-prefixed.
-    pub(crate) fn mac_input(&self) -> Vec<u8> {
+    /// The bytes the MAC covers: every field but `mac`, length-prefixed,
+    /// then a named chain's name (`ChainName::mac_suffix`).
+    pub(crate) fn mac_input(&self, chain: Option<&[u8]>) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
         out.extend_from_slice(b"tokenvault/audit/v1");
         out.extend_from_slice(&self.seq.to_be_bytes());
@@ -50,6 +86,11 @@ impl AuditRecord {
                     out.extend_from_slice(text.as_bytes());
                 }
             }
+        }
+        if let Some(name) = chain {
+            out.extend_from_slice(b"chain");
+            out.extend_from_slice(&(name.len() as u32).to_be_bytes());
+            out.extend_from_slice(name);
         }
         out
     }

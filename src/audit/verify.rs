@@ -1,8 +1,9 @@
-//! Walks the chain from the first record and names the first that is
-//! missing, altered or out of place.
+//! Walks a chain from the first record and names the first that is
+//! missing, altered or out of place; `TrailReport` gathers every chain's.
 
-use super::chain::{AuditKey, ChainHead};
+use super::chain::{AuditKey, ChainHead, ChainName};
 use super::record::AuditRecord;
+use std::collections::BTreeMap;
 use std::fmt;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,6 +18,10 @@ pub enum BreakKind {
     /// The stored head does not match the last record (records appended
     /// outside the chain, or the head itself edited).
     HeadMismatch,
+    /// A checkpoint in some chain recorded this record, and the chain no
+    /// longer holds it as recorded: the chain was truncated (wholly, or
+    /// its tail with its head rewound) or rewritten.
+    BehindCheckpoint,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -32,6 +37,9 @@ impl fmt::Display for Break {
             BreakKind::Altered => "was altered (its MAC does not match)",
             BreakKind::Unlinked => "does not link to the record before it",
             BreakKind::HeadMismatch => "does not match the stored chain head",
+            BreakKind::BehindCheckpoint => {
+                "is missing or differs from the record a checkpoint recorded (the chain was truncated or rewritten)"
+            }
         };
         write!(f, "audit record {} {what}", self.seq)
     }
@@ -44,9 +52,33 @@ pub struct VerifyReport {
     pub first_break: Option<Break>,
 }
 
-/// Checks `records` (in key order, as scanned) against the key and the
-/// stored head. Stops at the first break.
-pub fn verify<I>(key: &AuditKey, head: Option<&ChainHeadView>, records: I) -> VerifyReport
+/// Every chain's report, by chain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrailReport {
+    pub chains: BTreeMap<ChainName, VerifyReport>,
+}
+
+impl TrailReport {
+    pub fn intact(&self) -> bool {
+        self.chains.values().all(|r| r.first_break.is_none())
+    }
+
+    /// Records checked, over every chain.
+    pub fn records(&self) -> u64 {
+        self.chains.values().map(|r| r.records).sum()
+    }
+
+    /// The first chain (by name) with a break, and its break.
+    pub fn first_break(&self) -> Option<(&ChainName, &Break)> {
+        self.chains
+            .iter()
+            .find_map(|(chain, r)| r.first_break.as_ref().map(|b| (chain, b)))
+    }
+}
+
+/// Checks `records` of `chain` (in key order, as scanned) against the key
+/// and the stored head. Stops at the first break.
+pub fn verify<I>(key: &AuditKey, chain: &ChainName, head: Option<&ChainHeadView>, records: I) -> VerifyReport
 where
     I: IntoIterator<Item = AuditRecord>,
 {
@@ -60,7 +92,7 @@ where
                 seq: expected.seq + 1,
                 kind: BreakKind::Missing,
             })
-        } else if !key.verify(&record) {
+        } else if !key.verify(chain, &record) {
             Some(Break {
                 seq: record.seq,
                 kind: BreakKind::Altered,
@@ -116,7 +148,8 @@ mod tests {
     use secrecy::SecretBox;
 
     fn chain_of(n: u64, key_byte: u8) -> (AuditChain, Vec<AuditRecord>, ChainHead) {
-        let chain = AuditChain::new(AuditKey::new(SecretBox::new(Box::new([key_byte; 32]))));
+        let key = AuditKey::new(SecretBox::new(Box::new([key_byte; 32])));
+        let chain = AuditChain::new(key, ChainName::UNNAMED);
         let mut head = ChainHead::genesis();
         let mut out = Vec::new();
         for i in 0..n {
@@ -134,7 +167,13 @@ mod tests {
     }
 
     fn check(chain: &AuditChain, records: Vec<AuditRecord>, head: &ChainHead) -> Option<Break> {
-        verify(&chain.key, Some(&ChainHeadView(head.clone())), records).first_break
+        verify(
+            &chain.key,
+            &chain.name,
+            Some(&ChainHeadView(head.clone())),
+            records,
+        )
+        .first_break
     }
 
     #[test]

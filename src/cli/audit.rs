@@ -19,9 +19,13 @@ fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Ba
             .await
             .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
         let kek = Kek::from_dev_file(&config.kek_file()).map_err(|e| e.to_string())?;
-        let vault_config =
-            crate::vault::VaultConfig::from_settings(&config.cards, &config.keys, &config.audit)
-                .map_err(|e| e.to_string())?;
+        let vault_config = crate::vault::VaultConfig::from_settings(
+            &config.cards,
+            &config.keys,
+            &config.audit,
+            config.node_name.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
         Vault::open(store, kek, vault_config)
             .await
             .map_err(|e| e.to_string())
@@ -34,13 +38,22 @@ pub(super) fn verify(config_path: Option<&Path>) -> Result<Report, String> {
     let report = runtime
         .block_on(vault.audit_verify(&Actor::local("audit-verify")))
         .map_err(|e| e.to_string())?;
-    Ok(match report.first_break {
+    let mut lines = Vec::new();
+    for (chain, r) in &report.chains {
+        lines.push(match &r.first_break {
+            None => format!("{chain}: intact, {} records, head at {}", r.records, r.head_seq),
+            Some(b) => format!("{chain}: BROKEN: {b} (records checked: {})", r.records),
+        });
+    }
+    Ok(match report.first_break() {
         None => Report::ok(format!(
-            "audit chain intact: {} records, head at {}",
-            report.records, report.head_seq
+            "audit chain intact: {} records in {} chain(s)\n{}",
+            report.records(),
+            report.chains.len(),
+            lines.join("\n")
         )),
-        Some(b) => Report {
-            message: format!("AUDIT CHAIN BROKEN: {b} (records checked: {})", report.records),
+        Some((chain, b)) => Report {
+            message: format!("AUDIT CHAIN BROKEN: {b} in {chain}\n{}", lines.join("\n")),
             code: 1,
         },
     })
@@ -53,7 +66,7 @@ pub(super) fn export(config_path: Option<&Path>, out: Option<&Path>) -> Result<R
         .map_err(|e| e.to_string())?;
     let mut lines = Vec::new();
     for record in &records {
-        serde_json::to_writer(&mut lines, record).map_err(|e| e.to_string())?;
+        serde_json::to_writer(&mut lines, &record.export_line()).map_err(|e| e.to_string())?;
         lines.push(b'\n');
     }
     match out {

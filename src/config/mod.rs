@@ -71,6 +71,11 @@ pub struct ServiceConfig {
     pub public_url: Option<String>,
     /// sled data directory. Default `data`.
     pub data_dir: PathBuf,
+    /// This node's name when several nodes share one PostgreSQL database:
+    /// each writes its own audit chain and holds its name under a lease,
+    /// so two processes never run under one name. Absent: the unnamed
+    /// chain, as a single node (and sled) runs.
+    pub node_name: Option<crate::domain::node::NodeName>,
     /// Development PKI and development KEK. Default `keys`.
     pub keys_dir: PathBuf,
     /// Access policies, one TOML file per identity. Default `policies`.
@@ -93,6 +98,7 @@ impl Default for ServiceConfig {
         ServiceConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
             data_dir: PathBuf::from("data"),
+            node_name: None,
             keys_dir: PathBuf::from("keys"),
             policies_dir: PathBuf::from("policies"),
             tls: TlsSection::default(),

@@ -14,6 +14,11 @@ pub struct StoreSection {
     /// sled's page cache in MiB: the largest share of the service's memory
     /// on a big store. Default 1024 (sled's own default); 16 to 65536.
     pub cache_mib: u64,
+    /// How long a background task's lease (and a node name's) lasts
+    /// unrenewed: a node that dies hands its tasks over within this. The
+    /// holder renews every third of it and stops a fifth before its end,
+    /// the margin for clocks skewed between nodes. Default 15 s (3 to 600).
+    pub lease_ttl_s: u64,
     pub postgres: PostgresSection,
 }
 
@@ -92,6 +97,7 @@ impl Default for StoreSection {
         StoreSection {
             backend: BackendKind::Sled,
             cache_mib: 1024,
+            lease_ttl_s: 15,
             postgres: PostgresSection::default(),
         }
     }
@@ -100,6 +106,7 @@ impl Default for StoreSection {
 impl StoreSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         within("store.cache_mib", self.cache_mib, 16..=65_536)?;
+        within("store.lease_ttl_s", self.lease_ttl_s, 3..=600)?;
         if self.backend == BackendKind::Postgres {
             self.postgres.check()?;
         }

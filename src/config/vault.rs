@@ -83,12 +83,18 @@ pub struct AuditSection {
     /// its flush is not awaited: it is asked for with the next write, or
     /// once the oldest such record has waited this. Default 10 ms (1 to 1000).
     pub read_durability_ms: u64,
+    /// How often a node records every chain's head in its own chain, when
+    /// other nodes' chains exist and moved (`audit::checkpoint`). A tail
+    /// cut from a chain is found once a checkpoint after it exists, so
+    /// this bounds the window. Default 10 s (1 to 3600).
+    pub checkpoint_interval_s: u64,
 }
 
 impl Default for AuditSection {
     fn default() -> Self {
         AuditSection {
             read_durability_ms: 10,
+            checkpoint_interval_s: 10,
         }
     }
 }
@@ -96,6 +102,11 @@ impl Default for AuditSection {
 impl AuditSection {
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         within("audit.read_durability_ms", self.read_durability_ms, 1..=1000)?;
+        within(
+            "audit.checkpoint_interval_s",
+            self.checkpoint_interval_s,
+            1..=3600,
+        )?;
         Ok(())
     }
 }

@@ -6,6 +6,7 @@ pub mod amount;
 pub mod error_code;
 pub mod ids;
 pub mod luhn;
+pub mod node;
 pub mod operation;
 pub mod personal_numbers;
 pub mod random;

@@ -78,10 +78,15 @@ pub enum Operation {
     /// The service closed its audit trail on a graceful stop. A start
     /// with no stop before it is a crash or a kill.
     ServiceStop,
+    /// A node recorded every audit chain's head in its own chain, tying
+    /// the chains of several nodes together.
+    AuditCheckpoint,
+    /// A node took a background task's lease (or its name's) over.
+    LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 51] = [
+    pub const ALL: [Operation; 53] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -133,6 +138,8 @@ impl Operation {
         Operation::IdempotencySweep,
         Operation::ServiceStart,
         Operation::ServiceStop,
+        Operation::AuditCheckpoint,
+        Operation::LeaseTake,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -188,6 +195,8 @@ impl Operation {
             Operation::IdempotencySweep => "idempotency.sweep",
             Operation::ServiceStart => "service.start",
             Operation::ServiceStop => "service.stop",
+            Operation::AuditCheckpoint => "audit.checkpoint",
+            Operation::LeaseTake => "lease.take",
         }
     }
 
@@ -199,6 +208,8 @@ impl Operation {
             Operation::IdempotencySweep
                 | Operation::ServiceStart
                 | Operation::ServiceStop
+                | Operation::AuditCheckpoint
+                | Operation::LeaseTake
                 | Operation::GatewaySignApply
                 | Operation::GatewaySignConfirm
                 | Operation::GatewaySignCancel

@@ -2,6 +2,7 @@
 //! the router slot the listener reads, and — once the KEK is known — the
 //! app and its background tasks.
 
+use super::leases::{Leases, Task};
 use super::settings::LayerSettings;
 use super::{maintenance, sealed, ServeError};
 use crate::api::{self, App, Metrics};
@@ -30,6 +31,8 @@ pub(super) struct ServiceCore {
     addr: SocketAddr,
     router: Arc<super::listener::RouterSlot>,
     app: OnceLock<Arc<App>>,
+    /// Set with `app`: this node's leases, released on a graceful stop.
+    leases: OnceLock<Arc<Leases>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
@@ -51,6 +54,7 @@ impl ServiceCore {
             addr,
             router: Arc::new(super::listener::RouterSlot::new(axum::Router::new())),
             app: OnceLock::new(),
+            leases: OnceLock::new(),
             tasks: Mutex::new(Vec::new()),
         }
     }
@@ -86,6 +90,13 @@ impl ServiceCore {
         let config = &self.config;
         let layers = self.layers.clone();
         let vault = Vault::open(self.store.clone(), kek, layers.vault).await?;
+        let lease_ttl = Duration::from_secs(config.store.lease_ttl_s);
+        let leases = Arc::new(Leases::new(
+            config.node_name.clone(),
+            lease_ttl,
+            self.store.is_shared(),
+        )?);
+        leases.take_name(&vault).await?;
         let gateway = Gateway::new(&layers.gateway)?;
         let orchestrator = Orchestrator::new(gateway, layers.orchestration);
         let app = Arc::new(
@@ -123,13 +134,21 @@ impl ServiceCore {
             app.vault.kek_version()
         );
         record_lifecycle(&app, Operation::ServiceStart, &detail).await;
+        // Only the open that set `app` gets here, so this is the first set.
+        let _ = self.leases.set(Arc::clone(&leases));
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
-        tasks.push(spawn_settler(Arc::clone(&app)));
+        tasks.push(Arc::clone(&leases).spawn_keeper(Arc::clone(&app)));
+        tasks.push(spawn_checkpoints(
+            Arc::clone(&app),
+            Duration::from_secs(config.audit.checkpoint_interval_s),
+        ));
+        tasks.push(spawn_settler(Arc::clone(&app), Arc::clone(&leases)));
         tasks.push(spawn_idempotency_sweep(
             Arc::clone(&app),
+            Arc::clone(&leases),
             Duration::from_secs(config.limits.idempotency_sweep_interval_s),
         ));
-        tasks.push(maintenance::spawn(Arc::clone(&app), config.keys.clone()));
+        tasks.push(maintenance::spawn(Arc::clone(&app), leases, config.keys.clone()));
         self.router.replace(api::router(Arc::clone(&app)));
         Ok(app)
     }
@@ -139,6 +158,9 @@ impl ServiceCore {
     pub(super) async fn audit_stop(&self) {
         if let Some(app) = self.app() {
             record_lifecycle(&app, Operation::ServiceStop, "audit trail closed: graceful stop").await;
+            if let Some(leases) = self.leases.get() {
+                leases.release_all(&app.vault).await;
+            }
         }
     }
 
@@ -167,15 +189,37 @@ async fn record_lifecycle(app: &App, operation: Operation, detail: &str) {
     }
 }
 
+/// Records every chain's head in this node's chain every `interval`, when
+/// other nodes' chains exist and moved (`Vault::audit_checkpoint`). Every
+/// node runs its own: the checkpoints are what ties the chains together.
+fn spawn_checkpoints(app: Arc<App>, interval: Duration) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let actor = crate::audit::Actor::local("audit-checkpoint");
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last = None;
+        loop {
+            tick.tick().await;
+            match app.vault.audit_checkpoint(&actor, last.clone()).await {
+                Ok(now) => last = now,
+                Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
+            }
+        }
+    })
+}
+
 /// Deletes remembered answers past their time every `interval` (see
 /// `api::idempotency_sweep`), as the `local:idempotency-sweep` actor.
-fn spawn_idempotency_sweep(app: Arc<App>, interval: Duration) -> JoinHandle<()> {
+fn spawn_idempotency_sweep(app: Arc<App>, leases: Arc<Leases>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = crate::audit::Actor::local("idempotency-sweep");
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !leases.holds(Task::IdempotencySweep) {
+                continue;
+            }
             match app.sweep_idempotency(&actor).await {
                 Ok(pass) => {
                     app.metrics.idempotency_swept(pass.scanned, pass.swept);
@@ -191,13 +235,16 @@ fn spawn_idempotency_sweep(app: Arc<App>, interval: Duration) -> JoinHandle<()> 
 
 /// Settles unsettled payments every `payment.poll_interval_ms` (see
 /// `orchestration::payment::settler`), as the `local:settler` actor.
-fn spawn_settler(app: Arc<App>) -> JoinHandle<()> {
+fn spawn_settler(app: Arc<App>, leases: Arc<Leases>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = crate::audit::Actor::local("settler");
         let mut tick = tokio::time::interval(app.orchestrator.payments.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if !leases.holds(Task::Settler) {
+                continue;
+            }
             match app.orchestrator.settle_open(&app.vault, &actor).await {
                 Ok(pass) => {
                     let settled: Vec<&'static str> = pass.settled.iter().map(|s| s.as_str()).collect();

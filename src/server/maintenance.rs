@@ -1,7 +1,8 @@
-//! The key-maintenance task: advances a rewrap job at the configured rate
+//! The key-maintenance task (on the node that holds its lease): advances a rewrap job at the configured rate
 //! (so live traffic keeps its latency), and replaces the current data-key
 //! version when its cryptoperiod has run out.
 
+use super::leases::{Leases, Task};
 use crate::api::App;
 use crate::audit::Actor;
 use crate::config::KeysSection;
@@ -12,7 +13,7 @@ use tokio::task::JoinHandle;
 /// How long an idle task waits before looking for a newly started job.
 const IDLE: Duration = Duration::from_millis(500);
 
-pub(super) fn spawn(app: Arc<App>, keys: KeysSection) -> JoinHandle<()> {
+pub(super) fn spawn(app: Arc<App>, leases: Arc<Leases>, keys: KeysSection) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = Actor::local("key-maintenance");
         let rate = keys.rewrap_records_per_s.max(1);
@@ -22,6 +23,10 @@ pub(super) fn spawn(app: Arc<App>, keys: KeysSection) -> JoinHandle<()> {
         let check_every = Duration::from_secs(keys.check_interval_s.max(1));
         let mut last_check: Option<Instant> = None;
         loop {
+            if !leases.holds(Task::KeyMaintenance) {
+                tokio::time::sleep(IDLE).await;
+                continue;
+            }
             if last_check.is_none_or(|t| t.elapsed() >= check_every) {
                 last_check = Some(Instant::now());
                 match app.kek_age().await {

@@ -4,6 +4,7 @@
 mod admission;
 mod core;
 mod hardening;
+mod leases;
 pub mod listener;
 mod maintenance;
 mod sealed;
@@ -38,6 +39,8 @@ pub enum ServeError {
     Kek(#[from] crate::vault::crypto::CryptoError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Lease(#[from] leases::LeaseError),
     #[error("vault: {0}")]
     Vault(#[from] crate::vault::VaultError),
     #[error("policies: {0}")]

@@ -23,6 +23,13 @@ impl Backend {
         Ok(Backend::Sled(SledStore::open_with(data_dir, settings.into())?))
     }
 
+    /// Whether other processes may open this store too (PostgreSQL). A
+    /// sled database is locked to one process, so nothing in it needs to
+    /// be shared between nodes.
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Backend::Postgres(_))
+    }
+
     /// The backend `[store]` chooses: sled in `data_dir`, or PostgreSQL
     /// (connected, its schema checked against this build's).
     pub async fn open(data_dir: &Path, settings: &StoreSection) -> Result<Self, StoreError> {

@@ -65,14 +65,25 @@ pub const OPEN_PAYMENT: Family = Family::new("open-payment/", "orchestration", "
 // The audit trail.
 pub const AUDIT_RECORD: Family =
     Family::new("audit/rec/", "audit", "audit records by sequence (zero-padded)");
-pub const AUDIT_HEAD: Family = Family::new("audit/head", "audit", "the chain head");
+pub const AUDIT_HEAD: Family = Family::new("audit/head", "audit", "the unnamed chain's head");
+pub const AUDIT_NODE_RECORD: Family = Family::new(
+    "audit/node-rec/",
+    "audit",
+    "a named node's audit records: node name, '/', sequence (zero-padded)",
+);
+pub const AUDIT_NODE_HEAD: Family = Family::new("audit/node-head/", "audit", "a named node's chain head");
+pub const LEASE: Family = Family::new(
+    "lease/",
+    "vault",
+    "leases: which node runs a background task, or holds a node name",
+);
 // Operations.
 pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readiness probe's last write");
 // The API's remembered answers.
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 26] = [
+pub const ALL: [&Family; 29] = [
     &DATA_KEY,
     &FINGERPRINT_KEY,
     &AUDIT_KEY,
@@ -97,6 +108,9 @@ pub const ALL: [&Family; 26] = [
     &OPEN_PAYMENT,
     &AUDIT_RECORD,
     &AUDIT_HEAD,
+    &AUDIT_NODE_RECORD,
+    &AUDIT_NODE_HEAD,
+    &LEASE,
     &READY_PROBE,
     &IDEMPOTENCY,
 ];

@@ -5,12 +5,12 @@
 use super::committer::{Queued, Settled, Wait};
 use super::retry::Retry;
 use super::{Vault, VaultError};
-use crate::audit::{self, Actor, AuditRecord, ChainHead, Entry, Outcome};
+use crate::audit::{self, Actor, AuditRecord, ChainHead, ChainName, Entry, Outcome};
 use crate::domain::operation::Operation;
 use crate::store::{Batch, Expect, Store};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-fn now_ms() -> i64 {
+pub(super) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -109,7 +109,7 @@ impl<S: Store> Vault<S> {
     }
 
     pub(super) async fn load_audit_head(&self) -> Result<ChainHead, VaultError> {
-        Ok(audit::read::head(&*self.store).await?)
+        Ok(audit::read::head(&*self.store, self.audit.name()).await?)
     }
 
     /// One attempt of a read-decide-write loop: commits `batch` with a
@@ -260,30 +260,37 @@ impl<S: Store> Vault<S> {
         .await
     }
 
-    /// Up to `limit` audit records after sequence number `after`.
+    /// Up to `limit` records of `chain` after sequence number `after`.
     pub async fn audit_page(
         &self,
         actor: &Actor,
+        chain: &ChainName,
         after: u64,
         limit: usize,
     ) -> Result<Vec<AuditRecord>, VaultError> {
-        let records = audit::read::page(&*self.store, after, limit).await?;
+        let records = audit::read::page(&*self.store, chain, after, limit).await?;
+        let node = chain.node().map(|n| format!(" node={n}")).unwrap_or_default();
         self.record(
             &Audit::new(actor, Operation::AuditRead, None),
             Outcome::Success,
-            Some(format!("after={after} count={}", records.len())),
+            Some(format!("after={after} count={}{node}", records.len())),
         )
         .await?;
         Ok(records)
     }
 
-    /// Walks the whole chain; the report names the first break. A record
-    /// that no longer decodes counts as altered at its place in the chain.
-    pub async fn audit_verify(&self, actor: &Actor) -> Result<audit::VerifyReport, VaultError> {
+    /// Walks every chain and checks the checkpoints between them; the
+    /// report names each chain's first break. A record that no longer
+    /// decodes counts as altered at its place in its chain.
+    pub async fn audit_verify(&self, actor: &Actor) -> Result<audit::TrailReport, VaultError> {
         let report = audit::read::verify_stored(&*self.store, &self.audit.key).await?;
-        let detail = match &report.first_break {
-            None => format!("intact records={}", report.records),
-            Some(b) => format!("broken at {} ({:?})", b.seq, b.kind),
+        let detail = match report.first_break() {
+            None => format!(
+                "intact records={} chains={}",
+                report.records(),
+                report.chains.len()
+            ),
+            Some((chain, b)) => format!("broken at {} ({:?}) in {chain}", b.seq, b.kind),
         };
         self.record(
             &Audit::new(actor, Operation::AuditVerify, None),
@@ -294,8 +301,9 @@ impl<S: Store> Vault<S> {
         Ok(report)
     }
 
-    /// Every record in order, for export. The export itself is audited.
-    pub async fn audit_export(&self, actor: &Actor) -> Result<Vec<AuditRecord>, VaultError> {
+    /// Every record of every chain, chain by chain, each in order, for
+    /// export. The export itself is audited.
+    pub async fn audit_export(&self, actor: &Actor) -> Result<Vec<audit::ChainRecord>, VaultError> {
         self.record(
             &Audit::new(actor, Operation::AuditExport, None),
             Outcome::Success,
@@ -303,6 +311,30 @@ impl<S: Store> Vault<S> {
         )
         .await?;
         Ok(audit::read::all(&*self.store).await?)
+    }
+
+    /// Appends a checkpoint of every chain's head to this node's chain,
+    /// when some other chain exists and a head moved since `last` (the
+    /// heads this node checkpointed before). Returns the heads recorded,
+    /// or `last` unchanged when there was nothing to tie.
+    pub async fn audit_checkpoint(
+        &self,
+        actor: &Actor,
+        last: Option<audit::Checkpointed>,
+    ) -> Result<Option<audit::Checkpointed>, VaultError> {
+        let heads = audit::read::heads(&*self.store).await?;
+        let others = audit::Checkpointed::others(&heads, self.audit.name());
+        if others.is_empty() || last.as_ref() == Some(&others) {
+            return Ok(last);
+        }
+        self.record_admin(
+            actor,
+            Operation::AuditCheckpoint,
+            Outcome::Success,
+            &audit::checkpoint_detail(&heads),
+        )
+        .await?;
+        Ok(Some(others))
     }
 }
 

@@ -34,7 +34,7 @@
 use super::read_flushes::{self, ReadFlushes};
 use super::records::encode;
 use super::VaultError;
-use crate::audit::{head_key, read, record_key, Actor, AuditChain, ChainHead, Entry};
+use crate::audit::{read, Actor, AuditChain, ChainHead, Entry};
 use crate::store::{Batch, CommitError, Store, StoreError};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc, Mutex, PoisonError};
@@ -301,10 +301,11 @@ impl<S: Store> Worker<S> {
     fn settle(&mut self, group: &mut [Queued]) -> Vec<Settled> {
         let head = match self.head.take() {
             Some(head) => head,
-            None => match self
-                .runtime
-                .block_on(read::verified_head(&*self.store, &self.chain.key))
-            {
+            None => match self.runtime.block_on(read::verified_head(
+                &*self.store,
+                &self.chain.key,
+                &self.chain.name,
+            )) {
                 Ok(head) => head,
                 Err(e) => {
                     tracing::error!(error = %e, "audited writes refused until the chain head verifies");
@@ -398,21 +399,23 @@ fn seal_group(
     applied: &[bool],
 ) -> Result<(Batch, ChainHead), StoreError> {
     let mut batch = Batch::new();
+    let head_key = chain.name.head_key();
     if head.seq == 0 {
-        batch.expect_absent(head_key());
+        batch.expect_absent(head_key.clone());
     } else {
-        batch.expect_equals(head_key(), encode(head).map_err(store_error)?);
+        batch.expect_equals(head_key.clone(), encode(head).map_err(store_error)?);
     }
     let mut next = head.clone();
     for queued in group.iter().zip(applied).filter(|(_, ok)| **ok).map(|(q, _)| q) {
         for entry in &queued.entries {
             let (record, after) = chain.next(&next, &queued.actor, entry.clone(), queued.at_ms);
-            batch.expect_absent(record_key(record.seq));
-            batch.put(record_key(record.seq), encode(&record).map_err(store_error)?);
+            let key = chain.name.record_key(record.seq);
+            batch.expect_absent(key.clone());
+            batch.put(key, encode(&record).map_err(store_error)?);
             next = after;
         }
     }
-    batch.put(head_key(), encode(&next).map_err(store_error)?);
+    batch.put(head_key, encode(&next).map_err(store_error)?);
     Ok((batch, next))
 }
 

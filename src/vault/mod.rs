@@ -16,6 +16,7 @@ mod error;
 mod identity;
 mod joined;
 mod layout;
+pub mod lease;
 /// The hot pieces opened for `benches/hot_paths.rs` only; absent from any
 /// build without the `bench` feature.
 #[cfg(feature = "bench")]
@@ -73,6 +74,9 @@ pub struct VaultConfig {
     /// How long at most a plain read's applied audit record waits before
     /// its flush is asked for, when no other write comes (`committer`).
     pub read_durability: std::time::Duration,
+    /// This node's name among several on one store: its audit records go
+    /// to a chain of its own. `None`: the unnamed chain (one node).
+    pub node: Option<crate::domain::node::NodeName>,
 }
 
 pub use crate::config::DEFAULT_CRYPTOPERIOD_S;
@@ -86,6 +90,7 @@ impl VaultConfig {
             key_budget: KeyBudget::default(),
             cryptoperiod_s: DEFAULT_CRYPTOPERIOD_S,
             read_durability: std::time::Duration::from_millis(10),
+            node: None,
         })
     }
 }
@@ -112,6 +117,7 @@ impl<S: Store> Vault<S> {
         let keyring = keys::data_keys::load_or_create(&store, &kek).await?;
         let audit = std::sync::Arc::new(AuditChain::new(
             keys::data_keys::load_or_create_audit_key(&store, &kek).await?,
+            crate::audit::ChainName::of(config.node.clone()),
         ));
         let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;
         let store = std::sync::Arc::new(store);

@@ -6,6 +6,7 @@ use super::card::{BinTable, CardRules};
 use super::token::TokenBinRange;
 use super::VaultConfig;
 use crate::config::{invalid, AuditSection, CardsSection, ConfigError, KeysSection};
+use crate::domain::node::NodeName;
 use std::time::Duration;
 
 impl VaultConfig {
@@ -13,6 +14,7 @@ impl VaultConfig {
         cards: &CardsSection,
         keys: &KeysSection,
         audit: &AuditSection,
+        node: Option<&NodeName>,
     ) -> Result<Self, ConfigError> {
         let bin_table = match &cards.bin_table {
             Some(path) => BinTable::from_file(path),
@@ -28,6 +30,7 @@ impl VaultConfig {
             key_budget: Default::default(),
             cryptoperiod_s: keys.cryptoperiod_s,
             read_durability: Duration::from_millis(audit.read_durability_ms),
+            node: node.cloned(),
         })
     }
 }

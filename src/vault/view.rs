@@ -118,7 +118,7 @@ impl<S: Store> Vault<S> {
                 stalled.as_millis()
             ))));
         }
-        self.store.get(keyspace::AUDIT_HEAD.as_bytes()).await?;
+        self.store.get(&self.audit.name().head_key()).await?;
         if self.committer.last_failed() {
             let mut probe = Batch::new();
             let now = crate::domain::time::Timestamp::now().seconds().to_be_bytes();

@@ -31,6 +31,10 @@ pub struct Options {
     pub backend: TestBackend,
     /// Lines added to the generated `[store.postgres]` table.
     pub extra_postgres: String,
+    /// Lines added to the generated `[store]` table (PostgreSQL only).
+    pub extra_store: String,
+    /// The node's name (`node_name`), for several nodes on one database.
+    pub node_name: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -66,6 +70,8 @@ impl Default for Options {
             extra_limits: String::new(),
             backend: TestBackend::Selected,
             extra_postgres: String::new(),
+            extra_store: String::new(),
+            node_name: None,
         }
     }
 }
@@ -79,11 +85,15 @@ pub struct Service {
     child: Option<Child>,
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
     }
 }
 
@@ -101,7 +111,7 @@ impl Service {
         let dir = tempfile::tempdir().unwrap();
         let keys = PkiLayout::new(dir.path().join("keys"));
         pki::init(&keys, false).expect("development PKI made by the test");
-        copy_dir(
+        copy_tree(
             Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/policies")),
             &dir.path().join("policies"),
         );
@@ -109,7 +119,8 @@ impl Service {
         std::fs::write(
             &config_path,
             format!(
-                "listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n{}\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nmax_handshakes = {}\nper_source_connections = {}\nhandshake_timeout_ms = {}\n{}\n{}",
+                "{}listen = \"127.0.0.1:0\"\n[tls]\nallow_tls12 = {}\ncreate_dev_pki = false\n{}\n[limits]\nreveals_per_hour = {}\nbody_limit_bytes = {}\nmax_connections = {}\nmax_handshakes = {}\nper_source_connections = {}\nhandshake_timeout_ms = {}\n{}\n{}",
+                options.node_name.as_ref().map(|n| format!("node_name = \"{n}\"\n")).unwrap_or_default(),
                 options.allow_tls12, options.extra_tls, options.reveals_per_hour, options.body_limit_bytes, options.max_connections,
                 options.max_handshakes, options.per_source_connections, options.handshake_timeout_ms,
                 options.extra_limits, options.extra_config
@@ -119,7 +130,13 @@ impl Service {
         if options.backend.is_postgres() {
             let database = super::postgres::database();
             let mut config = std::fs::read_to_string(&config_path).unwrap();
-            config.push_str(&database.store_config());
+            let store = database.store_config();
+            let store = store.replacen(
+                "[store.postgres]",
+                &format!("{}\n[store.postgres]", options.extra_store),
+                1,
+            );
+            config.push_str(&store);
             config.push_str(&options.extra_postgres);
             std::fs::write(&config_path, config).unwrap();
             let migrate = Command::new(env!("CARGO_BIN_EXE_tokenvault"))
@@ -140,6 +157,32 @@ impl Service {
             keys,
             config_path,
             log_path,
+            child: None,
+        }
+    }
+
+    /// Another node on this service's database: its own folder with a copy
+    /// of this node's keys (the same KEK and PKI), policies and config,
+    /// under `name`. Start this node first (it makes the KEK), then
+    /// `spawn` the other.
+    pub fn another_node(&self, name: &str) -> Service {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&self.dir.path().join("keys"), &dir.path().join("keys"));
+        copy_tree(&self.dir.path().join("policies"), &dir.path().join("policies"));
+        let config = std::fs::read_to_string(&self.config_path).unwrap();
+        let config: String = config
+            .lines()
+            .filter(|line| !line.starts_with("node_name"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let config_path = dir.path().join("tokenvault.toml");
+        std::fs::write(&config_path, format!("node_name = \"{name}\"\n{config}")).unwrap();
+        Service {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            keys: PkiLayout::new(dir.path().join("keys")),
+            log_path: dir.path().join("service.log"),
+            config_path,
+            dir,
             child: None,
         }
     }
