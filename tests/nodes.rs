@@ -24,7 +24,6 @@ fn node_options() -> Options {
     Options {
         backend: TestBackend::Postgres,
         node_name: Some("a".to_owned()),
-        extra_store: "lease_ttl_s = 3\n".to_owned(),
         extra_config: "[audit]\ncheckpoint_interval_s = 1\n".to_owned(),
         max_connections: 256,
         ..Options::default()
@@ -449,4 +448,218 @@ async fn a_second_process_under_a_running_nodes_name_is_refused() {
         .await
         .unwrap();
     assert_eq!(r.status, 201, "{}", r.text());
+}
+
+async fn post_on(node: &Service, role: &str, path: &str, body: Value) -> Response {
+    node.client(role)
+        .post_json(path, Some(&key()), &body)
+        .await
+        .unwrap()
+}
+
+/// Reveals count per identity over both nodes and across a restart (the
+/// hour's reveals are a store record, written with the reveal's audit
+/// record): with 3 an hour, two on a and one on b use them up; a fourth is
+/// refused on either node, and still after b restarts.
+#[tokio::test]
+async fn the_reveal_limit_counts_over_both_nodes_and_survives_a_restart() {
+    let (pan, id_no) = (debit_pan(206), id_number());
+    let options = Options {
+        reveals_per_hour: 3,
+        ..node_options()
+    };
+    let w = world_of(options, &[holder(&pan, &id_no)], &[], "", "");
+    let mut b = w.service.another_node("b");
+    b.spawn();
+    let card = w.card(&pan).await;
+    let reveal = |node: &Service| {
+        let path = format!("/v1/cards/{card}/reveal");
+        let node = node.client("break-glass");
+        async move {
+            node.post_json(&path, Some(&key()), &json!({ "reason": "dispute CB-20 review" }))
+                .await
+                .unwrap()
+        }
+    };
+    for node in [&w.service, &b, &w.service] {
+        let r = reveal(node).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    for node in [&b, &w.service] {
+        let r = reveal(node).await;
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert!(r.header("retry-after").is_some());
+    }
+    b.kill();
+    b.spawn();
+    assert_eq!(reveal(&b).await.status, 429, "the count survives the restart");
+}
+
+/// Wrong payment passwords count over both nodes: three on a, two on b
+/// lock the password, on both.
+#[tokio::test]
+async fn password_lock_outs_count_over_both_nodes() {
+    let (pan, id_no) = (debit_pan(207), id_number());
+    let (w, b) = two_nodes(&pan, &id_no, "");
+    let identity = w.identity(&id_no, PHONE).await;
+    w.user_with_password("pw-nodes", &identity).await;
+    let verify = |node: &Service, password: &'static str| {
+        post_on_owned(
+            node,
+            "/v1/payment-passwords/pw-nodes/verify",
+            json!({ "password": password }),
+        )
+    };
+    for node in [&w.service, &b, &w.service, &b] {
+        assert_eq!(
+            problem_rule(&verify(node, "580317").await),
+            (422, "password".into(), "mismatch".into())
+        );
+    }
+    let locked = verify(&w.service, "580317").await;
+    assert_eq!(problem_rule(&locked), (423, "password".into(), "locked".into()));
+    assert_eq!(
+        verify(&b, PASSWORD).await.status,
+        423,
+        "locked on the other node too"
+    );
+}
+
+fn post_on_owned(node: &Service, path: &str, body: Value) -> impl std::future::Future<Output = Response> {
+    let client = node.client("orchestrator");
+    let path = path.to_owned();
+    async move { client.post_json(&path, Some(&key()), &body).await.unwrap() }
+}
+
+/// The data key rotated through node a's API; node b, which has not
+/// heard of it, stores a card under the new version.
+#[tokio::test]
+async fn a_rotation_on_node_a_is_the_version_node_b_writes_under() {
+    let (pan, id_no) = (debit_pan(208), id_number());
+    let (w, b) = two_nodes(&pan, &id_no, "");
+    let before = post_on(&b, "card-capture", "/v1/cards", json!({ "pan": debit_pan(2081) })).await;
+    assert_eq!(before.status, 201, "{}", before.text());
+    let rotated = w
+        .service
+        .client("key-admin")
+        .post_empty("/v1/admin/keys/rotate", &key())
+        .await
+        .unwrap();
+    assert_eq!(rotated.status, 201, "{}", rotated.text());
+    let after = post_on(&b, "card-capture", "/v1/cards", json!({ "pan": debit_pan(2082) })).await;
+    assert_eq!(after.status, 201, "{}", after.text());
+    let keys = b.client("key-admin").get("/v1/admin/keys").await.unwrap().json();
+    let records = |version: u64| {
+        keys["data_keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["version"] == version)
+            .map(|k| k["records"].as_u64().unwrap())
+    };
+    assert_eq!(records(2), Some(1), "{keys}");
+}
+
+fn channel_health(list: &Value, channel: &str) -> Value {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["channel"] == channel)
+        .cloned()
+        .unwrap_or_else(|| panic!("{channel} in {list}"))
+}
+
+/// An operator marks bank-a down on node a: node b's routing sees it (its
+/// channel list reads the store), and marked up again on b, a sees that.
+#[tokio::test]
+async fn an_operators_channel_state_is_shared_by_both_nodes() {
+    let (pan, id_no) = (debit_pan(209), id_number());
+    let (w, b) = two_nodes(&pan, &id_no, "");
+    let set = |node: &Service, down: bool| {
+        let client = node.client("orchestrator");
+        async move {
+            let body = format!("{{\"down\":{down}}}");
+            client
+                .send(
+                    "PUT",
+                    "/v1/admin/channels/bank-a",
+                    &[("Content-Type", "application/json"), ("Idempotency-Key", &key())],
+                    Some(body.as_bytes()),
+                )
+                .await
+                .unwrap()
+        }
+    };
+    let list = |node: &Service| {
+        let client = node.client("orchestrator");
+        async move { client.get("/v1/admin/channels").await.unwrap().json() }
+    };
+    assert_eq!(set(&w.service, true).await.status, 200);
+    let seen = channel_health(&list(&b).await, "bank-a");
+    assert_eq!(
+        (seen["up"].clone(), seen["down_because"].clone()),
+        (json!(false), json!("admin")),
+        "{seen}"
+    );
+    assert_eq!(set(&b, false).await.status, 200);
+    let seen = channel_health(&list(&w.service).await, "bank-a");
+    assert_eq!(seen["up"], true, "{seen}");
+}
+
+/// A credit card's binding started on node a holds the CVN and expiry in
+/// a's memory alone. Its confirm on node b is answered 409
+/// `verification-not-here` naming `cvn`, and the binding stays open; the
+/// confirm sent again to b with the CVN and expiry signs it.
+#[tokio::test]
+async fn a_confirm_on_the_node_without_the_cvn_asks_for_it_again() {
+    const CVN: &str = "737";
+    const EXPIRY: &str = "1230";
+    let (pan, id_no) = (credit_pan(210), id_number());
+    let holders = [common::bank_sim::Holder {
+        credit: Some((CVN, EXPIRY)),
+        ..holder(&pan, &id_no)
+    }];
+    let w = world_of(node_options(), &holders, &[], "", "");
+    let mut b = w.service.another_node("b");
+    b.spawn();
+    let (card, identity) = w.ready("credit-nodes", &pan, &id_no).await;
+    let r = w
+        .start(
+            "credit-nodes",
+            &card,
+            &identity,
+            json!({ "cvn": CVN, "expiry": EXPIRY }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let binding = r.json()["binding_id"].as_str().unwrap().to_owned();
+    let (code, _) = w.bank.last_code(PHONE).await;
+    let path = format!("/v1/bindings/{binding}/confirm");
+    let elsewhere = post_on(&b, "orchestrator", &path, json!({ "code": code })).await;
+    assert_eq!(
+        problem_rule(&elsewhere),
+        (409, "cvn".into(), "resend".into()),
+        "{}",
+        elsewhere.text()
+    );
+    assert!(elsewhere.json()["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("verification-not-here"));
+    let open = b
+        .client("orchestrator")
+        .get(&format!("/v1/bindings/{binding}"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(open["status"], "awaiting_code", "{open}");
+    let signed = post_on(
+        &b,
+        "orchestrator",
+        &path,
+        json!({ "code": code, "cvn": CVN, "expiry": EXPIRY }),
+    )
+    .await;
+    assert_eq!(signed.status, 200, "{}", signed.text());
+    assert_eq!(signed.json()["status"], "signed");
 }

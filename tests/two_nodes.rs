@@ -172,3 +172,98 @@ async fn one_key_claimed_on_two_nodes_at_once_lands_once() {
     }
     assert_eq!(landed_twice, 0, "a key claimed twice");
 }
+
+/// A vault node's configuration under its own name (its own audit chain).
+fn named(node: &str) -> VaultConfig {
+    let mut config = VaultConfig::embedded().unwrap();
+    config.node = Some(tokenvault::domain::node::NodeName::parse(node).unwrap());
+    config
+}
+
+/// The data-key version each stored card was sealed under, by version.
+async fn records_per_version<S: tokenvault::store::Store>(
+    vault: &Vault<S>,
+) -> std::collections::BTreeMap<u32, u64> {
+    let report = vault.key_report().await.unwrap();
+    report.data_keys.iter().map(|k| (k.version, k.records)).collect()
+}
+
+/// Node A rotates the data key; node B, which has not heard of it, stores
+/// a card: its first write, sealed under the old version, is fenced out
+/// (it conflicts on the current-version record), B loads the new version
+/// and seals again, so the card lands under A's new version.
+#[tokio::test]
+async fn a_rotation_on_one_node_makes_the_other_seal_under_the_new_version() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::backend_in(dir.path()).await;
+    let kek = || Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
+    let vault_a = Vault::open(store.clone(), kek(), named("a")).await.unwrap();
+    let vault_b = Vault::open(store, kek(), named("b")).await.unwrap();
+    let pans = common::valid_test_pans();
+    vault_b.store_card(&actor(), &pans[0]).await.unwrap();
+    assert_eq!(vault_a.rotate_data_key(&actor(), "test").await.unwrap(), 2);
+    let card = vault_b.store_card(&actor(), &pans[1]).await.unwrap();
+    assert!(!card.already_stored);
+    assert_eq!(
+        records_per_version(&vault_b).await.get(&2),
+        Some(&1),
+        "B sealed under A's version"
+    );
+    assert_eq!(records_per_version(&vault_b).await.get(&1), Some(&1));
+    // Both read both.
+    for vault in [&vault_a, &vault_b] {
+        vault.card(&actor(), &card.card_ref).await.unwrap();
+    }
+    // B rotating now builds on the store's version, not its own stale one.
+    assert_eq!(vault_b.rotate_data_key(&actor(), "test").await.unwrap(), 3);
+}
+
+/// Node B stores cards without pause while node A rotates, rewraps every
+/// record and retires the old version. Every one of B's writes succeeds,
+/// nothing is left under the retired version (a write sealed under it
+/// after the rotation cannot commit), and every card opens on both nodes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retiring_on_one_node_while_the_other_writes_strands_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::backend_in(dir.path()).await;
+    let kek = || Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
+    let vault_a = Arc::new(Vault::open(store.clone(), kek(), named("a")).await.unwrap());
+    let vault_b = Arc::new(Vault::open(store, kek(), named("b")).await.unwrap());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (vault_b, stop) = (Arc::clone(&vault_b), Arc::clone(&stop));
+        tokio::spawn(async move {
+            let mut cards = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let pan = common::random_pan(7_000 + n);
+                n += 1;
+                let card = vault_b.store_card(&actor(), &pan).await.expect("B's write");
+                cards.push((pan, card.card_ref));
+            }
+            cards
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let me = actor();
+    vault_a.rotate_data_key(&me, "test").await.unwrap();
+    vault_a.start_rewrap(&me).await.unwrap();
+    while let Some(p) = vault_a.rewrap_step(&me, 64).await.unwrap() {
+        if p.finished_at.is_some() {
+            break;
+        }
+    }
+    vault_a.retire_data_key(&me, 1).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    let cards = writer.await.unwrap();
+    assert!(cards.len() > 10, "B kept writing: {}", cards.len());
+    let per_version = records_per_version(&vault_a).await;
+    assert_eq!(per_version.get(&1).copied().unwrap_or(0), 0, "{per_version:?}");
+    for (pan, card_ref) in &cards {
+        for vault in [&vault_a, &vault_b] {
+            let card = vault.card(&me, card_ref).await.unwrap();
+            assert_eq!(card.masked.as_str()[..6], pan[..6]);
+        }
+    }
+}

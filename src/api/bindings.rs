@@ -44,26 +44,9 @@ impl Mutation for StartBindingCall {
         else {
             return Err(Problem::internal());
         };
-        let verification = match (&r.cvn, &r.expiry) {
-            (None, None) => None,
-            (Some(cvn), Some(expiry)) => {
-                match CardVerification::parse(cvn, expiry, Timestamp::now().date()) {
-                    Ok(v) => Some(v),
-                    Err(e) => {
-                        let field = e.field.as_str().to_owned();
-                        return Err(input.refuse(&field, e).await);
-                    }
-                }
-            }
-            (Some(_), None) | (None, Some(_)) => {
-                let missing = if r.cvn.is_none() { "cvn" } else { "expiry" };
-                let e = ValidationError::new(
-                    crate::domain::validation::Field::Cvn,
-                    crate::domain::validation::Rule::Empty,
-                    "cvn and expiry come together",
-                );
-                return Err(input.refuse(missing, e).await);
-            }
+        let verification = match verification_of(r.cvn.as_deref(), r.expiry.as_deref()) {
+            Ok(verification) => verification,
+            Err((field, e)) => return Err(input.refuse(field, e).await),
         };
         let start = StartBinding {
             user,
@@ -102,6 +85,29 @@ pub async fn start(request: Mutate<StartBindingCall>) -> Result<Response, Proble
     request.run().await
 }
 
+/// A credit card's CVN and expiry, parsed: both or neither. `Err` names the
+/// field at fault.
+fn verification_of(
+    cvn: Option<&String>,
+    expiry: Option<&String>,
+) -> Result<Option<CardVerification>, (&'static str, ValidationError)> {
+    match (cvn, expiry) {
+        (None, None) => Ok(None),
+        (Some(cvn), Some(expiry)) => CardVerification::parse(cvn, expiry, Timestamp::now().date())
+            .map(Some)
+            .map_err(|e| (e.field.as_str(), e)),
+        (Some(_), None) | (None, Some(_)) => {
+            let missing = if cvn.is_none() { "cvn" } else { "expiry" };
+            let e = ValidationError::new(
+                crate::domain::validation::Field::Cvn,
+                crate::domain::validation::Rule::Empty,
+                "cvn and expiry come together",
+            );
+            Err((missing, e))
+        }
+    }
+}
+
 pub(super) struct ConfirmBinding;
 
 impl Mutation for ConfirmBinding {
@@ -113,10 +119,14 @@ impl Mutation for ConfirmBinding {
     async fn apply(input: Input<'_, Self>, record: &Remembering<Self>) -> Result<BindingView, Problem> {
         let JsonBody(r) = &input.body;
         let code = input.field("code", ConfirmCode::parse(&r.code)).await?;
-        Ok(input
-            .app
+        let resent = match verification_of(r.cvn.as_deref(), r.expiry.as_deref()) {
+            Ok(verification) => verification,
+            Err((field, e)) => return Err(input.refuse(field, e).await),
+        };
+        let (app, actor) = (input.app, &input.caller.actor);
+        Ok(app
             .orchestrator
-            .confirm_binding(&input.app.vault, &input.caller.actor, &input.path, code, record)
+            .confirm_binding(&app.vault, actor, &input.path, code, resent, record)
             .await?)
     }
 

@@ -142,24 +142,6 @@ impl Mutation for RevealCard {
         let grant = app
             .grant_reveal(caller, app.vault.audit_object(&card_ref))
             .await?;
-        if let Err(wait) = app.reveals.take(&caller.actor.identity) {
-            app.vault
-                .record_refused(
-                    &caller.actor,
-                    Operation::CardReveal,
-                    Some(app.vault.audit_object(&card_ref)),
-                    "rate_limit",
-                )
-                .await
-                .map_err(Problem::from)?;
-            return Err(Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many reveals",
-                "this identity has used its reveals for the hour",
-            )
-            .retry_after(wait));
-        }
         let JsonBody(request) = input.body;
         let revealed = app.vault.reveal_pan(&grant, &card_ref, &request.reason).await?;
         Ok(RevealResponse {

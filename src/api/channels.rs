@@ -7,7 +7,6 @@ use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
 use super::payment_dto::{ChannelStateRequest, NotificationAck};
 use super::problem::Problem;
 use super::{App, Caller};
-use crate::audit::Outcome;
 use crate::channel::protocol::Notification;
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
@@ -67,7 +66,12 @@ pub async fn notify(
 pub async fn list(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<Vec<ChannelHealth>>, Problem> {
     app.authorize(&caller, Operation::ChannelRead, None).await?;
     let channels = app.orchestrator.gateway.channel_ids();
-    Ok(Json(app.orchestrator.routing.health_of(channels)))
+    let health = app
+        .orchestrator
+        .routing
+        .current_health(&app.vault, channels)
+        .await?;
+    Ok(Json(health))
 }
 
 pub(super) struct SetChannelState;
@@ -85,23 +89,12 @@ impl Mutation for SetChannelState {
             return Err(Problem::not_found("channel"));
         }
         let JsonBody(r) = input.body;
-        // Audited first: no record, no change.
-        app.vault
-            .record_admin(
-                &input.caller.actor,
-                Self::OPERATION,
-                Outcome::Success,
-                &format!("channel={} down={}", channel.as_str(), r.down),
-            )
-            .await
-            .map_err(Problem::from)?;
-        app.orchestrator.routing.set_down(&channel, r.down);
-        app.orchestrator
+        // The change and its audit record are one write, shared by every node.
+        Ok(app
+            .orchestrator
             .routing
-            .health_of(std::iter::once(channel))
-            .into_iter()
-            .next()
-            .ok_or_else(Problem::internal)
+            .set_down(&app.vault, &input.caller.actor, &channel, r.down)
+            .await?)
     }
 
     fn answer(health: &ChannelHealth) -> Result<Answer, Problem> {

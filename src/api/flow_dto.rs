@@ -65,6 +65,15 @@ pub struct ConfirmBindingRequest {
     /// The 6-digit SMS code the user received.
     #[schema(value_type = String)]
     pub code: Zeroizing<String>,
+    /// Credit cards, only when a confirm was answered 409
+    /// `verification-not-here` (the node that started the binding holds
+    /// the CVN in its memory alone): the CVN again, used for this signing
+    /// call and wiped; never stored.
+    #[schema(value_type = Option<String>)]
+    pub cvn: Option<Zeroizing<String>>,
+    /// With `cvn`: MMYY.
+    #[schema(value_type = Option<String>)]
+    pub expiry: Option<Zeroizing<String>>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

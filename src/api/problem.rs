@@ -185,6 +185,7 @@ impl Problem {
             Class::Conflict => StatusCode::CONFLICT,
             Class::NotFound => StatusCode::NOT_FOUND,
             Class::Locked => StatusCode::LOCKED,
+            Class::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Class::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Class::Upstream => StatusCode::BAD_GATEWAY,
             Class::Internal => StatusCode::INTERNAL_SERVER_ERROR,

@@ -144,16 +144,28 @@ pub async fn all<S: Store>(store: &S) -> Result<Vec<ChainRecord>, ReadError> {
     Ok(out)
 }
 
+/// How often a chain's records are read on while its head keeps moving
+/// (the nodes keep writing while a verify runs).
+const TOP_UPS: usize = 50;
+
 /// Walks every stored chain against its stored head, then checks that
 /// every checkpoint record names records the chains still hold. The report
 /// names each chain's first break. A record that no longer decodes counts
 /// as altered at its place in its chain; a chain with records and no head
 /// (its head deleted) breaks at its last record.
+///
+/// The records are read first and each head after them, so a head is never
+/// behind a record a writer committed with it: a head behind the records
+/// was rewound. A head ahead of them means writes committed meanwhile: the
+/// chain's newer records are read on until they reach the head (or, on a
+/// node that never pauses, up to `TOP_UPS` times; the records written
+/// since are left for the next verify).
 pub async fn verify_stored<S: Store>(store: &S, key: &AuditKey) -> Result<TrailReport, ReadError> {
-    let heads = heads(store).await?;
     let mut stored = stored(store).await?;
-    for chain in heads.keys() {
-        stored.entry(chain.clone()).or_default();
+    let mut heads = heads(store).await?;
+    for (chain, head) in heads.iter_mut() {
+        let records = stored.entry(chain.clone()).or_default();
+        top_up(store, chain, records, head).await?;
     }
     let mut chains = BTreeMap::new();
     for (chain, records) in &stored {
@@ -173,6 +185,53 @@ pub async fn verify_stored<S: Store>(store: &S, key: &AuditKey) -> Result<TrailR
     }
     checkpoint::check_all(&stored, &mut chains);
     Ok(TrailReport { chains })
+}
+
+/// Reads `chain`'s records after the last of `records` while `head` is
+/// ahead of them, reading the head again each time. Ends with `head` at the
+/// last record read when it kept moving for all `TOP_UPS` rounds; kept
+/// where it is when it stands still ahead of records that are missing.
+async fn top_up<S: Store>(
+    store: &S,
+    chain: &ChainName,
+    records: &mut Vec<Result<AuditRecord, u64>>,
+    head: &mut ChainHead,
+) -> Result<(), ReadError> {
+    let last_seq = |records: &[Result<AuditRecord, u64>]| match records.last() {
+        Some(Ok(r)) => r.seq,
+        Some(Err(seq)) => *seq,
+        None => 0,
+    };
+    for _ in 0..TOP_UPS {
+        let last = last_seq(records);
+        if head.seq <= last {
+            return Ok(());
+        }
+        let after = (last > 0).then(|| chain.record_key(last));
+        let page = store
+            .scan_prefix(&chain.record_prefix(), after.as_deref(), SCAN_PAGE)
+            .await?;
+        for (key, value) in &page {
+            let seq = sequence_of(&key[chain.record_prefix().len()..]);
+            records.push(codec::decode::<AuditRecord>(value).map_err(|_| seq));
+        }
+        if page.is_empty() {
+            let now = self::head(store, chain).await?;
+            if now == *head {
+                // Nothing more to read and the head stands: the records it
+                // names are missing, which `verify` reports.
+                return Ok(());
+            }
+            *head = now;
+        }
+    }
+    if let Some(Ok(last)) = records.last().filter(|_| head.seq > last_seq(records)) {
+        *head = ChainHead {
+            seq: last.seq,
+            mac: last.mac.clone(),
+        };
+    }
+    Ok(())
 }
 
 fn key_text(bytes: &[u8]) -> Option<NodeName> {

@@ -19,13 +19,7 @@ fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Ba
             .await
             .map_err(|e| format!("{e} (is the service running? stop it, or use GET /v1/audit/verify)"))?;
         let kek = Kek::from_dev_file(&config.kek_file()).map_err(|e| e.to_string())?;
-        let vault_config = crate::vault::VaultConfig::from_settings(
-            &config.cards,
-            &config.keys,
-            &config.audit,
-            config.node_name.as_ref(),
-        )
-        .map_err(|e| e.to_string())?;
+        let vault_config = crate::vault::VaultConfig::from_settings(&config).map_err(|e| e.to_string())?;
         Vault::open(store, kek, vault_config)
             .await
             .map_err(|e| e.to_string())

@@ -24,7 +24,8 @@ pub struct LimitsSection {
     pub body_limit_bytes: usize,
     /// A request must finish within this. Default 15000 ms.
     pub request_timeout_ms: u64,
-    /// Reveals one identity may make per hour. Default 10.
+    /// Reveals one identity may make in any hour, counted in the store
+    /// over every node and across restarts. Default 10.
     pub reveals_per_hour: u32,
     /// A connection with no request in flight for this long is closed
     /// (HTTP/1.1 and HTTP/2). Default 60000 ms.

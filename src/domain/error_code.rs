@@ -17,6 +17,8 @@ pub enum Class {
     NotFound,
     /// Too many wrong attempts; wait (423).
     Locked,
+    /// Too many requests of one kind in a window; wait (429).
+    RateLimited,
     /// Try again later; nothing was done (503).
     Unavailable,
     /// A bank channel failed in a way the caller cannot fix (502).
@@ -29,7 +31,10 @@ impl Class {
     /// True when the caller's request was turned down, as opposed to the
     /// service failing to carry it out.
     pub fn is_refusal(self) -> bool {
-        matches!(self, Class::Invalid | Class::Conflict | Class::Locked)
+        matches!(
+            self,
+            Class::Invalid | Class::Conflict | Class::Locked | Class::RateLimited
+        )
     }
 }
 

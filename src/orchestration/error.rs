@@ -29,6 +29,12 @@ pub enum OrchestrationError {
     NoPlatformSms,
     #[error("binding not found")]
     BindingNotFound,
+    /// A credit card's CVN and expiry are held only in the memory of the
+    /// node that started the binding (invariant 2 keeps them out of the
+    /// store); this node has none, and the binding is young enough that
+    /// that node may still hold them, or it restarted.
+    #[error("this node does not hold the card's CVN and expiry: send the confirm again with cvn and expiry")]
+    VerificationNotHere,
     #[error("the binding is {} and takes no code", .0.as_str())]
     BindingClosed(BindingStatus),
     #[error("the code does not match; {remaining} attempts left")]
@@ -115,6 +121,13 @@ impl OrchestrationError {
             E::VerificationNotForDebit => ErrorCode::invalid("cvn", "not_for_debit"),
             E::NoPlatformSms => ErrorCode::new(Unavailable, "sms-unavailable", "No SMS carrier"),
             E::BindingNotFound => ErrorCode::not_found("binding"),
+            E::VerificationNotHere => {
+                ErrorCode::new(Conflict, "verification-not-here", "Card verification data not held here")
+                    .at_field("cvn", "resend")
+                    .public_detail(
+                        "the card's CVN and expiry are held only in the memory of the node that started this binding; send the confirm again with cvn and expiry",
+                    )
+            }
             E::BindingClosed(status) => ErrorCode::new(Conflict, "binding-closed", "Binding closed")
                 .at_field("binding_id", status.as_str()),
             E::CodeMismatch { remaining } => ErrorCode::new(Invalid, "code-mismatch", "Wrong code")

@@ -2,10 +2,16 @@
 
 use super::binding::BindingId;
 use super::payment::{OrderId, PaymentId};
-use crate::domain::ids::MerchantId;
+use crate::domain::ids::{ChannelId, MerchantId};
 use crate::domain::refs::{CardRef, UserId};
 use crate::store::keyspace;
 use crate::vault::token::TokenNumber;
+
+pub(crate) fn channel_state(channel: &ChannelId) -> Vec<u8> {
+    keyspace::CHANNEL_STATE.key(channel.as_str())
+}
+
+pub(crate) const CHANNEL_STATE_PREFIX: &[u8] = keyspace::CHANNEL_STATE.as_bytes();
 
 pub(crate) fn binding(id: &BindingId) -> Vec<u8> {
     keyspace::BINDING.key(id)

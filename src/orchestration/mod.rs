@@ -16,6 +16,7 @@ mod layout;
 pub mod payment;
 mod policy;
 pub mod routing;
+mod routing_store;
 mod settings;
 
 pub use crate::config::{SharedCardPolicy, TokenDefaults};

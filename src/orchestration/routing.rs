@@ -1,13 +1,25 @@
 //! Channel routing: each primary channel may have backups. A channel is
-//! down when config or an admin call says so, or after
-//! `failure_threshold` consecutive failures (for `cooldown`, then it is
-//! tried again). Debits go to the first channel of their route that is up.
+//! down when config or an operator says so, or for `cooldown` after
+//! `failure_threshold` consecutive failures (then it is tried again).
+//! Debits go to the first channel of their route that is up.
+//!
+//! Several nodes share what matters (`routing_store`): the operator's word
+//! and a failure trip are a record per channel in the store, which every
+//! node reads again once its copy is older than `SHARED_STALENESS` (and
+//! the node that wrote one sees it at once). Consecutive failures are
+//! counted by each node for itself: the node whose count reaches the
+//! threshold trips the channel for all.
 
 use crate::domain::ids::ChannelId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
+
+/// How old this node's copy of the shared channel state may be before a
+/// debit reads it again: the longest another node's trip or an operator's
+/// change takes to reach this node.
+pub const SHARED_STALENESS: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Route {
@@ -37,11 +49,19 @@ impl Default for RoutingPolicy {
     }
 }
 
-#[derive(Default)]
-struct Health {
-    admin_down: Option<bool>,
-    consecutive_failures: u32,
-    tripped_at: Option<Instant>,
+/// One channel's shared state, as stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelState {
+    /// The operator's word: down, up (overriding the config), or none.
+    pub admin_down: Option<bool>,
+    /// Wall-clock milliseconds until which failures keep it down.
+    pub tripped_until_ms: Option<i64>,
+}
+
+impl ChannelState {
+    fn tripped(&self, now_ms: i64) -> bool {
+        self.tripped_until_ms.is_some_and(|until| until > now_ms)
+    }
 }
 
 /// What `GET /v1/admin/channels` shows of one channel.
@@ -52,20 +72,37 @@ pub struct ChannelHealth {
     /// `config`, `admin`, `failures` or none.
     #[schema(value_type = Option<String>)]
     pub down_because: Option<&'static str>,
+    /// Consecutive failures this node saw (each node counts its own).
     pub consecutive_failures: u32,
     pub backups: Vec<String>,
 }
 
+/// The shared state as this node last read or wrote it.
+#[derive(Default)]
+struct SharedView {
+    read_at: Option<Instant>,
+    states: BTreeMap<ChannelId, ChannelState>,
+}
+
 pub struct Routing {
-    policy: RoutingPolicy,
-    health: Mutex<BTreeMap<ChannelId, Health>>,
+    pub(crate) policy: RoutingPolicy,
+    /// This node's consecutive failures per channel.
+    failures: Mutex<BTreeMap<ChannelId, u32>>,
+    shared: Mutex<SharedView>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl Routing {
     pub fn new(policy: RoutingPolicy) -> Self {
         Routing {
             policy,
-            health: Mutex::new(BTreeMap::new()),
+            failures: Mutex::new(BTreeMap::new()),
+            shared: Mutex::new(SharedView::default()),
         }
     }
 
@@ -84,23 +121,44 @@ impl Routing {
         all
     }
 
+    /// Whether this node's copy of the shared state is older than `SHARED_STALENESS`.
+    pub(crate) fn is_stale(&self) -> bool {
+        let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.read_at.is_none_or(|at| at.elapsed() >= SHARED_STALENESS)
+    }
+
+    /// Replaces this node's copy with what the store holds now.
+    pub(crate) fn replace_shared(&self, states: BTreeMap<ChannelId, ChannelState>) {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.states = states;
+        shared.read_at = Some(Instant::now());
+    }
+
+    /// One channel's state after this node wrote it.
+    pub(crate) fn learned(&self, channel: &ChannelId, state: ChannelState) {
+        let mut shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.states.insert(channel.clone(), state);
+    }
+
+    pub(crate) fn shared_state(&self, channel: &ChannelId) -> ChannelState {
+        let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
+        shared.states.get(channel).cloned().unwrap_or_default()
+    }
+
     /// Why `channel` is down right now, if it is.
     fn down_because(
         &self,
         channel: &ChannelId,
-        health: &BTreeMap<ChannelId, Health>,
+        state: Option<&ChannelState>,
+        now_ms: i64,
     ) -> Option<&'static str> {
-        let h = health.get(channel);
-        match h.and_then(|h| h.admin_down) {
+        match state.and_then(|s| s.admin_down) {
             Some(true) => return Some("admin"),
             Some(false) => {}
             None if self.policy.down_by_config.contains(channel) => return Some("config"),
             None => {}
         }
-        let tripped = h
-            .and_then(|h| h.tripped_at)
-            .is_some_and(|at| at.elapsed() < self.policy.cooldown);
-        tripped.then_some("failures")
+        state.is_some_and(|s| s.tripped(now_ms)).then_some("failures")
     }
 
     /// The channels to try for a debit on `requested`, in order: those up
@@ -109,10 +167,11 @@ impl Routing {
         let route: Vec<ChannelId> = std::iter::once(requested.clone())
             .chain(self.backups_of(requested).iter().cloned())
             .collect();
-        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = now_ms();
+        let shared = self.shared.lock().unwrap_or_else(PoisonError::into_inner);
         let up: Vec<ChannelId> = route
             .iter()
-            .filter(|c| self.down_because(c, &health).is_none())
+            .filter(|c| self.down_because(c, shared.states.get(*c), now).is_none())
             .cloned()
             .collect();
         if up.is_empty() {
@@ -122,51 +181,50 @@ impl Routing {
         }
     }
 
-    pub fn failed(&self, channel: &ChannelId) {
-        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-        let h = health.entry(channel.clone()).or_default();
-        h.consecutive_failures += 1;
-        if h.consecutive_failures >= self.policy.failure_threshold {
-            if h.tripped_at.is_none_or(|at| at.elapsed() >= self.policy.cooldown) {
-                tracing::warn!(
-                    channel = channel.as_str(),
-                    failures = h.consecutive_failures,
-                    "channel marked down"
-                );
-            }
-            h.tripped_at = Some(Instant::now());
-        }
+    /// Counts a failure on this node. `true` when this one reaches the
+    /// threshold and the channel is not tripped yet: the caller trips it
+    /// for every node.
+    pub(crate) fn note_failure(&self, channel: &ChannelId) -> bool {
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = failures.entry(channel.clone()).or_default();
+        *count += 1;
+        *count >= self.policy.failure_threshold && !self.shared_state(channel).tripped(now_ms())
     }
 
-    pub fn succeeded(&self, channel: &ChannelId) {
-        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-        let h = health.entry(channel.clone()).or_default();
-        h.consecutive_failures = 0;
-        h.tripped_at = None;
+    /// Clears this node's count. `true` when the channel is tripped: the
+    /// caller clears the trip for every node (it answered after all).
+    pub(crate) fn note_success(&self, channel: &ChannelId) -> bool {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(channel);
+        self.shared_state(channel).tripped(now_ms())
     }
 
-    /// An operator's word: down, or up (which also clears failures and
-    /// overrides the config).
-    pub fn set_down(&self, channel: &ChannelId, down: bool) {
-        let mut health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
-        let h = health.entry(channel.clone()).or_default();
-        h.admin_down = Some(down);
-        if !down {
-            h.consecutive_failures = 0;
-            h.tripped_at = None;
-        }
+    pub(crate) fn clear_failures(&self, channel: &ChannelId) {
+        self.failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(channel);
     }
 
+    pub(crate) fn consecutive_failures(&self, channel: &ChannelId) -> u32 {
+        let failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        failures.get(channel).copied().unwrap_or(0)
+    }
+
+    /// The health of `channels` from this node's copy of the shared state.
     pub fn health_of(&self, channels: impl Iterator<Item = ChannelId>) -> Vec<ChannelHealth> {
-        let health = self.health.lock().unwrap_or_else(PoisonError::into_inner);
+        let now = now_ms();
         channels
             .map(|c| {
-                let down = self.down_because(&c, &health);
+                let state = self.shared_state(&c);
+                let down = self.down_because(&c, Some(&state), now);
                 ChannelHealth {
                     channel: c.as_str().to_owned(),
                     up: down.is_none(),
                     down_because: down,
-                    consecutive_failures: health.get(&c).map_or(0, |h| h.consecutive_failures),
+                    consecutive_failures: self.consecutive_failures(&c),
                     backups: self
                         .backups_of(&c)
                         .iter()
@@ -186,6 +244,7 @@ mod tests {
         ChannelId::parse(s).unwrap()
     }
 
+    /// The decisions on this node's copy; `routing_store` moves the copy.
     #[test]
     fn debits_go_to_the_first_channel_that_is_up() {
         let routing = Routing::new(RoutingPolicy {
@@ -198,33 +257,64 @@ mod tests {
             down_by_config: [ch("c")].into(),
         });
         assert_eq!(routing.candidates(&ch("a")), vec![ch("a"), ch("b")]);
-        routing.failed(&ch("a"));
-        assert_eq!(
-            routing.candidates(&ch("a"))[0],
-            ch("a"),
+        assert!(
+            !routing.note_failure(&ch("a")),
             "one failure is below the threshold"
         );
-        routing.failed(&ch("a"));
+        assert!(routing.note_failure(&ch("a")), "the second trips it");
+        let trip = ChannelState {
+            admin_down: None,
+            tripped_until_ms: Some(now_ms() + 60_000),
+        };
+        routing.learned(&ch("a"), trip);
+        assert!(!routing.note_failure(&ch("a")), "tripped already");
         assert_eq!(routing.candidates(&ch("a")), vec![ch("b")]);
-        routing.set_down(&ch("b"), true);
+        routing.learned(
+            &ch("b"),
+            ChannelState {
+                admin_down: Some(true),
+                tripped_until_ms: None,
+            },
+        );
         assert_eq!(
             routing.candidates(&ch("a")),
             vec![ch("a"), ch("b"), ch("c")],
             "all down: try them all"
         );
-        routing.set_down(&ch("c"), false);
+        routing.learned(
+            &ch("c"),
+            ChannelState {
+                admin_down: Some(false),
+                tripped_until_ms: None,
+            },
+        );
         assert_eq!(
             routing.candidates(&ch("a")),
             vec![ch("c")],
             "admin overrides config"
         );
-        routing.succeeded(&ch("a"));
+        assert!(
+            routing.note_success(&ch("a")),
+            "a success on a tripped channel clears the trip"
+        );
+        routing.learned(&ch("a"), ChannelState::default());
         assert_eq!(routing.candidates(&ch("a")), vec![ch("a"), ch("c")]);
+        assert_eq!(routing.consecutive_failures(&ch("a")), 0);
         assert_eq!(routing.route_of(&ch("a")).len(), 3);
         assert_eq!(
             routing.candidates(&ch("z")),
             vec![ch("z")],
             "no route: the channel alone"
+        );
+        let expired = ChannelState {
+            admin_down: None,
+            tripped_until_ms: Some(now_ms() - 1),
+        };
+        routing.learned(&ch("z"), expired);
+        assert_eq!(
+            routing.candidates(&ch("z")),
+            vec![ch("z")],
+            "a trip ends after its cooldown"
         );
     }
 }

@@ -106,7 +106,6 @@ impl ServiceCore {
                 PolicySet::load_dir(&config.policies_dir)?,
                 config.policies_dir.clone(),
                 Arc::clone(&self.tls),
-                config.limits.reveals_per_hour,
                 config.limits.body_limit_bytes,
                 config.request_timeout(),
                 Arc::clone(&self.metrics),

@@ -3,10 +3,11 @@
 //! holds the task's lease in the store (`vault::lease`). A keeper task
 //! takes or renews every lease each third of its time to live; a node that
 //! dies stops renewing, and another takes its tasks over within one time
-//! to live plus one keeper period. A named node also holds its name, so
-//! a second process started under the same name is refused at start, and
-//! a named node restarted after a crash takes its earlier process's task
-//! leases at once. On sled, which one process alone can open, this node
+//! to live plus one keeper period. A node also holds its name (the
+//! unnamed node too), so a second process started under the same name is
+//! refused at start (two writers of one audit chain would keep refusing
+//! each other's writes), and a node restarted after a crash takes its
+//! earlier process's task leases at once. On sled, which one process alone can open, this node
 //! runs every task and no lease is written.
 
 use crate::api::App;
@@ -41,9 +42,9 @@ impl Task {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum LeaseError {
-    #[error("node name {name} is held by another process ({holder}) for {left_s} s more: two processes may not run under one name")]
+    #[error("node name {name} is held by another process ({holder}) for {left_s} s more: two processes may not run under one name (give each node its own node_name)")]
     NameInUse {
-        name: NodeName,
+        name: String,
         holder: String,
         left_s: i64,
     },
@@ -84,26 +85,35 @@ impl Leases {
     /// Takes this node's name. A process that died under it (a crash, a
     /// kill) stops renewing, so this waits up to one time to live for its
     /// lease to end; a live one renews, and the start is refused. Nothing
-    /// to take for the unnamed node or on an unshared store.
+    /// to take on an unshared store.
     pub(super) async fn take_name(&self, vault: &Vault<Backend>) -> Result<(), LeaseError> {
-        let Some(name) = self.node.as_ref().filter(|_| self.shared) else {
+        if !self.shared {
             return Ok(());
-        };
+        }
+        let name = self.node_label();
         let give_up = Instant::now() + self.ttl + Duration::from_secs(1);
         loop {
-            let (holder, until_ms) = match self.hold(vault, &name_lease(name), Claim::AfterEnd).await? {
+            let (holder, until_ms) = match self
+                .hold(vault, &name_lease(self.node.as_ref()), Claim::AfterEnd)
+                .await?
+            {
                 LeaseState::Held => return Ok(()),
                 LeaseState::HeldBy { holder, until_ms } => (holder, until_ms),
             };
             let left_ms = until_ms - crate::domain::time::Timestamp::now().seconds() * 1000;
             if Instant::now() >= give_up {
                 return Err(LeaseError::NameInUse {
-                    name: name.clone(),
+                    name: name.to_owned(),
                     holder,
                     left_s: left_ms / 1000,
                 });
             }
-            tracing::warn!(node = %name, holder, left_ms, "waiting for the earlier process's lease on this node's name to end");
+            tracing::warn!(
+                node = name,
+                holder,
+                left_ms,
+                "waiting for the earlier process's lease on this node's name to end"
+            );
             let wait = u64::try_from(left_ms).unwrap_or(0).clamp(100, 1_000);
             tokio::time::sleep(Duration::from_millis(wait)).await;
         }
@@ -116,7 +126,7 @@ impl Leases {
             return;
         }
         let names = Task::ALL.iter().map(|t| t.lease_name().to_owned());
-        for name in names.chain(self.node.iter().map(name_lease)) {
+        for name in names.chain(std::iter::once(name_lease(self.node.as_ref()))) {
             if let Err(e) = vault.release_lease(&name, &self.holder).await {
                 tracing::warn!(error = %e, lease = name, "lease not released; it ends on its own");
             }
@@ -140,14 +150,15 @@ impl Leases {
     }
 
     async fn keep_all(&self, vault: &Vault<Backend>) {
-        if let Some(name) = &self.node {
-            match self.hold(vault, &name_lease(name), Claim::AfterEnd).await {
-                Ok(LeaseState::Held) => {}
-                Ok(LeaseState::HeldBy { holder, .. }) => {
-                    tracing::error!(node = %name, holder, "another process holds this node's name: two processes write one audit chain (correct, but contended); stop one")
-                }
-                Err(e) => tracing::warn!(error = %e, "node name lease not renewed"),
+        match self
+            .hold(vault, &name_lease(self.node.as_ref()), Claim::AfterEnd)
+            .await
+        {
+            Ok(LeaseState::Held) => {}
+            Ok(LeaseState::HeldBy { holder, .. }) => {
+                tracing::error!(node = self.node_label(), holder, "another process holds this node's name: two processes write one audit chain (correct, but their writes refuse each other); stop one")
             }
+            Err(e) => tracing::warn!(error = %e, "node name lease not renewed"),
         }
         for task in Task::ALL {
             let began = Instant::now();
@@ -173,6 +184,10 @@ impl Leases {
                 Err(e) => tracing::warn!(error = %e, task = task.lease_name(), "lease not renewed"),
             }
         }
+    }
+
+    fn node_label(&self) -> &str {
+        self.node.as_ref().map_or("(unnamed)", NodeName::as_str)
     }
 
     async fn hold(&self, vault: &Vault<Backend>, name: &str, claim: Claim) -> Result<LeaseState, VaultError> {
@@ -204,6 +219,7 @@ fn index(task: Task) -> usize {
     }
 }
 
-fn name_lease(name: &NodeName) -> String {
-    format!("node/{name}")
+/// The lease on a node's name; the unnamed node's is `node/-`.
+fn name_lease(name: Option<&NodeName>) -> String {
+    format!("node/{}", name.map_or("-", NodeName::as_str))
 }

@@ -19,12 +19,7 @@ pub struct LayerSettings {
 impl LayerSettings {
     pub fn build(config: &ServiceConfig) -> Result<Self, ConfigError> {
         Ok(LayerSettings {
-            vault: VaultConfig::from_settings(
-                &config.cards,
-                &config.keys,
-                &config.audit,
-                config.node_name.as_ref(),
-            )?,
+            vault: VaultConfig::from_settings(config)?,
             gateway: GatewayConfig::from_settings(&config.gateway, &config.keys_dir)?,
             orchestration: OrchestrationConfig::from_settings(config)?,
         })

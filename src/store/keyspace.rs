@@ -37,6 +37,11 @@ impl Family {
 
 // The vault's keys, wrapped by the KEK.
 pub const DATA_KEY: Family = Family::new("key/data/", "vault", "data-key versions (zero-padded)");
+pub const DATA_KEY_CURRENT: Family = Family::new(
+    "key/data-current",
+    "vault",
+    "the current data-key version, which every sealing write is fenced on",
+);
 pub const FINGERPRINT_KEY: Family = Family::new("key/fingerprint/0000000001", "vault", "the fingerprint key");
 pub const AUDIT_KEY: Family = Family::new("key/audit/0000000001", "vault", "the audit chain's MAC key");
 pub const PEPPER_KEY: Family = Family::new("key/pepper/0000000001", "vault", "the payment-password pepper");
@@ -52,6 +57,11 @@ pub const RESERVATION: Family =
     Family::new("reservation/", "vault", "reservations against a token's controls");
 pub const AGREEMENT: Family = Family::new("agreement/", "vault", "signed agreements (number sealed)");
 pub const PASSWORD: Family = Family::new("password/", "vault", "payment-password hashes and lock-outs");
+pub const REVEAL_WINDOW: Family = Family::new(
+    "reveal-window/",
+    "vault",
+    "each identity's reveals in the last hour (the rate limit)",
+);
 // Orchestration's records.
 pub const BINDING: Family = Family::new("binding/", "orchestration", "bindings");
 pub const USER_BINDING: Family = Family::new("user-binding/", "orchestration", "bindings of one user");
@@ -62,6 +72,11 @@ pub const ORDER: Family = Family::new("order/", "orchestration", "merchant order
 pub const BINDING_PAYMENT: Family =
     Family::new("binding-payment/", "orchestration", "payments of one binding");
 pub const OPEN_PAYMENT: Family = Family::new("open-payment/", "orchestration", "payments not yet settled");
+pub const CHANNEL_STATE: Family = Family::new(
+    "channel-state/",
+    "orchestration",
+    "each channel's operator state and failure trip, shared by every node",
+);
 // The audit trail.
 pub const AUDIT_RECORD: Family =
     Family::new("audit/rec/", "audit", "audit records by sequence (zero-padded)");
@@ -83,8 +98,9 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 29] = [
+pub const ALL: [&Family; 32] = [
     &DATA_KEY,
+    &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
     &AUDIT_KEY,
     &PEPPER_KEY,
@@ -98,6 +114,7 @@ pub const ALL: [&Family; 29] = [
     &RESERVATION,
     &AGREEMENT,
     &PASSWORD,
+    &REVEAL_WINDOW,
     &BINDING,
     &USER_BINDING,
     &CARD_BINDING,
@@ -106,6 +123,7 @@ pub const ALL: [&Family; 29] = [
     &ORDER,
     &BINDING_PAYMENT,
     &OPEN_PAYMENT,
+    &CHANNEL_STATE,
     &AUDIT_RECORD,
     &AUDIT_HEAD,
     &AUDIT_NODE_RECORD,

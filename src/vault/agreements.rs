@@ -3,6 +3,7 @@
 
 use super::audited::Audit;
 use super::crypto::aad::{Binding, RecordKind};
+use super::keys::fence::fence;
 use super::records::{decode, encode, AgreementRecord};
 use super::token::{DomainControls, TokenNumber};
 use super::{layout, TokenView, Vault, VaultError};
@@ -54,23 +55,26 @@ pub struct Signing {
 }
 
 impl<S: Store> Vault<S> {
+    /// The sealed agreement record and the data-key version its write must
+    /// be fenced on (`keys::fence`).
     async fn seal_agreement(
         &self,
         signed: &SignedAgreement,
         now: Timestamp,
-    ) -> Result<(AgreementRef, AgreementRecord), VaultError> {
+    ) -> Result<(AgreementRef, AgreementRecord, u32), VaultError> {
         let agreement_ref = AgreementRef::generate()?;
+        let (agreement_no, version) = self
+            .seal_versioned(&agreement_binding(&agreement_ref), signed.agreement_no.as_bytes())
+            .await?;
         let record = AgreementRecord {
             agreement_ref: agreement_ref.clone(),
             channel: signed.channel.clone(),
             card_ref: signed.card_ref.clone(),
-            agreement_no: self
-                .seal(&agreement_binding(&agreement_ref), signed.agreement_no.as_bytes())
-                .await?,
+            agreement_no,
             created_at: now,
             cancelled_at: None,
         };
-        Ok((agreement_ref, record))
+        Ok((agreement_ref, record, version))
     }
 
     /// Seals and stores `signed`, issues the card's payment token with
@@ -84,21 +88,15 @@ impl<S: Store> Vault<S> {
         now: Timestamp,
         extra: impl Fn(&AgreementRef, &TokenNumber) -> Result<Batch, VaultError>,
     ) -> Result<Signing, VaultError> {
-        let (agreement_ref, record) = self.seal_agreement(&signed, now).await?;
-        let encoded = encode(&record)?;
-        let key = layout::agreement(&agreement_ref);
         let detail = format!("card={} channel={}", signed.card_ref, signed.channel.as_str());
         let audit = |number: &TokenNumber| {
             Audit::new(actor, Operation::BindingConfirm, Some(number.to_string())).with_detail(detail.clone())
         };
+        let (signed_ref, controls, audit, extra) = (&signed, &controls, &audit, &extra);
         let result = self
-            .issue_token_with(&signed.card_ref, controls, now, audit, |token| {
-                let mut batch = extra(&agreement_ref, &token.number)?;
-                batch.expect_absent(key.clone()).put(key.clone(), encoded.clone());
-                Ok(batch)
-            })
+            .resealing(|| self.sign_once(signed_ref, controls, now, audit, extra))
             .await;
-        let token = self
+        let (agreement_ref, token) = self
             .audited(
                 Audit::new(
                     actor,
@@ -111,6 +109,30 @@ impl<S: Store> Vault<S> {
         Ok(Signing { agreement_ref, token })
     }
 
+    /// One attempt of `record_signing`: seal, then issue the token with the
+    /// agreement and `extra` in its write, fenced on the sealing version.
+    async fn sign_once<'a>(
+        &self,
+        signed: &SignedAgreement,
+        controls: &DomainControls,
+        now: Timestamp,
+        audit: &impl Fn(&TokenNumber) -> Audit<'a>,
+        extra: &impl Fn(&AgreementRef, &TokenNumber) -> Result<Batch, VaultError>,
+    ) -> Result<(AgreementRef, TokenView), VaultError> {
+        let (agreement_ref, record, version) = self.seal_agreement(signed, now).await?;
+        let encoded = encode(&record)?;
+        let key = layout::agreement(&agreement_ref);
+        let token = self
+            .issue_token_with(&signed.card_ref, controls.clone(), now, audit, |token| {
+                let mut batch = extra(&agreement_ref, &token.number)?;
+                batch.expect_absent(key.clone()).put(key.clone(), encoded.clone());
+                fence(&mut batch, version)?;
+                Ok(batch)
+            })
+            .await?;
+        Ok((agreement_ref, token))
+    }
+
     /// Seals and stores `signed` alone (a pre-binding: no token until the
     /// platform's own code check passes), with `extra` in the same batch.
     pub async fn store_agreement(
@@ -118,12 +140,25 @@ impl<S: Store> Vault<S> {
         actor: &Actor,
         signed: SignedAgreement,
         now: Timestamp,
-        extra: impl FnOnce(&AgreementRef) -> Result<Batch, VaultError>,
+        extra: impl Fn(&AgreementRef) -> Result<Batch, VaultError>,
     ) -> Result<AgreementRef, VaultError> {
-        let (agreement_ref, record) = self.seal_agreement(&signed, now).await?;
+        let (signed, extra) = (&signed, &extra);
+        self.resealing(|| self.store_agreement_once(actor, signed, now, extra))
+            .await
+    }
+
+    async fn store_agreement_once(
+        &self,
+        actor: &Actor,
+        signed: &SignedAgreement,
+        now: Timestamp,
+        extra: &impl Fn(&AgreementRef) -> Result<Batch, VaultError>,
+    ) -> Result<AgreementRef, VaultError> {
+        let (agreement_ref, record, version) = self.seal_agreement(signed, now).await?;
         let key = layout::agreement(&agreement_ref);
         let mut batch = extra(&agreement_ref)?;
         batch.expect_absent(key.clone()).put(key, encode(&record)?);
+        fence(&mut batch, version)?;
         let audit =
             Audit::new(actor, Operation::BindingStart, Some(agreement_ref.to_string())).with_detail(format!(
                 "pre-bound card={} channel={}",

@@ -91,6 +91,7 @@ impl<S: Store> Vault<S> {
         entries: Vec<Entry<'static>>,
         wait: Wait,
     ) -> Result<bool, VaultError> {
+        let fenced = crate::vault::keys::fence::fenced_on(&batch);
         let settled = self
             .committer
             .commit(Queued {
@@ -103,7 +104,10 @@ impl<S: Store> Vault<S> {
             .await;
         match settled {
             Settled::Durable | Settled::Applied => Ok(true),
-            Settled::Conflict => Ok(false),
+            Settled::Conflict => {
+                self.after_conflict(fenced).await?;
+                Ok(false)
+            }
             Settled::Failed(e) => Err(e),
         }
     }

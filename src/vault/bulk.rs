@@ -100,10 +100,11 @@ impl<S: Store> Vault<S> {
                 entries.push(audit.entry(Outcome::Success, detail.or_else(|| Some("bulk".to_owned()))));
                 out.push(card);
             }
-            let committed = self
-                .apply_with_records(batch, actor, entries)
-                .await
-                .map_err(refuse(0))?;
+            let committed = match self.apply_with_records(batch, actor, entries).await {
+                // Another node rotated the data key: seal again under it.
+                Err(VaultError::KeySuperseded) => false,
+                other => other.map_err(refuse(0))?,
+            };
             if committed {
                 return Ok(out);
             }

@@ -22,6 +22,8 @@ pub enum VaultError {
     ReservationSettled(ReservationState),
     #[error("a reveal needs a reason of 8 to 200 characters that contains no card number")]
     RevealReason,
+    #[error("this identity has used its reveals for the hour")]
+    RevealLimit { retry_after_s: u64 },
     #[error("the card number lies in the payment-token BIN range")]
     PanInTokenRange,
     #[error("a bulk store takes 1 to {max} cards")]
@@ -38,6 +40,10 @@ pub enum VaultError {
     KeyVersionInUse { version: u32, records: u64 },
     #[error("too many concurrent writers on one record; try again")]
     Contention,
+    /// Another node rotated the data key between this write's seal and its
+    /// commit; the operation seals again (`keys::fence`).
+    #[error("the data-key version this write sealed under was superseded; try again")]
+    KeySuperseded,
     #[error("could not draw an unused token number")]
     TokenSpaceExhausted,
     /// A precondition a caller joined to the write (its idempotency record
@@ -110,6 +116,12 @@ impl VaultError {
             VaultError::PanInTokenRange => ErrorCode::invalid("pan", "in_token_range"),
             VaultError::BulkSize { .. } => ErrorCode::invalid("pans", "count"),
             VaultError::RevealReason => ErrorCode::invalid("reason", "reason"),
+            VaultError::RevealLimit { retry_after_s } => {
+                ErrorCode::new(Class::RateLimited, "rate-limited", "Too many reveals")
+                    .at_rule("reveal.rate_limit")
+                    .retry_after(*retry_after_s)
+                    .public_detail("this identity has used its reveals for the hour")
+            }
             VaultError::PasswordMismatch { remaining } => ErrorCode::new(
                 Class::Invalid,
                 "password-mismatch",
@@ -144,9 +156,11 @@ impl VaultError {
             }
             VaultError::JoinedStale => ErrorCode::new(Class::Conflict, "superseded", "Superseded")
                 .public_detail("a record this request depends on changed meanwhile; read it again"),
-            VaultError::Contention => ErrorCode::new(Class::Unavailable, "contention", "Busy")
-                .retry_after(1)
-                .public_detail("too many concurrent changes to one record; retry"),
+            VaultError::Contention | VaultError::KeySuperseded => {
+                ErrorCode::new(Class::Unavailable, "contention", "Busy")
+                    .retry_after(1)
+                    .public_detail("too many concurrent changes to one record; retry")
+            }
             // A fault of the store is the store's to recover from: 503,
             // never a guess that the write did or did not land.
             VaultError::Store(_) => {

@@ -61,7 +61,7 @@ pub enum Claim {
     /// Only once its time has run out.
     AfterEnd,
     /// Also at once when its holder is an earlier process of this same
-    /// named node: this process holds the node's name, so that one is gone.
+    /// node: this process holds the node's name, so that one is gone.
     FromEarlierProcess,
 }
 
@@ -92,9 +92,8 @@ impl<S: Store> Vault<S> {
         let stored = self.store.get(&key).await?;
         let current: Option<LeaseRecord> = stored.as_deref().map(|b| decode(b, "lease")).transpose()?;
         let ours = current.as_ref().is_some_and(|c| &c.holder == holder);
-        let earlier_process = |c: &LeaseRecord| {
-            claim == Claim::FromEarlierProcess && !holder.node.is_empty() && c.holder.node == holder.node
-        };
+        let earlier_process =
+            |c: &LeaseRecord| claim == Claim::FromEarlierProcess && c.holder.node == holder.node;
         let live_other = current
             .as_ref()
             .filter(|c| !ours && c.until_ms > now_ms && !earlier_process(c));

@@ -77,6 +77,8 @@ pub struct VaultConfig {
     /// This node's name among several on one store: its audit records go
     /// to a chain of its own. `None`: the unnamed chain (one node).
     pub node: Option<crate::domain::node::NodeName>,
+    /// Break-glass reveals per identity in any hour, over every node.
+    pub reveals_per_hour: u32,
 }
 
 pub use crate::config::DEFAULT_CRYPTOPERIOD_S;
@@ -91,6 +93,7 @@ impl VaultConfig {
             cryptoperiod_s: DEFAULT_CRYPTOPERIOD_S,
             read_durability: std::time::Duration::from_millis(10),
             node: None,
+            reveals_per_hour: 10,
         })
     }
 }

@@ -1,16 +1,46 @@
 //! Break-glass detokenisation: the PAN of a stored card, for an operator
-//! with a stated reason. The API grants it to almost nobody and rate-limits
-//! it; the vault checks the reason and audits every attempt.
+//! with a stated reason. The API grants it to almost nobody; the vault
+//! checks the reason, holds each identity to `reveals_per_hour` and audits
+//! every attempt. The hour's reveals are a record in the store, written in
+//! the same write as the reveal's audit record, so the limit counts across
+//! every node and survives restarts.
 
-use super::audited::Audit;
+use super::audited::{now_ms, Audit};
+use super::records::{decode, encode};
+use super::retry::Retry;
 use super::{Vault, VaultError};
 use crate::audit::Outcome;
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
 use crate::policy::RevealGrant;
-use crate::store::Store;
+use crate::store::{keyspace, Batch, Store};
+use serde::{Deserialize, Serialize};
 use std::fmt;
 use zeroize::Zeroizing;
+
+/// The limit's sliding window.
+const WINDOW_MS: i64 = 3_600_000;
+
+/// One identity's reveals within the last window (milliseconds, oldest first).
+#[derive(Default, Serialize, Deserialize)]
+struct RevealWindow {
+    at_ms: Vec<i64>,
+}
+
+impl RevealWindow {
+    /// Forgets reveals older than the window; `Err(seconds)` until one
+    /// frees up when `limit` remain.
+    fn admit(&mut self, now_ms: i64, limit: u32) -> Result<(), u64> {
+        self.at_ms.retain(|t| now_ms - t < WINDOW_MS);
+        if self.at_ms.len() < limit as usize {
+            return Ok(());
+        }
+        let frees_at = self.at_ms.first().map_or(now_ms + WINDOW_MS, |t| t + WINDOW_MS);
+        Err(u64::try_from((frees_at - now_ms + 999) / 1000)
+            .unwrap_or(1)
+            .max(1))
+    }
+}
 
 /// A revealed PAN on its way to the one caller allowed to see it. Debug
 /// shows the mask; the digits are zeroized on drop.
@@ -78,23 +108,61 @@ impl<S: Store> Vault<S> {
         if !acceptable {
             return self.audited(audit, Err(VaultError::RevealReason)).await;
         }
-        match self.open_pan(card_ref).await {
-            Ok(pan) => {
-                // Audited before the digits leave the vault: no record, no reveal.
-                self.record(&audit, Outcome::Success, None).await?;
-                Ok(RevealedPan {
+        let key = keyspace::REVEAL_WINDOW.key(&actor.identity);
+        let mut retry = Retry::new();
+        loop {
+            let stored = self.store.get(&key).await?;
+            let mut window: RevealWindow = match &stored {
+                Some(bytes) => decode(bytes, "reveal window")?,
+                None => RevealWindow::default(),
+            };
+            let now = now_ms();
+            if let Err(retry_after_s) = window.admit(now, self.config.reveals_per_hour) {
+                return self
+                    .audited(audit, Err(VaultError::RevealLimit { retry_after_s }))
+                    .await;
+            }
+            let pan = match self.open_pan(card_ref).await {
+                Ok(pan) => pan,
+                Err(e) => return self.audited(audit, Err(e)).await,
+            };
+            window.at_ms.push(now);
+            let mut batch = Batch::new();
+            match stored {
+                Some(bytes) => batch.expect_equals(key.clone(), bytes),
+                None => batch.expect_absent(key.clone()),
+            };
+            batch.put(key.clone(), encode(&window)?);
+            // Counted and audited before the digits leave the vault: no
+            // record, no reveal.
+            if self.apply_audited(batch, &audit, Outcome::Success, None).await? {
+                return Ok(RevealedPan {
                     digits: Zeroizing::new(pan.expose_digits().to_owned()),
                     masked: pan.masked().as_str().to_owned(),
-                })
+                });
             }
-            Err(e) => self.audited(audit, Err(e)).await,
+            // Another reveal of this identity (on any node) came first.
+            retry.after_conflict().await?;
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::reason_is_acceptable;
+    use super::{reason_is_acceptable, RevealWindow, WINDOW_MS};
+
+    #[test]
+    fn the_window_admits_the_limit_and_frees_a_slot_an_hour_after_the_oldest() {
+        let mut window = RevealWindow::default();
+        for t in [0, 1_000, 2_000] {
+            assert_eq!(window.admit(t, 3), Ok(()));
+            window.at_ms.push(t);
+        }
+        assert_eq!(window.admit(3_000, 3), Err(3_597));
+        assert_eq!(window.admit(WINDOW_MS, 3), Ok(()));
+        assert_eq!(window.at_ms, [1_000, 2_000]);
+        assert!(RevealWindow::default().admit(0, 0).is_err());
+    }
 
     #[test]
     fn reasons_must_be_real_and_carry_no_card_number() {

@@ -1,21 +1,16 @@
-//! The vault's configuration, built once from the `[cards]` and `[keys]`
-//! settings: the BIN table loaded, Luhn exemptions and the token BIN range
-//! parsed.
+//! The vault's configuration, built once from the `[cards]`, `[keys]`,
+//! `[audit]` and `[limits]` settings and the node's name: the BIN table
+//! loaded, Luhn exemptions and the token BIN range parsed.
 
 use super::card::{BinTable, CardRules};
 use super::token::TokenBinRange;
 use super::VaultConfig;
-use crate::config::{invalid, AuditSection, CardsSection, ConfigError, KeysSection};
-use crate::domain::node::NodeName;
+use crate::config::{invalid, ConfigError, ServiceConfig};
 use std::time::Duration;
 
 impl VaultConfig {
-    pub fn from_settings(
-        cards: &CardsSection,
-        keys: &KeysSection,
-        audit: &AuditSection,
-        node: Option<&NodeName>,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_settings(config: &ServiceConfig) -> Result<Self, ConfigError> {
+        let (cards, keys, audit) = (&config.cards, &config.keys, &config.audit);
         let bin_table = match &cards.bin_table {
             Some(path) => BinTable::from_file(path),
             None => BinTable::embedded(),
@@ -30,7 +25,8 @@ impl VaultConfig {
             key_budget: Default::default(),
             cryptoperiod_s: keys.cryptoperiod_s,
             read_durability: Duration::from_millis(audit.read_durability_ms),
-            node: node.cloned(),
+            node: config.node_name.clone(),
+            reveals_per_hour: config.limits.reveals_per_hour,
         })
     }
 }

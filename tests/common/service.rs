@@ -70,7 +70,9 @@ impl Default for Options {
             extra_limits: String::new(),
             backend: TestBackend::Selected,
             extra_postgres: String::new(),
-            extra_store: String::new(),
+            // Short leases: a killed node's restart waits for its own
+            // name's lease to end (`server::leases`).
+            extra_store: "lease_ttl_s = 3\n".to_owned(),
             node_name: None,
         }
     }

@@ -12,21 +12,29 @@ use crate::domain::operation::Operation;
 use crate::domain::refs::AgreementRef;
 use crate::domain::time::Timestamp;
 use crate::store::Store;
-use crate::vault::gateway::GatewayError;
+use crate::vault::gateway::{CardVerification, GatewayError};
 use crate::vault::token::TokenNumber;
 use crate::vault::{Joined, Vault};
 use subtle::ConstantTimeEq;
 
 impl Orchestrator {
+    /// Whether the node that started `record` may still hold its card
+    /// verification data: the binding is younger than the time it is held.
+    fn may_be_held_elsewhere(&self, record: &BindingRecord, now: Timestamp) -> bool {
+        let ttl = i64::try_from(self.gateway.verification_ttl().as_secs()).unwrap_or(i64::MAX);
+        now.seconds() - record.created_at.seconds() < ttl
+    }
+
     pub async fn confirm_binding<S: Store>(
         &self,
         vault: &Vault<S>,
         actor: &Actor,
         id: &BindingId,
         code: ConfirmCode,
+        resent: Option<CardVerification>,
         answer: &dyn Joined<BindingView>,
     ) -> Result<BindingView, OrchestrationError> {
-        let result = self.confirm_inner(vault, actor, id, code, answer).await;
+        let result = self.confirm_inner(vault, actor, id, code, resent, answer).await;
         self.audit_failure(
             vault,
             actor,
@@ -43,6 +51,7 @@ impl Orchestrator {
         actor: &Actor,
         id: &BindingId,
         code: ConfirmCode,
+        resent: Option<CardVerification>,
         answer: &dyn Joined<BindingView>,
     ) -> Result<BindingView, OrchestrationError> {
         let _one_confirm_per_binding = self.locks.lock(&layout::binding(id)).await;
@@ -88,6 +97,7 @@ impl Orchestrator {
                 &record.apply_no,
                 sms_code,
                 held_key,
+                resent,
             )
             .await;
         let agreement = match signed {
@@ -106,6 +116,10 @@ impl Orchestrator {
                 )
                 .await?;
                 return Err(OrchestrationError::BankRefused(code));
+            }
+            Err(GatewayError::VerificationGone) if self.may_be_held_elsewhere(&record, now) => {
+                // Not this node's copy to lose: the binding stays open.
+                return Err(OrchestrationError::VerificationNotHere);
             }
             Err(GatewayError::VerificationGone) => {
                 let reason = "card_verification_expired";

@@ -215,9 +215,9 @@ impl Orchestrator {
                 record.status = BindingStatus::PreBound;
                 record.code_sender = CodeSender::Platform;
                 record.platform_code = Some(vault.code_digest(id.as_str(), &code));
-                let mut stored = record.clone();
                 let agreement_ref = vault
                     .store_agreement(actor, agreement, now, |agreement_ref| {
+                        let mut stored = record.clone();
                         stored.agreement_ref = Some(agreement_ref.clone());
                         Self::create_batch(&stored)
                     })

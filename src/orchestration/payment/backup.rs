@@ -38,7 +38,7 @@ impl Orchestrator {
             Ok(applied) => applied,
             Err(GatewayError::Unavailable(why)) | Err(GatewayError::Unanswered(why)) => {
                 // An application moves no money: safe to try the next channel.
-                self.routing.failed(&record.channel);
+                self.routing.failed(vault, &record.channel).await;
                 return self.unreached(vault, actor, record, &raw, why).await;
             }
             Err(GatewayError::Refused(code)) => {
@@ -50,7 +50,7 @@ impl Orchestrator {
             }
             Err(e) => return Err(e.into()),
         };
-        self.routing.succeeded(&record.channel);
+        self.routing.succeeded(vault, &record.channel).await;
         let code_expires_at = Timestamp(Timestamp::now().seconds() + self.policy.code_ttl.as_secs() as i64);
         let signing = |code_sender, platform_code| BackupSigning {
             apply_no: applied.apply_no.clone(),
@@ -111,7 +111,9 @@ impl Orchestrator {
         let agreement_ref = vault
             .store_agreement(actor, agreement, Timestamp::now(), |agreement_ref| {
                 let mut updated = binding.clone();
-                updated.backup_agreements.push((channel, agreement_ref.clone()));
+                updated
+                    .backup_agreements
+                    .push((channel.clone(), agreement_ref.clone()));
                 updated.updated_at = Timestamp::now();
                 Self::update_batch(&raw, &updated)
             })
@@ -176,6 +178,7 @@ impl Orchestrator {
                 &record.card_ref,
                 &signing.apply_no,
                 sms_code,
+                None,
                 None,
             )
             .await;

@@ -130,6 +130,7 @@ impl Orchestrator {
         // Whether `previous` is this call's own attempt that was not
         // reached (not a stored unsent payment being retried).
         let mut unreached_now = false;
+        self.routing.refresh(vault).await;
         for channel in self.routing.candidates(&debit.channel) {
             let attempt = Attempt {
                 debit,
@@ -389,21 +390,21 @@ impl Orchestrator {
         let op = Operation::PaymentDebit;
         let word = match sent {
             Ok(state) => {
-                self.routing.succeeded(&record.channel);
+                self.routing.succeeded(vault, &record.channel).await;
                 BankWord::from(state)
             }
             Err(GatewayError::Refused(code)) => {
-                self.routing.succeeded(&record.channel);
+                self.routing.succeeded(vault, &record.channel).await;
                 BankWord::failed(code.as_str())
             }
             Err(GatewayError::Unavailable(why)) => {
-                self.routing.failed(&record.channel);
+                self.routing.failed(vault, &record.channel).await;
                 return self.unreached(vault, actor, record, &raw, why).await;
             }
             Err(GatewayError::Unanswered(why)) => {
                 // The bank may have taken it: stay processing; the settler
                 // asks the bank.
-                self.routing.failed(&record.channel);
+                self.routing.failed(vault, &record.channel).await;
                 tracing::warn!(payment = %record.id, reason = %why, "no answer to a debit; left processing");
                 return Ok(Step::Done(record));
             }

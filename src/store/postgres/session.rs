@@ -3,7 +3,7 @@
 //! written, the write id, COMMIT; and what each failure means for the
 //! caller (give up, retry, or settle a lost COMMIT).
 
-use super::{describe, Seal, CLAIM, DELETE, LOCK, PUT, WRITE_ID};
+use super::{describe, Seal, CLAIM, DELETE, LOCK, LOCK_SHARED, PUT, WRITE_ID};
 use crate::store::{Batch, CommitError, Expect, StoreError};
 use deadpool_postgres::{Client, Object};
 use std::collections::{BTreeMap, BTreeSet};
@@ -141,10 +141,15 @@ impl Session {
     }
 
     /// Locks every key of `batches` not locked yet, in key order: absent
-    /// ones claimed with a placeholder, present ones read `FOR UPDATE`.
+    /// ones claimed with a placeholder, present ones read `FOR UPDATE`, or
+    /// `FOR SHARE` when no batch of this call writes them. (A key only read
+    /// here is never written later in the same transaction: the seal adds
+    /// audit records, which no batch reads.)
     async fn lock<'a>(&mut self, batches: impl Iterator<Item = &'a Batch>) -> Result<(), Failure> {
         let mut wanted: BTreeSet<&[u8]> = BTreeSet::new();
+        let mut written: BTreeSet<&[u8]> = BTreeSet::new();
         for batch in batches {
+            written.extend(batch.writes.iter().map(|(k, _)| k.as_slice()));
             let keys = batch
                 .expectations
                 .iter()
@@ -157,11 +162,20 @@ impl Session {
                 return Ok(());
             }
             let keys: Vec<&[u8]> = wanted.iter().copied().collect();
-            // One round trip: the claim and the lock travel together (in
-            // either order: the lock may see our own placeholders, which
-            // the claim's answer names).
-            let params: [&(dyn ToSql + Sync); 1] = [&keys];
-            let (claimed, present) = tokio::try_join!(self.query(CLAIM, &params), self.query(LOCK, &params))?;
+            let (exclusive, shared): (Vec<&[u8]>, Vec<&[u8]>) =
+                keys.iter().partition(|k| written.contains(*k));
+            // One round trip: the claim and the locks travel together (in
+            // any order: a lock may see our own placeholders, which the
+            // claim's answer names).
+            let all: [&(dyn ToSql + Sync); 1] = [&keys];
+            let exclusive: [&(dyn ToSql + Sync); 1] = [&exclusive];
+            let shared: [&(dyn ToSql + Sync); 1] = [&shared];
+            let (claimed, mut present, present_shared) = tokio::try_join!(
+                self.query(CLAIM, &all),
+                self.query(LOCK, &exclusive),
+                self.query(LOCK_SHARED, &shared)
+            )?;
+            present.extend(present_shared);
             let claimed: BTreeSet<Vec<u8>> = claimed.into_iter().map(|row| row.get(0)).collect();
             for row in present {
                 let key: Vec<u8> = row.get(0);

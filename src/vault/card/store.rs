@@ -70,7 +70,9 @@ impl<S: Store> Vault<S> {
         input: &str,
         joined: &impl Joined<StoredCard>,
     ) -> Result<StoredCard, VaultError> {
-        let result = self.store_card_inner(actor, input, joined).await;
+        let result = self
+            .resealing(|| self.store_card_inner(actor, input, joined))
+            .await;
         self.audited(Audit::new(actor, Operation::CardStore, None), result)
             .await
     }
@@ -137,7 +139,7 @@ impl<S: Store> Vault<S> {
     ) -> Result<CardRecord, VaultError> {
         let card_ref = CardRef::generate()?;
         let record = self
-            .seal_card(pan, card_ref.clone(), fingerprint_version(self))
+            .seal_card(batch, pan, card_ref.clone(), fingerprint_version(self))
             .await?;
         let card_key = layout::card(&card_ref);
         batch
@@ -150,12 +152,13 @@ impl<S: Store> Vault<S> {
 
     async fn seal_card(
         &self,
+        batch: &mut Batch,
         pan: &Pan,
         card_ref: CardRef,
         fingerprint_version: u32,
     ) -> Result<CardRecord, VaultError> {
         let sealed = self
-            .seal(&pan_binding(&card_ref), pan.expose_digits().as_bytes())
+            .seal(batch, &pan_binding(&card_ref), pan.expose_digits().as_bytes())
             .await?;
         let info = self.config.bin_table.lookup(pan.expose_digits());
         Ok(CardRecord {

@@ -40,6 +40,10 @@ impl HeldVerifications {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub(in crate::vault) fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
     pub(in crate::vault) fn hold(&self, key: &str, verification: CardVerification) {
         self.entries()
             .insert(key.to_owned(), (Instant::now(), verification));

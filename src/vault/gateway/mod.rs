@@ -254,6 +254,11 @@ impl Gateway {
         self.held.forget(key);
     }
 
+    /// How long held card verification data lives.
+    pub fn verification_ttl(&self) -> Duration {
+        self.held.ttl()
+    }
+
     /// How many verifications are held right now (a metric; zero when idle).
     pub fn held_verifications(&self) -> usize {
         self.held.len()
@@ -301,9 +306,10 @@ impl Gateway {
     }
 
     /// Completes a signing with the bank's SMS code (if it sent one) and the
-    /// held card verification data of `held_key` (credit cards). The
-    /// verification data is wiped after the call unless the call did not
-    /// happen or only the code was wrong (the user may try again).
+    /// card verification data of `held_key` (credit cards): `resent` with
+    /// the confirm (another node holds the first copy), else the copy held
+    /// here. The verification data is wiped after the call unless the call
+    /// did not happen or only the code was wrong (the user may try again).
     #[allow(clippy::too_many_arguments)]
     pub async fn confirm<S: Store>(
         &self,
@@ -314,11 +320,17 @@ impl Gateway {
         apply_no: &str,
         sms_code: Option<&str>,
         held_key: Option<&str>,
+        resent: Option<CardVerification>,
     ) -> Result<SignedAgreement, GatewayError> {
         let channel = self.channel(channel_id)?;
-        let held = match held_key {
-            Some(key) => Some(self.held.take(key).ok_or(GatewayError::VerificationGone)?),
-            None => None,
+        let held = match (held_key, resent) {
+            (Some(key), Some(verification)) => {
+                self.held.forget(key);
+                Some((std::time::Instant::now(), verification))
+            }
+            (Some(key), None) => Some(self.held.take(key).ok_or(GatewayError::VerificationGone)?),
+            // A debit card's binding: nothing to send.
+            (None, _) => None,
         };
         let audit = Audit::new(actor, Operation::GatewaySignConfirm, Some(card_ref.to_string()))
             .with_detail(format!("channel={}", channel_id.as_str()));

@@ -76,7 +76,7 @@ impl<S: Store> Vault<S> {
         joined: &impl Joined<StoredIdentity>,
     ) -> Result<StoredIdentity, VaultError> {
         let result = self
-            .store_identity_inner(actor, name, id_number, phone, joined)
+            .resealing(|| self.store_identity_inner(actor, name, id_number, phone, joined))
             .await;
         self.audited(Audit::new(actor, Operation::IdentityStore, None), result)
             .await
@@ -95,18 +95,28 @@ impl<S: Store> Vault<S> {
         let id_number = ResidentId::parse(id_number, now.date())?;
         let phone = Mobile::parse(phone)?;
         let identity_ref = IdentityRef::generate()?;
+        let mut batch = Batch::new();
         let record = IdentityRecord {
             name: self
-                .seal(&binding(&identity_ref, "name"), name.expose().as_bytes())
+                .seal(
+                    &mut batch,
+                    &binding(&identity_ref, "name"),
+                    name.expose().as_bytes(),
+                )
                 .await?,
             id_number: self
                 .seal(
+                    &mut batch,
                     &binding(&identity_ref, "id_number"),
                     id_number.expose().as_bytes(),
                 )
                 .await?,
             phone: self
-                .seal(&binding(&identity_ref, "phone"), phone.expose().as_bytes())
+                .seal(
+                    &mut batch,
+                    &binding(&identity_ref, "phone"),
+                    phone.expose().as_bytes(),
+                )
                 .await?,
             masked_name: name.masked(),
             masked_id_number: id_number.masked(),
@@ -115,7 +125,6 @@ impl<S: Store> Vault<S> {
             identity_ref,
         };
         let key = layout::identity(&record.identity_ref);
-        let mut batch = Batch::new();
         batch.expect_absent(key.clone()).put(key, encode(&record)?);
         let audit = Audit::new(
             actor,

@@ -66,8 +66,21 @@ pub(in crate::vault) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> 
         }
     }
     let keyring = Keyring::new(keys, fingerprint);
-    if keyring.current().is_none() {
-        create_data_key(store, kek, &keyring, 1).await?;
+    match keyring.current() {
+        None => create_data_key(store, kek, &keyring, 1).await?,
+        Some(current) if store.get(super::fence::current_key()).await?.is_none() => {
+            // A store from before the fence: record its current version.
+            let mut batch = Batch::new();
+            batch.expect_absent(super::fence::current_key()).put(
+                super::fence::current_key(),
+                super::fence::encode_version(current.version()),
+            );
+            match store.commit(batch).await {
+                Ok(()) | Err(CommitError::Conflict) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Some(_) => {}
     }
     Ok(keyring)
 }
@@ -174,7 +187,8 @@ impl NewDataKey {
     }
 }
 
-/// Creates data key `version`, or loads it if another writer created it first.
+/// Creates the first data key `version` (and the current-version record),
+/// or loads it if another node created it first.
 pub(in crate::vault) async fn create_data_key<S: Store>(
     store: &S,
     kek: &Kek,
@@ -182,6 +196,9 @@ pub(in crate::vault) async fn create_data_key<S: Store>(
     version: u32,
 ) -> Result<(), VaultError> {
     let mut new = NewDataKey::make(kek, version)?;
+    new.batch
+        .expect_absent(super::fence::current_key())
+        .put(super::fence::current_key(), super::fence::encode_version(version));
     match store.commit(std::mem::take(&mut new.batch)).await {
         Ok(()) => {
             new.install(keyring);
@@ -211,16 +228,30 @@ pub(in crate::vault) async fn load_data_key<S: Store>(
 }
 
 impl<S: Store> Vault<S> {
-    /// Encrypts under the current data key, reserving budget (or rotating to
-    /// a new version) in the store when the current block is used up.
+    /// Encrypts under the current data key for a write in `batch`, which
+    /// is fenced on that version (`keys::fence`).
     pub(in crate::vault) async fn seal(
         &self,
+        batch: &mut Batch,
         binding: &Binding<'_>,
         plaintext: &[u8],
     ) -> Result<Vec<u8>, VaultError> {
+        let (sealed, version) = self.seal_versioned(binding, plaintext).await?;
+        super::fence::fence(batch, version)?;
+        Ok(sealed)
+    }
+
+    /// Encrypts under the current data key, reserving budget (or rotating to
+    /// a new version) in the store when the current block is used up; the
+    /// version, which the write must be fenced on.
+    pub(in crate::vault) async fn seal_versioned(
+        &self,
+        binding: &Binding<'_>,
+        plaintext: &[u8],
+    ) -> Result<(Vec<u8>, u32), VaultError> {
         loop {
             match self.keyring.try_seal(binding, plaintext)? {
-                SealOutcome::Sealed(sealed) => return Ok(sealed),
+                SealOutcome::Sealed { sealed, version } => return Ok((sealed, version)),
                 SealOutcome::NeedsBudget { version } => self.extend_budget(version).await?,
             }
         }

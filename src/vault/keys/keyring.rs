@@ -100,7 +100,10 @@ impl DataKey {
 }
 
 pub(crate) enum SealOutcome {
-    Sealed(Vec<u8>),
+    Sealed {
+        sealed: Vec<u8>,
+        version: u32,
+    },
     /// The current version's reserved block is used up: reserve more (or
     /// rotate) in the store, then try again.
     NeedsBudget {
@@ -176,7 +179,11 @@ impl Keyring {
                 version: key.version(),
             });
         }
-        key.sealer.seal(binding, plaintext).map(SealOutcome::Sealed)
+        let sealed = key.sealer.seal(binding, plaintext)?;
+        Ok(SealOutcome::Sealed {
+            sealed,
+            version: key.version(),
+        })
     }
 
     pub(crate) fn open(

@@ -4,6 +4,7 @@
 
 pub mod custody;
 pub(in crate::vault) mod data_keys;
+pub(in crate::vault) mod fence;
 pub mod kek;
 pub(in crate::vault) mod keyring;
 mod rewrap;

@@ -171,6 +171,7 @@ impl<S: Store> Vault<S> {
             let mut record: R = decode(&bytes, R::WHAT)?;
             let id = record.record_id();
             let mut changed = false;
+            let mut batch = Batch::new();
             for (field, sealed) in record.sealed_fields() {
                 if Header::parse(sealed)?.key_version == newest {
                     continue;
@@ -181,19 +182,24 @@ impl<S: Store> Vault<S> {
                     field,
                 };
                 let plain = self.open_sealed(&binding, sealed).await?;
-                *sealed = self.seal(&binding, &plain).await?;
+                *sealed = self.seal(&mut batch, &binding, &plain).await?;
                 changed = true;
             }
             if !changed {
                 return Ok(false);
             }
-            let mut batch = Batch::new();
+            let fenced = super::fence::fenced_on(&batch);
             batch
                 .expect_equals(key.to_vec(), bytes.clone())
                 .put(key.to_vec(), encode(&record)?);
             match self.store.commit(batch).await {
                 Ok(()) => return Ok(true),
                 Err(CommitError::Conflict) => {
+                    // A rotation elsewhere: the next round seals under it.
+                    match self.after_conflict(fenced).await {
+                        Ok(()) | Err(VaultError::KeySuperseded) => {}
+                        Err(e) => return Err(e),
+                    }
                     retry.after_conflict().await?;
                     match self.store.get(key).await? {
                         Some(now) => bytes = now,

@@ -124,7 +124,13 @@ impl<S: Store> Vault<S> {
         let kek = self.kek();
         let mut new = keys::data_keys::NewDataKey::make(&kek, version)?;
         let detail = format!("data key version {version} created ({reason})");
-        let batch = std::mem::take(&mut new.batch);
+        let mut batch = std::mem::take(&mut new.batch);
+        // The fence moves in the same write: from now on nothing sealed
+        // under the version before commits, on any node.
+        let fence = keys::fence::current_key();
+        batch
+            .expect_equals(fence, keys::fence::encode_version(version - 1))
+            .put(fence, keys::fence::encode_version(version));
         let object = Some(self.audit_object(&version));
         if self
             .commit_with_audit(
@@ -138,11 +144,11 @@ impl<S: Store> Vault<S> {
             .await?
         {
             new.install(&self.keyring);
+            Ok(version)
         } else {
-            // Another node created this version first: use theirs.
-            keys::data_keys::load_data_key(&*self.store, &kek, &self.keyring, version).await?;
+            // Another node rotated first: its version is current now.
+            self.refresh_current_version().await
         }
-        Ok(version)
     }
 
     /// Rotates when the current version is older than its cryptoperiod.
@@ -181,7 +187,8 @@ impl<S: Store> Vault<S> {
 
     async fn try_retire(&self, actor: &Actor, version: u32) -> Result<(), VaultError> {
         let _no_rotation_meanwhile = self.budget_lock.lock().await;
-        if self.current_key_version()? == version {
+        // The store's word, not this node's: another node may have rotated.
+        if self.refresh_current_version().await? == version {
             return Err(VaultError::KeyVersionCurrent { version });
         }
         let key = layout::data_key(version);
