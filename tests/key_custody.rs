@@ -718,3 +718,93 @@ async fn rotation_under_traffic_rewrap_resumes_after_kill_then_retire() {
     let kek = std::fs::read_to_string(service.dir.path().join("keys/dev-kek.hex")).unwrap();
     assert_no_key_material(&service, &export, &[kek.trim().to_owned()]);
 }
+
+/// Issue 20: two nodes on one PostgreSQL database, each sealed on its own.
+/// A custodian unseals both in one command (`--also`); another unseals
+/// only node a, which then serves while b, one share short, answers 503;
+/// the second share reaching b opens it too. Then the KEK is rotated to a
+/// new set: a assembles it first and rotates; b is not ready (its KEK is
+/// behind the store's) until the same shares reach it and it adopts the
+/// new KEK; a data key made after the rotation then opens on both.
+#[tokio::test]
+async fn custodians_unseal_and_rotate_the_kek_on_each_node() {
+    let mut a = Service::prepare(Options {
+        backend: common::service::TestBackend::Postgres,
+        node_name: Some("a".to_owned()),
+        extra_config: "[kek]\ncustody = \"shares\"\n".into(),
+        ..Options::default()
+    });
+    let files = make_shares(&a.dir.path().join("shares"), 2, 3);
+    let next = make_shares(&a.dir.path().join("next-shares"), 2, 3);
+    for name in ["custodian-1", "custodian-2"] {
+        custodian_policy(&a, name);
+    }
+    a.spawn();
+    let mut b = a.another_node("b");
+    b.spawn();
+    let [c1, c2] = ["custodian-1", "custodian-2"].map(|n| custodian(&a, n));
+    let b_url = format!("https://{}", b.addr);
+    let path = |files: &[PathBuf], i: usize| files[i].to_str().unwrap().to_owned();
+
+    let out = keys_cli(
+        &a,
+        &c1.cert,
+        &c1.key,
+        &["unseal", "--share", &path(&files, 0), "--also", &b_url],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches("\"shares_submitted\":1").count(),
+        2,
+        "{}",
+        text(&out)
+    );
+    let out = keys_cli(&a, &c2.cert, &c2.key, &["unseal", "--share", &path(&files, 1)]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let stored = store_card(&a.client("card-capture"), 1).await;
+    assert!(stored.is_ok(), "a serves: {stored:?}");
+    let sealed = b
+        .client("card-capture")
+        .post_json("/v1/cards", Some("sealed-b"), &json!({"pan": pan(2)}))
+        .await
+        .unwrap();
+    assert_eq!(sealed.status, 503, "b is still sealed: {}", sealed.text());
+
+    let out = keys_cli(&b, &c2.cert, &c2.key, &["unseal", "--share", &path(&files, 1)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let card = store_card(&b.client("card-capture"), 3).await.unwrap();
+    read_card(&a.client("orchestrator"), &card).await.unwrap();
+
+    // KEK rotation: c1 to both nodes, c2 to a alone.
+    let out = keys_cli(
+        &a,
+        &c1.cert,
+        &c1.key,
+        &["rotate-kek", "--share", &path(&next, 0), "--also", &b_url],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = keys_cli(&a, &c2.cert, &c2.key, &["rotate-kek", "--share", &path(&next, 1)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("\"version\":2"), "a rotated: {}", text(&out));
+    assert_eq!(a.client("monitor").get("/ready").await.unwrap().status, 200);
+    let behind = b.client("monitor").get("/ready").await.unwrap();
+    assert_eq!(behind.status, 503, "b's KEK is behind: {}", behind.text());
+
+    let out = keys_cli(&b, &c2.cert, &c2.key, &["rotate-kek", "--share", &path(&next, 1)]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("\"version\":2"), "b adopted: {}", text(&out));
+    assert_eq!(b.client("monitor").get("/ready").await.unwrap().status, 200);
+
+    // A data key made under the new KEK on a opens on b.
+    let rotated = a
+        .client("key-admin")
+        .post_empty("/v1/admin/keys/rotate", "after-kek")
+        .await
+        .unwrap();
+    assert_eq!(rotated.status, 201, "{}", rotated.text());
+    let card = store_card(&b.client("card-capture"), 4).await.unwrap();
+    read_card(&a.client("orchestrator"), &card).await.unwrap();
+    let export = a.audit_export().await;
+    assert!(export.contains("adopted on this node"), "b's adoption is audited");
+}

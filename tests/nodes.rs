@@ -185,10 +185,10 @@ fn exported(text: &str, operation: &str, node: &str) -> Vec<Value> {
         .collect()
 }
 
-/// `tokenvault audit verify` on a node's config: (exit code, output).
-fn verify_offline(node: &Service) -> (i32, String) {
+/// Runs this crate's binary to its end: (exit code, stdout and stderr).
+fn run_tokenvault(args: &[&str]) -> (i32, String) {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"))
-        .args(["audit", "verify", "--config", node.config_path.to_str().unwrap()])
+        .args(args)
         .output()
         .unwrap();
     let text = format!(
@@ -197,6 +197,11 @@ fn verify_offline(node: &Service) -> (i32, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.code().unwrap_or(-1), text)
+}
+
+/// `tokenvault audit verify` on a node's config: (exit code, output).
+fn verify_offline(node: &Service) -> (i32, String) {
+    run_tokenvault(&["audit", "verify", "--config", node.config_path.to_str().unwrap()])
 }
 
 /// Both nodes write, each to its own chain; each checkpoints the other's
@@ -430,16 +435,8 @@ async fn a_second_process_under_a_running_nodes_name_is_refused() {
     let (pan, id_no) = (debit_pan(205), id_number());
     let (_w, b) = two_nodes(&pan, &id_no, "");
     let twin = b.another_node("b");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"))
-        .args(["serve", "--config", twin.config_path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(!out.status.success(), "{text}");
+    let (code, text) = run_tokenvault(&["serve", "--config", twin.config_path.to_str().unwrap()]);
+    assert_ne!(code, 0, "{text}");
     assert!(text.contains("node name b is held by another process"), "{text}");
     // The running b serves on.
     let r = b

@@ -29,7 +29,9 @@ impl Proto {
 /// Where to connect and as whom.
 #[derive(Clone)]
 pub struct Target {
-    addr: SocketAddr,
+    /// Connections go to these in turn (several nodes on one database).
+    addrs: Arc<Vec<SocketAddr>>,
+    turn: Arc<std::sync::atomic::AtomicUsize>,
     config: Arc<rustls::ClientConfig>,
 }
 
@@ -54,13 +56,24 @@ impl Target {
             Proto::Http2 => vec![b"h2".to_vec()],
         };
         Target {
-            addr,
+            addrs: Arc::new(vec![addr]),
+            turn: Arc::default(),
             config: Arc::new(config),
         }
     }
 
+    /// The same caller, its connections spread over `more` nodes too.
+    pub fn spread_over(mut self, more: impl IntoIterator<Item = SocketAddr>) -> Target {
+        let mut addrs = (*self.addrs).clone();
+        addrs.extend(more);
+        self.addrs = Arc::new(addrs);
+        self
+    }
+
     pub async fn connect(&self, proto: Proto) -> Result<Conn, String> {
-        let tcp = tokio::net::TcpStream::connect(self.addr)
+        let turn = self.turn.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let addr = self.addrs[turn % self.addrs.len()];
+        let tcp = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| e.to_string())?;
         tcp.set_nodelay(true).map_err(|e| e.to_string())?;

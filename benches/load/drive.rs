@@ -21,9 +21,9 @@ pub struct Shape {
     pub proto: Proto,
     pub connections: usize,
     pub streams: usize,
-    /// The service process, whose CPU time over the measured window is
-    /// reported per request.
-    pub service_pid: Option<u32>,
+    /// The service processes (one per node), whose CPU time over the
+    /// measured window is reported per request, summed.
+    pub service_pids: Vec<u32>,
     /// Offered load in requests a second; `None`: closed loop.
     pub rate: Option<f64>,
 }
@@ -32,6 +32,14 @@ pub struct Shape {
 /// from `/proc/<pid>/stat`.
 fn cpu_time(pid: u32) -> Option<Duration> {
     cpu_ticks(pid, 2)
+}
+
+/// The summed CPU time of `pids` (`None` if any is gone, or there are none).
+fn cpu_of(pids: &[u32]) -> Option<Duration> {
+    if pids.is_empty() {
+        return None;
+    }
+    pids.iter().map(|pid| cpu_time(*pid)).sum()
 }
 
 /// `cpu_time`, plus the CPU of the children it has waited for.
@@ -147,15 +155,18 @@ pub async fn drive(
     };
     // The service's CPU over the measured window: sampled at its start and
     // end, or (a fixed number of requests) around the whole run.
-    let cpu_before_run = shape.service_pid.and_then(cpu_time);
-    let cpu_in_window = match (span, shape.service_pid) {
-        (Span::Seconds(_), Some(pid)) => Some(tokio::spawn(async move {
-            tokio::time::sleep_until(window_start.into()).await;
-            let before = (cpu_time(pid), postgres_cpu());
-            tokio::time::sleep_until(end.into()).await;
-            let service = before.0.zip(cpu_time(pid)).map(|(a, b)| b.saturating_sub(a));
-            let database = before.1.zip(postgres_cpu()).map(|(a, b)| b.saturating_sub(a));
-            (service, database)
+    let cpu_before_run = cpu_of(&shape.service_pids);
+    let cpu_in_window = match span {
+        Span::Seconds(_) if !shape.service_pids.is_empty() => Some(tokio::spawn({
+            let pids = shape.service_pids.clone();
+            async move {
+                tokio::time::sleep_until(window_start.into()).await;
+                let before = (cpu_of(&pids), postgres_cpu());
+                tokio::time::sleep_until(end.into()).await;
+                let service = before.0.zip(cpu_of(&pids)).map(|(a, b)| b.saturating_sub(a));
+                let database = before.1.zip(postgres_cpu()).map(|(a, b)| b.saturating_sub(a));
+                (service, database)
+            }
         })),
         _ => None,
     };
@@ -225,7 +236,7 @@ pub async fn drive(
         Some(sampler) => sampler.await.unwrap_or((None, None)),
         None => (
             cpu_before_run
-                .zip(shape.service_pid.and_then(cpu_time))
+                .zip(cpu_of(&shape.service_pids))
                 .map(|(a, b)| b.saturating_sub(a)),
             None,
         ),

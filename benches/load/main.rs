@@ -26,6 +26,9 @@
 //!                      plus pgbench's single-row insert rate on it as the
 //!                      database's own reference, and each row as a share
 //!                      of that and of the same row in a sled report
+//!   --nodes N          with `--backend postgres`: N service processes (1 to
+//!                      3, named a, b, c) on the one database, connections
+//!                      spread over them in turn; CPU is their sum
 //!   --compare PATH     the sled report the PostgreSQL rows are compared
 //!                      with (default target/load-report.json)
 
@@ -55,6 +58,9 @@ pub struct Args {
     pub rate: Option<Rate>,
     pub cache_mib: Option<u64>,
     pub postgres: bool,
+    /// Service processes on one database (PostgreSQL only); connections
+    /// are spread over them in turn.
+    pub nodes: usize,
     pub compare: PathBuf,
 }
 
@@ -85,13 +91,18 @@ fn args() -> Args {
         h2_streams,
         only: value("--only").map(|v| v.split(',').map(str::to_owned).collect()),
         json: value("--json").map(PathBuf::from).unwrap_or_else(|| {
-            let name = if value("--backend").as_deref() == Some("postgres") {
-                "load-report-postgres.json"
-            } else {
-                "load-report.json"
+            let name = match (value("--backend").as_deref(), value("--nodes")) {
+                (Some("postgres"), Some(n)) if n != "1" => format!("load-report-postgres-{n}-nodes.json"),
+                (Some("postgres"), _) => "load-report-postgres.json".to_owned(),
+                _ => "load-report.json".to_owned(),
             };
             PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target")).join(name)
         }),
+        nodes: match value("--nodes").map(|v| v.parse::<usize>()) {
+            None => 1,
+            Some(Ok(n @ 1..=3)) => n,
+            Some(_) => panic!("--nodes: 1 to 3"),
+        },
         scale: value("--scale").and_then(|v| v.parse().ok()),
         cache_mib: value("--cache-mib").and_then(|v| v.parse().ok()),
         postgres: match value("--backend").as_deref() {
@@ -123,6 +134,10 @@ fn main() {
         }
     }
     let args = args();
+    assert!(
+        args.nodes == 1 || args.postgres,
+        "--nodes needs --backend postgres"
+    );
     // The service's per-request debug log would be what is measured.
     let _ = common::service::CHILD_LOG.set("warn");
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -111,7 +111,7 @@ pub async fn run(args: &Args, cards: u64) {
             proto: Proto::Http1,
             connections: BULK_CONNECTIONS,
             streams: 1,
-            service_pid: service.pid(),
+            service_pids: service.pid().into_iter().collect(),
             rate: None,
         };
         let bulk = drive(
@@ -132,7 +132,7 @@ pub async fn run(args: &Args, cards: u64) {
             proto: Proto::Http1,
             connections: args.connections,
             streams: 1,
-            service_pid: service.pid(),
+            service_pids: service.pid().into_iter().collect(),
             rate: None,
         };
         let span = Span::Seconds(args.seconds);

@@ -57,6 +57,8 @@ pub fn controls(max_uses: u64, per_tx: u64, cumulative: u64) -> Value {
 
 pub struct Bench {
     pub world: World,
+    /// Nodes b, c… on the same database (`--nodes`), beside the world's a.
+    pub more_nodes: Vec<Service>,
     /// Stored cards (for token issue and reveal).
     pub cards: Vec<String>,
     /// Tokens to read.
@@ -75,13 +77,22 @@ impl Bench {
             &keys.client_key(role),
             proto,
         )
+        .spread_over(self.more_nodes.iter().map(|node| node.addr))
+    }
+
+    /// Every node's process.
+    pub fn pids(&self) -> Vec<u32> {
+        let nodes = std::iter::once(&self.world.service).chain(&self.more_nodes);
+        nodes.filter_map(|node| node.pid()).collect()
     }
 }
 
 /// The service (limits raised for load: connections, reveals) and one bank
 /// simulator, with `HOLDERS` signed bindings.
-pub async fn setup(extra_config: &str, postgres: bool) -> Bench {
+pub async fn setup(extra_config: &str, postgres: bool, nodes: usize) -> Bench {
+    const NAMES: [&str; 3] = ["a", "b", "c"];
     let mut service = Service::prepare(Options {
+        node_name: (nodes > 1).then(|| NAMES[0].to_owned()),
         reveals_per_hour: 1000,
         max_connections: 4096,
         extra_config: extra_config.to_owned(),
@@ -120,6 +131,14 @@ pub async fn setup(extra_config: &str, postgres: bool) -> Bench {
         bank.channel_config("bank-a")
     ));
     service.spawn();
+    let more_nodes = NAMES[1..nodes]
+        .iter()
+        .map(|name| {
+            let mut node = service.another_node(name);
+            node.spawn();
+            node
+        })
+        .collect();
     let world = World { service, bank };
 
     let mut debit_tokens = Vec::new();
@@ -145,6 +164,7 @@ pub async fn setup(extra_config: &str, postgres: bool) -> Bench {
     }
     Bench {
         world,
+        more_nodes,
         cards,
         read_tokens,
         debit_tokens,
@@ -311,7 +331,7 @@ async fn drive_row(
 }
 
 pub async fn run(args: &Args) {
-    let bench = setup("", args.postgres).await;
+    let bench = setup("", args.postgres, args.nodes).await;
     let service = &bench.world.service;
     let reference = reference::spawn(&service.keys.dir, &service.dir.path().join("reference-data"));
     let next = Arc::new(AtomicU64::new(1));
@@ -337,11 +357,11 @@ pub async fn run(args: &Args) {
             Proto::Http1 => (args.connections, 1),
             Proto::Http2 => (args.h2_connections, args.h2_streams),
         };
-        let shape = |pid: Option<u32>, rate: Option<f64>| Shape {
+        let shape = |pids: &[u32], rate: Option<f64>| Shape {
             proto,
             connections,
             streams,
-            service_pid: pid,
+            service_pids: pids.to_vec(),
             rate,
         };
         let mut bases = Bases {
@@ -369,16 +389,16 @@ pub async fn run(args: &Args) {
                 continue;
             }
             let (target, pid) = if on_reference {
-                (reference_target.clone(), Some(reference.pid()))
+                (reference_target.clone(), vec![reference.pid()])
             } else {
-                (bench.target(scenario.role, proto), service.pid())
+                (bench.target(scenario.role, proto), bench.pids())
             };
             let span = scenario.span.unwrap_or(Span::Seconds(args.seconds));
             let fixed = match (args.rate, scenario.span) {
                 (Some(Rate::PerSecond(r)), None) => Some(r),
                 _ => None,
             };
-            let m = drive_row(&scenario, &target, &shape(pid, fixed), span, &next).await;
+            let m = drive_row(&scenario, &target, &shape(&pid, fixed), span, &next).await;
             if scenario.name.starts_with("ceiling") {
                 bases.ceiling = m.rate();
             }
@@ -389,7 +409,7 @@ pub async fn run(args: &Args) {
             let half = (m.rate() / 2.0).max(1.0);
             results.push((m, bases));
             if args.rate == Some(Rate::HalfOfMax) && scenario.span.is_none() && !is_base {
-                let m = drive_row(&scenario, &target, &shape(pid, Some(half)), span, &next).await;
+                let m = drive_row(&scenario, &target, &shape(&pid, Some(half)), span, &next).await;
                 stats::row(&m, bases);
                 results.push((m, bases));
             }

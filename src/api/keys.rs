@@ -15,7 +15,7 @@ use crate::domain::time::Timestamp;
 use crate::vault::keys::custody::{Accept, CollectError, Progress, ShareCollector};
 use crate::vault::keys::kek::Kek;
 use crate::vault::keys::shares::ShareFile;
-use crate::vault::{KeyReport, RewrapProgress};
+use crate::vault::{KeyReport, RewrapProgress, VaultError};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -239,9 +239,26 @@ impl Mutation for RotateKek {
         }
         let JsonBody(file) = input.body;
         let mut guard = app.kek_rotation.lock().await;
-        let current_set = app.vault.custody().await?.map(|c| c.manifest.set_id);
-        let collector =
-            guard.get_or_insert_with(|| ShareCollector::new(current_set.map_or(Accept::Any, Accept::AnyBut)));
+        // Behind: another node already rotated the store's KEK; this node
+        // collects that new set's shares to adopt it (shares are never
+        // stored, so no node can take the new KEK from the old one).
+        let custody = app.vault.custody().await?;
+        let behind = custody
+            .as_ref()
+            .filter(|c| c.kek_version > app.vault.kek_version())
+            .map(|c| c.kek_version);
+        let accept = match (&custody, behind) {
+            (Some(c), Some(_)) => Accept::Only(c.manifest.set_id.clone()),
+            (Some(c), None) => Accept::AnyBut(c.manifest.set_id.clone()),
+            (None, _) => Accept::Any,
+        };
+        let collector = match guard.as_mut() {
+            Some(collector) => {
+                collector.retarget(accept);
+                collector
+            }
+            None => guard.insert(ShareCollector::new(accept)),
+        };
         let progress = collector.submit(&caller.actor.identity, &file);
         drop(file);
         let audit = |outcome: Outcome, detail: String| async move {
@@ -274,8 +291,24 @@ impl Mutation for RotateKek {
             }
             Ok(Progress::Assembled { kek, manifest, .. }) => {
                 *guard = None;
-                let next = Kek::with_version(app.vault.kek_version() + 1, &kek);
-                let version = app.vault.rotate_kek(&caller.actor, next, manifest).await?;
+                let version = match behind {
+                    Some(version) => {
+                        let next = Kek::with_version(version, &kek);
+                        app.vault.adopt_kek(&caller.actor, next).await?
+                    }
+                    None => {
+                        let version = app.vault.kek_version() + 1;
+                        let next = Kek::with_version(version, &kek);
+                        match app.vault.rotate_kek(&caller.actor, next, manifest).await {
+                            // Another node assembled the same set first.
+                            Err(VaultError::Contention) => {
+                                let next = Kek::with_version(version, &kek);
+                                app.vault.adopt_kek(&caller.actor, next).await?
+                            }
+                            other => other?,
+                        }
+                    }
+                };
                 Ok(KekRotationStep::Rotated(version))
             }
         }
@@ -298,7 +331,10 @@ impl Mutation for RotateKek {
 /// KEK rotation: each custodian submits a share of a *new* set (made with
 /// `tokenvault keys init-shares`). When enough have come, every key the KEK
 /// protects is rewrapped under the new KEK in one atomic write, and the new
-/// set replaces the old. Records are not re-encrypted.
+/// set replaces the old. Records are not re-encrypted. With several nodes,
+/// custodians submit to every node (`keys rotate-kek --also`): the first
+/// to assemble rotates, each other node adopts the new KEK once it has
+/// assembled it too (answered the same way); until then it is not ready.
 #[utoipa::path(post, path = "/v1/admin/kek/rotation", tag = "keys",
     params(("Idempotency-Key" = String, Header)), request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it"),
     responses((status = 200, body = KeyVersionResponse), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem)))]

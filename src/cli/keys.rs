@@ -30,10 +30,16 @@ pub(super) enum KeysCommand {
         out: PathBuf,
     },
     /// Submit your share to a sealed service (from your own certificate).
+    /// Each node of several on one database is sealed on its own: name the
+    /// others with --also to unseal them in the same command.
     Unseal {
         /// Your share file.
         #[arg(long)]
         share: PathBuf,
+        /// Another node's base URL to submit the same share to (repeat for
+        /// each); the same certificate is used.
+        #[arg(long, value_name = "URL")]
+        also: Vec<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -73,10 +79,15 @@ pub(super) enum KeysCommand {
         remote: Remote,
     },
     /// Submit your share of a NEW KEK (from `init-shares`); when enough
-    /// custodians have, every key is rewrapped under the new KEK.
+    /// custodians have, every key is rewrapped under the new KEK. With
+    /// several nodes, submit to every node (--also): the first to assemble
+    /// rotates, each other node adopts the new KEK when it has assembled it.
     RotateKek {
         #[arg(long)]
         share: PathBuf,
+        /// Another node's base URL to submit the same share to (repeat).
+        #[arg(long, value_name = "URL")]
+        also: Vec<String>,
         #[command(flatten)]
         remote: Remote,
     },
@@ -123,6 +134,23 @@ impl Remote {
         ChannelClient::new(&self.url, &tls, Duration::from_secs(60)).map_err(|e| e.to_string())
     }
 
+    /// The same caller at the `n`th of several nodes. Remembered answers
+    /// are shared by the nodes, so each node's call gets a key of its own.
+    fn at(&self, url: &str, n: usize, key: &str) -> Remote {
+        Remote {
+            url: url.to_owned(),
+            keys_dir: self.keys_dir.clone(),
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            idempotency_key: Some(if n == 0 {
+                key.to_owned()
+            } else {
+                format!("{key}-node{n}")
+            }),
+        }
+    }
+
     /// The key for this call: as given, or 16 random bytes in hex.
     fn idempotency_key(&self) -> Result<String, String> {
         match &self.idempotency_key {
@@ -163,9 +191,9 @@ pub(super) fn run(command: KeysCommand) -> Result<Report, String> {
 async fn remote(command: KeysCommand) -> Result<Report, String> {
     match command {
         KeysCommand::InitShares { .. } => Err("init-shares runs offline".into()),
-        KeysCommand::Unseal { share, remote } => {
+        KeysCommand::Unseal { share, also, remote } => {
             let body = read_share(&share)?;
-            answer(remote.client()?.post_json("/v1/admin/unseal", body).await)
+            every_node(&remote, &also, Call::Unseal, body).await
         }
         KeysCommand::SealStatus { remote } => answer(remote.client()?.get("/v1/admin/seal").await),
         KeysCommand::Status { json, remote } => {
@@ -193,9 +221,9 @@ async fn remote(command: KeysCommand) -> Result<Report, String> {
                 .mutate(&format!("/v1/admin/keys/{version}/retire"), None)
                 .await,
         ),
-        KeysCommand::RotateKek { share, remote } => {
+        KeysCommand::RotateKek { share, also, remote } => {
             let body = read_share(&share)?;
-            answer(remote.mutate("/v1/admin/kek/rotation", Some(body)).await)
+            every_node(&remote, &also, Call::RotateKek, body).await
         }
     }
 }
@@ -205,6 +233,45 @@ fn read_share(path: &Path) -> Result<Vec<u8>, String> {
 }
 
 /// Prints a success body as it came; a problem as one line, exit 1.
+/// A share submission, which every node of several takes on its own.
+#[derive(Clone, Copy)]
+enum Call {
+    Unseal,
+    RotateKek,
+}
+
+impl Call {
+    async fn send(self, remote: &Remote, body: Vec<u8>) -> Result<Report, String> {
+        match self {
+            Call::Unseal => answer(remote.client()?.post_json("/v1/admin/unseal", body).await),
+            Call::RotateKek => answer(remote.mutate("/v1/admin/kek/rotation", Some(body)).await),
+        }
+    }
+}
+
+/// `call` at `remote`'s node and at each of `also`: one line per node,
+/// failing if any node did.
+async fn every_node(remote: &Remote, also: &[String], call: Call, body: Vec<u8>) -> Result<Report, String> {
+    if also.is_empty() {
+        return call.send(remote, body).await;
+    }
+    let key = remote.idempotency_key()?;
+    let mut lines = Vec::new();
+    let mut code = 0;
+    for (n, url) in std::iter::once(&remote.url).chain(also).enumerate() {
+        let (text, failed) = match call.send(&remote.at(url, n, &key), body.clone()).await {
+            Ok(report) => (report.message, report.code),
+            Err(e) => (e, 1),
+        };
+        code = code.max(failed);
+        lines.push(format!("{url}: {}", text.trim_end()));
+    }
+    Ok(Report {
+        message: lines.join("\n"),
+        code,
+    })
+}
+
 fn answer<E: std::fmt::Display>(reply: Result<Reply, E>) -> Result<Report, String> {
     let reply = reply.map_err(|e| e.to_string())?;
     let text = String::from_utf8_lossy(&reply.body).into_owned();

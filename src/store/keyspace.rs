@@ -133,6 +133,13 @@ pub const ALL: [&Family; 32] = [
     &IDEMPOTENCY,
 ];
 
+/// Keys every store transaction locks before any other (and in this one
+/// order), so a row that nearly every write reads and only a rare write
+/// changes can be locked shared: the current data-key version.
+pub fn locked_first(key: &[u8]) -> bool {
+    key == DATA_KEY_CURRENT.as_bytes()
+}
+
 /// The family `key` belongs to (at most one: no family's prefix starts another's).
 pub fn family_of(key: &[u8]) -> Option<&'static Family> {
     ALL.iter()

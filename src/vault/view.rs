@@ -119,6 +119,15 @@ impl<S: Store> Vault<S> {
             ))));
         }
         self.store.get(&self.audit.name().head_key()).await?;
+        if let Some(custody) = self.custody().await? {
+            if custody.kek_version > self.kek_version() {
+                return Err(VaultError::Store(StoreError::Backend(format!(
+                    "this node holds KEK version {}, the store is at {}: custodians must submit the new set's shares to this node",
+                    self.kek_version(),
+                    custody.kek_version
+                ))));
+            }
+        }
         if self.committer.last_failed() {
             let mut probe = Batch::new();
             let now = crate::domain::time::Timestamp::now().seconds().to_be_bytes();

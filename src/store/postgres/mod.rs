@@ -60,9 +60,9 @@ const SCAN_AFTER: &str =
 const SCAN_FROM_TO_END: &str = "SELECT key, value FROM tokenvault_kv WHERE key >= $1 ORDER BY key LIMIT $2";
 const SCAN_AFTER_TO_END: &str = "SELECT key, value FROM tokenvault_kv WHERE key > $1 ORDER BY key LIMIT $2";
 const LOCK: &str = "SELECT key, value FROM tokenvault_kv WHERE key = ANY($1) ORDER BY key FOR UPDATE";
-/// Keys a write only reads (a precondition and no write), such as the
-/// current data-key version every sealing write is fenced on: shared, so
-/// writes on several nodes that read the same key do not queue on it.
+/// A key locked before all others that this write only reads (the current
+/// data-key version every sealing write is fenced on): shared, so writes on
+/// several nodes that read it do not queue on it (`keyspace::locked_first`).
 const LOCK_SHARED: &str = "SELECT key, value FROM tokenvault_kv WHERE key = ANY($1) ORDER BY key FOR SHARE";
 const CLAIM: &str = "INSERT INTO tokenvault_kv (key, value) \
      SELECT k, '\\x'::bytea FROM unnest($1::bytea[]) AS k ORDER BY k \

@@ -4,7 +4,7 @@
 //! caller (give up, retry, or settle a lost COMMIT).
 
 use super::{describe, Seal, CLAIM, DELETE, LOCK, LOCK_SHARED, PUT, WRITE_ID};
-use crate::store::{Batch, CommitError, Expect, StoreError};
+use crate::store::{keyspace, Batch, CommitError, Expect, StoreError};
 use deadpool_postgres::{Client, Object};
 use std::collections::{BTreeMap, BTreeSet};
 use tokio_postgres::error::SqlState;
@@ -140,11 +140,15 @@ impl Session {
         Failure::Refused(why)
     }
 
-    /// Locks every key of `batches` not locked yet, in key order: absent
-    /// ones claimed with a placeholder, present ones read `FOR UPDATE`, or
-    /// `FOR SHARE` when no batch of this call writes them. (A key only read
-    /// here is never written later in the same transaction: the seal adds
-    /// audit records, which no batch reads.)
+    /// Locks every key of `batches` not locked yet. First the keys every
+    /// transaction locks before any other (`keyspace::locked_first`: the
+    /// current data-key version, which every sealing write reads): `FOR
+    /// SHARE` when no batch of this call writes them, so sealing writes on
+    /// several nodes do not queue on that one row, and `FOR UPDATE` for the
+    /// rotation that moves it. Then the rest in key order: absent ones
+    /// claimed with a placeholder, present ones read `FOR UPDATE`. Every
+    /// transaction takes its locks in that one order (those keys, then key
+    /// order), so writers queue rather than deadlock.
     async fn lock<'a>(&mut self, batches: impl Iterator<Item = &'a Batch>) -> Result<(), Failure> {
         let mut wanted: BTreeSet<&[u8]> = BTreeSet::new();
         let mut written: BTreeSet<&[u8]> = BTreeSet::new();
@@ -157,25 +161,39 @@ impl Session {
                 .chain(batch.writes.iter().map(|(k, _)| k));
             wanted.extend(keys.map(Vec::as_slice).filter(|k| !self.locked.contains_key(*k)));
         }
+        let first: Vec<&[u8]> = wanted
+            .iter()
+            .copied()
+            .filter(|k| keyspace::locked_first(k))
+            .collect();
+        for key in first {
+            let sql = if written.contains(key) { LOCK } else { LOCK_SHARED };
+            let keys = [key];
+            let params: [&(dyn ToSql + Sync); 1] = [&keys.as_slice()];
+            // Absent (a store's very first key): claimed with the rest below.
+            if let Some(row) = self.query(sql, &params).await?.into_iter().next() {
+                let value: Vec<u8> = row.get(1);
+                wanted.remove(key);
+                let was = Some(value);
+                self.locked.insert(
+                    key.to_vec(),
+                    Locked {
+                        now: was.clone(),
+                        was,
+                    },
+                );
+            }
+        }
         for _ in 0..LOCK_ROUNDS {
             if wanted.is_empty() {
                 return Ok(());
             }
             let keys: Vec<&[u8]> = wanted.iter().copied().collect();
-            let (exclusive, shared): (Vec<&[u8]>, Vec<&[u8]>) =
-                keys.iter().partition(|k| written.contains(*k));
-            // One round trip: the claim and the locks travel together (in
-            // any order: a lock may see our own placeholders, which the
-            // claim's answer names).
-            let all: [&(dyn ToSql + Sync); 1] = [&keys];
-            let exclusive: [&(dyn ToSql + Sync); 1] = [&exclusive];
-            let shared: [&(dyn ToSql + Sync); 1] = [&shared];
-            let (claimed, mut present, present_shared) = tokio::try_join!(
-                self.query(CLAIM, &all),
-                self.query(LOCK, &exclusive),
-                self.query(LOCK_SHARED, &shared)
-            )?;
-            present.extend(present_shared);
+            // One round trip: the claim and the lock travel together (in
+            // either order: the lock may see our own placeholders, which
+            // the claim's answer names).
+            let params: [&(dyn ToSql + Sync); 1] = [&keys];
+            let (claimed, present) = tokio::try_join!(self.query(CLAIM, &params), self.query(LOCK, &params))?;
             let claimed: BTreeSet<Vec<u8>> = claimed.into_iter().map(|row| row.get(0)).collect();
             for row in present {
                 let key: Vec<u8> = row.get(0);

@@ -59,7 +59,7 @@ struct Submitted {
 }
 
 /// What a collector accepts.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Accept {
     /// Only this set (the store's custody record names it).
     Only(String),
@@ -67,6 +67,16 @@ pub enum Accept {
     AnyBut(String),
     /// Any set (a store that has never been unsealed from shares).
     Any,
+}
+
+impl Accept {
+    fn admits(&self, set: &str) -> bool {
+        match self {
+            Accept::Only(expected) => set == expected,
+            Accept::AnyBut(current) => set != current,
+            Accept::Any => true,
+        }
+    }
 }
 
 pub struct ShareCollector {
@@ -80,6 +90,15 @@ impl ShareCollector {
             accept,
             pending: BTreeMap::new(),
         }
+    }
+
+    /// Accepts `accept` from now on, keeping only the pending shares it
+    /// admits (another node rotated meanwhile: the shares of the set it
+    /// rotated to still count towards adopting it here).
+    pub fn retarget(&mut self, accept: Accept) {
+        self.pending
+            .retain(|_, s| accept.admits(&s.share.manifest.set_id));
+        self.accept = accept;
     }
 
     /// (shares counted, threshold, the custodians who submitted them)
@@ -100,10 +119,11 @@ impl ShareCollector {
     pub fn submit(&mut self, custodian: &str, file: &ShareFile) -> Result<Progress, CollectError> {
         let share = file.verify()?;
         let set = &share.manifest.set_id;
-        match &self.accept {
-            Accept::Only(expected) if set != expected => return Err(CollectError::NotThisStoresSet),
-            Accept::AnyBut(current) if set == current => return Err(CollectError::CurrentSet),
-            _ => {}
+        if !self.accept.admits(set) {
+            return Err(match self.accept {
+                Accept::AnyBut(_) => CollectError::CurrentSet,
+                _ => CollectError::NotThisStoresSet,
+            });
         }
         if let Some(first) = self.pending.values().next() {
             if first.share.manifest != share.manifest {

@@ -344,6 +344,43 @@ impl<S: Store> Vault<S> {
         Ok(version)
     }
 
+    /// Takes up the KEK another node rotated the store to: `next` must be
+    /// the store's KEK version and open its data keys. Audited.
+    pub async fn adopt_kek(&self, actor: &Actor, next: Kek) -> Result<u32, VaultError> {
+        let _no_key_created_meanwhile = self.budget_lock.lock().await;
+        let custody = load_custody(&*self.store).await?.ok_or(VaultError::NotFound {
+            what: "KEK custody record",
+        })?;
+        if custody.kek_version != next.version() {
+            return Err(VaultError::Corrupt {
+                what: "next KEK version",
+            });
+        }
+        // The assembled KEK must open what the store holds: a wrong share
+        // set (or a forged custody record) is refused here.
+        for (_, _, record) in self.data_key_records().await? {
+            if record.retired_at.is_none() {
+                let id = record.version.to_string();
+                let binding = Binding {
+                    kind: RecordKind::DataKey,
+                    record_id: &id,
+                    field: "key",
+                };
+                next.unwrap(&binding, &record.wrapped)?;
+            }
+        }
+        let version = next.version();
+        // Audited first: no record, no change.
+        let detail = format!("KEK version {version} adopted on this node (rotated by another node)");
+        self.record_outcome(actor, Operation::KekRotate, None, Outcome::Success, Some(detail))
+            .await?;
+        *self
+            .kek
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = std::sync::Arc::new(next);
+        Ok(version)
+    }
+
     /// Binds `manifest` to this store at its first unseal from shares.
     pub(crate) async fn adopt_custody(&self, manifest: &Manifest) -> Result<(), VaultError> {
         if load_custody(&*self.store).await?.is_some() {
