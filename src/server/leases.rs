@@ -169,7 +169,7 @@ impl Leases {
                 .await
             {
                 Ok(LeaseState::Held) => {
-                    self.set(slot, Some(began + self.margin()));
+                    self.set(slot, Some(began + self.held_for()));
                     if !had {
                         tracing::info!(task = task.lease_name(), "lease taken: this node runs the task");
                     }
@@ -198,7 +198,7 @@ impl Leases {
 
     /// This node stops a fifth of the time to live before the lease's end,
     /// the margin for clocks skewed between nodes.
-    fn margin(&self) -> Duration {
+    fn held_for(&self) -> Duration {
         self.ttl * 4 / 5
     }
 
