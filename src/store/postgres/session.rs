@@ -104,19 +104,6 @@ impl Session {
         drop(self.client.take());
     }
 
-    async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn ToSql + Sync)],
-    ) -> Result<Vec<tokio_postgres::Row>, Failure> {
-        let client = self.client()?;
-        let statement = client.prepare_cached(sql).await.map_err(|e| before_commit(&e))?;
-        client
-            .query(&statement, params)
-            .await
-            .map_err(|e| before_commit(&e))
-    }
-
     async fn execute(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64, Failure> {
         let client = self.client()?;
         let statement = client.prepare_cached(sql).await.map_err(|e| before_commit(&e))?;
@@ -161,63 +148,76 @@ impl Session {
                 .chain(batch.writes.iter().map(|(k, _)| k));
             wanted.extend(keys.map(Vec::as_slice).filter(|k| !self.locked.contains_key(*k)));
         }
-        let first: Vec<&[u8]> = wanted
-            .iter()
-            .copied()
-            .filter(|k| keyspace::locked_first(k))
-            .collect();
-        for key in first {
-            let sql = if written.contains(key) { LOCK } else { LOCK_SHARED };
-            let keys = [key];
-            let params: [&(dyn ToSql + Sync); 1] = [&keys.as_slice()];
-            // Absent (a store's very first key): claimed with the rest below.
-            if let Some(row) = self.query(sql, &params).await?.into_iter().next() {
-                let value: Vec<u8> = row.get(1);
-                wanted.remove(key);
-                let was = Some(value);
-                self.locked.insert(
-                    key.to_vec(),
-                    Locked {
-                        now: was.clone(),
-                        was,
-                    },
-                );
+        let first = wanted.iter().copied().find(|k| keyspace::locked_first(k));
+        let mut got: Vec<(Vec<u8>, Locked)> = Vec::new();
+        // Prepared first (a cache hit after a connection's first use), so
+        // that each query below is sent when it is first polled: the
+        // pipelined queries reach the server, and run, in the order
+        // written.
+        let client = self.client()?;
+        let prepare = |sql| async move { client.prepare_cached(sql).await.map_err(|e| before_commit(&e)) };
+        let (claim, lock, lock_shared) = (
+            prepare(CLAIM).await?,
+            prepare(LOCK).await?,
+            prepare(LOCK_SHARED).await?,
+        );
+        let mut rounds = 0;
+        while !wanted.is_empty() {
+            if rounds == LOCK_ROUNDS {
+                return Err(Failure::Retry("keys kept changing while being locked".to_owned()));
             }
-        }
-        for _ in 0..LOCK_ROUNDS {
-            if wanted.is_empty() {
-                return Ok(());
-            }
-            let keys: Vec<&[u8]> = wanted.iter().copied().collect();
-            // One round trip: the claim and the lock travel together (in
-            // either order: the lock may see our own placeholders, which
+            // The first-locked key goes first, in the first round only (an
+            // absent one, a store's very first write, is claimed later).
+            let first = first.filter(|_| rounds == 0);
+            rounds += 1;
+            let first_lock = if first.is_some_and(|k| written.contains(k)) {
+                &lock
+            } else {
+                &lock_shared
+            };
+            let first_keys: Vec<&[u8]> = first.into_iter().collect();
+            let keys: Vec<&[u8]> = wanted.iter().copied().filter(|k| Some(*k) != first).collect();
+            // One round trip: the first-locked key, then the claim and the
+            // lock of the rest (the lock may see our own placeholders, which
             // the claim's answer names).
+            let first_params: [&(dyn ToSql + Sync); 1] = [&first_keys];
             let params: [&(dyn ToSql + Sync); 1] = [&keys];
-            let (claimed, present) = tokio::try_join!(self.query(CLAIM, &params), self.query(LOCK, &params))?;
+            let (locked_first, claimed, present) = tokio::join!(
+                client.query(first_lock, &first_params),
+                client.query(&claim, &params),
+                client.query(&lock, &params),
+            );
+            // After a failure the later queries fail as "transaction
+            // aborted": the first failure in order is the cause.
+            let mut rows = locked_first.map_err(|e| before_commit(&e))?;
+            let claimed = claimed.map_err(|e| before_commit(&e))?;
+            rows.extend(present.map_err(|e| before_commit(&e))?);
             let claimed: BTreeSet<Vec<u8>> = claimed.into_iter().map(|row| row.get(0)).collect();
-            for row in present {
+            for row in rows {
                 let key: Vec<u8> = row.get(0);
                 if claimed.contains(&key) {
                     continue;
                 }
                 let value: Vec<u8> = row.get(1);
                 wanted.remove(key.as_slice());
-                self.locked.insert(
+                let was = Some(value);
+                got.push((
                     key,
                     Locked {
-                        was: Some(value.clone()),
-                        now: Some(value),
+                        now: was.clone(),
+                        was,
                     },
-                );
+                ));
             }
             for key in claimed {
                 wanted.remove(key.as_slice());
-                self.locked.insert(key, Locked { was: None, now: None });
+                got.push((key, Locked { was: None, now: None }));
             }
             // Left: keys another writer inserted or deleted, and committed,
             // between the claim and the lock; locked again next round.
         }
-        Err(Failure::Retry("keys kept changing while being locked".to_owned()))
+        self.locked.extend(got);
+        Ok(())
     }
 
     /// Whether `batch`'s preconditions hold in this transaction's state.
