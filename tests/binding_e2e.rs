@@ -93,13 +93,7 @@ async fn a_debit_card_binds_with_the_banks_code_and_gets_a_token() {
     assert!(w.bindings("u2").await.is_empty());
 
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE, &code]).await;
-    let verify = w
-        .service
-        .client("auditor")
-        .get("/v1/audit/verify")
-        .await
-        .unwrap()
-        .json();
+    let verify = w.service.audit_verify().await;
     assert_eq!(verify["intact"], true, "{verify}");
 }
 

@@ -90,11 +90,6 @@ async fn a_bulk_store_is_audited_per_card_and_refused_whole_on_one_bad_card() {
     for card in &cards {
         assert!(bulk.iter().any(|r| r["object"] == card["card_ref"]));
     }
-    let verify = service
-        .client("auditor")
-        .get("/v1/audit/verify")
-        .await
-        .unwrap()
-        .json();
+    let verify = service.audit_verify().await;
     assert_eq!(verify["intact"], true);
 }

@@ -15,7 +15,7 @@ use common::service::{Options, Response, Service, TestBackend};
 use common::world::*;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokenvault::store::{Batch, Store};
 
 /// Leases live 3 s (the shortest allowed), so a killed holder's tasks move
@@ -38,36 +38,12 @@ fn two_nodes(pan: &str, id_no: &str, payment: &str) -> (World, Service) {
     (w, b)
 }
 
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
 async fn debit_on(node: &Service, token: &str, order: &str) -> Response {
-    let body = json!({
-        "token": token, "order_id": order, "amount": 100, "currency": "CNY",
-        "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
-    });
+    let body = debit_body(token, order, 100);
     node.client("orchestrator")
         .post_json("/v1/payments", Some(&key()), &body)
         .await
         .unwrap()
-}
-
-async fn token_with_uses(w: &World, card: &str, max_uses: u32) -> String {
-    let controls = json!({
-        "max_uses": max_uses, "per_transaction_limit": 1000, "cumulative_limit": 1_000_000,
-        "currency": "CNY", "valid_from": now() - 10, "valid_until": now() + 3600,
-        "channels": ["bank-a"], "merchants": ["M001"],
-    });
-    let r = w
-        .post(
-            "orchestrator",
-            "/v1/tokens",
-            json!({ "card_ref": card, "controls": controls }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "{}", r.text());
-    r.json()["token"].as_str().unwrap().to_owned()
 }
 
 async fn usage_on(node: &Service, token: &str) -> Value {
@@ -92,7 +68,9 @@ async fn a_thousand_debits_over_two_nodes_take_exactly_the_allowed_uses() {
     let (pan, id_no) = (debit_pan(201), id_number());
     let (w, b) = two_nodes(&pan, &id_no, "");
     let (_, _, card) = w.bound("u-nodes", &pan, &id_no).await;
-    let token = token_with_uses(&w, &card, MAX_USES).await;
+    let token = w
+        .token_with(&card, token_controls(MAX_USES, 1000, 1_000_000, unix_now() - 10))
+        .await;
     let w = Arc::new(w);
     let b = Arc::new(b);
     let mut debits = tokio::task::JoinSet::new();
@@ -254,13 +232,7 @@ async fn one_trail_over_both_nodes_finds_an_altered_record_a_cut_tail_and_a_remo
         exported(&export, "card.store", "b").len() >= 2,
         "b's cards in b's chain"
     );
-    let verify = w
-        .service
-        .client("auditor")
-        .get("/v1/audit/verify")
-        .await
-        .unwrap()
-        .json();
+    let verify = w.service.audit_verify().await;
     assert_eq!(verify["intact"], true, "{verify}");
     let nodes: Vec<&Value> = verify["chains"]
         .as_array()

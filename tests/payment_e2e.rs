@@ -10,11 +10,7 @@ use common::bank_sim::BankSim;
 use common::service::{Client, Options, Response, Service, Tls};
 use common::world::*;
 use serde_json::{json, Value};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
-}
+use std::time::Duration;
 
 /// One bank channel `bank-a`, with `payment` config (e.g. a slow settler).
 fn pay_world(pan: &str, id_no: &str, flags: &[&str], payment: &str) -> World {
@@ -23,10 +19,7 @@ fn pay_world(pan: &str, id_no: &str, flags: &[&str], payment: &str) -> World {
 
 impl World {
     async fn debit(&self, token: &str, order: &str, amount: u64, extra: Value) -> Response {
-        let mut body = json!({
-            "token": token, "order_id": order, "amount": amount, "currency": "CNY",
-            "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
-        });
+        let mut body = debit_body(token, order, amount);
         if let (Some(map), Some(more)) = (body.as_object_mut(), extra.as_object()) {
             map.extend(more.clone());
         }
@@ -78,19 +71,6 @@ impl World {
         self.get(&format!("/v1/tokens/{token}")).await["usage"].clone()
     }
 
-    /// A token for `card` with controls chosen by the test.
-    async fn token_with(&self, card: &str, controls: Value) -> String {
-        let r = self
-            .post(
-                "orchestrator",
-                "/v1/tokens",
-                json!({ "card_ref": card, "controls": controls }),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-        r.json()["token"].as_str().unwrap().to_owned()
-    }
-
     /// Polls the payment until `done` holds (at most `within`).
     async fn wait_payment(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Value {
         let deadline = std::time::Instant::now() + within;
@@ -113,17 +93,6 @@ impl World {
             .collect()
     }
 
-    async fn audit_intact(&self) {
-        let r = self
-            .service
-            .client("auditor")
-            .get("/v1/audit/verify")
-            .await
-            .unwrap()
-            .json();
-        assert_eq!(r["intact"], true, "{r}");
-    }
-
     /// The bank simulator's certificate, as a client of the vault.
     fn as_bank(&self) -> Client {
         let keys = &self.service.keys;
@@ -143,20 +112,14 @@ fn control(r: &Response) -> (u16, String) {
     )
 }
 
-fn controls(max_uses: u32, per_tx: u64, total: u64, from: i64) -> Value {
-    json!({
-        "max_uses": max_uses, "per_transaction_limit": per_tx, "cumulative_limit": total,
-        "currency": "CNY", "valid_from": from, "valid_until": now() + 3600,
-        "channels": ["bank-a"], "merchants": ["M001"],
-    })
-}
-
 #[tokio::test]
 async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
     let (pan, id_no) = (debit_pan(101), id_number());
     let w = pay_world(&pan, &id_no, &[], "");
     let (_, _, card) = w.bound("u1", &pan, &id_no).await;
-    let token = w.token_with(&card, controls(2, 1000, 1500, now() - 10)).await;
+    let token = w
+        .token_with(&card, token_controls(2, 1000, 1500, unix_now() - 10))
+        .await;
 
     let cases = [
         (json!({ "amount": 1001 }), "per_transaction_amount"),
@@ -194,20 +157,27 @@ async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
     );
 
     // The validity window: a token not valid yet.
-    let later = w.token_with(&card, controls(2, 1000, 1500, now() + 1800)).await;
+    let later = w
+        .token_with(&card, token_controls(2, 1000, 1500, unix_now() + 1800))
+        .await;
     let r = w.debit(&later, "o-5", 100, json!({})).await;
     assert_eq!(control(&r), (422, "validity_period".into()));
 
     // The order's own expiry: past, or more than a day ahead.
     let r = w
-        .debit(&token, "o-6", 100, json!({ "expires_at": now() - 1 }))
+        .debit(&token, "o-6", 100, json!({ "expires_at": unix_now() - 1 }))
         .await;
     assert_eq!(
         (r.status, r.json()["field"].clone(), r.json()["rule"].clone()),
         (422, json!("expires_at"), json!("expired"))
     );
     let r = w
-        .debit(&token, "o-7", 100, json!({ "expires_at": now() + 2 * 86_400 }))
+        .debit(
+            &token,
+            "o-7",
+            100,
+            json!({ "expires_at": unix_now() + 2 * 86_400 }),
+        )
         .await;
     assert_eq!((r.status, r.json()["rule"].clone()), (422, json!("out_of_range")));
 
@@ -259,7 +229,7 @@ async fn every_domain_control_refuses_a_debit_by_name_and_changes_nothing() {
         !export.contains(card_like),
         "an order id holding a PAN reached the trail"
     );
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
 }
 
 /// Token limits, debits and refunds above `bound` are refused naming the
@@ -276,7 +246,7 @@ async fn amounts_above_are_refused_by_name(w: &World, card: &str, bound: u64, pa
             .post(
                 "orchestrator",
                 "/v1/tokens",
-                json!({ "card_ref": card, "controls": controls(2, per_tx, total, now() - 10) }),
+                json!({ "card_ref": card, "controls": token_controls(2, per_tx, total, unix_now() - 10) }),
             )
             .await;
         assert_eq!(
@@ -286,7 +256,9 @@ async fn amounts_above_are_refused_by_name(w: &World, card: &str, bound: u64, pa
             r.text()
         );
     }
-    let token = w.token_with(card, controls(4, bound, bound, now() - 10)).await;
+    let token = w
+        .token_with(card, token_controls(4, bound, bound, unix_now() - 10))
+        .await;
     for amount in [bound + 1, u64::MAX] {
         let r = w.debit(&token, &format!("o-{amount}"), amount, json!({})).await;
         assert_eq!(problem_rule(&r), out_of_range("amount"), "{}", r.text());
@@ -322,7 +294,7 @@ async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
     let (_, _, card) = w.bound("u-bound", &pan, &id_no).await;
     amounts_above_are_refused_by_name(&w, &card, 1_000_000_000_000, 100).await;
     for code in ["XTS", "XAU", "ABC"] {
-        let mut with_code = controls(2, 100, 100, now() - 10);
+        let mut with_code = token_controls(2, 100, 100, unix_now() - 10);
         with_code["currency"] = json!(code);
         let r = w
             .post(
@@ -338,7 +310,7 @@ async fn amounts_past_the_bound_and_unknown_currencies_are_refused_by_name() {
             r.text()
         );
     }
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
 }
 
 /// Issue 17, item 1, "lower if configured": with
@@ -356,7 +328,7 @@ async fn a_configured_amount_ceiling_is_held_everywhere_an_amount_comes_in() {
     let w = world_of(options, &[holder(&pan, &id_no)], &[], "", "");
     let (_, _, card) = w.bound("u-ceiling", &pan, &id_no).await;
     amounts_above_are_refused_by_name(&w, &card, CEILING, CEILING).await;
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
 }
 
 #[tokio::test]
@@ -364,7 +336,9 @@ async fn fifty_concurrent_debits_against_five_uses_take_exactly_five() {
     let (pan, id_no) = (debit_pan(102), id_number());
     let w = pay_world(&pan, &id_no, &[], "");
     let (_, _, card) = w.bound("u1", &pan, &id_no).await;
-    let token = w.token_with(&card, controls(5, 1000, 100_000, now() - 10)).await;
+    let token = w
+        .token_with(&card, token_controls(5, 1000, 100_000, unix_now() - 10))
+        .await;
     let orders: Vec<String> = (0..50).map(|i| format!("c-{i}")).collect();
     let debits = orders.iter().map(|o| w.debit(&token, o, 100, json!({})));
     let answers = futures_join_all(debits).await;
@@ -451,7 +425,7 @@ async fn a_notification_delivered_five_times_changes_the_payment_once() {
     let applied = w.audited("payment.notify", "status=succeeded order=").await;
     let duplicates = w.audited("payment.notify", "duplicate").await;
     assert_eq!((applied.len(), duplicates.len()), (1, 4));
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }
 
@@ -523,7 +497,7 @@ async fn forged_or_disagreeing_notifications_are_refused_and_audited() {
         .unwrap();
     assert_eq!((r.status, r.json()["applied"].clone()), (200, json!(false)));
     assert_eq!(w.usage(&token).await["uses_committed"], 1);
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
 }
 
 #[tokio::test]
@@ -637,7 +611,7 @@ async fn refunds_stay_within_the_captured_amount_and_cancel_refunds_in_full() {
         .find(|o| o["order_no"] == json!(second))
         .unwrap();
     assert_eq!(bank_order["refunded"], 500);
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
 }
 
 #[tokio::test]
@@ -804,7 +778,7 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
         r.text()
     );
     assert_eq!(w.uses(&token).await, (3, 0));
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }
 
@@ -903,7 +877,7 @@ async fn a_processing_debit_keeps_its_reservation_until_the_bank_answers_the_set
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
 }
 
 #[tokio::test]
@@ -937,7 +911,7 @@ async fn a_debit_that_reached_no_channel_is_retried_with_its_order_id_and_terms(
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
     let body = json!({
         "token": token, "order_id": "retry-1", "amount": 700, "currency": "CNY",
-        "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
+        "channel": "bank-a", "merchant": "M001", "expires_at": unix_now() + 600,
     });
 
     w.bank.set_faults(json!({ "unavailable": true })).await;
@@ -988,7 +962,7 @@ async fn a_debit_that_reached_no_channel_is_retried_with_its_order_id_and_terms(
     let r = w.post("orchestrator", "/v1/payments", other).await;
     assert_eq!(r.status, 409, "{}", r.text());
     assert_eq!(w.uses(&token).await, (1, 0));
-    w.audit_intact().await;
+    w.service.assert_audit_intact().await;
 }
 
 /// The answer to a debit, a refund and a cancel is remembered in the
@@ -1007,7 +981,7 @@ async fn a_repeated_key_replays_the_debit_refund_and_cancel_answers() {
     };
     let debit = json!({
         "token": token, "order_id": "k-1", "amount": 500, "currency": "CNY",
-        "channel": "bank-a", "merchant": "M001", "expires_at": now() + 600,
+        "channel": "bank-a", "merchant": "M001", "expires_at": unix_now() + 600,
     });
     let first = send("/v1/payments".into(), "debit-k", debit.clone()).await;
     assert_eq!(first.status, 201, "{}", first.text());

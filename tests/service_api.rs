@@ -447,12 +447,7 @@ async fn run_everything(service: &Service) -> Vec<String> {
     );
 
     // The audit trail is intact after all of it.
-    let verify = service
-        .client("auditor")
-        .get("/v1/audit/verify")
-        .await
-        .unwrap()
-        .json();
+    let verify = service.audit_verify().await;
     assert_eq!(verify["intact"], true, "{verify}");
     assert!(verify["records"].as_u64().unwrap() > 40);
     secrets

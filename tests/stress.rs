@@ -94,12 +94,7 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write_and_the_chain_veri
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["pan"], json!(pan));
     }
-    let verify = service
-        .client("auditor")
-        .get("/v1/audit/verify")
-        .await
-        .unwrap()
-        .json();
+    let verify = service.audit_verify().await;
     assert_eq!(verify["intact"], true, "{verify}");
 }
 

@@ -154,13 +154,17 @@ pub async fn setup(extra_config: &str, postgres: bool, nodes: usize) -> Bench {
         let r = world.confirm(&binding, &code).await;
         assert_eq!(r.status, 200, "confirm: {}", r.text());
         for _ in 0..TOKENS_PER_CARD {
-            debit_tokens.push(issue(&world, &card, controls(4_000_000_000, 1_000, 1_000_000_000_000)).await);
+            debit_tokens.push(
+                world
+                    .token_with(&card, controls(4_000_000_000, 1_000, 1_000_000_000_000))
+                    .await,
+            );
         }
     }
     let cards = vec![world.card(&pan(999_999_000)).await];
     let mut read_tokens = Vec::new();
     for _ in 0..256 {
-        read_tokens.push(issue(&world, &cards[0], controls(10, 1_000, 10_000)).await);
+        read_tokens.push(world.token_with(&cards[0], controls(10, 1_000, 10_000)).await);
     }
     Bench {
         world,
@@ -169,18 +173,6 @@ pub async fn setup(extra_config: &str, postgres: bool, nodes: usize) -> Bench {
         read_tokens,
         debit_tokens,
     }
-}
-
-async fn issue(world: &World, card: &str, controls: Value) -> String {
-    let r = world
-        .post(
-            "orchestrator",
-            "/v1/tokens",
-            json!({ "card_ref": card, "controls": controls }),
-        )
-        .await;
-    assert_eq!(r.status, 201, "token: {}", r.text());
-    r.json()["token"].as_str().expect("token").to_owned()
 }
 
 pub struct Scenario {

@@ -30,11 +30,6 @@ impl ChainName {
         self.0.as_ref()
     }
 
-    /// The name as records and reports carry it: empty for the unnamed chain.
-    pub fn label(&self) -> &str {
-        self.0.as_ref().map_or("", NodeName::as_str)
-    }
-
     /// Where this chain's records are, in sequence order under one prefix.
     pub(crate) fn record_prefix(&self) -> Vec<u8> {
         match &self.0 {
@@ -43,10 +38,12 @@ impl ChainName {
         }
     }
 
+    /// The record key: the prefix, then the zero-padded sequence number.
     pub(crate) fn record_key(&self, seq: u64) -> Vec<u8> {
-        let mut key = self.record_prefix();
-        key.extend_from_slice(format!("{seq:020}").as_bytes());
-        key
+        match &self.0 {
+            None => keyspace::AUDIT_RECORD.key(format_args!("{seq:020}")),
+            Some(node) => keyspace::AUDIT_NODE_RECORD.key(format_args!("{node}/{seq:020}")),
+        }
     }
 
     pub(crate) fn head_key(&self) -> Vec<u8> {

@@ -31,10 +31,18 @@ pub enum ReadError {
 
 /// The stored head of `chain`, or the genesis head of an empty chain.
 pub(crate) async fn head<S: Store>(store: &S, chain: &ChainName) -> Result<ChainHead, ReadError> {
-    match store.get(&chain.head_key()).await? {
-        Some(bytes) => codec::decode(&bytes).map_err(|_| ReadError::Corrupt("audit head")),
-        None => Ok(ChainHead::genesis()),
-    }
+    Ok(stored_head(store, chain)
+        .await?
+        .unwrap_or_else(ChainHead::genesis))
+}
+
+/// The stored head of `chain`, if it has one.
+async fn stored_head<S: Store>(store: &S, chain: &ChainName) -> Result<Option<ChainHead>, ReadError> {
+    store
+        .get(&chain.head_key())
+        .await?
+        .map(|bytes| codec::decode(&bytes).map_err(|_| ReadError::Corrupt("audit head")))
+        .transpose()
 }
 
 /// The stored head, once the record it names is found intact: what a writer
@@ -64,8 +72,8 @@ pub(crate) async fn verified_head<S: Store>(
 /// each named node's.
 pub(crate) async fn heads<S: Store>(store: &S) -> Result<BTreeMap<ChainName, ChainHead>, ReadError> {
     let mut out = BTreeMap::new();
-    if store.get(&ChainName::UNNAMED.head_key()).await?.is_some() {
-        out.insert(ChainName::UNNAMED, head(store, &ChainName::UNNAMED).await?);
+    if let Some(head) = stored_head(store, &ChainName::UNNAMED).await? {
+        out.insert(ChainName::UNNAMED, head);
     }
     let prefix = keyspace::AUDIT_NODE_HEAD.as_bytes();
     let mut after: Option<Vec<u8>> = None;

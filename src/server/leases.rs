@@ -7,8 +7,8 @@
 //! unnamed node too), so a second process started under the same name is
 //! refused at start (two writers of one audit chain would keep refusing
 //! each other's writes), and a node restarted after a crash takes its
-//! earlier process's task leases at once. On sled, which one process alone can open, this node
-//! runs every task and no lease is written.
+//! earlier process's task leases at once. On sled, which one process
+//! alone can open, this node runs every task and no lease is written.
 
 use crate::api::App;
 use crate::audit::Actor;
@@ -20,11 +20,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
+/// In `Task::ALL` order: a task's discriminant indexes its slot.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Task {
-    Settler,
-    IdempotencySweep,
-    KeyMaintenance,
+    Settler = 0,
+    IdempotencySweep = 1,
+    KeyMaintenance = 2,
 }
 
 impl Task {
@@ -57,6 +58,8 @@ pub(super) struct Leases {
     shared: bool,
     holder: Holder,
     node: Option<NodeName>,
+    /// The lease on this node's name (`node/<name>`, `node/-` unnamed).
+    name_lease: String,
     ttl: Duration,
     /// Per task (in `Task::ALL` order): until when this node may run it.
     held_until: [Mutex<Option<Instant>>; 3],
@@ -67,6 +70,7 @@ impl Leases {
         Ok(Leases {
             shared,
             holder: Holder::this_process(node.as_ref())?,
+            name_lease: format!("node/{}", node.as_ref().map_or("-", NodeName::as_str)),
             node,
             ttl,
             held_until: Default::default(),
@@ -78,7 +82,7 @@ impl Leases {
         if !self.shared {
             return true;
         }
-        let slot = &self.held_until[index(task)];
+        let slot = &self.held_until[task as usize];
         until(slot).is_some_and(|t| Instant::now() < t)
     }
 
@@ -93,14 +97,10 @@ impl Leases {
         let name = self.node_label();
         let give_up = Instant::now() + self.ttl + Duration::from_secs(1);
         loop {
-            let (holder, until_ms) = match self
-                .hold(vault, &name_lease(self.node.as_ref()), Claim::AfterEnd)
-                .await?
-            {
+            let (holder, left_ms) = match self.hold(vault, &self.name_lease, Claim::AfterEnd).await? {
                 LeaseState::Held => return Ok(()),
-                LeaseState::HeldBy { holder, until_ms } => (holder, until_ms),
+                LeaseState::HeldBy { holder, left_ms } => (holder, left_ms),
             };
-            let left_ms = until_ms - crate::domain::time::Timestamp::now().seconds() * 1000;
             if Instant::now() >= give_up {
                 return Err(LeaseError::NameInUse {
                     name: name.to_owned(),
@@ -126,7 +126,7 @@ impl Leases {
             return;
         }
         let names = Task::ALL.iter().map(|t| t.lease_name().to_owned());
-        for name in names.chain(std::iter::once(name_lease(self.node.as_ref()))) {
+        for name in names.chain(std::iter::once(self.name_lease.clone())) {
             if let Err(e) = vault.release_lease(&name, &self.holder).await {
                 tracing::warn!(error = %e, lease = name, "lease not released; it ends on its own");
             }
@@ -150,10 +150,7 @@ impl Leases {
     }
 
     async fn keep_all(&self, vault: &Vault<Backend>) {
-        match self
-            .hold(vault, &name_lease(self.node.as_ref()), Claim::AfterEnd)
-            .await
-        {
+        match self.hold(vault, &self.name_lease, Claim::AfterEnd).await {
             Ok(LeaseState::Held) => {}
             Ok(LeaseState::HeldBy { holder, .. }) => {
                 tracing::error!(node = self.node_label(), holder, "another process holds this node's name: two processes write one audit chain (correct, but their writes refuse each other); stop one")
@@ -162,7 +159,7 @@ impl Leases {
         }
         for task in Task::ALL {
             let began = Instant::now();
-            let slot = &self.held_until[index(task)];
+            let slot = &self.held_until[task as usize];
             let had = self.holds(task);
             match self
                 .hold(vault, task.lease_name(), Claim::FromEarlierProcess)
@@ -209,17 +206,4 @@ impl Leases {
 
 fn until(slot: &Mutex<Option<Instant>>) -> Option<Instant> {
     *slot.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn index(task: Task) -> usize {
-    match task {
-        Task::Settler => 0,
-        Task::IdempotencySweep => 1,
-        Task::KeyMaintenance => 2,
-    }
-}
-
-/// The lease on a node's name; the unnamed node's is `node/-`.
-fn name_lease(name: Option<&NodeName>) -> String {
-    format!("node/{}", name.map_or("-", NodeName::as_str))
 }

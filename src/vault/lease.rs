@@ -70,8 +70,8 @@ pub enum Claim {
 pub enum LeaseState {
     /// This process holds it until `ttl` after the attempt began.
     Held,
-    /// Another holder's lease runs until `until_ms`.
-    HeldBy { holder: String, until_ms: i64 },
+    /// Another holder's lease runs `left_ms` more.
+    HeldBy { holder: String, left_ms: i64 },
 }
 
 impl<S: Store> Vault<S> {
@@ -100,7 +100,7 @@ impl<S: Store> Vault<S> {
         if let Some(other) = live_other {
             return Ok(LeaseState::HeldBy {
                 holder: other.holder.describe(),
-                until_ms: other.until_ms,
+                left_ms: other.until_ms - now_ms,
             });
         }
         let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
@@ -148,11 +148,11 @@ impl<S: Store> Vault<S> {
             Some(w) if &w.holder == holder => LeaseState::Held,
             Some(w) => LeaseState::HeldBy {
                 holder: w.holder.describe(),
-                until_ms: w.until_ms,
+                left_ms: w.until_ms - now_ms,
             },
             None => LeaseState::HeldBy {
                 holder: "nobody (released)".to_owned(),
-                until_ms: now_ms,
+                left_ms: 0,
             },
         })
     }

@@ -64,6 +64,33 @@ pub fn world_of(
     World { service, bank }
 }
 
+/// Seconds since the Unix epoch (request bodies carry them).
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// Token controls as a request sends them: `bank-a`, merchant `M001`,
+/// valid from `from` for an hour from now.
+pub fn token_controls(max_uses: u32, per_tx: u64, total: u64, from: i64) -> Value {
+    json!({
+        "max_uses": max_uses, "per_transaction_limit": per_tx, "cumulative_limit": total,
+        "currency": "CNY", "valid_from": from, "valid_until": unix_now() + 3600,
+        "channels": ["bank-a"], "merchants": ["M001"],
+    })
+}
+
+/// A debit of `amount` fen on `token` at `bank-a` for merchant `M001`,
+/// its order open for ten minutes.
+pub fn debit_body(token: &str, order: &str, amount: u64) -> Value {
+    json!({
+        "token": token, "order_id": order, "amount": amount, "currency": "CNY",
+        "channel": "bank-a", "merchant": "M001", "expires_at": unix_now() + 600,
+    })
+}
+
 pub fn holder<'a>(card_no: &'a str, id_no: &'a str) -> Holder<'a> {
     Holder {
         card_no,
@@ -81,6 +108,19 @@ impl World {
             .post_json(path, Some(&key()), &body)
             .await
             .unwrap()
+    }
+
+    /// A token for `card` with controls chosen by the test.
+    pub async fn token_with(&self, card: &str, controls: Value) -> String {
+        let r = self
+            .post(
+                "orchestrator",
+                "/v1/tokens",
+                json!({ "card_ref": card, "controls": controls }),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["token"].as_str().unwrap().to_owned()
     }
 
     pub async fn card(&self, pan: &str) -> String {

@@ -30,14 +30,19 @@ fn random_key() -> Result<SecretBox<[u8; 32]>, CryptoError> {
     Ok(SecretBox::new(raw))
 }
 
-fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Result<DataKey, VaultError> {
-    let id = record.version.to_string();
-    let binding = Binding {
+/// What a data key version's wrapped key is bound to (its version, as text).
+pub(in crate::vault) fn data_key_binding(version_id: &str) -> Binding<'_> {
+    Binding {
         kind: RecordKind::DataKey,
-        record_id: &id,
+        record_id: version_id,
         field: "key",
-    };
-    let raw = kek.unwrap(&binding, &record.wrapped)?;
+    }
+}
+
+/// The data key `record` wraps, opened with `kek` (which fails for another KEK).
+pub(in crate::vault) fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Result<DataKey, VaultError> {
+    let id = record.version.to_string();
+    let raw = kek.unwrap(&data_key_binding(&id), &record.wrapped)?;
     Ok(DataKey::new(
         SealingKey::new(record.version, &raw),
         record.reserved_through,
@@ -150,11 +155,7 @@ pub(in crate::vault) struct NewDataKey {
 impl NewDataKey {
     pub(in crate::vault) fn make(kek: &Kek, version: u32) -> Result<Self, VaultError> {
         let id = version.to_string();
-        let binding = Binding {
-            kind: RecordKind::DataKey,
-            record_id: &id,
-            field: "key",
-        };
+        let binding = data_key_binding(&id);
         let raw = random_key()?;
         let created_at = Timestamp::now();
         let record = DataKeyRecord {

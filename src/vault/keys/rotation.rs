@@ -284,11 +284,7 @@ impl<S: Store> Vault<S> {
         for (key, stored, mut record) in self.data_key_records().await? {
             if record.retired_at.is_none() {
                 let id = record.version.to_string();
-                let binding = Binding {
-                    kind: RecordKind::DataKey,
-                    record_id: &id,
-                    field: "key",
-                };
+                let binding = keys::data_keys::data_key_binding(&id);
                 let raw = old.unwrap(&binding, &record.wrapped)?;
                 record.wrapped = next.wrap(&binding, &raw)?;
             }
@@ -360,13 +356,7 @@ impl<S: Store> Vault<S> {
         // set (or a forged custody record) is refused here.
         for (_, _, record) in self.data_key_records().await? {
             if record.retired_at.is_none() {
-                let id = record.version.to_string();
-                let binding = Binding {
-                    kind: RecordKind::DataKey,
-                    record_id: &id,
-                    field: "key",
-                };
-                next.unwrap(&binding, &record.wrapped)?;
+                keys::data_keys::unwrap_data_key(&next, &record)?;
             }
         }
         let version = next.version();
