@@ -1,9 +1,14 @@
-//! GET /v1/audit, /v1/audit/verify, /v1/audit/export (auditor identity)
+//! GET /v1/audit, /v1/audit/verify, /v1/audit/export (auditor identity),
+//! POST /v1/audit/anchors (a signed checkpoint on demand)
 
 use super::dto::{AuditPage, ChainBreak, ChainReport, VerifyResponse};
 use super::extract::{invalid_query, QueryPairs};
+use super::idempotency::Answer;
+use super::mutation::{Input, Mutate, Mutation, NoBody, Remembering};
+use super::path_id::NoPath;
 use super::problem::Problem;
 use super::{App, Caller};
+use crate::audit::anchor::SignedAnchor;
 use crate::audit::{Break, ChainName};
 use crate::domain::node::NodeName;
 use crate::domain::operation::Operation;
@@ -117,4 +122,29 @@ pub async fn export(State(app): State<Arc<App>>, caller: Caller) -> Result<Respo
         HeaderValue::from_static("application/x-ndjson"),
     );
     Ok(response)
+}
+
+pub(super) struct SignAnchor;
+
+impl Mutation for SignAnchor {
+    const OPERATION: Operation = Operation::AuditAnchor;
+    type Path = NoPath;
+    type Body = NoBody;
+    type Done = SignedAnchor;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<SignedAnchor, Problem> {
+        Ok(input.app.vault.audit_anchor(&input.caller.actor).await?)
+    }
+
+    fn answer(anchor: &SignedAnchor) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::CREATED, anchor)
+    }
+}
+
+/// Signs every chain's head now (a signed checkpoint, Ed25519) and answers it, for keeping off the host: `tokenvault audit verify --checkpoint FILE` then finds a trail cut back past it, heads rewound and all. `public_key` is the key to pin (`tokenvault audit anchor-key` prints it as PEM). A retry with the same Idempotency-Key answers the same anchor.
+#[utoipa::path(post, path = "/v1/audit/anchors", tag = "audit",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = SignedAnchor), (status = 403, body = Problem)))]
+pub(super) async fn anchor(request: Mutate<SignAnchor>) -> Result<Response, Problem> {
+    request.run().await
 }

@@ -132,6 +132,52 @@ pub struct Metrics {
     settler_passes: Counter,
     settled: Family<SettledLabels, Counter>,
     settler_open: Gauge,
+    copies: TrailCopies,
+}
+
+/// The trail's copies outside the store (`server::trail_copies`): what
+/// PCI DSS 10.7 asks be watched for failure.
+struct TrailCopies {
+    anchors_written: Counter,
+    anchor_failures: Counter,
+    sink_failures: Counter,
+    sink_behind: Gauge,
+}
+
+impl TrailCopies {
+    fn registered(registry: &mut Registry) -> Self {
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let counter = Counter::default();
+            registry.register(name, help, counter.clone());
+            counter
+        };
+        TrailCopies {
+            anchors_written: counter(
+                registry,
+                "audit_anchors_written",
+                "Signed checkpoints of the trail written to the anchor folder",
+            ),
+            anchor_failures: counter(
+                registry,
+                "audit_anchor_failures",
+                "Scheduled signed checkpoints that could not be signed or written",
+            ),
+            sink_failures: counter(
+                registry,
+                "audit_sink_failures",
+                "Failed copies to the audit sink (each is retried; the sink lags meanwhile)",
+            ),
+            sink_behind: {
+                let gauge = Gauge::default();
+                registry.register(
+                    "audit_sink_records_behind",
+                    "Records of this node's chain committed and not yet in the audit sink",
+                    gauge.clone(),
+                );
+                gauge
+            },
+        }
+    }
 }
 
 impl Default for Metrics {
@@ -326,6 +372,7 @@ impl Default for Metrics {
             "settler_payments_open",
             "Unsettled payments the settler's last pass found (their reservations are held until the bank answers)",
         );
+        let copies = TrailCopies::registered(&mut registry);
         Metrics {
             registry,
             requests,
@@ -361,6 +408,7 @@ impl Default for Metrics {
             settler_passes,
             settled,
             settler_open,
+            copies,
         }
     }
 }
@@ -428,6 +476,25 @@ impl Metrics {
         for status in settled {
             self.settled.get_or_create(&SettledLabels { status }).inc();
         }
+    }
+
+    pub fn anchor_written(&self) {
+        self.copies.anchors_written.inc();
+    }
+
+    pub fn anchor_failed(&self) {
+        self.copies.anchor_failures.inc();
+    }
+
+    /// The sink holds records up to `written`; the chain's head is `head`.
+    pub fn sink_written(&self, written: u64, head: u64) {
+        self.copies
+            .sink_behind
+            .set(gauge_value(head.saturating_sub(written)));
+    }
+
+    pub fn sink_failed(&self) {
+        self.copies.sink_failures.inc();
     }
 
     /// The OpenMetrics text, with the state families taken from `snapshot`.

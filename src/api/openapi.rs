@@ -31,6 +31,8 @@ use axum::http::StatusCode;
         RevealRequest,
         RevealResponse,
         crate::audit::AuditRecord,
+        crate::audit::anchor::SignedAnchor,
+        crate::audit::anchor::AnchoredHead,
         AuditPage,
         ChainBreak,
         ChainReport,

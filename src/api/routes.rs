@@ -56,4 +56,5 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(audit::page))
         .routes(routes!(audit::verify))
         .routes(routes!(audit::export))
+        .routes(routes!(audit::anchor))
 }

@@ -8,11 +8,11 @@
 //!
 //! What no checkpoint inside the store can show: every chain cut back
 //! together to an earlier consistent moment. That needs a copy outside the
-//! vault (signed checkpoints off the host; not built yet).
+//! vault: the signed checkpoints of `anchor`, kept off the host.
 
 use super::chain::{ChainHead, ChainName};
 use super::read::Stored;
-use super::verify::{Break, BreakKind, VerifyReport};
+use super::verify::{note_break, BreakKind, VerifyReport};
 use crate::domain::node::NodeName;
 use crate::domain::operation::Operation;
 use std::collections::BTreeMap;
@@ -100,22 +100,12 @@ pub(crate) fn check_all(stored: &Stored, chains: &mut BTreeMap<ChainName, Verify
         }
     }
     for (chain, seq) in found {
-        let report = chains.entry(chain).or_insert(VerifyReport {
-            records: 0,
-            head_seq: 0,
-            first_break: None,
-        });
-        if report.first_break.as_ref().is_none_or(|b| b.seq > seq) {
-            report.first_break = Some(Break {
-                seq,
-                kind: BreakKind::BehindCheckpoint,
-            });
-        }
+        note_break(chains, chain, seq, BreakKind::BehindCheckpoint);
     }
 }
 
 /// Whether `records` (one chain's, in order) hold the record `head` names.
-fn holds(records: Option<&Vec<Result<super::AuditRecord, u64>>>, head: &ChainHead) -> bool {
+pub(super) fn holds(records: Option<&Vec<Result<super::AuditRecord, u64>>>, head: &ChainHead) -> bool {
     let Some(records) = records else { return false };
     // In an intact chain record n sits at index n - 1; search otherwise.
     let at = usize::try_from(head.seq - 1)

@@ -6,10 +6,12 @@
 //! other side: pages, export and verification of the stored chain.
 
 mod actor;
+pub mod anchor;
 mod chain;
 mod checkpoint;
 pub mod read;
 mod record;
+mod sink;
 mod tally;
 mod verify;
 
@@ -17,6 +19,7 @@ pub use actor::{Actor, Outcome};
 pub use chain::{AuditChain, AuditKey, ChainName};
 pub use checkpoint::Checkpointed;
 pub use record::{AuditRecord, ChainRecord, ExportLine};
+pub use sink::{Sink, SinkError};
 pub use tally::{OutcomeCount, Tally};
 pub use verify::{verify, Break, BreakKind, ChainHeadView, TrailReport, VerifyReport};
 

@@ -3,6 +3,7 @@
 //! every stored chain and the checkpoints that tie them together. Whoever
 //! calls these records the access itself (the vault does, in its chain).
 
+use super::anchor::{self, SignedAnchor};
 use super::chain::{AuditKey, ChainHead, ChainName};
 use super::checkpoint;
 use super::record::{AuditRecord, ChainRecord};
@@ -168,7 +169,15 @@ const TOP_UPS: usize = 50;
 /// chain's newer records are read on until they reach the head (or, on a
 /// node that never pauses, up to `TOP_UPS` times; the records written
 /// since are left for the next verify).
-pub async fn verify_stored<S: Store>(store: &S, key: &AuditKey) -> Result<TrailReport, ReadError> {
+///
+/// `anchors` (signed checkpoints whose signatures the caller checked) are
+/// checked like the checkpoint records: every head they name must still be
+/// in its chain as it was signed.
+pub async fn verify_stored<S: Store>(
+    store: &S,
+    key: &AuditKey,
+    anchors: &[SignedAnchor],
+) -> Result<TrailReport, ReadError> {
     let mut stored = stored(store).await?;
     let mut heads = heads(store).await?;
     for (chain, head) in heads.iter_mut() {
@@ -192,6 +201,7 @@ pub async fn verify_stored<S: Store>(store: &S, key: &AuditKey) -> Result<TrailR
         chains.insert(chain.clone(), report);
     }
     checkpoint::check_all(&stored, &mut chains);
+    anchor::check_all(anchors, &stored, &mut chains);
     Ok(TrailReport { chains })
 }
 

@@ -7,10 +7,22 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
-#[derive(Default)]
 pub struct Tally {
     head_seq: AtomicU64,
     by_outcome: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// The head after each commit, for whoever follows the chain (the
+    /// audit sink) without polling.
+    commits: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Tally {
+            head_seq: AtomicU64::new(0),
+            by_outcome: Mutex::default(),
+            commits: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 /// One `(operation, outcome)` count.
@@ -25,6 +37,11 @@ impl Tally {
     /// The head after a commit, and the records it wrote.
     pub(crate) fn committed<'a>(&self, head: &ChainHead, entries: impl Iterator<Item = &'a Entry<'static>>) {
         self.head_seq.fetch_max(head.seq, Ordering::Relaxed);
+        self.commits.send_if_modified(|seq| {
+            let moved = head.seq > *seq;
+            *seq = (*seq).max(head.seq);
+            moved
+        });
         let mut counts = self.by_outcome.lock().unwrap_or_else(PoisonError::into_inner);
         for entry in entries {
             *counts
@@ -36,6 +53,11 @@ impl Tally {
     /// The head read from the store at start.
     pub(crate) fn loaded(&self, head: &ChainHead) {
         self.head_seq.fetch_max(head.seq, Ordering::Relaxed);
+    }
+
+    /// Changes after every commit that moved the head.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.commits.subscribe()
     }
 
     /// Sequence number of the last record this process knows committed.

@@ -22,6 +22,10 @@ pub enum BreakKind {
     /// longer holds it as recorded: the chain was truncated (wholly, or
     /// its tail with its head rewound) or rewritten.
     BehindCheckpoint,
+    /// A signed checkpoint (an anchor kept outside the vault) recorded this
+    /// record, and the chain no longer holds it as recorded: the trail was
+    /// cut back or rewritten, heads and all.
+    BehindSignedCheckpoint,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +44,26 @@ impl fmt::Display for Break {
             BreakKind::BehindCheckpoint => {
                 "is missing or differs from the record a checkpoint recorded (the chain was truncated or rewritten)"
             }
+            BreakKind::BehindSignedCheckpoint => {
+                "is missing or differs from the record a signed checkpoint recorded (the trail was cut back or rewritten, its head rewound)"
+            }
         };
         write!(f, "audit record {} {what}", self.seq)
+    }
+}
+
+/// Notes a break at `seq` of `chain` found from outside the chain (a
+/// checkpoint or an anchor names a record it no longer holds), unless
+/// the chain broke earlier already. A chain the store lost altogether
+/// gets a report of its own.
+pub(crate) fn note_break(chains: &mut BTreeMap<ChainName, VerifyReport>, chain: ChainName, seq: u64, kind: BreakKind) {
+    let report = chains.entry(chain).or_insert(VerifyReport {
+        records: 0,
+        head_seq: 0,
+        first_break: None,
+    });
+    if report.first_break.as_ref().is_none_or(|b| b.seq > seq) {
+        report.first_break = Some(Break { seq, kind });
     }
 }
 

@@ -1,12 +1,13 @@
-//! `tokenvault audit verify|export`, offline on the data directory.
+//! `tokenvault audit verify|export|anchor-key`, offline on the data directory.
 
 use super::Report;
+use crate::audit::anchor::{AnchorPublicKey, SignedAnchor};
 use crate::audit::Actor;
 use crate::store::Backend;
 use crate::vault::keys::kek::Kek;
 use crate::vault::Vault;
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Backend>), String> {
     let config = super::load_config(config_path)?;
@@ -27,10 +28,41 @@ fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Ba
     Ok((runtime, vault))
 }
 
-pub(super) fn verify(config_path: Option<&Path>) -> Result<Report, String> {
+/// The checkpoints in `files`, each parsed and its signature checked
+/// against `trusted`; the first that fails names its file.
+fn read_checkpoints(files: &[PathBuf], trusted: &AnchorPublicKey) -> Result<Vec<SignedAnchor>, String> {
+    files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let anchor = SignedAnchor::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            anchor
+                .verify(trusted)
+                .map_err(|e| format!("CHECKPOINT REFUSED: {}: {e}", path.display()))?;
+            Ok(anchor)
+        })
+        .collect()
+}
+
+pub(super) fn verify(
+    config_path: Option<&Path>,
+    checkpoints: &[PathBuf],
+    anchor_key: Option<&Path>,
+) -> Result<Report, String> {
     let (runtime, vault) = open(config_path)?;
+    let trusted = match anchor_key {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            AnchorPublicKey::from_pem(&text).map_err(|e| format!("{}: {e}", path.display()))?
+        }
+        None => vault.anchor_public_key(),
+    };
+    let anchors = match read_checkpoints(checkpoints, &trusted) {
+        Ok(anchors) => anchors,
+        Err(message) => return Ok(Report { message, code: 1 }),
+    };
     let report = runtime
-        .block_on(vault.audit_verify(&Actor::local("audit-verify")))
+        .block_on(vault.audit_verify_anchored(&Actor::local("audit-verify"), &anchors))
         .map_err(|e| e.to_string())?;
     let mut lines = Vec::new();
     for (chain, r) in &report.chains {
@@ -38,6 +70,13 @@ pub(super) fn verify(config_path: Option<&Path>) -> Result<Report, String> {
             None => format!("{chain}: intact, {} records, head at {}", r.records, r.head_seq),
             Some(b) => format!("{chain}: BROKEN: {b} (records checked: {})", r.records),
         });
+    }
+    if !anchors.is_empty() {
+        lines.push(format!(
+            "{} signed checkpoint(s) checked against key {}",
+            anchors.len(),
+            trusted.to_hex()
+        ));
     }
     Ok(match report.first_break() {
         None => Report::ok(format!(
@@ -51,6 +90,11 @@ pub(super) fn verify(config_path: Option<&Path>) -> Result<Report, String> {
             code: 1,
         },
     })
+}
+
+pub(super) fn anchor_key(config_path: Option<&Path>) -> Result<Report, String> {
+    let (_runtime, vault) = open(config_path)?;
+    Ok(Report::ok(vault.anchor_public_key().to_pem().trim_end()))
 }
 
 pub(super) fn export(config_path: Option<&Path>, out: Option<&Path>) -> Result<Report, String> {

@@ -95,8 +95,25 @@ enum Command {
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Recompute the chain; exit 1 naming the first broken or missing record.
+    /// Recompute every chain; exit 1 naming the first broken or missing
+    /// record. With --checkpoint, also every head that signed checkpoint
+    /// names must still be in the trail as signed (finds a trail cut back
+    /// with its heads rewound, which the chains alone cannot show).
     Verify {
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A signed checkpoint (anchor) file, as the service wrote it to
+        /// `[audit] anchor_dir` or answered POST /v1/audit/anchors. Repeatable.
+        #[arg(long = "checkpoint", value_name = "FILE")]
+        checkpoints: Vec<PathBuf>,
+        /// The anchor public key (PEM) to check the checkpoints' signatures
+        /// with, as pinned from `audit anchor-key`. Default: the vault's own
+        /// key, read from the store.
+        #[arg(long, value_name = "PEM")]
+        anchor_key: Option<PathBuf>,
+    },
+    /// Print the public key that signs checkpoints (PEM), for auditors to pin.
+    AnchorKey {
         #[arg(long)]
         config: Option<PathBuf>,
     },
@@ -145,8 +162,16 @@ pub fn run() -> ExitCode {
         Command::Init { keys_dir, force } => init::run(&keys_dir, force),
         Command::Serve { config, log_format } => serve::run(config.as_deref(), log_format),
         Command::Audit {
-            command: AuditCommand::Verify { config },
-        } => audit::verify(config.as_deref()),
+            command:
+                AuditCommand::Verify {
+                    config,
+                    checkpoints,
+                    anchor_key,
+                },
+        } => audit::verify(config.as_deref(), &checkpoints, anchor_key.as_deref()),
+        Command::Audit {
+            command: AuditCommand::AnchorKey { config },
+        } => audit::anchor_key(config.as_deref()),
         Command::Audit {
             command: AuditCommand::Export { config, out },
         } => audit::export(config.as_deref(), out.as_deref()),

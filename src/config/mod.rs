@@ -158,6 +158,8 @@ impl ServiceConfig {
             &mut self.gateway.ca_cert,
             &mut self.gateway.client_cert,
             &mut self.gateway.client_key,
+            &mut self.audit.anchor_dir,
+            &mut self.audit.sink_file,
         ]
         .into_iter()
         .chain(self.store.paths())

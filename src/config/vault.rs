@@ -88,6 +88,16 @@ pub struct AuditSection {
     /// cut from a chain is found once a checkpoint after it exists, so
     /// this bounds the window. Default 10 s (1 to 3600).
     pub checkpoint_interval_s: u64,
+    /// Where signed checkpoints (anchors) are written, one file each: a
+    /// folder that is somewhere else than the store, ideally another host's
+    /// mount. Unset: anchors only on demand (`POST /v1/audit/anchors`).
+    pub anchor_dir: Option<std::path::PathBuf>,
+    /// How often an anchor is signed into `anchor_dir` (by one node at a
+    /// time). Default 300 s (1 to 86400).
+    pub anchor_interval_s: u64,
+    /// A file every record of this node's chain is appended to as JSON
+    /// lines as it commits (`audit::sink`). Unset: no sink.
+    pub sink_file: Option<std::path::PathBuf>,
 }
 
 impl Default for AuditSection {
@@ -95,6 +105,9 @@ impl Default for AuditSection {
         AuditSection {
             read_durability_ms: 10,
             checkpoint_interval_s: 10,
+            anchor_dir: None,
+            anchor_interval_s: 300,
+            sink_file: None,
         }
     }
 }
@@ -107,6 +120,7 @@ impl AuditSection {
             self.checkpoint_interval_s,
             1..=3600,
         )?;
+        within("audit.anchor_interval_s", self.anchor_interval_s, 1..=86_400)?;
         Ok(())
     }
 }

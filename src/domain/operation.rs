@@ -81,12 +81,15 @@ pub enum Operation {
     /// A node recorded every audit chain's head in its own chain, tying
     /// the chains of several nodes together.
     AuditCheckpoint,
+    /// Every chain's head signed as an anchor for keeping off the host
+    /// (`audit::anchor`), on a schedule or on demand.
+    AuditAnchor,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 53] = [
+    pub const ALL: [Operation; 54] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -139,6 +142,7 @@ impl Operation {
         Operation::ServiceStart,
         Operation::ServiceStop,
         Operation::AuditCheckpoint,
+        Operation::AuditAnchor,
         Operation::LeaseTake,
     ];
 
@@ -196,6 +200,7 @@ impl Operation {
             Operation::ServiceStart => "service.start",
             Operation::ServiceStop => "service.stop",
             Operation::AuditCheckpoint => "audit.checkpoint",
+            Operation::AuditAnchor => "audit.anchor",
             Operation::LeaseTake => "lease.take",
         }
     }

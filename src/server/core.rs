@@ -4,7 +4,7 @@
 
 use super::leases::{Leases, Task};
 use super::settings::LayerSettings;
-use super::{maintenance, sealed, ServeError};
+use super::{maintenance, sealed, trail_copies, ServeError};
 use crate::api::{self, App, Metrics};
 use crate::audit::{Actor, Outcome};
 use crate::config::ServiceConfig;
@@ -34,6 +34,8 @@ pub(super) struct ServiceCore {
     /// Set with `app`: this node's leases, released on a graceful stop.
     leases: OnceLock<Arc<Leases>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The audit sink's task, stopped after the trail's closing record.
+    sink: Mutex<Option<trail_copies::SinkTask>>,
 }
 
 impl ServiceCore {
@@ -56,6 +58,7 @@ impl ServiceCore {
             app: OnceLock::new(),
             leases: OnceLock::new(),
             tasks: Mutex::new(Vec::new()),
+            sink: Mutex::new(None),
         }
     }
 
@@ -97,6 +100,10 @@ impl ServiceCore {
             self.store.is_shared(),
         )?);
         leases.take_name(&vault).await?;
+        let sink = match &config.audit.sink_file {
+            Some(path) => Some(crate::audit::Sink::open(path, vault.audit_chain().clone()).await?),
+            None => None,
+        };
         let gateway = Gateway::new(&layers.gateway)?;
         let orchestrator = Orchestrator::new(gateway, layers.orchestration);
         let app = Arc::new(
@@ -142,6 +149,18 @@ impl ServiceCore {
             Duration::from_secs(config.audit.checkpoint_interval_s),
         ));
         tasks.push(spawn_settler(Arc::clone(&app), Arc::clone(&leases)));
+        if let Some(sink) = sink {
+            *self.sink.lock().unwrap_or_else(PoisonError::into_inner) =
+                Some(trail_copies::spawn_sink(Arc::clone(&app), sink));
+        }
+        if let Some(dir) = &config.audit.anchor_dir {
+            tasks.push(trail_copies::spawn_anchors(
+                Arc::clone(&app),
+                Arc::clone(&leases),
+                dir.clone(),
+                Duration::from_secs(config.audit.anchor_interval_s),
+            ));
+        }
         tasks.push(spawn_idempotency_sweep(
             Arc::clone(&app),
             Arc::clone(&leases),
@@ -157,6 +176,10 @@ impl ServiceCore {
     pub(super) async fn audit_stop(&self) {
         if let Some(app) = self.app() {
             record_lifecycle(&app, Operation::ServiceStop, "audit trail closed: graceful stop").await;
+            let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some(sink) = sink {
+                sink.drain(&app).await;
+            }
             if let Some(leases) = self.leases.get() {
                 leases.release_all(&app.vault).await;
             }

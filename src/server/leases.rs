@@ -26,16 +26,23 @@ pub(super) enum Task {
     Settler = 0,
     IdempotencySweep = 1,
     KeyMaintenance = 2,
+    AuditAnchor = 3,
 }
 
 impl Task {
-    const ALL: [Task; 3] = [Task::Settler, Task::IdempotencySweep, Task::KeyMaintenance];
+    const ALL: [Task; 4] = [
+        Task::Settler,
+        Task::IdempotencySweep,
+        Task::KeyMaintenance,
+        Task::AuditAnchor,
+    ];
 
     fn lease_name(self) -> &'static str {
         match self {
             Task::Settler => "task/settler",
             Task::IdempotencySweep => "task/idempotency-sweep",
             Task::KeyMaintenance => "task/key-maintenance",
+            Task::AuditAnchor => "task/audit-anchor",
         }
     }
 }
@@ -62,7 +69,7 @@ pub(super) struct Leases {
     name_lease: String,
     ttl: Duration,
     /// Per task (in `Task::ALL` order): until when this node may run it.
-    held_until: [Mutex<Option<Instant>>; 3],
+    held_until: [Mutex<Option<Instant>>; Task::ALL.len()],
 }
 
 impl Leases {

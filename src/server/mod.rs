@@ -10,6 +10,7 @@ mod maintenance;
 mod sealed;
 pub mod settings;
 mod standing;
+pub mod trail_copies;
 
 pub use hardening::forbid_core_dumps;
 
@@ -41,6 +42,8 @@ pub enum ServeError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Lease(#[from] leases::LeaseError),
+    #[error(transparent)]
+    AuditSink(#[from] crate::audit::SinkError),
     #[error("vault: {0}")]
     Vault(#[from] crate::vault::VaultError),
     #[error("policies: {0}")]
@@ -123,6 +126,9 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     let policies = PolicySet::load_dir(&config.policies_dir)?;
     ensure_dir(&config.keys_dir)?;
     ensure_dir(&config.data_dir)?;
+    if let Some(dir) = &config.audit.anchor_dir {
+        ensure_dir(dir)?;
+    }
     // Validated before the listener opens, so a bad file fails the start.
     let layers = LayerSettings::build(config)?;
     let store = Backend::open(&config.data_dir, &config.store).await?;

@@ -45,6 +45,11 @@ pub const DATA_KEY_CURRENT: Family = Family::new(
 pub const FINGERPRINT_KEY: Family = Family::new("key/fingerprint/0000000001", "vault", "the fingerprint key");
 pub const AUDIT_KEY: Family = Family::new("key/audit/0000000001", "vault", "the audit chain's MAC key");
 pub const PEPPER_KEY: Family = Family::new("key/pepper/0000000001", "vault", "the payment-password pepper");
+pub const ANCHOR_KEY: Family = Family::new(
+    "key/anchor/0000000001",
+    "vault",
+    "the Ed25519 seed signing audit anchors",
+);
 pub const REWRAP_JOB: Family = Family::new("key/rewrap-job", "vault", "the rewrap job's cursor and counts");
 pub const CUSTODY: Family = Family::new("key/custody", "vault", "the KEK's share-set manifest and version");
 // The vault's records.
@@ -98,12 +103,13 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 32] = [
+pub const ALL: [&Family; 33] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
     &AUDIT_KEY,
     &PEPPER_KEY,
+    &ANCHOR_KEY,
     &REWRAP_JOB,
     &CUSTODY,
     &CARD,

@@ -5,6 +5,7 @@
 use super::committer::{Queued, Settled, Wait};
 use super::retry::Retry;
 use super::{Vault, VaultError};
+use crate::audit::anchor::SignedAnchor;
 use crate::audit::{self, Actor, AuditRecord, ChainHead, ChainName, Entry, Outcome};
 use crate::domain::operation::Operation;
 use crate::store::{Batch, Expect, Store};
@@ -287,7 +288,18 @@ impl<S: Store> Vault<S> {
     /// report names each chain's first break. A record that no longer
     /// decodes counts as altered at its place in its chain.
     pub async fn audit_verify(&self, actor: &Actor) -> Result<audit::TrailReport, VaultError> {
-        let report = audit::read::verify_stored(&*self.store, &self.audit.key).await?;
+        self.audit_verify_anchored(actor, &[]).await
+    }
+
+    /// `audit_verify`, and every head that `anchors` (signed checkpoints
+    /// whose signatures the caller checked) name must still be in its
+    /// chain as signed: a trail cut back with its heads rewound is found.
+    pub async fn audit_verify_anchored(
+        &self,
+        actor: &Actor,
+        anchors: &[SignedAnchor],
+    ) -> Result<audit::TrailReport, VaultError> {
+        let report = audit::read::verify_stored(&*self.store, &self.audit.key, anchors).await?;
         let detail = match report.first_break() {
             None => format!(
                 "intact records={} chains={}",
@@ -315,6 +327,36 @@ impl<S: Store> Vault<S> {
         )
         .await?;
         Ok(audit::read::all(&*self.store).await?)
+    }
+
+    /// Signs every chain's head as it stands (an anchor for keeping off the
+    /// host), and records the signing in this node's chain.
+    pub async fn audit_anchor(&self, actor: &Actor) -> Result<SignedAnchor, VaultError> {
+        let heads = audit::read::heads(&*self.store).await?;
+        let anchor = self.anchor.sign(&heads, now_ms(), self.config.node.as_ref());
+        self.record_admin(
+            actor,
+            Operation::AuditAnchor,
+            Outcome::Success,
+            &format!("signed {}", audit::checkpoint_detail(&heads)),
+        )
+        .await?;
+        Ok(anchor)
+    }
+
+    /// Copies this node's records committed since `sink`'s last to it.
+    pub async fn follow_trail(&self, sink: &mut audit::Sink) -> Result<u64, audit::SinkError> {
+        sink.catch_up(&*self.store).await
+    }
+
+    /// The chain this node appends to.
+    pub fn audit_chain(&self) -> &ChainName {
+        self.audit.name()
+    }
+
+    /// The public half of the key that signs anchors, for auditors to pin.
+    pub fn anchor_public_key(&self) -> audit::anchor::AnchorPublicKey {
+        self.anchor.public_key()
     }
 
     /// Appends a checkpoint of every chain's head to this node's chain,

@@ -8,6 +8,8 @@ use crate::store::keyspace;
 pub(crate) const DATA_KEY_PREFIX: &[u8] = keyspace::DATA_KEY.as_bytes();
 pub(crate) const FINGERPRINT_KEY: &[u8] = keyspace::FINGERPRINT_KEY.as_bytes();
 pub(crate) const AUDIT_KEY: &[u8] = keyspace::AUDIT_KEY.as_bytes();
+/// The seed of the key that signs audit anchors, wrapped by the KEK.
+pub(crate) const ANCHOR_KEY: &[u8] = keyspace::ANCHOR_KEY.as_bytes();
 /// The payment-password pepper (Argon2id secret input), wrapped by the KEK.
 pub(crate) const PEPPER_KEY: &[u8] = keyspace::PEPPER_KEY.as_bytes();
 

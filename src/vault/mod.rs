@@ -107,6 +107,7 @@ pub struct Vault<S: Store> {
     audit: std::sync::Arc<AuditChain>,
     committer: committer::Committer,
     pepper: secrecy::SecretBox<[u8; 32]>,
+    anchor: crate::audit::anchor::AnchorKey,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
     stripes: crate::stripes::Stripes,
@@ -123,6 +124,7 @@ impl<S: Store> Vault<S> {
             crate::audit::ChainName::of(config.node.clone()),
         ));
         let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;
+        let anchor = keys::data_keys::load_or_create_anchor_key(&store, &kek).await?;
         let store = std::sync::Arc::new(store);
         let committer = committer::Committer::start(
             std::sync::Arc::clone(&store),
@@ -136,6 +138,7 @@ impl<S: Store> Vault<S> {
             audit,
             committer,
             pepper,
+            anchor,
             config,
             budget_lock: tokio::sync::Mutex::new(()),
             stripes: crate::stripes::Stripes::new(),

@@ -17,6 +17,8 @@ pub(crate) enum RecordKind {
     AuditKey,
     /// The payment-password pepper wrapped by the key-encrypting key.
     PepperKey,
+    /// The audit anchors' signing seed wrapped by the key-encrypting key.
+    AnchorKey,
 }
 
 impl RecordKind {
@@ -29,6 +31,7 @@ impl RecordKind {
             RecordKind::FingerprintKey => b"fingerprint-key",
             RecordKind::AuditKey => b"audit-key",
             RecordKind::PepperKey => b"pepper-key",
+            RecordKind::AnchorKey => b"anchor-key",
         }
     }
 }

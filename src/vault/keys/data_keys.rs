@@ -3,6 +3,7 @@
 //! encryption budget (see `crypto::keyring`). Rotation happens here when a
 //! version's budget is spent.
 
+use crate::audit::anchor::AnchorKey;
 use crate::audit::{Actor, AuditKey};
 use crate::domain::random;
 use crate::domain::time::Timestamp;
@@ -141,6 +142,15 @@ pub(in crate::vault) async fn load_or_create_audit_key<S: Store>(
 ) -> Result<AuditKey, VaultError> {
     let raw = load_or_create_secret(store, kek, layout::AUDIT_KEY, RecordKind::AuditKey).await?;
     Ok(AuditKey::new(raw))
+}
+
+/// The seed of the key that signs audit anchors (`audit::anchor`).
+pub(in crate::vault) async fn load_or_create_anchor_key<S: Store>(
+    store: &S,
+    kek: &Kek,
+) -> Result<AnchorKey, VaultError> {
+    let seed = load_or_create_secret(store, kek, layout::ANCHOR_KEY, RecordKind::AnchorKey).await?;
+    AnchorKey::new(seed).map_err(|_| VaultError::Corrupt { what: "anchor key" })
 }
 
 /// A new data key `version`, wrapped, as a batch that creates its record

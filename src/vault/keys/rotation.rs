@@ -57,10 +57,11 @@ pub struct KeyReport {
     pub rewrap: Option<RewrapProgress>,
 }
 
-const SINGLE_KEYS: [(&[u8], RecordKind); 3] = [
+const SINGLE_KEYS: [(&[u8], RecordKind); 4] = [
     (layout::FINGERPRINT_KEY, RecordKind::FingerprintKey),
     (layout::AUDIT_KEY, RecordKind::AuditKey),
     (layout::PEPPER_KEY, RecordKind::PepperKey),
+    (layout::ANCHOR_KEY, RecordKind::AnchorKey),
 ];
 
 /// The custody record of `store`, if a share set was ever bound to it.
@@ -317,7 +318,7 @@ impl<S: Store> Vault<S> {
         };
         batch.put(layout::CUSTODY, encode(&custody)?);
         let detail = format!(
-            "KEK rotated to version {version}; share set {} ({}-of-{}); data, fingerprint, audit and pepper keys rewrapped",
+            "KEK rotated to version {version}; share set {} ({}-of-{}); data, fingerprint, audit, pepper and anchor keys rewrapped",
             custody.manifest.set_id, custody.manifest.threshold, custody.manifest.shares
         );
         if !self
