@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 mod csv_lines;
 pub mod domain;
+pub mod ed25519;
 mod hex;
 pub mod orchestration;
 pub mod pem;

@@ -105,6 +105,37 @@ impl World {
     }
 }
 
+/// Posts `notification` to channel bank-a as `client`, signed by `key` at
+/// `at` (Unix seconds); over `signed_body` instead when given, so the
+/// signature covers another body than the one sent.
+async fn notify_signed(
+    client: &Client,
+    notification: &serde_json::Value,
+    key: &tokenvault::ed25519::SigningKey,
+    at: i64,
+    signed_body: Option<&serde_json::Value>,
+) -> Response {
+    use tokenvault::channel::signature::{self, NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+    let body = serde_json::to_vec(notification).unwrap();
+    let covered = signed_body.map_or_else(|| body.clone(), |b| serde_json::to_vec(b).unwrap());
+    let signed = signature::sign(key, &covered, at, "testnonce0123456789".to_owned());
+    let timestamp = signed.timestamp.to_string();
+    client
+        .send(
+            "POST",
+            "/v1/channel-notifications/bank-a",
+            &[
+                ("Content-Type", "application/json"),
+                (TIMESTAMP_HEADER, &timestamp),
+                (NONCE_HEADER, &signed.nonce),
+                (SIGNATURE_HEADER, &signed.signature),
+            ],
+            Some(&body),
+        )
+        .await
+        .unwrap()
+}
+
 fn control(r: &Response) -> (u16, String) {
     (
         r.status,
@@ -466,12 +497,56 @@ async fn forged_or_disagreeing_notifications_are_refused_and_audited() {
         .await
         .unwrap();
     assert_eq!(r.status, 403);
-    // The bank, disagreeing on the amount: refused, audited, nothing changes.
+    // The bank's certificate, but not the bank's signature: unsigned, signed
+    // by another key, signed long ago, or over another body. Each is 401
+    // naming the header and the rule, audited, and changes nothing.
     let bank = w.as_bank();
-    let r = bank
-        .post_json("/v1/channel-notifications/bank-a", None, &notification(8000))
+    let bank_key = w.service.keys.bank_sim_signing_key().unwrap();
+    let other_key =
+        tokenvault::ed25519::SigningKey::from_seed(secrecy::SecretBox::new(Box::new([7; 32]))).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let unsigned = bank
+        .post_json("/v1/channel-notifications/bank-a", None, &notification(800))
         .await
         .unwrap();
+    let forged = notify_signed(&bank, &notification(800), &other_key, now, None).await;
+    let stale = notify_signed(&bank, &notification(800), &bank_key, now - 301, None).await;
+    let swapped = notify_signed(&bank, &notification(800), &bank_key, now, Some(&notification(8))).await;
+    for (r, field, rule) in [
+        (&unsigned, "x-channel-timestamp", "missing"),
+        (&forged, "x-channel-signature", "signature"),
+        (&stale, "x-channel-timestamp", "stale"),
+        (&swapped, "x-channel-signature", "signature"),
+    ] {
+        assert_eq!(r.status, 401, "{}", r.text());
+        let problem = r.json();
+        assert_eq!(
+            (&problem["type"], &problem["field"], &problem["rule"]),
+            (
+                &json!("urn:tokenvault:problem:notification-signature"),
+                &json!(field),
+                &json!(rule)
+            ),
+            "{problem}"
+        );
+    }
+    assert_eq!(
+        w.audited("payment.notify", "x-channel-signature.signature")
+            .await
+            .len(),
+        2
+    );
+    assert_eq!(w.audited("payment.notify", "x-channel-timestamp.").await.len(), 2);
+    assert_eq!(w.usage(&token).await["uses_reserved"], 1);
+    assert_eq!(
+        w.get(&format!("/v1/payments/{id}")).await["status"],
+        "user_paying"
+    );
+    // The bank, signed, disagreeing on the amount: refused, audited, nothing changes.
+    let r = notify_signed(&bank, &notification(8000), &bank_key, now, None).await;
     assert_eq!(
         (r.status, r.json()["field"].clone()),
         (422, json!("amount")),
@@ -480,21 +555,15 @@ async fn forged_or_disagreeing_notifications_are_refused_and_audited() {
     );
     assert_eq!(w.audited("payment.notify", "amount.mismatch").await.len(), 1);
     assert_eq!(w.usage(&token).await["uses_reserved"], 1);
-    // The bank, agreeing: applied once; the repeat is acknowledged only.
-    let r = bank
-        .post_json("/v1/channel-notifications/bank-a", None, &notification(800))
-        .await
-        .unwrap();
+    // The bank, signed, agreeing: applied once; the repeat is acknowledged only.
+    let r = notify_signed(&bank, &notification(800), &bank_key, now, None).await;
     assert_eq!(
         (r.status, r.json()["applied"].clone()),
         (200, json!(true)),
         "{}",
         r.text()
     );
-    let r = bank
-        .post_json("/v1/channel-notifications/bank-a", None, &notification(800))
-        .await
-        .unwrap();
+    let r = notify_signed(&bank, &notification(800), &bank_key, now, None).await;
     assert_eq!((r.status, r.json()["applied"].clone()), (200, json!(false)));
     assert_eq!(w.usage(&token).await["uses_committed"], 1);
     w.service.assert_audit_intact().await;

@@ -10,8 +10,8 @@ use super::chain::{ChainHead, ChainName};
 use super::read::Stored;
 use super::verify::{note_break, BreakKind, VerifyReport};
 use crate::domain::node::NodeName;
-use ring::signature::{self, Ed25519KeyPair, KeyPair};
-use secrecy::{ExposeSecret, SecretBox};
+use crate::ed25519::SigningKey;
+use secrecy::SecretBox;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,17 +22,11 @@ pub const ANCHOR_FORMAT: &str = "tokenvault-anchor/1";
 /// The unnamed chain's label in an anchor (no node name is `-`).
 const UNNAMED_LABEL: &str = "-";
 
-/// DER of an Ed25519 SubjectPublicKeyInfo before its 32 key bytes
-/// (RFC 8410, section 4): the algorithm identifier 1.3.101.112.
-const SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
-
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AnchorError {
-    #[error("the anchor key does not load: {0}")]
-    Key(String),
+    #[error("the anchor key: {0}")]
+    Key(#[from] crate::ed25519::KeyError),
     #[error("not a signed checkpoint: {0}")]
     Format(String),
     #[error("signed by another key ({found}) than the trusted one ({trusted})")]
@@ -42,62 +36,18 @@ pub enum AnchorError {
 }
 
 /// The public half, as auditors pin it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AnchorPublicKey([u8; 32]);
+pub type AnchorPublicKey = crate::ed25519::PublicKey;
 
-impl AnchorPublicKey {
-    pub fn from_hex(text: &str) -> Result<Self, AnchorError> {
-        let mut key = [0u8; 32];
-        crate::hex::decode_into(text, &mut key)
-            .ok_or_else(|| AnchorError::Format("public_key is not 64 hex digits".into()))?;
-        Ok(AnchorPublicKey(key))
-    }
-
-    pub fn to_hex(&self) -> String {
-        crate::hex::encode(&self.0)
-    }
-
-    /// The key as a PEM `PUBLIC KEY` (SubjectPublicKeyInfo), which other
-    /// tools (`openssl pkey -pubin`) read too.
-    pub fn to_pem(&self) -> String {
-        use base64ct::Encoding;
-        let mut der = SPKI_PREFIX.to_vec();
-        der.extend_from_slice(&self.0);
-        let body = base64ct::Base64::encode_string(&der);
-        format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----\n")
-    }
-
-    pub fn from_pem(text: &str) -> Result<Self, AnchorError> {
-        use rustls::pki_types::pem::PemObject;
-        let der = rustls::pki_types::SubjectPublicKeyInfoDer::from_pem_slice(text.as_bytes())
-            .map_err(|e| AnchorError::Key(format!("not a PEM public key: {e}")))?;
-        let key = der
-            .as_ref()
-            .strip_prefix(&SPKI_PREFIX)
-            .and_then(|key| <[u8; 32]>::try_from(key).ok())
-            .ok_or_else(|| AnchorError::Key("not an Ed25519 public key".into()))?;
-        Ok(AnchorPublicKey(key))
-    }
-}
-
-/// The signing key. ring keeps the expanded key inside its key pair, which
-/// it does not zeroize on drop; the seed, kept beside it, is.
-pub struct AnchorKey {
-    _seed: SecretBox<[u8; 32]>,
-    pair: Ed25519KeyPair,
-}
+/// The signing key (its seed wrapped by the KEK in the store).
+pub struct AnchorKey(SigningKey);
 
 impl AnchorKey {
     pub fn new(seed: SecretBox<[u8; 32]>) -> Result<Self, AnchorError> {
-        let pair = Ed25519KeyPair::from_seed_unchecked(seed.expose_secret())
-            .map_err(|e| AnchorError::Key(e.to_string()))?;
-        Ok(AnchorKey { _seed: seed, pair })
+        Ok(AnchorKey(SigningKey::from_seed(seed)?))
     }
 
     pub fn public_key(&self) -> AnchorPublicKey {
-        let mut key = [0u8; 32];
-        key.copy_from_slice(self.pair.public_key().as_ref());
-        AnchorPublicKey(key)
+        self.0.public_key()
     }
 
     /// Signs `heads` as they stand at `signed_at_ms`, by node `by`.
@@ -122,7 +72,7 @@ impl AnchorKey {
             public_key: self.public_key().to_hex(),
             signature: String::new(),
         };
-        anchor.signature = crate::hex::encode(self.pair.sign(&anchor.signed_text()).as_ref());
+        anchor.signature = self.0.sign_hex(&anchor.signed_text());
         anchor
     }
 }
@@ -199,11 +149,11 @@ impl SignedAnchor {
                 trusted: trusted.to_hex(),
             });
         }
-        let mut signature = [0u8; 64];
-        crate::hex::decode_into(&self.signature, &mut signature).ok_or(AnchorError::Signature)?;
-        signature::UnparsedPublicKey::new(&signature::ED25519, &trusted.0)
-            .verify(&self.signed_text(), &signature)
-            .map_err(|_| AnchorError::Signature)
+        if trusted.verifies(&self.signed_text(), &self.signature) {
+            Ok(())
+        } else {
+            Err(AnchorError::Signature)
+        }
     }
 
     /// The heads as chains and heads (each node name checked).
@@ -325,18 +275,6 @@ mod tests {
             relabelled.verify(&key(1).public_key()),
             Err(AnchorError::Signature)
         ));
-    }
-
-    #[test]
-    fn the_public_key_round_trips_through_pem() {
-        let public = key(3).public_key();
-        let pem = public.to_pem();
-        assert!(
-            pem.starts_with("-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA"),
-            "{pem}"
-        );
-        assert_eq!(AnchorPublicKey::from_pem(&pem).unwrap(), public);
-        assert!(AnchorPublicKey::from_pem("not pem").is_err());
     }
 
     #[test]

@@ -56,7 +56,12 @@ impl fmt::Display for Break {
 /// checkpoint or an anchor names a record it no longer holds), unless
 /// the chain broke earlier already. A chain the store lost altogether
 /// gets a report of its own.
-pub(crate) fn note_break(chains: &mut BTreeMap<ChainName, VerifyReport>, chain: ChainName, seq: u64, kind: BreakKind) {
+pub(crate) fn note_break(
+    chains: &mut BTreeMap<ChainName, VerifyReport>,
+    chain: ChainName,
+    seq: u64,
+    kind: BreakKind,
+) {
     let report = chains.entry(chain).or_insert(VerifyReport {
         records: 0,
         head_seq: 0,

@@ -91,7 +91,7 @@ impl ChannelClient {
     /// POSTs a JSON body. The body is moved into the request: callers that
     /// put card data in it build it as late as possible.
     pub async fn post_json(&self, path: &str, body: Vec<u8>) -> Result<Reply, ClientError> {
-        self.call(Method::POST, path, Some(body), None).await
+        self.call(Method::POST, path, Some(body), None, &[]).await
     }
 
     /// POSTs to a vault mutation: `body` (JSON) if the route takes one,
@@ -103,15 +103,26 @@ impl ChannelClient {
         body: Option<Vec<u8>>,
         idempotency_key: &str,
     ) -> Result<Reply, ClientError> {
-        self.call(Method::POST, path, body, Some(idempotency_key)).await
+        self.call(Method::POST, path, body, Some(idempotency_key), &[])
+            .await
+    }
+
+    /// POSTs a JSON body with headers of the caller's (a bank's signature).
+    pub async fn post_json_with(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        headers: &[(&'static str, String)],
+    ) -> Result<Reply, ClientError> {
+        self.call(Method::POST, path, Some(body), None, headers).await
     }
 
     pub async fn get(&self, path: &str) -> Result<Reply, ClientError> {
-        self.call(Method::GET, path, None, None).await
+        self.call(Method::GET, path, None, None, &[]).await
     }
 
     pub async fn put_json(&self, path: &str, body: Vec<u8>) -> Result<Reply, ClientError> {
-        self.call(Method::PUT, path, Some(body), None).await
+        self.call(Method::PUT, path, Some(body), None, &[]).await
     }
 
     async fn call(
@@ -120,6 +131,7 @@ impl ChannelClient {
         path: &str,
         body: Option<Vec<u8>>,
         idempotency_key: Option<&str>,
+        headers: &[(&'static str, String)],
     ) -> Result<Reply, ClientError> {
         let uri = format!("{}{path}", self.base);
         let mut builder = Request::builder().method(method).uri(&uri);
@@ -128,6 +140,9 @@ impl ChannelClient {
         }
         if let Some(key) = idempotency_key {
             builder = builder.header("idempotency-key", key);
+        }
+        for (name, value) in headers {
+            builder = builder.header(*name, value.as_str());
         }
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))

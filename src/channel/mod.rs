@@ -8,5 +8,6 @@
 
 pub mod client;
 pub mod protocol;
+pub mod signature;
 
 pub use client::{ChannelClient, ClientError, ClientTls};

@@ -14,7 +14,10 @@ pub(crate) struct BankSimArgs {
     #[arg(long, default_value = "127.0.0.1:9443")]
     listen: SocketAddr,
     /// Development PKI folder: ca.pem, crl.pem and the simulator's own
-    /// bank-sim.pem / bank-sim.key.pem (written by `tokenvault init`).
+    /// bank-sim.pem / bank-sim.key.pem (written by `tokenvault init`), and
+    /// bank-sim-signing.seed, the key its notifications are signed with
+    /// (made if missing, its public key beside it as
+    /// bank-sim-signing.pub.pem: a channel's notify_public_key).
     #[arg(long, default_value = "keys")]
     keys_dir: PathBuf,
     /// Cardholder CSV (card_no,name,id_no,phone,kind,cvn,expiry,balance_fen);
@@ -66,6 +69,7 @@ pub(crate) struct BankSimArgs {
 pub(super) fn run(args: BankSimArgs) -> Result<Report, String> {
     super::serve::init_logging(args.log_format);
     let keys = PkiLayout::new(&args.keys_dir);
+    let signing_key = keys.bank_sim_signing_key().map_err(|e| e.to_string())?;
     let config = SimConfig {
         listen: args.listen,
         tls: TlsFiles {
@@ -91,6 +95,7 @@ pub(super) fn run(args: BankSimArgs) -> Result<Report, String> {
         expose_sms: args.expose_sms,
         client_identity: args.client_identity,
         admin_identity: args.admin_identity,
+        signing_key,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

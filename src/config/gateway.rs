@@ -42,6 +42,10 @@ pub struct ChannelSection {
     /// payment notifications with; none: it cannot notify.
     #[serde(default)]
     pub notify_identity: Option<String>,
+    /// The channel's Ed25519 public key (PEM) its notifications are signed
+    /// with (`channel::signature`); required with `notify_identity`.
+    #[serde(default)]
+    pub notify_public_key: Option<PathBuf>,
     /// Start marked down for routing (debits go to its backups).
     #[serde(default)]
     pub down: bool,
@@ -68,6 +72,18 @@ fn https(url: &str) -> bool {
 }
 
 impl GatewaySection {
+    /// Every file setting, to be made absolute.
+    pub(super) fn paths(&mut self) -> impl Iterator<Item = &mut Option<PathBuf>> {
+        [
+            &mut self.ca_cert,
+            &mut self.crl,
+            &mut self.client_cert,
+            &mut self.client_key,
+        ]
+        .into_iter()
+        .chain(self.channels.iter_mut().map(|c| &mut c.notify_public_key))
+    }
+
     pub(super) fn check(&self) -> Result<(), ConfigError> {
         if self.merchant_id.is_empty() || self.merchant_id.len() > 64 {
             return Err(invalid("gateway.merchant_id", "must be 1 to 64 characters"));
@@ -83,6 +99,12 @@ impl GatewaySection {
             }
             if c.notify_identity.as_deref().is_some_and(str::is_empty) {
                 return Err(invalid("gateway.channels.notify_identity", "must not be empty"));
+            }
+            if c.notify_identity.is_some() != c.notify_public_key.is_some() {
+                return Err(invalid(
+                    "gateway.channels.notify_public_key",
+                    "a channel that notifies needs both notify_identity and notify_public_key (its notifications are signed)",
+                ));
             }
         }
         if self.sms_carrier.as_deref().is_some_and(|u| !https(u)) {

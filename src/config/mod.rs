@@ -155,14 +155,12 @@ impl ServiceConfig {
             &mut self.tls.crl,
             &mut self.kek.dev_file,
             &mut self.cards.bin_table,
-            &mut self.gateway.ca_cert,
-            &mut self.gateway.client_cert,
-            &mut self.gateway.client_key,
             &mut self.audit.anchor_dir,
             &mut self.audit.sink_file,
         ]
         .into_iter()
         .chain(self.store.paths())
+        .chain(self.gateway.paths())
         .flatten()
         {
             *p = abs(p);

@@ -36,8 +36,8 @@ pub struct Orchestrator {
     pub policy: BindingPolicy,
     pub payments: PaymentPolicy,
     pub routing: routing::Routing,
-    /// Channel → the client identity allowed to post its notifications.
-    notifiers: BTreeMap<ChannelId, String>,
+    /// Channel → who may post its notifications, and the key they sign with.
+    notifiers: BTreeMap<ChannelId, Notifier>,
     /// One binding flow at a time per card (start) and per binding
     /// (confirm, agreement updates).
     locks: crate::stripes::Stripes,
@@ -56,7 +56,15 @@ pub struct OrchestrationConfig {
     pub binding: BindingPolicy,
     pub payments: PaymentPolicy,
     pub routing: routing::RoutingPolicy,
-    pub notifiers: BTreeMap<ChannelId, String>,
+    pub notifiers: BTreeMap<ChannelId, Notifier>,
+}
+
+/// A channel's notifier: the client identity (mutual TLS) allowed to post
+/// its results, and the public key each result must be signed with.
+#[derive(Clone, Debug)]
+pub struct Notifier {
+    pub identity: String,
+    pub key: crate::ed25519::PublicKey,
 }
 
 impl Orchestrator {
@@ -74,8 +82,8 @@ impl Orchestrator {
         }
     }
 
-    /// Whether `identity` may post notifications for `channel`.
-    pub fn may_notify(&self, channel: &ChannelId, identity: &str) -> bool {
-        self.notifiers.get(channel).is_some_and(|id| id == identity)
+    /// `channel`'s notifier, if `identity` is it.
+    pub fn notifier(&self, channel: &ChannelId, identity: &str) -> Option<&Notifier> {
+        self.notifiers.get(channel).filter(|n| n.identity == identity)
     }
 }

@@ -3,10 +3,11 @@
 //! routes checked against the configured channels.
 
 use super::routing::{Route, RoutingPolicy};
-use super::{BindingPolicy, OrchestrationConfig, PaymentPolicy};
+use super::{BindingPolicy, Notifier, OrchestrationConfig, PaymentPolicy};
 use crate::config::{invalid, BindingSection, ConfigError, PaymentSection, RoutingSection, ServiceConfig};
 use crate::domain::ids::ChannelId;
 use crate::domain::time::Timestamp;
+use crate::ed25519::PublicKey;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -83,9 +84,23 @@ impl OrchestrationConfig {
     pub fn from_settings(config: &ServiceConfig) -> Result<Self, ConfigError> {
         let mut notifiers = BTreeMap::new();
         for c in &config.gateway.channels {
-            if let Some(identity) = &c.notify_identity {
+            if let (Some(identity), Some(key)) = (&c.notify_identity, &c.notify_public_key) {
                 let id = ChannelId::parse(&c.id).map_err(|e| invalid("gateway.channels.id", e.detail))?;
-                notifiers.insert(id, identity.clone());
+                let unreadable = |why: String| {
+                    invalid(
+                        "gateway.channels.notify_public_key",
+                        format!("{}: {why}", key.display()),
+                    )
+                };
+                let pem = std::fs::read_to_string(key).map_err(|e| unreadable(e.to_string()))?;
+                let key = PublicKey::from_pem(&pem).map_err(|e| unreadable(e.to_string()))?;
+                notifiers.insert(
+                    id,
+                    Notifier {
+                        identity: identity.clone(),
+                        key,
+                    },
+                );
             }
         }
         Ok(OrchestrationConfig {

@@ -45,6 +45,8 @@ pub struct SimConfig {
     pub client_identity: String,
     /// The identity allowed to call `/sim/admin/*`.
     pub admin_identity: String,
+    /// The key notifications are signed with (`channel::signature`).
+    pub signing_key: crate::ed25519::SigningKey,
 }
 
 pub struct RunningSim {
@@ -86,6 +88,7 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
         admin_identity: config.admin_identity,
         expose_sms: config.expose_sms,
         notify_tls,
+        signing_key: config.signing_key,
     });
     let tls = Arc::new(ReloadableTls::load(config.tls)?);
     let serving = Serving {

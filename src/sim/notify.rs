@@ -1,9 +1,9 @@
 //! Delivering payment notifications to the platform the way banks do:
 //! after a delay, several times, concurrently, over mutual TLS with the
-//! bank's own certificate. Deliveries are not retried on failure; the
+//! bank's own certificate, each signed with the bank's key. Deliveries are not retried on failure; the
 //! platform's query is the fallback.
 
-use crate::channel::ChannelClient;
+use crate::channel::{signature, ChannelClient};
 use crate::sim::payments::Delivery;
 use crate::sim::routes::Sim;
 use std::sync::Arc;
@@ -40,16 +40,32 @@ pub(super) async fn deliver(sim: Arc<Sim>, delivery: Delivery) {
             return;
         }
     };
+    let Ok(nonce) = crate::domain::random::array::<16>() else {
+        tracing::warn!("no randomness for a notification's nonce");
+        return;
+    };
+    let signed = signature::sign(
+        &sim.signing_key,
+        &body,
+        crate::domain::time::Timestamp::now().seconds(),
+        crate::hex::encode(&nonce),
+    );
+    let headers = [
+        (signature::TIMESTAMP_HEADER, signed.timestamp.to_string()),
+        (signature::NONCE_HEADER, signed.nonce),
+        (signature::SIGNATURE_HEADER, signed.signature),
+    ];
     let sends = (0..delivery.repeats).map(|_| {
-        let (client, body, path, sim, order_no) = (
+        let (client, body, path, sim, order_no, headers) = (
             client.clone(),
             body.clone(),
             path.to_owned(),
             Arc::clone(&sim),
             order_no.clone(),
+            headers.clone(),
         );
         tokio::spawn(async move {
-            match client.post_json(&path, body).await {
+            match client.post_json_with(&path, body, &headers).await {
                 Ok(reply) if (200..300).contains(&reply.status) => sim.bank.count_notification(&order_no),
                 Ok(reply) => tracing::warn!(status = reply.status, %order_no, "notification refused"),
                 Err(e) => tracing::warn!(error = %e, %order_no, "notification not delivered"),

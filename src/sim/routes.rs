@@ -28,6 +28,8 @@ pub struct Sim {
     pub expose_sms: bool,
     /// The bank's client identity for posting notifications to the platform.
     pub notify_tls: ClientTls,
+    /// What the bank signs each notification with, beside its certificate.
+    pub signing_key: crate::ed25519::SigningKey,
 }
 
 fn status_of(code: RefusalCode) -> StatusCode {

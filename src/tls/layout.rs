@@ -3,6 +3,10 @@
 //! service reads these files whoever made them; only the development PKI
 //! that writes them (`pki`) is optional.
 
+use crate::ed25519::SigningKey;
+use secrecy::SecretBox;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// The roles a development PKI issues client certificates for.
@@ -73,4 +77,81 @@ impl PkiLayout {
     pub fn is_complete(&self) -> bool {
         self.all_files().iter().all(|f| f.exists())
     }
+
+    /// The seed (hex, mode 0600) of the key bank-sim signs its
+    /// notifications with (`channel::signature`).
+    pub fn bank_sim_signing_seed(&self) -> PathBuf {
+        self.dir.join("bank-sim-signing.seed")
+    }
+
+    /// Its public key (PEM): what a channel's `notify_public_key` pins.
+    pub fn bank_sim_signing_public(&self) -> PathBuf {
+        self.dir.join("bank-sim-signing.pub.pem")
+    }
+
+    /// bank-sim's signing key, made (seed and public key) when the folder
+    /// has none yet. Two processes making it at once keep the first seed:
+    /// the seed file is created only if absent.
+    pub fn bank_sim_signing_key(&self) -> Result<SigningKey, SigningKeyError> {
+        let seed_path = self.bank_sim_signing_seed();
+        let err = |e: std::io::Error| SigningKeyError::Io {
+            path: seed_path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if !seed_path.exists() {
+            // Written whole under a name of its own, then linked into
+            // place only if absent: a reader never sees half a seed.
+            let fresh = zeroize::Zeroizing::new(
+                crate::domain::random::array::<32>().map_err(|_| SigningKeyError::Random)?,
+            );
+            let staged = self
+                .dir
+                .join(format!(".bank-sim-signing.{}.tmp", std::process::id()));
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&staged)
+                .map_err(err)?;
+            let text = zeroize::Zeroizing::new(crate::hex::encode(&fresh[..]));
+            file.write_all(text.as_bytes()).map_err(err)?;
+            file.sync_all().map_err(err)?;
+            let linked = std::fs::hard_link(&staged, &seed_path);
+            let _ = std::fs::remove_file(&staged);
+            match linked {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        let text = zeroize::Zeroizing::new(std::fs::read_to_string(&seed_path).map_err(err)?);
+        let mut seed = Box::new([0u8; 32]);
+        crate::hex::decode_into(text.trim(), &mut seed[..]).ok_or(SigningKeyError::Seed {
+            path: seed_path.display().to_string(),
+        })?;
+        let key = SigningKey::from_seed(SecretBox::new(seed)).map_err(|_| SigningKeyError::Seed {
+            path: seed_path.display().to_string(),
+        })?;
+        let public_path = self.bank_sim_signing_public();
+        let pem = key.public_key().to_pem();
+        if std::fs::read_to_string(&public_path).ok().as_deref() != Some(pem.as_str()) {
+            std::fs::write(&public_path, pem).map_err(|e| SigningKeyError::Io {
+                path: public_path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(key)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SigningKeyError {
+    #[error("{path}: {reason}")]
+    Io { path: String, reason: String },
+    #[error("{path}: not an Ed25519 seed of 64 hex digits")]
+    Seed { path: String },
+    #[error("the operating system's random generator failed")]
+    Random,
 }

@@ -29,6 +29,8 @@ pub enum PkiError {
     Read { path: PathBuf, reason: String },
     #[error("certificate generation failed: {0}")]
     Generate(String),
+    #[error("bank-sim's notification signing key: {0}")]
+    SigningKey(#[from] super::layout::SigningKeyError),
 }
 
 impl From<rcgen::Error> for PkiError {
@@ -259,6 +261,8 @@ pub fn init(layout: &PkiLayout, force: bool) -> Result<(), PkiError> {
     write(&layout.client_cert(BANK_SIM), &cert, false)?;
     write(&layout.client_key(BANK_SIM), &key, true)?;
     write(&layout.crl(), &ca.crl(&[])?, false)?;
+    // bank-sim signs its notifications; channels pin its public key.
+    layout.bank_sim_signing_key()?;
     Ok(())
 }
 
@@ -266,6 +270,8 @@ pub fn init(layout: &PkiLayout, force: bool) -> Result<(), PkiError> {
 /// 30-day `nextUpdate`, so a development checkout keeps working past the
 /// first CRL's expiry (`serve` does this at start).
 pub fn refresh_crl(layout: &PkiLayout) -> Result<(), PkiError> {
+    // A folder made before notifications were signed gets its key here.
+    layout.bank_sim_signing_key()?;
     let ca = DevCa::load(layout)?;
     let serials = revoked_serials(&layout.crl())?;
     write(&layout.crl(), &ca.crl(&serials)?, false)

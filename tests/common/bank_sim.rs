@@ -11,6 +11,8 @@ use tokenvault::tls::pki::PkiLayout;
 pub struct BankSim {
     pub addr: SocketAddr,
     pub log_path: PathBuf,
+    /// The public key it signs notifications with (PEM).
+    pub signing_public: PathBuf,
     admin: Client,
     child: Child,
 }
@@ -68,6 +70,7 @@ impl BankSim {
         BankSim {
             addr,
             log_path,
+            signing_public: keys.bank_sim_signing_public(),
             admin,
             child,
         }
@@ -76,8 +79,9 @@ impl BankSim {
     /// TOML adding this simulator as gateway channel `id`.
     pub fn channel_config(&self, id: &str) -> String {
         format!(
-            "[[gateway.channels]]\nid = \"{id}\"\nendpoint = \"https://127.0.0.1:{}\"\nnotify_identity = \"spiffe://tokenvault/bank-sim\"\n",
-            self.addr.port()
+            "[[gateway.channels]]\nid = \"{id}\"\nendpoint = \"https://127.0.0.1:{}\"\nnotify_identity = \"spiffe://tokenvault/bank-sim\"\nnotify_public_key = \"{}\"\n",
+            self.addr.port(),
+            self.signing_public.display()
         )
     }
 
