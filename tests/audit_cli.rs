@@ -341,3 +341,114 @@ async fn the_audit_sink_holds_what_the_export_holds_across_a_restart() {
         "{metrics}"
     );
 }
+
+/// The audit key rotates twice while cards are stored without pause: no
+/// request fails, each rotation record is the first MACed with its
+/// version, every later record carries it, and the trail verifies online,
+/// offline and after a restart (which goes on under the newest version).
+/// A later record relabelled as version 1 is refused.
+#[tokio::test]
+async fn the_audit_key_rotates_under_traffic_and_verify_follows_it() {
+    let mut service = Service::start(Options::default());
+    let writer = {
+        let capture = service.client("card-capture");
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for i in 0..40u64 {
+                let pan = common::world::debit_pan(7500 + i);
+                let r = capture
+                    .post_json("/v1/cards", Some(&format!("rot-{i}")), &json!({ "pan": pan }))
+                    .await
+                    .unwrap();
+                statuses.push(r.status);
+            }
+            statuses
+        })
+    };
+    let admin = service.client("key-admin");
+    for (i, expected) in [2, 3].into_iter().enumerate() {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let r = admin
+            .post_empty("/v1/admin/keys/audit/rotate", &format!("audit-rotate-{i}"))
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.status, r.json()["version"].clone()),
+            (201, json!(expected)),
+            "{}",
+            r.text()
+        );
+    }
+    let statuses = writer.await.unwrap();
+    assert!(statuses.iter().all(|s| *s == 201), "{statuses:?}");
+    let status = admin.get("/v1/admin/keys").await.unwrap().json();
+    assert_eq!(status["audit_key_version"], 3, "{status}");
+    service.assert_audit_intact().await;
+
+    let export = service.audit_export().await;
+    let records: Vec<serde_json::Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let version = |r: &serde_json::Value| {
+        let mac = r["mac"].as_str().unwrap();
+        mac.split_once(':')
+            .map_or(1, |(v, _)| v[1..].parse::<u32>().unwrap())
+    };
+    let rotations: Vec<usize> = records
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| {
+            r["operation"] == "keys.rotate_audit"
+                && r["detail"].as_str().unwrap_or_default().starts_with("to=")
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(rotations.len(), 2, "{export}");
+    for (i, record) in records.iter().enumerate() {
+        let due = if i >= rotations[1] {
+            3
+        } else if i >= rotations[0] {
+            2
+        } else {
+            1
+        };
+        assert_eq!(version(record), due, "record {i}: {record}");
+    }
+    service.kill();
+    let (code, out) = cli(&service, &["audit", "verify"]);
+    assert_eq!(code, 0, "{out}");
+
+    // A restart goes on under version 3.
+    service.spawn();
+    store_cards(&service, 300, 1).await;
+    let export = service.audit_export().await;
+    let last_card = export
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .rfind(|r| r["operation"] == "card.store")
+        .unwrap();
+    assert!(
+        last_card["mac"].as_str().unwrap().starts_with("v3:"),
+        "{last_card}"
+    );
+    service.assert_audit_intact().await;
+    service.kill();
+
+    // A record after the rotations relabelled as version 1.
+    let seq = last_card["seq"].as_u64().unwrap();
+    let store = service.open_store().await;
+    let stored = store.get(&record_key(seq)).await.unwrap().unwrap();
+    let mut record: tokenvault::audit::AuditRecord = tokenvault::store::codec::decode(&stored).unwrap();
+    record.mac = record.mac.trim_start_matches("v3:").to_owned();
+    let mut batch = Batch::new();
+    batch.put(
+        record_key(seq),
+        tokenvault::store::codec::encode(&record).unwrap(),
+    );
+    store.commit(batch).await.unwrap();
+    drop(store);
+    let (code, out) = cli(&service, &["audit", "verify"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("audit record {seq}")) && out.contains("audit key version"),
+        "{out}"
+    );
+}

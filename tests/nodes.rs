@@ -632,3 +632,52 @@ async fn a_confirm_on_the_node_without_the_cvn_asks_for_it_again() {
     assert_eq!(signed.status, 200, "{}", signed.text());
     assert_eq!(signed.json()["status"], "signed");
 }
+
+/// The audit key rotated on node a: a's chain moves at its rotation record,
+/// b's chain follows within its checkpoint interval (a rotation record of
+/// its own), b's later records carry the new version, and the trail
+/// verifies on both nodes (b loads the version a made to check a's chain).
+#[tokio::test]
+async fn an_audit_key_rotated_on_one_node_is_followed_by_the_other() {
+    let (pan, id_no) = (debit_pan(209), id_number());
+    let (w, b) = two_nodes(&pan, &id_no, "");
+    let r = w
+        .service
+        .client("key-admin")
+        .post_empty("/v1/admin/keys/audit/rotate", "rotate-on-a")
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.status, r.json()["version"].clone()),
+        (201, json!(2)),
+        "{}",
+        r.text()
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let export = b.audit_export().await;
+        let followed = exported(&export, "keys.rotate_audit", "b").iter().any(|r| {
+            r["detail"].as_str().unwrap().starts_with("to=2 ")
+                && r["mac"].as_str().unwrap().starts_with("v2:")
+        });
+        if followed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "b's chain follows the rotation:\n{export}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let r = b
+        .client("card-capture")
+        .post_json("/v1/cards", Some(&key()), &json!({ "pan": debit_pan(2090) }))
+        .await
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.text());
+    let export = w.service.audit_export().await;
+    let b_card = exported(&export, "card.store", "b").pop().expect("b's card");
+    assert!(b_card["mac"].as_str().unwrap().starts_with("v2:"), "{b_card}");
+    w.service.assert_audit_intact().await;
+    b.assert_audit_intact().await;
+}

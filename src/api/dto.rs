@@ -364,6 +364,8 @@ pub struct KeyStatusResponse {
     pub cryptoperiod_s: u64,
     pub data_keys: Vec<DataKeyView>,
     pub rewrap: Option<RewrapView>,
+    /// The newest audit key version (`POST /v1/admin/keys/audit/rotate`).
+    pub audit_key_version: u32,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -48,6 +48,7 @@ fn report_view(app: &App, report: KeyReport) -> KeyStatusResponse {
         }
         .to_owned(),
         kek_version: report.kek_version,
+        audit_key_version: report.audit_key_version,
         share_set: report.custody.map(|m| CustodyView {
             set_id: m.set_id,
             threshold: m.threshold,
@@ -115,6 +116,37 @@ impl Mutation for RotateDataKey {
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
 pub(super) async fn rotate(request: Mutate<RotateDataKey>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct RotateAuditKey;
+
+impl Mutation for RotateAuditKey {
+    const OPERATION: Operation = Operation::KeyRotateAudit;
+    type Path = NoPath;
+    type Body = NoBody;
+    type Done = u32;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<u32, Problem> {
+        Ok(input.app.vault.rotate_audit_key(&input.caller.actor).await?)
+    }
+
+    fn answer(version: &u32) -> Result<Answer, Problem> {
+        Answer::json(
+            StatusCode::CREATED,
+            &KeyVersionResponse {
+                version: *version,
+                state: "current".to_owned(),
+            },
+        )
+    }
+}
+
+/// Adds an audit key version; this node's chain moves to it at the rotation's own record (the first MACed with it), every other node's within `audit.checkpoint_interval_s`. Older versions are kept to verify the records written under them; `audit verify` follows each chain's version record by record and refuses a record MACed with a version its chain had left.
+#[utoipa::path(post, path = "/v1/admin/keys/audit/rotate", tag = "keys",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
+pub(super) async fn rotate_audit(request: Mutate<RotateAuditKey>) -> Result<Response, Problem> {
     request.run().await
 }
 

@@ -216,6 +216,7 @@ fn require_non_empty_strings(schema: &mut utoipa::openapi::RefOr<utoipa::openapi
 /// What the server accepts for a parameter, as the parser of its kind says
 /// (`None`: not a string parameter, or no rule beyond its type).
 fn accepted(name: &str) -> Option<(&'static str, usize, usize)> {
+    use crate::channel::signature;
     use crate::domain::ids::{ChannelId, MerchantId};
     use crate::domain::refs::{CardRef, IdentityRef, UserId};
     use crate::orchestration::payment::{OrderId, RefundId};
@@ -235,6 +236,9 @@ fn accepted(name: &str) -> Option<(&'static str, usize, usize)> {
         "merchant" => (MerchantId::PATTERN, FREE),
         "order_id" => (OrderId::PATTERN, FREE),
         "refund_id" => (RefundId::PATTERN, FREE),
+        "x-channel-timestamp" => (signature::TIMESTAMP_PATTERN, (1, 19)),
+        "x-channel-nonce" => (signature::NONCE_PATTERN, (16, 64)),
+        "x-channel-signature" => (signature::SIGNATURE_PATTERN, (128, 128)),
         _ => return None,
     };
     Some((pattern, min, max))

@@ -50,6 +50,7 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(keys::unseal))
         .routes(routes!(keys::status))
         .routes(routes!(keys::rotate))
+        .routes(routes!(keys::rotate_audit))
         .routes(routes!(keys::rewrap))
         .routes(routes!(keys::retire))
         .routes(routes!(keys::rotate_kek))

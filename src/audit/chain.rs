@@ -3,6 +3,7 @@
 //! the record and the writes that extend the chain, which the vault adds to
 //! the batch of the operation being audited.
 
+use super::keys::AuditKeys;
 use super::record::AuditRecord;
 use super::{Actor, Outcome};
 use crate::domain::node::NodeName;
@@ -11,6 +12,7 @@ use ring::hmac;
 use secrecy::{ExposeSecret, SecretBox};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
 
 /// Which chain: the store's first, which a single node (and any node
 /// without a `node_name`) extends, or a named node's own. Several nodes on
@@ -89,13 +91,20 @@ impl AuditKey {
         crate::hex::encode(hmac::sign(&self.key, &input).as_ref())
     }
 
-    /// Constant-time comparison of a stored MAC with the recomputed one.
-    pub(crate) fn verify(&self, chain: &ChainName, record: &AuditRecord) -> bool {
+    /// Constant-time comparison of a stored MAC's hex digits (`hex`, its
+    /// version stripped) with the recomputed one.
+    pub(crate) fn verify_hex(&self, chain: &ChainName, record: &AuditRecord, hex: &str) -> bool {
         let mut stored = [0u8; 32];
-        crate::hex::decode_into(&record.mac, &mut stored).is_some()
+        crate::hex::decode_into(hex, &mut stored).is_some()
             && hmac::verify(&self.key, &record.mac_input(chain.mac_suffix()), &stored).is_ok()
     }
 }
+
+/// The chain's head names an audit key version this node does not hold
+/// (0: a head whose MAC names no version at all).
+#[derive(Debug, thiserror::Error)]
+#[error("the audit chain is at key version {0}, which this node does not hold")]
+pub struct MissingKey(pub u32);
 
 /// The last record appended.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,19 +131,19 @@ pub(crate) struct Entry<'a> {
     pub detail: Option<String>,
 }
 
-/// This node's chain: its name, the trail's key and its tally. The head
+/// This node's chain: its name, the trail's keys and its tally. The head
 /// itself belongs to whoever appends (the vault's committer), which alone
 /// moves it.
 pub struct AuditChain {
-    pub(crate) key: AuditKey,
+    pub(crate) keys: Arc<AuditKeys>,
     pub(crate) name: ChainName,
     pub tally: super::Tally,
 }
 
 impl AuditChain {
-    pub fn new(key: AuditKey, name: ChainName) -> Self {
+    pub fn new(keys: Arc<AuditKeys>, name: ChainName) -> Self {
         AuditChain {
-            key,
+            keys,
             name,
             tally: super::Tally::default(),
         }
@@ -150,7 +159,14 @@ impl AuditChain {
         actor: &Actor,
         entry: Entry<'_>,
         at_ms: i64,
-    ) -> (AuditRecord, ChainHead) {
+    ) -> Result<(AuditRecord, ChainHead), MissingKey> {
+        let previous = super::keys::version_of(&head.mac).ok_or(MissingKey(0))?;
+        let version = super::keys::next_version(
+            previous,
+            entry.operation,
+            entry.outcome.as_str(),
+            entry.detail.as_deref(),
+        );
         let mut record = AuditRecord {
             seq: head.seq + 1,
             at_ms,
@@ -164,11 +180,14 @@ impl AuditChain {
             prev_mac: head.mac.clone(),
             mac: String::new(),
         };
-        record.mac = self.key.mac(&self.name, &record);
+        record.mac = self
+            .keys
+            .mac(version, &self.name, &record)
+            .ok_or(MissingKey(version))?;
         let new_head = ChainHead {
             seq: record.seq,
             mac: record.mac.clone(),
         };
-        (record, new_head)
+        Ok((record, new_head))
     }
 }

@@ -4,8 +4,9 @@
 //! calls these records the access itself (the vault does, in its chain).
 
 use super::anchor::{self, SignedAnchor};
-use super::chain::{AuditKey, ChainHead, ChainName};
+use super::chain::{ChainHead, ChainName};
 use super::checkpoint;
+use super::keys::AuditKeys;
 use super::record::{AuditRecord, ChainRecord};
 use super::verify::{verify, Break, BreakKind, ChainHeadView, TrailReport};
 use crate::domain::node::NodeName;
@@ -51,7 +52,7 @@ async fn stored_head<S: Store>(store: &S, chain: &ChainName) -> Result<Option<Ch
 /// write, a failed flush). Anything else fails closed, naming the record.
 pub(crate) async fn verified_head<S: Store>(
     store: &S,
-    key: &AuditKey,
+    keys: &AuditKeys,
     chain: &ChainName,
 ) -> Result<ChainHead, ReadError> {
     let head = head(store, chain).await?;
@@ -63,7 +64,7 @@ pub(crate) async fn verified_head<S: Store>(
         .await?
         .ok_or(ReadError::TailMissing(head.seq))?;
     let record: AuditRecord = codec::decode(&bytes).map_err(|_| ReadError::TailAltered(head.seq))?;
-    if record.seq != head.seq || record.mac != head.mac || !key.verify(chain, &record) {
+    if record.seq != head.seq || record.mac != head.mac || !keys.verify(chain, &record) {
         return Err(ReadError::TailAltered(head.seq));
     }
     Ok(head)
@@ -175,7 +176,7 @@ const TOP_UPS: usize = 50;
 /// in its chain as it was signed.
 pub async fn verify_stored<S: Store>(
     store: &S,
-    key: &AuditKey,
+    keys: &AuditKeys,
     anchors: &[SignedAnchor],
 ) -> Result<TrailReport, ReadError> {
     let mut stored = stored(store).await?;
@@ -188,7 +189,7 @@ pub async fn verify_stored<S: Store>(
     for (chain, records) in &stored {
         let decoded = records.iter().map_while(|r| r.as_ref().ok()).cloned();
         let head = heads.get(chain).cloned().map(ChainHeadView);
-        let mut report = verify(key, chain, head.as_ref(), decoded);
+        let mut report = verify(keys, chain, head.as_ref(), decoded);
         if let Some(Err(seq)) = records.iter().find(|r| r.is_err()) {
             let earlier = report.first_break.as_ref().is_some_and(|b| b.seq < *seq);
             if !earlier {

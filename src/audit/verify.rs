@@ -1,7 +1,8 @@
 //! Walks a chain from the first record and names the first that is
 //! missing, altered or out of place; `TrailReport` gathers every chain's.
 
-use super::chain::{AuditKey, ChainHead, ChainName};
+use super::chain::{ChainHead, ChainName};
+use super::keys::{next_version, version_of, AuditKeys};
 use super::record::AuditRecord;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -26,6 +27,10 @@ pub enum BreakKind {
     /// record, and the chain no longer holds it as recorded: the trail was
     /// cut back or rewritten, heads and all.
     BehindSignedCheckpoint,
+    /// The record's MAC is of another audit key version than the chain is
+    /// at there (a version moves only at a rotation record): written with
+    /// a key the chain had left, or its version spelled otherwise.
+    KeyVersion,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +48,9 @@ impl fmt::Display for Break {
             BreakKind::HeadMismatch => "does not match the stored chain head",
             BreakKind::BehindCheckpoint => {
                 "is missing or differs from the record a checkpoint recorded (the chain was truncated or rewritten)"
+            }
+            BreakKind::KeyVersion => {
+                "is MACed with another audit key version than its chain was at (a key the chain had rotated away from)"
             }
             BreakKind::BehindSignedCheckpoint => {
                 "is missing or differs from the record a signed checkpoint recorded (the trail was cut back or rewritten, its head rewound)"
@@ -105,21 +113,38 @@ impl TrailReport {
 
 /// Checks `records` of `chain` (in key order, as scanned) against the key
 /// and the stored head. Stops at the first break.
-pub fn verify<I>(key: &AuditKey, chain: &ChainName, head: Option<&ChainHeadView>, records: I) -> VerifyReport
+pub fn verify<I>(
+    keys: &AuditKeys,
+    chain: &ChainName,
+    head: Option<&ChainHeadView>,
+    records: I,
+) -> VerifyReport
 where
     I: IntoIterator<Item = AuditRecord>,
 {
     let head = head.map(|h| h.0.clone()).unwrap_or_else(ChainHead::genesis);
     let mut expected = ChainHead::genesis();
+    let mut version = 1;
     let mut count = 0;
     for record in records {
         count += 1;
+        let due = next_version(
+            version,
+            &record.operation,
+            &record.outcome,
+            record.detail.as_deref(),
+        );
         let problem = if record.seq != expected.seq + 1 {
             Some(Break {
                 seq: expected.seq + 1,
                 kind: BreakKind::Missing,
             })
-        } else if !key.verify(chain, &record) {
+        } else if version_of(&record.mac).is_some_and(|v| v != due) {
+            Some(Break {
+                seq: record.seq,
+                kind: BreakKind::KeyVersion,
+            })
+        } else if !keys.verify(chain, &record) {
             Some(Break {
                 seq: record.seq,
                 kind: BreakKind::Altered,
@@ -139,6 +164,7 @@ where
                 first_break: Some(b),
             };
         }
+        version = due;
         expected = ChainHead {
             seq: record.seq,
             mac: record.mac,
@@ -169,33 +195,112 @@ pub struct ChainHeadView(pub(crate) ChainHead);
 
 #[cfg(test)]
 mod tests {
-    use super::super::chain::{AuditChain, Entry};
+    use super::super::chain::{AuditChain, AuditKey, Entry};
     use super::super::{Actor, Outcome};
     use super::*;
     use secrecy::SecretBox;
 
+    fn key(byte: u8) -> AuditKey {
+        AuditKey::new(SecretBox::new(Box::new([byte; 32])))
+    }
+
+    fn card_entry(i: u64) -> Entry<'static> {
+        Entry {
+            operation: "card.store",
+            object: Some(format!("crd_{i}")),
+            outcome: Outcome::Success,
+            detail: None,
+        }
+    }
+
+    /// Appends `entries` to `chain` after `head`.
+    fn append(
+        chain: &AuditChain,
+        head: &mut ChainHead,
+        entries: Vec<Entry<'static>>,
+        out: &mut Vec<AuditRecord>,
+    ) {
+        for entry in entries {
+            let at = 1_000 + head.seq as i64;
+            let (record, next) = chain.next(head, &Actor::local("test"), entry, at).unwrap();
+            out.push(record);
+            *head = next;
+        }
+    }
+
     fn chain_of(n: u64, key_byte: u8) -> (AuditChain, Vec<AuditRecord>, ChainHead) {
-        let key = AuditKey::new(SecretBox::new(Box::new([key_byte; 32])));
-        let chain = AuditChain::new(key, ChainName::UNNAMED);
+        let keys = AuditKeys::new([(1, key(key_byte))]);
+        let chain = AuditChain::new(std::sync::Arc::new(keys), ChainName::UNNAMED);
         let mut head = ChainHead::genesis();
         let mut out = Vec::new();
-        for i in 0..n {
-            let entry = Entry {
-                operation: "card.store",
-                object: Some(format!("crd_{i}")),
-                outcome: Outcome::Success,
-                detail: None,
-            };
-            let (record, next) = chain.next(&head, &Actor::local("test"), entry, 1_000 + i as i64);
-            out.push(record);
-            head = next;
-        }
+        append(&chain, &mut head, (0..n).map(card_entry).collect(), &mut out);
         (chain, out, head)
+    }
+
+    fn rotation(to: u32) -> Entry<'static> {
+        Entry {
+            operation: crate::domain::operation::Operation::KeyRotateAudit.as_str(),
+            object: None,
+            outcome: Outcome::Success,
+            detail: Some(super::super::keys::rotation_detail(to)),
+        }
+    }
+
+    /// Three records under version 1, a rotation to 2, two more under 2.
+    #[test]
+    fn a_chain_rotated_at_a_record_boundary_verifies_and_holds_no_record_of_the_old_key_after_it() {
+        let (chain, mut records, mut head) = chain_of(3, 3);
+        chain.keys.add(2, key(9));
+        append(
+            &chain,
+            &mut head,
+            vec![rotation(2), card_entry(4), card_entry(5)],
+            &mut records,
+        );
+        let versions: Vec<u32> = records.iter().map(|r| version_of(&r.mac).unwrap()).collect();
+        assert_eq!(versions, [1, 1, 1, 2, 2, 2]);
+        assert!(records[3].mac.starts_with("v2:"));
+        assert_eq!(check(&chain, records.clone(), &head), None);
+
+        // Whoever kept version 1 re-MACs record 5 with it: refused, though
+        // the MAC itself is right under version 1.
+        let old_only = AuditChain::new(
+            std::sync::Arc::new(AuditKeys::new([(1, key(3))])),
+            ChainName::UNNAMED,
+        );
+        let mut forged = records.clone();
+        forged[4].mac = String::new();
+        forged[4].mac = old_only.keys.mac(1, &ChainName::UNNAMED, &forged[4]).unwrap();
+        forged[5].prev_mac = forged[4].mac.clone();
+        assert_eq!(
+            check(&chain, forged, &head),
+            Some(Break {
+                seq: 5,
+                kind: BreakKind::KeyVersion
+            })
+        );
+
+        // A record before the rotation claiming version 2.
+        let mut early = records.clone();
+        early[1].mac = chain.keys.mac(2, &ChainName::UNNAMED, &early[1]).unwrap();
+        assert_eq!(
+            check(&chain, early, &head),
+            Some(Break {
+                seq: 2,
+                kind: BreakKind::KeyVersion
+            })
+        );
+
+        // A node that lacks the new version cannot append past the rotation.
+        assert!(matches!(
+            old_only.next(&head, &Actor::local("test"), card_entry(6), 9),
+            Err(super::super::MissingKey(2))
+        ));
     }
 
     fn check(chain: &AuditChain, records: Vec<AuditRecord>, head: &ChainHead) -> Option<Break> {
         verify(
-            &chain.key,
+            &chain.keys,
             &chain.name,
             Some(&ChainHeadView(head.clone())),
             records,

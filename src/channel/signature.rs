@@ -14,6 +14,11 @@ pub const SIGNATURE_HEADER: &str = "x-channel-signature";
 /// How far a notification's timestamp may be from the vault's clock.
 pub const FRESHNESS_S: i64 = 300;
 
+/// What each header accepts, as the OpenAPI document states it.
+pub const TIMESTAMP_PATTERN: &str = "^[0-9]{1,19}$";
+pub const NONCE_PATTERN: &str = "^[0-9A-Za-z]{16,64}$";
+pub const SIGNATURE_PATTERN: &str = "^[0-9a-fA-F]{128}$";
+
 /// Nonces are 16 to 64 of `[0-9A-Za-z]`.
 const NONCE_LEN: std::ops::RangeInclusive<usize> = 16..=64;
 
@@ -85,7 +90,11 @@ pub fn verify<'a>(
     now: i64,
 ) -> Result<(), SignatureError> {
     let read = |name: &'static str| header(name).ok_or(SignatureError::Missing(name));
-    let timestamp: i64 = read(TIMESTAMP_HEADER)?
+    let timestamp = read(TIMESTAMP_HEADER)?;
+    if timestamp.is_empty() || timestamp.len() > 19 || !timestamp.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(SignatureError::Malformed(TIMESTAMP_HEADER));
+    }
+    let timestamp: i64 = timestamp
         .parse()
         .map_err(|_| SignatureError::Malformed(TIMESTAMP_HEADER))?;
     let nonce = read(NONCE_HEADER)?;
@@ -93,7 +102,7 @@ pub fn verify<'a>(
         return Err(SignatureError::Malformed(NONCE_HEADER));
     }
     let signature = read(SIGNATURE_HEADER)?;
-    if signature.len() != 128 {
+    if signature.len() != 128 || !signature.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(SignatureError::Malformed(SIGNATURE_HEADER));
     }
     if (now - timestamp).abs() > FRESHNESS_S {
@@ -182,6 +191,8 @@ mod tests {
         }
         for (name, bad) in [
             (TIMESTAMP_HEADER, "ten"),
+            (TIMESTAMP_HEADER, "-10"),
+            (SIGNATURE_HEADER, &"g".repeat(128)),
             (NONCE_HEADER, "short"),
             (NONCE_HEADER, "0123456789abcdef-0123"),
             (SIGNATURE_HEADER, "abcd"),

@@ -63,6 +63,12 @@ pub(super) enum KeysCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Add an audit key version; the audit chains move to it at a record
+    /// boundary that `audit verify` follows (old versions kept to verify).
+    RotateAudit {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Re-encrypt every record under the newest version, in the background
     /// (throttled, resumable). Shows a progress bar and an ETA until done.
     Rewrap {
@@ -209,6 +215,9 @@ async fn remote(command: KeysCommand) -> Result<Report, String> {
             Ok(Report::ok(status_table(&doc)))
         }
         KeysCommand::Rotate { remote } => answer(remote.mutate("/v1/admin/keys/rotate", None).await),
+        KeysCommand::RotateAudit { remote } => {
+            answer(remote.mutate("/v1/admin/keys/audit/rotate", None).await)
+        }
         KeysCommand::Rewrap { no_wait, remote } => {
             let started = remote.mutate("/v1/admin/keys/rewrap", None).await?;
             if no_wait || started.status != 202 {
@@ -325,7 +334,7 @@ fn init_shares(threshold: u8, shares: u8, out: &Path) -> Result<Report, String> 
 
 fn status_table(doc: &serde_json::Value) -> String {
     let mut out = format!(
-        "KEK version {} ({} custody{})\ncryptoperiod {} s\n",
+        "KEK version {} ({} custody{})\ncryptoperiod {} s\naudit key version {}\n",
         doc["kek_version"],
         doc["custody"].as_str().unwrap_or("?"),
         doc["share_set"]
@@ -338,6 +347,7 @@ fn status_table(doc: &serde_json::Value) -> String {
             ))
             .unwrap_or_default(),
         doc["cryptoperiod_s"],
+        doc["audit_key_version"],
     );
     let period = doc["cryptoperiod_s"].as_f64().unwrap_or(1.0).max(1.0);
     let mut table = comfy_table::Table::new();

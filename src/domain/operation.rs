@@ -84,12 +84,15 @@ pub enum Operation {
     /// Every chain's head signed as an anchor for keeping off the host
     /// (`audit::anchor`), on a schedule or on demand.
     AuditAnchor,
+    /// The audit key moved to a new version (by hand, or a node following
+    /// another's rotation): the record is the first MACed with it.
+    KeyRotateAudit,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 54] = [
+    pub const ALL: [Operation; 55] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -143,6 +146,7 @@ impl Operation {
         Operation::ServiceStop,
         Operation::AuditCheckpoint,
         Operation::AuditAnchor,
+        Operation::KeyRotateAudit,
         Operation::LeaseTake,
     ];
 
@@ -201,6 +205,7 @@ impl Operation {
             Operation::ServiceStop => "service.stop",
             Operation::AuditCheckpoint => "audit.checkpoint",
             Operation::AuditAnchor => "audit.anchor",
+            Operation::KeyRotateAudit => "keys.rotate_audit",
             Operation::LeaseTake => "lease.take",
         }
     }

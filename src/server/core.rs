@@ -212,8 +212,10 @@ async fn record_lifecycle(app: &App, operation: Operation, detail: &str) {
 }
 
 /// Records every chain's head in this node's chain every `interval`, when
-/// other nodes' chains exist and moved (`Vault::audit_checkpoint`). Every
-/// node runs its own: the checkpoints are what ties the chains together.
+/// other nodes' chains exist and moved (`Vault::audit_checkpoint`), and
+/// moves this node's chain to an audit key version another node made.
+/// Every node runs its own: the checkpoints are what ties the chains
+/// together.
 fn spawn_checkpoints(app: Arc<App>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = crate::audit::Actor::local("audit-checkpoint");
@@ -222,6 +224,13 @@ fn spawn_checkpoints(app: Arc<App>, interval: Duration) -> JoinHandle<()> {
         let mut last = None;
         loop {
             tick.tick().await;
+            match app.vault.follow_audit_key(&actor).await {
+                Ok(Some(version)) => {
+                    tracing::info!(version, "this node's audit chain moved to the newest audit key")
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not follow the audit key's rotation"),
+            }
             match app.vault.audit_checkpoint(&actor, last.clone()).await {
                 Ok(now) => last = now,
                 Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),

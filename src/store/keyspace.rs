@@ -43,7 +43,11 @@ pub const DATA_KEY_CURRENT: Family = Family::new(
     "the current data-key version, which every sealing write is fenced on",
 );
 pub const FINGERPRINT_KEY: Family = Family::new("key/fingerprint/0000000001", "vault", "the fingerprint key");
-pub const AUDIT_KEY: Family = Family::new("key/audit/0000000001", "vault", "the audit chain's MAC key");
+pub const AUDIT_KEY: Family = Family::new(
+    "key/audit/",
+    "vault",
+    "the audit chain's MAC key versions (zero-padded)",
+);
 pub const PEPPER_KEY: Family = Family::new("key/pepper/0000000001", "vault", "the payment-password pepper");
 pub const ANCHOR_KEY: Family = Family::new(
     "key/anchor/0000000001",

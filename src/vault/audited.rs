@@ -299,7 +299,9 @@ impl<S: Store> Vault<S> {
         actor: &Actor,
         anchors: &[SignedAnchor],
     ) -> Result<audit::TrailReport, VaultError> {
-        let report = audit::read::verify_stored(&*self.store, &self.audit.key, anchors).await?;
+        // Another node may have moved its chain to a version made since.
+        super::keys::data_keys::load_new_audit_keys(&*self.store, &self.kek(), &self.audit.keys).await?;
+        let report = audit::read::verify_stored(&*self.store, &self.audit.keys, anchors).await?;
         let detail = match report.first_break() {
             None => format!(
                 "intact records={} chains={}",

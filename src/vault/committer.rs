@@ -303,7 +303,7 @@ impl<S: Store> Worker<S> {
             Some(head) => head,
             None => match self.runtime.block_on(read::verified_head(
                 &*self.store,
-                &self.chain.key,
+                &self.chain.keys,
                 &self.chain.name,
             )) {
                 Ok(head) => head,
@@ -408,7 +408,9 @@ fn seal_group(
     let mut next = head.clone();
     for queued in group.iter().zip(applied).filter(|(_, ok)| **ok).map(|(q, _)| q) {
         for entry in &queued.entries {
-            let (record, after) = chain.next(&next, &queued.actor, entry.clone(), queued.at_ms);
+            let (record, after) = chain
+                .next(&next, &queued.actor, entry.clone(), queued.at_ms)
+                .map_err(|e| StoreError::Backend(e.to_string()))?;
             let key = chain.name.record_key(record.seq);
             batch.expect_absent(key.clone());
             batch.put(key, encode(&record).map_err(store_error)?);

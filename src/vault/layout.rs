@@ -7,7 +7,7 @@ use crate::store::keyspace;
 
 pub(crate) const DATA_KEY_PREFIX: &[u8] = keyspace::DATA_KEY.as_bytes();
 pub(crate) const FINGERPRINT_KEY: &[u8] = keyspace::FINGERPRINT_KEY.as_bytes();
-pub(crate) const AUDIT_KEY: &[u8] = keyspace::AUDIT_KEY.as_bytes();
+pub(crate) const AUDIT_KEY_PREFIX: &[u8] = keyspace::AUDIT_KEY.as_bytes();
 /// The seed of the key that signs audit anchors, wrapped by the KEK.
 pub(crate) const ANCHOR_KEY: &[u8] = keyspace::ANCHOR_KEY.as_bytes();
 /// The payment-password pepper (Argon2id secret input), wrapped by the KEK.
@@ -20,6 +20,11 @@ pub(crate) const CUSTODY: &[u8] = keyspace::CUSTODY.as_bytes();
 pub(crate) const CARD_PREFIX: &[u8] = keyspace::CARD.as_bytes();
 pub(crate) const IDENTITY_PREFIX: &[u8] = keyspace::IDENTITY.as_bytes();
 pub(crate) const AGREEMENT_PREFIX: &[u8] = keyspace::AGREEMENT.as_bytes();
+
+/// Audit key `version` (version 1 is where the single audit key always was).
+pub(crate) fn audit_key(version: u32) -> Vec<u8> {
+    keyspace::AUDIT_KEY.key(format_args!("{version:010}"))
+}
 
 pub(crate) fn data_key(version: u32) -> Vec<u8> {
     // Zero-padded so that key order is version order.

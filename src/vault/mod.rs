@@ -120,7 +120,7 @@ impl<S: Store> Vault<S> {
     pub async fn open(store: S, kek: Kek, config: VaultConfig) -> Result<Self, VaultError> {
         let keyring = keys::data_keys::load_or_create(&store, &kek).await?;
         let audit = std::sync::Arc::new(AuditChain::new(
-            keys::data_keys::load_or_create_audit_key(&store, &kek).await?,
+            std::sync::Arc::new(keys::data_keys::load_audit_keys(&store, &kek).await?),
             crate::audit::ChainName::of(config.node.clone()),
         ));
         let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;

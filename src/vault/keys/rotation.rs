@@ -55,11 +55,12 @@ pub struct KeyReport {
     pub cryptoperiod_s: u64,
     pub data_keys: Vec<DataKeyStatus>,
     pub rewrap: Option<RewrapProgress>,
+    /// The newest audit key version this node holds.
+    pub audit_key_version: u32,
 }
 
-const SINGLE_KEYS: [(&[u8], RecordKind); 4] = [
+const SINGLE_KEYS: [(&[u8], RecordKind); 3] = [
     (layout::FINGERPRINT_KEY, RecordKind::FingerprintKey),
-    (layout::AUDIT_KEY, RecordKind::AuditKey),
     (layout::PEPPER_KEY, RecordKind::PepperKey),
     (layout::ANCHOR_KEY, RecordKind::AnchorKey),
 ];
@@ -266,11 +267,56 @@ impl<S: Store> Vault<S> {
             cryptoperiod_s: self.config.cryptoperiod_s,
             data_keys,
             rewrap: self.rewrap_progress().await?,
+            audit_key_version: self.audit.keys.newest(),
         })
     }
 
-    /// Rewraps every key the KEK protects (data keys, fingerprint, audit and
-    /// pepper keys) under `next`, and records `manifest` as the share set
+    /// Moves the audit key to a new version: made and stored (wrapped by
+    /// the KEK), then this node's chain moves to it at its rotation record,
+    /// the first record MACed with it. Other nodes' chains follow within
+    /// `audit.checkpoint_interval_s` (`follow_audit_key`). Old versions are
+    /// kept: they verify the records written under them.
+    pub async fn rotate_audit_key(&self, actor: &Actor) -> Result<u32, VaultError> {
+        let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
+        let kek = self.kek();
+        let keys = &self.audit.keys;
+        let newest = keys::data_keys::load_new_audit_keys(&*self.store, &kek, keys).await?;
+        if let Some(key) = keys::data_keys::create_audit_key(&*self.store, &kek, newest + 1).await? {
+            keys.add(newest + 1, key);
+        }
+        // Made here, or by another node's rotation at the same moment.
+        let version = keys::data_keys::load_new_audit_keys(&*self.store, &kek, keys).await?;
+        self.record_admin(
+            actor,
+            Operation::KeyRotateAudit,
+            Outcome::Success,
+            &crate::audit::audit_key_rotation_detail(version),
+        )
+        .await?;
+        Ok(version)
+    }
+
+    /// Moves this node's chain to the newest audit key version in the
+    /// store when another node rotated it. Returns the version moved to.
+    pub async fn follow_audit_key(&self, actor: &Actor) -> Result<Option<u32>, VaultError> {
+        let keys = &self.audit.keys;
+        let newest = keys::data_keys::load_new_audit_keys(&*self.store, &self.kek(), keys).await?;
+        let head = crate::audit::read::head(&*self.store, &self.audit.name).await?;
+        if crate::audit::key_version_of(&head.mac).is_some_and(|at| at >= newest) {
+            return Ok(None);
+        }
+        self.record_admin(
+            actor,
+            Operation::KeyRotateAudit,
+            Outcome::Success,
+            &crate::audit::audit_key_rotation_detail(newest),
+        )
+        .await?;
+        Ok(Some(newest))
+    }
+
+    /// Rewraps every key the KEK protects (data keys, fingerprint key, every
+    /// audit key version, pepper and anchor keys) under `next`, and records `manifest` as the share set
     /// now holding the KEK, in one atomic batch; then uses `next`. Records
     /// sealed by the data keys are not touched.
     pub async fn rotate_kek(&self, actor: &Actor, next: Kek, manifest: Manifest) -> Result<u32, VaultError> {
@@ -294,8 +340,19 @@ impl<S: Store> Vault<S> {
                 .expect_equals(key.clone(), stored)
                 .put(key, encode(&record)?);
         }
-        for (key, kind) in SINGLE_KEYS {
-            let Some(stored) = self.store.get(key).await? else {
+        let mut wrapped_secrets: Vec<(Vec<u8>, RecordKind)> = SINGLE_KEYS
+            .iter()
+            .map(|(key, kind)| (key.to_vec(), *kind))
+            .collect();
+        for (key, _) in self
+            .store
+            .scan_prefix(layout::AUDIT_KEY_PREFIX, None, 4096)
+            .await?
+        {
+            wrapped_secrets.push((key, RecordKind::AuditKey));
+        }
+        for (key, kind) in wrapped_secrets {
+            let Some(stored) = self.store.get(&key).await? else {
                 continue;
             };
             let mut record: FingerprintKeyRecord = decode(&stored, "wrapped key")?;
@@ -308,7 +365,9 @@ impl<S: Store> Vault<S> {
             let raw = old.unwrap(&binding, &record.wrapped)?;
             record.wrapped = next.wrap(&binding, &raw)?;
             record.kek_version = next.version();
-            batch.expect_equals(key, stored).put(key, encode(&record)?);
+            batch
+                .expect_equals(key.clone(), stored)
+                .put(key, encode(&record)?);
         }
         let version = next.version();
         let custody = CustodyRecord {
