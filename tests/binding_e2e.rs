@@ -562,3 +562,112 @@ async fn a_repeated_key_replays_the_password_start_confirm_and_unbind_answers() 
     }
     assert_eq!(w.bank.agreements().await.len(), 1, "signed once");
 }
+
+/// `(version, passwords)` per pepper version, from the key status.
+async fn passwords_per_pepper(w: &World) -> Vec<(u64, u64)> {
+    let status = w
+        .service
+        .client("key-admin")
+        .get("/v1/admin/keys")
+        .await
+        .unwrap()
+        .json();
+    status["passwords_per_pepper"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_u64().unwrap(), v["passwords"].as_u64().unwrap()))
+        .collect()
+}
+
+/// The pepper rotates while passwords are checked without pause: no check
+/// fails; each password moves to the new pepper at its next right check
+/// (the key status counts them per version), a wrong one still counts;
+/// new passwords are hashed under the new pepper at once.
+#[tokio::test]
+async fn the_pepper_rotates_under_traffic_and_each_password_moves_at_its_next_check() {
+    let w = world(&[], &[], "");
+    let id_no = resident_id("110105", "19491231", 2);
+    let identity = w.identity(&id_no, "13800138000").await;
+    w.user_with_password("pep-1", &identity).await;
+    w.user_with_password("pep-2", &identity).await;
+    assert_eq!(passwords_per_pepper(&w).await, [(1, 2)]);
+
+    let checks = {
+        let client = w.service.client("orchestrator");
+        tokio::spawn(async move {
+            let mut statuses = Vec::new();
+            for i in 0..12 {
+                let r = client
+                    .post_json(
+                        "/v1/payment-passwords/pep-1/verify",
+                        Some(&format!("pep-check-{i}")),
+                        &json!({ "password": PASSWORD }),
+                    )
+                    .await
+                    .unwrap();
+                statuses.push(r.status);
+            }
+            statuses
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let r = w
+        .post(
+            "key-admin",
+            "/v1/admin/keys/pepper/rotate",
+            serde_json::Value::Null,
+        )
+        .await;
+    assert_eq!(
+        (r.status, r.json()["version"].clone()),
+        (201, json!(2)),
+        "{}",
+        r.text()
+    );
+    let statuses = checks.await.unwrap();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // pep-1 was checked after the rotation; pep-2 was not.
+    let r = w
+        .post(
+            "orchestrator",
+            "/v1/payment-passwords/pep-1/verify",
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(passwords_per_pepper(&w).await, [(1, 1), (2, 1)]);
+
+    let wrong = w
+        .post(
+            "orchestrator",
+            "/v1/payment-passwords/pep-2/verify",
+            json!({ "password": "580317" }),
+        )
+        .await;
+    assert_eq!(problem_rule(&wrong), (422, "password".into(), "mismatch".into()));
+    assert_eq!(
+        passwords_per_pepper(&w).await,
+        [(1, 1), (2, 1)],
+        "a wrong password moves nothing"
+    );
+    let right = w
+        .post(
+            "orchestrator",
+            "/v1/payment-passwords/pep-2/verify",
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(right.status, 200, "{}", right.text());
+    assert_eq!(passwords_per_pepper(&w).await, [(2, 2)]);
+
+    w.user_with_password("pep-3", &identity).await;
+    assert_eq!(passwords_per_pepper(&w).await, [(2, 3)]);
+    let export = w.service.audit_export().await;
+    let rehashed = export
+        .lines()
+        .filter(|l| l.contains("\"password.verify\"") && l.contains("rehashed under pepper version 2"))
+        .count();
+    assert_eq!(rehashed, 2, "{export}");
+    w.service.assert_audit_intact().await;
+}

@@ -366,6 +366,16 @@ pub struct KeyStatusResponse {
     pub rewrap: Option<RewrapView>,
     /// The newest audit key version (`POST /v1/admin/keys/audit/rotate`).
     pub audit_key_version: u32,
+    /// The newest pepper version (`POST /v1/admin/keys/pepper/rotate`).
+    pub pepper_version: u32,
+    /// Stored payment passwords per pepper version their hash names.
+    pub passwords_per_pepper: Vec<PepperView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PepperView {
+    pub version: u32,
+    pub passwords: u64,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

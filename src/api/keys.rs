@@ -2,7 +2,9 @@
 //! retirement, and KEK rotation from a new share set. (Unsealing itself is
 //! served by the sealed router, `server::sealed`.)
 
-use super::dto::{CustodyView, DataKeyView, KeyStatusResponse, KeyVersionResponse, RewrapView, SealStatus};
+use super::dto::{
+    CustodyView, DataKeyView, KeyStatusResponse, KeyVersionResponse, PepperView, RewrapView, SealStatus,
+};
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
 use super::path_id::NoPath;
@@ -49,6 +51,15 @@ fn report_view(app: &App, report: KeyReport) -> KeyStatusResponse {
         .to_owned(),
         kek_version: report.kek_version,
         audit_key_version: report.audit_key_version,
+        pepper_version: report.pepper_version,
+        passwords_per_pepper: report
+            .passwords_per_pepper
+            .iter()
+            .map(|(version, passwords)| PepperView {
+                version: *version,
+                passwords: *passwords,
+            })
+            .collect(),
         share_set: report.custody.map(|m| CustodyView {
             set_id: m.set_id,
             threshold: m.threshold,
@@ -147,6 +158,37 @@ impl Mutation for RotateAuditKey {
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
 pub(super) async fn rotate_audit(request: Mutate<RotateAuditKey>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+pub(super) struct RotatePepper;
+
+impl Mutation for RotatePepper {
+    const OPERATION: Operation = Operation::KeyRotatePepper;
+    type Path = NoPath;
+    type Body = NoBody;
+    type Done = u32;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<u32, Problem> {
+        Ok(input.app.vault.rotate_pepper(&input.caller.actor).await?)
+    }
+
+    fn answer(version: &u32) -> Result<Answer, Problem> {
+        Answer::json(
+            StatusCode::CREATED,
+            &KeyVersionResponse {
+                version: *version,
+                state: "current".to_owned(),
+            },
+        )
+    }
+}
+
+/// Adds a pepper version for payment-password hashes: new passwords are hashed with it at once, and each stored password moves to it at its next successful check (the hash names its version as its PHC `keyid`). `GET /v1/admin/keys` shows how many passwords each version still holds.
+#[utoipa::path(post, path = "/v1/admin/keys/pepper/rotate", tag = "keys",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
+pub(super) async fn rotate_pepper(request: Mutate<RotatePepper>) -> Result<Response, Problem> {
     request.run().await
 }
 

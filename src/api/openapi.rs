@@ -61,6 +61,7 @@ use axum::http::StatusCode;
         CustodyView,
         KeyStatusResponse,
         KeyVersionResponse,
+        PepperView,
     ))
 )]
 pub struct ApiDoc;

@@ -51,6 +51,7 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(keys::status))
         .routes(routes!(keys::rotate))
         .routes(routes!(keys::rotate_audit))
+        .routes(routes!(keys::rotate_pepper))
         .routes(routes!(keys::rewrap))
         .routes(routes!(keys::retire))
         .routes(routes!(keys::rotate_kek))

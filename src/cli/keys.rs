@@ -69,6 +69,12 @@ pub(super) enum KeysCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Add a pepper version for payment-password hashes; each password
+    /// moves to it at its next successful check (`keys status` counts them).
+    RotatePepper {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Re-encrypt every record under the newest version, in the background
     /// (throttled, resumable). Shows a progress bar and an ETA until done.
     Rewrap {
@@ -218,6 +224,9 @@ async fn remote(command: KeysCommand) -> Result<Report, String> {
         KeysCommand::RotateAudit { remote } => {
             answer(remote.mutate("/v1/admin/keys/audit/rotate", None).await)
         }
+        KeysCommand::RotatePepper { remote } => {
+            answer(remote.mutate("/v1/admin/keys/pepper/rotate", None).await)
+        }
         KeysCommand::Rewrap { no_wait, remote } => {
             let started = remote.mutate("/v1/admin/keys/rewrap", None).await?;
             if no_wait || started.status != 202 {
@@ -334,7 +343,7 @@ fn init_shares(threshold: u8, shares: u8, out: &Path) -> Result<Report, String> 
 
 fn status_table(doc: &serde_json::Value) -> String {
     let mut out = format!(
-        "KEK version {} ({} custody{})\ncryptoperiod {} s\naudit key version {}\n",
+        "KEK version {} ({} custody{})\ncryptoperiod {} s\naudit key version {}\npepper version {} (passwords per version: {})\n",
         doc["kek_version"],
         doc["custody"].as_str().unwrap_or("?"),
         doc["share_set"]
@@ -348,6 +357,15 @@ fn status_table(doc: &serde_json::Value) -> String {
             .unwrap_or_default(),
         doc["cryptoperiod_s"],
         doc["audit_key_version"],
+        doc["pepper_version"],
+        doc["passwords_per_pepper"]
+            .as_array()
+            .map(|versions| versions
+                .iter()
+                .map(|v| format!("v{} {}", v["version"], v["passwords"]))
+                .collect::<Vec<_>>()
+                .join(", "))
+            .unwrap_or_default(),
     );
     let period = doc["cryptoperiod_s"].as_f64().unwrap_or(1.0).max(1.0);
     let mut table = comfy_table::Table::new();

@@ -87,12 +87,14 @@ pub enum Operation {
     /// The audit key moved to a new version (by hand, or a node following
     /// another's rotation): the record is the first MACed with it.
     KeyRotateAudit,
+    /// A new pepper version for payment-password hashes.
+    KeyRotatePepper,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 55] = [
+    pub const ALL: [Operation; 56] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -147,6 +149,7 @@ impl Operation {
         Operation::AuditCheckpoint,
         Operation::AuditAnchor,
         Operation::KeyRotateAudit,
+        Operation::KeyRotatePepper,
         Operation::LeaseTake,
     ];
 
@@ -206,6 +209,7 @@ impl Operation {
             Operation::AuditCheckpoint => "audit.checkpoint",
             Operation::AuditAnchor => "audit.anchor",
             Operation::KeyRotateAudit => "keys.rotate_audit",
+            Operation::KeyRotatePepper => "keys.rotate_pepper",
             Operation::LeaseTake => "lease.take",
         }
     }

@@ -48,7 +48,11 @@ pub const AUDIT_KEY: Family = Family::new(
     "vault",
     "the audit chain's MAC key versions (zero-padded)",
 );
-pub const PEPPER_KEY: Family = Family::new("key/pepper/0000000001", "vault", "the payment-password pepper");
+pub const PEPPER_KEY: Family = Family::new(
+    "key/pepper/",
+    "vault",
+    "the payment-password pepper's versions (zero-padded)",
+);
 pub const ANCHOR_KEY: Family = Family::new(
     "key/anchor/0000000001",
     "vault",

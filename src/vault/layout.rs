@@ -11,7 +11,7 @@ pub(crate) const AUDIT_KEY_PREFIX: &[u8] = keyspace::AUDIT_KEY.as_bytes();
 /// The seed of the key that signs audit anchors, wrapped by the KEK.
 pub(crate) const ANCHOR_KEY: &[u8] = keyspace::ANCHOR_KEY.as_bytes();
 /// The payment-password pepper (Argon2id secret input), wrapped by the KEK.
-pub(crate) const PEPPER_KEY: &[u8] = keyspace::PEPPER_KEY.as_bytes();
+pub(crate) const PEPPER_KEY_PREFIX: &[u8] = keyspace::PEPPER_KEY.as_bytes();
 
 /// The rewrap job's cursor and counts.
 pub(crate) const REWRAP_JOB: &[u8] = keyspace::REWRAP_JOB.as_bytes();
@@ -20,11 +20,6 @@ pub(crate) const CUSTODY: &[u8] = keyspace::CUSTODY.as_bytes();
 pub(crate) const CARD_PREFIX: &[u8] = keyspace::CARD.as_bytes();
 pub(crate) const IDENTITY_PREFIX: &[u8] = keyspace::IDENTITY.as_bytes();
 pub(crate) const AGREEMENT_PREFIX: &[u8] = keyspace::AGREEMENT.as_bytes();
-
-/// Audit key `version` (version 1 is where the single audit key always was).
-pub(crate) fn audit_key(version: u32) -> Vec<u8> {
-    keyspace::AUDIT_KEY.key(format_args!("{version:010}"))
-}
 
 pub(crate) fn data_key(version: u32) -> Vec<u8> {
     // Zero-padded so that key order is version order.

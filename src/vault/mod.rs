@@ -106,7 +106,7 @@ pub struct Vault<S: Store> {
     keyring: Keyring,
     audit: std::sync::Arc<AuditChain>,
     committer: committer::Committer,
-    pepper: secrecy::SecretBox<[u8; 32]>,
+    peppers: password::Peppers,
     anchor: crate::audit::anchor::AnchorKey,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
@@ -120,10 +120,16 @@ impl<S: Store> Vault<S> {
     pub async fn open(store: S, kek: Kek, config: VaultConfig) -> Result<Self, VaultError> {
         let keyring = keys::data_keys::load_or_create(&store, &kek).await?;
         let audit = std::sync::Arc::new(AuditChain::new(
-            std::sync::Arc::new(keys::data_keys::load_audit_keys(&store, &kek).await?),
+            std::sync::Arc::new(keys::versioned::load_audit_keys(&store, &kek).await?),
             crate::audit::ChainName::of(config.node.clone()),
         ));
-        let pepper = keys::data_keys::load_or_create_pepper(&store, &kek).await?;
+        let peppers = password::Peppers::new(keys::versioned::PEPPER.first(&store, &kek).await?);
+        for (version, raw) in keys::versioned::PEPPER
+            .load_missing(&store, &kek, |v| peppers.holds(v))
+            .await?
+        {
+            peppers.add(version, raw);
+        }
         let anchor = keys::data_keys::load_or_create_anchor_key(&store, &kek).await?;
         let store = std::sync::Arc::new(store);
         let committer = committer::Committer::start(
@@ -137,7 +143,7 @@ impl<S: Store> Vault<S> {
             keyring,
             audit,
             committer,
-            pepper,
+            peppers,
             anchor,
             config,
             budget_lock: tokio::sync::Mutex::new(()),

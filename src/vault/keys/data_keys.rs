@@ -4,7 +4,7 @@
 //! version's budget is spent.
 
 use crate::audit::anchor::AnchorKey;
-use crate::audit::{Actor, AuditKey, AuditKeys};
+use crate::audit::Actor;
 use crate::domain::random;
 use crate::domain::time::Timestamp;
 use crate::store::{Batch, CommitError, Store};
@@ -20,12 +20,12 @@ use crate::vault::{layout, Vault, VaultError};
 use secrecy::SecretBox;
 use zeroize::Zeroizing;
 
-/// The fingerprint, pepper and anchor keys have one version: they are
-/// rewrapped when the KEK rotates, but not themselves rotated (see
-/// SECURITY.md). The audit key's first version is this one too.
-const SECRET_VERSION: u32 = 1;
+/// The fingerprint and anchor keys have one version: they are rewrapped
+/// when the KEK rotates, but not themselves rotated (see SECURITY.md). The
+/// audit key's and the pepper's first versions are this one too.
+pub(super) const SECRET_VERSION: u32 = 1;
 
-fn random_key() -> Result<SecretBox<[u8; 32]>, CryptoError> {
+pub(super) fn random_key() -> Result<SecretBox<[u8; 32]>, CryptoError> {
     // Filled in place inside the box, so no copy of the key is left on the stack.
     let mut raw = Box::new([0u8; 32]);
     random::fill(&mut raw[..])?;
@@ -94,7 +94,7 @@ pub(in crate::vault) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> 
 
 /// A single-version secret (fingerprint key, audit MAC key) wrapped by the
 /// KEK under `store_key`, created on first use.
-async fn load_or_create_secret<S: Store>(
+pub(super) async fn load_or_create_secret<S: Store>(
     store: &S,
     kek: &Kek,
     store_key: &[u8],
@@ -123,88 +123,8 @@ async fn load_or_create_secret<S: Store>(
     }
 }
 
-/// The payment-password pepper: kept apart from the password hashes it
-/// strengthens (stored wrapped by the KEK), so a stolen store alone does not
-/// allow offline guessing.
-pub(in crate::vault) async fn load_or_create_pepper<S: Store>(
-    store: &S,
-    kek: &Kek,
-) -> Result<SecretBox<[u8; 32]>, VaultError> {
-    load_or_create_secret(store, kek, layout::PEPPER_KEY, RecordKind::PepperKey).await
-}
-
-/// Every audit key version in the store, version 1 made on first use.
-pub(in crate::vault) async fn load_audit_keys<S: Store>(
-    store: &S,
-    kek: &Kek,
-) -> Result<AuditKeys, VaultError> {
-    let first = load_or_create_secret(
-        store,
-        kek,
-        &layout::audit_key(SECRET_VERSION),
-        RecordKind::AuditKey,
-    )
-    .await?;
-    let keys = AuditKeys::new([(SECRET_VERSION, AuditKey::new(first))]);
-    load_new_audit_keys(store, kek, &keys).await?;
-    Ok(keys)
-}
-
-/// Adds to `keys` every audit key version in the store it lacks (made by a
-/// rotation here or on another node). Returns the newest.
-pub(in crate::vault) async fn load_new_audit_keys<S: Store>(
-    store: &S,
-    kek: &Kek,
-    keys: &AuditKeys,
-) -> Result<u32, VaultError> {
-    let mut after: Option<Vec<u8>> = None;
-    loop {
-        let page = store
-            .scan_prefix(layout::AUDIT_KEY_PREFIX, after.as_deref(), 64)
-            .await?;
-        for (_, value) in &page {
-            let record: FingerprintKeyRecord = decode(value, "audit key")?;
-            if !keys.holds(record.version) {
-                let raw = kek.unwrap(
-                    &secret_binding(RecordKind::AuditKey, &record.version.to_string()),
-                    &record.wrapped,
-                )?;
-                keys.add(record.version, AuditKey::new(raw));
-            }
-        }
-        match page.last() {
-            Some((key, _)) if page.len() == 64 => after = Some(key.clone()),
-            _ => return Ok(keys.newest()),
-        }
-    }
-}
-
-/// Audit key `version`, made and stored wrapped (only if absent: `false`
-/// when another rotation made that version first).
-pub(in crate::vault) async fn create_audit_key<S: Store>(
-    store: &S,
-    kek: &Kek,
-    version: u32,
-) -> Result<Option<AuditKey>, VaultError> {
-    let raw = random_key()?;
-    let record = FingerprintKeyRecord {
-        version,
-        kek_version: kek.version(),
-        wrapped: kek.wrap(&secret_binding(RecordKind::AuditKey, &version.to_string()), &raw)?,
-        created_at: Timestamp::now(),
-    };
-    let key = layout::audit_key(version);
-    let mut batch = Batch::new();
-    batch.expect_absent(key.clone()).put(key, encode(&record)?);
-    match store.commit(batch).await {
-        Ok(()) => Ok(Some(AuditKey::new(raw))),
-        Err(CommitError::Conflict) => Ok(None),
-        Err(e) => Err(e.into()),
-    }
-}
-
 /// Where a KEK-wrapped secret of `kind` and version `id` is bound.
-fn secret_binding(kind: RecordKind, id: &str) -> Binding<'_> {
+pub(super) fn secret_binding(kind: RecordKind, id: &str) -> Binding<'_> {
     Binding {
         kind,
         record_id: id,

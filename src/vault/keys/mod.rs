@@ -10,6 +10,7 @@ pub(in crate::vault) mod keyring;
 mod rewrap;
 mod rotation;
 pub mod shares;
+pub(in crate::vault) mod versioned;
 
 pub use rewrap::RewrapProgress;
 pub(crate) use rotation::load_custody;

@@ -12,6 +12,7 @@ use crate::vault::crypto::CryptoError;
 use crate::vault::keys::kek::Kek;
 use crate::vault::keys::rewrap::RewrapProgress;
 use crate::vault::keys::shares::Manifest;
+use crate::vault::keys::versioned;
 use crate::vault::records::{decode, encode, CustodyRecord, DataKeyRecord, FingerprintKeyRecord};
 use crate::vault::{keys, layout, Vault, VaultError};
 
@@ -57,11 +58,14 @@ pub struct KeyReport {
     pub rewrap: Option<RewrapProgress>,
     /// The newest audit key version this node holds.
     pub audit_key_version: u32,
+    /// The newest pepper version, and how many stored passwords each
+    /// version's hashes hold (they move to the newest at their next check).
+    pub pepper_version: u32,
+    pub passwords_per_pepper: std::collections::BTreeMap<u32, u64>,
 }
 
-const SINGLE_KEYS: [(&[u8], RecordKind); 3] = [
+const SINGLE_KEYS: [(&[u8], RecordKind); 2] = [
     (layout::FINGERPRINT_KEY, RecordKind::FingerprintKey),
-    (layout::PEPPER_KEY, RecordKind::PepperKey),
     (layout::ANCHOR_KEY, RecordKind::AnchorKey),
 ];
 
@@ -268,6 +272,8 @@ impl<S: Store> Vault<S> {
             data_keys,
             rewrap: self.rewrap_progress().await?,
             audit_key_version: self.audit.keys.newest(),
+            pepper_version: self.load_new_peppers().await?,
+            passwords_per_pepper: self.passwords_per_pepper().await?,
         })
     }
 
@@ -280,12 +286,15 @@ impl<S: Store> Vault<S> {
         let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
         let kek = self.kek();
         let keys = &self.audit.keys;
-        let newest = keys::data_keys::load_new_audit_keys(&*self.store, &kek, keys).await?;
-        if let Some(key) = keys::data_keys::create_audit_key(&*self.store, &kek, newest + 1).await? {
-            keys.add(newest + 1, key);
+        let newest = versioned::load_new_audit_keys(&*self.store, &kek, keys).await?;
+        if let Some(raw) = versioned::AUDIT_KEY
+            .create(&*self.store, &kek, newest + 1)
+            .await?
+        {
+            keys.add(newest + 1, crate::audit::AuditKey::new(raw));
         }
         // Made here, or by another node's rotation at the same moment.
-        let version = keys::data_keys::load_new_audit_keys(&*self.store, &kek, keys).await?;
+        let version = versioned::load_new_audit_keys(&*self.store, &kek, keys).await?;
         self.record_admin(
             actor,
             Operation::KeyRotateAudit,
@@ -296,11 +305,36 @@ impl<S: Store> Vault<S> {
         Ok(version)
     }
 
+    /// Adds a pepper version: new passwords are hashed with it at once
+    /// (on other nodes at their next hash), and each stored password moves
+    /// to it at its next successful check. Old versions are kept while any
+    /// hash names them (`KeyReport::passwords_per_pepper`).
+    pub async fn rotate_pepper(&self, actor: &Actor) -> Result<u32, VaultError> {
+        let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
+        let newest = self.load_new_peppers().await?;
+        if let Some(raw) = versioned::PEPPER
+            .create(&*self.store, &self.kek(), newest + 1)
+            .await?
+        {
+            self.peppers.add(newest + 1, raw);
+        }
+        // Made here, or by another node's rotation at the same moment.
+        let version = self.load_new_peppers().await?;
+        self.record_admin(
+            actor,
+            Operation::KeyRotatePepper,
+            Outcome::Success,
+            &format!("pepper version {version}: new hashes use it; each password moves to it at its next successful check"),
+        )
+        .await?;
+        Ok(version)
+    }
+
     /// Moves this node's chain to the newest audit key version in the
     /// store when another node rotated it. Returns the version moved to.
     pub async fn follow_audit_key(&self, actor: &Actor) -> Result<Option<u32>, VaultError> {
         let keys = &self.audit.keys;
-        let newest = keys::data_keys::load_new_audit_keys(&*self.store, &self.kek(), keys).await?;
+        let newest = versioned::load_new_audit_keys(&*self.store, &self.kek(), keys).await?;
         let head = crate::audit::read::head(&*self.store, &self.audit.name).await?;
         if crate::audit::key_version_of(&head.mac).is_some_and(|at| at >= newest) {
             return Ok(None);
@@ -344,12 +378,10 @@ impl<S: Store> Vault<S> {
             .iter()
             .map(|(key, kind)| (key.to_vec(), *kind))
             .collect();
-        for (key, _) in self
-            .store
-            .scan_prefix(layout::AUDIT_KEY_PREFIX, None, 4096)
-            .await?
-        {
-            wrapped_secrets.push((key, RecordKind::AuditKey));
+        for secret in versioned::ALL {
+            for (key, _) in self.store.scan_prefix(secret.prefix(), None, 4096).await? {
+                wrapped_secrets.push((key, secret.kind()));
+            }
         }
         for (key, kind) in wrapped_secrets {
             let Some(stored) = self.store.get(&key).await? else {

@@ -5,7 +5,10 @@
 //! lock the password for 30 minutes; every attempt is audited.
 
 mod hash;
+mod peppers;
 mod weak;
+
+pub(crate) use peppers::Peppers;
 
 use super::audited::Audit;
 use super::records::{decode, encode, PasswordRecord};
@@ -91,11 +94,26 @@ impl<S: Store> Vault<S> {
         Ok(())
     }
 
+    /// Adds every pepper version the store holds and this node does not
+    /// (a rotation here or on another node). Returns the newest.
+    pub(in crate::vault) async fn load_new_peppers(&self) -> Result<u32, VaultError> {
+        let missing = crate::vault::keys::versioned::PEPPER
+            .load_missing(&*self.store, &self.kek(), |v| self.peppers.holds(v))
+            .await?;
+        for (version, raw) in missing {
+            self.peppers.add(version, raw);
+        }
+        Ok(self.peppers.newest().0)
+    }
+
+    /// A hash under the newest pepper (another node's rotation included).
     async fn hash(&self, password: &str) -> Result<String, VaultError> {
-        let pepper = Zeroizing::new(self.pepper.expose_secret().to_vec());
+        self.load_new_peppers().await?;
+        let (version, pepper) = self.peppers.newest();
+        let pepper = Zeroizing::new(pepper.expose_secret().to_vec());
         let password = Zeroizing::new(password.to_owned());
         let salt = crate::domain::random::array::<16>()?;
-        tokio::task::spawn_blocking(move || hash::hash(&pepper, &password, &salt))
+        tokio::task::spawn_blocking(move || hash::hash(&pepper, version, &password, &salt))
             .await
             .map_err(|_| VaultError::Corrupt {
                 what: "password hashing task",
@@ -105,8 +123,17 @@ impl<S: Store> Vault<S> {
             })
     }
 
+    /// Whether `password` matches `phc`, checked with the pepper version
+    /// the hash names.
     async fn matches(&self, password: &str, phc: &str) -> Result<bool, VaultError> {
-        let pepper = Zeroizing::new(self.pepper.expose_secret().to_vec());
+        let version = hash::pepper_version(phc).map_err(|_| VaultError::Corrupt { what: "password" })?;
+        if !self.peppers.holds(version) {
+            self.load_new_peppers().await?;
+        }
+        let pepper = self.peppers.get(version).ok_or(VaultError::Corrupt {
+            what: "password pepper version",
+        })?;
+        let pepper = Zeroizing::new(pepper.expose_secret().to_vec());
         let password = Zeroizing::new(password.to_owned());
         let phc = phc.to_owned();
         tokio::task::spawn_blocking(move || hash::verify(&pepper, &password, &phc))
@@ -245,6 +272,33 @@ impl<S: Store> Vault<S> {
         }
     }
 
+    /// Whether `phc` was made with an older pepper than the newest held.
+    fn pepper_is_old(&self, phc: &str) -> bool {
+        hash::pepper_version(phc).is_ok_and(|v| v < self.peppers.newest().0)
+    }
+
+    /// How many stored passwords each pepper version holds, by version.
+    pub(in crate::vault) async fn passwords_per_pepper(
+        &self,
+    ) -> Result<std::collections::BTreeMap<u32, u64>, VaultError> {
+        let mut counts = std::collections::BTreeMap::new();
+        let prefix = crate::store::keyspace::PASSWORD.as_bytes();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.store.scan_prefix(prefix, after.as_deref(), 512).await?;
+            for (_, value) in &page {
+                let record: PasswordRecord = decode(value, "password")?;
+                let version = hash::pepper_version(&record.phc)
+                    .map_err(|_| VaultError::Corrupt { what: "password" })?;
+                *counts.entry(version).or_insert(0) += 1;
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == 512 => after = Some(key.clone()),
+                _ => return Ok(counts),
+            }
+        }
+    }
+
     /// A refused check, audited unless its record went in with the failure
     /// count already.
     async fn refused(&self, audit: Audit<'_>, refused: Refused) -> Result<(), VaultError> {
@@ -276,7 +330,13 @@ impl<S: Store> Vault<S> {
             return Err(VaultError::PasswordLocked { until }.into());
         }
         let right = self.matches(password, &record.phc).await?;
-        if right && record.failures == 0 && record.locked_until.is_none() {
+        // A right password under an older pepper moves to the newest now.
+        let rehashed = if right && self.pepper_is_old(&record.phc) {
+            Some(self.hash(password).await?)
+        } else {
+            None
+        };
+        if right && rehashed.is_none() && record.failures == 0 && record.locked_until.is_none() {
             return Ok(Checked {
                 record,
                 raw,
@@ -286,6 +346,9 @@ impl<S: Store> Vault<S> {
         let mut next = record.clone();
         next.locked_until = None;
         next.failures = if right { 0 } else { record.failures + 1 };
+        if let Some(phc) = &rehashed {
+            next.phc = phc.clone();
+        }
         let error = if right {
             None
         } else if next.failures >= MAX_FAILURES {
@@ -302,6 +365,13 @@ impl<S: Store> Vault<S> {
         let mut batch = Batch::new();
         batch.expect_equals(key.clone(), raw).put(key, encoded.clone());
         let (outcome, detail) = match &error {
+            None if rehashed.is_some() => (
+                Outcome::Success,
+                Some(format!(
+                    "rehashed under pepper version {}",
+                    self.peppers.newest().0
+                )),
+            ),
             None => (Outcome::Success, Some("failures cleared".to_owned())),
             Some(VaultError::PasswordLocked { .. }) => {
                 (Outcome::Refused, Some("password.locked_out".to_owned()))

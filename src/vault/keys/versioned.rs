@@ -1,0 +1,139 @@
+//! Secrets that rotate by version: the audit key and the payment-password
+//! pepper. Each version is wrapped by the KEK under `<prefix><version>`
+//! (zero-padded); version 1 is made on first use, later ones by a
+//! rotation, and none is ever deleted: each still checks what it wrote
+//! (audit records, password hashes).
+
+use super::data_keys::{load_or_create_secret, random_key, secret_binding, SECRET_VERSION};
+use super::kek::Kek;
+use crate::audit::{AuditKey, AuditKeys};
+use crate::domain::time::Timestamp;
+use crate::store::{Batch, CommitError, Store};
+use crate::vault::crypto::aad::RecordKind;
+use crate::vault::records::{decode, encode, FingerprintKeyRecord};
+use crate::vault::{layout, VaultError};
+use secrecy::SecretBox;
+
+/// Versions read per store page.
+const PAGE: usize = 64;
+
+pub(in crate::vault) struct Versioned {
+    prefix: &'static [u8],
+    kind: RecordKind,
+    what: &'static str,
+}
+
+pub(in crate::vault) const AUDIT_KEY: Versioned = Versioned {
+    prefix: layout::AUDIT_KEY_PREFIX,
+    kind: RecordKind::AuditKey,
+    what: "audit key",
+};
+
+pub(in crate::vault) const PEPPER: Versioned = Versioned {
+    prefix: layout::PEPPER_KEY_PREFIX,
+    kind: RecordKind::PepperKey,
+    what: "pepper",
+};
+
+/// Every versioned secret, for the KEK rotation that rewraps them all.
+pub(in crate::vault) const ALL: [&Versioned; 2] = [&AUDIT_KEY, &PEPPER];
+
+impl Versioned {
+    pub(in crate::vault) fn prefix(&self) -> &'static [u8] {
+        self.prefix
+    }
+
+    pub(in crate::vault) fn kind(&self) -> RecordKind {
+        self.kind
+    }
+
+    fn key(&self, version: u32) -> Vec<u8> {
+        let mut key = self.prefix.to_vec();
+        key.extend_from_slice(format!("{version:010}").as_bytes());
+        key
+    }
+
+    /// Version 1, made on first use (where the single version always was).
+    pub(in crate::vault) async fn first<S: Store>(
+        &self,
+        store: &S,
+        kek: &Kek,
+    ) -> Result<SecretBox<[u8; 32]>, VaultError> {
+        load_or_create_secret(store, kek, &self.key(SECRET_VERSION), self.kind).await
+    }
+
+    /// Every stored version for which `held` is false, unwrapped.
+    pub(in crate::vault) async fn load_missing<S: Store>(
+        &self,
+        store: &S,
+        kek: &Kek,
+        held: impl Fn(u32) -> bool,
+    ) -> Result<Vec<(u32, SecretBox<[u8; 32]>)>, VaultError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = store.scan_prefix(self.prefix, after.as_deref(), PAGE).await?;
+            for (_, value) in &page {
+                let record: FingerprintKeyRecord = decode(value, self.what)?;
+                if !held(record.version) {
+                    let id = record.version.to_string();
+                    let raw = kek.unwrap(&secret_binding(self.kind, &id), &record.wrapped)?;
+                    out.push((record.version, raw));
+                }
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
+                _ => return Ok(out),
+            }
+        }
+    }
+
+    /// Version `version`, made and stored wrapped; `None` when another
+    /// rotation made that version first.
+    pub(in crate::vault) async fn create<S: Store>(
+        &self,
+        store: &S,
+        kek: &Kek,
+        version: u32,
+    ) -> Result<Option<SecretBox<[u8; 32]>>, VaultError> {
+        let raw = random_key()?;
+        let id = version.to_string();
+        let record = FingerprintKeyRecord {
+            version,
+            kek_version: kek.version(),
+            wrapped: kek.wrap(&secret_binding(self.kind, &id), &raw)?,
+            created_at: Timestamp::now(),
+        };
+        let key = self.key(version);
+        let mut batch = Batch::new();
+        batch.expect_absent(key.clone()).put(key, encode(&record)?);
+        match store.commit(batch).await {
+            Ok(()) => Ok(Some(raw)),
+            Err(CommitError::Conflict) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Every audit key version in the store, version 1 made on first use.
+pub(in crate::vault) async fn load_audit_keys<S: Store>(
+    store: &S,
+    kek: &Kek,
+) -> Result<AuditKeys, VaultError> {
+    let keys = AuditKeys::new([(SECRET_VERSION, AuditKey::new(AUDIT_KEY.first(store, kek).await?))]);
+    load_new_audit_keys(store, kek, &keys).await?;
+    Ok(keys)
+}
+
+/// Adds to `keys` every audit key version in the store it lacks (made by a
+/// rotation here or on another node). Returns the newest.
+pub(in crate::vault) async fn load_new_audit_keys<S: Store>(
+    store: &S,
+    kek: &Kek,
+    keys: &AuditKeys,
+) -> Result<u32, VaultError> {
+    for (version, raw) in AUDIT_KEY.load_missing(store, kek, |v| keys.holds(v)).await? {
+        keys.add(version, AuditKey::new(raw));
+    }
+    Ok(keys.newest())
+}
