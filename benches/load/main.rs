@@ -57,6 +57,9 @@ pub struct Args {
     pub protos: Vec<Proto>,
     pub rate: Option<Rate>,
     pub cache_mib: Option<u64>,
+    /// `--audit-sink`: the service copies its trail to a sink file
+    /// (`[audit] sink_file`), to measure what the copy costs.
+    pub audit_sink: bool,
     pub postgres: bool,
     /// Service processes on one database (PostgreSQL only); connections
     /// are spread over them in turn.
@@ -105,6 +108,7 @@ fn args() -> Args {
         },
         scale: value("--scale").and_then(|v| v.parse().ok()),
         cache_mib: value("--cache-mib").and_then(|v| v.parse().ok()),
+        audit_sink: argv.iter().any(|a| a == "--audit-sink"),
         postgres: match value("--backend").as_deref() {
             None | Some("sled") => false,
             Some("postgres") => true,

@@ -323,7 +323,12 @@ async fn drive_row(
 }
 
 pub async fn run(args: &Args) {
-    let bench = setup("", args.postgres, args.nodes).await;
+    let extra = if args.audit_sink {
+        "[audit]\nsink_file = \"audit-sink.jsonl\"\n"
+    } else {
+        ""
+    };
+    let bench = setup(extra, args.postgres, args.nodes).await;
     let service = &bench.world.service;
     let reference = reference::spawn(&service.keys.dir, &service.dir.path().join("reference-data"));
     let next = Arc::new(AtomicU64::new(1));

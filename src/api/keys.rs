@@ -94,6 +94,17 @@ pub async fn status(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<
     Ok(Json(report_view(&app, report)))
 }
 
+/// The answer to a rotation: the new version, now current.
+fn version_created(version: u32) -> Result<Answer, Problem> {
+    Answer::json(
+        StatusCode::CREATED,
+        &KeyVersionResponse {
+            version,
+            state: "current".to_owned(),
+        },
+    )
+}
+
 pub(super) struct RotateDataKey;
 
 impl Mutation for RotateDataKey {
@@ -111,13 +122,7 @@ impl Mutation for RotateDataKey {
     }
 
     fn answer(version: &u32) -> Result<Answer, Problem> {
-        Answer::json(
-            StatusCode::CREATED,
-            &KeyVersionResponse {
-                version: *version,
-                state: "current".to_owned(),
-            },
-        )
+        version_created(*version)
     }
 }
 
@@ -143,13 +148,7 @@ impl Mutation for RotateAuditKey {
     }
 
     fn answer(version: &u32) -> Result<Answer, Problem> {
-        Answer::json(
-            StatusCode::CREATED,
-            &KeyVersionResponse {
-                version: *version,
-                state: "current".to_owned(),
-            },
-        )
+        version_created(*version)
     }
 }
 
@@ -174,13 +173,7 @@ impl Mutation for RotatePepper {
     }
 
     fn answer(version: &u32) -> Result<Answer, Problem> {
-        Answer::json(
-            StatusCode::CREATED,
-            &KeyVersionResponse {
-                version: *version,
-                state: "current".to_owned(),
-            },
-        )
+        version_created(*version)
     }
 }
 

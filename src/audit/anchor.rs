@@ -205,22 +205,7 @@ mod tests {
     }
 
     fn heads() -> BTreeMap<ChainName, ChainHead> {
-        let mut heads = BTreeMap::new();
-        heads.insert(
-            ChainName::UNNAMED,
-            ChainHead {
-                seq: 7,
-                mac: "ab".repeat(32),
-            },
-        );
-        heads.insert(
-            ChainName::of(Some(NodeName::parse("b").unwrap())),
-            ChainHead {
-                seq: 3,
-                mac: "cd".repeat(32),
-            },
-        );
-        heads
+        super::super::checkpoint::tests::two_heads()
     }
 
     #[test]

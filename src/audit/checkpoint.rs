@@ -123,27 +123,24 @@ pub(super) fn holds(records: Option<&Vec<Result<super::AuditRecord, u64>>>, head
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    /// The unnamed chain at 7 and node b's at 3.
+    pub(in crate::audit) fn two_heads() -> BTreeMap<ChainName, ChainHead> {
+        let head = |seq, byte: &str| ChainHead {
+            seq,
+            mac: byte.repeat(32),
+        };
+        BTreeMap::from([
+            (ChainName::UNNAMED, head(7, "ab")),
+            (ChainName::of(Some(NodeName::parse("b").unwrap())), head(3, "cd")),
+        ])
+    }
 
     #[test]
     fn a_checkpoint_detail_round_trips() {
-        let mut heads = BTreeMap::new();
-        heads.insert(
-            ChainName::UNNAMED,
-            ChainHead {
-                seq: 7,
-                mac: "ab".repeat(32),
-            },
-        );
-        let b = ChainName::of(Some(NodeName::parse("b").unwrap()));
-        heads.insert(
-            b.clone(),
-            ChainHead {
-                seq: 3,
-                mac: "cd".repeat(32),
-            },
-        );
+        let heads = two_heads();
         let text = detail(&heads);
         assert!(text.starts_with("heads -=7:"), "{text}");
         assert_eq!(parse(&text), Some(heads.into_iter().collect()));
