@@ -106,6 +106,10 @@ impl SinkTask {
     }
 }
 
+/// How long the sink gathers commits after the first before it copies:
+/// the most a record's copy lags its commit, beyond the copy itself.
+const SINK_GATHER: Duration = Duration::from_millis(50);
+
 /// How long a graceful stop waits for the sink to catch up.
 const SINK_DRAIN: Duration = Duration::from_secs(2);
 
@@ -134,6 +138,9 @@ pub(super) fn spawn_sink(app: Arc<App>, mut sink: Sink) -> SinkTask {
             if commits.changed().await.is_err() {
                 return;
             }
+            // Under load, many commits a second: one read, one write and
+            // one flush for all that came in this while.
+            tokio::time::sleep(SINK_GATHER).await;
         }
     });
     SinkTask { task, written }
