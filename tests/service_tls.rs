@@ -11,9 +11,14 @@ use tokenvault::policy::PolicySet;
 use tokenvault::tls::pki::{self, PkiLayout, Validity, ROLES};
 use tokenvault::tls::Identity;
 
+/// Each refused handshake is also in the audit trail (PCI DSS 10.2.1.4),
+/// counted by source and cause in one record per interval.
 #[tokio::test]
 async fn certificates_that_must_not_connect_do_not() {
-    let service = Service::start(Options::default());
+    let service = Service::start(Options {
+        extra_config: "[audit]\nhandshake_report_interval_s = 1\n".to_owned(),
+        ..Options::default()
+    });
     let ca = service.keys.ca_cert();
     // Control: a valid certificate connects.
     assert_eq!(
@@ -62,6 +67,57 @@ async fn certificates_that_must_not_connect_do_not() {
         Tls::V12Only,
     );
     assert!(old.get("/health").await.is_err(), "TLS 1.2 to a 1.3-only server");
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let causes = loop {
+        let export = service.audit_export().await;
+        let reports: Vec<serde_json::Value> = export
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|r| r["operation"] == "tls.handshake_failed")
+            .collect();
+        let failed: u64 = reports
+            .iter()
+            .map(|r| {
+                let detail = r["detail"].as_str().unwrap();
+                detail["failed=".len()..]
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        if failed >= 4 {
+            for r in &reports {
+                assert_eq!(
+                    (&r["identity"], &r["outcome"]),
+                    (&json!("local:listener"), &json!("denied")),
+                    "{r}"
+                );
+            }
+            break reports
+                .iter()
+                .map(|r| r["detail"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+                .join(" ");
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "four failed handshakes audited:\n{export}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    // The other CA has the same name as ours: its signature fails (bad_certificate).
+    for cause in [
+        "127.0.0.1",
+        "no_certificate=1",
+        "bad_certificate=1",
+        "expired=1",
+        "protocol=1",
+    ] {
+        assert!(causes.contains(cause), "{cause} in {causes}");
+    }
 }
 
 #[tokio::test]

@@ -98,6 +98,10 @@ pub struct AuditSection {
     /// A file every record of this node's chain is appended to as JSON
     /// lines as it commits (`audit::sink`). Unset: no sink.
     pub sink_file: Option<std::path::PathBuf>,
+    /// How often failed TLS handshakes, counted by source and cause, are
+    /// written as one audit record (when there were any). Default 60 s (1
+    /// to 3600).
+    pub handshake_report_interval_s: u64,
 }
 
 impl Default for AuditSection {
@@ -108,6 +112,7 @@ impl Default for AuditSection {
             anchor_dir: None,
             anchor_interval_s: 300,
             sink_file: None,
+            handshake_report_interval_s: 60,
         }
     }
 }
@@ -121,6 +126,11 @@ impl AuditSection {
             1..=3600,
         )?;
         within("audit.anchor_interval_s", self.anchor_interval_s, 1..=86_400)?;
+        within(
+            "audit.handshake_report_interval_s",
+            self.handshake_report_interval_s,
+            1..=3600,
+        )?;
         Ok(())
     }
 }

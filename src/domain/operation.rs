@@ -89,12 +89,16 @@ pub enum Operation {
     KeyRotateAudit,
     /// A new pepper version for payment-password hashes.
     KeyRotatePepper,
+    /// TLS handshakes that failed (no, unknown, expired or revoked client
+    /// certificates, protocol errors, time-outs), counted per source and
+    /// cause over an interval: one record each interval there were any.
+    TlsHandshakeFailed,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 56] = [
+    pub const ALL: [Operation; 57] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -150,6 +154,7 @@ impl Operation {
         Operation::AuditAnchor,
         Operation::KeyRotateAudit,
         Operation::KeyRotatePepper,
+        Operation::TlsHandshakeFailed,
         Operation::LeaseTake,
     ];
 
@@ -210,6 +215,7 @@ impl Operation {
             Operation::AuditAnchor => "audit.anchor",
             Operation::KeyRotateAudit => "keys.rotate_audit",
             Operation::KeyRotatePepper => "keys.rotate_pepper",
+            Operation::TlsHandshakeFailed => "tls.handshake_failed",
             Operation::LeaseTake => "lease.take",
         }
     }
@@ -223,6 +229,7 @@ impl Operation {
                 | Operation::ServiceStart
                 | Operation::ServiceStop
                 | Operation::AuditCheckpoint
+                | Operation::TlsHandshakeFailed
                 | Operation::LeaseTake
                 | Operation::GatewaySignApply
                 | Operation::GatewaySignConfirm

@@ -2,6 +2,7 @@
 //! the router slot the listener reads, and — once the KEK is known — the
 //! app and its background tasks.
 
+use super::failed_handshakes::FailedHandshakes;
 use super::leases::{Leases, Task};
 use super::settings::LayerSettings;
 use super::{maintenance, sealed, trail_copies, ServeError};
@@ -36,6 +37,8 @@ pub(super) struct ServiceCore {
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// The audit sink's task, stopped after the trail's closing record.
     sink: Mutex<Option<trail_copies::SinkTask>>,
+    /// Failed handshakes since the last record of them (kept while sealed).
+    failed_handshakes: Arc<FailedHandshakes>,
 }
 
 impl ServiceCore {
@@ -59,6 +62,7 @@ impl ServiceCore {
             leases: OnceLock::new(),
             tasks: Mutex::new(Vec::new()),
             sink: Mutex::new(None),
+            failed_handshakes: Arc::default(),
         }
     }
 
@@ -72,6 +76,10 @@ impl ServiceCore {
 
     pub(super) fn app(&self) -> Option<Arc<App>> {
         self.app.get().cloned()
+    }
+
+    pub(super) fn failed_handshakes(&self) -> Arc<FailedHandshakes> {
+        Arc::clone(&self.failed_handshakes)
     }
 
     pub(super) fn tls(&self) -> &ReloadableTls {
@@ -149,6 +157,11 @@ impl ServiceCore {
             Duration::from_secs(config.audit.checkpoint_interval_s),
         ));
         tasks.push(spawn_settler(Arc::clone(&app), Arc::clone(&leases)));
+        tasks.push(spawn_failed_handshake_reports(
+            Arc::clone(&app),
+            Arc::clone(&self.failed_handshakes),
+            Duration::from_secs(config.audit.handshake_report_interval_s),
+        ));
         if let Some(sink) = sink {
             *self.sink.lock().unwrap_or_else(PoisonError::into_inner) =
                 Some(trail_copies::spawn_sink(Arc::clone(&app), sink));
@@ -175,6 +188,7 @@ impl ServiceCore {
     /// no trail is open).
     pub(super) async fn audit_stop(&self) {
         if let Some(app) = self.app() {
+            report_failed_handshakes(&app, &self.failed_handshakes).await;
             record_lifecycle(&app, Operation::ServiceStop, "audit trail closed: graceful stop").await;
             let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(sink) = sink {
@@ -235,6 +249,44 @@ fn spawn_checkpoints(app: Arc<App>, interval: Duration) -> JoinHandle<()> {
                 Ok(now) => last = now,
                 Err(e) => tracing::warn!(error = %e, "audit checkpoint failed"),
             }
+        }
+    })
+}
+
+/// Writes the failed handshakes counted since the last such record, if any
+/// (`failed_handshakes`). A failure to write keeps nothing: the counts
+/// are in the log line and the metrics.
+async fn report_failed_handshakes(app: &App, failures: &FailedHandshakes) {
+    let Some(report) = failures.take(crate::domain::time::now_ms()) else {
+        return;
+    };
+    if let Err(e) = app
+        .vault
+        .record_admin(
+            &Actor::local("listener"),
+            Operation::TlsHandshakeFailed,
+            Outcome::Denied,
+            &report.detail,
+        )
+        .await
+    {
+        tracing::error!(error = %e, detail = report.detail, "could not audit failed handshakes");
+    }
+}
+
+/// Records failed handshakes every `interval` (PCI DSS 10.2.1.4), on every
+/// node: each counts its own.
+fn spawn_failed_handshake_reports(
+    app: Arc<App>,
+    failures: Arc<FailedHandshakes>,
+    interval: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            report_failed_handshakes(&app, &failures).await;
         }
     })
 }

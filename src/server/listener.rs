@@ -113,6 +113,8 @@ pub struct Serving {
     pub tls: Arc<ReloadableTls>,
     pub metrics: Arc<Metrics>,
     pub limits: Limits,
+    /// Failed handshakes by source and cause, for the audit trail.
+    pub failed_handshakes: Arc<super::failed_handshakes::FailedHandshakes>,
 }
 
 /// A running accept loop; `stop` drains it.
@@ -197,6 +199,7 @@ async fn connection(
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
+    let failed_handshakes = Arc::clone(&serving.failed_handshakes);
     let metrics = serving.metrics;
     let mut handshake = Box::pin(acceptor.accept(tcp));
     let failure = tokio::select! {
@@ -222,6 +225,7 @@ async fn connection(
         Ok(tls) => tls,
         Err(reason) => {
             metrics.handshake_failed();
+            failed_handshakes.record(origin.ip(), &reason, crate::domain::time::now_ms());
             tracing::info!(%origin, %reason, "TLS handshake failed");
             // The place is free before the socket closes, so a client that
             // sees the close and reconnects at once finds it free.

@@ -3,6 +3,7 @@
 
 mod admission;
 mod core;
+pub mod failed_handshakes;
 mod hardening;
 mod leases;
 pub mod listener;
@@ -183,6 +184,7 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
             handshake: config.handshake_timeout(),
             lifetimes: lifetimes(&config.limits),
         },
+        failed_handshakes: core.failed_handshakes(),
     };
     let listening = listener::spawn(listener, serving).map_err(|e| ServeError::Listen {
         addr: config.listen,

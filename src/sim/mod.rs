@@ -102,6 +102,8 @@ pub async fn start(config: SimConfig) -> Result<RunningSim, SimError> {
             handshake: Duration::from_secs(5),
             lifetimes: crate::server::listener::Lifetimes::default(),
         },
+        // The simulator keeps no audit trail: counted and dropped.
+        failed_handshakes: Arc::default(),
     };
     let listen_err = |e: std::io::Error| SimError::Listen {
         addr: config.listen,

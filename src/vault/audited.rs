@@ -8,15 +8,8 @@ use super::{Vault, VaultError};
 use crate::audit::anchor::SignedAnchor;
 use crate::audit::{self, Actor, AuditRecord, ChainHead, ChainName, Entry, Outcome};
 use crate::domain::operation::Operation;
+pub(super) use crate::domain::time::now_ms;
 use crate::store::{Batch, Expect, Store};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-pub(super) fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
-}
 
 /// What an audited operation's record should say besides who and when.
 pub(crate) struct Audit<'a> {
