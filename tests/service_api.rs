@@ -501,3 +501,90 @@ async fn the_api_end_to_end_leaks_nothing() {
         }
     }
 }
+
+/// `DELETE /v1/cards/{card_ref}` as card-capture: the card and its tokens
+/// are gone (404 on both), the answer names the tokens deleted, a retry
+/// with the same key replays it, another key finds nothing; the
+/// orchestrator may not erase; every attempt is in the trail.
+#[tokio::test]
+async fn erasing_a_card_takes_its_tokens_with_it() {
+    let service = Service::start(Options::default());
+    let capture = service.client("card-capture");
+    let orchestrator = service.client("orchestrator");
+    let card = capture
+        .post_json(
+            "/v1/cards",
+            Some("erase-card"),
+            &json!({ "pan": "4000056655665556" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(card.status, 201, "{}", card.text());
+    let card_ref = card.json()["card_ref"].as_str().unwrap().to_owned();
+    let mut tokens = Vec::new();
+    for i in 0..2 {
+        let issued = orchestrator
+            .post_json(
+                "/v1/tokens",
+                Some(&format!("erase-token-{i}")),
+                &json!({ "card_ref": card_ref, "controls": controls(5) }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(issued.status, 201, "{}", issued.text());
+        tokens.push(issued.json()["token"].as_str().unwrap().to_owned());
+    }
+    let path = format!("/v1/cards/{card_ref}");
+    let denied = orchestrator
+        .send("DELETE", &path, &[("Idempotency-Key", "erase-denied")], None)
+        .await
+        .unwrap();
+    assert_eq!(denied.status, 403, "{}", denied.text());
+
+    let erased = capture
+        .send("DELETE", &path, &[("Idempotency-Key", "erase-1")], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (erased.status, erased.json()),
+        (200, json!({ "card_ref": card_ref, "tokens_deleted": 2 }))
+    );
+    let replay = capture
+        .send("DELETE", &path, &[("Idempotency-Key", "erase-1")], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (replay.status, replay.header("idempotent-replayed")),
+        (200, Some("true"))
+    );
+    let again = capture
+        .send("DELETE", &path, &[("Idempotency-Key", "erase-2")], None)
+        .await
+        .unwrap();
+    assert_eq!(again.status, 404, "{}", again.text());
+    assert_eq!(
+        orchestrator.get(&path).await.unwrap().status,
+        404,
+        "the card is gone"
+    );
+    for token in &tokens {
+        let read = orchestrator.get(&format!("/v1/tokens/{token}")).await.unwrap();
+        assert_eq!(read.status, 404, "{}", read.text());
+    }
+    let export = service.audit_export().await;
+    let erasures: Vec<Value> = export
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|r| r["operation"] == "card.erase" && r["object"] == json!(card_ref))
+        .collect();
+    let outcomes: Vec<&str> = erasures.iter().map(|r| r["outcome"].as_str().unwrap()).collect();
+    assert!(
+        outcomes.contains(&"denied") && outcomes.contains(&"success") && outcomes.contains(&"not_found"),
+        "{outcomes:?}"
+    );
+    assert!(
+        erasures.iter().any(|r| r["detail"] == "tokens_deleted=2"),
+        "{erasures:?}"
+    );
+    service.assert_audit_intact().await;
+}

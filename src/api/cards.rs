@@ -1,16 +1,18 @@
 //! POST /v1/cards, GET /v1/cards/{card_ref}, POST /v1/cards/{card_ref}/reveal
 
 use super::dto::{
-    CardResponse, CardsResponse, RevealRequest, RevealResponse, StoreCardRequest, StoreCardsRequest,
+    CardResponse, CardsResponse, ErasedCardResponse, RevealRequest, RevealResponse, StoreCardRequest,
+    StoreCardsRequest,
 };
 use super::idempotency::Answer;
-use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
+use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
 use super::query::{Query, Read, Reading};
 use super::{json, App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
+use crate::vault::card::ErasedCard;
 use crate::vault::StoredCard;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -123,6 +125,41 @@ impl Query for ReadCard {
         let card = input.app.vault.card(&input.caller.actor, &input.path).await?;
         Ok(CardResponse::from(card))
     }
+}
+
+pub(super) struct EraseCard;
+
+impl Mutation for EraseCard {
+    const OPERATION: Operation = Operation::CardErase;
+    type Path = CardRef;
+    type Body = NoBody;
+    type Done = ErasedCard;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<ErasedCard, Problem> {
+        Ok(input
+            .app
+            .vault
+            .erase_card(&input.caller.actor, &input.path)
+            .await?)
+    }
+
+    fn answer(erased: &ErasedCard) -> Result<Answer, Problem> {
+        Answer::json(
+            StatusCode::OK,
+            &ErasedCardResponse {
+                card_ref: erased.card_ref.to_string(),
+                tokens_deleted: erased.tokens_deleted,
+            },
+        )
+    }
+}
+
+/// Erases a card: its record, its duplicate-detection entry and every token of it, in one audited write (PCI DSS 3.2.1 disposal, PIPL deletion). Refused `409 card-in-use` while a token of it holds a payment in flight. A deleted token's number is never drawn again. Old bytes the store's files keep stay sealed under their data-key version, and become unrecoverable once that version is rotated, rewrapped and retired (SECURITY.md, "Erasure"). A retry with the same Idempotency-Key answers the first erasure.
+#[utoipa::path(delete, path = "/v1/cards/{card_ref}", tag = "cards",
+    params(("card_ref" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = ErasedCardResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn erase(request: Mutate<EraseCard>) -> Result<Response, Problem> {
+    request.run().await
 }
 
 pub(super) struct RevealCard;

@@ -36,6 +36,14 @@ pub struct CardsResponse {
     pub cards: Vec<CardResponse>,
 }
 
+/// What an erasure removed.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ErasedCardResponse {
+    pub card_ref: String,
+    /// Tokens of the card deleted with it (their numbers are never drawn again).
+    pub tokens_deleted: usize,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct CardResponse {
     pub card_ref: String,

@@ -31,6 +31,7 @@ use axum::http::StatusCode;
         RevealRequest,
         RevealResponse,
         crate::audit::AuditRecord,
+        ErasedCardResponse,
         crate::audit::anchor::SignedAnchor,
         crate::audit::anchor::AnchoredHead,
         AuditPage,

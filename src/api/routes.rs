@@ -19,6 +19,7 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(cards::store))
         .routes(routes!(cards::store_bulk))
         .routes(routes!(cards::read))
+        .routes(routes!(cards::erase))
         .routes(routes!(cards::reveal))
         .routes(routes!(tokens::list))
         .routes(routes!(identities::store))

@@ -93,12 +93,14 @@ pub enum Operation {
     /// certificates, protocol errors, time-outs), counted per source and
     /// cause over an interval: one record each interval there were any.
     TlsHandshakeFailed,
+    /// A card and its tokens erased (PCI DSS 3.2.1, PIPL deletion).
+    CardErase,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 57] = [
+    pub const ALL: [Operation; 58] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -155,6 +157,7 @@ impl Operation {
         Operation::KeyRotateAudit,
         Operation::KeyRotatePepper,
         Operation::TlsHandshakeFailed,
+        Operation::CardErase,
         Operation::LeaseTake,
     ];
 
@@ -216,6 +219,7 @@ impl Operation {
             Operation::KeyRotateAudit => "keys.rotate_audit",
             Operation::KeyRotatePepper => "keys.rotate_pepper",
             Operation::TlsHandshakeFailed => "tls.handshake_failed",
+            Operation::CardErase => "card.erase",
             Operation::LeaseTake => "lease.take",
         }
     }

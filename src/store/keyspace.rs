@@ -66,6 +66,11 @@ pub const CARD_FINGERPRINT: Family = Family::new("card-fp/", "vault", "PAN finge
 pub const IDENTITY: Family = Family::new("identity/", "vault", "identity records (sealed)");
 pub const TOKEN: Family = Family::new("token/", "vault", "payment tokens with controls and usage");
 pub const CARD_TOKEN: Family = Family::new("card-token/", "vault", "tokens of one card");
+pub const ERASED_TOKEN: Family = Family::new(
+    "token-erased/",
+    "vault",
+    "numbers of tokens deleted with their erased card, never drawn again",
+);
 pub const RESERVATION: Family =
     Family::new("reservation/", "vault", "reservations against a token's controls");
 pub const AGREEMENT: Family = Family::new("agreement/", "vault", "signed agreements (number sealed)");
@@ -111,7 +116,7 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 33] = [
+pub const ALL: [&Family; 34] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
@@ -125,6 +130,7 @@ pub const ALL: [&Family; 33] = [
     &IDENTITY,
     &TOKEN,
     &CARD_TOKEN,
+    &ERASED_TOKEN,
     &RESERVATION,
     &AGREEMENT,
     &PASSWORD,

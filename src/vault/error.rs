@@ -59,6 +59,8 @@ pub enum VaultError {
     PasswordNotSet,
     #[error("this user already has a payment password; change it instead")]
     PasswordAlreadySet,
+    #[error("{tokens} of this card's tokens hold a payment in flight; erase it once they are settled")]
+    CardInUse { tokens: usize },
 }
 
 impl From<crate::domain::random::RandomUnavailable> for VaultError {
@@ -146,6 +148,10 @@ impl VaultError {
                 "Payment password already set",
             )
             .at_field("password", "already_set"),
+            VaultError::CardInUse { .. } => {
+                ErrorCode::new(Class::Conflict, "card-in-use", "Card has a payment in flight")
+                    .at_field("card_ref", "in_flight")
+            }
             VaultError::KeyVersionCurrent { .. } => {
                 ErrorCode::new(Class::Conflict, "key-version-current", "Key version is current")
                     .at_field("version", "current")

@@ -52,6 +52,11 @@ pub(crate) fn card_token(card_ref: &CardRef, number: &TokenNumber) -> Vec<u8> {
     keyspace::CARD_TOKEN.key(format_args!("{card_ref}/{number}"))
 }
 
+/// A token number deleted with its erased card: never drawn again.
+pub(crate) fn erased_token(number: &TokenNumber) -> Vec<u8> {
+    keyspace::ERASED_TOKEN.key(number)
+}
+
 pub(crate) fn reservation(id: &ReservationId) -> Vec<u8> {
     keyspace::RESERVATION.key(id)
 }

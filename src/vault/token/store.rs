@@ -100,7 +100,7 @@ impl<S: Store> Vault<S> {
             )
             .into());
         }
-        let card = self.card_record(card_ref).await?;
+        let mut card = self.card_record(card_ref).await?;
         for _ in 0..MAX_DRAWS {
             let number = self.config.token_range.generate(usize::from(card.pan_length))?;
             let as_pan = self
@@ -119,6 +119,7 @@ impl<S: Store> Vault<S> {
             let mut batch = Batch::new();
             batch
                 .expect_absent(layout::token(&number))
+                .expect_absent(layout::erased_token(&number))
                 .expect_absent(layout::card_fingerprint(&as_pan.to_hex()))
                 .expect_equals(layout::card(card_ref), encode(&card)?)
                 .put(layout::token(&number), encode(&record)?)
@@ -128,9 +129,11 @@ impl<S: Store> Vault<S> {
             if self.commit_once(batch, &audit(&number)).await? {
                 return Ok(view);
             }
-            // Unless what the caller joined went stale, the drawn number
-            // was taken: draw again.
+            // Unless what the caller joined went stale, or the card was
+            // erased meanwhile, the drawn number was taken or the card
+            // record rewritten (a rewrap): draw again against it as it is.
             self.joined_still_hold(&joined_expects).await?;
+            card = self.card_record(card_ref).await?;
         }
         Err(VaultError::TokenSpaceExhausted)
     }
@@ -171,7 +174,10 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    async fn scan_card_tokens(&self, card_ref: &CardRef) -> Result<Vec<TokenNumber>, VaultError> {
+    pub(in crate::vault) async fn scan_card_tokens(
+        &self,
+        card_ref: &CardRef,
+    ) -> Result<Vec<TokenNumber>, VaultError> {
         self.card_record(card_ref).await?;
         let prefix = layout::card_tokens_prefix(card_ref);
         let mut out = Vec::new();

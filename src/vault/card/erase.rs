@@ -1,0 +1,204 @@
+//! Erasing a card (PCI DSS 3.2.1 disposal, PIPL deletion): its record, its
+//! fingerprint index entry and every token of it go in one audited write.
+//! Each token number is kept as a tombstone only, so it is never drawn
+//! again. What the store's files still hold of the deleted bytes (sled's
+//! old segments, PostgreSQL's WAL and dead rows) stays sealed under the
+//! data-key version it was written with; it becomes unrecoverable to the
+//! vault once that version is rotated away, rewrapped and retired
+//! (SECURITY.md, "Erasure").
+
+use super::store::PAN_FINGERPRINT;
+use crate::audit::Actor;
+use crate::domain::operation::Operation;
+use crate::domain::refs::CardRef;
+use crate::store::{Batch, Store};
+use crate::vault::audited::Audit;
+use crate::vault::retry::Retry;
+use crate::vault::{layout, Vault, VaultError};
+
+/// What an erasure removed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErasedCard {
+    pub card_ref: CardRef,
+    pub tokens_deleted: usize,
+}
+
+impl<S: Store> Vault<S> {
+    /// Erases `card_ref` and its tokens. Refused (`CardInUse`) while any
+    /// of its tokens holds a reservation (a payment in flight).
+    pub async fn erase_card(&self, actor: &Actor, card_ref: &CardRef) -> Result<ErasedCard, VaultError> {
+        let audit = Audit::new(actor, Operation::CardErase, Some(card_ref.to_string()));
+        let result = self.erase_card_inner(actor, card_ref).await;
+        self.audited(audit, result).await
+    }
+
+    async fn erase_card_inner(&self, actor: &Actor, card_ref: &CardRef) -> Result<ErasedCard, VaultError> {
+        let card_key = layout::card(card_ref);
+        let _one_writer_per_card = self.stripes.lock(&card_key).await;
+        let mut retry = Retry::new();
+        loop {
+            let raw = self
+                .store
+                .get(&card_key)
+                .await?
+                .ok_or(VaultError::NotFound { what: "card" })?;
+            let pan = self.open_pan(card_ref).await?;
+            let fingerprint = self
+                .keyring
+                .fingerprint_key()
+                .fingerprint(PAN_FINGERPRINT, pan.expose_digits().as_bytes());
+            drop(pan);
+            let mut batch = Batch::new();
+            batch
+                .expect_equals(card_key.clone(), raw)
+                .delete(card_key.clone())
+                .expect_equals(layout::card_fingerprint(&fingerprint.to_hex()), card_ref.as_str())
+                .delete(layout::card_fingerprint(&fingerprint.to_hex()));
+            let tokens = self.scan_card_tokens(card_ref).await?;
+            let mut in_flight = 0;
+            for number in &tokens {
+                let (record, raw) = self.token_record(number).await?;
+                if record.usage.uses_reserved > 0 {
+                    in_flight += 1;
+                }
+                batch
+                    .expect_equals(layout::token(number), raw)
+                    .delete(layout::token(number))
+                    .delete(layout::card_token(card_ref, number))
+                    // The tombstone links to nothing: the number only.
+                    .put(layout::erased_token(number), Vec::new());
+            }
+            if in_flight > 0 {
+                return Err(VaultError::CardInUse { tokens: in_flight });
+            }
+            let audit = Audit::new(actor, Operation::CardErase, Some(card_ref.to_string()))
+                .with_detail(format!("tokens_deleted={}", tokens.len()));
+            if self.try_commit(batch, &audit, &mut retry).await? {
+                return Ok(ErasedCard {
+                    card_ref: card_ref.clone(),
+                    tokens_deleted: tokens.len(),
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{ChannelId, Currency, MerchantId};
+    use crate::domain::time::Timestamp;
+    use crate::store::SledStore;
+    use crate::vault::crypto::aad::{Binding, RecordKind};
+    use crate::vault::keys::kek::Kek;
+    use crate::vault::records::{decode, CardRecord};
+    use crate::vault::token::{ControlsSpec, DomainControls, UseRequest};
+    use crate::vault::VaultConfig;
+
+    fn controls() -> DomainControls {
+        let now = Timestamp::now().seconds();
+        DomainControls::new(ControlsSpec {
+            max_uses: 5,
+            per_transaction_limit: 100,
+            cumulative_limit: 500,
+            currency: Currency::parse("CNY").unwrap(),
+            valid_from: Timestamp(now - 60),
+            valid_until: Timestamp(now + 3600),
+            channels: [ChannelId::parse("bank-a").unwrap()].into(),
+            merchants: None,
+        })
+        .unwrap()
+    }
+
+    /// A card with a token: erasure is refused while the token holds a
+    /// reservation, then takes the card, its index entry and its token in
+    /// one write (the same PAN stores anew, the token number is a
+    /// tombstone). A copy of the card's sealed PAN taken before still
+    /// opens under version 1 until that version is rotated, rewrapped and
+    /// retired; after that no key the vault holds opens it.
+    #[tokio::test]
+    async fn an_erased_card_is_gone_and_its_copied_ciphertext_dies_with_its_key_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
+            .await
+            .unwrap();
+        let me = Actor::local("test");
+        let card = vault.store_card(&me, "4242424242424242").await.unwrap().card_ref;
+        let other = vault.store_card(&me, "5555555555554444").await.unwrap().card_ref;
+        let token = vault
+            .issue_token(&me, &card, controls(), Timestamp::now())
+            .await
+            .unwrap()
+            .number;
+        let copied: CardRecord = decode(
+            &vault.store.get(&layout::card(&card)).await.unwrap().unwrap(),
+            "card",
+        )
+        .unwrap();
+
+        let request = UseRequest {
+            amount: 50,
+            currency: Currency::parse("CNY").unwrap(),
+            channel: ChannelId::parse("bank-a").unwrap(),
+            merchant: MerchantId::parse("M001").unwrap(),
+        };
+        let reservation = vault
+            .reserve(&me, &token, &request, Timestamp::now())
+            .await
+            .unwrap();
+        assert!(matches!(
+            vault.erase_card(&me, &card).await,
+            Err(VaultError::CardInUse { tokens: 1 })
+        ));
+        vault
+            .release_reservation(&me, &reservation.id, Timestamp::now())
+            .await
+            .unwrap();
+
+        let erased = vault.erase_card(&me, &card).await.unwrap();
+        assert_eq!(erased.tokens_deleted, 1);
+        assert!(matches!(
+            vault.card(&me, &card).await,
+            Err(VaultError::NotFound { what: "card" })
+        ));
+        assert!(matches!(
+            vault.token(&me, &token).await,
+            Err(VaultError::NotFound { what: "token" })
+        ));
+        assert!(vault
+            .store
+            .get(&layout::erased_token(&token))
+            .await
+            .unwrap()
+            .is_some());
+        assert!(matches!(
+            vault.erase_card(&me, &card).await,
+            Err(VaultError::NotFound { .. })
+        ));
+        let again = vault.store_card(&me, "4242424242424242").await.unwrap();
+        assert!(!again.already_stored && again.card_ref != card);
+
+        let binding = Binding {
+            kind: RecordKind::Card,
+            record_id: card.as_str(),
+            field: "pan",
+        };
+        assert!(
+            vault.keyring.open(&binding, &copied.pan).is_ok(),
+            "still version 1's"
+        );
+        vault.rotate_data_key(&me, "test").await.unwrap();
+        vault.start_rewrap(&me).await.unwrap();
+        while vault.rewrap_step(&me, 100).await.unwrap().is_some() {}
+        vault.retire_data_key(&me, 1).await.unwrap();
+        assert!(
+            vault.keyring.open(&binding, &copied.pan).is_err(),
+            "no key the vault holds opens it"
+        );
+        assert_eq!(
+            vault.open_pan(&other).await.unwrap().expose_digits(),
+            "5555555555554444"
+        );
+    }
+}
