@@ -505,7 +505,8 @@ async fn the_api_end_to_end_leaks_nothing() {
 /// `DELETE /v1/cards/{card_ref}` as card-capture: the card and its tokens
 /// are gone (404 on both), the answer names the tokens deleted, a retry
 /// with the same key replays it, another key finds nothing; the
-/// orchestrator may not erase; every attempt is in the trail.
+/// orchestrator may not erase; every attempt is in the trail. The same for
+/// an identity.
 #[tokio::test]
 async fn erasing_a_card_takes_its_tokens_with_it() {
     let service = Service::start(Options::default());
@@ -586,5 +587,35 @@ async fn erasing_a_card_takes_its_tokens_with_it() {
         erasures.iter().any(|r| r["detail"] == "tokens_deleted=2"),
         "{erasures:?}"
     );
+
+    // An identity: gone after its erasure, once.
+    let identity = capture
+        .post_json(
+            "/v1/identities",
+            Some("erase-identity"),
+            &json!({ "name": NAME, "id_number": "11010519491231002x", "phone": "13800138000" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(identity.status, 201, "{}", identity.text());
+    let identity_ref = identity.json()["identity_ref"].as_str().unwrap().to_owned();
+    let path = format!("/v1/identities/{identity_ref}");
+    let erased = capture
+        .send("DELETE", &path, &[("Idempotency-Key", "erase-identity-1")], None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (erased.status, erased.json()),
+        (200, json!({ "identity_ref": identity_ref }))
+    );
+    assert_eq!(orchestrator.get(&path).await.unwrap().status, 404);
+    let again = capture
+        .send("DELETE", &path, &[("Idempotency-Key", "erase-identity-2")], None)
+        .await
+        .unwrap();
+    assert_eq!(again.status, 404, "{}", again.text());
+    let export = service.audit_export().await;
+    assert!(!export.contains(NAME) && !export.contains("11010519491231002"));
+    assert!(export.contains("\"identity.erase\""));
     service.assert_audit_intact().await;
 }

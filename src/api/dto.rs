@@ -36,6 +36,12 @@ pub struct CardsResponse {
     pub cards: Vec<CardResponse>,
 }
 
+/// The identity an erasure removed.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ErasedIdentityResponse {
+    pub identity_ref: String,
+}
+
 /// What an erasure removed.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct ErasedCardResponse {

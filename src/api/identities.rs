@@ -1,8 +1,8 @@
 //! POST /v1/identities, GET /v1/identities/{identity_ref}
 
-use super::dto::{IdentityResponse, StoreIdentityRequest};
+use super::dto::{ErasedIdentityResponse, IdentityResponse, StoreIdentityRequest};
 use super::idempotency::Answer;
-use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
+use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
 use super::query::{Query, Read, Reading};
@@ -63,4 +63,39 @@ impl Query for ReadIdentity {
         let identity = input.app.vault.identity(&input.caller.actor, &input.path).await?;
         Ok(IdentityResponse::from(identity))
     }
+}
+
+pub(super) struct EraseIdentity;
+
+impl Mutation for EraseIdentity {
+    const OPERATION: Operation = Operation::IdentityErase;
+    type Path = IdentityRef;
+    type Body = NoBody;
+    type Done = IdentityRef;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<IdentityRef, Problem> {
+        input
+            .app
+            .vault
+            .erase_identity(&input.caller.actor, &input.path)
+            .await?;
+        Ok(input.path)
+    }
+
+    fn answer(erased: &IdentityRef) -> Result<Answer, Problem> {
+        Answer::json(
+            StatusCode::OK,
+            &ErasedIdentityResponse {
+                identity_ref: erased.to_string(),
+            },
+        )
+    }
+}
+
+/// Erases an identity's record: name, resident ID number and phone (PIPL deletion), audited. A binding to start or a payment password to change against it afterwards finds it gone (404). Old bytes the store's files keep die with their data-key version, as for cards (SECURITY.md, "Erasure"). A retry with the same Idempotency-Key answers the first erasure.
+#[utoipa::path(delete, path = "/v1/identities/{identity_ref}", tag = "identities",
+    params(("identity_ref" = String, Path), ("Idempotency-Key" = String, Header)),
+    responses((status = 200, body = ErasedIdentityResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn erase(request: Mutate<EraseIdentity>) -> Result<Response, Problem> {
+    request.run().await
 }

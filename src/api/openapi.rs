@@ -32,6 +32,7 @@ use axum::http::StatusCode;
         RevealResponse,
         crate::audit::AuditRecord,
         ErasedCardResponse,
+        ErasedIdentityResponse,
         crate::audit::anchor::SignedAnchor,
         crate::audit::anchor::AnchoredHead,
         AuditPage,

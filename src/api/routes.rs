@@ -24,6 +24,7 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(tokens::list))
         .routes(routes!(identities::store))
         .routes(routes!(identities::read))
+        .routes(routes!(identities::erase))
         .routes(routes!(tokens::issue))
         .routes(routes!(tokens::read))
         .routes(routes!(tokens::suspend))

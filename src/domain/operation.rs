@@ -95,12 +95,14 @@ pub enum Operation {
     TlsHandshakeFailed,
     /// A card and its tokens erased (PCI DSS 3.2.1, PIPL deletion).
     CardErase,
+    /// An identity's record erased (PIPL deletion).
+    IdentityErase,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 58] = [
+    pub const ALL: [Operation; 59] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -158,6 +160,7 @@ impl Operation {
         Operation::KeyRotatePepper,
         Operation::TlsHandshakeFailed,
         Operation::CardErase,
+        Operation::IdentityErase,
         Operation::LeaseTake,
     ];
 
@@ -220,6 +223,7 @@ impl Operation {
             Operation::KeyRotatePepper => "keys.rotate_pepper",
             Operation::TlsHandshakeFailed => "tls.handshake_failed",
             Operation::CardErase => "card.erase",
+            Operation::IdentityErase => "identity.erase",
             Operation::LeaseTake => "lease.take",
         }
     }
