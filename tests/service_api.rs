@@ -619,3 +619,37 @@ async fn erasing_a_card_takes_its_tokens_with_it() {
     assert!(export.contains("\"identity.erase\""));
     service.assert_audit_intact().await;
 }
+
+/// Retention: with `[cards] retention_s = 1`, a card left idle is erased by
+/// the sweep, audited by `local:retention`.
+#[tokio::test]
+async fn an_idle_card_is_erased_by_retention() {
+    let service = Service::start(Options {
+        extra_config: "[cards]\nretention_s = 1\nretention_check_interval_s = 1\n".to_owned(),
+        ..Options::default()
+    });
+    let capture = service.client("card-capture");
+    let card = capture
+        .post_json(
+            "/v1/cards",
+            Some("retained"),
+            &json!({ "pan": "4000056655665556" }),
+        )
+        .await
+        .unwrap();
+    assert_eq!(card.status, 201, "{}", card.text());
+    let path = format!("/v1/cards/{}", card.json()["card_ref"].as_str().unwrap());
+    let orchestrator = service.client("orchestrator");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while orchestrator.get(&path).await.unwrap().status != 404 {
+        assert!(std::time::Instant::now() < deadline, "the idle card is erased");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let export = service.audit_export().await;
+    assert!(
+        export
+            .lines()
+            .any(|l| l.contains("\"card.erase\"") && l.contains("\"local:retention\"")),
+        "{export}"
+    );
+}

@@ -177,6 +177,7 @@ impl ServiceConfig {
         self.store.check()?;
         self.kek.check()?;
         self.audit.check()?;
+        self.cards.check()?;
         self.gateway.check()?;
         self.binding.check()?;
         self.payment.check()?;

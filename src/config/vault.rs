@@ -166,6 +166,14 @@ pub struct CardsSection {
     pub luhn_exempt_prefixes: Vec<String>,
     /// Token BIN range. Default 810000-819999.
     pub token_bin_range: String,
+    /// Retention (PCI DSS 3.2.1): a card stored this long ago whose tokens
+    /// have all been idle as long (none used, changed or holding a
+    /// payment) is erased with them, audited by `local:retention`.
+    /// Default 0: kept until erased by hand.
+    pub retention_s: u64,
+    /// How often the retention sweep looks (one node at a time). Default
+    /// 3600 s (1 to 86400).
+    pub retention_check_interval_s: u64,
 }
 
 impl Default for CardsSection {
@@ -174,6 +182,18 @@ impl Default for CardsSection {
             bin_table: None,
             luhn_exempt_prefixes: Vec::new(),
             token_bin_range: DEFAULT_TOKEN_BIN_RANGE.to_owned(),
+            retention_s: 0,
+            retention_check_interval_s: 3600,
         }
+    }
+}
+
+impl CardsSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        within(
+            "cards.retention_check_interval_s",
+            self.retention_check_interval_s,
+            1..=86_400,
+        )
     }
 }

@@ -10,6 +10,7 @@ use crate::api::{self, App, Metrics};
 use crate::audit::{Actor, Outcome};
 use crate::config::ServiceConfig;
 use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
 use crate::orchestration::Orchestrator;
 use crate::policy::PolicySet;
 use crate::store::Backend;
@@ -157,6 +158,14 @@ impl ServiceCore {
             Duration::from_secs(config.audit.checkpoint_interval_s),
         ));
         tasks.push(spawn_settler(Arc::clone(&app), Arc::clone(&leases)));
+        if config.cards.retention_s > 0 {
+            tasks.push(spawn_retention(
+                Arc::clone(&app),
+                Arc::clone(&leases),
+                Duration::from_secs(config.cards.retention_s),
+                Duration::from_secs(config.cards.retention_check_interval_s),
+            ));
+        }
         tasks.push(spawn_failed_handshake_reports(
             Arc::clone(&app),
             Arc::clone(&self.failed_handshakes),
@@ -287,6 +296,34 @@ fn spawn_failed_handshake_reports(
         loop {
             tick.tick().await;
             report_failed_handshakes(&app, &failures).await;
+        }
+    })
+}
+
+/// Erases cards idle for `retention` every `interval` (PCI DSS 3.2.1), as
+/// `local:retention`, on the node that holds the task's lease.
+fn spawn_retention(
+    app: Arc<App>,
+    leases: Arc<Leases>,
+    retention: Duration,
+    interval: Duration,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let actor = Actor::local("retention");
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !leases.holds(Task::Retention) {
+                continue;
+            }
+            let retention_s = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+            let cutoff = Timestamp(Timestamp::now().seconds().saturating_sub(retention_s));
+            match app.vault.erase_cards_idle_since(&actor, cutoff).await {
+                Ok(0) => {}
+                Ok(erased) => tracing::info!(erased, "retention: idle cards erased"),
+                Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+            }
         }
     })
 }

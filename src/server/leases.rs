@@ -27,14 +27,16 @@ pub(super) enum Task {
     IdempotencySweep = 1,
     KeyMaintenance = 2,
     AuditAnchor = 3,
+    Retention = 4,
 }
 
 impl Task {
-    const ALL: [Task; 4] = [
+    const ALL: [Task; 5] = [
         Task::Settler,
         Task::IdempotencySweep,
         Task::KeyMaintenance,
         Task::AuditAnchor,
+        Task::Retention,
     ];
 
     fn lease_name(self) -> &'static str {
@@ -43,6 +45,7 @@ impl Task {
             Task::IdempotencySweep => "task/idempotency-sweep",
             Task::KeyMaintenance => "task/key-maintenance",
             Task::AuditAnchor => "task/audit-anchor",
+            Task::Retention => "task/retention",
         }
     }
 }

@@ -11,10 +11,15 @@ use super::store::PAN_FINGERPRINT;
 use crate::audit::Actor;
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
+use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
 use crate::vault::audited::Audit;
+use crate::vault::records::{decode, CardRecord};
 use crate::vault::retry::Retry;
 use crate::vault::{layout, Vault, VaultError};
+
+/// Cards read per page by the retention sweep.
+const RETENTION_PAGE: usize = 256;
 
 /// What an erasure removed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +35,51 @@ impl<S: Store> Vault<S> {
         let audit = Audit::new(actor, Operation::CardErase, Some(card_ref.to_string()));
         let result = self.erase_card_inner(actor, card_ref).await;
         self.audited(audit, result).await
+    }
+
+    /// Retention: erases (as `actor`) every card stored before `cutoff`
+    /// whose tokens were all last changed before it and hold no payment.
+    /// Each erasure is audited like one by hand. Returns how many.
+    pub async fn erase_cards_idle_since(
+        &self,
+        actor: &Actor,
+        cutoff: Timestamp,
+    ) -> Result<usize, VaultError> {
+        let mut erased = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self
+                .store
+                .scan_prefix(layout::CARD_PREFIX, after.as_deref(), RETENTION_PAGE)
+                .await?;
+            for (_, value) in &page {
+                let card: CardRecord = decode(value, "card")?;
+                if card.created_at < cutoff && self.tokens_idle_since(&card.card_ref, cutoff).await? {
+                    match self.erase_card(actor, &card.card_ref).await {
+                        Ok(_) => erased += 1,
+                        // Used or erased meanwhile: kept, or gone already.
+                        Err(VaultError::CardInUse { .. } | VaultError::NotFound { .. }) => {}
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == RETENTION_PAGE => after = Some(key.clone()),
+                _ => return Ok(erased),
+            }
+        }
+    }
+
+    /// Whether every token of `card_ref` was last changed before `cutoff`
+    /// and holds no reservation.
+    async fn tokens_idle_since(&self, card_ref: &CardRef, cutoff: Timestamp) -> Result<bool, VaultError> {
+        for number in self.scan_card_tokens(card_ref).await? {
+            let (token, _) = self.token_record(&number).await?;
+            if token.updated_at >= cutoff || token.usage.uses_reserved > 0 {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     async fn erase_card_inner(&self, actor: &Actor, card_ref: &CardRef) -> Result<ErasedCard, VaultError> {
@@ -87,11 +137,9 @@ impl<S: Store> Vault<S> {
 mod tests {
     use super::*;
     use crate::domain::ids::{ChannelId, Currency, MerchantId};
-    use crate::domain::time::Timestamp;
     use crate::store::SledStore;
     use crate::vault::crypto::aad::{Binding, RecordKind};
     use crate::vault::keys::kek::Kek;
-    use crate::vault::records::{decode, CardRecord};
     use crate::vault::token::{ControlsSpec, DomainControls, UseRequest};
     use crate::vault::VaultConfig;
 
@@ -200,5 +248,38 @@ mod tests {
             vault.open_pan(&other).await.unwrap().expose_digits(),
             "5555555555554444"
         );
+    }
+
+    /// Retention erases a card stored before the cut-off whose tokens are
+    /// idle since; it keeps a card stored after it and a card whose token
+    /// changed after it. Each erasure is audited by the sweep's actor.
+    #[tokio::test]
+    async fn retention_erases_only_cards_idle_since_the_cut_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
+        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
+            .await
+            .unwrap();
+        let me = Actor::local("test");
+        let idle = vault.store_card(&me, "4242424242424242").await.unwrap().card_ref;
+        let used = vault.store_card(&me, "5555555555554444").await.unwrap().card_ref;
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        let cutoff = Timestamp::now();
+        vault.issue_token(&me, &used, controls(), cutoff).await.unwrap();
+        let fresh = vault.store_card(&me, "4000056655665556").await.unwrap().card_ref;
+
+        let sweep = Actor::local("retention");
+        assert_eq!(vault.erase_cards_idle_since(&sweep, cutoff).await.unwrap(), 1);
+        assert!(matches!(
+            vault.card(&me, &idle).await,
+            Err(VaultError::NotFound { .. })
+        ));
+        assert!(vault.card(&me, &used).await.is_ok());
+        assert!(vault.card(&me, &fresh).await.is_ok());
+        let trail = vault.audit_export(&me).await.unwrap();
+        let erasures: Vec<_> = trail.iter().filter(|r| r.operation == "card.erase").collect();
+        assert_eq!(erasures.len(), 1);
+        assert_eq!(erasures[0].identity, "local:retention");
+        assert_eq!(erasures[0].object.as_deref(), Some(idle.as_str()));
     }
 }
