@@ -92,12 +92,11 @@ impl<V> Joined<V> for Alone {
 #[cfg(test)]
 mod tests {
     use super::Joined;
-    use crate::domain::ids::{ChannelId, Currency};
     use crate::domain::time::Timestamp;
-    use crate::store::{Batch, SledStore, Store};
-    use crate::vault::keys::kek::Kek;
-    use crate::vault::token::{ControlsSpec, DomainControls, TokenView};
-    use crate::vault::{StoredCard, Vault, VaultConfig, VaultError};
+    use crate::store::{Batch, Store};
+    use crate::vault::test_vault::{controls, fresh};
+    use crate::vault::token::TokenView;
+    use crate::vault::{StoredCard, VaultError};
 
     /// Joins a precondition that `key` is absent, as an idempotency record does.
     struct Unclaimed(Vec<u8>);
@@ -112,32 +111,13 @@ mod tests {
         }
     }
 
-    fn controls() -> DomainControls {
-        let now = Timestamp::now().seconds();
-        DomainControls::new(ControlsSpec {
-            max_uses: 1,
-            per_transaction_limit: 100,
-            cumulative_limit: 100,
-            currency: Currency::parse("CNY").unwrap(),
-            valid_from: Timestamp(now - 60),
-            valid_until: Timestamp(now + 3600),
-            channels: [ChannelId::parse("bank-a").unwrap()].into(),
-            merchants: None,
-        })
-        .unwrap()
-    }
-
     /// Another writer (another node) took the joined key first: the
     /// operation stops at once with `JoinedStale`, writes nothing, and does
     /// not burn its retries (a token issue would otherwise redraw numbers
     /// until the token space counted as exhausted).
     #[tokio::test]
     async fn a_joined_precondition_taken_by_another_writer_stops_the_operation() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
-            .await
-            .unwrap();
+        let (_dir, vault) = fresh().await;
         let actor = crate::audit::Actor::local("test");
         let card = vault.store_card(&actor, "4242424242424242").await.unwrap();
 
@@ -151,7 +131,7 @@ mod tests {
         let stored: Result<StoredCard, _> = vault.store_card_joined(&actor, "4000056655665556", &taken).await;
         assert!(matches!(stored, Err(VaultError::JoinedStale)), "{stored:?}");
         let issued: Result<TokenView, _> = vault
-            .issue_token_joined(&actor, &card.card_ref, controls(), Timestamp::now(), &taken)
+            .issue_token_joined(&actor, &card.card_ref, controls(1), Timestamp::now(), &taken)
             .await;
         assert!(matches!(issued, Err(VaultError::JoinedStale)), "{issued:?}");
         let repeat = vault.store_card(&actor, "4000056655665556").await.unwrap();

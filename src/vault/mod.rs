@@ -27,6 +27,8 @@ mod read_flushes;
 mod records;
 mod retry;
 mod settings;
+#[cfg(test)]
+mod test_vault;
 pub mod token;
 mod view;
 

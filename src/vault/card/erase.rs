@@ -137,26 +137,9 @@ impl<S: Store> Vault<S> {
 mod tests {
     use super::*;
     use crate::domain::ids::{ChannelId, Currency, MerchantId};
-    use crate::store::SledStore;
     use crate::vault::crypto::aad::{Binding, RecordKind};
-    use crate::vault::keys::kek::Kek;
-    use crate::vault::token::{ControlsSpec, DomainControls, UseRequest};
-    use crate::vault::VaultConfig;
-
-    fn controls() -> DomainControls {
-        let now = Timestamp::now().seconds();
-        DomainControls::new(ControlsSpec {
-            max_uses: 5,
-            per_transaction_limit: 100,
-            cumulative_limit: 500,
-            currency: Currency::parse("CNY").unwrap(),
-            valid_from: Timestamp(now - 60),
-            valid_until: Timestamp(now + 3600),
-            channels: [ChannelId::parse("bank-a").unwrap()].into(),
-            merchants: None,
-        })
-        .unwrap()
-    }
+    use crate::vault::test_vault::{controls, fresh};
+    use crate::vault::token::UseRequest;
 
     /// A card with a token: erasure is refused while the token holds a
     /// reservation, then takes the card, its index entry and its token in
@@ -166,16 +149,12 @@ mod tests {
     /// retired; after that no key the vault holds opens it.
     #[tokio::test]
     async fn an_erased_card_is_gone_and_its_copied_ciphertext_dies_with_its_key_version() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
-            .await
-            .unwrap();
+        let (_dir, vault) = fresh().await;
         let me = Actor::local("test");
         let card = vault.store_card(&me, "4242424242424242").await.unwrap().card_ref;
         let other = vault.store_card(&me, "5555555555554444").await.unwrap().card_ref;
         let token = vault
-            .issue_token(&me, &card, controls(), Timestamp::now())
+            .issue_token(&me, &card, controls(5), Timestamp::now())
             .await
             .unwrap()
             .number;
@@ -255,17 +234,13 @@ mod tests {
     /// changed after it. Each erasure is audited by the sweep's actor.
     #[tokio::test]
     async fn retention_erases_only_cards_idle_since_the_cut_off() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
-            .await
-            .unwrap();
+        let (_dir, vault) = fresh().await;
         let me = Actor::local("test");
         let idle = vault.store_card(&me, "4242424242424242").await.unwrap().card_ref;
         let used = vault.store_card(&me, "5555555555554444").await.unwrap().card_ref;
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
         let cutoff = Timestamp::now();
-        vault.issue_token(&me, &used, controls(), cutoff).await.unwrap();
+        vault.issue_token(&me, &used, controls(5), cutoff).await.unwrap();
         let fresh = vault.store_card(&me, "4000056655665556").await.unwrap().card_ref;
 
         let sweep = Actor::local("retention");

@@ -223,17 +223,10 @@ fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::SledStore;
-    use crate::vault::keys::kek::Kek;
-    use crate::vault::{Vault, VaultConfig};
 
     #[tokio::test]
     async fn stored_pan_opens_only_for_its_own_record() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path()).unwrap();
-        let vault = Vault::open(store, Kek::generate().unwrap(), VaultConfig::embedded().unwrap())
-            .await
-            .unwrap();
+        let (_dir, vault) = crate::vault::test_vault::fresh().await;
         let actor = crate::audit::Actor::local("test");
         let visa = vault.store_card(&actor, "4242-4242-4242-4242").await.unwrap();
         let up = vault.store_card(&actor, "6205500000000000004").await.unwrap();
