@@ -8,6 +8,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+mod atomic_file;
 pub mod audit;
 pub mod channel;
 pub mod cli;

@@ -307,3 +307,30 @@ async fn readiness_follows_the_stores_writes_and_recovers() {
     writes_again(&vault, "after").await;
     vault.ping().await.unwrap();
 }
+
+/// An audit key rotation is one write with its rotation record. Refused
+/// by the store, it leaves no version behind, here or in the store, and
+/// the next rotation makes version 2; applied but unacknowledged, the
+/// vault takes the version from the store and writes on. The chain
+/// verifies after both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_audit_key_rotation_that_fails_leaves_the_chain_writable_and_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (vault, faults, _) = open_faulty(dir.path()).await;
+    faults.arm(Fault::FailApply, 1);
+    assert!(vault.rotate_audit_key(&actor()).await.is_err());
+    assert_eq!(vault.key_report().await.unwrap().audit_key_version, 1);
+    writes_again(&vault, "after a refused rotation").await;
+    assert_eq!(vault.rotate_audit_key(&actor()).await.unwrap(), 2);
+
+    faults.arm(Fault::FailAfterApply, 1);
+    assert!(vault.rotate_audit_key(&actor()).await.is_err());
+    assert_eq!(
+        vault.key_report().await.unwrap().audit_key_version,
+        3,
+        "it applied"
+    );
+    writes_again(&vault, "after an unacknowledged rotation").await;
+    let report = vault.audit_verify(&actor()).await.unwrap();
+    assert!(report.intact(), "{:?}", report.first_break());
+}

@@ -94,35 +94,42 @@ pub async fn status(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<
     Ok(Json(report_view(&app, report)))
 }
 
-/// The answer to a rotation: the new version, now current.
-fn version_created(version: u32) -> Result<Answer, Problem> {
-    Answer::json(
-        StatusCode::CREATED,
-        &KeyVersionResponse {
-            version,
-            state: "current".to_owned(),
-        },
-    )
-}
+/// A key rotation: the data key, the audit key or the pepper gets a new
+/// version (`WHICH`); the answer is that version, now current.
+pub(super) struct RotateKey<const WHICH: u8>;
 
-pub(super) struct RotateDataKey;
+const DATA_KEY: u8 = 0;
+const AUDIT_KEY: u8 = 1;
+const PEPPER: u8 = 2;
 
-impl Mutation for RotateDataKey {
-    const OPERATION: Operation = Operation::KeyRotate;
+impl<const WHICH: u8> Mutation for RotateKey<WHICH> {
+    const OPERATION: Operation = match WHICH {
+        DATA_KEY => Operation::KeyRotate,
+        AUDIT_KEY => Operation::KeyRotateAudit,
+        _ => Operation::KeyRotatePepper,
+    };
     type Path = NoPath;
     type Body = NoBody;
     type Done = u32;
 
     async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<u32, Problem> {
-        Ok(input
-            .app
-            .vault
-            .rotate_data_key(&input.caller.actor, "requested")
-            .await?)
+        let (vault, actor) = (&input.app.vault, &input.caller.actor);
+        let version = match WHICH {
+            DATA_KEY => vault.rotate_data_key(actor, "requested").await,
+            AUDIT_KEY => vault.rotate_audit_key(actor).await,
+            _ => vault.rotate_pepper(actor).await,
+        };
+        Ok(version?)
     }
 
     fn answer(version: &u32) -> Result<Answer, Problem> {
-        version_created(*version)
+        Answer::json(
+            StatusCode::CREATED,
+            &KeyVersionResponse {
+                version: *version,
+                state: "current".to_owned(),
+            },
+        )
     }
 }
 
@@ -131,57 +138,23 @@ impl Mutation for RotateDataKey {
 #[utoipa::path(post, path = "/v1/admin/keys/rotate", tag = "keys",
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
-pub(super) async fn rotate(request: Mutate<RotateDataKey>) -> Result<Response, Problem> {
+pub(super) async fn rotate(request: Mutate<RotateKey<DATA_KEY>>) -> Result<Response, Problem> {
     request.run().await
-}
-
-pub(super) struct RotateAuditKey;
-
-impl Mutation for RotateAuditKey {
-    const OPERATION: Operation = Operation::KeyRotateAudit;
-    type Path = NoPath;
-    type Body = NoBody;
-    type Done = u32;
-
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<u32, Problem> {
-        Ok(input.app.vault.rotate_audit_key(&input.caller.actor).await?)
-    }
-
-    fn answer(version: &u32) -> Result<Answer, Problem> {
-        version_created(*version)
-    }
 }
 
 /// Adds an audit key version; this node's chain moves to it at the rotation's own record (the first MACed with it), every other node's within `audit.checkpoint_interval_s`. Older versions are kept to verify the records written under them; `audit verify` follows each chain's version record by record and refuses a record MACed with a version its chain had left.
 #[utoipa::path(post, path = "/v1/admin/keys/audit/rotate", tag = "keys",
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
-pub(super) async fn rotate_audit(request: Mutate<RotateAuditKey>) -> Result<Response, Problem> {
+pub(super) async fn rotate_audit(request: Mutate<RotateKey<AUDIT_KEY>>) -> Result<Response, Problem> {
     request.run().await
-}
-
-pub(super) struct RotatePepper;
-
-impl Mutation for RotatePepper {
-    const OPERATION: Operation = Operation::KeyRotatePepper;
-    type Path = NoPath;
-    type Body = NoBody;
-    type Done = u32;
-
-    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<u32, Problem> {
-        Ok(input.app.vault.rotate_pepper(&input.caller.actor).await?)
-    }
-
-    fn answer(version: &u32) -> Result<Answer, Problem> {
-        version_created(*version)
-    }
 }
 
 /// Adds a pepper version for payment-password hashes: new passwords are hashed with it at once, and each stored password moves to it at its next successful check (the hash names its version as its PHC `keyid`). `GET /v1/admin/keys` shows how many passwords each version still holds.
 #[utoipa::path(post, path = "/v1/admin/keys/pepper/rotate", tag = "keys",
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
-pub(super) async fn rotate_pepper(request: Mutate<RotatePepper>) -> Result<Response, Problem> {
+pub(super) async fn rotate_pepper(request: Mutate<RotateKey<PEPPER>>) -> Result<Response, Problem> {
     request.run().await
 }
 

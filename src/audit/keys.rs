@@ -36,6 +36,15 @@ impl AuditKeys {
             .or_insert_with(|| Arc::new(key));
     }
 
+    /// Drops a version that never reached the store (its rotation lost a
+    /// race); the stored one of that number is loaded in its place.
+    pub(crate) fn forget(&self, version: u32) {
+        self.keys
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&version);
+    }
+
     pub fn newest(&self) -> u32 {
         self.keys
             .read()

@@ -4,6 +4,7 @@
 
 use super::failed_handshakes::FailedHandshakes;
 use super::leases::{Leases, Task};
+use super::period::Period;
 use super::settings::LayerSettings;
 use super::{maintenance, sealed, trail_copies, ServeError};
 use crate::api::{self, App, Metrics};
@@ -242,11 +243,10 @@ async fn record_lifecycle(app: &App, operation: Operation, detail: &str) {
 fn spawn_checkpoints(app: Arc<App>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = crate::audit::Actor::local("audit-checkpoint");
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = Period::every(interval);
         let mut last = None;
         loop {
-            tick.tick().await;
+            period.next().await;
             match app.vault.follow_audit_key(&actor).await {
                 Ok(Some(version)) => {
                     tracing::info!(version, "this node's audit chain moved to the newest audit key")
@@ -291,10 +291,9 @@ fn spawn_failed_handshake_reports(
     interval: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = Period::every(interval);
         loop {
-            tick.tick().await;
+            period.next().await;
             report_failed_handshakes(&app, &failures).await;
         }
     })
@@ -310,13 +309,9 @@ fn spawn_retention(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = Actor::local("retention");
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = Period::every(interval).under_lease(leases, Task::Retention);
         loop {
-            tick.tick().await;
-            if !leases.holds(Task::Retention) {
-                continue;
-            }
+            period.next().await;
             let retention_s = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
             let cutoff = Timestamp(Timestamp::now().seconds().saturating_sub(retention_s));
             match app.vault.erase_cards_idle_since(&actor, cutoff).await {
@@ -333,13 +328,9 @@ fn spawn_retention(
 fn spawn_idempotency_sweep(app: Arc<App>, leases: Arc<Leases>, interval: Duration) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = crate::audit::Actor::local("idempotency-sweep");
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = Period::every(interval).under_lease(leases, Task::IdempotencySweep);
         loop {
-            tick.tick().await;
-            if !leases.holds(Task::IdempotencySweep) {
-                continue;
-            }
+            period.next().await;
             match app.sweep_idempotency(&actor).await {
                 Ok(pass) => {
                     app.metrics.idempotency_swept(pass.scanned, pass.swept);
@@ -358,13 +349,10 @@ fn spawn_idempotency_sweep(app: Arc<App>, leases: Arc<Leases>, interval: Duratio
 fn spawn_settler(app: Arc<App>, leases: Arc<Leases>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = crate::audit::Actor::local("settler");
-        let mut tick = tokio::time::interval(app.orchestrator.payments.poll_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period =
+            Period::every(app.orchestrator.payments.poll_interval).under_lease(leases, Task::Settler);
         loop {
-            tick.tick().await;
-            if !leases.holds(Task::Settler) {
-                continue;
-            }
+            period.next().await;
             match app.orchestrator.settle_open(&app.vault, &actor).await {
                 Ok(pass) => {
                     let settled: Vec<&'static str> = pass.settled.iter().map(|s| s.as_str()).collect();

@@ -13,7 +13,8 @@ use std::sync::{Mutex, PoisonError};
 /// sources are counted together as `others`.
 const MAX_SOURCES: usize = 256;
 
-/// Why a handshake failed, from the error rustls (or the listener) gave.
+/// Why a handshake failed: read from rustls's typed error, or the
+/// listener's own time-out and shedding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Cause {
     NoCertificate,
@@ -27,25 +28,20 @@ pub enum Cause {
 }
 
 impl Cause {
-    pub fn of(reason: &str) -> Cause {
-        let reason = reason.to_ascii_lowercase();
-        let has = |needle: &str| reason.contains(needle);
-        if has("shed") {
-            Cause::Shed
-        } else if has("timed out") {
-            Cause::TimedOut
-        } else if has("revoked") {
-            Cause::Revoked
-        } else if has("expired") {
-            Cause::Expired
-        } else if has("unknownissuer") || has("unknown issuer") {
-            Cause::UnknownIssuer
-        } else if has("no certificate") || has("nocertificate") {
-            Cause::NoCertificate
-        } else if has("certificate") {
-            Cause::BadCertificate
-        } else {
-            Cause::Protocol
+    /// The cause of a failed TLS accept: the rustls error inside the I/O
+    /// error when there is one; anything else (a reset, bad bytes) is
+    /// the protocol's.
+    pub fn of(error: &std::io::Error) -> Cause {
+        use rustls::{CertificateError, Error};
+        match error.get_ref().and_then(|inner| inner.downcast_ref::<Error>()) {
+            Some(Error::NoCertificatesPresented) => Cause::NoCertificate,
+            Some(Error::InvalidCertificate(certificate)) => match certificate {
+                CertificateError::Revoked => Cause::Revoked,
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => Cause::Expired,
+                CertificateError::UnknownIssuer => Cause::UnknownIssuer,
+                _ => Cause::BadCertificate,
+            },
+            _ => Cause::Protocol,
         }
     }
 
@@ -84,8 +80,7 @@ pub struct Report {
 }
 
 impl FailedHandshakes {
-    pub fn record(&self, source: IpAddr, reason: &str, at_ms: i64) {
-        let cause = Cause::of(reason);
+    pub fn record(&self, source: IpAddr, cause: Cause, at_ms: i64) {
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         counts.total += 1;
         counts.first_ms.get_or_insert(at_ms);
@@ -133,17 +128,36 @@ mod tests {
 
     #[test]
     fn causes_are_read_from_the_errors_rustls_gives() {
-        for (reason, cause) in [
-            ("peer sent no certificates", Cause::NoCertificate),
-            ("invalid peer certificate: UnknownIssuer", Cause::UnknownIssuer),
-            ("invalid peer certificate: certificate expired: verification time 1, but certificate is not valid after 0", Cause::Expired),
-            ("invalid peer certificate: Revoked", Cause::Revoked),
-            ("invalid peer certificate: BadSignature", Cause::BadCertificate),
-            ("timed out", Cause::TimedOut),
-            ("shed: the handshake budget was full and this was the oldest", Cause::Shed),
-            ("peer is incompatible: Tls12NotOffered", Cause::Protocol),
+        use rustls::{CertificateError, Error, PeerIncompatible};
+        let io = |e: Error| std::io::Error::new(std::io::ErrorKind::InvalidData, e);
+        for (error, cause) in [
+            (io(Error::NoCertificatesPresented), Cause::NoCertificate),
+            (
+                io(Error::InvalidCertificate(CertificateError::UnknownIssuer)),
+                Cause::UnknownIssuer,
+            ),
+            (
+                io(Error::InvalidCertificate(CertificateError::Expired)),
+                Cause::Expired,
+            ),
+            (
+                io(Error::InvalidCertificate(CertificateError::Revoked)),
+                Cause::Revoked,
+            ),
+            (
+                io(Error::InvalidCertificate(CertificateError::BadSignature)),
+                Cause::BadCertificate,
+            ),
+            (
+                io(Error::PeerIncompatible(PeerIncompatible::Tls12NotOffered)),
+                Cause::Protocol,
+            ),
+            (
+                std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+                Cause::Protocol,
+            ),
         ] {
-            assert_eq!(Cause::of(reason), cause, "{reason}");
+            assert_eq!(Cause::of(&error), cause, "{error}");
         }
     }
 
@@ -152,10 +166,10 @@ mod tests {
         let failed = FailedHandshakes::default();
         let a: IpAddr = "10.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        failed.record(a, "timed out", 5);
-        failed.record(a, "timed out", 6);
-        failed.record(a, "peer sent no certificates", 7);
-        failed.record(b, "invalid peer certificate: Revoked", 8);
+        failed.record(a, Cause::TimedOut, 5);
+        failed.record(a, Cause::TimedOut, 6);
+        failed.record(a, Cause::NoCertificate, 7);
+        failed.record(b, Cause::Revoked, 8);
         let report = failed.take(9).unwrap();
         assert_eq!(report.total, 4);
         assert_eq!(
@@ -169,7 +183,7 @@ mod tests {
     fn sources_past_the_bound_are_counted_together() {
         let failed = FailedHandshakes::default();
         for i in 0..(MAX_SOURCES as u32 + 10) {
-            failed.record(IpAddr::from(i.to_be_bytes()), "timed out", 1);
+            failed.record(IpAddr::from(i.to_be_bytes()), Cause::TimedOut, 1);
         }
         let report = failed.take(2).unwrap();
         assert_eq!(report.total, MAX_SOURCES as u64 + 10);

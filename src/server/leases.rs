@@ -150,10 +150,9 @@ impl Leases {
             if !self.shared {
                 return;
             }
-            let mut tick = tokio::time::interval(self.ttl / 3);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut period = super::period::Period::every(self.ttl / 3);
             loop {
-                tick.tick().await;
+                period.next().await;
                 self.keep_all(&app.vault).await;
             }
         })

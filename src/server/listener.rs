@@ -3,6 +3,7 @@
 //! identity fixed per connection, HTTP/1.1 and HTTP/2, graceful drain.
 
 use super::admission::{Admission, Refused, Ticket};
+use super::failed_handshakes::Cause;
 use super::standing::Standing;
 use crate::api::{Metrics, Peer};
 use crate::tls::{Identity, IdentityError, ReloadableTls};
@@ -205,10 +206,10 @@ async fn connection(
     let failure = tokio::select! {
         outcome = tokio::time::timeout(serving.limits.handshake, &mut handshake) => match outcome {
             Ok(Ok(tls)) => Ok(tls),
-            Ok(Err(e)) => Err(e.to_string()),
-            Err(_) => Err("timed out".to_owned()),
+            Ok(Err(e)) => Err((Cause::of(&e), e.to_string())),
+            Err(_) => Err((Cause::TimedOut, "timed out".to_owned())),
         },
-        _ = &mut ticket.shed => Err("shed: the handshake budget was full and this was the oldest".to_owned()),
+        _ = &mut ticket.shed => Err((Cause::Shed, "shed: the handshake budget was full and this was the oldest".to_owned())),
     };
     // Authenticated (or not): out of the handshake budget either way, and
     // into the connection cap if there is room.
@@ -223,9 +224,9 @@ async fn connection(
     }
     let tls = match failure {
         Ok(tls) => tls,
-        Err(reason) => {
+        Err((cause, reason)) => {
             metrics.handshake_failed();
-            failed_handshakes.record(origin.ip(), &reason, crate::domain::time::now_ms());
+            failed_handshakes.record(origin.ip(), cause, crate::domain::time::now_ms());
             tracing::info!(%origin, %reason, "TLS handshake failed");
             // The place is free before the socket closes, so a client that
             // sees the close and reconnects at once finds it free.

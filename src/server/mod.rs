@@ -8,6 +8,7 @@ mod hardening;
 mod leases;
 pub mod listener;
 mod maintenance;
+mod period;
 mod sealed;
 pub mod settings;
 mod standing;

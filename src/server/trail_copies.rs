@@ -3,6 +3,7 @@
 //! this node's records to a file as they commit.
 
 use super::leases::{Leases, Task};
+use super::period::Period;
 use crate::api::App;
 use crate::audit::anchor::SignedAnchor;
 use crate::audit::{Actor, Sink};
@@ -16,23 +17,13 @@ use tokio::task::JoinHandle;
 const SINK_RETRY: Duration = Duration::from_secs(1);
 
 /// Writes `anchor` into `dir` as `anchor-<signed_at_ms>-<node>.json`,
-/// whole or not at all (a temporary file, flushed, then renamed, then the
-/// folder flushed), and returns the file's path.
+/// whole or not at all, and returns the file's path.
 pub fn write_anchor(dir: &Path, anchor: &SignedAnchor) -> std::io::Result<PathBuf> {
     let signer = anchor.signed_by.as_deref().unwrap_or("unnamed");
-    let name = format!("anchor-{:013}-{signer}.json", anchor.signed_at_ms);
-    let path = dir.join(&name);
-    let temporary = dir.join(format!(".{name}.partial"));
+    let path = dir.join(format!("anchor-{:013}-{signer}.json", anchor.signed_at_ms));
     let mut text = serde_json::to_vec_pretty(anchor).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&temporary, &path)?;
-    std::fs::File::open(dir)?.sync_all()?;
+    crate::atomic_file::write(&path, &text, 0o644)?;
     Ok(path)
 }
 
@@ -46,13 +37,9 @@ pub(super) fn spawn_anchors(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let actor = Actor::local("audit-anchor");
-        let mut tick = tokio::time::interval(interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut period = Period::every(interval).under_lease(leases, Task::AuditAnchor);
         loop {
-            tick.tick().await;
-            if !leases.holds(Task::AuditAnchor) {
-                continue;
-            }
+            period.next().await;
             let anchor = match app.vault.audit_anchor(&actor).await {
                 Ok(anchor) => anchor,
                 Err(e) => {

@@ -136,9 +136,11 @@ impl PkiLayout {
         let public_path = self.bank_sim_signing_public();
         let pem = key.public_key().to_pem();
         if std::fs::read_to_string(&public_path).ok().as_deref() != Some(pem.as_str()) {
-            std::fs::write(&public_path, pem).map_err(|e| SigningKeyError::Io {
-                path: public_path.display().to_string(),
-                reason: e.to_string(),
+            crate::atomic_file::write(&public_path, pem.as_bytes(), 0o644).map_err(|e| {
+                SigningKeyError::Io {
+                    path: public_path.display().to_string(),
+                    reason: e.to_string(),
+                }
             })?;
         }
         Ok(key)

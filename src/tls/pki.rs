@@ -9,9 +9,6 @@ use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, ExtendedKeyUsagePurpose,
     IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, RevokedCertParams, SanType, SerialNumber,
 };
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use super::layout::{PkiLayout, BANK_SIM, ROLES, SERVICE_CLIENTS, TRUST_DOMAIN};
@@ -68,27 +65,14 @@ fn serial() -> Result<SerialNumber, PkiError> {
     Ok(SerialNumber::from_slice(&bytes))
 }
 
-/// Written beside `path` and renamed over it, so a reader (a reload, a
-/// bank simulator starting) sees the old file or the new one, never half.
+/// Whole or not at all, so a reader (a reload, a bank simulator
+/// starting) sees the old file or the new one, never half.
 fn write(path: &Path, contents: &str, private: bool) -> Result<(), PkiError> {
-    let err = |e: std::io::Error| PkiError::Write {
+    let mode = if private { 0o600 } else { 0o644 };
+    crate::atomic_file::write(path, contents.as_bytes(), mode).map_err(|e| PkiError::Write {
         path: path.to_owned(),
         reason: e.to_string(),
-    };
-    let mode = if private { 0o600 } else { 0o644 };
-    let mut staged = path.as_os_str().to_owned();
-    staged.push(format!(".{}.tmp", std::process::id()));
-    let staged = std::path::PathBuf::from(staged);
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&staged)
-        .map_err(err)?;
-    file.write_all(contents.as_bytes()).map_err(err)?;
-    file.sync_all().map_err(err)?;
-    std::fs::rename(&staged, path).map_err(err)
+    })
 }
 
 fn read(path: &Path) -> Result<String, PkiError> {

@@ -7,13 +7,14 @@ use crate::audit::{Actor, Outcome};
 use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
-use crate::vault::crypto::aad::{Binding, RecordKind};
+use crate::vault::crypto::aad::RecordKind;
 use crate::vault::crypto::CryptoError;
 use crate::vault::keys::kek::Kek;
 use crate::vault::keys::rewrap::RewrapProgress;
 use crate::vault::keys::shares::Manifest;
 use crate::vault::keys::versioned;
 use crate::vault::records::{decode, encode, CustodyRecord, DataKeyRecord, FingerprintKeyRecord};
+use crate::vault::retry::Retry;
 use crate::vault::{keys, layout, Vault, VaultError};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -277,32 +278,43 @@ impl<S: Store> Vault<S> {
         })
     }
 
-    /// Moves the audit key to a new version: made and stored (wrapped by
-    /// the KEK), then this node's chain moves to it at its rotation record,
-    /// the first record MACed with it. Other nodes' chains follow within
+    /// Moves the audit key to a new version: stored (wrapped by the KEK)
+    /// in one write with this node's rotation record, the first record
+    /// MACed with it. Other nodes' chains follow within
     /// `audit.checkpoint_interval_s` (`follow_audit_key`). Old versions are
     /// kept: they verify the records written under them.
     pub async fn rotate_audit_key(&self, actor: &Actor) -> Result<u32, VaultError> {
         let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
         let kek = self.kek();
         let keys = &self.audit.keys;
-        let newest = versioned::load_new_audit_keys(&*self.store, &kek, keys).await?;
-        if let Some(raw) = versioned::AUDIT_KEY
-            .create(&*self.store, &kek, newest + 1)
-            .await?
-        {
-            keys.add(newest + 1, crate::audit::AuditKey::new(raw));
+        let mut retry = Retry::new();
+        loop {
+            let version = versioned::load_new_audit_keys(&*self.store, &kek, keys).await? + 1;
+            let (batch, raw) = versioned::AUDIT_KEY.new_version(&kek, version)?;
+            // The rotation record is sealed with it, so it is held first.
+            keys.add(version, crate::audit::AuditKey::new(raw));
+            let detail = crate::audit::audit_key_rotation_detail(version);
+            let committed = self
+                .commit_with_audit(
+                    batch,
+                    actor,
+                    Operation::KeyRotateAudit,
+                    None,
+                    Outcome::Success,
+                    Some(detail),
+                )
+                .await;
+            if let Ok(true) = committed {
+                return Ok(version);
+            }
+            // Not stored here: another node stored this version first, or
+            // the write failed (and may have applied). The store says
+            // which key of this number, if any, the chain may be at.
+            keys.forget(version);
+            versioned::load_new_audit_keys(&*self.store, &kek, keys).await?;
+            committed?;
+            retry.after_conflict().await?;
         }
-        // Made here, or by another node's rotation at the same moment.
-        let version = versioned::load_new_audit_keys(&*self.store, &kek, keys).await?;
-        self.record_admin(
-            actor,
-            Operation::KeyRotateAudit,
-            Outcome::Success,
-            &crate::audit::audit_key_rotation_detail(version),
-        )
-        .await?;
-        Ok(version)
     }
 
     /// Adds a pepper version: new passwords are hashed with it at once
@@ -311,23 +323,30 @@ impl<S: Store> Vault<S> {
     /// hash names them (`KeyReport::passwords_per_pepper`).
     pub async fn rotate_pepper(&self, actor: &Actor) -> Result<u32, VaultError> {
         let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
-        let newest = self.load_new_peppers().await?;
-        if let Some(raw) = versioned::PEPPER
-            .create(&*self.store, &self.kek(), newest + 1)
-            .await?
-        {
-            self.peppers.add(newest + 1, raw);
+        let mut retry = Retry::new();
+        loop {
+            let version = self.load_new_peppers().await? + 1;
+            let (batch, raw) = versioned::PEPPER.new_version(&self.kek(), version)?;
+            let detail = format!(
+                "pepper version {version}: new hashes use it; each password moves to it at its next successful check"
+            );
+            if self
+                .commit_with_audit(
+                    batch,
+                    actor,
+                    Operation::KeyRotatePepper,
+                    None,
+                    Outcome::Success,
+                    Some(detail),
+                )
+                .await?
+            {
+                self.peppers.add(version, raw);
+                return Ok(version);
+            }
+            // Another node stored this version first: go past it.
+            retry.after_conflict().await?;
         }
-        // Made here, or by another node's rotation at the same moment.
-        let version = self.load_new_peppers().await?;
-        self.record_admin(
-            actor,
-            Operation::KeyRotatePepper,
-            Outcome::Success,
-            &format!("pepper version {version}: new hashes use it; each password moves to it at its next successful check"),
-        )
-        .await?;
-        Ok(version)
     }
 
     /// Moves this node's chain to the newest audit key version in the
@@ -389,11 +408,7 @@ impl<S: Store> Vault<S> {
             };
             let mut record: FingerprintKeyRecord = decode(&stored, "wrapped key")?;
             let id = record.version.to_string();
-            let binding = Binding {
-                kind,
-                record_id: &id,
-                field: "key",
-            };
+            let binding = keys::data_keys::secret_binding(kind, &id);
             let raw = old.unwrap(&binding, &record.wrapped)?;
             record.wrapped = next.wrap(&binding, &raw)?;
             record.kek_version = next.version();

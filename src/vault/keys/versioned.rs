@@ -8,7 +8,7 @@ use super::data_keys::{load_or_create_secret, random_key, secret_binding, SECRET
 use super::kek::Kek;
 use crate::audit::{AuditKey, AuditKeys};
 use crate::domain::time::Timestamp;
-use crate::store::{Batch, CommitError, Store};
+use crate::store::{Batch, Store};
 use crate::vault::crypto::aad::RecordKind;
 use crate::vault::records::{decode, encode, FingerprintKeyRecord};
 use crate::vault::{layout, VaultError};
@@ -88,14 +88,14 @@ impl Versioned {
         }
     }
 
-    /// Version `version`, made and stored wrapped; `None` when another
-    /// rotation made that version first.
-    pub(in crate::vault) async fn create<S: Store>(
+    /// A new version `version`: the raw secret, and the batch that stores
+    /// it wrapped on condition that no other rotation made that version
+    /// first (the caller commits it with its audit record).
+    pub(in crate::vault) fn new_version(
         &self,
-        store: &S,
         kek: &Kek,
         version: u32,
-    ) -> Result<Option<SecretBox<[u8; 32]>>, VaultError> {
+    ) -> Result<(Batch, SecretBox<[u8; 32]>), VaultError> {
         let raw = random_key()?;
         let id = version.to_string();
         let record = FingerprintKeyRecord {
@@ -107,11 +107,7 @@ impl Versioned {
         let key = self.key(version);
         let mut batch = Batch::new();
         batch.expect_absent(key.clone()).put(key, encode(&record)?);
-        match store.commit(batch).await {
-            Ok(()) => Ok(Some(raw)),
-            Err(CommitError::Conflict) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        Ok((batch, raw))
     }
 }
 
