@@ -280,6 +280,86 @@ async fn a_trail_cut_back_with_its_head_rewound_is_caught_by_a_signed_checkpoint
     );
 }
 
+/// The anchor key rotates: anchors signed before and after both verify
+/// against the vault's versions (the default) and against both pinned
+/// public keys; pinned to the old key alone, the new anchor is refused by
+/// name. The rotation is audited with the new public key.
+#[tokio::test]
+async fn anchors_signed_before_and_after_an_anchor_key_rotation_both_verify() {
+    let mut service = Service::start(Options::default());
+    store_cards(&service, 200, 1).await;
+    let auditor = service.client("auditor");
+    let mut files = Vec::new();
+    for round in 0..2 {
+        if round == 1 {
+            let r = service
+                .client("key-admin")
+                .post_empty("/v1/admin/keys/anchor/rotate", "rotate-anchor")
+                .await
+                .unwrap();
+            assert_eq!(r.status, 201, "{}", r.text());
+            assert_eq!(r.json()["version"], 2);
+        }
+        let r = auditor
+            .post_empty("/v1/audit/anchors", &format!("anchor-{round}"))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", r.text());
+        let file = service.dir.path().join(format!("anchor-{round}.json"));
+        std::fs::write(&file, r.text()).unwrap();
+        files.push(file);
+    }
+    service.kill();
+    let (code, all) = cli(&service, &["audit", "anchor-key", "--all"]);
+    assert_eq!(code, 0, "{all}");
+    let pems: Vec<String> = all
+        .split_inclusive("-----END PUBLIC KEY-----")
+        .map(|p| p.trim().to_owned())
+        .filter(|p| !p.is_empty())
+        .collect();
+    assert_eq!(pems.len(), 2, "{all}");
+    let (_, newest) = cli(&service, &["audit", "anchor-key"]);
+    assert_eq!(newest.trim(), pems[1], "anchor-key prints the newest");
+    let pinned: Vec<std::path::PathBuf> = pems
+        .iter()
+        .enumerate()
+        .map(|(i, pem)| {
+            let path = service.dir.path().join(format!("anchor-v{}.pem", i + 1));
+            std::fs::write(&path, pem).unwrap();
+            path
+        })
+        .collect();
+    let checkpoints: Vec<&str> = files
+        .iter()
+        .flat_map(|f| ["--checkpoint", f.to_str().unwrap()])
+        .collect();
+    let both_keys: Vec<&str> = pinned
+        .iter()
+        .flat_map(|p| ["--anchor-key", p.to_str().unwrap()])
+        .collect();
+    for keys in [Vec::new(), both_keys] {
+        let args = [&["audit", "verify"][..], &checkpoints, &keys].concat();
+        let (code, out) = cli(&service, &args);
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("2 signed checkpoint(s) checked"), "{out}");
+    }
+    let old_only = ["--anchor-key", pinned[0].to_str().unwrap()];
+    let args = [&["audit", "verify"][..], &checkpoints, &old_only].concat();
+    let (code, out) = cli(&service, &args);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("CHECKPOINT REFUSED") && out.contains("anchor-1.json"),
+        "{out}"
+    );
+    let (_, export) = cli(&service, &["audit", "export"]);
+    assert!(
+        export
+            .lines()
+            .any(|l| l.contains("\"keys.rotate_anchor\"") && l.contains("anchor key version 2")),
+        "{export}"
+    );
+}
+
 /// The sink's lines are the export's lines, byte for byte, and stay so
 /// across a restart (no record twice, none missing); metrics show it is
 /// caught up.

@@ -623,12 +623,38 @@ async fn erasing_a_card_takes_its_tokens_with_it() {
 /// Retention: with `[cards] retention_s = 1`, a card left idle is erased by
 /// the sweep, audited by `local:retention`.
 #[tokio::test]
-async fn an_idle_card_is_erased_by_retention() {
+async fn an_idle_card_and_an_unheld_identity_are_erased_by_retention() {
     let service = Service::start(Options {
-        extra_config: "[cards]\nretention_s = 1\nretention_check_interval_s = 1\n".to_owned(),
+        extra_config:
+            "[cards]\nretention_s = 1\nretention_check_interval_s = 1\n[identities]\nretention_s = 1\n"
+                .to_owned(),
         ..Options::default()
     });
     let capture = service.client("card-capture");
+    // Two identities: one a payment password is set against (held, so it
+    // stays), one never used (erased).
+    let mut identities = Vec::new();
+    for key in ["kept-identity", "idle-identity"] {
+        let identity = capture
+            .post_json(
+                "/v1/identities",
+                Some(key),
+                &json!({ "name": NAME, "id_number": "11010519491231002x", "phone": "13800138000" }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(identity.status, 201, "{}", identity.text());
+        identities.push(identity.json()["identity_ref"].as_str().unwrap().to_owned());
+    }
+    let held = capture
+        .post_json(
+            "/v1/payment-passwords",
+            Some("hold-identity"),
+            &json!({ "user_id": "retained-user", "identity_ref": identities[0], "password": "580317" }),
+        )
+        .await
+        .unwrap();
+    assert!(held.status < 300, "{}", held.text());
     let card = capture
         .post_json(
             "/v1/cards",
@@ -645,11 +671,34 @@ async fn an_idle_card_is_erased_by_retention() {
         assert!(std::time::Instant::now() < deadline, "the idle card is erased");
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
+    let idle = format!("/v1/identities/{}", identities[1]);
+    while orchestrator.get(&idle).await.unwrap().status != 404 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unheld identity is erased"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // Several sweeps later the held one is still there.
+    tokio::time::sleep(std::time::Duration::from_millis(2_500)).await;
+    let kept = orchestrator
+        .get(&format!("/v1/identities/{}", identities[0]))
+        .await
+        .unwrap();
+    assert_eq!(kept.status, 200, "{}", kept.text());
     let export = service.audit_export().await;
+    for (operation, object) in [("card.erase", None), ("identity.erase", Some(&identities[1]))] {
+        assert!(
+            export.lines().any(|l| l.contains(&format!("\"{operation}\""))
+                && l.contains("\"local:retention\"")
+                && object.is_none_or(|o| l.contains(o.as_str()))),
+            "{operation}: {export}"
+        );
+    }
     assert!(
-        export
+        !export
             .lines()
-            .any(|l| l.contains("\"card.erase\"") && l.contains("\"local:retention\"")),
-        "{export}"
+            .any(|l| l.contains("\"identity.erase\"") && l.contains(identities[0].as_str())),
+        "the held identity was never erased"
     );
 }

@@ -267,3 +267,87 @@ async fn retiring_on_one_node_while_the_other_writes_strands_nothing() {
         }
     }
 }
+
+/// Node B stores new cards and stores again ones stored before, without
+/// pause, while node A rotates the PAN fingerprint key and rewraps every
+/// card to it. No write fails; every PAN stored again, on either node and
+/// under either version, is found as the card it already is (B learns of
+/// the rotation only when its first write under version 1 is fenced out);
+/// afterwards every card is indexed under version 2, only version 2 is
+/// looked up, and an erased card's entry goes with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fingerprint_rotation_under_traffic_keeps_every_duplicate_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = common::backend_in(dir.path()).await;
+    let kek = || Kek::from_dev_file(&dir.path().join("dev-kek.hex")).unwrap();
+    let vault_a = Arc::new(Vault::open(store.clone(), kek(), named("a")).await.unwrap());
+    let vault_b = Arc::new(Vault::open(store, kek(), named("b")).await.unwrap());
+    let me = actor();
+    let mut before = Vec::new();
+    for n in 0..20 {
+        let pan = common::random_pan(9_000 + n);
+        before.push((pan.clone(), vault_a.store_card(&me, &pan).await.unwrap().card_ref));
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let (vault_b, stop, before) = (Arc::clone(&vault_b), Arc::clone(&stop), before.clone());
+        tokio::spawn(async move {
+            let mut cards = Vec::new();
+            let mut n = 0u64;
+            while !stop.load(Ordering::SeqCst) {
+                let pan = common::random_pan(9_100 + n);
+                let card = vault_b.store_card(&actor(), &pan).await.expect("B's write");
+                assert!(!card.already_stored, "a new PAN found as stored");
+                let (old_pan, old_ref) = &before[n as usize % before.len()];
+                let again = vault_b.store_card(&actor(), old_pan).await.expect("B's write");
+                assert!(again.already_stored, "a stored PAN stored again");
+                assert_eq!(&again.card_ref, old_ref);
+                cards.push((pan, card.card_ref));
+                n += 1;
+            }
+            cards
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(vault_a.rotate_fingerprint_key(&me).await.unwrap(), 2);
+    // A card A stores now is indexed under version 2 only; B finds it.
+    let late_pan = common::random_pan(9_999);
+    let late = vault_a.store_card(&me, &late_pan).await.unwrap();
+    let again = vault_b.store_card(&me, &late_pan).await.unwrap();
+    assert!(again.already_stored && again.card_ref == late.card_ref);
+    vault_a.start_rewrap(&me).await.unwrap();
+    while let Some(p) = vault_a.rewrap_step(&me, 16).await.unwrap() {
+        if p.finished_at.is_some() {
+            break;
+        }
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    stop.store(true, Ordering::SeqCst);
+    let cards = writer.await.unwrap();
+    assert!(cards.len() > 10, "B kept writing: {}", cards.len());
+
+    let report = vault_a.key_report().await.unwrap();
+    let total = (before.len() + cards.len() + 1) as u64;
+    assert_eq!(report.fingerprint_version, 2);
+    assert_eq!(report.fingerprint_floor, 2, "the rewrap raised the floor");
+    assert_eq!(
+        report.cards_per_fingerprint,
+        [(2, total)].into(),
+        "each PAN stored once, all under version 2"
+    );
+    let trail = vault_a.audit_export(&me).await.unwrap();
+    assert!(
+        trail.iter().any(|r| r.operation == "keys.rotate_fingerprint"),
+        "the rotation is audited"
+    );
+    for (pan, card_ref) in before.iter().chain(&cards) {
+        for vault in [&vault_a, &vault_b] {
+            let again = vault.store_card(&me, pan).await.unwrap();
+            assert!(again.already_stored && &again.card_ref == card_ref, "{pan}");
+        }
+    }
+    // Erasing a card moved to version 2 takes its entry: the PAN is new again.
+    let (pan, card_ref) = &before[0];
+    vault_b.erase_card(&me, card_ref).await.unwrap();
+    assert!(!vault_a.store_card(&me, pan).await.unwrap().already_stored);
+}

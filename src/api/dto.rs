@@ -384,6 +384,20 @@ pub struct KeyStatusResponse {
     pub pepper_version: u32,
     /// Stored payment passwords per pepper version their hash names.
     pub passwords_per_pepper: Vec<PepperView>,
+    /// The PAN fingerprint version new cards are indexed under
+    /// (`POST /v1/admin/keys/fingerprint/rotate`).
+    pub fingerprint_version: u32,
+    /// The oldest fingerprint version a card may still be indexed under:
+    /// a PAN is looked up under every version from it to the newest.
+    pub fingerprint_floor: u32,
+    /// Stored cards per fingerprint version (`keys rewrap` moves them to the newest).
+    pub cards_per_fingerprint: Vec<FingerprintVersionView>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct FingerprintVersionView {
+    pub version: u32,
+    pub cards: u64,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

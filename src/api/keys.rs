@@ -3,7 +3,8 @@
 //! served by the sealed router, `server::sealed`.)
 
 use super::dto::{
-    CustodyView, DataKeyView, KeyStatusResponse, KeyVersionResponse, PepperView, RewrapView, SealStatus,
+    CustodyView, DataKeyView, FingerprintVersionView, KeyStatusResponse, KeyVersionResponse, PepperView,
+    RewrapView, SealStatus,
 };
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, NoBody, Remembering};
@@ -60,6 +61,16 @@ fn report_view(app: &App, report: KeyReport) -> KeyStatusResponse {
                 passwords: *passwords,
             })
             .collect(),
+        fingerprint_version: report.fingerprint_version,
+        fingerprint_floor: report.fingerprint_floor,
+        cards_per_fingerprint: report
+            .cards_per_fingerprint
+            .iter()
+            .map(|(version, cards)| FingerprintVersionView {
+                version: *version,
+                cards: *cards,
+            })
+            .collect(),
         share_set: report.custody.map(|m| CustodyView {
             set_id: m.set_id,
             threshold: m.threshold,
@@ -94,19 +105,24 @@ pub async fn status(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<
     Ok(Json(report_view(&app, report)))
 }
 
-/// A key rotation: the data key, the audit key or the pepper gets a new
-/// version (`WHICH`); the answer is that version, now current.
+/// A key rotation: the data key, the audit key, the pepper or the PAN
+/// fingerprint key gets a new version (`WHICH`); the answer is that
+/// version, now current.
 pub(super) struct RotateKey<const WHICH: u8>;
 
 const DATA_KEY: u8 = 0;
 const AUDIT_KEY: u8 = 1;
 const PEPPER: u8 = 2;
+const FINGERPRINT: u8 = 3;
+const ANCHOR: u8 = 4;
 
 impl<const WHICH: u8> Mutation for RotateKey<WHICH> {
     const OPERATION: Operation = match WHICH {
         DATA_KEY => Operation::KeyRotate,
         AUDIT_KEY => Operation::KeyRotateAudit,
-        _ => Operation::KeyRotatePepper,
+        PEPPER => Operation::KeyRotatePepper,
+        FINGERPRINT => Operation::KeyRotateFingerprint,
+        _ => Operation::KeyRotateAnchor,
     };
     type Path = NoPath;
     type Body = NoBody;
@@ -117,7 +133,9 @@ impl<const WHICH: u8> Mutation for RotateKey<WHICH> {
         let version = match WHICH {
             DATA_KEY => vault.rotate_data_key(actor, "requested").await,
             AUDIT_KEY => vault.rotate_audit_key(actor).await,
-            _ => vault.rotate_pepper(actor).await,
+            PEPPER => vault.rotate_pepper(actor).await,
+            FINGERPRINT => vault.rotate_fingerprint_key(actor).await,
+            _ => vault.rotate_anchor_key(actor).await,
         };
         Ok(version?)
     }
@@ -155,6 +173,22 @@ pub(super) async fn rotate_audit(request: Mutate<RotateKey<AUDIT_KEY>>) -> Resul
     params(("Idempotency-Key" = String, Header)),
     responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
 pub(super) async fn rotate_pepper(request: Mutate<RotateKey<PEPPER>>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+/// Adds a PAN fingerprint key version: new cards are indexed under it at once, `keys rewrap` moves every stored card's index entry to it, and meanwhile a PAN is looked up under every version still in use, so a duplicate is found whichever version indexed it. `GET /v1/admin/keys` counts the cards per version. Request digests (idempotency, one-time codes) keep a key of their own and are not affected.
+#[utoipa::path(post, path = "/v1/admin/keys/fingerprint/rotate", tag = "keys",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
+pub(super) async fn rotate_fingerprint(request: Mutate<RotateKey<FINGERPRINT>>) -> Result<Response, Problem> {
+    request.run().await
+}
+
+/// Adds a signing key version for audit anchors: anchors are signed with it from now on (other nodes take it up at their next anchor). Anchors signed before keep verifying against the public key they name, which auditors pin with `tokenvault audit anchor-key --all`; the rotation's audit record names the new public key.
+#[utoipa::path(post, path = "/v1/admin/keys/anchor/rotate", tag = "keys",
+    params(("Idempotency-Key" = String, Header)),
+    responses((status = 201, body = KeyVersionResponse), (status = 403, body = Problem)))]
+pub(super) async fn rotate_anchor(request: Mutate<RotateKey<ANCHOR>>) -> Result<Response, Problem> {
     request.run().await
 }
 

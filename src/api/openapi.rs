@@ -64,6 +64,7 @@ use axum::http::StatusCode;
         KeyStatusResponse,
         KeyVersionResponse,
         PepperView,
+        FingerprintVersionView,
     ))
 )]
 pub struct ApiDoc;

@@ -54,6 +54,8 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(keys::rotate))
         .routes(routes!(keys::rotate_audit))
         .routes(routes!(keys::rotate_pepper))
+        .routes(routes!(keys::rotate_fingerprint))
+        .routes(routes!(keys::rotate_anchor))
         .routes(routes!(keys::rewrap))
         .routes(routes!(keys::retire))
         .routes(routes!(keys::rotate_kek))

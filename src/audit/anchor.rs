@@ -140,6 +140,23 @@ impl SignedAnchor {
         Ok(anchor)
     }
 
+    /// Checks the signature against whichever of `trusted` (the keys the
+    /// auditor pinned: every version, after a rotation) the anchor names.
+    pub fn verify_any(&self, trusted: &[AnchorPublicKey]) -> Result<(), AnchorError> {
+        let found = AnchorPublicKey::from_hex(&self.public_key)?;
+        match trusted.iter().find(|key| **key == found) {
+            Some(key) => self.verify(key),
+            None => Err(AnchorError::OtherKey {
+                found: found.to_hex(),
+                trusted: trusted
+                    .iter()
+                    .map(AnchorPublicKey::to_hex)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
     /// Checks the signature against `trusted`, the key the auditor pinned.
     pub fn verify(&self, trusted: &AnchorPublicKey) -> Result<(), AnchorError> {
         let found = AnchorPublicKey::from_hex(&self.public_key)?;

@@ -30,14 +30,14 @@ fn open(config_path: Option<&Path>) -> Result<(tokio::runtime::Runtime, Vault<Ba
 
 /// The checkpoints in `files`, each parsed and its signature checked
 /// against `trusted`; the first that fails names its file.
-fn read_checkpoints(files: &[PathBuf], trusted: &AnchorPublicKey) -> Result<Vec<SignedAnchor>, String> {
+fn read_checkpoints(files: &[PathBuf], trusted: &[AnchorPublicKey]) -> Result<Vec<SignedAnchor>, String> {
     files
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
             let anchor = SignedAnchor::parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             anchor
-                .verify(trusted)
+                .verify_any(trusted)
                 .map_err(|e| format!("CHECKPOINT REFUSED: {}: {e}", path.display()))?;
             Ok(anchor)
         })
@@ -47,15 +47,23 @@ fn read_checkpoints(files: &[PathBuf], trusted: &AnchorPublicKey) -> Result<Vec<
 pub(super) fn verify(
     config_path: Option<&Path>,
     checkpoints: &[PathBuf],
-    anchor_key: Option<&Path>,
+    anchor_keys: &[PathBuf],
 ) -> Result<Report, String> {
     let (runtime, vault) = open(config_path)?;
-    let trusted = match anchor_key {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-            AnchorPublicKey::from_pem(&text).map_err(|e| format!("{}: {e}", path.display()))?
-        }
-        None => vault.anchor_public_key(),
+    let trusted = if anchor_keys.is_empty() {
+        vault
+            .anchor_public_keys()
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect()
+    } else {
+        anchor_keys
+            .iter()
+            .map(|path| {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                AnchorPublicKey::from_pem(&text).map_err(|e| format!("{}: {e}", path.display()))
+            })
+            .collect::<Result<Vec<_>, _>>()?
     };
     let anchors = match read_checkpoints(checkpoints, &trusted) {
         Ok(anchors) => anchors,
@@ -73,9 +81,13 @@ pub(super) fn verify(
     }
     if !anchors.is_empty() {
         lines.push(format!(
-            "{} signed checkpoint(s) checked against key {}",
+            "{} signed checkpoint(s) checked against the pinned key(s) {}",
             anchors.len(),
-            trusted.to_hex()
+            trusted
+                .iter()
+                .map(AnchorPublicKey::to_hex)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     Ok(match report.first_break() {
@@ -92,9 +104,17 @@ pub(super) fn verify(
     })
 }
 
-pub(super) fn anchor_key(config_path: Option<&Path>) -> Result<Report, String> {
+pub(super) fn anchor_key(config_path: Option<&Path>, all: bool) -> Result<Report, String> {
     let (_runtime, vault) = open(config_path)?;
-    Ok(Report::ok(vault.anchor_public_key().to_pem().trim_end()))
+    if !all {
+        return Ok(Report::ok(vault.anchor_public_key().to_pem().trim_end()));
+    }
+    let pems: Vec<String> = vault
+        .anchor_public_keys()
+        .iter()
+        .map(|(_, key)| key.to_pem().trim_end().to_owned())
+        .collect();
+    Ok(Report::ok(pems.join("\n")))
 }
 
 pub(super) fn export(config_path: Option<&Path>, out: Option<&Path>) -> Result<Report, String> {

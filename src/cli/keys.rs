@@ -75,6 +75,19 @@ pub(super) enum KeysCommand {
         #[command(flatten)]
         remote: Remote,
     },
+    /// Add a PAN fingerprint key version: new cards are indexed under it,
+    /// `keys rewrap` moves stored cards to it, and duplicates are found
+    /// under every version meanwhile (`keys status` counts cards per version).
+    RotateFingerprint {
+        #[command(flatten)]
+        remote: Remote,
+    },
+    /// Add a signing key version for audit anchors; anchors signed before
+    /// keep verifying (pin every version: `audit anchor-key --all`).
+    RotateAnchor {
+        #[command(flatten)]
+        remote: Remote,
+    },
     /// Re-encrypt every record under the newest version, in the background
     /// (throttled, resumable). Shows a progress bar and an ETA until done.
     Rewrap {
@@ -227,6 +240,12 @@ async fn remote(command: KeysCommand) -> Result<Report, String> {
         KeysCommand::RotatePepper { remote } => {
             answer(remote.mutate("/v1/admin/keys/pepper/rotate", None).await)
         }
+        KeysCommand::RotateFingerprint { remote } => {
+            answer(remote.mutate("/v1/admin/keys/fingerprint/rotate", None).await)
+        }
+        KeysCommand::RotateAnchor { remote } => {
+            answer(remote.mutate("/v1/admin/keys/anchor/rotate", None).await)
+        }
         KeysCommand::Rewrap { no_wait, remote } => {
             let started = remote.mutate("/v1/admin/keys/rewrap", None).await?;
             if no_wait || started.status != 202 {
@@ -343,7 +362,7 @@ fn init_shares(threshold: u8, shares: u8, out: &Path) -> Result<Report, String> 
 
 fn status_table(doc: &serde_json::Value) -> String {
     let mut out = format!(
-        "KEK version {} ({} custody{})\ncryptoperiod {} s\naudit key version {}\npepper version {} (passwords per version: {})\n",
+        "KEK version {} ({} custody{})\ncryptoperiod {} s\naudit key version {}\npepper version {} (passwords per version: {})\nfingerprint version {}, floor {} (cards per version: {})\n",
         doc["kek_version"],
         doc["custody"].as_str().unwrap_or("?"),
         doc["share_set"]
@@ -358,14 +377,10 @@ fn status_table(doc: &serde_json::Value) -> String {
         doc["cryptoperiod_s"],
         doc["audit_key_version"],
         doc["pepper_version"],
-        doc["passwords_per_pepper"]
-            .as_array()
-            .map(|versions| versions
-                .iter()
-                .map(|v| format!("v{} {}", v["version"], v["passwords"]))
-                .collect::<Vec<_>>()
-                .join(", "))
-            .unwrap_or_default(),
+        per_version(&doc["passwords_per_pepper"], "passwords"),
+        doc["fingerprint_version"],
+        doc["fingerprint_floor"],
+        per_version(&doc["cards_per_fingerprint"], "cards"),
     );
     let period = doc["cryptoperiod_s"].as_f64().unwrap_or(1.0).max(1.0);
     let mut table = comfy_table::Table::new();
@@ -477,4 +492,18 @@ async fn follow_rewrap(client: &ChannelClient) -> Result<Report, String> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// `[{version, <count>}]` as `v1 12, v2 3`.
+fn per_version(versions: &serde_json::Value, count: &str) -> String {
+    versions
+        .as_array()
+        .map(|versions| {
+            versions
+                .iter()
+                .map(|v| format!("v{} {}", v["version"], v[count]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
 }

@@ -106,16 +106,20 @@ enum AuditCommand {
         /// `[audit] anchor_dir` or answered POST /v1/audit/anchors. Repeatable.
         #[arg(long = "checkpoint", value_name = "FILE")]
         checkpoints: Vec<PathBuf>,
-        /// The anchor public key (PEM) to check the checkpoints' signatures
-        /// with, as pinned from `audit anchor-key`. Default: the vault's own
-        /// key, read from the store.
-        #[arg(long, value_name = "PEM")]
-        anchor_key: Option<PathBuf>,
+        /// An anchor public key (PEM) to check the checkpoints' signatures
+        /// with, as pinned from `audit anchor-key`. Repeatable (one per key
+        /// version, after `keys rotate-anchor`); each checkpoint must name
+        /// one of them. Default: every version the vault holds.
+        #[arg(long = "anchor-key", value_name = "PEM")]
+        anchor_keys: Vec<PathBuf>,
     },
-    /// Print the public key that signs checkpoints (PEM), for auditors to pin.
+    /// Print the public key that signs checkpoints now (PEM), for auditors
+    /// to pin; with --all, every version's, oldest first.
     AnchorKey {
         #[arg(long)]
         config: Option<PathBuf>,
+        #[arg(long)]
+        all: bool,
     },
     /// Write every record as JSON lines (to stdout, or --out FILE).
     Export {
@@ -166,12 +170,12 @@ pub fn run() -> ExitCode {
                 AuditCommand::Verify {
                     config,
                     checkpoints,
-                    anchor_key,
+                    anchor_keys,
                 },
-        } => audit::verify(config.as_deref(), &checkpoints, anchor_key.as_deref()),
+        } => audit::verify(config.as_deref(), &checkpoints, &anchor_keys),
         Command::Audit {
-            command: AuditCommand::AnchorKey { config },
-        } => audit::anchor_key(config.as_deref()),
+            command: AuditCommand::AnchorKey { config, all },
+        } => audit::anchor_key(config.as_deref(), all),
         Command::Audit {
             command: AuditCommand::Export { config, out },
         } => audit::export(config.as_deref(), out.as_deref()),

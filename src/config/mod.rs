@@ -18,8 +18,8 @@ pub use orchestration::{
 pub use store::{BackendKind, PostgresSection, PostgresUrl, StoreSection};
 pub use tls::TlsSection;
 pub use vault::{
-    AuditSection, CardsSection, KekCustody, KekSection, KeysSection, DEFAULT_CRYPTOPERIOD_S,
-    DEFAULT_KEK_CRYPTOPERIOD_S, DEFAULT_TOKEN_BIN_RANGE,
+    AuditSection, CardsSection, IdentitiesSection, KekCustody, KekSection, KeysSection,
+    DEFAULT_CRYPTOPERIOD_S, DEFAULT_KEK_CRYPTOPERIOD_S, DEFAULT_TOKEN_BIN_RANGE,
 };
 
 use serde::Deserialize;
@@ -85,6 +85,7 @@ pub struct ServiceConfig {
     pub keys: KeysSection,
     pub audit: AuditSection,
     pub cards: CardsSection,
+    pub identities: IdentitiesSection,
     pub limits: LimitsSection,
     pub store: StoreSection,
     pub gateway: GatewaySection,
@@ -106,6 +107,7 @@ impl Default for ServiceConfig {
             keys: KeysSection::default(),
             audit: AuditSection::default(),
             cards: CardsSection::default(),
+            identities: IdentitiesSection::default(),
             limits: LimitsSection::default(),
             store: StoreSection::default(),
             public_url: None,

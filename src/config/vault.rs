@@ -171,9 +171,20 @@ pub struct CardsSection {
     /// payment) is erased with them, audited by `local:retention`.
     /// Default 0: kept until erased by hand.
     pub retention_s: u64,
-    /// How often the retention sweep looks (one node at a time). Default
-    /// 3600 s (1 to 86400).
+    /// How often the retention sweep looks for idle cards and identities
+    /// (one node at a time). Default 3600 s (1 to 86400).
     pub retention_check_interval_s: u64,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IdentitiesSection {
+    /// Retention (PIPL: kept no longer than needed): an identity stored
+    /// this long ago that no payment password was ever set against (so no
+    /// card can be bound with it) is erased, audited by `local:retention`,
+    /// at the cards' `retention_check_interval_s`. Default 0: kept until
+    /// erased by hand.
+    pub retention_s: u64,
 }
 
 impl Default for CardsSection {

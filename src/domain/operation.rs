@@ -89,6 +89,10 @@ pub enum Operation {
     KeyRotateAudit,
     /// A new pepper version for payment-password hashes.
     KeyRotatePepper,
+    /// A new PAN fingerprint key version for the duplicate index.
+    KeyRotateFingerprint,
+    /// A new signing key version for audit anchors.
+    KeyRotateAnchor,
     /// TLS handshakes that failed (no, unknown, expired or revoked client
     /// certificates, protocol errors, time-outs), counted per source and
     /// cause over an interval: one record each interval there were any.
@@ -102,7 +106,7 @@ pub enum Operation {
 }
 
 impl Operation {
-    pub const ALL: [Operation; 59] = [
+    pub const ALL: [Operation; 61] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -158,6 +162,8 @@ impl Operation {
         Operation::AuditAnchor,
         Operation::KeyRotateAudit,
         Operation::KeyRotatePepper,
+        Operation::KeyRotateFingerprint,
+        Operation::KeyRotateAnchor,
         Operation::TlsHandshakeFailed,
         Operation::CardErase,
         Operation::IdentityErase,
@@ -221,6 +227,8 @@ impl Operation {
             Operation::AuditAnchor => "audit.anchor",
             Operation::KeyRotateAudit => "keys.rotate_audit",
             Operation::KeyRotatePepper => "keys.rotate_pepper",
+            Operation::KeyRotateFingerprint => "keys.rotate_fingerprint",
+            Operation::KeyRotateAnchor => "keys.rotate_anchor",
             Operation::TlsHandshakeFailed => "tls.handshake_failed",
             Operation::CardErase => "card.erase",
             Operation::IdentityErase => "identity.erase",

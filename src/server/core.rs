@@ -159,11 +159,14 @@ impl ServiceCore {
             Duration::from_secs(config.audit.checkpoint_interval_s),
         ));
         tasks.push(spawn_settler(Arc::clone(&app), Arc::clone(&leases)));
-        if config.cards.retention_s > 0 {
+        if config.cards.retention_s > 0 || config.identities.retention_s > 0 {
             tasks.push(spawn_retention(
                 Arc::clone(&app),
                 Arc::clone(&leases),
-                Duration::from_secs(config.cards.retention_s),
+                Retention {
+                    cards_s: config.cards.retention_s,
+                    identities_s: config.identities.retention_s,
+                },
                 Duration::from_secs(config.cards.retention_check_interval_s),
             ));
         }
@@ -299,12 +302,25 @@ fn spawn_failed_handshake_reports(
     })
 }
 
-/// Erases cards idle for `retention` every `interval` (PCI DSS 3.2.1), as
-/// `local:retention`, on the node that holds the task's lease.
+/// How long idle cards and unheld identities are kept (0: until erased by hand).
+struct Retention {
+    cards_s: u64,
+    identities_s: u64,
+}
+
+/// The cut-off `retention_s` before now, or `None` for 0 (kept).
+fn cutoff(retention_s: u64) -> Option<Timestamp> {
+    let retention_s = i64::try_from(retention_s).unwrap_or(i64::MAX);
+    (retention_s > 0).then(|| Timestamp(Timestamp::now().seconds().saturating_sub(retention_s)))
+}
+
+/// Erases idle cards and unheld identities past their retention every
+/// `interval` (PCI DSS 3.2.1, PIPL), as `local:retention`, on the node that
+/// holds the task's lease.
 fn spawn_retention(
     app: Arc<App>,
     leases: Arc<Leases>,
-    retention: Duration,
+    retention: Retention,
     interval: Duration,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
@@ -312,12 +328,19 @@ fn spawn_retention(
         let mut period = Period::every(interval).under_lease(leases, Task::Retention);
         loop {
             period.next().await;
-            let retention_s = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
-            let cutoff = Timestamp(Timestamp::now().seconds().saturating_sub(retention_s));
-            match app.vault.erase_cards_idle_since(&actor, cutoff).await {
-                Ok(0) => {}
-                Ok(erased) => tracing::info!(erased, "retention: idle cards erased"),
-                Err(e) => tracing::warn!(error = %e, "retention sweep failed"),
+            if let Some(cutoff) = cutoff(retention.cards_s) {
+                match app.vault.erase_cards_idle_since(&actor, cutoff).await {
+                    Ok(0) => {}
+                    Ok(erased) => tracing::info!(erased, "retention: idle cards erased"),
+                    Err(e) => tracing::warn!(error = %e, "card retention sweep failed"),
+                }
+            }
+            if let Some(cutoff) = cutoff(retention.identities_s) {
+                match app.vault.erase_identities_unheld_since(&actor, cutoff).await {
+                    Ok(0) => {}
+                    Ok(erased) => tracing::info!(erased, "retention: unheld identities erased"),
+                    Err(e) => tracing::warn!(error = %e, "identity retention sweep failed"),
+                }
             }
         }
     })

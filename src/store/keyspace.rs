@@ -42,7 +42,21 @@ pub const DATA_KEY_CURRENT: Family = Family::new(
     "vault",
     "the current data-key version, which every sealing write is fenced on",
 );
-pub const FINGERPRINT_KEY: Family = Family::new("key/fingerprint/0000000001", "vault", "the fingerprint key");
+pub const FINGERPRINT_KEY: Family = Family::new(
+    "key/fingerprint/",
+    "vault",
+    "the PAN fingerprint key's versions (zero-padded); version 1 also keys request digests",
+);
+pub const FINGERPRINT_CURRENT: Family = Family::new(
+    "key/fingerprint-current",
+    "vault",
+    "the current fingerprint version, which every new card and token is fenced on",
+);
+pub const FINGERPRINT_FLOOR: Family = Family::new(
+    "key/fingerprint-floor",
+    "vault",
+    "the oldest fingerprint version a card's index entry may still be under",
+);
 pub const AUDIT_KEY: Family = Family::new(
     "key/audit/",
     "vault",
@@ -54,9 +68,9 @@ pub const PEPPER_KEY: Family = Family::new(
     "the payment-password pepper's versions (zero-padded)",
 );
 pub const ANCHOR_KEY: Family = Family::new(
-    "key/anchor/0000000001",
+    "key/anchor/",
     "vault",
-    "the Ed25519 seed signing audit anchors",
+    "the Ed25519 seeds signing audit anchors, by version (zero-padded)",
 );
 pub const REWRAP_JOB: Family = Family::new("key/rewrap-job", "vault", "the rewrap job's cursor and counts");
 pub const CUSTODY: Family = Family::new("key/custody", "vault", "the KEK's share-set manifest and version");
@@ -64,6 +78,11 @@ pub const CUSTODY: Family = Family::new("key/custody", "vault", "the KEK's share
 pub const CARD: Family = Family::new("card/", "vault", "card records (PAN sealed)");
 pub const CARD_FINGERPRINT: Family = Family::new("card-fp/", "vault", "PAN fingerprint → card reference");
 pub const IDENTITY: Family = Family::new("identity/", "vault", "identity records (sealed)");
+pub const IDENTITY_HELD: Family = Family::new(
+    "identity-held/",
+    "vault",
+    "identities a payment password was set against (kept from retention), with when",
+);
 pub const TOKEN: Family = Family::new("token/", "vault", "payment tokens with controls and usage");
 pub const CARD_TOKEN: Family = Family::new("card-token/", "vault", "tokens of one card");
 pub const ERASED_TOKEN: Family = Family::new(
@@ -116,10 +135,12 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 34] = [
+pub const ALL: [&Family; 37] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
+    &FINGERPRINT_CURRENT,
+    &FINGERPRINT_FLOOR,
     &AUDIT_KEY,
     &PEPPER_KEY,
     &ANCHOR_KEY,
@@ -128,6 +149,7 @@ pub const ALL: [&Family; 34] = [
     &CARD,
     &CARD_FINGERPRINT,
     &IDENTITY,
+    &IDENTITY_HELD,
     &TOKEN,
     &CARD_TOKEN,
     &ERASED_TOKEN,
@@ -155,9 +177,10 @@ pub const ALL: [&Family; 34] = [
 
 /// Keys every store transaction locks before any other (and in this one
 /// order), so a row that nearly every write reads and only a rare write
-/// changes can be locked shared: the current data-key version.
+/// changes can be locked shared: the current data-key and fingerprint
+/// versions.
 pub fn locked_first(key: &[u8]) -> bool {
-    key == DATA_KEY_CURRENT.as_bytes()
+    key == DATA_KEY_CURRENT.as_bytes() || key == FINGERPRINT_CURRENT.as_bytes()
 }
 
 /// The family `key` belongs to (at most one: no family's prefix starts another's).

@@ -55,7 +55,7 @@ impl<S: Store> Vault<S> {
     pub fn unparsed_object(&self, raw: &str) -> AuditObject {
         let digest = self
             .keyring
-            .fingerprint_key()
+            .request_key()
             .fingerprint("audit-object", raw.as_bytes())
             .0;
         AuditObject(format!("unparsed:{}", crate::hex::encode(&digest[..8])))

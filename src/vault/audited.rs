@@ -328,7 +328,10 @@ impl<S: Store> Vault<S> {
     /// host), and records the signing in this node's chain.
     pub async fn audit_anchor(&self, actor: &Actor) -> Result<SignedAnchor, VaultError> {
         let heads = audit::read::heads(&*self.store).await?;
-        let anchor = self.anchor.sign(&heads, now_ms(), self.config.node.as_ref());
+        // The newest version, another node's rotation included.
+        self.load_new_anchor_keys().await?;
+        let (_, key) = self.anchor.newest();
+        let anchor = key.sign(&heads, now_ms(), self.config.node.as_ref());
         self.record_admin(
             actor,
             Operation::AuditAnchor,
@@ -349,9 +352,9 @@ impl<S: Store> Vault<S> {
         self.audit.name()
     }
 
-    /// The public half of the key that signs anchors, for auditors to pin.
+    /// The public half of the key that signs anchors now, for auditors to pin.
     pub fn anchor_public_key(&self) -> audit::anchor::AnchorPublicKey {
-        self.anchor.public_key()
+        self.anchor.newest().1.public_key()
     }
 
     /// Appends a checkpoint of every chain's head to this node's chain,

@@ -69,11 +69,14 @@ impl<S: Store> Vault<S> {
             let mut batch = Batch::new();
             let mut entries = Vec::with_capacity(pans.len());
             let mut out: Vec<StoredCard> = Vec::with_capacity(pans.len());
-            // Index key -> position in `out` of the first card with that PAN.
-            let mut first_seen: HashMap<&[u8], usize> = HashMap::new();
-            for (index, (pan, index_key)) in pans.iter().enumerate() {
+            // Current-version index key -> position in `out` of the first
+            // card with that PAN.
+            let mut first_seen: HashMap<Vec<u8>, usize> = HashMap::new();
+            for (index, pan) in pans.iter().enumerate() {
                 let fail = refuse(index);
-                if let Some(&earlier) = first_seen.get(index_key.as_slice()) {
+                let index_keys = self.fingerprint_index_keys(pan.expose_digits());
+                let current_key = index_keys[0].1.clone();
+                if let Some(&earlier) = first_seen.get(&current_key) {
                     let mut again: StoredCard = out[earlier].clone();
                     again.already_stored = true;
                     let audit = Audit::new(actor, Operation::CardStore, Some(again.card_ref.to_string()));
@@ -81,17 +84,17 @@ impl<S: Store> Vault<S> {
                     out.push(again);
                     continue;
                 }
-                first_seen.insert(index_key, out.len());
-                let existing = self.store.get(index_key).await.map_err(|e| fail(e.into()))?;
+                first_seen.insert(current_key, out.len());
+                let existing = self.indexed(&index_keys).await.map_err(&fail)?;
                 let card = match existing {
-                    Some(existing) => {
+                    Some((index_key, existing)) => {
                         let card_ref = indexed_card_ref(&existing).map_err(&fail)?;
-                        batch.expect(index_key.clone(), Some(&existing));
+                        batch.expect(index_key, Some(&existing));
                         let record = self.card_record(&card_ref).await.map_err(&fail)?;
                         StoredCard::from_record(record, true)
                     }
                     None => {
-                        let record = self.new_card(pan, index_key, &mut batch).await.map_err(&fail)?;
+                        let record = self.new_card(pan, &index_keys, &mut batch).await.map_err(&fail)?;
                         StoredCard::from_record(record, false)
                     }
                 };
@@ -108,8 +111,10 @@ impl<S: Store> Vault<S> {
             if committed {
                 return Ok(out);
             }
-            // Someone stored one of these PANs meanwhile: read again.
+            // Someone stored one of these PANs meanwhile, or another node
+            // rotated the fingerprint key: read again under every version.
             retry.after_conflict().await.map_err(refuse(0))?;
+            self.refresh_fingerprints().await.map_err(refuse(0))?;
         }
     }
 }

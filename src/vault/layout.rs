@@ -6,10 +6,10 @@ use crate::domain::refs::{AgreementRef, CardRef, IdentityRef, ReservationId};
 use crate::store::keyspace;
 
 pub(crate) const DATA_KEY_PREFIX: &[u8] = keyspace::DATA_KEY.as_bytes();
-pub(crate) const FINGERPRINT_KEY: &[u8] = keyspace::FINGERPRINT_KEY.as_bytes();
+pub(crate) const FINGERPRINT_KEY_PREFIX: &[u8] = keyspace::FINGERPRINT_KEY.as_bytes();
 pub(crate) const AUDIT_KEY_PREFIX: &[u8] = keyspace::AUDIT_KEY.as_bytes();
 /// The seed of the key that signs audit anchors, wrapped by the KEK.
-pub(crate) const ANCHOR_KEY: &[u8] = keyspace::ANCHOR_KEY.as_bytes();
+pub(crate) const ANCHOR_KEY_PREFIX: &[u8] = keyspace::ANCHOR_KEY.as_bytes();
 /// The payment-password pepper (Argon2id secret input), wrapped by the KEK.
 pub(crate) const PEPPER_KEY_PREFIX: &[u8] = keyspace::PEPPER_KEY.as_bytes();
 
@@ -34,6 +34,12 @@ pub(crate) fn card(card_ref: &CardRef) -> Vec<u8> {
 pub(crate) fn card_fingerprint(fingerprint_hex: &str) -> Vec<u8> {
     keyspace::CARD_FINGERPRINT.key(fingerprint_hex)
 }
+
+pub(crate) fn identity_held(identity_ref: &IdentityRef) -> Vec<u8> {
+    keyspace::IDENTITY_HELD.key(identity_ref)
+}
+
+pub(crate) const PASSWORD_PREFIX: &[u8] = keyspace::PASSWORD.as_bytes();
 
 pub(crate) fn identity(identity_ref: &IdentityRef) -> Vec<u8> {
     keyspace::IDENTITY.key(identity_ref)

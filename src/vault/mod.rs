@@ -26,6 +26,7 @@ pub mod password;
 mod read_flushes;
 mod records;
 mod retry;
+mod scan;
 mod settings;
 #[cfg(test)]
 mod test_vault;
@@ -109,7 +110,7 @@ pub struct Vault<S: Store> {
     audit: std::sync::Arc<AuditChain>,
     committer: committer::Committer,
     peppers: password::Peppers,
-    anchor: crate::audit::anchor::AnchorKey,
+    anchor: keys::anchors::AnchorKeys,
     config: VaultConfig,
     budget_lock: tokio::sync::Mutex<()>,
     stripes: crate::stripes::Stripes,
@@ -132,7 +133,7 @@ impl<S: Store> Vault<S> {
         {
             peppers.add(version, raw);
         }
-        let anchor = keys::data_keys::load_or_create_anchor_key(&store, &kek).await?;
+        let anchor = keys::anchors::load(&store, &kek).await?;
         let store = std::sync::Arc::new(store);
         let committer = committer::Committer::start(
             std::sync::Arc::clone(&store),
@@ -183,7 +184,7 @@ impl<S: Store> Vault<S> {
     /// idempotency record: it names the request without keeping its body.
     pub(crate) fn request_mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         self.keyring
-            .fingerprint_key()
+            .request_key()
             .fingerprint_parts("idempotency", parts)
             .0
     }
@@ -192,7 +193,7 @@ impl<S: Store> Vault<S> {
     /// digest of both (hex), so no header value reaches a store key.
     pub(crate) fn idempotency_slot(&self, identity: &str, key: &str) -> String {
         self.keyring
-            .fingerprint_key()
+            .request_key()
             .fingerprint_parts("idempotency-key", &[identity.as_bytes(), key.as_bytes()])
             .to_hex()
     }
@@ -205,7 +206,7 @@ impl<S: Store> Vault<S> {
         material.push(0);
         material.extend_from_slice(code.as_bytes());
         self.keyring
-            .fingerprint_key()
+            .request_key()
             .fingerprint("one-time-code", &material)
             .0
     }

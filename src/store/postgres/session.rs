@@ -129,10 +129,11 @@ impl Session {
 
     /// Locks every key of `batches` not locked yet. First the keys every
     /// transaction locks before any other (`keyspace::locked_first`: the
-    /// current data-key version, which every sealing write reads): `FOR
-    /// SHARE` when no batch of this call writes them, so sealing writes on
-    /// several nodes do not queue on that one row, and `FOR UPDATE` for the
-    /// rotation that moves it. Then the rest in key order: absent ones
+    /// current data-key and fingerprint versions, which sealing writes
+    /// read): `FOR SHARE` when no batch of this call writes them, so sealing
+    /// writes on several nodes do not queue on those rows, and `FOR UPDATE`
+    /// for the rotation that moves one (a rotation moves one and reads
+    /// neither, so two of these locks never wait on each other in a cycle). Then the rest in key order: absent ones
     /// claimed with a placeholder, present ones read `FOR UPDATE`. Every
     /// transaction takes its locks in that one order (those keys, then key
     /// order), so writers queue rather than deadlock.
@@ -148,7 +149,11 @@ impl Session {
                 .chain(batch.writes.iter().map(|(k, _)| k));
             wanted.extend(keys.map(Vec::as_slice).filter(|k| !self.locked.contains_key(*k)));
         }
-        let first = wanted.iter().copied().find(|k| keyspace::locked_first(k));
+        let first: Vec<&[u8]> = wanted
+            .iter()
+            .copied()
+            .filter(|k| keyspace::locked_first(k))
+            .collect();
         let mut got: Vec<(Vec<u8>, Locked)> = Vec::new();
         // Prepared first (a cache hit after a connection's first use), so
         // that each query below is sent when it is first polled: the
@@ -166,20 +171,24 @@ impl Session {
             if rounds == LOCK_ROUNDS {
                 return Err(Failure::Retry("keys kept changing while being locked".to_owned()));
             }
-            // The first-locked key goes first, in the first round only (an
+            // The first-locked keys go first, in the first round only (an
             // absent one, a store's very first write, is claimed later).
-            let first = first.filter(|_| rounds == 0);
+            let first_keys: &[&[u8]] = if rounds == 0 { &first } else { &[] };
             rounds += 1;
-            let first_lock = if first.is_some_and(|k| written.contains(k)) {
+            let first_lock = if first_keys.iter().any(|k| written.contains(k)) {
                 &lock
             } else {
                 &lock_shared
             };
-            let first_keys: Vec<&[u8]> = first.into_iter().collect();
-            let keys: Vec<&[u8]> = wanted.iter().copied().filter(|k| Some(*k) != first).collect();
+            let keys: Vec<&[u8]> = wanted
+                .iter()
+                .copied()
+                .filter(|k| !first_keys.contains(k))
+                .collect();
             // One round trip: the first-locked key, then the claim and the
             // lock of the rest (the lock may see our own placeholders, which
             // the claim's answer names).
+            let first_keys = first_keys.to_vec();
             let first_params: [&(dyn ToSql + Sync); 1] = [&first_keys];
             let params: [&(dyn ToSql + Sync); 1] = [&keys];
             let (locked_first, claimed, present) = tokio::join!(

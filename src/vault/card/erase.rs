@@ -7,7 +7,6 @@
 //! vault once that version is rotated away, rewrapped and retired
 //! (SECURITY.md, "Erasure").
 
-use super::store::PAN_FINGERPRINT;
 use crate::audit::Actor;
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
@@ -92,18 +91,18 @@ impl<S: Store> Vault<S> {
                 .get(&card_key)
                 .await?
                 .ok_or(VaultError::NotFound { what: "card" })?;
-            let pan = self.open_pan(card_ref).await?;
-            let fingerprint = self
-                .keyring
-                .fingerprint_key()
-                .fingerprint(PAN_FINGERPRINT, pan.expose_digits().as_bytes());
+            let record: CardRecord = decode(&raw, "card")?;
+            let pan = self.open_pan_of(&record).await?;
+            let index_key = self
+                .fingerprint_index_key(pan.expose_digits(), record.fingerprint_version)
+                .await?;
             drop(pan);
             let mut batch = Batch::new();
             batch
                 .expect_equals(card_key.clone(), raw)
                 .delete(card_key.clone())
-                .expect_equals(layout::card_fingerprint(&fingerprint.to_hex()), card_ref.as_str())
-                .delete(layout::card_fingerprint(&fingerprint.to_hex()));
+                .expect_equals(index_key.clone(), card_ref.as_str())
+                .delete(index_key);
             let tokens = self.scan_card_tokens(card_ref).await?;
             let mut in_flight = 0;
             for number in &tokens {

@@ -83,11 +83,15 @@ impl<S: Store> Vault<S> {
         input: &str,
         joined: &impl Joined<StoredCard>,
     ) -> Result<StoredCard, VaultError> {
-        let (pan, index_key) = self.parse_for_storage(input)?;
-        let _same_pan_queues_here = self.stripes.lock(&index_key).await;
+        let pan = self.parse_for_storage(input)?;
+        let index_keys = self.fingerprint_index_keys(pan.expose_digits());
+        // Stores of one PAN queue here (keyed by its current-version entry);
+        // across nodes the conditional writes below keep them apart.
+        let _same_pan_queues_here = self.stripes.lock(&index_keys[0].1).await;
         let mut retry = Retry::new();
+        let mut index_keys = index_keys;
         loop {
-            if let Some(existing) = self.store.get(&index_key).await? {
+            if let Some((index_key, existing)) = self.indexed(&index_keys).await? {
                 let card_ref = indexed_card_ref(&existing)?;
                 let record = self.card_record(&card_ref).await?;
                 let audit = Audit::new(actor, Operation::CardStore, Some(card_ref.to_string()))
@@ -95,7 +99,7 @@ impl<S: Store> Vault<S> {
                 let stored = StoredCard::from_record(record, true);
                 let mut batch = crate::vault::joined::writes_of(joined, &stored)?;
                 let joined_expects = batch.expectations.clone();
-                batch.expect_equals(index_key.clone(), existing);
+                batch.expect_equals(index_key, existing);
                 if self.try_commit(batch, &audit, &mut retry).await? {
                     return Ok(stored);
                 }
@@ -103,7 +107,7 @@ impl<S: Store> Vault<S> {
                 continue;
             }
             let mut batch = Batch::new();
-            let record = self.new_card(&pan, &index_key, &mut batch).await?;
+            let record = self.new_card(&pan, &index_keys, &mut batch).await?;
             let audit = Audit::new(actor, Operation::CardStore, Some(record.card_ref.to_string()));
             let stored = StoredCard::from_record(record, false);
             let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &stored)?);
@@ -111,42 +115,59 @@ impl<S: Store> Vault<S> {
                 return Ok(stored);
             }
             self.joined_still_hold(&joined_expects).await?;
+            // Another node may have rotated the fingerprint key (the fence
+            // refused the write): look again under every version it knows.
+            self.refresh_fingerprints().await?;
+            index_keys = self.fingerprint_index_keys(pan.expose_digits());
         }
     }
 
-    /// A PAN parsed for storage (never one in the token range) and the key
-    /// of its fingerprint index entry.
-    pub(in crate::vault) fn parse_for_storage(&self, input: &str) -> Result<(Pan, Vec<u8>), VaultError> {
+    /// The first of `index_keys` that holds an entry, with the entry.
+    pub(in crate::vault) async fn indexed(
+        &self,
+        index_keys: &[(u32, Vec<u8>)],
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, VaultError> {
+        for (_, key) in index_keys {
+            if let Some(entry) = self.store.get(key).await? {
+                return Ok(Some((key.clone(), entry)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// A PAN parsed for storage (never one in the token range).
+    pub(in crate::vault) fn parse_for_storage(&self, input: &str) -> Result<Pan, VaultError> {
         let pan = Pan::parse(input, &self.config.card_rules)?;
         if self.config.token_range.contains(pan.expose_digits()) {
             return Err(VaultError::PanInTokenRange);
         }
-        let fingerprint = self
-            .keyring
-            .fingerprint_key()
-            .fingerprint(PAN_FINGERPRINT, pan.expose_digits().as_bytes());
-        let index_key = layout::card_fingerprint(&fingerprint.to_hex());
-        Ok((pan, index_key))
+        Ok(pan)
     }
 
-    /// Seals a new card record and adds it and its index entry to `batch`,
-    /// on condition that neither exists yet.
+    /// Seals a new card record and adds it and its index entry (under the
+    /// current fingerprint version, the first of `index_keys`) to `batch`,
+    /// on condition that no entry exists under any version in use, the card
+    /// does not exist, and that version is still current.
     pub(in crate::vault) async fn new_card(
         &self,
         pan: &Pan,
-        index_key: &[u8],
+        index_keys: &[(u32, Vec<u8>)],
         batch: &mut Batch,
     ) -> Result<CardRecord, VaultError> {
         let card_ref = CardRef::generate()?;
-        let record = self
-            .seal_card(batch, pan, card_ref.clone(), fingerprint_version(self))
-            .await?;
+        let (version, index_key) = index_keys.first().ok_or(VaultError::Corrupt {
+            what: "card fingerprint version",
+        })?;
+        let record = self.seal_card(batch, pan, card_ref.clone(), *version).await?;
         let card_key = layout::card(&card_ref);
+        crate::vault::keys::fingerprints::fence(batch, *version);
+        for (_, key) in index_keys {
+            batch.expect_absent(key.clone());
+        }
         batch
-            .expect_absent(index_key.to_vec())
             .expect_absent(card_key.clone())
             .put(card_key, encode(&record)?)
-            .put(index_key.to_vec(), card_ref.as_str());
+            .put(index_key.clone(), card_ref.as_str());
         Ok(record)
     }
 
@@ -198,8 +219,14 @@ impl<S: Store> Vault<S> {
 
     /// Decrypts a stored PAN. Only the vault (its gateway) may call this.
     pub(in crate::vault) async fn open_pan(&self, card_ref: &CardRef) -> Result<Pan, VaultError> {
-        let record = self.card_record(card_ref).await?;
-        let plain = self.open_sealed(&pan_binding(card_ref), &record.pan).await?;
+        self.open_pan_of(&self.card_record(card_ref).await?).await
+    }
+
+    /// `open_pan` of a card record already read.
+    pub(in crate::vault) async fn open_pan_of(&self, record: &CardRecord) -> Result<Pan, VaultError> {
+        let plain = self
+            .open_sealed(&pan_binding(&record.card_ref), &record.pan)
+            .await?;
         let text = Zeroizing::new(
             String::from_utf8(plain.to_vec()).map_err(|_| VaultError::Corrupt { what: "card" })?,
         );
@@ -215,10 +242,6 @@ pub(in crate::vault) fn indexed_card_ref(entry: &[u8]) -> Result<CardRef, VaultE
         .ok_or(VaultError::Corrupt {
             what: "card fingerprint index",
         })
-}
-
-fn fingerprint_version<S: Store>(vault: &Vault<S>) -> u32 {
-    vault.keyring.fingerprint_key().version()
 }
 
 #[cfg(test)]

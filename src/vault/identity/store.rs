@@ -156,33 +156,10 @@ impl<S: Store> Vault<S> {
         }
     }
 
-    /// Erases an identity's record (PIPL deletion), audited. Whatever names
-    /// it afterwards (a binding to start, a payment password to change
-    /// against the weak-password rules) finds it gone.
-    pub async fn erase_identity(&self, actor: &Actor, identity_ref: &IdentityRef) -> Result<(), VaultError> {
-        let audit = Audit::new(actor, Operation::IdentityErase, Some(identity_ref.to_string()));
-        let result = async {
-            let key = layout::identity(identity_ref);
-            let _one_writer_per_identity = self.stripes.lock(&key).await;
-            let mut retry = crate::vault::retry::Retry::new();
-            loop {
-                let raw = self
-                    .store
-                    .get(&key)
-                    .await?
-                    .ok_or(VaultError::NotFound { what: "identity" })?;
-                let mut batch = Batch::new();
-                batch.expect_equals(key.clone(), raw).delete(key.clone());
-                if self.try_commit(batch, &audit, &mut retry).await? {
-                    return Ok(());
-                }
-            }
-        }
-        .await;
-        self.audited(audit, result).await
-    }
-
-    async fn identity_record(&self, identity_ref: &IdentityRef) -> Result<IdentityRecord, VaultError> {
+    pub(in crate::vault) async fn identity_record(
+        &self,
+        identity_ref: &IdentityRef,
+    ) -> Result<IdentityRecord, VaultError> {
         let bytes = self
             .store
             .get(&layout::identity(identity_ref))

@@ -10,7 +10,6 @@ use crate::domain::time::Timestamp;
 use crate::store::{Batch, CommitError, Store};
 use crate::vault::crypto::aad::{Binding, RecordKind};
 use crate::vault::crypto::envelope::SealingKey;
-use crate::vault::crypto::fingerprint::FingerprintKey;
 use crate::vault::crypto::CryptoError;
 use crate::vault::keys::kek::Kek;
 use crate::vault::keys::keyring::{DataKey, Keyring, SealOutcome};
@@ -53,8 +52,7 @@ pub(in crate::vault) fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Re
 }
 
 pub(in crate::vault) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Keyring, VaultError> {
-    let raw = load_or_create_secret(store, kek, layout::FINGERPRINT_KEY, RecordKind::FingerprintKey).await?;
-    let fingerprint = FingerprintKey::new(SECRET_VERSION, raw);
+    let (fingerprints, request) = super::fingerprints::load(store, kek).await?;
     let mut keys = Vec::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
@@ -72,7 +70,7 @@ pub(in crate::vault) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> 
             _ => break,
         }
     }
-    let keyring = Keyring::new(keys, fingerprint);
+    let keyring = Keyring::new(keys, fingerprints, request);
     match keyring.current() {
         None => create_data_key(store, kek, &keyring, 1).await?,
         Some(current) if store.get(super::fence::current_key()).await?.is_none() => {
@@ -132,12 +130,8 @@ pub(super) fn secret_binding(kind: RecordKind, id: &str) -> Binding<'_> {
     }
 }
 
-/// The seed of the key that signs audit anchors (`audit::anchor`).
-pub(in crate::vault) async fn load_or_create_anchor_key<S: Store>(
-    store: &S,
-    kek: &Kek,
-) -> Result<AnchorKey, VaultError> {
-    let seed = load_or_create_secret(store, kek, layout::ANCHOR_KEY, RecordKind::AnchorKey).await?;
+/// The key that signs audit anchors (`audit::anchor`) from its seed.
+pub(in crate::vault) fn anchor_key(seed: SecretBox<[u8; 32]>) -> Result<AnchorKey, VaultError> {
     AnchorKey::new(seed).map_err(|_| VaultError::Corrupt { what: "anchor key" })
 }
 

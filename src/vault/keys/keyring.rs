@@ -12,6 +12,7 @@ use crate::vault::crypto::aad::Binding;
 use crate::vault::crypto::envelope::{Header, SealingKey};
 use crate::vault::crypto::fingerprint::FingerprintKey;
 use crate::vault::crypto::CryptoError;
+use crate::vault::keys::fingerprints::FingerprintKeys;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -113,15 +114,18 @@ pub(crate) enum SealOutcome {
 
 pub(crate) struct Keyring {
     keys: RwLock<BTreeMap<u32, Arc<DataKey>>>,
-    fingerprint: FingerprintKey,
+    fingerprints: FingerprintKeys,
+    /// Keys request digests: idempotency, one-time codes, audit objects.
+    request: FingerprintKey,
 }
 
 impl Keyring {
-    pub(crate) fn new(keys: Vec<DataKey>, fingerprint: FingerprintKey) -> Self {
+    pub(crate) fn new(keys: Vec<DataKey>, fingerprints: FingerprintKeys, request: FingerprintKey) -> Self {
         let keys = keys.into_iter().map(|k| (k.version(), Arc::new(k))).collect();
         Keyring {
             keys: RwLock::new(keys),
-            fingerprint,
+            fingerprints,
+            request,
         }
     }
 
@@ -164,8 +168,12 @@ impl Keyring {
             .remove(&version);
     }
 
-    pub(crate) fn fingerprint_key(&self) -> &FingerprintKey {
-        &self.fingerprint
+    pub(crate) fn fingerprints(&self) -> &FingerprintKeys {
+        &self.fingerprints
+    }
+
+    pub(crate) fn request_key(&self) -> &FingerprintKey {
+        &self.request
     }
 
     pub(crate) fn try_seal(

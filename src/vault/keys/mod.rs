@@ -2,9 +2,11 @@
 //! shares), the data keys and their budgets, rotation and retirement, the
 //! resumable rewrap job, and the collection of custodian shares.
 
+pub(in crate::vault) mod anchors;
 pub mod custody;
 pub(in crate::vault) mod data_keys;
 pub(in crate::vault) mod fence;
+pub(in crate::vault) mod fingerprints;
 pub mod kek;
 pub(in crate::vault) mod keyring;
 mod rewrap;

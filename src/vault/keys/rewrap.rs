@@ -1,4 +1,5 @@
-//! Re-encrypting stored records under the newest data-key version, so old
+//! Re-encrypting stored records under the newest data-key version (and
+//! moving cards' index entries to the newest fingerprint version), so old
 //! versions can be retired: one resumable job whose cursor lives in the
 //! store, advanced a page at a time by the server's key-maintenance task.
 //!
@@ -214,7 +215,15 @@ impl<S: Store> Vault<S> {
     async fn rewrap_entry(&self, kind: usize, key: &[u8], bytes: Vec<u8>) -> Result<bool, VaultError> {
         match kind {
             0 => self.rewrap_record::<AgreementRecord>(key, bytes).await,
-            1 => self.rewrap_record::<CardRecord>(key, bytes).await,
+            1 => {
+                let resealed = self.rewrap_record::<CardRecord>(key, bytes).await?;
+                // Then its index entry, from the card as it now stands.
+                let moved = match self.store.get(key).await? {
+                    Some(now) => self.refingerprint_card(key, now).await?,
+                    None => false,
+                };
+                Ok(resealed || moved)
+            }
             _ => self.rewrap_record::<IdentityRecord>(key, bytes).await,
         }
     }
@@ -306,6 +315,8 @@ impl<S: Store> Vault<S> {
             .await?;
         let full_page = page.len() == limit.max(1);
         let last = page.last().map(|(k, _)| k.clone());
+        // A fingerprint rotation on another node is taken up page by page.
+        self.refresh_fingerprints().await?;
         for (key, value) in page {
             if self.rewrap_entry(kind, &key, value).await? {
                 job.rewrapped += 1;
@@ -326,11 +337,13 @@ impl<S: Store> Vault<S> {
             .expect_equals(layout::REWRAP_JOB, stored)
             .put(layout::REWRAP_JOB, encode(&job)?);
         if job.finished_at.is_some() {
+            let floor = self.settle_fingerprint_floor().await?;
             let detail = format!(
-                "rewrap finished: {} records scanned, {} rewrapped to version {}",
+                "rewrap finished: {} records scanned, {} rewrapped to data key version {} and fingerprint version {}; fingerprints looked up from version {floor}",
                 job.scanned,
                 job.rewrapped,
-                self.current_key_version()?
+                self.current_key_version()?,
+                self.keyring.fingerprints().current().version(),
             );
             if !self
                 .commit_with_audit(

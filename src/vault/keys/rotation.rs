@@ -63,12 +63,12 @@ pub struct KeyReport {
     /// version's hashes hold (they move to the newest at their next check).
     pub pepper_version: u32,
     pub passwords_per_pepper: std::collections::BTreeMap<u32, u64>,
+    /// The fingerprint version new cards are indexed under, the oldest
+    /// still looked up, and how many cards each version indexes.
+    pub fingerprint_version: u32,
+    pub fingerprint_floor: u32,
+    pub cards_per_fingerprint: std::collections::BTreeMap<u32, u64>,
 }
-
-const SINGLE_KEYS: [(&[u8], RecordKind); 2] = [
-    (layout::FINGERPRINT_KEY, RecordKind::FingerprintKey),
-    (layout::ANCHOR_KEY, RecordKind::AnchorKey),
-];
 
 /// The custody record of `store`, if a share set was ever bound to it.
 pub(crate) async fn load_custody<S: Store>(store: &S) -> Result<Option<CustodyRecord>, VaultError> {
@@ -275,6 +275,9 @@ impl<S: Store> Vault<S> {
             audit_key_version: self.audit.keys.newest(),
             pepper_version: self.load_new_peppers().await?,
             passwords_per_pepper: self.passwords_per_pepper().await?,
+            fingerprint_version: self.refresh_fingerprints().await?,
+            fingerprint_floor: self.keyring.fingerprints().floor(),
+            cards_per_fingerprint: self.cards_per_fingerprint_version().await?,
         })
     }
 
@@ -393,10 +396,7 @@ impl<S: Store> Vault<S> {
                 .expect_equals(key.clone(), stored)
                 .put(key, encode(&record)?);
         }
-        let mut wrapped_secrets: Vec<(Vec<u8>, RecordKind)> = SINGLE_KEYS
-            .iter()
-            .map(|(key, kind)| (key.to_vec(), *kind))
-            .collect();
+        let mut wrapped_secrets: Vec<(Vec<u8>, RecordKind)> = Vec::new();
         for secret in versioned::ALL {
             for (key, _) in self.store.scan_prefix(secret.prefix(), None, 4096).await? {
                 wrapped_secrets.push((key, secret.kind()));

@@ -1,5 +1,5 @@
-//! Secrets that rotate by version: the audit key and the payment-password
-//! pepper. Each version is wrapped by the KEK under `<prefix><version>`
+//! Secrets that rotate by version: the audit key, the payment-password
+//! pepper, the PAN fingerprint key and the audit anchors' signing key. Each version is wrapped by the KEK under `<prefix><version>`
 //! (zero-padded); version 1 is made on first use, later ones by a
 //! rotation, and none is ever deleted: each still checks what it wrote
 //! (audit records, password hashes).
@@ -35,8 +35,20 @@ pub(in crate::vault) const PEPPER: Versioned = Versioned {
     what: "pepper",
 };
 
+pub(in crate::vault) const FINGERPRINT: Versioned = Versioned {
+    prefix: layout::FINGERPRINT_KEY_PREFIX,
+    kind: RecordKind::FingerprintKey,
+    what: "fingerprint key",
+};
+
+pub(in crate::vault) const ANCHOR: Versioned = Versioned {
+    prefix: layout::ANCHOR_KEY_PREFIX,
+    kind: RecordKind::AnchorKey,
+    what: "anchor key",
+};
+
 /// Every versioned secret, for the KEK rotation that rewraps them all.
-pub(in crate::vault) const ALL: [&Versioned; 2] = [&AUDIT_KEY, &PEPPER];
+pub(in crate::vault) const ALL: [&Versioned; 4] = [&AUDIT_KEY, &PEPPER, &FINGERPRINT, &ANCHOR];
 
 impl Versioned {
     pub(in crate::vault) fn prefix(&self) -> &'static [u8] {

@@ -183,13 +183,31 @@ impl<S: Store> Vault<S> {
                 locked_until: None,
                 updated_at: now,
             };
+            // The password holds its identity from retention, on
+            // condition that the identity is still there (`identity::erase`).
+            let identity_key = layout::identity(identity_ref);
+            let identity = self
+                .store
+                .get(&identity_key)
+                .await?
+                .ok_or(VaultError::NotFound { what: "identity" })?;
             let mut batch = Batch::new();
-            batch.expect_absent(key.clone()).put(key, encode(&record)?);
+            batch
+                .expect_absent(key.clone())
+                .put(key, encode(&record)?)
+                .expect_equals(identity_key.clone(), identity)
+                .put(
+                    layout::identity_held(identity_ref),
+                    now.seconds().to_be_bytes().to_vec(),
+                );
             let joined_expects = batch.join(crate::vault::joined::writes_of(joined, &())?);
             let audit = Audit::new(actor, Operation::PasswordSet, Some(user.to_string()))
                 .with_detail(format!("identity={identity_ref}"));
             if !self.commit_once(batch, &audit).await? {
                 self.joined_still_hold(&joined_expects).await?;
+                if self.store.get(&identity_key).await?.is_none() {
+                    return Err(VaultError::NotFound { what: "identity" });
+                }
                 return Err(VaultError::Contention);
             }
             Ok(())
@@ -282,21 +300,15 @@ impl<S: Store> Vault<S> {
         &self,
     ) -> Result<std::collections::BTreeMap<u32, u64>, VaultError> {
         let mut counts = std::collections::BTreeMap::new();
-        let prefix = crate::store::keyspace::PASSWORD.as_bytes();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = self.store.scan_prefix(prefix, after.as_deref(), 512).await?;
-            for (_, value) in &page {
-                let record: PasswordRecord = decode(value, "password")?;
-                let version = hash::pepper_version(&record.phc)
-                    .map_err(|_| VaultError::Corrupt { what: "password" })?;
-                *counts.entry(version).or_insert(0) += 1;
-            }
-            match page.last() {
-                Some((key, _)) if page.len() == 512 => after = Some(key.clone()),
-                _ => return Ok(counts),
-            }
-        }
+        self.for_each_under(layout::PASSWORD_PREFIX, |_, value| {
+            let record: PasswordRecord = decode(value, "password")?;
+            let version =
+                hash::pepper_version(&record.phc).map_err(|_| VaultError::Corrupt { what: "password" })?;
+            *counts.entry(version).or_insert(0) += 1;
+            Ok(())
+        })
+        .await?;
+        Ok(counts)
     }
 
     /// A refused check, audited unless its record went in with the failure

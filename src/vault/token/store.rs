@@ -8,7 +8,6 @@ use crate::domain::time::Timestamp;
 use crate::domain::validation::{Field, Rule, ValidationError};
 use crate::store::{Batch, Store};
 use crate::vault::audited::Audit;
-use crate::vault::card::store::PAN_FINGERPRINT;
 use crate::vault::card::MaskedPan;
 use crate::vault::records::{decode, encode, TokenRecord};
 use crate::vault::retry::Retry;
@@ -103,10 +102,9 @@ impl<S: Store> Vault<S> {
         let mut card = self.card_record(card_ref).await?;
         for _ in 0..MAX_DRAWS {
             let number = self.config.token_range.generate(usize::from(card.pan_length))?;
-            let as_pan = self
-                .keyring
-                .fingerprint_key()
-                .fingerprint(PAN_FINGERPRINT, number.as_str().as_bytes());
+            // Belt and braces (no PAN in the token range is ever stored):
+            // under every fingerprint version in use, unfenced.
+            let as_pan = self.fingerprint_index_keys(number.as_str());
             let record = TokenRecord {
                 number: number.clone(),
                 card_ref: card_ref.clone(),
@@ -120,10 +118,12 @@ impl<S: Store> Vault<S> {
             batch
                 .expect_absent(layout::token(&number))
                 .expect_absent(layout::erased_token(&number))
-                .expect_absent(layout::card_fingerprint(&as_pan.to_hex()))
                 .expect_equals(layout::card(card_ref), encode(&card)?)
                 .put(layout::token(&number), encode(&record)?)
                 .put(layout::card_token(card_ref, &number), Vec::new());
+            for (_, key) in as_pan {
+                batch.expect_absent(key);
+            }
             let view = self.view(record, card.masked.clone());
             let joined_expects = batch.join(extra(&view)?);
             if self.commit_once(batch, &audit(&number)).await? {
