@@ -71,7 +71,6 @@ const PREFIXES: [&[u8]; 3] = [
     layout::CARD_PREFIX,
     layout::IDENTITY_PREFIX,
 ];
-const PAGE: usize = 512;
 
 fn versions_of<R: SealedRecord>(bytes: &[u8]) -> Result<BTreeSet<u32>, VaultError> {
     let mut record: R = decode(bytes, R::WHAT)?;
@@ -123,17 +122,7 @@ impl<S: Store> Vault<S> {
         mut visit: impl FnMut(usize, &[u8]) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
         for (kind, prefix) in PREFIXES.iter().enumerate() {
-            let mut after: Option<Vec<u8>> = None;
-            loop {
-                let page = self.store.scan_prefix(prefix, after.as_deref(), PAGE).await?;
-                for (_, value) in &page {
-                    visit(kind, value)?;
-                }
-                match page.last() {
-                    Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
-                    _ => break,
-                }
-            }
+            self.for_each_under(prefix, |_, value| visit(kind, value)).await?;
         }
         Ok(())
     }
