@@ -27,6 +27,7 @@ pub mod store;
 mod stripes;
 pub mod tls;
 pub mod vault;
+mod versions;
 
 #[cfg(test)]
 #[path = "../tests/data/mod.rs"]

@@ -11,66 +11,36 @@
 use super::chain::{AuditKey, ChainName};
 use super::record::AuditRecord;
 use crate::domain::operation::Operation;
-use std::collections::BTreeMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use crate::versions::Versions;
 
 /// Every audit key version this node holds, for writing (the newest its
 /// chain has moved to) and for verifying (all of them).
 pub struct AuditKeys {
-    keys: RwLock<BTreeMap<u32, Arc<AuditKey>>>,
+    keys: Versions<AuditKey>,
 }
 
 impl AuditKeys {
-    pub fn new(keys: impl IntoIterator<Item = (u32, AuditKey)>) -> Self {
+    /// Version 1; later versions are added as they are loaded (`held`).
+    pub fn new(first: AuditKey) -> Self {
         AuditKeys {
-            keys: RwLock::new(keys.into_iter().map(|(v, k)| (v, Arc::new(k))).collect()),
+            keys: Versions::new(first),
         }
     }
 
-    /// A version loaded after start (a rotation here or on another node).
-    pub(crate) fn add(&self, version: u32, key: AuditKey) {
-        self.keys
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(version)
-            .or_insert_with(|| Arc::new(key));
-    }
-
-    /// Drops a version that never reached the store (its rotation lost a
-    /// race); the stored one of that number is loaded in its place.
-    pub(crate) fn forget(&self, version: u32) {
-        self.keys
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&version);
+    /// The versions held, to add one loaded after start (a rotation here
+    /// or on another node), or drop one that never reached the store.
+    pub(crate) fn held(&self) -> &Versions<AuditKey> {
+        &self.keys
     }
 
     pub fn newest(&self) -> u32 {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .keys()
-            .next_back()
-            .copied()
-            .unwrap_or(1)
-    }
-
-    pub fn holds(&self, version: u32) -> bool {
-        self.get(version).is_some()
-    }
-
-    fn get(&self, version: u32) -> Option<Arc<AuditKey>> {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&version)
-            .cloned()
+        self.keys.newest().0
     }
 
     /// `record`'s MAC under `version`, spelled with its version; `None`
     /// when this node does not hold that version.
     pub(crate) fn mac(&self, version: u32, chain: &ChainName, record: &AuditRecord) -> Option<String> {
-        let mac = self.get(version)?.mac(chain, record);
+        let mac = self.keys.get(version)?.mac(chain, record);
         Some(if version == 1 {
             mac
         } else {
@@ -83,7 +53,8 @@ impl AuditKeys {
         let Some((version, hex)) = split_mac(&record.mac) else {
             return false;
         };
-        self.get(version)
+        self.keys
+            .get(version)
             .is_some_and(|key| key.verify_hex(chain, record, hex))
     }
 }

@@ -229,7 +229,7 @@ mod tests {
     }
 
     fn chain_of(n: u64, key_byte: u8) -> (AuditChain, Vec<AuditRecord>, ChainHead) {
-        let keys = AuditKeys::new([(1, key(key_byte))]);
+        let keys = AuditKeys::new(key(key_byte));
         let chain = AuditChain::new(std::sync::Arc::new(keys), ChainName::UNNAMED);
         let mut head = ChainHead::genesis();
         let mut out = Vec::new();
@@ -250,7 +250,7 @@ mod tests {
     #[test]
     fn a_chain_rotated_at_a_record_boundary_verifies_and_holds_no_record_of_the_old_key_after_it() {
         let (chain, mut records, mut head) = chain_of(3, 3);
-        chain.keys.add(2, key(9));
+        chain.keys.held().add(2, key(9));
         append(
             &chain,
             &mut head,
@@ -264,10 +264,7 @@ mod tests {
 
         // Whoever kept version 1 re-MACs record 5 with it: refused, though
         // the MAC itself is right under version 1.
-        let old_only = AuditChain::new(
-            std::sync::Arc::new(AuditKeys::new([(1, key(3))])),
-            ChainName::UNNAMED,
-        );
+        let old_only = AuditChain::new(std::sync::Arc::new(AuditKeys::new(key(3))), ChainName::UNNAMED);
         let mut forged = records.clone();
         forged[4].mac = String::new();
         forged[4].mac = old_only.keys.mac(1, &ChainName::UNNAMED, &forged[4]).unwrap();

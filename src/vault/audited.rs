@@ -293,7 +293,7 @@ impl<S: Store> Vault<S> {
         anchors: &[SignedAnchor],
     ) -> Result<audit::TrailReport, VaultError> {
         // Another node may have moved its chain to a version made since.
-        super::keys::versioned::load_new_audit_keys(&*self.store, &self.kek(), &self.audit.keys).await?;
+        self.load_new_audit_keys().await?;
         let report = audit::read::verify_stored(&*self.store, &self.audit.keys, anchors).await?;
         let detail = match report.first_break() {
             None => format!(

@@ -126,13 +126,9 @@ impl<S: Store> Vault<S> {
             std::sync::Arc::new(keys::versioned::load_audit_keys(&store, &kek).await?),
             crate::audit::ChainName::of(config.node.clone()),
         ));
-        let peppers = password::Peppers::new(keys::versioned::PEPPER.first(&store, &kek).await?);
-        for (version, raw) in keys::versioned::PEPPER
-            .load_missing(&store, &kek, |v| peppers.holds(v))
-            .await?
-        {
-            peppers.add(version, raw);
-        }
+        let peppers = keys::versioned::PEPPER
+            .load(&store, &kek, |_, raw| Ok(raw))
+            .await?;
         let anchor = keys::anchors::load(&store, &kek).await?;
         let store = std::sync::Arc::new(store);
         let committer = committer::Committer::start(

@@ -52,7 +52,7 @@ pub(in crate::vault) fn unwrap_data_key(kek: &Kek, record: &DataKeyRecord) -> Re
 }
 
 pub(in crate::vault) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> Result<Keyring, VaultError> {
-    let (fingerprints, request) = super::fingerprints::load(store, kek).await?;
+    let fingerprints = super::fingerprints::load(store, kek).await?;
     let mut keys = Vec::new();
     let mut after: Option<Vec<u8>> = None;
     loop {
@@ -70,7 +70,7 @@ pub(in crate::vault) async fn load_or_create<S: Store>(store: &S, kek: &Kek) -> 
             _ => break,
         }
     }
-    let keyring = Keyring::new(keys, fingerprints, request);
+    let keyring = Keyring::new(keys, fingerprints);
     match keyring.current() {
         None => create_data_key(store, kek, &keyring, 1).await?,
         Some(current) if store.get(super::fence::current_key()).await?.is_none() => {

@@ -18,18 +18,19 @@
 //! rotation breaks no remembered request or pending code.
 
 use super::kek::Kek;
-use super::versioned::FINGERPRINT;
-use crate::audit::{Actor, Outcome};
+use super::versioned::{Rotation, FINGERPRINT};
+use crate::audit::Actor;
 use crate::domain::operation::Operation;
 use crate::store::{keyspace, Batch, CommitError, Store};
 use crate::vault::crypto::fingerprint::FingerprintKey;
 use crate::vault::records::{decode, encode, CardRecord};
 use crate::vault::retry::Retry;
 use crate::vault::{layout, Vault, VaultError};
-use secrecy::{ExposeSecret, SecretBox};
+use crate::versions::Versions;
+use secrecy::SecretBox;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 fn current_key() -> &'static [u8] {
     keyspace::FINGERPRINT_CURRENT.as_bytes()
@@ -46,51 +47,32 @@ fn decode_version(bytes: &[u8], what: &'static str) -> Result<u32, VaultError> {
 
 /// The fingerprint versions this node holds, and the floor it knows of.
 pub(crate) struct FingerprintKeys {
-    keys: RwLock<BTreeMap<u32, Arc<FingerprintKey>>>,
+    keys: Versions<FingerprintKey>,
     floor: AtomicU32,
 }
 
 impl FingerprintKeys {
-    fn new(first: FingerprintKey) -> Self {
-        FingerprintKeys {
-            keys: RwLock::new(BTreeMap::from([(first.version(), Arc::new(first))])),
-            floor: AtomicU32::new(1),
-        }
-    }
-
     /// The version new cards are indexed under.
     pub(crate) fn current(&self) -> Arc<FingerprintKey> {
-        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
-        // Invariant: version 1 is inserted at construction and never removed.
-        Arc::clone(keys.values().next_back().unwrap_or_else(|| unreachable!()))
+        self.keys.newest().1
     }
 
     pub(crate) fn get(&self, version: u32) -> Option<Arc<FingerprintKey>> {
-        self.keys
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&version)
-            .cloned()
+        self.keys.get(version)
     }
 
-    fn add(&self, key: FingerprintKey) {
-        self.keys
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key.version())
-            .or_insert_with(|| Arc::new(key));
+    /// Version 1, whose secret also keys the request digests under
+    /// purposes of their own (it is never dropped).
+    pub(crate) fn first(&self) -> Arc<FingerprintKey> {
+        self.keys.first()
     }
 
-    /// Every version an index entry may be under, newest first: never
-    /// empty (a floor read before the versions above it is held stops at
-    /// the newest held).
+    /// Every version an index entry may be under, newest first (never empty).
     pub(crate) fn in_use(&self) -> Vec<Arc<FingerprintKey>> {
-        let keys = self.keys.read().unwrap_or_else(PoisonError::into_inner);
-        let newest = keys.keys().next_back().copied().unwrap_or(1);
-        let floor = self.floor.load(Ordering::Acquire).min(newest);
-        keys.range(floor..)
-            .rev()
-            .map(|(_, key)| Arc::clone(key))
+        self.keys
+            .newest_down_to(self.floor())
+            .into_iter()
+            .map(|(_, key)| key)
             .collect()
     }
 
@@ -104,18 +86,13 @@ impl FingerprintKeys {
     }
 }
 
-/// Every fingerprint version in `store`, version 1 made on first use, and
-/// the key that keys request digests (version 1's secret). Records the
-/// current version when a store from before rotation lacks it.
-pub(in crate::vault) async fn load<S: Store>(
-    store: &S,
-    kek: &Kek,
-) -> Result<(FingerprintKeys, FingerprintKey), VaultError> {
-    let first = FINGERPRINT.first(store, kek).await?;
-    let mut copy = Box::new([0u8; 32]);
-    copy.copy_from_slice(first.expose_secret());
-    let request = FingerprintKey::new(1, SecretBox::new(copy));
-    let keys = FingerprintKeys::new(FingerprintKey::new(1, first));
+fn make(version: u32, raw: SecretBox<[u8; 32]>) -> Result<FingerprintKey, VaultError> {
+    Ok(FingerprintKey::new(version, raw))
+}
+
+/// Every fingerprint version in `store`, version 1 made on first use.
+/// Records the current version when a store from before rotation lacks it.
+pub(in crate::vault) async fn load<S: Store>(store: &S, kek: &Kek) -> Result<FingerprintKeys, VaultError> {
     if store.get(current_key()).await?.is_none() {
         let mut batch = Batch::new();
         batch
@@ -126,18 +103,15 @@ pub(in crate::vault) async fn load<S: Store>(
             Err(e) => return Err(e.into()),
         }
     }
-    load_missing(store, kek, &keys).await?;
-    Ok((keys, request))
+    let keys = FingerprintKeys {
+        keys: FINGERPRINT.load(store, kek, make).await?,
+        floor: AtomicU32::new(1),
+    };
+    load_floor(store, &keys).await?;
+    Ok(keys)
 }
 
-/// Adds every version `store` holds that `keys` lacks, and its floor.
-async fn load_missing<S: Store>(store: &S, kek: &Kek, keys: &FingerprintKeys) -> Result<(), VaultError> {
-    for (version, raw) in FINGERPRINT
-        .load_missing(store, kek, |v| keys.get(v).is_some())
-        .await?
-    {
-        keys.add(FingerprintKey::new(version, raw));
-    }
+async fn load_floor<S: Store>(store: &S, keys: &FingerprintKeys) -> Result<(), VaultError> {
     if let Some(bytes) = store.get(floor_key()).await? {
         keys.raise_floor(decode_version(&bytes, "fingerprint floor")?);
     }
@@ -153,8 +127,12 @@ impl<S: Store> Vault<S> {
     /// Loads what another node's rotation or rewrap changed: new versions
     /// and a higher floor. Returns the current version.
     pub(in crate::vault) async fn refresh_fingerprints(&self) -> Result<u32, VaultError> {
-        load_missing(&*self.store, &self.kek(), self.keyring.fingerprints()).await?;
-        Ok(self.keyring.fingerprints().current().version())
+        let keys = self.keyring.fingerprints();
+        let current = FINGERPRINT
+            .load_into(&*self.store, &self.kek(), &keys.keys, make)
+            .await?;
+        load_floor(&*self.store, keys).await?;
+        Ok(current)
     }
 
     /// The index keys a PAN (or a number that must not be one) may be
@@ -198,34 +176,22 @@ impl<S: Store> Vault<S> {
     /// under at once; `keys rewrap` moves stored cards to it. The new key,
     /// the current-version record and the audit record are one write.
     pub async fn rotate_fingerprint_key(&self, actor: &Actor) -> Result<u32, VaultError> {
-        let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
-        let mut retry = Retry::new();
-        loop {
-            let current = self.refresh_fingerprints().await?;
-            let version = current + 1;
-            let (mut batch, raw) = FINGERPRINT.new_version(&self.kek(), version)?;
-            fence(&mut batch, current);
-            batch.put(current_key(), version.to_be_bytes().to_vec());
-            let detail = format!(
-                "fingerprint version {version}: new cards are indexed under it; `keys rewrap` moves stored cards to it, and duplicates are found under every version meanwhile"
-            );
-            if self
-                .commit_with_audit(
-                    batch,
-                    actor,
-                    Operation::KeyRotateFingerprint,
-                    None,
-                    Outcome::Success,
-                    Some(detail),
+        let rotation = Rotation {
+            which: &FINGERPRINT,
+            operation: Operation::KeyRotateFingerprint,
+            make,
+            describe: |version, _: &FingerprintKey| {
+                format!(
+                    "fingerprint version {version}: new cards are indexed under it; `keys rewrap` moves stored cards to it, and duplicates are found under every version meanwhile"
                 )
-                .await?
-            {
-                self.keyring.fingerprints().add(FingerprintKey::new(version, raw));
-                return Ok(version);
-            }
-            // Another node rotated first: go past its version.
-            retry.after_conflict().await?;
-        }
+            },
+            fence: |batch: &mut Batch, version: u32| {
+                fence(batch, version - 1);
+                batch.put(current_key(), version.to_be_bytes().to_vec());
+            },
+        };
+        self.add_version(actor, &self.keyring.fingerprints().keys, rotation)
+            .await
     }
 
     /// Moves one card's index entry to the current fingerprint version (as

@@ -115,17 +115,14 @@ pub(crate) enum SealOutcome {
 pub(crate) struct Keyring {
     keys: RwLock<BTreeMap<u32, Arc<DataKey>>>,
     fingerprints: FingerprintKeys,
-    /// Keys request digests: idempotency, one-time codes, audit objects.
-    request: FingerprintKey,
 }
 
 impl Keyring {
-    pub(crate) fn new(keys: Vec<DataKey>, fingerprints: FingerprintKeys, request: FingerprintKey) -> Self {
+    pub(crate) fn new(keys: Vec<DataKey>, fingerprints: FingerprintKeys) -> Self {
         let keys = keys.into_iter().map(|k| (k.version(), Arc::new(k))).collect();
         Keyring {
             keys: RwLock::new(keys),
             fingerprints,
-            request,
         }
     }
 
@@ -172,8 +169,11 @@ impl Keyring {
         &self.fingerprints
     }
 
-    pub(crate) fn request_key(&self) -> &FingerprintKey {
-        &self.request
+    /// Keys request digests (idempotency, one-time codes, audit objects):
+    /// the fingerprint key's version 1, under purposes of its own, so a
+    /// fingerprint rotation changes none of them.
+    pub(crate) fn request_key(&self) -> Arc<FingerprintKey> {
+        self.fingerprints.first()
     }
 
     pub(crate) fn try_seal(

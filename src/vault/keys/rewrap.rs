@@ -205,11 +205,17 @@ impl<S: Store> Vault<S> {
         match kind {
             0 => self.rewrap_record::<AgreementRecord>(key, bytes).await,
             1 => {
+                let current = self.keyring.fingerprints().current().version();
+                let stale_index = decode::<CardRecord>(&bytes, "card")?.fingerprint_version < current;
                 let resealed = self.rewrap_record::<CardRecord>(key, bytes).await?;
                 // Then its index entry, from the card as it now stands.
-                let moved = match self.store.get(key).await? {
-                    Some(now) => self.refingerprint_card(key, now).await?,
-                    None => false,
+                let moved = if stale_index {
+                    match self.store.get(key).await? {
+                        Some(now) => self.refingerprint_card(key, now).await?,
+                        None => false,
+                    }
+                } else {
+                    false
                 };
                 Ok(resealed || moved)
             }

@@ -16,6 +16,7 @@ use crate::vault::keys::versioned;
 use crate::vault::records::{decode, encode, CustodyRecord, DataKeyRecord, FingerprintKeyRecord};
 use crate::vault::retry::Retry;
 use crate::vault::{keys, layout, Vault, VaultError};
+use crate::versions::Versions;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyState {
@@ -288,12 +289,11 @@ impl<S: Store> Vault<S> {
     /// kept: they verify the records written under them.
     pub async fn rotate_audit_key(&self, actor: &Actor) -> Result<u32, VaultError> {
         let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
-        let kek = self.kek();
-        let keys = &self.audit.keys;
+        let keys = self.audit.keys.held();
         let mut retry = Retry::new();
         loop {
-            let version = versioned::load_new_audit_keys(&*self.store, &kek, keys).await? + 1;
-            let (batch, raw) = versioned::AUDIT_KEY.new_version(&kek, version)?;
+            let version = self.load_new_audit_keys().await? + 1;
+            let (batch, raw) = versioned::AUDIT_KEY.new_version(&self.kek(), version)?;
             // The rotation record is sealed with it, so it is held first.
             keys.add(version, crate::audit::AuditKey::new(raw));
             let detail = crate::audit::audit_key_rotation_detail(version);
@@ -314,7 +314,7 @@ impl<S: Store> Vault<S> {
             // the write failed (and may have applied). The store says
             // which key of this number, if any, the chain may be at.
             keys.forget(version);
-            versioned::load_new_audit_keys(&*self.store, &kek, keys).await?;
+            self.load_new_audit_keys().await?;
             committed?;
             retry.after_conflict().await?;
         }
@@ -325,38 +325,76 @@ impl<S: Store> Vault<S> {
     /// to it at its next successful check. Old versions are kept while any
     /// hash names them (`KeyReport::passwords_per_pepper`).
     pub async fn rotate_pepper(&self, actor: &Actor) -> Result<u32, VaultError> {
+        let rotation = versioned::Rotation {
+            which: &versioned::PEPPER,
+            operation: Operation::KeyRotatePepper,
+            make: |_, raw| Ok(raw),
+            describe: |version, _: &_| {
+                format!("pepper version {version}: new hashes use it; each password moves to it at its next successful check")
+            },
+            fence: |_: &mut Batch, _| {},
+        };
+        self.add_version(actor, &self.peppers, rotation).await
+    }
+
+    /// Adds version newest+1 of `rotation.which` to `held`: its wrapped
+    /// key, what `rotation.fence` adds and the audit record are one write;
+    /// when another node made that version first, goes past it.
+    pub(in crate::vault) async fn add_version<T, M, D, F>(
+        &self,
+        actor: &Actor,
+        held: &Versions<T>,
+        rotation: versioned::Rotation<'_, M, D, F>,
+    ) -> Result<u32, VaultError>
+    where
+        M: Fn(u32, secrecy::SecretBox<[u8; 32]>) -> Result<T, VaultError>,
+        D: Fn(u32, &T) -> String,
+        F: Fn(&mut Batch, u32),
+    {
         let _no_kek_rotation_meanwhile = self.budget_lock.lock().await;
+        let which = rotation.which;
         let mut retry = Retry::new();
         loop {
-            let version = self.load_new_peppers().await? + 1;
-            let (batch, raw) = versioned::PEPPER.new_version(&self.kek(), version)?;
-            let detail = format!(
-                "pepper version {version}: new hashes use it; each password moves to it at its next successful check"
-            );
+            let kek = self.kek();
+            let version = which.load_into(&*self.store, &kek, held, &rotation.make).await? + 1;
+            let (mut batch, raw) = which.new_version(&kek, version)?;
+            let value = (rotation.make)(version, raw)?;
+            (rotation.fence)(&mut batch, version);
+            let detail = (rotation.describe)(version, &value);
             if self
                 .commit_with_audit(
                     batch,
                     actor,
-                    Operation::KeyRotatePepper,
+                    rotation.operation,
                     None,
                     Outcome::Success,
                     Some(detail),
                 )
                 .await?
             {
-                self.peppers.add(version, raw);
+                held.add(version, value);
                 return Ok(version);
             }
-            // Another node stored this version first: go past it.
             retry.after_conflict().await?;
         }
+    }
+
+    /// Takes up audit key versions another node made; returns the newest.
+    pub(in crate::vault) async fn load_new_audit_keys(&self) -> Result<u32, VaultError> {
+        versioned::AUDIT_KEY
+            .load_into(
+                &*self.store,
+                &self.kek(),
+                self.audit.keys.held(),
+                versioned::audit_key,
+            )
+            .await
     }
 
     /// Moves this node's chain to the newest audit key version in the
     /// store when another node rotated it. Returns the version moved to.
     pub async fn follow_audit_key(&self, actor: &Actor) -> Result<Option<u32>, VaultError> {
-        let keys = &self.audit.keys;
-        let newest = versioned::load_new_audit_keys(&*self.store, &self.kek(), keys).await?;
+        let newest = self.load_new_audit_keys().await?;
         let head = crate::audit::read::head(&*self.store, &self.audit.name).await?;
         if crate::audit::key_version_of(&head.mac).is_some_and(|at| at >= newest) {
             return Ok(None);

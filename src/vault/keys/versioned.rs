@@ -12,6 +12,7 @@ use crate::store::{Batch, Store};
 use crate::vault::crypto::aad::RecordKind;
 use crate::vault::records::{decode, encode, FingerprintKeyRecord};
 use crate::vault::{layout, VaultError};
+use crate::versions::Versions;
 use secrecy::SecretBox;
 
 /// Versions read per store page.
@@ -75,7 +76,7 @@ impl Versioned {
     }
 
     /// Every stored version for which `held` is false, unwrapped.
-    pub(in crate::vault) async fn load_missing<S: Store>(
+    async fn load_missing<S: Store>(
         &self,
         store: &S,
         kek: &Kek,
@@ -98,6 +99,34 @@ impl Versioned {
                 _ => return Ok(out),
             }
         }
+    }
+
+    /// Version 1 and every later version in the store, each made into a
+    /// `T` by `make` (version, secret).
+    pub(in crate::vault) async fn load<S: Store, T>(
+        &self,
+        store: &S,
+        kek: &Kek,
+        make: impl Fn(u32, SecretBox<[u8; 32]>) -> Result<T, VaultError>,
+    ) -> Result<Versions<T>, VaultError> {
+        let held = Versions::new(make(SECRET_VERSION, self.first(store, kek).await?)?);
+        self.load_into(store, kek, &held, make).await?;
+        Ok(held)
+    }
+
+    /// Adds to `held` every version in the store it lacks (made by a
+    /// rotation here or on another node). Returns the newest.
+    pub(in crate::vault) async fn load_into<S: Store, T>(
+        &self,
+        store: &S,
+        kek: &Kek,
+        held: &Versions<T>,
+        make: impl Fn(u32, SecretBox<[u8; 32]>) -> Result<T, VaultError>,
+    ) -> Result<u32, VaultError> {
+        for (version, raw) in self.load_missing(store, kek, |v| held.holds(v)).await? {
+            held.add(version, make(version, raw)?);
+        }
+        Ok(held.newest().0)
     }
 
     /// A new version `version`: the raw secret, and the batch that stores
@@ -123,25 +152,28 @@ impl Versioned {
     }
 }
 
+/// One kind of versioned secret's rotation (`Vault::add_version`): what
+/// each version's secret becomes (`make`), what its audit record says
+/// (`describe`), and what else its write must hold or change (`fence`).
+pub(in crate::vault) struct Rotation<'a, M, D, F> {
+    pub which: &'a Versioned,
+    pub operation: crate::domain::operation::Operation,
+    pub make: M,
+    pub describe: D,
+    pub fence: F,
+}
+
 /// Every audit key version in the store, version 1 made on first use.
 pub(in crate::vault) async fn load_audit_keys<S: Store>(
     store: &S,
     kek: &Kek,
 ) -> Result<AuditKeys, VaultError> {
-    let keys = AuditKeys::new([(SECRET_VERSION, AuditKey::new(AUDIT_KEY.first(store, kek).await?))]);
-    load_new_audit_keys(store, kek, &keys).await?;
+    let keys = AuditKeys::new(AuditKey::new(AUDIT_KEY.first(store, kek).await?));
+    AUDIT_KEY.load_into(store, kek, keys.held(), audit_key).await?;
     Ok(keys)
 }
 
-/// Adds to `keys` every audit key version in the store it lacks (made by a
-/// rotation here or on another node). Returns the newest.
-pub(in crate::vault) async fn load_new_audit_keys<S: Store>(
-    store: &S,
-    kek: &Kek,
-    keys: &AuditKeys,
-) -> Result<u32, VaultError> {
-    for (version, raw) in AUDIT_KEY.load_missing(store, kek, |v| keys.holds(v)).await? {
-        keys.add(version, AuditKey::new(raw));
-    }
-    Ok(keys.newest())
+/// An audit key from its secret.
+pub(in crate::vault) fn audit_key(_version: u32, raw: SecretBox<[u8; 32]>) -> Result<AuditKey, VaultError> {
+    Ok(AuditKey::new(raw))
 }

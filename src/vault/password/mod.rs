@@ -5,10 +5,13 @@
 //! lock the password for 30 minutes; every attempt is audited.
 
 mod hash;
-mod peppers;
 mod weak;
 
-pub(crate) use peppers::Peppers;
+/// The pepper's versions in memory. New hashes use the newest; a hash
+/// names its version in its PHC string (`keyid`), so each is checked with
+/// the pepper it was made with, and moved to the newest at its next
+/// successful check.
+pub(crate) type Peppers = crate::versions::Versions<secrecy::SecretBox<[u8; 32]>>;
 
 use super::audited::Audit;
 use super::records::{decode, encode, PasswordRecord};
@@ -97,13 +100,9 @@ impl<S: Store> Vault<S> {
     /// Adds every pepper version the store holds and this node does not
     /// (a rotation here or on another node). Returns the newest.
     pub(in crate::vault) async fn load_new_peppers(&self) -> Result<u32, VaultError> {
-        let missing = crate::vault::keys::versioned::PEPPER
-            .load_missing(&*self.store, &self.kek(), |v| self.peppers.holds(v))
-            .await?;
-        for (version, raw) in missing {
-            self.peppers.add(version, raw);
-        }
-        Ok(self.peppers.newest().0)
+        crate::vault::keys::versioned::PEPPER
+            .load_into(&*self.store, &self.kek(), &self.peppers, |_, raw| Ok(raw))
+            .await
     }
 
     /// A hash under the newest pepper (another node's rotation included).
