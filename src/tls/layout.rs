@@ -5,8 +5,6 @@
 
 use crate::ed25519::SigningKey;
 use secrecy::SecretBox;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 /// The roles a development PKI issues client certificates for.
@@ -99,31 +97,13 @@ impl PkiLayout {
             reason: e.to_string(),
         };
         if !seed_path.exists() {
-            // Written whole under a name of its own, then linked into
-            // place only if absent: a reader never sees half a seed.
+            // Only if absent (another process may make it first): a reader
+            // never sees half a seed.
             let fresh = zeroize::Zeroizing::new(
                 crate::domain::random::array::<32>().map_err(|_| SigningKeyError::Random)?,
             );
-            let staged = self
-                .dir
-                .join(format!(".bank-sim-signing.{}.tmp", std::process::id()));
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&staged)
-                .map_err(err)?;
             let text = zeroize::Zeroizing::new(crate::hex::encode(&fresh[..]));
-            file.write_all(text.as_bytes()).map_err(err)?;
-            file.sync_all().map_err(err)?;
-            let linked = std::fs::hard_link(&staged, &seed_path);
-            let _ = std::fs::remove_file(&staged);
-            match linked {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(err(e)),
-            }
+            crate::atomic_file::write_new(&seed_path, text.as_bytes(), 0o600).map_err(err)?;
         }
         let text = zeroize::Zeroizing::new(std::fs::read_to_string(&seed_path).map_err(err)?);
         let mut seed = Box::new([0u8; 32]);
