@@ -1083,3 +1083,116 @@ async fn a_repeated_key_replays_the_debit_refund_and_cancel_answers() {
         "200 refunded, then the cancel refunded the rest, once"
     );
 }
+
+/// Retention (`[payment] retention_s`) deletes a settled payment that
+/// nothing can change any more, with its order index, audited by
+/// `local:retention`; the order id may then be used again. It keeps a
+/// payment in flight and a paid one still inside its cancel window. A
+/// payment outlives its card: once the card is erased it still reads,
+/// with the masked number and references only.
+#[tokio::test]
+async fn retention_deletes_settled_payments_and_keeps_those_that_can_still_change() {
+    let (pan, id_no) = (debit_pan(120), id_number());
+    let w = pay_world(
+        &pan,
+        &id_no,
+        &[],
+        "[payment]\npoll_interval_ms = 60000\nretention_s = 2\n[cards]\nretention_check_interval_s = 1\n",
+    );
+    let (_, token, card) = w.bound("u1", &pan, &id_no).await;
+    let soon = json!({ "expires_at": unix_now() + 3 });
+    let paid = w.debit(&token, "paid", 100, json!({})).await;
+    assert_eq!(paid.status, 201, "{}", paid.text());
+    let paid = paid.json()["payment_id"].as_str().unwrap().to_owned();
+
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000 }))
+        .await;
+    let pending = w.debit(&token, "pending", 100, soon.clone()).await;
+    assert_eq!(pending.status, 202, "{}", pending.text());
+    let pending = pending.json()["payment_id"].as_str().unwrap().to_owned();
+    let closed = w.debit(&token, "closed", 100, soon.clone()).await;
+    let closed = closed.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{closed}/cancel"),
+            json!(null),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("closed")));
+
+    let orchestrator = w.service.client("orchestrator");
+    let gone = |id: String| {
+        let orchestrator = &orchestrator;
+        async move {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let r = orchestrator.get(&format!("/v1/payments/{id}")).await.unwrap();
+                if r.status == 404 {
+                    return;
+                }
+                assert_eq!(r.status, 200, "{}", r.text());
+                assert!(std::time::Instant::now() < deadline, "{id} is deleted");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    gone(closed.clone()).await;
+    // Several sweeps later: the one in flight and the cancellable one stay.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    for id in [&paid, &pending] {
+        assert_eq!(
+            w.get(&format!("/v1/payments/{id}")).await["payment_id"],
+            json!(id)
+        );
+    }
+    let purges = w.audited("payment.purge", "status=closed").await;
+    assert_eq!(purges.len(), 1, "{purges:?}");
+    assert_eq!(
+        (purges[0]["identity"].as_str(), purges[0]["object"].as_str()),
+        (Some("local:retention"), Some(closed.as_str()))
+    );
+    // The order id is free again: a new payment, not the deleted one.
+    w.bank.set_faults(json!({})).await;
+    let again = w.debit(&token, "closed", 100, json!({})).await;
+    assert_eq!(again.status, 201, "{}", again.text());
+    assert_ne!(again.json()["payment_id"], json!(closed));
+
+    // The pending one settles (cancelled), the card is erased, and the
+    // paid payment still reads: masked, no PAN.
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{pending}/cancel"),
+            json!(null),
+        )
+        .await;
+    assert_eq!((r.status, r.json()["status"].clone()), (200, json!("closed")));
+    let erased = w
+        .service
+        .client("card-capture")
+        .send(
+            "DELETE",
+            &format!("/v1/cards/{card}"),
+            &[("Idempotency-Key", "erase")],
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(erased.status, 200, "{}", erased.text());
+    let kept = orchestrator.get(&format!("/v1/payments/{paid}")).await.unwrap();
+    assert_eq!(kept.status, 200, "{}", kept.text());
+    assert!(!kept.text().contains(&pan[..pan.len() - 4]), "{}", kept.text());
+    let masked = kept.json()["masked_card"].as_str().unwrap().to_owned();
+    assert!(
+        masked.starts_with(&pan[..6]) && masked.ends_with(&pan[pan.len() - 4..]) && masked.contains('*'),
+        "{masked}"
+    );
+    gone(pending).await;
+    assert_eq!(
+        w.get(&format!("/v1/payments/{paid}")).await["status"],
+        json!("succeeded")
+    );
+    w.service.assert_audit_intact().await;
+}

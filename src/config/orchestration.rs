@@ -53,6 +53,12 @@ pub struct PaymentSection {
     pub poll_interval_ms: u64,
     /// How long after a payment a cancel may still refund it. Default 86400 s.
     pub cancel_window_s: u64,
+    /// A settled payment nothing changed for this long (and that can no
+    /// longer be cancelled or retried) is deleted, audited by
+    /// `local:retention`, at the cards' `retention_check_interval_s`.
+    /// Default 0: kept until deleted otherwise. Payment rules in China ask
+    /// for transaction records to be kept for at least five years.
+    pub retention_s: u64,
 }
 
 impl Default for PaymentSection {
@@ -62,6 +68,7 @@ impl Default for PaymentSection {
             payment_code_timeout_s: 30,
             poll_interval_ms: 2_000,
             cancel_window_s: 86_400,
+            retention_s: 0,
         }
     }
 }

@@ -101,12 +101,14 @@ pub enum Operation {
     CardErase,
     /// An identity's record erased (PIPL deletion).
     IdentityErase,
+    /// A settled payment past its retention deleted with its indexes.
+    PaymentPurge,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 61] = [
+    pub const ALL: [Operation; 62] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -167,6 +169,7 @@ impl Operation {
         Operation::TlsHandshakeFailed,
         Operation::CardErase,
         Operation::IdentityErase,
+        Operation::PaymentPurge,
         Operation::LeaseTake,
     ];
 
@@ -232,6 +235,7 @@ impl Operation {
             Operation::TlsHandshakeFailed => "tls.handshake_failed",
             Operation::CardErase => "card.erase",
             Operation::IdentityErase => "identity.erase",
+            Operation::PaymentPurge => "payment.purge",
             Operation::LeaseTake => "lease.take",
         }
     }
@@ -242,6 +246,7 @@ impl Operation {
         matches!(
             self,
             Operation::IdempotencySweep
+                | Operation::PaymentPurge
                 | Operation::ServiceStart
                 | Operation::ServiceStop
                 | Operation::AuditCheckpoint

@@ -159,13 +159,15 @@ impl ServiceCore {
             Duration::from_secs(config.audit.checkpoint_interval_s),
         ));
         tasks.push(spawn_settler(Arc::clone(&app), Arc::clone(&leases)));
-        if config.cards.retention_s > 0 || config.identities.retention_s > 0 {
+        if config.cards.retention_s > 0 || config.identities.retention_s > 0 || config.payment.retention_s > 0
+        {
             tasks.push(spawn_retention(
                 Arc::clone(&app),
                 Arc::clone(&leases),
                 Retention {
                     cards_s: config.cards.retention_s,
                     identities_s: config.identities.retention_s,
+                    payments_s: config.payment.retention_s,
                 },
                 Duration::from_secs(config.cards.retention_check_interval_s),
             ));
@@ -302,10 +304,12 @@ fn spawn_failed_handshake_reports(
     })
 }
 
-/// How long idle cards and unheld identities are kept (0: until erased by hand).
+/// How long idle cards, unheld identities and settled payments are kept
+/// (0: until erased by hand).
 struct Retention {
     cards_s: u64,
     identities_s: u64,
+    payments_s: u64,
 }
 
 /// The cut-off `retention_s` before now, or `None` for 0 (kept).
@@ -314,9 +318,9 @@ fn cutoff(retention_s: u64) -> Option<Timestamp> {
     (retention_s > 0).then(|| Timestamp(Timestamp::now().seconds().saturating_sub(retention_s)))
 }
 
-/// Erases idle cards and unheld identities past their retention every
-/// `interval` (PCI DSS 3.2.1, PIPL), as `local:retention`, on the node that
-/// holds the task's lease.
+/// Erases idle cards, unheld identities and settled payments past their
+/// retention every `interval` (PCI DSS 3.2.1, PIPL), as `local:retention`,
+/// on the node that holds the task's lease.
 fn spawn_retention(
     app: Arc<App>,
     leases: Arc<Leases>,
@@ -340,6 +344,17 @@ fn spawn_retention(
                     Ok(0) => {}
                     Ok(erased) => tracing::info!(erased, "retention: unheld identities erased"),
                     Err(e) => tracing::warn!(error = %e, "identity retention sweep failed"),
+                }
+            }
+            if let Some(cutoff) = cutoff(retention.payments_s) {
+                match app
+                    .orchestrator
+                    .purge_payments_settled_before(&app.vault, &actor, cutoff)
+                    .await
+                {
+                    Ok(0) => {}
+                    Ok(purged) => tracing::info!(purged, "retention: settled payments deleted"),
+                    Err(e) => tracing::warn!(error = %e, "payment retention sweep failed"),
                 }
             }
         }

@@ -9,6 +9,7 @@ mod debit;
 mod notify;
 mod query;
 mod refund;
+mod retention;
 mod settle;
 pub mod settler;
 mod status;
