@@ -16,6 +16,11 @@ pub(crate) fn decode_into(text: &str, out: &mut [u8]) -> Option<()> {
     (decoded == out.len()).then_some(())
 }
 
+/// Decodes hex of any even length; `None` if it is not hex.
+pub(crate) fn decode(text: &str) -> Option<Vec<u8>> {
+    base16ct::mixed::decode_vec(text).ok()
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

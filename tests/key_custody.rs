@@ -56,7 +56,7 @@ fn make_shares(dir: &Path, threshold: u8, shares: u8) -> Vec<PathBuf> {
         "init-shares",
         "--threshold",
         &threshold.to_string(),
-        "--shares",
+        "--plaintext",
         &shares.to_string(),
         "--out",
         dir.to_str().unwrap(),
@@ -64,6 +64,27 @@ fn make_shares(dir: &Path, threshold: u8, shares: u8) -> Vec<PathBuf> {
     assert!(out.status.success(), "{}", text(&out));
     (1..=shares)
         .map(|i| dir.join(format!("share-{i}-of-{shares}.json")))
+        .collect()
+}
+
+/// A share set sealed to the custodians' certificates, in order.
+fn make_sealed_shares(dir: &Path, threshold: u8, custodians: &[&Custodian]) -> Vec<PathBuf> {
+    let mut args = vec![
+        "keys".to_owned(),
+        "init-shares".to_owned(),
+        "--threshold".to_owned(),
+        threshold.to_string(),
+        "--out".to_owned(),
+        dir.to_str().unwrap().to_owned(),
+    ];
+    for c in custodians {
+        args.extend(["--custodian".to_owned(), c.cert.to_str().unwrap().to_owned()]);
+    }
+    let out = tokenvault(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(out.status.success(), "{}", text(&out));
+    let n = custodians.len();
+    (1..=n)
+        .map(|i| dir.join(format!("share-{i}-of-{n}.sealed.json")))
         .collect()
 }
 
@@ -726,6 +747,111 @@ async fn rotation_under_traffic_rewrap_resumes_after_kill_then_retire() {
 /// new set: a assembles it first and rotates; b is not ready (its KEK is
 /// behind the store's) until the same shares reach it and it adopts the
 /// new KEK; a data key made after the rotation then opens on both.
+/// Split knowledge: each share is sealed to its custodian's certificate
+/// key, so the files the ceremony writes hold no share in the clear; only
+/// the custodian's own key opens theirs, and the service counts a share
+/// from the custodian it names only, even opened.
+#[tokio::test]
+async fn shares_sealed_to_custodians_open_and_count_for_their_custodian_only() {
+    let mut service = Service::prepare(Options {
+        extra_config: "[kek]\ncustody = \"shares\"\n".into(),
+        ..Options::default()
+    });
+    let names = ["custodian-1", "custodian-2", "custodian-3"];
+    for name in names {
+        custodian_policy(&service, name);
+    }
+    service.spawn();
+    let [c1, c2, c3] = names.map(|n| custodian(&service, n));
+    let files = make_sealed_shares(&service.dir.path().join("shares"), 2, &[&c1, &c2, &c3]);
+    for (file, name) in files.iter().zip(names) {
+        let doc = share_json(file);
+        let fields: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            fields,
+            [
+                "ciphertext",
+                "custodian",
+                "ephemeral",
+                "format",
+                "index",
+                "nonce",
+                "recipient",
+                "set_id"
+            ],
+            "public fields and ciphertext only"
+        );
+        assert_eq!(doc["custodian"], json!(format!("spiffe://tokenvault/{name}")));
+    }
+    let plaintext = make_shares(&service.dir.path().join("plain"), 2, 3);
+    assert!(
+        share_json(&plaintext[0])["share"].is_string(),
+        "the control: a plaintext share is readable"
+    );
+
+    // Another custodian's key does not open a share, and a tampered one
+    // does not open either: nothing is sent.
+    let path = |i: usize| files[i].to_str().unwrap().to_owned();
+    let out = keys_cli(&service, &c2.cert, &c2.key, &["unseal", "--share", &path(0)]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("sealed to spiffe://tokenvault/custodian-1, not to this key"),
+        "{}",
+        text(&out)
+    );
+    let mut tampered = share_json(&files[1]);
+    tampered["custodian"] = json!("spiffe://tokenvault/custodian-3");
+    let tampered_path = service.dir.path().join("tampered.json");
+    std::fs::write(&tampered_path, tampered.to_string()).unwrap();
+    let out = keys_cli(
+        &service,
+        &c2.cert,
+        &c2.key,
+        &["unseal", "--share", tampered_path.to_str().unwrap()],
+    );
+    assert!(text(&out).contains("altered"), "{}", text(&out));
+
+    // Custodian 1 opens their share and hands it to custodian 3: refused.
+    let sealed: tokenvault::vault::keys::sealed_share::SealedShareFile =
+        serde_json::from_value(share_json(&files[0])).unwrap();
+    let pkcs8 = tokenvault::pem::private_key(&c1.key).unwrap();
+    let opened = sealed.open(pkcs8.secret_der()).unwrap();
+    let (status, p) = submit(&c3, &serde_json::to_value(&opened).unwrap()).await;
+    assert_eq!(
+        (status, p["field"].as_str(), p["rule"].as_str()),
+        (403, Some("share"), Some("other_custodian")),
+        "{p}"
+    );
+    let seal = c1.client.get("/v1/admin/seal").await.unwrap().json();
+    assert_eq!(
+        seal["shares_submitted"],
+        json!(0),
+        "the refused share did not count"
+    );
+
+    // Each custodian with their own key: unsealed at the threshold.
+    let out = keys_cli(&service, &c1.cert, &c1.key, &["unseal", "--share", &path(0)]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = keys_cli(&service, &c3.cert, &c3.key, &["unseal", "--share", &path(2)]);
+    assert!(out.status.success(), "{}", text(&out));
+    store_card(&service.client("card-capture"), 7).await.unwrap();
+    let export = service.audit_export().await;
+    assert!(
+        export
+            .lines()
+            .any(|l| l.contains("share refused: other_custodian")
+                && l.contains("spiffe://tokenvault/custodian-3")),
+        "the refusal is audited: {export}"
+    );
+    for file in files.iter().chain(&plaintext) {
+        let secret = share_json(file)["share"].as_str().map(str::to_owned);
+        if let Some(secret) = secret {
+            assert!(!export.contains(&secret));
+        }
+    }
+    assert!(!export.contains(opened.share.as_str()), "no share in the trail");
+}
+
 #[tokio::test]
 async fn custodians_unseal_and_rotate_the_kek_on_each_node() {
     let mut a = Service::prepare(Options {
@@ -735,7 +861,6 @@ async fn custodians_unseal_and_rotate_the_kek_on_each_node() {
         ..Options::default()
     });
     let files = make_shares(&a.dir.path().join("shares"), 2, 3);
-    let next = make_shares(&a.dir.path().join("next-shares"), 2, 3);
     for name in ["custodian-1", "custodian-2"] {
         custodian_policy(&a, name);
     }
@@ -743,6 +868,8 @@ async fn custodians_unseal_and_rotate_the_kek_on_each_node() {
     let mut b = a.another_node("b");
     b.spawn();
     let [c1, c2] = ["custodian-1", "custodian-2"].map(|n| custodian(&a, n));
+    // The next KEK's shares are sealed to the custodians' certificates.
+    let next = make_sealed_shares(&a.dir.path().join("next-shares"), 2, &[&c1, &c2]);
     let b_url = format!("https://{}", b.addr);
     let path = |files: &[PathBuf], i: usize| files[i].to_str().unwrap().to_owned();
 

@@ -275,7 +275,7 @@ pub async fn seal_status(State(app): State<Arc<App>>, caller: Caller) -> Result<
 /// per node, `429`. Once open: `409 already-unsealed`. The one
 /// admin mutation without an Idempotency-Key: the vault's MAC key is still
 /// sealed, and a share is counted once by its digest, so a retry is safe.
-#[utoipa::path(post, path = "/v1/admin/unseal", tag = "keys", request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it"), responses((status = 200, body = SealStatus), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem), (status = 429, body = Problem, description = "while sealed: the share submission limit per identity or per node (`Retry-After`)")))]
+#[utoipa::path(post, path = "/v1/admin/unseal", tag = "keys", request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it (a sealed one opened with the custodian's key first, as `keys unseal` does)"), responses((status = 200, body = SealStatus), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem), (status = 403, body = Problem), (status = 429, body = Problem, description = "while sealed: the share submission limit per identity or per node (`Retry-After`)")))]
 pub async fn unseal(State(app): State<Arc<App>>, caller: Caller) -> Result<Response, Problem> {
     app.authorize(&caller, Operation::KeyUnseal, None).await?;
     Err(Problem::new(
@@ -410,7 +410,7 @@ impl Mutation for RotateKek {
 /// to assemble rotates, each other node adopts the new KEK once it has
 /// assembled it too (answered the same way); until then it is not ready.
 #[utoipa::path(post, path = "/v1/admin/kek/rotation", tag = "keys",
-    params(("Idempotency-Key" = String, Header)), request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it"),
+    params(("Idempotency-Key" = String, Header)), request_body(content = Object, content_type = "application/json", description = "a share file as `tokenvault keys init-shares` wrote it (a sealed one opened with the custodian's key first, as `keys unseal` does)"),
     responses((status = 200, body = KeyVersionResponse), (status = 202, body = SealStatus), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub(super) async fn rotate_kek(request: Mutate<RotateKek>) -> Result<Response, Problem> {
     request.run().await
@@ -420,6 +420,7 @@ pub(super) async fn rotate_kek(request: Mutate<RotateKek>) -> Result<Response, P
 pub(crate) fn share_problem(e: &CollectError) -> Problem {
     let status = match e {
         CollectError::DuplicateShare { .. } | CollectError::DuplicateCustodian => StatusCode::CONFLICT,
+        CollectError::OtherCustodian { .. } => StatusCode::FORBIDDEN,
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     };
     Problem::new(status, "share-refused", "Share refused", e.to_string()).with_field("share", e.rule())

@@ -2,34 +2,42 @@
 //! running service over mutual TLS to unseal it, rotate, rewrap and retire
 //! data keys, rotate the KEK, and show key status.
 
+use super::shares::{init_shares, share_to_submit, Recipients};
 use super::Report;
 use crate::channel::client::{ChannelClient, ClientTls, Reply};
 use crate::tls::layout::PkiLayout;
-use crate::vault::keys::shares::split_new_kek;
 use clap::{Args, Subcommand};
-use std::fs::OpenOptions;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Subcommand, Debug)]
 pub(super) enum KeysCommand {
-    /// Create a new KEK and split it M-of-N (Shamir over GF(256)): one share
-    /// file per custodian (mode 0600), written to --out. Offline: the KEK
-    /// itself is never written anywhere. Hand each file to one custodian.
+    /// Create a new KEK and split it M-of-N (Shamir over GF(256)), one
+    /// share per custodian, written to --out (mode 0600). Offline: the KEK
+    /// itself is never written anywhere. With --custodian (one per
+    /// custodian, N of them), each share is sealed to that custodian's
+    /// certificate key: only their private key opens it, so whoever runs
+    /// the ceremony never holds a share in the clear, and the service takes
+    /// it from that custodian only. --plaintext writes the shares in the
+    /// clear instead (development only).
     InitShares {
         /// Shares needed to assemble the KEK (M), at least 2.
         #[arg(long)]
         threshold: u8,
-        /// Shares made (N), at most 16.
-        #[arg(long)]
-        shares: u8,
-        /// Folder for share-<i>-of-<N>.json; existing files are never replaced.
+        /// A custodian's client certificate (PEM, P-256 key); repeat for
+        /// each custodian, at most 16.
+        #[arg(long, value_name = "CERT")]
+        custodian: Vec<PathBuf>,
+        /// Write N plaintext shares instead (development only).
+        #[arg(long, value_name = "N", conflicts_with = "custodian")]
+        plaintext: Option<u8>,
+        /// Folder for share-<i>-of-<N>[.sealed].json; existing files are
+        /// never replaced.
         #[arg(long)]
         out: PathBuf,
     },
     /// Submit your share to a sealed service (from your own certificate).
+    /// A sealed share is opened here with your private key (--key) first.
     /// Each node of several on one database is sealed on its own: name the
     /// others with --also to unseal them in the same command.
     Unseal {
@@ -154,9 +162,16 @@ impl Remote {
                 .cert
                 .clone()
                 .unwrap_or_else(|| layout.client_cert("key-admin")),
-            key: self.key.clone().unwrap_or_else(|| layout.client_key("key-admin")),
+            key: self.key_path(),
         };
         ChannelClient::new(&self.url, &tls, Duration::from_secs(60)).map_err(|e| e.to_string())
+    }
+
+    /// The caller's private key: as given, or the development key-admin's.
+    fn key_path(&self) -> PathBuf {
+        self.key
+            .clone()
+            .unwrap_or_else(|| PkiLayout::new(&self.keys_dir).client_key("key-admin"))
     }
 
     /// The same caller at the `n`th of several nodes. Remembered answers
@@ -200,11 +215,17 @@ impl Remote {
 pub(super) fn run(command: KeysCommand) -> Result<Report, String> {
     if let KeysCommand::InitShares {
         threshold,
-        shares,
+        custodian,
+        plaintext,
         out,
     } = command
     {
-        return init_shares(threshold, shares, &out);
+        let recipients = match (custodian.is_empty(), plaintext) {
+            (false, None) => Recipients::Custodians(custodian),
+            (true, Some(n)) => Recipients::Plaintext(n),
+            _ => return Err("name each custodian's certificate (--custodian CERT, repeated), or --plaintext N for development".into()),
+        };
+        return init_shares(threshold, recipients, &out);
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -217,8 +238,8 @@ async fn remote(command: KeysCommand) -> Result<Report, String> {
     match command {
         KeysCommand::InitShares { .. } => Err("init-shares runs offline".into()),
         KeysCommand::Unseal { share, also, remote } => {
-            let body = read_share(&share)?;
-            every_node(&remote, &also, Call::Unseal, body).await
+            let body = share_to_submit(&share, &remote.key_path())?;
+            every_node(&remote, &also, Call::Unseal, &body).await
         }
         KeysCommand::SealStatus { remote } => answer(remote.client()?.get("/v1/admin/seal").await),
         KeysCommand::Status { json, remote } => {
@@ -259,14 +280,10 @@ async fn remote(command: KeysCommand) -> Result<Report, String> {
                 .await,
         ),
         KeysCommand::RotateKek { share, also, remote } => {
-            let body = read_share(&share)?;
-            every_node(&remote, &also, Call::RotateKek, body).await
+            let body = share_to_submit(&share, &remote.key_path())?;
+            every_node(&remote, &also, Call::RotateKek, &body).await
         }
     }
-}
-
-fn read_share(path: &Path) -> Result<Vec<u8>, String> {
-    std::fs::read(path).map_err(|e| format!("cannot read share file {}: {e}", path.display()))
 }
 
 /// Prints a success body as it came; a problem as one line, exit 1.
@@ -288,15 +305,15 @@ impl Call {
 
 /// `call` at `remote`'s node and at each of `also`: one line per node,
 /// failing if any node did.
-async fn every_node(remote: &Remote, also: &[String], call: Call, body: Vec<u8>) -> Result<Report, String> {
+async fn every_node(remote: &Remote, also: &[String], call: Call, body: &[u8]) -> Result<Report, String> {
     if also.is_empty() {
-        return call.send(remote, body).await;
+        return call.send(remote, body.to_vec()).await;
     }
     let key = remote.idempotency_key()?;
     let mut lines = Vec::new();
     let mut code = 0;
     for (n, url) in std::iter::once(&remote.url).chain(also).enumerate() {
-        let (text, failed) = match call.send(&remote.at(url, n, &key), body.clone()).await {
+        let (text, failed) = match call.send(&remote.at(url, n, &key), body.to_vec()).await {
             Ok(report) => (report.message, report.code),
             Err(e) => (e, 1),
         };
@@ -329,35 +346,6 @@ fn answer<E: std::fmt::Display>(reply: Result<Reply, E>) -> Result<Report, Strin
         ),
         code: 1,
     })
-}
-
-fn init_shares(threshold: u8, shares: u8, out: &Path) -> Result<Report, String> {
-    let (_kek, files) = split_new_kek(threshold, shares).map_err(|e| e.to_string())?;
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut written = Vec::new();
-    for file in &files {
-        let path = out.join(format!("share-{}-of-{shares}.json", file.index));
-        let json = zeroize::Zeroizing::new(serde_json::to_vec_pretty(file).map_err(|e| e.to_string())?);
-        let mut handle = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|e| format!("cannot create {} (never overwritten): {e}", path.display()))?;
-        handle
-            .write_all(&json)
-            .and_then(|()| handle.sync_all())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        written.push(path.display().to_string());
-    }
-    let set = files
-        .first()
-        .map(|f| f.manifest.set_id.clone())
-        .unwrap_or_default();
-    Ok(Report::ok(format!(
-        "share set {set}: {threshold}-of-{shares}; give each file to a different custodian and delete it here:\n  {}",
-        written.join("\n  ")
-    )))
 }
 
 fn status_table(doc: &serde_json::Value) -> String {

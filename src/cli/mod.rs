@@ -8,6 +8,7 @@ mod check;
 mod init;
 mod keys;
 mod serve;
+mod shares;
 mod store;
 
 use clap::{Parser, Subcommand};

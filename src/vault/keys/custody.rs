@@ -20,6 +20,8 @@ pub enum CollectError {
     DuplicateShare { index: u8 },
     #[error("this identity already submitted a share; each custodian counts once")]
     DuplicateCustodian,
+    #[error("this share was sealed to {owner}; only that custodian may submit it")]
+    OtherCustodian { owner: String },
 }
 
 impl CollectError {
@@ -35,6 +37,7 @@ impl CollectError {
             CollectError::CurrentSet => "current_set",
             CollectError::DuplicateShare { .. } => "duplicate_share",
             CollectError::DuplicateCustodian => "duplicate_custodian",
+            CollectError::OtherCustodian { .. } => "other_custodian",
         }
     }
 }
@@ -118,6 +121,11 @@ impl ShareCollector {
     /// pending share, since which one was wrong cannot be told.
     pub fn submit(&mut self, custodian: &str, file: &ShareFile) -> Result<Progress, CollectError> {
         let share = file.verify()?;
+        if let Some(owner) = file.custodian.as_deref().filter(|owner| *owner != custodian) {
+            return Err(CollectError::OtherCustodian {
+                owner: owner.to_owned(),
+            });
+        }
         let set = &share.manifest.set_id;
         if !self.accept.admits(set) {
             return Err(match self.accept {
@@ -203,6 +211,24 @@ mod tests {
             _ => panic!("three distinct shares from three custodians assemble"),
         }
         assert_eq!(c.status().0, 0, "shares are dropped after assembly");
+    }
+
+    /// A share sealed to a custodian names them: only they may submit it.
+    #[test]
+    fn a_share_naming_its_custodian_counts_from_that_custodian_only() {
+        let (_, files) = split_new_kek(2, 3).unwrap();
+        let mut alices = files[0].clone();
+        alices.custodian = Some("alice".into());
+        let mut c = ShareCollector::new(Accept::Any);
+        assert!(matches!(
+            c.submit("bob", &alices),
+            Err(CollectError::OtherCustodian { owner }) if owner == "alice"
+        ));
+        assert_eq!(c.status().0, 0, "a refused share changes nothing");
+        assert!(matches!(
+            c.submit("alice", &alices),
+            Ok(Progress::Counted { have: 1, need: 2 })
+        ));
     }
 
     #[test]

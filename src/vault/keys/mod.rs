@@ -11,6 +11,7 @@ pub mod kek;
 pub(in crate::vault) mod keyring;
 mod rewrap;
 mod rotation;
+pub mod sealed_share;
 pub mod shares;
 pub(in crate::vault) mod versioned;
 

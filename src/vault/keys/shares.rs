@@ -39,6 +39,12 @@ pub enum ShareError {
     NotEnough { have: usize, need: u8 },
     #[error("the operating system's random generator failed")]
     Random,
+    #[error("the custodian's key is not a P-256 key: {0}")]
+    RecipientKey(String),
+    #[error("this share is sealed to {custodian}, not to this key")]
+    NotYours { custodian: String },
+    #[error("the sealed share was altered and does not open")]
+    Altered,
 }
 
 /// The public part every share of one set carries, identically.
@@ -63,6 +69,10 @@ pub struct ShareFile {
     pub manifest: Manifest,
     /// Index byte followed by 32 share bytes, hex.
     pub share: Zeroizing<String>,
+    /// The only identity that may submit this share, when it was sealed
+    /// to a custodian's certificate (`sealed_share`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub custodian: Option<String>,
 }
 
 impl std::fmt::Debug for ShareFile {
@@ -124,6 +134,7 @@ pub fn split_new_kek(threshold: u8, shares: u8) -> Result<(SecretBox<[u8; 32]>, 
             index: bytes[0],
             manifest: manifest.clone(),
             share: Zeroizing::new(crate::hex::encode(bytes)),
+            custodian: None,
         })
         .collect();
     Ok((kek, files))
