@@ -441,27 +441,38 @@ async fn the_reveal_limit_counts_over_both_nodes_and_survives_a_restart() {
     let mut b = w.service.another_node("b");
     b.spawn();
     let card = w.card(&pan).await;
-    let reveal = |node: &Service| {
-        let path = format!("/v1/cards/{card}/reveal");
-        let node = node.client("break-glass");
-        async move {
-            node.post_json(&path, Some(&key()), &json!({ "reason": "dispute CB-20 review" }))
-                .await
-                .unwrap()
-        }
-    };
-    for node in [&w.service, &b, &w.service] {
-        let r = reveal(node).await;
+    for (node, approver) in [(&w.service, &b), (&b, &w.service), (&w.service, &b)] {
+        let r = reveal_across(node, approver, &card).await;
         assert_eq!(r.status, 200, "{}", r.text());
     }
-    for node in [&b, &w.service] {
-        let r = reveal(node).await;
+    for (node, approver) in [(&b, &w.service), (&w.service, &b)] {
+        let r = reveal_across(node, approver, &card).await;
         assert_eq!(r.status, 429, "{}", r.text());
         assert!(r.header("retry-after").is_some());
     }
     b.kill();
     b.spawn();
-    assert_eq!(reveal(&b).await.status, 429, "the count survives the restart");
+    assert_eq!(
+        reveal_across(&b, &w.service, &card).await.status,
+        429,
+        "the count survives the restart"
+    );
+}
+
+/// Dual control over two nodes: a reveal requested on `node`, approved on
+/// `approver`, made on `node`.
+async fn reveal_across(node: &Service, approver: &Service, card: &str) -> Response {
+    let key = key();
+    let request = node.reveal_request(card, "dispute CB-20 review", &key).await;
+    approver.approve_reveal(&request, &key).await;
+    node.client("break-glass")
+        .post_json(
+            &format!("/v1/cards/{card}/reveal"),
+            Some(&key),
+            &json!({ "request_id": request }),
+        )
+        .await
+        .unwrap()
 }
 
 /// Wrong payment passwords count over both nodes: three on a, two on b

@@ -115,89 +115,130 @@ async fn run_everything(service: &Service) -> Vec<String> {
         .unwrap();
     assert_eq!(again.status, 409, "deleted is final");
 
-    // --- reveal: break-glass only, with a reason, rate-limited
+    // --- reveal: break-glass only, under dual control, rate-limited
     let glass = service.client("break-glass");
-    let no_reason = glass
+    let reveal_path = format!("/v1/cards/{card_ref}/reveal");
+    let no_basis = glass
+        .post_json(&reveal_path, Some("rv-nothing"), &json!({}))
+        .await
+        .unwrap();
+    assert_problem(&no_basis, 400, "request_id", "missing_field");
+    let both = glass
         .post_json(
-            &format!("/v1/cards/{card_ref}/reveal"),
-            Some("rv-no-reason"),
-            &json!({}),
+            &reveal_path,
+            Some("rv-both"),
+            &json!({"reason": "dispute CB-7 review", "request_id": "rvq_00000000000000000000000000000000"}),
         )
         .await
         .unwrap();
-    assert_problem(&no_reason, 400, "reason", "missing_field");
+    assert_problem(&both, 422, "reason", "with_request_id");
+    let alone = glass
+        .post_json(
+            &reveal_path,
+            Some("rv-alone"),
+            &json!({"reason": "dispute CB-7 review"}),
+        )
+        .await
+        .unwrap();
+    assert_problem(&alone, 422, "request_id", "required");
+    assert!(alone.json()["type"]
+        .as_str()
+        .unwrap()
+        .ends_with(":reveal-approval"));
     let short = glass
         .post_json(
-            &format!("/v1/cards/{card_ref}/reveal"),
+            &format!("/v1/cards/{card_ref}/reveal-requests"),
             Some("rv-short"),
             &json!({"reason": "x"}),
         )
         .await
         .unwrap();
     assert_problem(&short, 422, "reason", "reason");
-    for role in ["card-capture", "orchestrator", "auditor", "key-admin", "monitor"] {
-        let r = service
-            .client(role)
-            .post_json(
-                &format!("/v1/cards/{card_ref}/reveal"),
-                Some("rv-denied"),
-                &json!({"reason": "dispute CB-7 review"}),
-            )
-            .await
-            .unwrap();
-        assert_eq!(r.status, 403, "{role} must not reveal");
-        assert_eq!(
-            (r.header("content-type"), r.json()["operation"].as_str()),
-            (Some("application/problem+json"), Some("card.reveal")),
-            "a 403 names the operation denied: {}",
-            r.text()
-        );
+    for role in [
+        "card-capture",
+        "orchestrator",
+        "auditor",
+        "key-admin",
+        "monitor",
+        "reveal-approver",
+    ] {
+        for (path, operation) in [
+            (reveal_path.clone(), "card.reveal"),
+            (
+                format!("/v1/cards/{card_ref}/reveal-requests"),
+                "card.reveal_request",
+            ),
+        ] {
+            let r = service
+                .client(role)
+                .post_json(
+                    &path,
+                    Some("rv-denied"),
+                    &json!({"reason": "dispute CB-7 review"}),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status, 403, "{role} must not {operation}");
+            assert_eq!(
+                (r.header("content-type"), r.json()["operation"].as_str()),
+                (Some("application/problem+json"), Some(operation)),
+                "a 403 names the operation denied: {}",
+                r.text()
+            );
+        }
     }
-    let revealed = glass
-        .post_json(
-            &format!("/v1/cards/{card_ref}/reveal"),
-            Some("rv-once"),
-            &json!({"reason": "dispute CB-7 review"}),
-        )
+    // The requester cannot approve their own request; the approver can.
+    let request = service
+        .reveal_request(&card_ref, "dispute CB-7 review", "rv-once")
+        .await;
+    let own = glass
+        .post_empty(&format!("/v1/reveal-requests/{request}/approve"), "rv-own")
         .await
         .unwrap();
-    assert_eq!(revealed.status, 200);
+    assert_eq!(
+        (own.status, own.json()["operation"].as_str()),
+        (403, Some("reveal.approve"))
+    );
+    let unapproved = glass
+        .post_json(&reveal_path, Some("rv-early"), &json!({"request_id": request}))
+        .await
+        .unwrap();
+    assert_problem(&unapproved, 409, "request_id", "not_approved");
+    service.approve_reveal(&request, "rv-once").await;
+    let revealed = glass
+        .post_json(&reveal_path, Some("rv-once"), &json!({"request_id": request}))
+        .await
+        .unwrap();
+    assert_eq!(revealed.status, 200, "{}", revealed.text());
     assert_eq!(revealed.json()["pan"], PAN);
     assert_eq!(revealed.header("cache-control"), Some("no-store"));
     // A retry with the same key is not answered with the number again:
     // the vault never stored it to replay it.
     let retried = glass
-        .post_json(
-            &format!("/v1/cards/{card_ref}/reveal"),
-            Some("rv-once"),
-            &json!({"reason": "dispute CB-7 review"}),
-        )
+        .post_json(&reveal_path, Some("rv-once"), &json!({"request_id": request}))
         .await
         .unwrap();
     assert_problem(&retried, 409, "Idempotency-Key", "reveal_once");
     assert_eq!(retried.header("idempotent-replayed"), Some("true"));
     assert!(!retried.text().contains(PAN), "{}", retried.text());
+    // One approval, one reveal: a new key finds the request used up.
+    let reused = glass
+        .post_json(&reveal_path, Some("rv-reuse"), &json!({"request_id": request}))
+        .await
+        .unwrap();
+    assert_eq!(reused.status, 404, "{}", reused.text());
     // Without a key, a reveal is refused before anything is opened.
     let keyless = glass
-        .post_json(
-            &format!("/v1/cards/{card_ref}/reveal"),
-            None,
-            &json!({"reason": "dispute CB-7 review"}),
-        )
+        .post_json(&reveal_path, None, &json!({"request_id": request}))
         .await
         .unwrap();
     assert_problem(&keyless, 400, "Idempotency-Key", "required");
     let mut limited = None;
     for attempt in 0..3 {
         limited = Some(
-            glass
-                .post_json(
-                    &format!("/v1/cards/{card_ref}/reveal"),
-                    Some(&format!("rv-limit-{attempt}")),
-                    &json!({"reason": "dispute CB-7 review"}),
-                )
-                .await
-                .unwrap(),
+            service
+                .reveal_approved(&card_ref, "dispute CB-7 review", &format!("rv-limit-{attempt}"))
+                .await,
         );
     }
     let limited = limited.unwrap();

@@ -201,6 +201,23 @@ async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, id
                 )
                 .await
         }
+        Operation::CardRevealRequest => {
+            client
+                .post_json(
+                    &format!("/v1/cards/{card_ref}/reveal-requests"),
+                    Some("m-reveal-request"),
+                    &json!({"reason": "role matrix test"}),
+                )
+                .await
+        }
+        Operation::RevealApprove => {
+            client
+                .post_empty(
+                    "/v1/reveal-requests/rvq_00000000000000000000000000000000/approve",
+                    "m-approve",
+                )
+                .await
+        }
         Operation::IdentityStore => {
             client
                 .post_json(

@@ -81,16 +81,10 @@ async fn sigkill_under_write_load_loses_no_acknowledged_write_and_the_chain_veri
         assert_eq!(read.status, 200, "{}", read.text());
     }
     // Every tenth card is opened: it decrypts to the PAN acknowledged.
-    let glass = service.client("break-glass");
     for (pan, card_ref) in acked.iter().step_by(10) {
-        let r = glass
-            .post_json(
-                &format!("/v1/cards/{card_ref}/reveal"),
-                Some(&format!("check-{card_ref}")),
-                &json!({ "reason": "crash test check" }),
-            )
-            .await
-            .unwrap();
+        let r = service
+            .reveal_approved(card_ref, "crash test check", &format!("check-{card_ref}"))
+            .await;
         assert_eq!(r.status, 200, "{}", r.text());
         assert_eq!(r.json()["pan"], json!(pan));
     }

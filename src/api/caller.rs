@@ -8,7 +8,7 @@ use crate::audit::Actor;
 use crate::domain::operation::Operation;
 use crate::domain::subject::AuditSubject;
 use crate::domain::validation::ValidationError;
-use crate::policy::RevealGrant;
+use crate::policy::{ApprovalGrant, RevealGrant};
 use crate::tls::{Identity, IdentityError};
 use crate::vault::AuditObject;
 use std::net::SocketAddr;
@@ -63,16 +63,39 @@ impl App {
         Err(self.deny(caller, operation, object).await)
     }
 
-    /// `authorize` for break-glass detokenisation: the grant the vault's
-    /// `reveal_pan` requires, or the same audited refusal.
-    pub async fn grant_reveal(&self, caller: &Caller, object: AuditObject) -> Result<RevealGrant, Problem> {
+    /// `authorize` for break-glass detokenisation (`operation`: the reveal
+    /// or its request): the grant the vault's `reveal_pan` and
+    /// `request_reveal` require, or the same audited refusal.
+    pub async fn grant_reveal(
+        &self,
+        caller: &Caller,
+        operation: Operation,
+        object: AuditObject,
+    ) -> Result<RevealGrant, Problem> {
         let grant = caller
             .identity
             .as_ref()
             .and_then(|id| self.policies().grant_reveal(id, &caller.actor));
         match grant {
             Some(grant) => Ok(grant),
-            None => Err(self.deny(caller, Operation::CardReveal, Some(object)).await),
+            None => Err(self.deny(caller, operation, Some(object)).await),
+        }
+    }
+
+    /// `authorize` for approving a reveal: the grant the vault's
+    /// `approve_reveal` requires, or the same audited refusal.
+    pub async fn grant_approval(
+        &self,
+        caller: &Caller,
+        object: AuditObject,
+    ) -> Result<ApprovalGrant, Problem> {
+        let grant = caller
+            .identity
+            .as_ref()
+            .and_then(|id| self.policies().grant_approval(id, &caller.actor));
+        match grant {
+            Some(grant) => Ok(grant),
+            None => Err(self.deny(caller, Operation::RevealApprove, Some(object)).await),
         }
     }
 

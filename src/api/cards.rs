@@ -1,7 +1,7 @@
 //! POST /v1/cards, GET /v1/cards/{card_ref}, POST /v1/cards/{card_ref}/reveal
 
 use super::dto::{
-    CardResponse, CardsResponse, ErasedCardResponse, RevealRequest, RevealResponse, StoreCardRequest,
+    CardResponse, CardsResponse, ErasedCardResponse, RevealBody, RevealResponse, StoreCardRequest,
     StoreCardsRequest,
 };
 use super::idempotency::Answer;
@@ -13,7 +13,7 @@ use super::{json, App, Caller};
 use crate::domain::operation::Operation;
 use crate::domain::refs::CardRef;
 use crate::vault::card::ErasedCard;
-use crate::vault::StoredCard;
+use crate::vault::{RevealBasis, StoredCard};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use axum::Json;
@@ -167,7 +167,7 @@ pub(super) struct RevealCard;
 impl Mutation for RevealCard {
     const OPERATION: Operation = Operation::CardReveal;
     type Path = CardRef;
-    type Body = JsonBody<RevealRequest>;
+    type Body = JsonBody<RevealBody>;
     type Done = RevealResponse;
 
     async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<RevealResponse, Problem> {
@@ -177,10 +177,44 @@ impl Mutation for RevealCard {
         // The runner authorized the operation; the grant is the capability
         // `reveal_pan` takes, from the same policy.
         let grant = app
-            .grant_reveal(caller, app.vault.audit_object(&card_ref))
+            .grant_reveal(caller, Operation::CardReveal, app.vault.audit_object(&card_ref))
             .await?;
-        let JsonBody(request) = input.body;
-        let revealed = app.vault.reveal_pan(&grant, &card_ref, &request.reason).await?;
+        let JsonBody(body) = input.body;
+        let basis = match (&body.request_id, &body.reason) {
+            (Some(id), None) => RevealBasis::Approved(id),
+            (None, Some(reason)) => RevealBasis::Reason(reason),
+            (request_id, _) => {
+                let (status, kind, title, field, rule, detail) = match request_id {
+                    Some(_) => (
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "invalid-field",
+                        "Invalid field",
+                        "reason",
+                        "with_request_id",
+                        "a reveal on an approved request takes the request's reason: send request_id alone",
+                    ),
+                    None => (
+                        StatusCode::BAD_REQUEST,
+                        "malformed-body",
+                        "Malformed request body",
+                        "request_id",
+                        "missing_field",
+                        "a reveal needs the approved request it rests on (request_id), or, without dual control, a reason",
+                    ),
+                };
+                app.vault
+                    .record_refused(
+                        &caller.actor,
+                        Operation::CardReveal,
+                        Some(app.vault.audit_object(&card_ref)),
+                        &format!("{field}.{rule}"),
+                    )
+                    .await
+                    .map_err(Problem::from)?;
+                return Err(Problem::new(status, kind, title, detail).with_field(field, rule));
+            }
+        };
+        let revealed = app.vault.reveal_pan(&grant, &card_ref, basis).await?;
         Ok(RevealResponse {
             card_ref: card_ref.to_string(),
             pan: Zeroizing::new(revealed.digits().to_owned()),
@@ -204,11 +238,14 @@ impl Mutation for RevealCard {
     }
 }
 
-/// Break-glass: the full PAN, with a mandatory reason. Granted to the
-/// break-glass identity only, rate-limited per identity, audited. A retry
-/// with the same Idempotency-Key answers `409 reveal-not-replayed`.
+/// Break-glass: the full PAN. Under dual control (the default) it rests on
+/// a reveal request of this caller's for this card that a different
+/// identity approved (`request_id`), and uses it up; with
+/// `limits.reveal_dual_control = false`, on a reason given here. Granted to
+/// the break-glass identity only, rate-limited per identity, audited. A
+/// retry with the same Idempotency-Key answers `409 reveal-not-replayed`.
 #[utoipa::path(post, path = "/v1/cards/{card_ref}/reveal", tag = "cards",
-    params(("card_ref" = String, Path), ("Idempotency-Key" = String, Header)), request_body = RevealRequest,
+    params(("card_ref" = String, Path), ("Idempotency-Key" = String, Header)), request_body = RevealBody,
     responses((status = 200, body = RevealResponse), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub async fn reveal(request: Mutate<RevealCard>) -> Result<Response, Problem> {
     let mut response = request.run().await?;

@@ -259,11 +259,61 @@ pub struct TokenListResponse {
     pub tokens: Vec<String>,
 }
 
+/// A reveal: under dual control (the default) the approved request it
+/// rests on; with `limits.reveal_dual_control = false`, a reason. One of
+/// the two.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-pub struct RevealRequest {
-    /// Why the PAN is needed: 8 to 200 characters, no card numbers. Audited.
+pub struct RevealBody {
+    /// A reveal request of this caller's for this card, approved by
+    /// another identity (`POST /v1/reveal-requests/{request_id}/approve`).
+    /// Its reason is the reveal's. Used once.
+    #[schema(value_type = Option<String>, pattern = "^rvq_[0-9a-f]{32}$")]
+    pub request_id: Option<crate::domain::refs::RevealRequestId>,
+    /// Without dual control: why the PAN is needed, 8 to 200 characters,
+    /// no card numbers. Audited.
+    pub reason: Option<String>,
+}
+
+/// The first half of a reveal under dual control.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevealRequestBody {
+    /// Why the PAN is needed: 8 to 200 characters, no card numbers (no
+    /// run of 12 or more digits, whatever separates them). Audited, and
+    /// shown to the approver.
     pub reason: String,
+}
+
+/// A reveal request, waiting for its approval or approved.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RevealRequestResponse {
+    pub request_id: String,
+    pub card_ref: String,
+    pub requested_by: String,
+    /// `pending` until another identity approves it, then `approved`.
+    pub state: String,
+    pub approved_by: Option<String>,
+    /// Until when it may be approved (pending) or used (approved), Unix seconds.
+    pub expires_at: i64,
+}
+
+impl From<crate::vault::RevealRequestView> for RevealRequestResponse {
+    fn from(view: crate::vault::RevealRequestView) -> Self {
+        RevealRequestResponse {
+            request_id: view.id.to_string(),
+            card_ref: view.card_ref.to_string(),
+            requested_by: view.requested_by,
+            state: if view.approved_by.is_some() {
+                "approved"
+            } else {
+                "pending"
+            }
+            .to_owned(),
+            approved_by: view.approved_by,
+            expires_at: view.expires_at.seconds(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]

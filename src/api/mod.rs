@@ -29,6 +29,7 @@ mod payments;
 pub mod problem;
 mod query;
 pub(crate) mod rate_limit;
+mod reveal_requests;
 mod routes;
 mod tokens;
 

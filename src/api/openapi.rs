@@ -28,7 +28,9 @@ use axum::http::StatusCode;
         UsageDto,
         TokenResponse,
         TokenListResponse,
-        RevealRequest,
+        RevealBody,
+        RevealRequestBody,
+        RevealRequestResponse,
         RevealResponse,
         crate::audit::AuditRecord,
         ErasedCardResponse,
@@ -222,7 +224,7 @@ fn require_non_empty_strings(schema: &mut utoipa::openapi::RefOr<utoipa::openapi
 fn accepted(name: &str) -> Option<(&'static str, usize, usize)> {
     use crate::channel::signature;
     use crate::domain::ids::{ChannelId, MerchantId};
-    use crate::domain::refs::{CardRef, IdentityRef, UserId};
+    use crate::domain::refs::{CardRef, IdentityRef, RevealRequestId, UserId};
     use crate::orchestration::payment::{OrderId, RefundId};
     use crate::orchestration::{BindingId, PaymentId};
     const REFERENCE: (usize, usize) = (36, 36);
@@ -235,6 +237,7 @@ fn accepted(name: &str) -> Option<(&'static str, usize, usize)> {
         "identity_ref" => (IdentityRef::PATTERN, REFERENCE),
         "binding_id" => (BindingId::PATTERN, REFERENCE),
         "payment_id" => (PaymentId::PATTERN, REFERENCE),
+        "request_id" => (RevealRequestId::PATTERN, REFERENCE),
         "user_id" => (UserId::PATTERN, FREE),
         "channel" => (ChannelId::PATTERN, FREE),
         "merchant" => (MerchantId::PATTERN, FREE),

@@ -121,6 +121,7 @@ path_id!(
     BindingId => "binding_id",
     PaymentId => "payment_id",
     crate::domain::ids::ChannelId => "channel",
+    crate::domain::refs::RevealRequestId => "request_id",
 );
 
 /// A merchant's order, `{merchant}` and `{order_id}`: the audit object

@@ -3,7 +3,10 @@
 //! list (utoipa-axum's `routes!`), so a route cannot be served undocumented
 //! or documented unserved.
 
-use super::{audit, bindings, cards, channels, identities, keys, ops, passwords, payments, tokens, App};
+use super::{
+    audit, bindings, cards, channels, identities, keys, ops, passwords, payments, reveal_requests, tokens,
+    App,
+};
 use std::sync::Arc;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -21,6 +24,8 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(cards::read))
         .routes(routes!(cards::erase))
         .routes(routes!(cards::reveal))
+        .routes(routes!(reveal_requests::request))
+        .routes(routes!(reveal_requests::approve))
         .routes(routes!(tokens::list))
         .routes(routes!(identities::store))
         .routes(routes!(identities::read))

@@ -33,7 +33,7 @@ enum Command {
     #[cfg(feature = "dev-pki")]
     /// Write a development PKI into the keys folder: CA, server certificate
     /// for localhost/127.0.0.1, one client certificate per role (card-capture,
-    /// orchestrator, auditor, key-admin, monitor, break-glass), the gateway's
+    /// orchestrator, auditor, key-admin, monitor, break-glass, reveal-approver), the gateway's
     /// and sim-admin's client certificates, bank-sim's certificate, and a CRL.
     Init {
         #[arg(long, default_value = "keys")]

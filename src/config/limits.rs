@@ -27,6 +27,13 @@ pub struct LimitsSection {
     /// Reveals one identity may make in any hour, counted in the store
     /// over every node and across restarts. Default 10.
     pub reveals_per_hour: u32,
+    /// Dual control of reveals: a reveal needs a request by the
+    /// break-glass identity and an approval by a different identity
+    /// granted `reveal.approve`. Default true.
+    pub reveal_dual_control: bool,
+    /// A reveal request must be approved within this long, and an approved
+    /// one used within this long of its approval. Default 900 s.
+    pub reveal_approval_window_s: u64,
     /// A connection with no request in flight for this long is closed
     /// (HTTP/1.1 and HTTP/2). Default 60000 ms.
     pub idle_timeout_ms: u64,
@@ -62,6 +69,8 @@ impl Default for LimitsSection {
             body_limit_bytes: 16 * 1024,
             request_timeout_ms: 15_000,
             reveals_per_hour: 10,
+            reveal_dual_control: true,
+            reveal_approval_window_s: 900,
             idle_timeout_ms: 60_000,
             max_connection_age_ms: 3_600_000,
             revoked_close_ms: 2_000,
@@ -100,6 +109,11 @@ impl LimitsSection {
             100..=300_000,
         )?;
         within("limits.reveals_per_hour", self.reveals_per_hour, 0..=1000)?;
+        within(
+            "limits.reveal_approval_window_s",
+            self.reveal_approval_window_s,
+            60..=86_400,
+        )?;
         within("limits.idle_timeout_ms", self.idle_timeout_ms, 100..=3_600_000)?;
         within(
             "limits.max_connection_age_ms",

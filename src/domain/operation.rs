@@ -103,12 +103,17 @@ pub enum Operation {
     IdentityErase,
     /// A settled payment past its retention deleted with its indexes.
     PaymentPurge,
+    /// A break-glass operator asks to reveal a card's PAN, with a reason:
+    /// the first of dual control's two identities.
+    CardRevealRequest,
+    /// A second, different identity approves a requested reveal.
+    RevealApprove,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 62] = [
+    pub const ALL: [Operation; 64] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -170,6 +175,8 @@ impl Operation {
         Operation::CardErase,
         Operation::IdentityErase,
         Operation::PaymentPurge,
+        Operation::CardRevealRequest,
+        Operation::RevealApprove,
         Operation::LeaseTake,
     ];
 
@@ -236,6 +243,8 @@ impl Operation {
             Operation::CardErase => "card.erase",
             Operation::IdentityErase => "identity.erase",
             Operation::PaymentPurge => "payment.purge",
+            Operation::CardRevealRequest => "card.reveal_request",
+            Operation::RevealApprove => "reveal.approve",
             Operation::LeaseTake => "lease.take",
         }
     }

@@ -84,6 +84,10 @@ reference!(
     ReservationId, "rsv_"
 );
 reference!(
+    /// A break-glass reveal waiting for, or holding, its second approval.
+    RevealRequestId, "rvq_"
+);
+reference!(
     /// A bank agreement (签约) stored encrypted by the gateway.
     AgreementRef, "agr_"
 );

@@ -42,6 +42,7 @@ fn reach_past_the_vault(vault: &Vault<SledStore>, actor: &crate::audit::Actor) {
     let _ = &vault.store; // PROBE: raw-store
     let _ = vault.kek(); // PROBE: kek
     let _ = crate::policy::RevealGrant::new(actor.clone()); // PROBE: reveal-grant
+    let _ = crate::policy::ApprovalGrant::new(actor.clone()); // PROBE: approval-grant
 }
 
 type ProbeSealer = crate::vault::crypto::envelope::SealingKey; // PROBE: sealing-key

@@ -3,7 +3,7 @@
 //! anyone but a dedicated break-glass identity reveal a PAN.
 
 mod grant;
-pub use grant::RevealGrant;
+pub use grant::{ApprovalGrant, RevealGrant};
 
 use crate::domain::operation::Operation;
 use crate::tls::Identity;
@@ -46,10 +46,12 @@ pub enum PolicyError {
         identity: String,
         first: PathBuf,
     },
-    #[error("{path}: card.reveal may only be granted by a policy marked break_glass = true")]
+    #[error("{path}: card.reveal and card.reveal_request may only be granted by a policy marked break_glass = true")]
     RevealWithoutBreakGlass { path: PathBuf },
-    #[error("{path}: a break_glass policy grants card.reveal and nothing else")]
+    #[error("{path}: a break_glass policy grants card.reveal and card.reveal_request and nothing else")]
     BreakGlassTooBroad { path: PathBuf },
+    #[error("{path}: the orchestrator can never approve a reveal")]
+    OrchestratorApproves { path: PathBuf },
     #[error("{path}: {operation} is the vault's own gateway call and cannot be granted")]
     InternalOperation { path: PathBuf, operation: &'static str },
     #[error("{path}: the orchestrator can never be a break-glass identity")]
@@ -104,11 +106,17 @@ impl PolicySet {
             reason: e.to_string(),
         })?;
         let path = path.to_owned();
-        if file.allow.contains(&Operation::CardReveal) && !file.break_glass {
+        let reveals = |op: &Operation| matches!(op, Operation::CardReveal | Operation::CardRevealRequest);
+        if file.allow.iter().any(reveals) && !file.break_glass {
             return Err(PolicyError::RevealWithoutBreakGlass { path });
         }
-        if file.break_glass && file.allow.iter().any(|op| *op != Operation::CardReveal) {
+        // Which also keeps the approver and the revealer apart: a
+        // break-glass policy cannot grant `reveal.approve`.
+        if file.break_glass && !file.allow.iter().all(reveals) {
             return Err(PolicyError::BreakGlassTooBroad { path });
+        }
+        if file.allow.contains(&Operation::RevealApprove) && is_orchestrator(&file.identity) {
+            return Err(PolicyError::OrchestratorApproves { path });
         }
         if file.break_glass && is_orchestrator(&file.identity) {
             return Err(PolicyError::OrchestratorBreakGlass { path });
@@ -147,6 +155,15 @@ impl PolicySet {
             .is_some_and(|p| p.allow.contains(&operation))
     }
 
+    /// A set of the one policy `text` (tests).
+    #[cfg(test)]
+    pub(crate) fn parse_for_test(text: &str) -> Self {
+        let mut set = PolicySet::default();
+        let policy = Self::parse(Path::new("test.toml"), text).unwrap_or_else(|e| panic!("{e}"));
+        set.add(policy).unwrap_or_else(|e| panic!("{e}"));
+        set
+    }
+
     pub fn policies(&self) -> impl Iterator<Item = &Policy> {
         self.by_identity.values()
     }
@@ -167,7 +184,7 @@ mod tests {
     #[test]
     fn shipped_policies_load_and_only_break_glass_reveals() {
         let set = shipped();
-        assert_eq!(set.policies().count(), 7);
+        assert_eq!(set.policies().count(), 8);
         assert!(set.allows(&id("spiffe://tokenvault/bank-sim"), Operation::PaymentNotify));
         assert!(!set.allows(&id("spiffe://tokenvault/bank-sim"), Operation::PaymentDebit));
         assert!(!set.allows(&id("spiffe://tokenvault/orchestrator"), Operation::PaymentNotify));
@@ -181,6 +198,17 @@ mod tests {
         }
         assert!(set.allows(&id("spiffe://tokenvault/break-glass"), Operation::CardReveal));
         assert!(!set.allows(&id("spiffe://tokenvault/orchestrator"), Operation::CardReveal));
+        // Dual control: the two halves of a reveal are granted apart.
+        assert!(set.allows(
+            &id("spiffe://tokenvault/break-glass"),
+            Operation::CardRevealRequest
+        ));
+        assert!(!set.allows(&id("spiffe://tokenvault/break-glass"), Operation::RevealApprove));
+        assert!(set.allows(
+            &id("spiffe://tokenvault/reveal-approver"),
+            Operation::RevealApprove
+        ));
+        assert!(!set.allows(&id("spiffe://tokenvault/reveal-approver"), Operation::CardReveal));
         assert!(set.allows(&id("spiffe://tokenvault/card-capture"), Operation::CardStore));
         assert!(!set.allows(&id("spiffe://tokenvault/card-capture"), Operation::TokenRead));
         assert!(
@@ -206,6 +234,21 @@ allow = ["token.read", "card.reveal"]"#;
         assert!(matches!(
             PolicySet::parse(p, broad),
             Err(PolicyError::BreakGlassTooBroad { .. })
+        ));
+        let self_approving = r#"identity = "spiffe://tokenvault/ops"
+description = "x"
+break_glass = true
+allow = ["card.reveal", "card.reveal_request", "reveal.approve"]"#;
+        assert!(matches!(
+            PolicySet::parse(p, self_approving),
+            Err(PolicyError::BreakGlassTooBroad { .. })
+        ));
+        let approving_orchestrator = r#"identity = "spiffe://tokenvault/orchestrator"
+description = "x"
+allow = ["reveal.approve"]"#;
+        assert!(matches!(
+            PolicySet::parse(p, approving_orchestrator),
+            Err(PolicyError::OrchestratorApproves { .. })
         ));
         let orchestrator = r#"identity = "spiffe://tokenvault/orchestrator"
 description = "x"

@@ -99,6 +99,11 @@ pub const REVEAL_WINDOW: Family = Family::new(
     "vault",
     "each identity's reveals in the last hour (the rate limit)",
 );
+pub const REVEAL_REQUEST: Family = Family::new(
+    "reveal-request/",
+    "vault",
+    "break-glass reveals requested and approved (dual control), each consumed by its reveal",
+);
 // Orchestration's records.
 pub const BINDING: Family = Family::new("binding/", "orchestration", "bindings");
 pub const USER_BINDING: Family = Family::new("user-binding/", "orchestration", "bindings of one user");
@@ -135,7 +140,7 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 37] = [
+pub const ALL: [&Family; 38] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
@@ -157,6 +162,7 @@ pub const ALL: [&Family; 37] = [
     &AGREEMENT,
     &PASSWORD,
     &REVEAL_WINDOW,
+    &REVEAL_REQUEST,
     &BINDING,
     &USER_BINDING,
     &CARD_BINDING,

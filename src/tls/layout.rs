@@ -8,13 +8,14 @@ use secrecy::SecretBox;
 use std::path::PathBuf;
 
 /// The roles a development PKI issues client certificates for.
-pub const ROLES: [&str; 6] = [
+pub const ROLES: [&str; 7] = [
     "card-capture",
     "orchestrator",
     "auditor",
     "key-admin",
     "monitor",
     "break-glass",
+    "reveal-approver",
 ];
 /// Client certificates for the vault's own outbound identities: `gateway`
 /// (the vault calling bank channels) and `sim-admin` (tests and operators

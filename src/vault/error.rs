@@ -24,6 +24,8 @@ pub enum VaultError {
     RevealReason,
     #[error("this identity has used its reveals for the hour")]
     RevealLimit { retry_after_s: u64 },
+    #[error(transparent)]
+    RevealApproval(#[from] super::RevealApprovalError),
     #[error("the card number lies in the payment-token BIN range")]
     PanInTokenRange,
     #[error("a bulk store takes 1 to {max} cards")]
@@ -123,6 +125,16 @@ impl VaultError {
                     .at_rule("reveal.rate_limit")
                     .retry_after(*retry_after_s)
                     .public_detail("this identity has used its reveals for the hour")
+            }
+            VaultError::RevealApproval(e) => {
+                let class = match e {
+                    super::RevealApprovalError::Required | super::RevealApprovalError::OtherCard => {
+                        Class::Invalid
+                    }
+                    _ => Class::Conflict,
+                };
+                ErrorCode::new(class, "reveal-approval", "Reveal not approved")
+                    .at_field("request_id", e.rule())
             }
             VaultError::PasswordMismatch { remaining } => ErrorCode::new(
                 Class::Invalid,

@@ -37,6 +37,7 @@ pub mod gateway;
 pub mod keys;
 mod reserve;
 mod reveal;
+mod reveal_approval;
 
 pub use agreements::{SignedAgreement, Signing};
 pub use audit_object::AuditObject;
@@ -51,7 +52,8 @@ pub use keys::{DataKeyStatus, KeyReport, KeyState};
 pub use records::ReservationState;
 pub(crate) use records::{decode, encode};
 pub use reserve::Reservation;
-pub use reveal::RevealedPan;
+pub use reveal::{RevealBasis, RevealedPan};
+pub use reveal_approval::{RevealApprovalError, RevealRequestView};
 pub use token::TokenView;
 pub use view::{Layer, StoreView};
 
@@ -82,6 +84,9 @@ pub struct VaultConfig {
     pub node: Option<crate::domain::node::NodeName>,
     /// Break-glass reveals per identity in any hour, over every node.
     pub reveals_per_hour: u32,
+    /// Dual control of reveals: how long a request waits for its approval
+    /// and an approval for its reveal. `None`: one identity reveals alone.
+    pub reveal_approval: Option<std::time::Duration>,
 }
 
 pub use crate::config::DEFAULT_CRYPTOPERIOD_S;
@@ -97,6 +102,7 @@ impl VaultConfig {
             read_durability: std::time::Duration::from_millis(10),
             node: None,
             reveals_per_hour: 10,
+            reveal_approval: Some(std::time::Duration::from_secs(900)),
         })
     }
 }

@@ -1,17 +1,19 @@
 //! Break-glass detokenisation: the PAN of a stored card, for an operator
 //! with a stated reason. The API grants it to almost nobody; the vault
 //! checks the reason, holds each identity to `reveals_per_hour` and audits
-//! every attempt. The hour's reveals are a record in the store, written in
+//! every attempt; under dual control (`reveal_approval`) it reveals only
+//! on a request another identity approved. The hour's reveals are a record in the store, written in
 //! the same write as the reveal's audit record, so the limit counts across
 //! every node and survives restarts.
 
 use super::audited::{now_ms, Audit};
 use super::records::{decode, encode};
 use super::retry::Retry;
+use super::reveal_approval::{request_key, RevealApprovalError};
 use super::{Vault, VaultError};
 use crate::audit::Outcome;
 use crate::domain::operation::Operation;
-use crate::domain::refs::CardRef;
+use crate::domain::refs::{CardRef, RevealRequestId};
 use crate::policy::RevealGrant;
 use crate::store::{keyspace, Batch, Store};
 use serde::{Deserialize, Serialize};
@@ -68,7 +70,7 @@ impl fmt::Debug for RevealedPan {
 /// in clear, so it must not smuggle a card number into the trail. A date
 /// and time together (`2026-12-05 10:30:00`) is such a run too: write the
 /// time with a letter between (`2026-12-05 at 10h30`).
-fn reason_is_acceptable(reason: &str) -> bool {
+pub(super) fn reason_is_acceptable(reason: &str) -> bool {
     let len = reason.chars().count();
     if !(8..=200).contains(&len) || reason.chars().any(char::is_control) {
         return false;
@@ -87,27 +89,56 @@ fn reason_is_acceptable(reason: &str) -> bool {
     true
 }
 
+/// What a reveal rests on: under dual control, a request another identity
+/// approved (its reason is the reveal's); without it, a reason given now.
+#[derive(Clone, Copy, Debug)]
+pub enum RevealBasis<'a> {
+    Approved(&'a RevealRequestId),
+    Reason(&'a str),
+}
+
 impl<S: Store> Vault<S> {
-    /// The PAN of `card_ref`, for the holder of a break-glass grant with an
-    /// acceptable reason; every attempt is audited.
+    /// The PAN of `card_ref`, for the holder of a break-glass grant: on an
+    /// approved request of theirs for this card (consumed by the reveal),
+    /// or, with dual control off, on an acceptable reason. Every attempt is
+    /// audited.
     pub async fn reveal_pan(
         &self,
         grant: &RevealGrant,
         card_ref: &CardRef,
-        reason: &str,
+        basis: RevealBasis<'_>,
     ) -> Result<RevealedPan, VaultError> {
         let actor = grant.actor();
-        let reason = reason.trim();
-        let acceptable = reason_is_acceptable(reason);
-        let detail = if acceptable {
-            format!("reason: {reason}")
-        } else {
-            "reason refused".to_owned()
+        let mut audit = Audit::new(actor, Operation::CardReveal, Some(card_ref.to_string()));
+        let approval = match basis {
+            RevealBasis::Approved(id) => {
+                audit.detail = Some(format!("request={id}"));
+                match self.approved_request(id, &actor.identity, card_ref).await {
+                    Ok((record, raw)) => {
+                        audit.detail = Some(format!(
+                            "request={id} approved_by={} reason: {}",
+                            record.approved_by.as_deref().unwrap_or("?"),
+                            record.reason
+                        ));
+                        Some((request_key(id), raw))
+                    }
+                    Err(e) => return self.audited(audit, Err(e)).await,
+                }
+            }
+            RevealBasis::Reason(reason) => {
+                let reason = reason.trim();
+                if !reason_is_acceptable(reason) {
+                    audit.detail = Some("reason refused".to_owned());
+                    return self.audited(audit, Err(VaultError::RevealReason)).await;
+                }
+                audit.detail = Some(format!("reason: {reason}"));
+                if self.config.reveal_approval.is_some() {
+                    let required = VaultError::RevealApproval(RevealApprovalError::Required);
+                    return self.audited(audit, Err(required)).await;
+                }
+                None
+            }
         };
-        let audit = Audit::new(actor, Operation::CardReveal, Some(card_ref.to_string())).with_detail(detail);
-        if !acceptable {
-            return self.audited(audit, Err(VaultError::RevealReason)).await;
-        }
         let key = keyspace::REVEAL_WINDOW.key(&actor.identity);
         let mut retry = Retry::new();
         loop {
@@ -133,6 +164,12 @@ impl<S: Store> Vault<S> {
                 None => batch.expect_absent(key.clone()),
             };
             batch.put(key.clone(), encode(&window)?);
+            // One approval, one reveal: the request goes with it.
+            if let Some((request, raw)) = &approval {
+                batch
+                    .expect_equals(request.clone(), raw.clone())
+                    .delete(request.clone());
+            }
             // Counted and audited before the digits leave the vault: no
             // record, no reveal.
             if self.apply_audited(batch, &audit, Outcome::Success, None).await? {
@@ -140,6 +177,15 @@ impl<S: Store> Vault<S> {
                     digits: Zeroizing::new(pan.expose_digits().to_owned()),
                     masked: pan.masked().as_str().to_owned(),
                 });
+            }
+            if let Some((request, raw)) = &approval {
+                if self.store.get(request).await?.as_deref() != Some(raw.as_slice()) {
+                    // Another reveal used this approval first.
+                    let gone = VaultError::NotFound {
+                        what: "reveal request",
+                    };
+                    return self.audited(audit, Err(gone)).await;
+                }
             }
             // Another reveal of this identity (on any node) came first.
             retry.after_conflict().await?;

@@ -252,6 +252,51 @@ pub fn spawn_announcing(args: &[&str], log: &Path, announce: &'static str) -> (C
 }
 
 impl Service {
+    /// A break-glass reveal under dual control: break-glass requests it
+    /// with `reason`, reveal-approver approves, break-glass reveals with
+    /// Idempotency-Key `key`. The reveal's answer (the request and the
+    /// approval must succeed).
+    pub async fn reveal_approved(&self, card_ref: &str, reason: &str, key: &str) -> Response {
+        let request = self.reveal_request(card_ref, reason, key).await;
+        self.approve_reveal(&request, key).await;
+        self.client("break-glass")
+            .post_json(
+                &format!("/v1/cards/{card_ref}/reveal"),
+                Some(key),
+                &serde_json::json!({ "request_id": request }),
+            )
+            .await
+            .unwrap()
+    }
+
+    /// A reveal request by break-glass: its id.
+    pub async fn reveal_request(&self, card_ref: &str, reason: &str, key: &str) -> String {
+        let r = self
+            .client("break-glass")
+            .post_json(
+                &format!("/v1/cards/{card_ref}/reveal-requests"),
+                Some(&format!("{key}-request")),
+                &serde_json::json!({ "reason": reason }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["request_id"].as_str().unwrap().to_owned()
+    }
+
+    /// reveal-approver approves `request`.
+    pub async fn approve_reveal(&self, request: &str, key: &str) {
+        let r = self
+            .client("reveal-approver")
+            .post_empty(
+                &format!("/v1/reveal-requests/{request}/approve"),
+                &format!("{key}-approve"),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
     /// SIGKILL and wait: the sled files may then be opened by the test.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
