@@ -653,3 +653,162 @@ async fn idle_sockets_without_a_certificate_cannot_lock_clients_out() {
     );
     drop((attackers, own));
 }
+
+fn tokenvault(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The value of the metric `name` in an OpenMetrics text.
+fn metric(text: &str, name: &str) -> i64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(' ')))
+        .unwrap_or_else(|| panic!("{name} in {text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Service identities have lifetimes (PCI DSS 8.x): `pki issue` makes a
+/// certificate for a role; one that connects within 30 days of its end
+/// shows in the metrics and is logged with its identity; its successor is
+/// issued, deployed and the old one revoked and reloaded away while the
+/// successor's requests never fail.
+#[tokio::test]
+async fn a_certificate_near_its_end_shows_and_rotates_without_downtime() {
+    let service = Service::start(Options::default());
+    let keys_dir = service.keys.dir.to_str().unwrap().to_owned();
+    let out = service.dir.path().join("issued");
+    let issue = |name: &str, days: &str| {
+        let out = tokenvault(&[
+            "pki",
+            "issue",
+            "--role",
+            "orchestrator",
+            "--name",
+            name,
+            "--days",
+            days,
+            "--keys-dir",
+            &keys_dir,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let said = issue("orchestrator-old", "5");
+    assert!(said.contains("spiffe://tokenvault/orchestrator"), "{said}");
+    let again = tokenvault(&[
+        "pki",
+        "issue",
+        "--role",
+        "orchestrator",
+        "--name",
+        "orchestrator-old",
+        "--keys-dir",
+        &keys_dir,
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(!again.status.success(), "never over an existing certificate");
+    let client = |name: &str| {
+        Client::new(
+            service.addr,
+            &service.keys.ca_cert(),
+            Some((
+                &out.join(format!("{name}.pem")),
+                &out.join(format!("{name}.key.pem")),
+            )),
+            Tls::V13,
+        )
+    };
+    let card = service
+        .client("card-capture")
+        .post_json(
+            "/v1/cards",
+            Some("rotation-card"),
+            &json!({"pan": "4000056655665556"}),
+        )
+        .await
+        .unwrap()
+        .json()["card_ref"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let path = format!("/v1/cards/{card}");
+    let old = client("orchestrator-old");
+    assert_eq!(
+        old.get(&path).await.unwrap().status,
+        200,
+        "the role's policy applies"
+    );
+
+    let metrics = service.client("monitor").get("/metrics").await.unwrap().text();
+    assert!(
+        metric(&metrics, "tokenvault_tls_client_certificates_expiring_7d") >= 1,
+        "{metrics}"
+    );
+    assert!(
+        metric(
+            &metrics,
+            "tokenvault_tls_client_certificate_soonest_expiry_seconds"
+        ) <= 5 * 86_400
+    );
+    let log = service.log();
+    assert!(
+        log.lines().any(|l| l.contains("client certificate near its end")
+            && l.contains("spiffe://tokenvault/orchestrator")),
+        "{log}"
+    );
+
+    // The successor, in use while the old one is revoked and reloaded away.
+    issue("orchestrator-new", "90");
+    let new = client("orchestrator-new");
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let traffic = tokio::spawn({
+        let stop = std::sync::Arc::clone(&stop);
+        let path = path.clone();
+        async move {
+            let (mut ok, mut failed) = (0, Vec::new());
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match new.get(&path).await {
+                    Ok(r) if r.status == 200 => ok += 1,
+                    other => failed.push(format!("{:?}", other.map(|r| r.status))),
+                }
+            }
+            (ok, failed)
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let revoked = tokenvault(&[
+        "revoke",
+        out.join("orchestrator-old.pem").to_str().unwrap(),
+        "--keys-dir",
+        &keys_dir,
+    ]);
+    assert!(
+        revoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&revoked.stderr)
+    );
+    let reload = service
+        .client("key-admin")
+        .post_empty("/v1/admin/reload", "rotation-reload")
+        .await
+        .unwrap();
+    assert_eq!(reload.status, 200, "{}", reload.text());
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (ok, failed) = traffic.await.unwrap();
+    assert!(
+        failed.is_empty() && ok > 0,
+        "the successor never failed: {ok} ok, {failed:?}"
+    );
+    assert!(
+        old.get(&path).await.is_err(),
+        "the old certificate is refused after the reload"
+    );
+}

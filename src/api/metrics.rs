@@ -133,6 +133,7 @@ pub struct Metrics {
     settled: Family<SettledLabels, Counter>,
     settler_open: Gauge,
     copies: TrailCopies,
+    client_certs: super::client_cert_metrics::ClientCertGauges,
 }
 
 /// The trail's copies outside the store (`server::trail_copies`): what
@@ -373,6 +374,7 @@ impl Default for Metrics {
             "Unsettled payments the settler's last pass found (their reservations are held until the bank answers)",
         );
         let copies = TrailCopies::registered(&mut registry);
+        let client_certs = super::client_cert_metrics::ClientCertGauges::registered(&mut registry);
         Metrics {
             registry,
             requests,
@@ -409,6 +411,7 @@ impl Default for Metrics {
             settled,
             settler_open,
             copies,
+            client_certs,
         }
     }
 }
@@ -438,6 +441,15 @@ impl Metrics {
             })
             .inc();
         self.latency.observe(took.as_secs_f64());
+    }
+
+    /// A verified client certificate connected: its lifetime counts in
+    /// the expiry gauges. Its seconds left when it is near its end and
+    /// should be logged now (once a day per certificate).
+    pub fn client_certificate(&self, der: &[u8]) -> Option<i64> {
+        self.client_certs
+            .seen
+            .observe(der, crate::domain::time::Timestamp::now().seconds())
     }
 
     pub fn connection_opened(&self) {
@@ -512,6 +524,8 @@ impl Metrics {
 
 impl Metrics {
     fn set_state(&self, s: Snapshot) {
+        self.client_certs
+            .set(crate::domain::time::Timestamp::now().seconds());
         if let Some(next) = s.crl_next_update {
             self.crl_next_update.set(next);
             self.crl_seconds_left

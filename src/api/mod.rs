@@ -9,6 +9,7 @@ mod body_routes;
 mod caller;
 mod cards;
 mod channels;
+mod client_cert_metrics;
 pub mod dto;
 mod extract;
 mod flow_dto;

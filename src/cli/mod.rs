@@ -68,6 +68,12 @@ enum Command {
         command: keys::KeysCommand,
     },
     #[cfg(feature = "dev-pki")]
+    /// Certificates from the development CA.
+    Pki {
+        #[command(subcommand)]
+        command: init::PkiCommand,
+    },
+    #[cfg(feature = "dev-pki")]
     /// Revoke a certificate of the development PKI: adds it to keys/crl.pem.
     /// The running service applies it on SIGHUP or POST /v1/admin/reload.
     Revoke {
@@ -186,6 +192,8 @@ pub fn run() -> ExitCode {
         } => store::migrate(config.as_deref()),
         #[cfg(feature = "dev-pki")]
         Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
+        #[cfg(feature = "dev-pki")]
+        Command::Pki { command } => init::pki(command),
         #[cfg(feature = "bank-sim")]
         Command::BankSim(args) => bank_sim::run(args),
         Command::Openapi => openapi(),

@@ -247,6 +247,15 @@ async fn connection(
     if let Err(e) = &identity {
         tracing::warn!(%origin, error = %e, "client certificate verified but carries no usable identity");
     }
+    if let Some(left_s) = chain
+        .first()
+        .and_then(|cert| metrics.client_certificate(cert.as_ref()))
+    {
+        let who = identity
+            .as_ref()
+            .map_or_else(|_| "unidentified".to_owned(), ToString::to_string);
+        tracing::warn!(identity = %who, days_left = left_s / 86_400, "client certificate near its end: issue its successor (tokenvault pki issue) and deploy it");
+    }
     // Subscribed before the first check, so no reload slips between them.
     let mut reloads = serving.tls.generations();
     let generation = *reloads.borrow_and_update();

@@ -1,6 +1,7 @@
 //! Mutual TLS: who the caller is (from its certificate), how the server's
 //! rustls configuration is built and reloaded, and the development PKI.
 
+pub mod expiry;
 pub mod identity;
 pub mod layout;
 #[cfg(feature = "dev-pki")]
