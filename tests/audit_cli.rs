@@ -406,11 +406,42 @@ async fn the_audit_sink_holds_what_the_export_holds_across_a_restart() {
             service.signal("TERM");
             assert_eq!(service.wait_exit(std::time::Duration::from_secs(20)), Some(0));
             let copied = std::fs::read_to_string(&sink).unwrap();
-            let last: serde_json::Value = serde_json::from_str(copied.lines().last().unwrap()).unwrap();
-            assert_eq!(last["operation"], "service.stop", "{copied}");
+            let tail: Vec<serde_json::Value> = copied
+                .lines()
+                .rev()
+                .take(2)
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            assert_eq!(
+                (tail[1]["operation"].as_str(), tail[0]["operation"].as_str()),
+                (Some("service.stop"), Some("audit.sink_stop")),
+                "{copied}"
+            );
             service.spawn();
         }
     }
+    // PCI DSS 10.2.1.6 for the copy: each start of the sink is in the
+    // trail, naming where the copy stood; each stop too.
+    let export = service.audit_export().await;
+    let records: Vec<serde_json::Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |operation: &str| records.iter().filter(|r| r["operation"] == operation).count();
+    assert_eq!(
+        (of("audit.sink_start"), of("audit.sink_stop")),
+        (2, 1),
+        "{export}"
+    );
+    let second_start = records
+        .iter()
+        .filter(|r| r["operation"] == "audit.sink_start")
+        .nth(1)
+        .unwrap();
+    assert!(
+        second_start["detail"]
+            .as_str()
+            .unwrap()
+            .contains("holds records up to"),
+        "{second_start}"
+    );
     let metrics = service.client("monitor").get("/metrics").await.unwrap().text();
     assert!(
         metrics.contains("tokenvault_audit_sink_records_behind"),

@@ -467,6 +467,33 @@ async fn share_submissions_are_limited_per_identity_and_per_node_and_refusals_au
         (1, 1, 1),
         "{limited_records:?}"
     );
+    // The sealed-time journal is written when the trail opens, after the
+    // trail's own opening record, but each record carries when it
+    // happened: the refusals' times are before the opening's, 2 s apart
+    // from the unseal itself.
+    let records: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let at = |r: &Value| r["at_ms"].as_i64().unwrap();
+    let opening = records
+        .iter()
+        .find(|r| r["operation"] == "service.start")
+        .unwrap();
+    let unsealed = records
+        .iter()
+        .find(|r| {
+            r["operation"] == "keys.unseal"
+                && r["outcome"] == "success"
+                && r["detail"].as_str().unwrap().starts_with("unsealed")
+        })
+        .unwrap();
+    assert!(limited_records
+        .iter()
+        .all(|r| r["seq"].as_u64() > opening["seq"].as_u64()));
+    assert!(
+        limited_records
+            .iter()
+            .all(|r| at(r) + 2_000 <= at(unsealed) && at(r) < at(opening)),
+        "each journal record is timed when it happened: {limited_records:?} {opening} {unsealed}"
+    );
     service.assert_audit_intact().await;
 }
 

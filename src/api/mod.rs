@@ -146,13 +146,57 @@ impl App {
         Arc::clone(&self.policies.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Re-reads certificates, CRL and policies; on any error nothing changes.
-    pub fn reload(&self) -> Result<(), String> {
-        let policies = PolicySet::load_dir(&self.policies_dir).map_err(|e| e.to_string())?;
-        self.tls.reload().map_err(|e| e.to_string())?;
+    /// Re-reads certificates, CRL and policies (SIGHUP and
+    /// `POST /v1/admin/reload` alike). The files are read and checked
+    /// first; the record of the reload is written next; only then does
+    /// anything change. No record, no change: if the trail cannot take the
+    /// record, the previous configuration stays (fails closed).
+    pub async fn reload_audited(&self, actor: &crate::audit::Actor) -> Result<(), ReloadError> {
+        use crate::audit::Outcome;
+        use crate::domain::operation::Operation;
+        let prepared = PolicySet::load_dir(&self.policies_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|policies| Ok((policies, self.tls.prepare().map_err(|e| e.to_string())?)));
+        let (policies, tls) = match prepared {
+            Ok(prepared) => prepared,
+            Err(reason) => {
+                tracing::error!(%reason, "reload failed; keeping the previous configuration");
+                self.vault
+                    .record_admin(
+                        actor,
+                        Operation::AdminReload,
+                        Outcome::Error,
+                        "reload failed; previous configuration kept",
+                    )
+                    .await?;
+                return Err(ReloadError::Files(reason));
+            }
+        };
+        self.vault
+            .record_admin(
+                actor,
+                Operation::AdminReload,
+                Outcome::Success,
+                "tls, crl and policies reloaded",
+            )
+            .await?;
+        self.tls.apply(tls);
         *self.policies.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(policies);
+        tracing::info!(identity = %actor.identity, "reloaded certificates, CRL and policies");
         Ok(())
     }
+}
+
+/// Why a reload changed nothing.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReloadError {
+    /// A file is missing or wrong (recorded).
+    #[error("{0}")]
+    Files(String),
+    /// The trail could not take the reload's record.
+    #[error("the reload could not be recorded in the audit trail: {0}")]
+    Unrecorded(#[from] crate::vault::VaultError),
 }
 
 pub fn router(app: Arc<App>) -> Router {

@@ -7,7 +7,6 @@ use super::mutation::{Input, Mutate, Mutation, NoBody, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
 use super::{App, Caller};
-use crate::audit::Outcome;
 use crate::domain::operation::Operation;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -109,38 +108,15 @@ impl Mutation for Reload {
     type Done = ();
 
     async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<(), Problem> {
-        let app = input.app;
-        let actor = &input.caller.actor;
-        match app.reload() {
-            Ok(()) => {
-                app.vault
-                    .record_admin(
-                        actor,
-                        Operation::AdminReload,
-                        Outcome::Success,
-                        "tls, crl and policies reloaded",
-                    )
-                    .await?;
-                tracing::info!(identity = %actor.identity, "reloaded certificates, CRL and policies");
-                Ok(())
-            }
-            Err(reason) => {
-                app.vault
-                    .record_admin(
-                        actor,
-                        Operation::AdminReload,
-                        Outcome::Error,
-                        "reload failed; previous configuration kept",
-                    )
-                    .await?;
-                tracing::error!(%reason, "reload failed; keeping the previous configuration");
-                Err(Problem::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "reload-failed",
-                    "Reload failed",
-                    reason,
-                ))
-            }
+        match input.app.reload_audited(&input.caller.actor).await {
+            Ok(()) => Ok(()),
+            Err(super::ReloadError::Files(reason)) => Err(Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "reload-failed",
+                "Reload failed",
+                reason,
+            )),
+            Err(super::ReloadError::Unrecorded(e)) => Err(e.into()),
         }
     }
 

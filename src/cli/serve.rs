@@ -2,8 +2,7 @@
 //! gracefully on SIGTERM or Ctrl-C.
 
 use super::Report;
-use crate::audit::{Actor, Outcome};
-use crate::domain::operation::Operation;
+use crate::audit::Actor;
 use std::path::Path;
 use tokio::signal::unix::{signal, SignalKind};
 
@@ -63,16 +62,10 @@ pub(super) fn run(config_path: Option<&Path>, log_format: LogFormat) -> Result<R
                         }
                         continue;
                     };
-                    let actor = Actor::local("sighup");
-                    let (outcome, detail) = match app.reload() {
-                        Ok(()) => (Outcome::Success, "tls, crl and policies reloaded".to_owned()),
-                        Err(reason) => {
-                            tracing::error!(%reason, "reload failed; keeping the previous configuration");
-                            (Outcome::Error, "reload failed; previous configuration kept".to_owned())
-                        }
-                    };
-                    if let Err(e) = app.vault.record_admin(&actor, Operation::AdminReload, outcome, &detail).await {
-                        tracing::error!(error = %e, "could not audit the reload");
+                    // No record, no change: a reload the trail cannot
+                    // record is not applied (fails closed).
+                    if let Err(e) = app.reload_audited(&Actor::local("sighup")).await {
+                        tracing::error!(error = %e, "SIGHUP: nothing reloaded; the previous configuration stays");
                     }
                 }
                 _ = terminate.recv() => break,

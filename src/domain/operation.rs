@@ -108,12 +108,17 @@ pub enum Operation {
     CardRevealRequest,
     /// A second, different identity approves a requested reveal.
     RevealApprove,
+    /// The audit sink (the trail's copy outside the store) started
+    /// copying, from which record.
+    AuditSinkStart,
+    /// The audit sink stopped copying on a graceful stop, after which record.
+    AuditSinkStop,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 64] = [
+    pub const ALL: [Operation; 66] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -177,6 +182,8 @@ impl Operation {
         Operation::PaymentPurge,
         Operation::CardRevealRequest,
         Operation::RevealApprove,
+        Operation::AuditSinkStart,
+        Operation::AuditSinkStop,
         Operation::LeaseTake,
     ];
 
@@ -245,6 +252,8 @@ impl Operation {
             Operation::PaymentPurge => "payment.purge",
             Operation::CardRevealRequest => "card.reveal_request",
             Operation::RevealApprove => "reveal.approve",
+            Operation::AuditSinkStart => "audit.sink_start",
+            Operation::AuditSinkStop => "audit.sink_stop",
             Operation::LeaseTake => "lease.take",
         }
     }
@@ -258,6 +267,8 @@ impl Operation {
                 | Operation::PaymentPurge
                 | Operation::ServiceStart
                 | Operation::ServiceStop
+                | Operation::AuditSinkStart
+                | Operation::AuditSinkStop
                 | Operation::AuditCheckpoint
                 | Operation::TlsHandshakeFailed
                 | Operation::LeaseTake

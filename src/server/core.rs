@@ -24,6 +24,16 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::Duration;
 use tokio::task::JoinHandle;
 
+/// A record the trail must hold before the service serves anything (the
+/// sealed-time journal, the unseal), with when it happened.
+#[derive(Clone)]
+pub(super) struct AuditNote {
+    pub actor: Actor,
+    pub outcome: Outcome,
+    pub detail: String,
+    pub at_ms: i64,
+}
+
 pub(super) struct ServiceCore {
     config: ServiceConfig,
     /// Built once at start (`LayerSettings::build`), used when the vault opens.
@@ -96,13 +106,43 @@ impl ServiceCore {
     /// Opens the vault with `kek`, builds the app, starts its background
     /// tasks and serves the full API. Fails with `WrongKek` when `kek` is
     /// not this store's; then nothing changes.
-    pub(super) async fn open(&self, kek: Kek) -> Result<Arc<App>, ServeError> {
+    /// Opens the vault with `kek` and starts serving. The trail first
+    /// records its opening (PCI DSS 10.2.1.6) and then `unseal_notes`
+    /// (`KeyUnseal` records: what happened while sealed, and the unseal):
+    /// if any cannot be written, the open fails and nothing is served
+    /// (fails closed; a sealed service stays sealed).
+    pub(super) async fn open(&self, kek: Kek, unseal_notes: &[AuditNote]) -> Result<Arc<App>, ServeError> {
         if let Some(app) = self.app() {
             return Ok(app);
         }
         let config = &self.config;
         let layers = self.layers.clone();
         let vault = Vault::open(self.store.clone(), kek, layers.vault).await?;
+        let detail = format!(
+            "audit trail opened: tokenvault {} listening on {}, KEK version {}",
+            env!("CARGO_PKG_VERSION"),
+            self.addr,
+            vault.kek_version()
+        );
+        vault
+            .record_admin(
+                &Actor::local("service"),
+                Operation::ServiceStart,
+                Outcome::Success,
+                &detail,
+            )
+            .await?;
+        for note in unseal_notes {
+            vault
+                .record_admin_at(
+                    &note.actor,
+                    Operation::KeyUnseal,
+                    note.outcome,
+                    &note.detail,
+                    note.at_ms,
+                )
+                .await?;
+        }
         let lease_ttl = Duration::from_secs(config.store.lease_ttl_s);
         let leases = Arc::new(Leases::new(
             config.node_name.clone(),
@@ -111,7 +151,24 @@ impl ServiceCore {
         )?);
         leases.take_name(&vault).await?;
         let sink = match &config.audit.sink_file {
-            Some(path) => Some(crate::audit::Sink::open(path, vault.audit_chain().clone()).await?),
+            Some(path) => {
+                let sink = crate::audit::Sink::open(path, vault.audit_chain().clone()).await?;
+                // PCI DSS 10.2.1.6 for the copy too: where it starts.
+                let detail = format!(
+                    "audit sink opened: {} (holds records up to {})",
+                    path.display(),
+                    sink.written()
+                );
+                vault
+                    .record_admin(
+                        &Actor::local("service"),
+                        Operation::AuditSinkStart,
+                        Outcome::Success,
+                        &detail,
+                    )
+                    .await?;
+                Some(sink)
+            }
             None => None,
         };
         let gateway = Gateway::new(&layers.gateway)?;
@@ -141,15 +198,6 @@ impl ServiceCore {
             // Another open finished first; theirs is the app.
             return Ok(self.app.get().map_or(ours, Arc::clone));
         }
-        // PCI DSS 10.2.1.6: the trail records its own opening, before
-        // anything else is served or runs.
-        let detail = format!(
-            "audit trail opened: tokenvault {} listening on {}, KEK version {}",
-            env!("CARGO_PKG_VERSION"),
-            self.addr,
-            app.vault.kek_version()
-        );
-        record_lifecycle(&app, Operation::ServiceStart, &detail).await;
         // Only the open that set `app` gets here, so this is the first set.
         let _ = self.leases.set(Arc::clone(&leases));
         let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
@@ -207,6 +255,8 @@ impl ServiceCore {
             record_lifecycle(&app, Operation::ServiceStop, "audit trail closed: graceful stop").await;
             let sink = self.sink.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some(sink) = sink {
+                // Written before the drain, so the copy holds its own end.
+                record_lifecycle(&app, Operation::AuditSinkStop, "audit sink closed: graceful stop").await;
                 sink.drain(&app).await;
             }
             if let Some(leases) = self.leases.get() {
@@ -227,8 +277,8 @@ impl ServiceCore {
     }
 }
 
-/// The trail's own start or stop, by `local:service`. A failure is logged:
-/// the service runs on, and its next audited write finds the store's fault.
+/// The trail's (or its sink's) own stop, by `local:service`. A failure is logged: the
+/// service is stopping anyway.
 async fn record_lifecycle(app: &App, operation: Operation, detail: &str) {
     let actor = Actor::local("service");
     if let Err(e) = app

@@ -157,7 +157,7 @@ pub async fn start(config: &ServiceConfig) -> Result<RunningServer, ServeError> 
     match config.kek.custody {
         KekCustody::DevFile => {
             let kek = Kek::from_dev_file(&config.kek_file())?;
-            core.open(kek).await?;
+            core.open(kek, &[]).await?;
         }
         KekCustody::Shares => {
             let custody = crate::vault::load_custody(core.store())

@@ -7,6 +7,7 @@
 //! while sealed are kept in memory (no share material, only who, when and
 //! what happened) and written to the chain the moment it opens.
 
+use super::core::AuditNote;
 use super::core::ServiceCore;
 use crate::api::dto::SealStatus;
 use crate::api::keys::share_problem;
@@ -16,7 +17,7 @@ use crate::api::rate_limit::SlidingLimiter;
 use crate::api::{json, Caller};
 use crate::audit::{Actor, Outcome};
 use crate::domain::operation::Operation;
-use crate::domain::time::Timestamp;
+use crate::domain::time::now_ms;
 use crate::policy::PolicySet;
 use crate::vault::crypto::CryptoError;
 use crate::vault::keys::custody::{Accept, Progress, ShareCollector};
@@ -38,12 +39,6 @@ const JOURNAL_LIMIT: usize = 1000;
 /// identity can be this).
 const NODE: &str = "node";
 
-struct Journal {
-    actor: Actor,
-    outcome: Outcome,
-    detail: String,
-}
-
 /// How many share submissions the sealed service takes (`[kek]`): a
 /// custodian sends one share and a few retries cover a mistyped file; the
 /// node-wide bound stops a guessing campaign spread over identities.
@@ -60,7 +55,7 @@ pub(super) struct Sealed {
     /// KEK version the assembled key gets (the store's custody record's).
     kek_version: u32,
     collector: tokio::sync::Mutex<ShareCollector>,
-    journal: Mutex<Vec<Journal>>,
+    journal: Mutex<Vec<AuditNote>>,
     /// Noted events the journal had no room for: the trail gets their count.
     unjournaled: AtomicU64,
     per_identity: SlidingLimiter,
@@ -94,18 +89,15 @@ impl Sealed {
 
     fn note(&self, actor: &Actor, outcome: Outcome, detail: String) {
         tracing::warn!(identity = %actor.identity, outcome = ?outcome, %detail, "key custody");
-        let detail = format!(
-            "{detail} (while sealed, at Unix time {})",
-            Timestamp::now().seconds()
-        );
         let mut journal = self.journal.lock().unwrap_or_else(PoisonError::into_inner);
         // A flood of refused calls while sealed must not grow memory without
         // bound; the service log still has every one.
         if journal.len() < JOURNAL_LIMIT {
-            journal.push(Journal {
+            journal.push(AuditNote {
                 actor: actor.clone(),
                 outcome,
-                detail,
+                detail: format!("{detail} (while sealed)"),
+                at_ms: now_ms(),
             });
         } else {
             self.unjournaled.fetch_add(1, Ordering::Relaxed);
@@ -254,9 +246,10 @@ async fn unseal(
             custodians,
         }) => {
             let kek = Kek::with_version(sealed.kek_version, &kek);
-            match sealed.core.open(kek).await {
+            let notes = sealed.notes_for_opening(&caller.actor, &manifest, &custodians);
+            match sealed.core.open(kek, &notes).await {
                 Ok(app) => {
-                    opened(&sealed, &app, &caller.actor, &manifest, &custodians).await;
+                    opened(&sealed, &app, &manifest).await;
                     let body = SealStatus {
                         sealed: false,
                         shares_submitted: custodians.len(),
@@ -280,60 +273,76 @@ async fn unseal(
                     .with_field("share", "wrong_kek"))
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "could not open the vault after unseal");
-                    Err(Problem::internal())
+                    // Nothing is served unrecorded: the service stays sealed,
+                    // the journal kept for the next assembly.
+                    tracing::error!(error = %e, "could not open the vault after unseal, or record its opening; still sealed");
+                    sealed.note(
+                        &caller.actor,
+                        Outcome::Error,
+                        "shares assembled, but the vault could not open or record its opening: still sealed"
+                            .into(),
+                    );
+                    Err(Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "storage-unavailable",
+                        "Storage unavailable",
+                        "the vault could not open, or could not record its opening in the audit trail, so it stays sealed; submit the shares again",
+                    ))
                 }
             }
         }
     }
 }
 
-/// Binds the share set to the store (first unseal) and writes the
-/// sealed-time journal to the now open audit chain.
-async fn opened(
-    sealed: &Sealed,
-    app: &crate::api::App,
-    actor: &Actor,
-    manifest: &Manifest,
-    custodians: &[String],
-) {
+/// Binds the share set to the store (first unseal), once the trail holds
+/// the unseal and the journal (`ServiceCore::open`), which are dropped here.
+async fn opened(sealed: &Sealed, app: &crate::api::App, manifest: &Manifest) {
+    sealed
+        .journal
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
     if let Err(e) = app.vault.adopt_custody(manifest).await {
         tracing::error!(error = %e, "could not record the share set");
     }
-    let mut journal = std::mem::take(&mut *sealed.journal.lock().unwrap_or_else(PoisonError::into_inner));
-    let unjournaled = sealed.unjournaled.swap(0, Ordering::Relaxed);
-    if unjournaled > 0 {
-        journal.push(Journal {
-            actor: Actor::local("sealed-journal"),
-            outcome: Outcome::Refused,
-            detail: format!(
-                "{unjournaled} more calls while sealed were refused or denied past the journal's {JOURNAL_LIMIT} entries (each is in the service log)"
-            ),
-        });
-    }
-    for entry in journal {
-        if let Err(e) = app
-            .vault
-            .record_admin(&entry.actor, Operation::KeyUnseal, entry.outcome, &entry.detail)
-            .await
-        {
-            tracing::error!(error = %e, "could not audit a share submission");
+}
+
+impl Sealed {
+    /// What the trail must hold before the opened vault serves: the
+    /// sealed-time journal (each note timed when it happened), the count
+    /// of notes it had no room for, and the unseal itself.
+    fn notes_for_opening(&self, actor: &Actor, manifest: &Manifest, custodians: &[String]) -> Vec<AuditNote> {
+        let mut notes = self
+            .journal
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let unjournaled = self.unjournaled.swap(0, Ordering::Relaxed);
+        if unjournaled > 0 {
+            notes.push(AuditNote {
+                actor: Actor::local("sealed-journal"),
+                outcome: Outcome::Refused,
+                detail: format!(
+                    "{unjournaled} more calls while sealed were refused or denied past the journal's {JOURNAL_LIMIT} entries (each is in the service log)"
+                ),
+                at_ms: now_ms(),
+            });
         }
-    }
-    let detail = format!(
-        "unsealed: share set {} ({}-of-{}), KEK version {}, custodians {}",
-        manifest.set_id,
-        manifest.threshold,
-        manifest.shares,
-        sealed.kek_version,
-        custodians.join(", ")
-    );
-    tracing::warn!(%detail, "vault unsealed");
-    if let Err(e) = app
-        .vault
-        .record_admin(actor, Operation::KeyUnseal, Outcome::Success, &detail)
-        .await
-    {
-        tracing::error!(error = %e, "could not audit the unseal");
+        let detail = format!(
+            "unsealed: share set {} ({}-of-{}), KEK version {}, custodians {}",
+            manifest.set_id,
+            manifest.threshold,
+            manifest.shares,
+            self.kek_version,
+            custodians.join(", ")
+        );
+        tracing::warn!(%detail, "vault unsealing");
+        notes.push(AuditNote {
+            actor: actor.clone(),
+            outcome: Outcome::Success,
+            detail,
+            at_ms: now_ms(),
+        });
+        notes
     }
 }

@@ -10,4 +10,6 @@ mod server_config;
 mod settings;
 
 pub use identity::{Identity, IdentityError, SpiffeId};
-pub use server_config::{build, crl_next_update, server_verifier, ReloadableTls, TlsError, TlsFiles};
+pub use server_config::{
+    build, crl_next_update, server_verifier, PreparedTls, ReloadableTls, TlsError, TlsFiles,
+};

@@ -174,6 +174,9 @@ pub struct ReloadableTls {
     generation: watch::Sender<u64>,
 }
 
+/// Certificates, key and CRL read and checked by `ReloadableTls::prepare`.
+pub struct PreparedTls(Arc<Loaded>);
+
 impl ReloadableTls {
     pub fn load(files: TlsFiles) -> Result<Self, TlsError> {
         let loaded = Arc::new(load(&files)?);
@@ -201,10 +204,19 @@ impl ReloadableTls {
     /// files at once; open ones are told (`generations`) and re-check their
     /// peer. On error nothing changes.
     pub fn reload(&self) -> Result<(), TlsError> {
-        let fresh = Arc::new(load(&self.files)?);
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = fresh;
-        self.generation.send_modify(|g| *g += 1);
+        let prepared = self.prepare()?;
+        self.apply(prepared);
         Ok(())
+    }
+
+    /// The files read and checked, not yet in use (`apply` puts them in).
+    pub fn prepare(&self) -> Result<PreparedTls, TlsError> {
+        Ok(PreparedTls(Arc::new(load(&self.files)?)))
+    }
+
+    pub fn apply(&self, prepared: PreparedTls) {
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = prepared.0;
+        self.generation.send_modify(|g| *g += 1);
     }
 
     /// The reload count, and a receiver that wakes on each reload.

@@ -85,6 +85,18 @@ impl<S: Store> Vault<S> {
         entries: Vec<Entry<'static>>,
         wait: Wait,
     ) -> Result<bool, VaultError> {
+        self.queue_at(batch, actor, entries, wait, now_ms()).await
+    }
+
+    /// `queue`, the records timed `at_ms`.
+    async fn queue_at(
+        &self,
+        batch: Batch,
+        actor: &Actor,
+        entries: Vec<Entry<'static>>,
+        wait: Wait,
+        at_ms: i64,
+    ) -> Result<bool, VaultError> {
         let fenced = crate::vault::keys::fence::fenced_on(&batch);
         let settled = self
             .committer
@@ -92,7 +104,7 @@ impl<S: Store> Vault<S> {
                 batch,
                 actor: actor.clone(),
                 entries,
-                at_ms: now_ms(),
+                at_ms,
                 wait,
             })
             .await;
@@ -243,6 +255,28 @@ impl<S: Store> Vault<S> {
     }
 
     /// Records an administrative action taken outside the vault (reload).
+    /// An administrative record of something that happened at `at_ms`
+    /// and could only be written later (the sealed-time journal, written
+    /// as the trail opens): the record carries when it happened.
+    pub async fn record_admin_at(
+        &self,
+        actor: &Actor,
+        operation: Operation,
+        outcome: Outcome,
+        detail: &str,
+        at_ms: i64,
+    ) -> Result<(), VaultError> {
+        let entry = Audit::new(actor, operation, None).entry(outcome, Some(detail.to_owned()));
+        let mut retry = Retry::new();
+        while !self
+            .queue_at(Batch::new(), actor, vec![entry.clone()], Wait::Durable, at_ms)
+            .await?
+        {
+            retry.after_conflict().await?;
+        }
+        Ok(())
+    }
+
     pub async fn record_admin(
         &self,
         actor: &Actor,
