@@ -851,6 +851,84 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }
 
+/// 170号's multi-factor at a backup channel that signs on card and name
+/// alone: it signs at once, but the debit pays only after the user enters
+/// the platform's own SMS code (a wrong one pays nothing); the next debit
+/// there pays at once under the agreement.
+#[tokio::test]
+async fn a_backup_that_signs_on_card_and_name_pays_only_after_the_platforms_code() {
+    let (pan, id_no) = (debit_pan(121), id_number());
+    let holders = [holder(&pan, &id_no)];
+    let mut service = Service::prepare(Options::default());
+    let primary = BankSim::start(&service.keys, service.dir.path(), "bank", &holders, &[]);
+    let backup = BankSim::start(
+        &service.keys,
+        service.dir.path(),
+        "backup",
+        &holders,
+        &["--verify", "card-and-name"],
+    );
+    service.add_config(&format!(
+        "[gateway]\nsms_carrier = \"{}\"\n{}{}[payment]\npoll_interval_ms = 60000\n[[routing.routes]]\nprimary = \"bank-a\"\nbackups = [\"bank-b\"]\n",
+        primary.endpoint(),
+        primary.channel_config("bank-a"),
+        backup.channel_config("bank-b"),
+    ));
+    service.spawn();
+    let w = World {
+        service,
+        bank: primary,
+    };
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    w.bank.set_faults(json!({ "unavailable": true })).await;
+    let p = w.debit_pending(&token, "cn-1", 800, "awaiting_code").await;
+    assert_eq!(
+        (p["channel"].clone(), p["code_sender"].clone()),
+        (json!("bank-b"), json!("platform"))
+    );
+    assert_eq!(
+        backup.agreements().await.len(),
+        1,
+        "signed at once on card and name"
+    );
+    assert!(backup.orders().await.is_empty(), "nothing paid before the code");
+    let id = p["payment_id"].as_str().unwrap().to_owned();
+    let (code, sender) = w.bank.last_code(PHONE).await;
+    assert_eq!(sender, "carrier", "the platform's own code");
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    let confirm = |code: String| {
+        let w = &w;
+        let id = id.clone();
+        async move {
+            w.post(
+                "orchestrator",
+                &format!("/v1/payments/{id}/confirm"),
+                json!({ "code": code }),
+            )
+            .await
+        }
+    };
+    let r = confirm(wrong.to_owned()).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert!(backup.orders().await.is_empty(), "a wrong code pays nothing");
+    let r = confirm(code).await;
+    assert_eq!(
+        (r.status, r.json()["status"].clone()),
+        (201, json!("succeeded")),
+        "{}",
+        r.text()
+    );
+    assert_eq!(backup.orders().await.len(), 1);
+    let r = w.debit(&token, "cn-2", 300, json!({})).await;
+    assert_eq!(
+        (r.status, r.json()["channel"].clone()),
+        (201, json!("bank-b")),
+        "the agreement pays at once next time: {}",
+        r.text()
+    );
+    w.service.assert_audit_intact().await;
+}
+
 #[tokio::test]
 async fn a_processing_debit_keeps_its_reservation_until_the_bank_answers_the_settler() {
     let (pan, id_no) = (debit_pan(111), id_number());

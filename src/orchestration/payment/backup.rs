@@ -2,8 +2,10 @@
 //! channel only, so the debit first applies for signing at the backup
 //! (the bank checks the four elements and sends its SMS, or the platform
 //! sends its own code), and the user's one code both signs and pays.
-//! A channel that signs at once (card and name) pays at once: the user
-//! proved the card's phone when binding at the primary.
+//! A channel that signs at once (card and name alone) signs, but pays only
+//! once the user enters the platform's own SMS code (170号's multi-factor:
+//! the card and name are not enough to pay at a channel the user never
+//! proved their phone to).
 
 use super::super::binding::{platform_code, BindingId, CodeSender, ConfirmCode};
 use super::super::{layout, OrchestrationError, Orchestrator};
@@ -61,12 +63,16 @@ impl Orchestrator {
         };
         let signing = match (applied.result, applied.agreement) {
             (ApplyResult::Signed, Some(agreement)) => {
-                let agreement_ref = self
-                    .store_backup_agreement(vault, actor, &record.binding, agreement)
+                // Signed on card and name alone: kept, and used only after
+                // the user's code (`confirm_payment` finds it signed).
+                self.store_backup_agreement(vault, actor, &record.binding, agreement)
                     .await?;
-                return self
-                    .pay_under(vault, actor, record, raw, &agreement_ref, answer)
-                    .await;
+                let code = platform_code()?;
+                let digest = vault.code_digest(record.id.as_str(), &code);
+                self.gateway
+                    .send_code(vault, actor, &binding.identity_ref, &code)
+                    .await?;
+                signing(CodeSender::Platform, Some(digest))
             }
             (ApplyResult::Signed, None) => {
                 let word = BankWord::failed("backup_signing_channel_protocol");
@@ -168,6 +174,18 @@ impl Orchestrator {
                 return Err(self.wrong_payment_code(vault, actor, record, &raw).await?);
             }
         }
+        // Signed at once on card and name: the platform's code (checked
+        // above) was all that was missing.
+        let (binding, _) = self.load(vault, &record.binding).await?;
+        if let Some((_, agreement_ref)) = binding
+            .backup_agreements
+            .iter()
+            .find(|(channel, _)| *channel == record.channel)
+        {
+            return self
+                .pay_once_signed(vault, actor, record, &raw, agreement_ref, answer)
+                .await;
+        }
         let sms_code = (signing.code_sender == CodeSender::Bank).then(|| code.as_str());
         let signed = self
             .gateway
@@ -199,14 +217,30 @@ impl Orchestrator {
         let agreement_ref = self
             .store_backup_agreement(vault, actor, &record.binding, agreement)
             .await?;
+        self.pay_once_signed(vault, actor, record, &raw, &agreement_ref, answer)
+            .await
+    }
+
+    /// The payment read as `raw`, its signing done, paid under the
+    /// agreement signed at its channel.
+    async fn pay_once_signed<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        record: PaymentRecord,
+        raw: &[u8],
+        agreement_ref: &AgreementRef,
+        answer: &dyn Answering,
+    ) -> Result<PaymentView, OrchestrationError> {
+        let op = Operation::PaymentConfirm;
         let mut paying = record;
         paying.status = paying.status.transition(PaymentStatus::Processing)?;
         paying.backup_signing = None;
-        let batch = Self::update_payment_batch(&raw, &paying)?;
+        let batch = Self::update_payment_batch(raw, &paying)?;
         self.commit_payment(vault, actor, op, &paying, batch).await?;
         let raw = crate::vault::encode(&paying)?;
         match self
-            .pay_under(vault, actor, paying, raw, &agreement_ref, answer)
+            .pay_under(vault, actor, paying, raw, agreement_ref, answer)
             .await?
         {
             Step::Done(record) => Ok(record.view()),
