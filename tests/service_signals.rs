@@ -72,3 +72,18 @@ async fn sighup_applies_a_new_crl_and_sigterm_stops_cleanly() {
         ["service.start", "service.stop", "service.start", "service.start"]
     );
 }
+
+/// Process hardening took effect in the running service: no core file, of
+/// any size (its `PR_SET_DUMPABLE` is the unit test's:
+/// `server::hardening::tests`).
+#[tokio::test]
+async fn the_running_service_writes_no_core_dump() {
+    let service = Service::start(Options::default());
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", service.pid().unwrap())).unwrap();
+    let core = limits
+        .lines()
+        .find(|l| l.starts_with("Max core file size"))
+        .unwrap();
+    let fields: Vec<&str> = core.split_whitespace().collect();
+    assert_eq!(&fields[4..6], ["0", "0"], "{core}");
+}

@@ -15,3 +15,17 @@ pub fn forbid_core_dumps() -> std::io::Result<()> {
     set_dumpable_behavior(DumpableBehavior::NotDumpable)?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use rustix::process::{dumpable_behavior, getrlimit, DumpableBehavior, Resource};
+
+    /// Runs in the test process itself: it then writes no core dump either.
+    #[test]
+    fn no_core_dump_and_not_dumpable_after_start_up_hardening() {
+        super::forbid_core_dumps().unwrap();
+        let core = getrlimit(Resource::Core);
+        assert_eq!((core.current, core.maximum), (Some(0), Some(0)));
+        assert_eq!(dumpable_behavior().unwrap(), DumpableBehavior::NotDumpable);
+    }
+}
