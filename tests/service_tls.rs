@@ -210,6 +210,20 @@ async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, id
                 )
                 .await
         }
+        Operation::ReconciliationRun => {
+            client
+                .post_json(
+                    "/v1/reconciliation/runs",
+                    Some("m-reconcile"),
+                    &json!({"channel": "no-such-channel", "date": "2026-12-05"}),
+                )
+                .await
+        }
+        Operation::ReconciliationRead => {
+            client
+                .get("/v1/reconciliation/runs/rcn_00000000000000000000000000000000")
+                .await
+        }
         Operation::RevealApprove => {
             client
                 .post_empty(
@@ -488,6 +502,7 @@ async fn each_role_is_allowed_exactly_what_its_policy_grants() {
             "idempotency.sweep",
             "lease.take",
             "payment.purge",
+            "reconciliation.discrepancy",
             "reservation.commit",
             "reservation.read",
             "reservation.release",
@@ -498,7 +513,7 @@ async fn each_role_is_allowed_exactly_what_its_policy_grants() {
         ],
         "operations the matrix does not try"
     );
-    assert_eq!(checked, ROLES.len() * (Operation::ALL.len() - 18));
+    assert_eq!(checked, ROLES.len() * (Operation::ALL.len() - 19));
     // The orchestrator can never reveal a PAN.
     assert!(!policies.allows(
         &Identity::parse("spiffe://tokenvault/orchestrator").unwrap(),

@@ -30,6 +30,7 @@ mod payments;
 pub mod problem;
 mod query;
 pub(crate) mod rate_limit;
+mod reconciliation;
 mod reveal_requests;
 mod routes;
 mod tokens;

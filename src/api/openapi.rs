@@ -67,6 +67,9 @@ use axum::http::StatusCode;
         KeyVersionResponse,
         PepperView,
         FingerprintVersionView,
+        super::reconciliation::RunRequest,
+        super::reconciliation::RunResponse,
+        super::reconciliation::DiscrepancyResponse,
     ))
 )]
 pub struct ApiDoc;
@@ -238,6 +241,7 @@ fn accepted(name: &str) -> Option<(&'static str, usize, usize)> {
         "binding_id" => (BindingId::PATTERN, REFERENCE),
         "payment_id" => (PaymentId::PATTERN, REFERENCE),
         "request_id" => (RevealRequestId::PATTERN, REFERENCE),
+        "run_id" => (crate::orchestration::reconcile::RunId::PATTERN, REFERENCE),
         "user_id" => (UserId::PATTERN, FREE),
         "channel" => (ChannelId::PATTERN, FREE),
         "merchant" => (MerchantId::PATTERN, FREE),

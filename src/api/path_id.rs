@@ -122,6 +122,7 @@ path_id!(
     PaymentId => "payment_id",
     crate::domain::ids::ChannelId => "channel",
     crate::domain::refs::RevealRequestId => "request_id",
+    crate::orchestration::reconcile::RunId => "run_id",
 );
 
 /// A merchant's order, `{merchant}` and `{order_id}`: the audit object

@@ -4,8 +4,8 @@
 //! or documented unserved.
 
 use super::{
-    audit, bindings, cards, channels, identities, keys, ops, passwords, payments, reveal_requests, tokens,
-    App,
+    audit, bindings, cards, channels, identities, keys, ops, passwords, payments, reconciliation,
+    reveal_requests, tokens, App,
 };
 use std::sync::Arc;
 use utoipa::OpenApi;
@@ -68,4 +68,6 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(audit::verify))
         .routes(routes!(audit::export))
         .routes(routes!(audit::anchor))
+        .routes(routes!(reconciliation::run))
+        .routes(routes!(reconciliation::read))
 }

@@ -9,5 +9,6 @@
 pub mod client;
 pub mod protocol;
 pub mod signature;
+pub mod statement;
 
 pub use client::{ChannelClient, ClientError, ClientTls};

@@ -7,6 +7,8 @@ mod check;
 #[cfg(feature = "dev-pki")]
 mod init;
 mod keys;
+mod reconcile;
+mod remote;
 mod serve;
 mod shares;
 mod store;
@@ -33,7 +35,7 @@ enum Command {
     #[cfg(feature = "dev-pki")]
     /// Write a development PKI into the keys folder: CA, server certificate
     /// for localhost/127.0.0.1, one client certificate per role (card-capture,
-    /// orchestrator, auditor, key-admin, monitor, break-glass, reveal-approver), the gateway's
+    /// orchestrator, auditor, key-admin, monitor, break-glass, reveal-approver, reconciler), the gateway's
     /// and sim-admin's client certificates, bank-sim's certificate, and a CRL.
     Init {
         #[arg(long, default_value = "keys")]
@@ -67,6 +69,11 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
+    /// Reconcile a channel's daily statement (对账) against the vault's
+    /// payments, on a running service over mutual TLS (default:
+    /// https://127.0.0.1:8443 as keys/reconciler.pem): prints each class's
+    /// count and the statement's totals; exit 1 when anything did not match.
+    Reconcile(reconcile::ReconcileArgs),
     #[cfg(feature = "dev-pki")]
     /// Certificates from the development CA.
     Pki {
@@ -194,6 +201,7 @@ pub fn run() -> ExitCode {
         Command::Revoke { cert, keys_dir } => init::revoke(&keys_dir, &cert),
         #[cfg(feature = "dev-pki")]
         Command::Pki { command } => init::pki(command),
+        Command::Reconcile(args) => reconcile::run(args),
         #[cfg(feature = "bank-sim")]
         Command::BankSim(args) => bank_sim::run(args),
         Command::Openapi => openapi(),

@@ -3,6 +3,7 @@
 //! generator. Nothing here imports another layer of the crate.
 
 pub mod amount;
+pub mod date;
 pub mod error_code;
 pub mod ids;
 pub mod luhn;

@@ -113,12 +113,19 @@ pub enum Operation {
     AuditSinkStart,
     /// The audit sink stopped copying on a graceful stop, after which record.
     AuditSinkStop,
+    /// A channel's daily statement matched against the vault's payments.
+    ReconciliationRun,
+    /// Reconciliation runs and their discrepancies read.
+    ReconciliationRead,
+    /// One statement line or vault success that did not match, recorded
+    /// with its run.
+    ReconciliationDiscrepancy,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 66] = [
+    pub const ALL: [Operation; 69] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -184,6 +191,9 @@ impl Operation {
         Operation::RevealApprove,
         Operation::AuditSinkStart,
         Operation::AuditSinkStop,
+        Operation::ReconciliationRun,
+        Operation::ReconciliationRead,
+        Operation::ReconciliationDiscrepancy,
         Operation::LeaseTake,
     ];
 
@@ -254,6 +264,9 @@ impl Operation {
             Operation::RevealApprove => "reveal.approve",
             Operation::AuditSinkStart => "audit.sink_start",
             Operation::AuditSinkStop => "audit.sink_stop",
+            Operation::ReconciliationRun => "reconciliation.run",
+            Operation::ReconciliationRead => "reconciliation.read",
+            Operation::ReconciliationDiscrepancy => "reconciliation.discrepancy",
             Operation::LeaseTake => "lease.take",
         }
     }
@@ -269,6 +282,7 @@ impl Operation {
                 | Operation::ServiceStop
                 | Operation::AuditSinkStart
                 | Operation::AuditSinkStop
+                | Operation::ReconciliationDiscrepancy
                 | Operation::AuditCheckpoint
                 | Operation::TlsHandshakeFailed
                 | Operation::LeaseTake
@@ -301,6 +315,7 @@ impl Operation {
                 | Operation::BindingList
                 | Operation::PaymentRead
                 | Operation::ChannelRead
+                | Operation::ReconciliationRead
         )
     }
 

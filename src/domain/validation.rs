@@ -30,6 +30,7 @@ pub enum Field {
     OrderExpiry,
     Refund,
     KeyVersion,
+    Date,
 }
 
 impl Field {
@@ -55,6 +56,7 @@ impl Field {
             Field::OrderExpiry => "expires_at",
             Field::Refund => "refund_id",
             Field::KeyVersion => "version",
+            Field::Date => "date",
         }
     }
 }

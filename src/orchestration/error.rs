@@ -78,6 +78,10 @@ pub enum OrchestrationError {
     Vault(#[from] VaultError),
     #[error(transparent)]
     Gateway(GatewayError),
+    #[error("the channel's statement is refused: {0}")]
+    StatementRefused(#[from] crate::channel::statement::StatementError),
+    #[error("reconciliation run not found")]
+    RunNotFound,
 }
 
 impl From<crate::vault::crypto::CryptoError> for OrchestrationError {
@@ -171,6 +175,19 @@ impl OrchestrationError {
                 .at_field("payment_id", format!("{}_to_{}", t.from.as_str(), t.to.as_str())),
             E::Vault(e) => e.code(),
             E::Gateway(e) => e.code(),
+            E::StatementRefused(e) => {
+                use crate::channel::statement::StatementError as S;
+                let rule = match e {
+                    S::Digest => "digest_mismatch",
+                    S::Truncated => "truncated",
+                    S::Summary { .. } => "summary_mismatch",
+                    S::Line { .. } => "line",
+                };
+                ErrorCode::new(Invalid, "statement-refused", "Statement refused")
+                    .at_field("statement", rule)
+                    .context(e.to_string())
+            }
+            E::RunNotFound => ErrorCode::not_found("reconciliation run"),
         }
     }
 

@@ -65,3 +65,26 @@ pub(crate) const OPEN_PAYMENTS: &[u8] = keyspace::OPEN_PAYMENT.as_bytes();
 pub(crate) fn open_payment(payment: &PaymentId) -> Vec<u8> {
     keyspace::OPEN_PAYMENT.key(payment)
 }
+
+pub(crate) fn recon_run(id: &super::reconcile::RunId) -> Vec<u8> {
+    keyspace::RECON_RUN.key(id)
+}
+
+/// Runs of one channel and date: `recon-date/<channel>/<date>/<version>`
+/// → run id; the version is zero-padded, so a scan lists them in order.
+pub(crate) fn recon_dates_prefix(channel: &ChannelId, date: &str) -> Vec<u8> {
+    keyspace::RECON_DATE.key(format_args!("{}/{date}/", channel.as_str()))
+}
+
+pub(crate) fn recon_date(channel: &ChannelId, date: &str, version: u32) -> Vec<u8> {
+    keyspace::RECON_DATE.key(format_args!("{}/{date}/{version:06}", channel.as_str()))
+}
+
+/// Discrepancies of one run: `recon-discrepancy/<run>/<n>`.
+pub(crate) fn recon_discrepancies_prefix(run: &super::reconcile::RunId) -> Vec<u8> {
+    keyspace::RECON_DISCREPANCY.key(format_args!("{run}/"))
+}
+
+pub(crate) fn recon_discrepancy(run: &super::reconcile::RunId, n: u64) -> Vec<u8> {
+    keyspace::RECON_DISCREPANCY.key(format_args!("{run}/{n:09}"))
+}

@@ -15,6 +15,7 @@ mod ids;
 mod layout;
 pub mod payment;
 mod policy;
+pub mod reconcile;
 pub mod routing;
 mod routing_store;
 mod settings;

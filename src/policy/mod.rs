@@ -184,7 +184,7 @@ mod tests {
     #[test]
     fn shipped_policies_load_and_only_break_glass_reveals() {
         let set = shipped();
-        assert_eq!(set.policies().count(), 8);
+        assert_eq!(set.policies().count(), 9);
         assert!(set.allows(&id("spiffe://tokenvault/bank-sim"), Operation::PaymentNotify));
         assert!(!set.allows(&id("spiffe://tokenvault/bank-sim"), Operation::PaymentDebit));
         assert!(!set.allows(&id("spiffe://tokenvault/orchestrator"), Operation::PaymentNotify));

@@ -41,6 +41,32 @@ pub struct Faults {
     /// per card per day. `None`: no limit.
     pub per_transaction_limit: Option<u64>,
     pub daily_limit: Option<u64>,
+    /// How the daily statements are cut and what is wrong with them.
+    pub statement: StatementFaults,
+}
+
+/// The statement's cut-off and the discrepancies reconciliation is tested
+/// against. Order ids are the merchant's (the vault's payment ids).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatementFaults {
+    /// 日切: a trade in the last this many seconds of a Beijing day is on
+    /// the next day's file. 0 to 86399.
+    pub cutoff_s: u64,
+    /// Orders whose lines are left out (the bank shows less: 短款).
+    pub omit: Vec<String>,
+    /// Orders with an extra successful payment line the bank alone has
+    /// (长款), of `extra_amount` fen.
+    pub extra: Vec<String>,
+    pub extra_amount: u64,
+    /// Orders whose payment line says one fen more.
+    pub alter: Vec<String>,
+    /// Orders whose payment line appears twice.
+    pub duplicate: Vec<String>,
+    /// The file cut in half, summary gone.
+    pub truncate: bool,
+    /// A digest that is not the file's.
+    pub bad_digest: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -69,6 +95,7 @@ impl Default for Faults {
             notify_repeats: 1,
             per_transaction_limit: None,
             daily_limit: None,
+            statement: StatementFaults::default(),
         }
     }
 }
@@ -86,6 +113,9 @@ impl Faults {
         }
         if !(1..=20).contains(&self.notify_repeats) {
             return Err("notify_repeats must be between 1 and 20");
+        }
+        if self.statement.cutoff_s >= 86_400 {
+            return Err("statement.cutoff_s must be below 86400");
         }
         Ok(())
     }

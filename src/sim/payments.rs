@@ -7,6 +7,7 @@ use crate::channel::protocol::{
     Notification, OrderRequest, OrderState, PayRequest, PayStatus, RefundRequest, RefundResponse, Refusal,
     RefusalCode,
 };
+use crate::channel::statement::{LineKind, StatementLine};
 use crate::sim::bank::Bank;
 use crate::sim::faults::PayMode;
 use serde::{Deserialize, Serialize};
@@ -41,6 +42,8 @@ pub(super) struct Orders {
     /// (card, day) → amount paid that day, for the daily limit.
     daily: HashMap<(String, i64), u64>,
     txn_seq: u64,
+    /// Every success, in order: what the statements are cut from.
+    pub(super) ledger: Vec<StatementLine>,
 }
 
 /// What the admin decides for an order in flight (`Bank::decide`).
@@ -80,7 +83,37 @@ fn today() -> i64 {
     crate::domain::time::Timestamp::now().seconds().div_euclid(86_400)
 }
 
+/// A ledger line for a success of `order` now.
+fn ledger_line(
+    order_no: &str,
+    txn_no: String,
+    refund_no: &str,
+    amount: u64,
+    currency: &str,
+) -> StatementLine {
+    let kind = match refund_no {
+        "" => LineKind::Payment,
+        // The vault's cancel refunds a paid order in full under this id.
+        "cancel" => LineKind::Revoke,
+        _ => LineKind::Refund,
+    };
+    StatementLine {
+        trade_time: crate::domain::time::Timestamp::now().seconds(),
+        channel_txn_no: txn_no,
+        order_id: order_no.to_owned(),
+        refund_id: refund_no.to_owned(),
+        kind,
+        amount,
+        currency: currency.to_owned(),
+        fee: 0,
+    }
+}
+
 impl Orders {
+    pub(super) fn merchant_of(&self, order_no: &str) -> Option<&str> {
+        self.by_no.get(order_no).map(|o| o.merchant_id.as_str())
+    }
+
     fn order_mut(&mut self, merchant_id: &str, order_no: &str) -> Result<&mut Order, Refusal> {
         self.by_no
             .get_mut(order_no)
@@ -194,6 +227,14 @@ impl Bank {
         };
         if status == PayStatus::Succeeded {
             orders.charge(&card_no, day, request.amount, holder.balance_fen)?;
+            let line = ledger_line(
+                &request.order_no,
+                state.bank_txn_no.clone(),
+                "",
+                request.amount,
+                &request.currency,
+            );
+            orders.ledger.push(line);
         }
         let delivery = match (status, &request.notify_url) {
             (PayStatus::Processing, Some(url)) => Some(Delivery {
@@ -247,6 +288,14 @@ impl Bank {
                 match charged {
                     Ok(()) => {
                         order.state.status = PayStatus::Succeeded;
+                        let line = ledger_line(
+                            order_no,
+                            order.state.bank_txn_no.clone(),
+                            "",
+                            order.state.amount,
+                            &order.state.currency,
+                        );
+                        orders.ledger.push(line);
                         true
                     }
                     Err(refusal) => {
@@ -336,7 +385,17 @@ impl Bank {
         order.refunded = refunded;
         order.refunds.insert(request.refund_no.clone(), request.amount);
         let (card, refunded_total) = (order.card_no.to_string(), order.refunded);
+        let currency = order.state.currency.clone();
         orders.give_back(&card, request.amount);
+        orders.txn_seq += 1;
+        let line = ledger_line(
+            &request.order_no,
+            format!("RF{:012}", orders.txn_seq),
+            &request.refund_no,
+            request.amount,
+            &currency,
+        );
+        orders.ledger.push(line);
         Ok(RefundResponse {
             refund_no: request.refund_no.clone(),
             amount: request.amount,

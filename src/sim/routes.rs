@@ -79,6 +79,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route(QUERY_PATH, post(query))
         .route(CLOSE_PATH, post(close))
         .route(REFUND_PATH, post(refund))
+        .route(crate::channel::statement::STATEMENT_PATH, post(statement))
         .route("/sim/admin/orders", get(orders))
         .route("/sim/admin/faults", get(read_faults).put(write_faults))
         .route("/sim/admin/sms", get(outbox))
@@ -158,6 +159,16 @@ async fn refund(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, b
     let result = async {
         let request: RefundRequest = quickpay(&sim, &peer, &body).await?;
         sim.bank.refund(&request)
+    }
+    .await;
+    answer(result)
+}
+
+/// A settlement date's statement, to the merchant that asks for it.
+async fn statement(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body: Bytes) -> Response {
+    let result = async {
+        let request: crate::channel::statement::StatementRequest = quickpay(&sim, &peer, &body).await?;
+        sim.bank.statement(&request)
     }
     .await;
     answer(result)

@@ -114,6 +114,17 @@ pub const ORDER: Family = Family::new("order/", "orchestration", "merchant order
 pub const BINDING_PAYMENT: Family =
     Family::new("binding-payment/", "orchestration", "payments of one binding");
 pub const OPEN_PAYMENT: Family = Family::new("open-payment/", "orchestration", "payments not yet settled");
+pub const RECON_RUN: Family = Family::new("recon-run/", "orchestration", "reconciliation runs, by id");
+pub const RECON_DATE: Family = Family::new(
+    "recon-date/",
+    "orchestration",
+    "reconciliation runs of a channel and date, by version",
+);
+pub const RECON_DISCREPANCY: Family = Family::new(
+    "recon-discrepancy/",
+    "orchestration",
+    "statement lines and vault successes that did not match, by run",
+);
 pub const CHANNEL_STATE: Family = Family::new(
     "channel-state/",
     "orchestration",
@@ -140,7 +151,7 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 38] = [
+pub const ALL: [&Family; 41] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
@@ -171,6 +182,9 @@ pub const ALL: [&Family; 38] = [
     &ORDER,
     &BINDING_PAYMENT,
     &OPEN_PAYMENT,
+    &RECON_RUN,
+    &RECON_DATE,
+    &RECON_DISCREPANCY,
     &CHANNEL_STATE,
     &AUDIT_RECORD,
     &AUDIT_HEAD,

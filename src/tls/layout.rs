@@ -8,7 +8,7 @@ use secrecy::SecretBox;
 use std::path::PathBuf;
 
 /// The roles a development PKI issues client certificates for.
-pub const ROLES: [&str; 7] = [
+pub const ROLES: [&str; 8] = [
     "card-capture",
     "orchestrator",
     "auditor",
@@ -16,6 +16,7 @@ pub const ROLES: [&str; 7] = [
     "monitor",
     "break-glass",
     "reveal-approver",
+    "reconciler",
 ];
 /// Client certificates for the vault's own outbound identities: `gateway`
 /// (the vault calling bank channels) and `sim-admin` (tests and operators

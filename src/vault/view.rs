@@ -107,6 +107,19 @@ impl<S: Store> Vault<S> {
             .await
     }
 
+    /// `commit_from_above` for a write several successful records describe
+    /// (a reconciliation run and each line that did not match), all in the
+    /// same atomic write. `Ok(false)`: a precondition failed.
+    pub(crate) async fn commit_from_above_records(
+        &self,
+        batch: Batch,
+        actor: &Actor,
+        records: Vec<super::JoinedRecord>,
+    ) -> Result<bool, VaultError> {
+        let entries = records.into_iter().map(super::JoinedRecord::entry).collect();
+        self.apply_with_records(from_above(batch)?, actor, entries).await
+    }
+
     /// Whether the store serves (`/ready`): no commit has waited on it past
     /// `committer::STALLED_AFTER` (a frozen or hung disk), it answers a read
     /// of the chain head and, after a write failed, takes a durable probe

@@ -6,6 +6,7 @@ use crate::channel::protocol::{
     OrderRequest, OrderState, PayRequest, RefundRequest, RefundResponse, Refusal, RefusalCode, APPLY_PATH,
     CANCEL_PATH, CLOSE_PATH, CONFIRM_PATH, PAY_PATH, QUERY_PATH, REFUND_PATH,
 };
+use crate::channel::statement::{StatementFile, StatementRequest, STATEMENT_PATH};
 use crate::channel::{ChannelClient, ClientError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -47,6 +48,7 @@ pub(in crate::vault) trait Channel: Send + Sync {
     fn query(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>>;
     fn close(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>>;
     fn refund(&self, request: RefundRequest) -> BoxFuture<'_, Result<RefundResponse, ChannelFailure>>;
+    fn statement(&self, request: StatementRequest) -> BoxFuture<'_, Result<StatementFile, ChannelFailure>>;
 }
 
 /// The quick-pay JSON protocol over mutual TLS.
@@ -105,5 +107,8 @@ impl Channel for QuickPay {
     }
     fn refund(&self, request: RefundRequest) -> BoxFuture<'_, Result<RefundResponse, ChannelFailure>> {
         Box::pin(call_json(&self.client, REFUND_PATH, request))
+    }
+    fn statement(&self, request: StatementRequest) -> BoxFuture<'_, Result<StatementFile, ChannelFailure>> {
+        Box::pin(call_json(&self.client, STATEMENT_PATH, request))
     }
 }

@@ -9,6 +9,7 @@ use crate::audit::Actor;
 use crate::channel::protocol::{
     OrderRequest, OrderState, PayRequest, RefundRequest, RefundResponse, RefusalCode, NOTIFY_PATH,
 };
+use crate::channel::statement::{StatementFile, StatementRequest};
 use crate::domain::ids::{ChannelId, Currency};
 use crate::domain::operation::Operation;
 use crate::domain::refs::AgreementRef;
@@ -175,6 +176,20 @@ impl Gateway {
             ));
         }
         Ok(answer)
+    }
+
+    /// The channel's statement of settlement date `date` (`YYYY-MM-DD`),
+    /// as it was published: the caller checks its digest and summary.
+    pub async fn statement(&self, channel: &ChannelId, date: &str) -> Result<StatementFile, GatewayError> {
+        let request = StatementRequest {
+            merchant_id: self.merchant_id.clone(),
+            date: date.to_owned(),
+        };
+        let file = self.channel(channel)?.statement(request).await?;
+        if file.date != date {
+            return Err(GatewayError::Protocol("the statement is of another date".into()));
+        }
+        Ok(file)
     }
 
     fn order(&self, order_no: &str) -> OrderRequest {

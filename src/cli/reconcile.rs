@@ -1,0 +1,112 @@
+//! `tokenvault reconcile`: asks a running service to reconcile a channel's
+//! statement of a date (over mutual TLS, as the reconciler), prints the
+//! run as a table of classes and amounts, and writes the discrepancies as
+//! JSON and CSV when asked.
+
+use super::remote::{answer, Remote};
+
+use super::Report;
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub(super) struct ReconcileArgs {
+    /// The channel whose statement is reconciled.
+    #[arg(long)]
+    channel: String,
+    /// The settlement date, YYYY-MM-DD (Beijing time).
+    #[arg(long)]
+    date: String,
+    /// Also write the whole run (JSON) here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Also write the discrepancies (CSV) here.
+    #[arg(long)]
+    csv: Option<PathBuf>,
+    #[command(flatten)]
+    remote: Remote,
+}
+
+pub(super) fn run(args: ReconcileArgs) -> Result<Report, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(reconcile(args))
+}
+
+async fn reconcile(args: ReconcileArgs) -> Result<Report, String> {
+    let remote = args.remote.acting_as("reconciler");
+    let body = serde_json::to_vec(&serde_json::json!({ "channel": args.channel, "date": args.date }))
+        .map_err(|e| e.to_string())?;
+    let reply = remote.mutate("/v1/reconciliation/runs", Some(body)).await?;
+    if reply.status != 201 {
+        return answer::<String>(Ok(reply));
+    }
+    let run: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
+    if let Some(path) = &args.json {
+        crate::atomic_file::write(path, &reply.body, 0o600)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.csv {
+        let csv = discrepancies_csv(&run).map_err(|e| e.to_string())?;
+        crate::atomic_file::write(path, &csv, 0o600).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    let open = run["discrepancies"].as_array().map_or(0, Vec::len);
+    Ok(Report {
+        message: summary(&run),
+        code: u8::from(open > 0),
+    })
+}
+
+/// The run as a table: one row per class, then the statement's totals.
+fn summary(run: &serde_json::Value) -> String {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::ASCII_MARKDOWN)
+        .set_header(["class", "count"]);
+    for class in [
+        "matched",
+        "channel_only",
+        "vault_only",
+        "amount_mismatch",
+        "status_mismatch",
+        "duplicate",
+    ] {
+        table.add_row([class.to_owned(), run["counts"][class].to_string()]);
+    }
+    if let Some(c) = table.column_mut(1) {
+        c.set_cell_alignment(comfy_table::CellAlignment::Right);
+    }
+    format!(
+        "run {} of {} {}, version {}: {} lines, {} fen paid, {} fen refunded (statement sha256 {})\n{table}\n",
+        run["run_id"].as_str().unwrap_or("?"),
+        run["channel"].as_str().unwrap_or("?"),
+        run["date"].as_str().unwrap_or("?"),
+        run["version"],
+        run["lines"],
+        run["paid"],
+        run["refunded"],
+        run["digest"].as_str().unwrap_or("?"),
+    )
+}
+
+fn discrepancies_csv(run: &serde_json::Value) -> Result<Vec<u8>, csv::Error> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(["class", "order_id", "refund_id", "channel_amount", "vault_amount"])?;
+    for d in run["discrepancies"].as_array().into_iter().flatten() {
+        let text = |v: &serde_json::Value| match v {
+            serde_json::Value::Null => String::new(),
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        writer.write_record([
+            text(&d["class"]),
+            text(&d["order_id"]),
+            text(&d["refund_id"]),
+            text(&d["channel_amount"]),
+            text(&d["vault_amount"]),
+        ])?;
+    }
+    writer.into_inner().map_err(|e| e.into_error().into())
+}

@@ -1,0 +1,381 @@
+//! One reconciliation run: the statement of a channel and date fetched and
+//! checked, matched against the vault's payments on that channel, and kept
+//! with its discrepancies in one write whose audit records are the run's
+//! (with every class counted) and one per line that did not match. A run
+//! of a date already reconciled is a new version of it; the earlier ones
+//! stay.
+
+use super::super::payment::{OrderId, OrderSubject, PaymentRecord, PaymentStatus, RefundStatus};
+use super::super::{layout, OrchestrationError, Orchestrator};
+use super::matcher::{match_lines, Class, Finding, LineKey, VaultItem, VaultState};
+use super::RunId;
+use crate::audit::Actor;
+use crate::channel::statement::{self, LineKind};
+use crate::domain::date::SettlementDate;
+use crate::domain::ids::ChannelId;
+use crate::domain::operation::Operation;
+use crate::domain::time::Timestamp;
+use crate::store::{keyspace, Batch, Store};
+use crate::vault::{decode, encode, JoinedRecord, Layer, Vault, VaultError};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Records read per page.
+const PAGE: usize = 256;
+
+/// A run as stored.
+#[derive(Clone, Serialize, Deserialize)]
+struct RunRecord {
+    id: RunId,
+    channel: ChannelId,
+    date: String,
+    version: u32,
+    digest: String,
+    lines: u64,
+    counts: Vec<(Class, u64)>,
+    totals: SettledTotals,
+    created_at: Timestamp,
+    created_by: String,
+}
+
+/// What the statement says moved, in fen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettledTotals {
+    pub paid: u64,
+    pub refunded: u64,
+}
+
+/// A run as callers see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunView {
+    pub id: RunId,
+    pub channel: ChannelId,
+    pub date: String,
+    pub version: u32,
+    pub digest: String,
+    pub lines: u64,
+    /// Every class, with how many lines or vault successes ended in it.
+    pub counts: Vec<(Class, u64)>,
+    pub totals: SettledTotals,
+    /// Everything that did not match.
+    pub discrepancies: Vec<Finding>,
+    pub created_at: Timestamp,
+    pub created_by: String,
+}
+
+impl RunRecord {
+    fn view(self, discrepancies: Vec<Finding>) -> RunView {
+        RunView {
+            id: self.id,
+            channel: self.channel,
+            date: self.date,
+            version: self.version,
+            digest: self.digest,
+            lines: self.lines,
+            counts: self.counts,
+            totals: self.totals,
+            discrepancies,
+            created_at: self.created_at,
+            created_by: self.created_by,
+        }
+    }
+}
+
+fn payment_state(status: PaymentStatus) -> VaultState {
+    match status {
+        PaymentStatus::Succeeded => VaultState::Succeeded,
+        s if s.in_flight() => VaultState::InFlight,
+        _ => VaultState::NotPaid,
+    }
+}
+
+fn refund_state(status: RefundStatus) -> VaultState {
+    match status {
+        RefundStatus::Succeeded => VaultState::Succeeded,
+        RefundStatus::Processing => VaultState::InFlight,
+        RefundStatus::Failed => VaultState::NotPaid,
+    }
+}
+
+/// The vault's side of `channel`: every payment and refund on it, and the
+/// ones it expects on `date`'s file (its successes of that Beijing date).
+type VaultSide = (BTreeMap<LineKey, VaultItem>, BTreeSet<LineKey>);
+
+impl Orchestrator {
+    /// Reconciles `channel`'s statement of `date`, as `actor`. A file whose
+    /// digest or summary does not hold is refused (audited) and nothing is
+    /// matched or kept.
+    pub async fn reconcile<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        channel: &ChannelId,
+        date: SettlementDate,
+    ) -> Result<RunView, OrchestrationError> {
+        let result = self.reconcile_inner(vault, actor, channel, date).await;
+        let object = vault.audit_object(channel);
+        self.audit_failure(vault, actor, Operation::ReconciliationRun, object, result)
+            .await
+    }
+
+    async fn reconcile_inner<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        channel: &ChannelId,
+        date: SettlementDate,
+    ) -> Result<RunView, OrchestrationError> {
+        let date_text = date.to_string();
+        let file = self.gateway.statement(channel, &date_text).await?;
+        let lines = statement::parse(&file)?;
+        let (items, due) = self.vault_side(vault, channel, date).await?;
+        let findings = match_lines(&lines, &items, &due);
+        let totals = lines.iter().fold(SettledTotals::default(), |t, l| match l.kind {
+            LineKind::Payment => SettledTotals {
+                paid: t.paid.saturating_add(l.amount),
+                ..t
+            },
+            LineKind::Refund | LineKind::Revoke => SettledTotals {
+                refunded: t.refunded.saturating_add(l.amount),
+                ..t
+            },
+        });
+        let counts: Vec<(Class, u64)> = Class::ALL
+            .iter()
+            .map(|c| (*c, findings.iter().filter(|f| f.class == *c).count() as u64))
+            .collect();
+        let discrepancies: Vec<Finding> = findings
+            .into_iter()
+            .filter(|f| f.class != Class::Matched)
+            .collect();
+        loop {
+            let version = self.runs_of(vault, channel, &date_text).await? + 1;
+            let record = RunRecord {
+                id: RunId::generate()?,
+                channel: channel.clone(),
+                date: date_text.clone(),
+                version,
+                digest: file.digest.clone(),
+                lines: lines.len() as u64,
+                counts: counts.clone(),
+                totals,
+                created_at: Timestamp::now(),
+                created_by: actor.identity.clone(),
+            };
+            let (batch, records) = Self::run_write(vault, &record, &discrepancies)?;
+            if vault.commit_from_above_records(batch, actor, records).await? {
+                return Ok(record.view(discrepancies));
+            }
+            // Another run of this date took the version: the next one.
+        }
+    }
+
+    /// The run's write: its record, its version's index entry (absent
+    /// before, so two runs never share a version) and its discrepancies,
+    /// with the audit records.
+    fn run_write<S: Store>(
+        vault: &Vault<S>,
+        record: &RunRecord,
+        discrepancies: &[Finding],
+    ) -> Result<(Batch, Vec<JoinedRecord>), VaultError> {
+        let index = layout::recon_date(&record.channel, &record.date, record.version);
+        let mut batch = Batch::new();
+        batch
+            .expect_absent(index.clone())
+            .put(index, record.id.as_str().as_bytes().to_vec())
+            .put(layout::recon_run(&record.id), encode(record)?);
+        let counted: Vec<String> = record
+            .counts
+            .iter()
+            .map(|(class, n)| format!("{}={n}", class.as_str()))
+            .collect();
+        let mut records = vec![JoinedRecord {
+            operation: Operation::ReconciliationRun,
+            object: Some(vault.audit_object(&record.id)),
+            detail: Some(format!(
+                "channel={} date={} version={} lines={} paid={} refunded={} {} digest={}",
+                record.channel.as_str(),
+                record.date,
+                record.version,
+                record.lines,
+                record.totals.paid,
+                record.totals.refunded,
+                counted.join(" "),
+                record.digest
+            )),
+        }];
+        for (n, finding) in discrepancies.iter().enumerate() {
+            batch.put(layout::recon_discrepancy(&record.id, n as u64), encode(finding)?);
+            records.push(JoinedRecord {
+                operation: Operation::ReconciliationDiscrepancy,
+                object: Some(vault.audit_object(&record.id)),
+                detail: Some(Self::discrepancy_detail(vault, finding)),
+            });
+        }
+        Ok((batch, records))
+    }
+
+    /// A discrepancy as its audit record says it: class, the order (as an
+    /// audit object: digested if it looks like a card number), the refund
+    /// and both amounts.
+    fn discrepancy_detail<S: Store>(vault: &Vault<S>, finding: &Finding) -> String {
+        let order = OrderId::parse(&finding.key.order_id)
+            .map(|id| {
+                vault
+                    .audit_object(&OrderSubject::new(None, &id))
+                    .as_str()
+                    .to_owned()
+            })
+            .unwrap_or_else(|_| "order=unparsed".to_owned());
+        let amount = |a: Option<u64>| a.map_or_else(|| "none".to_owned(), |a| a.to_string());
+        format!(
+            "class={} {order} refund={} channel_amount={} vault_amount={}",
+            finding.class.as_str(),
+            if finding.key.refund_id.is_empty() {
+                "-"
+            } else {
+                finding.key.refund_id.as_str()
+            },
+            amount(finding.channel_amount),
+            amount(finding.vault_amount)
+        )
+    }
+
+    /// How many runs `channel` and `date` have had.
+    async fn runs_of<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        channel: &ChannelId,
+        date: &str,
+    ) -> Result<u32, VaultError> {
+        let prefix = layout::recon_dates_prefix(channel, date);
+        let view = vault.store_view(Layer::Orchestration);
+        let mut count = 0u32;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = view.scan_prefix(&prefix, after.as_deref(), PAGE).await?;
+            count += page.len() as u32;
+            match page.last() {
+                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    /// Every payment and refund on `channel`, and the successes of `date`.
+    async fn vault_side<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        channel: &ChannelId,
+        date: SettlementDate,
+    ) -> Result<VaultSide, OrchestrationError> {
+        let view = vault.store_view(Layer::Orchestration);
+        let (mut items, mut due) = (BTreeMap::new(), BTreeSet::new());
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = view
+                .scan_prefix(keyspace::PAYMENT.as_bytes(), after.as_deref(), PAGE)
+                .await
+                .map_err(VaultError::from)?;
+            for (_, raw) in &page {
+                let payment: PaymentRecord = decode(raw, "payment")?;
+                if payment.channel != *channel {
+                    continue;
+                }
+                let key = LineKey {
+                    order_id: payment.id.as_str().to_owned(),
+                    refund_id: String::new(),
+                };
+                let state = payment_state(payment.status);
+                if state == VaultState::Succeeded
+                    && SettlementDate::of_time(payment.created_at.seconds()) == date
+                {
+                    due.insert(key.clone());
+                }
+                items.insert(
+                    key,
+                    VaultItem {
+                        amount: payment.amount,
+                        state,
+                    },
+                );
+                for refund in &payment.refunds {
+                    let key = LineKey {
+                        order_id: payment.id.as_str().to_owned(),
+                        refund_id: refund.id.as_str().to_owned(),
+                    };
+                    let state = refund_state(refund.status);
+                    if state == VaultState::Succeeded
+                        && SettlementDate::of_time(refund.updated_at.seconds()) == date
+                    {
+                        due.insert(key.clone());
+                    }
+                    items.insert(
+                        key,
+                        VaultItem {
+                            amount: refund.amount,
+                            state,
+                        },
+                    );
+                }
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
+                _ => return Ok((items, due)),
+            }
+        }
+    }
+
+    /// Run `id`, with its discrepancies, as `actor` (audited as a read).
+    pub async fn reconciliation_run<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        id: &RunId,
+    ) -> Result<RunView, OrchestrationError> {
+        let found = self.load_run(vault, id).await;
+        let (outcome, detail) = match &found {
+            Ok(run) => (
+                crate::audit::Outcome::Success,
+                format!("discrepancies={}", run.discrepancies.len()),
+            ),
+            Err(e) => e.audit(),
+        };
+        vault
+            .record_outcome(
+                actor,
+                Operation::ReconciliationRead,
+                Some(vault.audit_object(id)),
+                outcome,
+                Some(detail),
+            )
+            .await?;
+        found
+    }
+
+    async fn load_run<S: Store>(&self, vault: &Vault<S>, id: &RunId) -> Result<RunView, OrchestrationError> {
+        let view = vault.store_view(Layer::Orchestration);
+        let raw = view
+            .get(&layout::recon_run(id))
+            .await
+            .map_err(VaultError::from)?
+            .ok_or(OrchestrationError::RunNotFound)?;
+        let record: RunRecord = decode(&raw, "reconciliation run")?;
+        let prefix = layout::recon_discrepancies_prefix(id);
+        let mut discrepancies = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = view
+                .scan_prefix(&prefix, after.as_deref(), PAGE)
+                .await
+                .map_err(VaultError::from)?;
+            for (_, raw) in &page {
+                discrepancies.push(decode(raw, "discrepancy")?);
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
+                _ => return Ok(record.view(discrepancies)),
+            }
+        }
+    }
+}

@@ -1,0 +1,264 @@
+//! Reconciliation (对账) end to end over mutual TLS, with `bank-sim` as its
+//! own process publishing the day's statement: a day of payments, refunds
+//! and a revoke reconciles clean; then a statement with a line missing, an
+//! amount changed, a line twice and a payment only the bank has is classed
+//! line by line, each discrepancy audited; a truncated file and a wrong
+//! digest are refused and take no version; a run reads back as stored.
+
+mod common;
+
+use common::world::*;
+use serde_json::{json, Value};
+
+impl World {
+    async fn reconcile(&self, date: &str) -> common::service::Response {
+        self.post(
+            "reconciler",
+            "/v1/reconciliation/runs",
+            json!({ "channel": "bank-a", "date": date }),
+        )
+        .await
+    }
+
+    async fn paid(&self, token: &str, order: &str, amount: u64) -> String {
+        let r = self
+            .post("orchestrator", "/v1/payments", debit_body(token, order, amount))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()["payment_id"].as_str().unwrap().to_owned()
+    }
+}
+
+fn count(run: &Value, class: &str) -> u64 {
+    run["counts"][class].as_u64().unwrap()
+}
+
+/// `(class, order_id, refund_id)` of each discrepancy, sorted.
+fn found(run: &Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = run["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["class"].as_str().unwrap().to_owned(),
+                d["order_id"].as_str().unwrap().to_owned(),
+                d["refund_id"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_audited() {
+    let (pan, id_no) = (debit_pan(301), id_number());
+    let w = world(
+        &[holder(&pan, &id_no)],
+        &[],
+        "[payment]\npoll_interval_ms = 60000\n",
+    );
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let date = tokenvault::domain::date::SettlementDate::of_time(unix_now()).to_string();
+
+    // The day: a payment partly refunded, a paid order revoked by its
+    // cancel, two plain payments, and an unpaid order closed.
+    let p1 = w.paid(&token, "rc-1", 1_000).await;
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{p1}/refunds"),
+            json!({ "refund_id": "r1", "amount": 400 }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let p2 = w.paid(&token, "rc-2", 500).await;
+    let r = w
+        .post("orchestrator", &format!("/v1/payments/{p2}/cancel"), json!(null))
+        .await;
+    assert_eq!(
+        (r.status, r.json()["refunded"].clone()),
+        (200, json!(500)),
+        "{}",
+        r.text()
+    );
+    let p3 = w.paid(&token, "rc-3", 300).await;
+    let p5 = w.paid(&token, "rc-5", 200).await;
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000 }))
+        .await;
+    let r = w
+        .post("orchestrator", "/v1/payments", debit_body(&token, "rc-4", 700))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let p4 = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = w
+        .post("orchestrator", &format!("/v1/payments/{p4}/cancel"), json!(null))
+        .await;
+    assert_eq!(r.json()["status"], "closed", "{}", r.text());
+    w.bank.set_faults(json!({})).await;
+
+    let clean = w.reconcile(&date).await;
+    assert_eq!(clean.status, 201, "{}", clean.text());
+    let clean = clean.json();
+    assert_eq!(
+        (
+            clean["version"].clone(),
+            clean["lines"].clone(),
+            count(&clean, "matched")
+        ),
+        (json!(1), json!(6), 6),
+        "four payments, a refund and a revoke: {clean}"
+    );
+    assert_eq!(
+        (clean["paid"].clone(), clean["refunded"].clone()),
+        (json!(2_000), json!(900))
+    );
+    assert!(found(&clean).is_empty(), "{clean}");
+
+    // The bank's file: p3 left out, p5's amount changed, p1 twice, and a
+    // payment of p4 (closed here) that only the bank has.
+    w.bank
+        .set_faults(json!({ "statement": {
+            "omit": [p3], "alter": [p5], "duplicate": [p1], "extra": [p4], "extra_amount": 700
+        } }))
+        .await;
+    let run = w.reconcile(&date).await;
+    assert_eq!(run.status, 201, "{}", run.text());
+    let run = run.json();
+    assert_eq!(run["version"], 2, "a date run again is its next version");
+    assert_eq!(
+        found(&run),
+        [
+            ("amount_mismatch".to_owned(), p5.clone(), String::new()),
+            ("channel_only".to_owned(), p4.clone(), String::new()),
+            ("duplicate".to_owned(), p1.clone(), String::new()),
+            ("vault_only".to_owned(), p3.clone(), String::new()),
+        ]
+        .into_iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect::<Vec<_>>()
+    );
+    assert_eq!(count(&run, "matched"), 4, "{run}");
+
+    // A cut file and a wrong digest are refused before any matching, and
+    // take no version.
+    for (faults, rule) in [
+        (json!({ "statement": { "truncate": true } }), "truncated"),
+        (json!({ "statement": { "bad_digest": true } }), "digest_mismatch"),
+    ] {
+        w.bank.set_faults(faults).await;
+        let refused = w.reconcile(&date).await;
+        assert_eq!(
+            (
+                refused.status,
+                refused.json()["field"].clone(),
+                refused.json()["rule"].clone()
+            ),
+            (422, json!("statement"), json!(rule)),
+            "{}",
+            refused.text()
+        );
+    }
+    w.bank.set_faults(json!({})).await;
+    let again = w.reconcile(&date).await.json();
+    assert_eq!(
+        (again["version"].clone(), count(&again, "matched")),
+        (json!(3), 6)
+    );
+
+    // The command line: the same run, as a table, the discrepancies as CSV.
+    w.bank.set_faults(json!({ "statement": { "omit": [p3] } })).await;
+    let (json_out, csv_out) = (
+        w.service.dir.path().join("run.json"),
+        w.service.dir.path().join("run.csv"),
+    );
+    let keys = &w.service.keys;
+    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"))
+        .args(["reconcile", "--channel", "bank-a", "--date", &date, "--url"])
+        .arg(format!("https://{}", w.service.addr))
+        .arg("--ca")
+        .arg(keys.ca_cert())
+        .arg("--cert")
+        .arg(keys.client_cert("reconciler"))
+        .arg("--key")
+        .arg(keys.client_key("reconciler"))
+        .arg("--json")
+        .arg(&json_out)
+        .arg("--csv")
+        .arg(&csv_out)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&cli.stdout).into_owned();
+    assert_eq!(
+        cli.status.code(),
+        Some(1),
+        "a discrepancy exits 1: {table}{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    assert!(
+        table.contains("version 4")
+            && table
+                .lines()
+                .any(|l| l.contains("vault_only") && l.contains(" 1 ")),
+        "{table}"
+    );
+    let written: Value = serde_json::from_slice(&std::fs::read(&json_out).unwrap()).unwrap();
+    assert_eq!(written["version"], 4);
+    let csv = std::fs::read_to_string(&csv_out).unwrap();
+    assert_eq!(
+        csv.lines().collect::<Vec<_>>(),
+        [
+            "class,order_id,refund_id,channel_amount,vault_amount".to_owned(),
+            format!("vault_only,{p3},,,300")
+        ]
+    );
+    w.bank.set_faults(json!({})).await;
+
+    // The run reads back as stored, for the auditor too; not for the orchestrator.
+    let path = format!("/v1/reconciliation/runs/{}", run["run_id"].as_str().unwrap());
+    let read = w.service.client("auditor").get(&path).await.unwrap();
+    assert_eq!(read.status, 200, "{}", read.text());
+    assert_eq!(found(&read.json()), found(&run));
+    assert_eq!(
+        w.service.client("orchestrator").get(&path).await.unwrap().status,
+        403
+    );
+
+    // The trail: every run, and each discrepancy of the second one.
+    let export = w.service.audit_export().await;
+    let records: Vec<Value> = export.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let of = |operation: &str, outcome: &str| {
+        records
+            .iter()
+            .filter(|r| r["operation"] == operation && r["outcome"] == outcome)
+            .count()
+    };
+    let runs: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["operation"] == "reconciliation.run" && r["outcome"] == "success")
+        .filter(|r| r["detail"].as_str().unwrap_or("").starts_with("channel=bank-a"))
+        .collect();
+    assert_eq!(runs.len(), 4, "{runs:?}");
+    assert!(
+        runs[1]["detail"].as_str().unwrap().contains("version=2 lines=7"),
+        "{}",
+        runs[1]
+    );
+    let refusals: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["operation"] == "reconciliation.run" && r["outcome"] == "refused")
+        .filter(|r| r["detail"].as_str().unwrap_or("").starts_with("statement."))
+        .collect();
+    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert_eq!(of("reconciliation.discrepancy", "success"), 5);
+    assert!(records
+        .iter()
+        .any(|r| r["operation"] == "reconciliation.discrepancy"
+            && r["detail"].as_str().unwrap().contains("class=vault_only")
+            && r["detail"].as_str().unwrap().contains(&p3)));
+    w.service.assert_audit_intact().await;
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
+}
