@@ -136,6 +136,35 @@ async fn notify_signed(
         .unwrap()
 }
 
+/// Channel bank-a (the world's bank) routing to backup bank-b, a second
+/// bank-sim started with `backup_flags`; the settler slowed down.
+fn backup_world(pan: &str, id_no: &str, backup_flags: &[&str]) -> (World, BankSim) {
+    let holders = [holder(pan, id_no)];
+    let mut service = Service::prepare(Options::default());
+    let primary = BankSim::start(&service.keys, service.dir.path(), "bank", &holders, &[]);
+    let backup = BankSim::start(
+        &service.keys,
+        service.dir.path(),
+        "backup",
+        &holders,
+        backup_flags,
+    );
+    service.add_config(&format!(
+        "[gateway]\nsms_carrier = \"{}\"\n{}{}[payment]\npoll_interval_ms = 60000\n[[routing.routes]]\nprimary = \"bank-a\"\nbackups = [\"bank-b\"]\n",
+        primary.endpoint(),
+        primary.channel_config("bank-a"),
+        backup.channel_config("bank-b"),
+    ));
+    service.spawn();
+    (
+        World {
+            service,
+            bank: primary,
+        },
+        backup,
+    )
+}
+
 fn control(r: &Response) -> (u16, String) {
     (
         r.status,
@@ -753,21 +782,7 @@ async fn unbind_waits_for_payments_in_flight_and_the_token_never_debits_again() 
 #[tokio::test]
 async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_first() {
     let (pan, id_no) = (debit_pan(107), id_number());
-    let holders = [holder(&pan, &id_no)];
-    let mut service = Service::prepare(Options::default());
-    let primary = BankSim::start(&service.keys, service.dir.path(), "bank", &holders, &[]);
-    let backup = BankSim::start(&service.keys, service.dir.path(), "backup", &holders, &[]);
-    service.add_config(&format!(
-        "[gateway]\nsms_carrier = \"{}\"\n{}{}[payment]\npoll_interval_ms = 60000\n[[routing.routes]]\nprimary = \"bank-a\"\nbackups = [\"bank-b\"]\n",
-        primary.endpoint(),
-        primary.channel_config("bank-a"),
-        backup.channel_config("bank-b"),
-    ));
-    service.spawn();
-    let w = World {
-        service,
-        bank: primary,
-    };
+    let (w, backup) = backup_world(&pan, &id_no, &[]);
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
     let controls = w.get(&format!("/v1/tokens/{token}")).await["controls"]["channels"].clone();
     assert_eq!(
@@ -858,27 +873,7 @@ async fn a_primary_that_is_down_routes_the_debit_to_the_backup_signing_there_fir
 #[tokio::test]
 async fn a_backup_that_signs_on_card_and_name_pays_only_after_the_platforms_code() {
     let (pan, id_no) = (debit_pan(121), id_number());
-    let holders = [holder(&pan, &id_no)];
-    let mut service = Service::prepare(Options::default());
-    let primary = BankSim::start(&service.keys, service.dir.path(), "bank", &holders, &[]);
-    let backup = BankSim::start(
-        &service.keys,
-        service.dir.path(),
-        "backup",
-        &holders,
-        &["--verify", "card-and-name"],
-    );
-    service.add_config(&format!(
-        "[gateway]\nsms_carrier = \"{}\"\n{}{}[payment]\npoll_interval_ms = 60000\n[[routing.routes]]\nprimary = \"bank-a\"\nbackups = [\"bank-b\"]\n",
-        primary.endpoint(),
-        primary.channel_config("bank-a"),
-        backup.channel_config("bank-b"),
-    ));
-    service.spawn();
-    let w = World {
-        service,
-        bank: primary,
-    };
+    let (w, backup) = backup_world(&pan, &id_no, &["--verify", "card-and-name"]);
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
     w.bank.set_faults(json!({ "unavailable": true })).await;
     let p = w.debit_pending(&token, "cn-1", 800, "awaiting_code").await;

@@ -55,6 +55,27 @@ impl<S: Store> StoreView<'_, S> {
         self.store.scan_prefix(prefix, after, limit).await
     }
 
+    /// Calls `visit(key, value)` for every record under `prefix` (one of
+    /// this layer's families), in key order, a page at a time.
+    pub async fn for_each_under(
+        &self,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        const PAGE: usize = 256;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.scan_prefix(prefix, after.as_deref(), PAGE).await?;
+            for (key, value) in &page {
+                visit(key, value)?;
+            }
+            match page.last() {
+                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
     fn admit(&self, key: &[u8]) -> Result<(), StoreError> {
         if self.layer.owns(key) {
             Ok(())

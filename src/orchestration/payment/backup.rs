@@ -67,10 +67,8 @@ impl Orchestrator {
                 // the user's code (`confirm_payment` finds it signed).
                 self.store_backup_agreement(vault, actor, &record.binding, agreement)
                     .await?;
-                let code = platform_code()?;
-                let digest = vault.code_digest(record.id.as_str(), &code);
-                self.gateway
-                    .send_code(vault, actor, &binding.identity_ref, &code)
+                let digest = self
+                    .send_platform_code(vault, actor, &record.id, &binding.identity_ref)
                     .await?;
                 signing(CodeSender::Platform, Some(digest))
             }
@@ -83,10 +81,8 @@ impl Orchestrator {
             }
             (ApplyResult::SmsSent, _) => signing(CodeSender::Bank, None),
             (ApplyResult::SmsNotSent, _) => {
-                let code = platform_code()?;
-                let digest = vault.code_digest(record.id.as_str(), &code);
-                self.gateway
-                    .send_code(vault, actor, &binding.identity_ref, &code)
+                let digest = self
+                    .send_platform_code(vault, actor, &record.id, &binding.identity_ref)
                     .await?;
                 signing(CodeSender::Platform, Some(digest))
             }
@@ -101,6 +97,21 @@ impl Orchestrator {
             .settle_payment(vault, actor, op, record, &raw, word, answer)
             .await?;
         Ok(Step::Done(record))
+    }
+
+    /// Sends the platform's own SMS code for payment `id` to the
+    /// identity's reserved phone; its keyed digest is what is kept.
+    async fn send_platform_code<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        id: &PaymentId,
+        identity: &crate::domain::refs::IdentityRef,
+    ) -> Result<[u8; 32], OrchestrationError> {
+        let code = platform_code()?;
+        let digest = vault.code_digest(id.as_str(), &code);
+        self.gateway.send_code(vault, actor, identity, &code).await?;
+        Ok(digest)
     }
 
     /// Stores an agreement signed at a backup channel on its binding.

@@ -20,9 +20,6 @@ use crate::vault::{decode, encode, JoinedRecord, Layer, Vault, VaultError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Records read per page.
-const PAGE: usize = 256;
-
 /// A run as stored.
 #[derive(Clone, Serialize, Deserialize)]
 struct RunRecord {
@@ -248,18 +245,15 @@ impl Orchestrator {
         channel: &ChannelId,
         date: &str,
     ) -> Result<u32, VaultError> {
-        let prefix = layout::recon_dates_prefix(channel, date);
-        let view = vault.store_view(Layer::Orchestration);
         let mut count = 0u32;
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = view.scan_prefix(&prefix, after.as_deref(), PAGE).await?;
-            count += page.len() as u32;
-            match page.last() {
-                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
-                _ => return Ok(count),
-            }
-        }
+        vault
+            .store_view(Layer::Orchestration)
+            .for_each_under(&layout::recon_dates_prefix(channel, date), |_, _| {
+                count += 1;
+                Ok(())
+            })
+            .await?;
+        Ok(count)
     }
 
     /// Every payment and refund on `channel`, and the successes of `date`.
@@ -269,61 +263,42 @@ impl Orchestrator {
         channel: &ChannelId,
         date: SettlementDate,
     ) -> Result<VaultSide, OrchestrationError> {
-        let view = vault.store_view(Layer::Orchestration);
         let (mut items, mut due) = (BTreeMap::new(), BTreeSet::new());
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = view
-                .scan_prefix(keyspace::PAYMENT.as_bytes(), after.as_deref(), PAGE)
-                .await
-                .map_err(VaultError::from)?;
-            for (_, raw) in &page {
+        let mut note = |key: LineKey, amount: u64, state: VaultState, at: Timestamp| {
+            if state == VaultState::Succeeded && SettlementDate::of_time(at.seconds()) == date {
+                due.insert(key.clone());
+            }
+            items.insert(key, VaultItem { amount, state });
+        };
+        vault
+            .store_view(Layer::Orchestration)
+            .for_each_under(keyspace::PAYMENT.as_bytes(), |_, raw| {
                 let payment: PaymentRecord = decode(raw, "payment")?;
                 if payment.channel != *channel {
-                    continue;
+                    return Ok(());
                 }
-                let key = LineKey {
-                    order_id: payment.id.as_str().to_owned(),
-                    refund_id: String::new(),
-                };
-                let state = payment_state(payment.status);
-                if state == VaultState::Succeeded
-                    && SettlementDate::of_time(payment.created_at.seconds()) == date
-                {
-                    due.insert(key.clone());
-                }
-                items.insert(
-                    key,
-                    VaultItem {
-                        amount: payment.amount,
-                        state,
-                    },
-                );
+                let order_id = payment.id.as_str().to_owned();
                 for refund in &payment.refunds {
                     let key = LineKey {
-                        order_id: payment.id.as_str().to_owned(),
+                        order_id: order_id.clone(),
                         refund_id: refund.id.as_str().to_owned(),
                     };
-                    let state = refund_state(refund.status);
-                    if state == VaultState::Succeeded
-                        && SettlementDate::of_time(refund.updated_at.seconds()) == date
-                    {
-                        due.insert(key.clone());
-                    }
-                    items.insert(
-                        key,
-                        VaultItem {
-                            amount: refund.amount,
-                            state,
-                        },
-                    );
+                    note(key, refund.amount, refund_state(refund.status), refund.updated_at);
                 }
-            }
-            match page.last() {
-                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
-                _ => return Ok((items, due)),
-            }
-        }
+                let key = LineKey {
+                    order_id,
+                    refund_id: String::new(),
+                };
+                note(
+                    key,
+                    payment.amount,
+                    payment_state(payment.status),
+                    payment.created_at,
+                );
+                Ok(())
+            })
+            .await?;
+        Ok((items, due))
     }
 
     /// Run `id`, with its discrepancies, as `actor` (audited as a read).
@@ -361,21 +336,12 @@ impl Orchestrator {
             .map_err(VaultError::from)?
             .ok_or(OrchestrationError::RunNotFound)?;
         let record: RunRecord = decode(&raw, "reconciliation run")?;
-        let prefix = layout::recon_discrepancies_prefix(id);
         let mut discrepancies = Vec::new();
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            let page = view
-                .scan_prefix(&prefix, after.as_deref(), PAGE)
-                .await
-                .map_err(VaultError::from)?;
-            for (_, raw) in &page {
-                discrepancies.push(decode(raw, "discrepancy")?);
-            }
-            match page.last() {
-                Some((key, _)) if page.len() == PAGE => after = Some(key.clone()),
-                _ => return Ok(record.view(discrepancies)),
-            }
-        }
+        view.for_each_under(&layout::recon_discrepancies_prefix(id), |_, raw| {
+            discrepancies.push(decode(raw, "discrepancy")?);
+            Ok(())
+        })
+        .await?;
+        Ok(record.view(discrepancies))
     }
 }
