@@ -425,6 +425,36 @@ allow = ["reveal.approve"]"#,
         assert_eq!(late.err().and_then(refusal), Some(RevealApprovalError::Expired));
     }
 
+    /// With dual control turned off (`limits.reveal_dual_control = false`)
+    /// a reason alone reveals, and an approved request still works.
+    #[tokio::test]
+    async fn without_dual_control_a_reason_reveals() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::SledStore::open(dir.path()).unwrap();
+        let mut config = crate::vault::VaultConfig::embedded().unwrap();
+        config.reveal_approval = None;
+        let vault =
+            crate::vault::Vault::open(store, crate::vault::keys::kek::Kek::generate().unwrap(), config)
+                .await
+                .unwrap();
+        let (glass_id, glass) = actor("break-glass");
+        let reveal = policies().grant_reveal(&glass_id, &glass).unwrap();
+        let card = vault
+            .store_card(&Actor::local("test"), "4242424242424242")
+            .await
+            .unwrap()
+            .card_ref;
+        let pan = vault
+            .reveal_pan(&reveal, &card, RevealBasis::Reason("dispute CB-9 review"))
+            .await
+            .unwrap();
+        assert_eq!(pan.digits(), "4242424242424242");
+        let refused = vault
+            .reveal_pan(&reveal, &card, RevealBasis::Reason("short"))
+            .await;
+        assert!(matches!(refused, Err(VaultError::RevealReason)));
+    }
+
     /// A policy set where `identity` holds the break-glass grant.
     fn policies_with_glass_as(name: &str) -> PolicySet {
         PolicySet::parse_for_test(&format!(
