@@ -217,11 +217,71 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
     );
     w.bank.set_faults(json!({})).await;
 
+    // The missing line is resolved by hand, once, with a reason that
+    // carries no card number.
+    let short = run["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["class"] == "vault_only")
+        .unwrap()["discrepancy_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resolve_path = format!("/v1/reconciliation/discrepancies/{short}/resolve");
+    let resolve = |reason: &str| {
+        w.post(
+            "reconciler",
+            &resolve_path,
+            json!({ "action": "recovery_requested", "reason": reason }),
+        )
+    };
+    let leaky = resolve("card 4242 4242 4242 4242 was paid").await;
+    assert_eq!(
+        (leaky.status, leaky.json()["field"].clone()),
+        (422, json!("reason")),
+        "{}",
+        leaky.text()
+    );
+    let resolved = resolve("asked the bank for the missing line").await;
+    assert_eq!(
+        (
+            resolved.status,
+            resolved.json()["state"].clone(),
+            resolved.json()["resolution"]["by"].clone()
+        ),
+        (200, json!("resolved"), json!("spiffe://tokenvault/reconciler")),
+        "{}",
+        resolved.text()
+    );
+    let twice = resolve("asked the bank a second time").await;
+    assert_eq!(
+        (twice.status, twice.json()["rule"].clone()),
+        (409, json!("already_resolved"))
+    );
+
     // The run reads back as stored, for the auditor too; not for the orchestrator.
     let path = format!("/v1/reconciliation/runs/{}", run["run_id"].as_str().unwrap());
     let read = w.service.client("auditor").get(&path).await.unwrap();
     assert_eq!(read.status, 200, "{}", read.text());
     assert_eq!(found(&read.json()), found(&run));
+    let states: Vec<(String, String)> = read.json()["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["discrepancy_id"].as_str().unwrap().to_owned(),
+                d["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(
+        states
+            .iter()
+            .all(|(id, state)| (id == &short) == (state == "resolved")),
+        "{states:?}"
+    );
     assert_eq!(
         w.service.client("orchestrator").get(&path).await.unwrap().status,
         403
@@ -259,6 +319,12 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         .any(|r| r["operation"] == "reconciliation.discrepancy"
             && r["detail"].as_str().unwrap().contains("class=vault_only")
             && r["detail"].as_str().unwrap().contains(&p3)));
+    assert!(records.iter().any(|r| r["operation"] == "reconciliation.resolve"
+        && r["outcome"] == "success"
+        && r["detail"]
+            .as_str()
+            .unwrap()
+            .contains("action=recovery_requested")));
     w.service.assert_audit_intact().await;
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }

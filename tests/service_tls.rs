@@ -219,6 +219,15 @@ async fn attempt(client: &Client, op: Operation, card_ref: &str, token: &str, id
                 )
                 .await
         }
+        Operation::ReconciliationResolve => {
+            client
+                .post_json(
+                    "/v1/reconciliation/discrepancies/rcn_00000000000000000000000000000000-1/resolve",
+                    Some("m-resolve"),
+                    &json!({"action": "acknowledged", "reason": "role matrix test"}),
+                )
+                .await
+        }
         Operation::ReconciliationRead => {
             client
                 .get("/v1/reconciliation/runs/rcn_00000000000000000000000000000000")

@@ -70,6 +70,9 @@ use axum::http::StatusCode;
         super::reconciliation::RunRequest,
         super::reconciliation::RunResponse,
         super::reconciliation::DiscrepancyResponse,
+        super::reconciliation::ResolutionResponse,
+        super::reconciliation::ResolveRequest,
+        crate::orchestration::reconcile::Action,
     ))
 )]
 pub struct ApiDoc;
@@ -242,6 +245,7 @@ fn accepted(name: &str) -> Option<(&'static str, usize, usize)> {
         "payment_id" => (PaymentId::PATTERN, REFERENCE),
         "request_id" => (RevealRequestId::PATTERN, REFERENCE),
         "run_id" => (crate::orchestration::reconcile::RunId::PATTERN, REFERENCE),
+        "discrepancy_id" => (crate::orchestration::reconcile::DiscrepancyId::PATTERN, (38, 46)),
         "user_id" => (UserId::PATTERN, FREE),
         "channel" => (ChannelId::PATTERN, FREE),
         "merchant" => (MerchantId::PATTERN, FREE),

@@ -123,6 +123,7 @@ path_id!(
     crate::domain::ids::ChannelId => "channel",
     crate::domain::refs::RevealRequestId => "request_id",
     crate::orchestration::reconcile::RunId => "run_id",
+    crate::orchestration::reconcile::DiscrepancyId => "discrepancy_id",
 );
 
 /// A merchant's order, `{merchant}` and `{order_id}`: the audit object

@@ -10,7 +10,7 @@ use super::query::{Query, Read, Reading};
 use crate::domain::date::SettlementDate;
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
-use crate::orchestration::reconcile::{Finding, RunId, RunView};
+use crate::orchestration::reconcile::{Action, DiscrepancyId, DiscrepancyView, Finding, RunId, RunView};
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
@@ -29,6 +29,11 @@ pub struct RunRequest {
 /// One statement line or vault success that did not match.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct DiscrepancyResponse {
+    /// `<run id>-<n>`: what `/resolve` takes.
+    pub discrepancy_id: String,
+    /// `open`, or `resolved` once `resolution` says what was done.
+    pub state: String,
+    pub resolution: Option<ResolutionResponse>,
     /// `channel_only` (长款), `vault_only` (短款), `amount_mismatch`,
     /// `status_mismatch` or `duplicate`.
     pub class: String,
@@ -61,9 +66,41 @@ pub struct RunResponse {
     pub created_by: String,
 }
 
-impl From<&Finding> for DiscrepancyResponse {
-    fn from(f: &Finding) -> Self {
+/// What was done about a discrepancy.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ResolutionResponse {
+    pub action: Action,
+    pub reason: String,
+    pub by: String,
+    pub at: i64,
+}
+
+/// How a discrepancy was dealt with.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    pub action: Action,
+    /// Why: 8 to 200 characters, one line, no card, ID or phone number. Audited.
+    pub reason: String,
+}
+
+impl From<&DiscrepancyView> for DiscrepancyResponse {
+    fn from(d: &DiscrepancyView) -> Self {
+        let f: &Finding = &d.finding;
         DiscrepancyResponse {
+            discrepancy_id: d.id.to_string(),
+            state: if d.resolution.is_some() {
+                "resolved"
+            } else {
+                "open"
+            }
+            .to_owned(),
+            resolution: d.resolution.as_ref().map(|r| ResolutionResponse {
+                action: r.action,
+                reason: r.reason.clone(),
+                by: r.by.clone(),
+                at: r.at.seconds(),
+            }),
             class: f.class.as_str().to_owned(),
             order_id: f.key.order_id.clone(),
             refund_id: (!f.key.refund_id.is_empty()).then(|| f.key.refund_id.clone()),
@@ -153,5 +190,44 @@ impl Query for ReadRun {
 #[utoipa::path(get, path = "/v1/reconciliation/runs/{run_id}", tag = "reconciliation", params(("run_id" = String, Path)),
     responses((status = 200, body = RunResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn read(request: Read<ReadRun>) -> Result<Json<RunResponse>, Problem> {
+    request.run().await
+}
+
+pub(super) struct ResolveDiscrepancy;
+
+impl Mutation for ResolveDiscrepancy {
+    const OPERATION: Operation = Operation::ReconciliationResolve;
+    type Path = DiscrepancyId;
+    type Body = JsonBody<ResolveRequest>;
+    type Done = DiscrepancyView;
+
+    async fn apply(input: Input<'_, Self>, _record: &Remembering<Self>) -> Result<DiscrepancyView, Problem> {
+        let JsonBody(request) = &input.body;
+        let app = input.app;
+        Ok(app
+            .orchestrator
+            .resolve_discrepancy(
+                &app.vault,
+                &input.caller.actor,
+                &input.path,
+                request.action,
+                &request.reason,
+            )
+            .await?)
+    }
+
+    fn answer(resolved: &DiscrepancyView) -> Result<Answer, Problem> {
+        Answer::json(StatusCode::OK, &DiscrepancyResponse::from(resolved))
+    }
+}
+
+/// Records what was done about a discrepancy (`acknowledged`,
+/// `refunded_at_channel`, `recovery_requested`, `accepted_as_paid`) and
+/// why, once: a second resolution is `409 already-resolved`. Recording
+/// moves no money: a refund or recovery is made at the channel.
+#[utoipa::path(post, path = "/v1/reconciliation/discrepancies/{discrepancy_id}/resolve", tag = "reconciliation",
+    params(("discrepancy_id" = String, Path), ("Idempotency-Key" = String, Header)), request_body = ResolveRequest,
+    responses((status = 200, body = DiscrepancyResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn resolve(request: Mutate<ResolveDiscrepancy>) -> Result<Response, Problem> {
     request.run().await
 }

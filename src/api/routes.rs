@@ -70,4 +70,5 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(audit::anchor))
         .routes(routes!(reconciliation::run))
         .routes(routes!(reconciliation::read))
+        .routes(routes!(reconciliation::resolve))
 }

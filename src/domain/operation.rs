@@ -120,12 +120,14 @@ pub enum Operation {
     /// One statement line or vault success that did not match, recorded
     /// with its run.
     ReconciliationDiscrepancy,
+    /// What was done about a discrepancy, recorded by hand.
+    ReconciliationResolve,
     /// A node took a background task's lease (or its name's) over.
     LeaseTake,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 69] = [
+    pub const ALL: [Operation; 70] = [
         Operation::CardStore,
         Operation::CardRead,
         Operation::CardReveal,
@@ -194,6 +196,7 @@ impl Operation {
         Operation::ReconciliationRun,
         Operation::ReconciliationRead,
         Operation::ReconciliationDiscrepancy,
+        Operation::ReconciliationResolve,
         Operation::LeaseTake,
     ];
 
@@ -267,6 +270,7 @@ impl Operation {
             Operation::ReconciliationRun => "reconciliation.run",
             Operation::ReconciliationRead => "reconciliation.read",
             Operation::ReconciliationDiscrepancy => "reconciliation.discrepancy",
+            Operation::ReconciliationResolve => "reconciliation.resolve",
             Operation::LeaseTake => "lease.take",
         }
     }

@@ -31,6 +31,7 @@ pub enum Field {
     Refund,
     KeyVersion,
     Date,
+    Reason,
 }
 
 impl Field {
@@ -57,6 +58,7 @@ impl Field {
             Field::Refund => "refund_id",
             Field::KeyVersion => "version",
             Field::Date => "date",
+            Field::Reason => "reason",
         }
     }
 }

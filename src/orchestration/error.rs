@@ -82,6 +82,10 @@ pub enum OrchestrationError {
     StatementRefused(#[from] crate::channel::statement::StatementError),
     #[error("reconciliation run not found")]
     RunNotFound,
+    #[error("discrepancy not found")]
+    DiscrepancyNotFound,
+    #[error("this discrepancy was resolved already")]
+    AlreadyResolved,
 }
 
 impl From<crate::vault::crypto::CryptoError> for OrchestrationError {
@@ -188,6 +192,9 @@ impl OrchestrationError {
                     .context(e.to_string())
             }
             E::RunNotFound => ErrorCode::not_found("reconciliation run"),
+            E::DiscrepancyNotFound => ErrorCode::not_found("discrepancy"),
+            E::AlreadyResolved => ErrorCode::new(Conflict, "already-resolved", "Already resolved")
+                .at_field("discrepancy_id", "already_resolved"),
         }
     }
 

@@ -88,3 +88,8 @@ pub(crate) fn recon_discrepancies_prefix(run: &super::reconcile::RunId) -> Vec<u
 pub(crate) fn recon_discrepancy(run: &super::reconcile::RunId, n: u64) -> Vec<u8> {
     keyspace::RECON_DISCREPANCY.key(format_args!("{run}/{n:09}"))
 }
+
+/// What was done about discrepancy `n` of `run`.
+pub(crate) fn recon_resolution(run: &super::reconcile::RunId, n: u64) -> Vec<u8> {
+    keyspace::RECON_RESOLUTION.key(format_args!("{run}/{n:09}"))
+}

@@ -120,6 +120,11 @@ pub const RECON_DATE: Family = Family::new(
     "orchestration",
     "reconciliation runs of a channel and date, by version",
 );
+pub const RECON_RESOLUTION: Family = Family::new(
+    "recon-resolution/",
+    "orchestration",
+    "what was done about a discrepancy, by whom and why",
+);
 pub const RECON_DISCREPANCY: Family = Family::new(
     "recon-discrepancy/",
     "orchestration",
@@ -151,7 +156,7 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 41] = [
+pub const ALL: [&Family; 42] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
@@ -185,6 +190,7 @@ pub const ALL: [&Family; 41] = [
     &RECON_RUN,
     &RECON_DATE,
     &RECON_DISCREPANCY,
+    &RECON_RESOLUTION,
     &CHANNEL_STATE,
     &AUDIT_RECORD,
     &AUDIT_HEAD,

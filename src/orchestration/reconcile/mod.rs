@@ -4,9 +4,11 @@
 //! run with its discrepancies, each an audit record (`run`).
 
 pub mod matcher;
+mod resolve;
 mod run;
 
 pub use matcher::{Class, Finding, LineKey};
+pub use resolve::{Action, DiscrepancyId, DiscrepancyView, Resolution};
 pub use run::{RunView, SettledTotals};
 
 super::ids::random_id!(

@@ -8,6 +8,7 @@
 use super::super::payment::{OrderId, OrderSubject, PaymentRecord, PaymentStatus, RefundStatus};
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::matcher::{match_lines, Class, Finding, LineKey, VaultItem, VaultState};
+use super::resolve::{DiscrepancyId, DiscrepancyView};
 use super::RunId;
 use crate::audit::Actor;
 use crate::channel::statement::{self, LineKind};
@@ -54,14 +55,14 @@ pub struct RunView {
     /// Every class, with how many lines or vault successes ended in it.
     pub counts: Vec<(Class, u64)>,
     pub totals: SettledTotals,
-    /// Everything that did not match.
-    pub discrepancies: Vec<Finding>,
+    /// Everything that did not match, each with its resolution once made.
+    pub discrepancies: Vec<DiscrepancyView>,
     pub created_at: Timestamp,
     pub created_by: String,
 }
 
 impl RunRecord {
-    fn view(self, discrepancies: Vec<Finding>) -> RunView {
+    fn view(self, discrepancies: Vec<DiscrepancyView>) -> RunView {
         RunView {
             id: self.id,
             channel: self.channel,
@@ -161,7 +162,19 @@ impl Orchestrator {
             };
             let (batch, records) = Self::run_write(vault, &record, &discrepancies)?;
             if vault.commit_from_above_records(batch, actor, records).await? {
-                return Ok(record.view(discrepancies));
+                let views = discrepancies
+                    .iter()
+                    .enumerate()
+                    .map(|(n, finding)| DiscrepancyView {
+                        id: DiscrepancyId {
+                            run: record.id.clone(),
+                            n: n as u64,
+                        },
+                        finding: finding.clone(),
+                        resolution: None,
+                    })
+                    .collect();
+                return Ok(record.view(views));
             }
             // Another run of this date took the version: the next one.
         }
@@ -336,12 +349,27 @@ impl Orchestrator {
             .map_err(VaultError::from)?
             .ok_or(OrchestrationError::RunNotFound)?;
         let record: RunRecord = decode(&raw, "reconciliation run")?;
-        let mut discrepancies = Vec::new();
-        view.for_each_under(&layout::recon_discrepancies_prefix(id), |_, raw| {
-            discrepancies.push(decode(raw, "discrepancy")?);
+        let prefix = layout::recon_discrepancies_prefix(id);
+        let mut found: Vec<(u64, Finding)> = Vec::new();
+        view.for_each_under(&prefix, |key, raw| {
+            let n = std::str::from_utf8(&key[prefix.len()..])
+                .ok()
+                .and_then(|n| n.parse().ok())
+                .ok_or(VaultError::Corrupt {
+                    what: "discrepancy key",
+                })?;
+            found.push((n, decode(raw, "discrepancy")?));
             Ok(())
         })
         .await?;
+        let mut discrepancies = Vec::with_capacity(found.len());
+        for (n, finding) in found {
+            discrepancies.push(DiscrepancyView {
+                id: DiscrepancyId { run: id.clone(), n },
+                finding,
+                resolution: self.resolution_of(vault, id, n).await?,
+            });
+        }
         Ok(record.view(discrepancies))
     }
 }
