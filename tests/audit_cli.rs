@@ -284,11 +284,36 @@ async fn a_trail_cut_back_with_its_head_rewound_is_caught_by_a_signed_checkpoint
 /// against the vault's versions (the default) and against both pinned
 /// public keys; pinned to the old key alone, the new anchor is refused by
 /// name. The rotation is audited with the new public key.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn anchors_signed_before_and_after_an_anchor_key_rotation_both_verify() {
     let mut service = Service::start(Options::default());
     store_cards(&service, 200, 1).await;
     let auditor = service.client("auditor");
+    // Under traffic: a writer keeps storing cards through the rotation.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (client, stop) = (service.client("card-capture"), std::sync::Arc::clone(&stop));
+        async move {
+            let (mut stored, mut failed) = (0, Vec::new());
+            let mut i = 300;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let pan = common::world::debit_pan(7000 + i);
+                match client
+                    .post_json(
+                        "/v1/cards",
+                        Some(&format!("anchor-traffic-{i}")),
+                        &json!({ "pan": pan }),
+                    )
+                    .await
+                {
+                    Ok(r) if r.status == 201 => stored += 1,
+                    other => failed.push(format!("{:?}", other.map(|r| r.status))),
+                }
+                i += 1;
+            }
+            (stored, failed)
+        }
+    });
     let mut files = Vec::new();
     for round in 0..2 {
         if round == 1 {
@@ -309,6 +334,12 @@ async fn anchors_signed_before_and_after_an_anchor_key_rotation_both_verify() {
         std::fs::write(&file, r.text()).unwrap();
         files.push(file);
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (stored, failed) = writer.await.unwrap();
+    assert!(
+        failed.is_empty() && stored > 0,
+        "no write failed: {stored} stored, {failed:?}"
+    );
     service.kill();
     let (code, all) = cli(&service, &["audit", "anchor-key", "--all"]);
     assert_eq!(code, 0, "{all}");

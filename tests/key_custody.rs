@@ -879,7 +879,7 @@ async fn shares_sealed_to_custodians_open_and_count_for_their_custodian_only() {
     assert!(!export.contains(opened.share.as_str()), "no share in the trail");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn custodians_unseal_and_rotate_the_kek_on_each_node() {
     let mut a = Service::prepare(Options {
         backend: common::service::TestBackend::Postgres,
@@ -930,7 +930,24 @@ async fn custodians_unseal_and_rotate_the_kek_on_each_node() {
     let card = store_card(&b.client("card-capture"), 3).await.unwrap();
     read_card(&a.client("orchestrator"), &card).await.unwrap();
 
-    // KEK rotation: c1 to both nodes, c2 to a alone.
+    // KEK rotation under traffic: a writer keeps storing cards on a
+    // throughout (c1 to both nodes, c2 to a alone, then c2 to b).
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let (client, stop) = (a.client("card-capture"), std::sync::Arc::clone(&stop));
+        async move {
+            let (mut stored, mut failed) = (Vec::new(), Vec::new());
+            let mut i = 100;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match store_card(&client, i).await {
+                    Ok(card) => stored.push(card),
+                    Err(e) => failed.push(e),
+                }
+                i += 1;
+            }
+            (stored, failed)
+        }
+    });
     let out = keys_cli(
         &a,
         &c1.cert,
@@ -949,6 +966,16 @@ async fn custodians_unseal_and_rotate_the_kek_on_each_node() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("\"version\":2"), "b adopted: {}", text(&out));
     assert_eq!(b.client("monitor").get("/ready").await.unwrap().status, 200);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (stored, failed) = writer.await.unwrap();
+    assert!(
+        failed.is_empty() && !stored.is_empty(),
+        "no write failed: {} stored, {failed:?}",
+        stored.len()
+    );
+    for card in &stored {
+        read_card(&b.client("orchestrator"), card).await.unwrap();
+    }
 
     // A data key made under the new KEK on a opens on b.
     let rotated = a
