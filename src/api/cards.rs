@@ -246,7 +246,7 @@ impl Mutation for RevealCard {
 /// retry with the same Idempotency-Key answers `409 reveal-not-replayed`.
 #[utoipa::path(post, path = "/v1/cards/{card_ref}/reveal", tag = "cards",
     params(("card_ref" = String, Path), ("Idempotency-Key" = String, Header)), request_body = RevealBody,
-    responses((status = 200, body = RevealResponse), (status = 403, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = RevealResponse), (status = 403, body = Problem), (status = 404, body = Problem, description = "no such card, or no such reveal request (used already, or never made)"), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
 pub async fn reveal(request: Mutate<RevealCard>) -> Result<Response, Problem> {
     let mut response = request.run().await?;
     // Never cached anywhere between the vault and the operator.
