@@ -91,12 +91,20 @@ pub enum StatementError {
     Summary { said: String, found: String },
 }
 
-/// The counts and totals a summary line states.
+/// The counts and totals a summary line states, in fen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct Totals {
-    lines: u64,
-    paid: u64,
-    refunded: u64,
+pub struct Totals {
+    pub lines: u64,
+    pub paid: u64,
+    pub refunded: u64,
+}
+
+/// A statement that passed its digest and summary checks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    pub lines: Vec<StatementLine>,
+    /// What the summary states, equal to what the lines add up to.
+    pub totals: Totals,
 }
 
 impl Totals {
@@ -154,7 +162,7 @@ pub fn render(lines: &[StatementLine]) -> String {
 
 /// Checks `file`'s digest, parses every line, and checks the summary
 /// against the lines. Identifiers are plain tokens (no quoting, no commas).
-pub fn parse(file: &StatementFile) -> Result<Vec<StatementLine>, StatementError> {
+pub fn parse(file: &StatementFile) -> Result<Statement, StatementError> {
     let digest_ok: bool =
         subtle::ConstantTimeEq::ct_eq(digest(&file.csv).as_bytes(), file.digest.as_bytes()).into();
     if !digest_ok {
@@ -174,7 +182,8 @@ pub fn parse(file: &StatementFile) -> Result<Vec<StatementLine>, StatementError>
     for (line, text) in rows {
         let fields: Vec<&str> = text.split(',').collect();
         if fields.first() == Some(&SUMMARY) {
-            return check_summary(&lines, &fields, line);
+            let totals = check_summary(&lines, &fields, line)?;
+            return Ok(Statement { lines, totals });
         }
         lines.push(parse_line(&fields).map_err(|why| StatementError::Line { line, why })?);
     }
@@ -221,11 +230,7 @@ fn parse_line(fields: &[&str]) -> Result<StatementLine, String> {
     })
 }
 
-fn check_summary(
-    lines: &[StatementLine],
-    fields: &[&str],
-    line: usize,
-) -> Result<Vec<StatementLine>, StatementError> {
+fn check_summary(lines: &[StatementLine], fields: &[&str], line: usize) -> Result<Totals, StatementError> {
     let bad = |why: &str| StatementError::Line {
         line,
         why: why.to_owned(),
@@ -249,7 +254,7 @@ fn check_summary(
             found: found.show(),
         });
     }
-    Ok(lines.to_vec())
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -286,7 +291,16 @@ mod tests {
             line("pay_2", LineKind::Revoke, "cancel", 500),
         ];
         let csv = render(&lines);
-        assert_eq!(parse(&file(csv.clone())).unwrap(), lines);
+        let parsed = parse(&file(csv.clone())).unwrap();
+        assert_eq!(parsed.lines, lines);
+        assert_eq!(
+            parsed.totals,
+            Totals {
+                lines: 4,
+                paid: 1_500,
+                refunded: 900
+            }
+        );
 
         let mut wrong = file(csv.clone());
         wrong.digest = digest("something else");

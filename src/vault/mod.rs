@@ -84,9 +84,11 @@ pub struct VaultConfig {
     pub node: Option<crate::domain::node::NodeName>,
     /// Break-glass reveals per identity in any hour, over every node.
     pub reveals_per_hour: u32,
-    /// Dual control of reveals: how long a request waits for its approval
-    /// and an approval for its reveal. `None`: one identity reveals alone.
-    pub reveal_approval: Option<std::time::Duration>,
+    /// Dual control of reveals; off, one identity reveals on a reason.
+    pub reveal_dual_control: bool,
+    /// How long a reveal request waits for its approval, and an approval
+    /// for its reveal.
+    pub reveal_approval_window: std::time::Duration,
 }
 
 pub use crate::config::DEFAULT_CRYPTOPERIOD_S;
@@ -102,7 +104,8 @@ impl VaultConfig {
             read_durability: std::time::Duration::from_millis(10),
             node: None,
             reveals_per_hour: 10,
-            reveal_approval: Some(std::time::Duration::from_secs(900)),
+            reveal_dual_control: true,
+            reveal_approval_window: std::time::Duration::from_secs(900),
         })
     }
 }

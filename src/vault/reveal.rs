@@ -1,7 +1,7 @@
 //! Break-glass detokenisation: the PAN of a stored card, for an operator
 //! with a stated reason. The API grants it to almost nobody; the vault
 //! checks the reason, holds each identity to `reveals_per_hour` and audits
-//! every attempt; under dual control (`reveal_approval`) it reveals only
+//! every attempt; under dual control (`reveal_dual_control`) it reveals only
 //! on a request another identity approved. The hour's reveals are a record in the store, written in
 //! the same write as the reveal's audit record, so the limit counts across
 //! every node and survives restarts.
@@ -132,7 +132,7 @@ impl<S: Store> Vault<S> {
                     return self.audited(audit, Err(VaultError::RevealReason)).await;
                 }
                 audit.detail = Some(format!("reason: {reason}"));
-                if self.config.reveal_approval.is_some() {
+                if self.config.reveal_dual_control {
                     let required = VaultError::RevealApproval(RevealApprovalError::Required);
                     return self.audited(audit, Err(required)).await;
                 }

@@ -1,6 +1,6 @@
 //! Dual control of break-glass reveals: a reveal needs a request by the
 //! break-glass identity, with its reason, and an approval by a different
-//! identity granted `reveal.approve`, within `reveal_approval` of the
+//! identity granted `reveal.approve`, within `reveal_approval_window` of the
 //! request; the reveal then follows within as long of the approval. The
 //! request is a store record, so any node sees it, and the reveal deletes
 //! it in the same write as its audit record: one approval opens one PAN
@@ -102,14 +102,9 @@ impl RevealRequestRecord {
 
 impl<S: Store> Vault<S> {
     /// How long a request waits for its approval, and an approval for its
-    /// reveal; dual control off has the default window, for requests made
-    /// all the same.
+    /// reveal.
     fn approval_window_ms(&self) -> i64 {
-        let window = self
-            .config
-            .reveal_approval
-            .unwrap_or(std::time::Duration::from_secs(900));
-        i64::try_from(window.as_millis()).unwrap_or(i64::MAX)
+        i64::try_from(self.config.reveal_approval_window.as_millis()).unwrap_or(i64::MAX)
     }
 
     /// The first half of dual control: the break-glass identity asks to
@@ -432,7 +427,7 @@ allow = ["reveal.approve"]"#,
         let dir = tempfile::tempdir().unwrap();
         let store = crate::store::SledStore::open(dir.path()).unwrap();
         let mut config = crate::vault::VaultConfig::embedded().unwrap();
-        config.reveal_approval = None;
+        config.reveal_dual_control = false;
         let vault =
             crate::vault::Vault::open(store, crate::vault::keys::kek::Kek::generate().unwrap(), config)
                 .await

@@ -27,10 +27,8 @@ impl VaultConfig {
             read_durability: Duration::from_millis(audit.read_durability_ms),
             node: config.node_name.clone(),
             reveals_per_hour: config.limits.reveals_per_hour,
-            reveal_approval: config
-                .limits
-                .reveal_dual_control
-                .then(|| Duration::from_secs(config.limits.reveal_approval_window_s)),
+            reveal_dual_control: config.limits.reveal_dual_control,
+            reveal_approval_window: Duration::from_secs(config.limits.reveal_approval_window_s),
         })
     }
 }

@@ -11,7 +11,7 @@ use super::matcher::{match_lines, Class, Finding, LineKey, VaultItem, VaultState
 use super::resolve::{DiscrepancyId, DiscrepancyView};
 use super::RunId;
 use crate::audit::Actor;
-use crate::channel::statement::{self, LineKind};
+use crate::channel::statement;
 use crate::domain::date::SettlementDate;
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
@@ -125,19 +125,13 @@ impl Orchestrator {
     ) -> Result<RunView, OrchestrationError> {
         let date_text = date.to_string();
         let file = self.gateway.statement(channel, &date_text).await?;
-        let lines = statement::parse(&file)?;
+        let statement = statement::parse(&file)?;
         let (items, due) = self.vault_side(vault, channel, date).await?;
-        let findings = match_lines(&lines, &items, &due);
-        let totals = lines.iter().fold(SettledTotals::default(), |t, l| match l.kind {
-            LineKind::Payment => SettledTotals {
-                paid: t.paid.saturating_add(l.amount),
-                ..t
-            },
-            LineKind::Refund | LineKind::Revoke => SettledTotals {
-                refunded: t.refunded.saturating_add(l.amount),
-                ..t
-            },
-        });
+        let findings = match_lines(&statement.lines, &items, &due);
+        let totals = SettledTotals {
+            paid: statement.totals.paid,
+            refunded: statement.totals.refunded,
+        };
         let counts: Vec<(Class, u64)> = Class::ALL
             .iter()
             .map(|c| (*c, findings.iter().filter(|f| f.class == *c).count() as u64))
@@ -154,7 +148,7 @@ impl Orchestrator {
                 date: date_text.clone(),
                 version,
                 digest: file.digest.clone(),
-                lines: lines.len() as u64,
+                lines: statement.totals.lines,
                 counts: counts.clone(),
                 totals,
                 created_at: Timestamp::now(),
