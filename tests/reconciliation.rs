@@ -2,8 +2,14 @@
 //! own process publishing the day's statement: a day of payments, refunds
 //! and a revoke reconciles clean; then a statement with a line missing, an
 //! amount changed, a line twice and a payment only the bank has is classed
-//! line by line, each discrepancy audited; a truncated file and a wrong
-//! digest are refused and take no version; a run reads back as stored.
+//! line by line, each discrepancy audited and queued; a truncated file and
+//! a wrong digest are refused and take no version; a date run again
+//! supersedes what its earlier run left open; a run reads back as stored.
+//! Across days: a 短款 the next day's file shows is carried, one no file
+//! shows is escalated, and a line on two days' files is a duplicate. The
+//! runs' own actions: money the bank took for an order closed here is
+//! refunded through the channel, once; the daily run reconciles the day
+//! before by itself. The ledger check finds no drift.
 
 mod common;
 
@@ -18,6 +24,63 @@ impl World {
             json!({ "channel": "bank-a", "date": date }),
         )
         .await
+    }
+
+    async fn reconcile_on(&self, date: &str) -> Value {
+        let r = self.reconcile(date).await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        r.json()
+    }
+
+    /// The queue as `role` reads it: `(class, order_id)` of each entry.
+    async fn queue(&self, role: &str, state: &str) -> Vec<(String, String)> {
+        let r = self
+            .service
+            .client(role)
+            .get(&format!(
+                "/v1/reconciliation/discrepancies?state={state}&channel=bank-a"
+            ))
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let mut out: Vec<(String, String)> = r.json()["discrepancies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| {
+                assert_eq!(d["channel"], "bank-a");
+                (
+                    d["class"].as_str().unwrap().to_owned(),
+                    d["order_id"].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// The resolution of the discrepancy of `class` in `run`, as read back.
+    async fn resolution_in(&self, run: &Value, class: &str) -> Value {
+        let path = format!("/v1/reconciliation/runs/{}", run["run_id"].as_str().unwrap());
+        let read = self.service.client("auditor").get(&path).await.unwrap().json();
+        read["discrepancies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["class"] == class)
+            .unwrap_or_else(|| panic!("no {class} in {read}"))["resolution"]
+            .clone()
+    }
+
+    async fn ledger_drift(&self) -> Value {
+        let r = self
+            .service
+            .client("auditor")
+            .get("/v1/reconciliation/ledger")
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()
     }
 
     async fn paid(&self, token: &str, order: &str, amount: u64) -> String {
@@ -142,6 +205,16 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         .collect::<Vec<_>>()
     );
     assert_eq!(count(&run, "matched"), 4, "{run}");
+    assert_eq!(
+        w.queue("auditor", "open").await,
+        [
+            ("amount_mismatch".to_owned(), p5.clone()),
+            ("channel_only".to_owned(), p4.clone()),
+            ("duplicate".to_owned(), p1.clone()),
+            ("vault_only".to_owned(), p3.clone()),
+        ],
+        "the queue holds what the run left open"
+    );
 
     // A cut file and a wrong digest are refused before any matching, and
     // take no version.
@@ -168,6 +241,10 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         (again["version"].clone(), count(&again, "matched")),
         (json!(3), 6)
     );
+    // The corrected file stands: what the second run left open is superseded.
+    assert!(w.queue("reconciler", "open").await.is_empty());
+    assert_eq!(w.queue("reconciler", "resolved").await.len(), 4);
+    assert_eq!(w.resolution_in(&run, "duplicate").await["action"], "superseded");
 
     // The command line: the same run, as a table, the discrepancies as CSV.
     w.bank.set_faults(json!({ "statement": { "omit": [p3] } })).await;
@@ -211,15 +288,15 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
     assert_eq!(
         csv.lines().collect::<Vec<_>>(),
         [
-            "class,order_id,refund_id,channel_amount,vault_amount".to_owned(),
-            format!("vault_only,{p3},,,300")
+            "class,order_id,refund_id,channel_amount,vault_amount,state,action".to_owned(),
+            format!("vault_only,{p3},,,300,open,")
         ]
     );
     w.bank.set_faults(json!({})).await;
 
     // The missing line is resolved by hand, once, with a reason that
     // carries no card number.
-    let short = run["discrepancies"]
+    let short = written["discrepancies"]
         .as_array()
         .unwrap()
         .iter()
@@ -260,31 +337,71 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         (409, json!("already_resolved"))
     );
 
-    // The run reads back as stored, for the auditor too; not for the orchestrator.
+    assert!(w.queue("reconciler", "open").await.is_empty());
+
+    // The runs read back as stored, for the auditor too; not for the orchestrator.
     let path = format!("/v1/reconciliation/runs/{}", run["run_id"].as_str().unwrap());
     let read = w.service.client("auditor").get(&path).await.unwrap();
     assert_eq!(read.status, 200, "{}", read.text());
     assert_eq!(found(&read.json()), found(&run));
-    let states: Vec<(String, String)> = read.json()["discrepancies"]
+    assert!(
+        read.json()["discrepancies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["state"] == "resolved" && d["resolution"]["action"] == "superseded"),
+        "{}",
+        read.text()
+    );
+    assert_eq!(
+        w.resolution_in(&written, "vault_only").await["action"],
+        "recovery_requested"
+    );
+    let listed = w
+        .service
+        .client("auditor")
+        .get(&format!("/v1/reconciliation/runs?channel=bank-a&date={date}"))
+        .await
+        .unwrap();
+    let versions: Vec<u64> = listed.json()["runs"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|d| {
-            (
-                d["discrepancy_id"].as_str().unwrap().to_owned(),
-                d["state"].as_str().unwrap().to_owned(),
-            )
-        })
+        .map(|r| r["version"].as_u64().unwrap())
         .collect();
-    assert!(
-        states
-            .iter()
-            .all(|(id, state)| (id == &short) == (state == "resolved")),
-        "{states:?}"
-    );
+    assert_eq!(versions, [4, 3, 2, 1], "{}", listed.text());
+    let orchestrator = w.service.client("orchestrator");
+    for path in [
+        path.as_str(),
+        "/v1/reconciliation/runs",
+        "/v1/reconciliation/discrepancies",
+        "/v1/reconciliation/ledger",
+    ] {
+        assert_eq!(orchestrator.get(path).await.unwrap().status, 403, "{path}");
+    }
+    let bad = w
+        .service
+        .client("auditor")
+        .get("/v1/reconciliation/discrepancies?state=closed")
+        .await
+        .unwrap();
     assert_eq!(
-        w.service.client("orchestrator").get(&path).await.unwrap().status,
-        403
+        (bad.status, bad.json()["field"].clone()),
+        (400, json!("state")),
+        "{}",
+        bad.text()
+    );
+
+    // The vault's own books agree: five payments on one token, no drift.
+    let ledger = w.ledger_drift().await;
+    assert_eq!(
+        (
+            ledger["tokens"].clone(),
+            ledger["payments"].clone(),
+            ledger["drift"].clone()
+        ),
+        (json!(1), json!(5), json!([])),
+        "{ledger}"
     );
 
     // The trail: every run, and each discrepancy of the second one.
@@ -314,6 +431,12 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         .collect();
     assert_eq!(refusals.len(), 2, "{refusals:?}");
     assert_eq!(of("reconciliation.discrepancy", "success"), 5);
+    let resolutions = records
+        .iter()
+        .filter(|r| r["operation"] == "reconciliation.resolve" && r["outcome"] == "success")
+        .filter(|r| r["detail"].as_str().unwrap_or("").contains(" action="))
+        .count();
+    assert_eq!(resolutions, 5, "four superseded, one by hand");
     assert!(records
         .iter()
         .any(|r| r["operation"] == "reconciliation.discrepancy"
@@ -355,10 +478,203 @@ async fn a_payment_past_the_banks_cut_off_is_matched_on_the_next_days_file() {
         ),
         "{first}"
     );
+    assert_eq!(
+        w.queue("reconciler", "open").await,
+        [("vault_only".to_owned(), paid.clone())]
+    );
     let next = w.reconcile(&today.next().to_string()).await.json();
     assert_eq!(
         (next["lines"].clone(), count(&next, "matched"), found(&next)),
         (json!(1), 1, vec![]),
         "{next}"
     );
+    // The next day's file settled the 短款: carried forward, not open.
+    let carried = w.resolution_in(&first, "vault_only").await;
+    assert_eq!(
+        (carried["action"].clone(), carried["by"].clone()),
+        (json!("carried_forward"), json!("spiffe://tokenvault/reconciler")),
+        "{carried}"
+    );
+    assert!(w.queue("reconciler", "open").await.is_empty());
+    // Re-running either day gives the same result.
+    let again = w.reconcile_on(&today.next().to_string()).await;
+    assert_eq!(
+        (again["version"].clone(), count(&again, "matched"), found(&again)),
+        (json!(2), 1, vec![])
+    );
+    // The bank now lists the payment on both days' files: on today's, it
+    // is a duplicate of the line tomorrow's file already showed.
+    w.bank.set_faults(json!({ "statement": { "cutoff_s": 0 } })).await;
+    let both = w.reconcile_on(&today.to_string()).await;
+    assert_eq!(
+        found(&both),
+        [("duplicate".to_owned(), paid.clone(), String::new())],
+        "{both}"
+    );
+}
+
+/// The runs act by themselves where `[reconciliation]` says the rule is
+/// clear: the bank took money for an order the vault closed (its close
+/// raced the payer), and the run refunds it through the channel, once,
+/// however often the date is run; a 短款 no file shows within the window is
+/// escalated for recovery; and the daily run reconciles the day before at
+/// start, as `local:reconciliation`. Metrics count the classes per channel.
+#[tokio::test]
+async fn runs_refund_money_taken_for_closed_orders_escalate_old_shorts_and_run_daily() {
+    let (pan, id_no) = (debit_pan(303), id_number());
+    let w = world(
+        &[holder(&pan, &id_no)],
+        &[],
+        "[payment]\npoll_interval_ms = 60000\n[reconciliation]\npaid_after_release = \"refund\"\nshort_window_days = 1\ndaily_at = \"00:00\"\ncheck_interval_s = 10\n",
+    );
+    let today = tokenvault::domain::date::SettlementDate::of_time(unix_now());
+    let yesterday = tokenvault::domain::date::SettlementDate::of_time(unix_now() - 86_400).to_string();
+
+    // The daily run has reconciled yesterday (an empty day) by itself.
+    let mut daily = Value::Null;
+    for _ in 0..100 {
+        let r = w
+            .service
+            .client("auditor")
+            .get(&format!("/v1/reconciliation/runs?date={yesterday}"))
+            .await
+            .unwrap();
+        if let Some(run) = r.json()["runs"].as_array().and_then(|r| r.first()).cloned() {
+            daily = run;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        (
+            daily["created_by"].clone(),
+            daily["lines"].clone(),
+            daily["channel"].clone()
+        ),
+        (json!("local:reconciliation"), json!(0), json!("bank-a")),
+        "{daily}"
+    );
+
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let kept = w.paid(&token, "kept-1", 300).await;
+    // The close races the payer: the bank answers closed, then takes the money.
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000, "close_races_payment": true }))
+        .await;
+    let r = w
+        .post("orchestrator", "/v1/payments", debit_body(&token, "raced-1", 700))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let raced = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{raced}/cancel"),
+            json!(null),
+        )
+        .await;
+    assert_eq!(r.json()["status"], "closed", "{}", r.text());
+    assert_eq!(w.bank.decide(&raced, "paid").await["status"], "succeeded");
+    w.bank
+        .set_faults(json!({ "statement": { "omit": [kept] } }))
+        .await;
+
+    let first = w.reconcile_on(&today.to_string()).await;
+    assert_eq!(
+        found(&first),
+        [
+            ("channel_only".to_owned(), raced.clone(), String::new()),
+            ("vault_only".to_owned(), kept.clone(), String::new()),
+        ],
+        "{first}"
+    );
+    let refunded = w.resolution_in(&first, "channel_only").await;
+    assert_eq!(
+        (refunded["action"].clone(), refunded["by"].clone()),
+        (
+            json!("refunded_at_channel"),
+            json!("spiffe://tokenvault/reconciler")
+        ),
+        "{refunded}"
+    );
+    assert_eq!(
+        w.queue("reconciler", "open").await,
+        [("vault_only".to_owned(), kept.clone())],
+        "the refunded 长款 is off the queue"
+    );
+
+    // Two days on, no file showed the 短款: escalated for recovery.
+    w.bank.set_faults(json!({})).await;
+    w.reconcile_on(&today.next().next().to_string()).await;
+    let escalated = w.resolution_in(&first, "vault_only").await;
+    assert_eq!(escalated["action"], "recovery_requested", "{escalated}");
+    assert!(escalated["reason"].as_str().unwrap().starts_with("automatic"));
+    assert!(w.queue("reconciler", "open").await.is_empty());
+
+    // The date again: the refund is on the file now and matches; the
+    // payment the bank took is refunded by the same refund, not twice.
+    let again = w.reconcile_on(&today.to_string()).await;
+    assert_eq!(
+        (count(&again, "matched"), found(&again)),
+        (2, vec![("channel_only".to_owned(), raced.clone(), String::new())]),
+        "the kept payment and the refund match: {again}"
+    );
+    assert_eq!(
+        w.resolution_in(&again, "channel_only").await["action"],
+        "refunded_at_channel"
+    );
+    let order = w
+        .bank
+        .orders()
+        .await
+        .into_iter()
+        .find(|o| o["order_no"] == raced.as_str())
+        .unwrap();
+    assert_eq!(
+        (order["amount"].clone(), order["refunded"].clone()),
+        (json!(700), json!(700)),
+        "{order}"
+    );
+
+    // The books agree; the metrics count each class per channel.
+    let ledger = w.ledger_drift().await;
+    assert_eq!(ledger["drift"], json!([]), "{ledger}");
+    let metrics = w.service.client("monitor").get("/metrics").await.unwrap().text();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("tokenvault_reconciliation_findings_total{")
+                && l.contains("class=\"channel_only\"")
+                && l.ends_with(" 2")),
+        "{metrics}"
+    );
+    let records: Vec<Value> = w
+        .service
+        .audit_export()
+        .await
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let resolved_by = |action: &str| {
+        records
+            .iter()
+            .filter(|r| {
+                r["operation"] == "reconciliation.resolve"
+                    && r["outcome"] == "success"
+                    && r["detail"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("action={action}"))
+            })
+            .count()
+    };
+    assert_eq!(
+        (
+            resolved_by("refunded_at_channel"),
+            resolved_by("recovery_requested")
+        ),
+        (2, 1)
+    );
+    w.service.assert_audit_intact().await;
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }

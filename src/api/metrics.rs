@@ -50,6 +50,12 @@ struct ChannelLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FindingLabels {
+    channel: String,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
     operation: &'static str,
     outcome: &'static str,
@@ -132,6 +138,8 @@ pub struct Metrics {
     settler_passes: Counter,
     settled: Family<SettledLabels, Counter>,
     settler_open: Gauge,
+    reconciliation_runs: Family<ChannelLabels, Counter>,
+    reconciliation_findings: Family<FindingLabels, Counter>,
     copies: TrailCopies,
     client_certs: super::client_cert_metrics::ClientCertGauges,
 }
@@ -368,6 +376,18 @@ impl Default for Metrics {
             "Payments the settler ended, by the status the bank's answer gave them (succeeded commits the reservation; failed and closed release it)",
             settled.clone(),
         );
+        let reconciliation_runs = Family::<ChannelLabels, Counter>::default();
+        registry.register(
+            "reconciliation_runs",
+            "Reconciliation runs kept, by channel (a refused statement keeps none)",
+            reconciliation_runs.clone(),
+        );
+        let reconciliation_findings = Family::<FindingLabels, Counter>::default();
+        registry.register(
+            "reconciliation_findings",
+            "Statement lines and vault successes the runs classed, by channel and class (matched, channel_only, vault_only, amount_mismatch, status_mismatch, duplicate)",
+            reconciliation_findings.clone(),
+        );
         let settler_open = gauge(
             &mut registry,
             "settler_payments_open",
@@ -410,6 +430,8 @@ impl Default for Metrics {
             settler_passes,
             settled,
             settler_open,
+            reconciliation_runs,
+            reconciliation_findings,
             copies,
             client_certs,
         }
@@ -487,6 +509,23 @@ impl Metrics {
         self.settler_open.set(gauge_value(open as u64));
         for status in settled {
             self.settled.get_or_create(&SettledLabels { status }).inc();
+        }
+    }
+
+    /// A reconciliation run kept: how many of its findings ended in each class.
+    pub fn reconciled(&self, channel: &str, counts: &[(&'static str, u64)]) {
+        let channel = channel.to_owned();
+        self.reconciliation_runs
+            .get_or_create(&ChannelLabels {
+                channel: channel.clone(),
+            })
+            .inc();
+        for (class, n) in counts {
+            let labels = FindingLabels {
+                channel: channel.clone(),
+                class,
+            };
+            self.reconciliation_findings.get_or_create(&labels).inc_by(*n);
         }
     }
 

@@ -1,20 +1,30 @@
-//! POST /v1/reconciliation/runs, GET /v1/reconciliation/runs/{run_id}:
-//! a channel's statement of a date matched against the vault's payments
-//! (`orchestration::reconcile`).
+//! POST and GET /v1/reconciliation/runs, GET /v1/reconciliation/runs/{run_id},
+//! GET /v1/reconciliation/discrepancies and POST
+//! /v1/reconciliation/discrepancies/{discrepancy_id}/resolve: a channel's
+//! statement of a date matched against the vault's payments, and the
+//! queue of what did not match (`orchestration::reconcile`).
 
+use super::audit::MAX_PAGE;
+use super::extract::{invalid_query, QueryPairs};
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
 use super::path_id::NoPath;
 use super::problem::Problem;
 use super::query::{Query, Read, Reading};
+use super::{App, Caller};
 use crate::domain::date::SettlementDate;
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
-use crate::orchestration::reconcile::{Action, DiscrepancyId, DiscrepancyView, Finding, RunId, RunView};
+use crate::orchestration::reconcile::{
+    Action, DiscrepancyId, DiscrepancyState, DiscrepancyView, Drift, Finding, ManualAction,
+    QueuedDiscrepancy, RunId, RunView,
+};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 #[derive(Deserialize, ToSchema)]
@@ -45,9 +55,17 @@ pub struct DiscrepancyResponse {
     pub vault_amount: Option<u64>,
 }
 
-/// A reconciliation run.
+/// A reconciliation run, with every discrepancy it found.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct RunResponse {
+    #[serde(flatten)]
+    pub run: RunSummaryResponse,
+    pub discrepancies: Vec<DiscrepancyResponse>,
+}
+
+/// A reconciliation run, as a listing shows it.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RunSummaryResponse {
     pub run_id: String,
     pub channel: String,
     pub date: String,
@@ -61,7 +79,6 @@ pub struct RunResponse {
     /// What the statement says was paid and refunded, in fen.
     pub paid: u64,
     pub refunded: u64,
-    pub discrepancies: Vec<DiscrepancyResponse>,
     pub created_at: i64,
     pub created_by: String,
 }
@@ -79,7 +96,9 @@ pub struct ResolutionResponse {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
-    pub action: Action,
+    /// What a person may record; `carried_forward` and `superseded` are
+    /// the runs' own.
+    pub action: ManualAction,
     /// Why: 8 to 200 characters, one line, no card, ID or phone number. Audited.
     pub reason: String,
 }
@@ -113,6 +132,15 @@ impl From<&DiscrepancyView> for DiscrepancyResponse {
 impl From<&RunView> for RunResponse {
     fn from(run: &RunView) -> Self {
         RunResponse {
+            run: RunSummaryResponse::from(run),
+            discrepancies: run.discrepancies.iter().map(DiscrepancyResponse::from).collect(),
+        }
+    }
+}
+
+impl From<&RunView> for RunSummaryResponse {
+    fn from(run: &RunView) -> Self {
+        RunSummaryResponse {
             run_id: run.id.to_string(),
             channel: run.channel.as_str().to_owned(),
             date: run.date.clone(),
@@ -126,7 +154,6 @@ impl From<&RunView> for RunResponse {
                 .collect(),
             paid: run.totals.paid,
             refunded: run.totals.refunded,
-            discrepancies: run.discrepancies.iter().map(DiscrepancyResponse::from).collect(),
             created_at: run.created_at.seconds(),
             created_by: run.created_by.clone(),
         }
@@ -146,10 +173,12 @@ impl Mutation for RunReconciliation {
         let channel = input.field("channel", ChannelId::parse(&request.channel)).await?;
         let date = input.field("date", SettlementDate::parse(&request.date)).await?;
         let app = input.app;
-        Ok(app
+        let run = app
             .orchestrator
             .reconcile(&app.vault, &input.caller.actor, &channel, date)
-            .await?)
+            .await?;
+        app.metrics.reconciled(run.channel.as_str(), &run.class_counts());
+        Ok(run)
     }
 
     fn answer(run: &RunView) -> Result<Answer, Problem> {
@@ -210,7 +239,7 @@ impl Mutation for ResolveDiscrepancy {
                 &app.vault,
                 &input.caller.actor,
                 &input.path,
-                request.action,
+                request.action.into(),
                 &request.reason,
             )
             .await?)
@@ -223,11 +252,250 @@ impl Mutation for ResolveDiscrepancy {
 
 /// Records what was done about a discrepancy (`acknowledged`,
 /// `refunded_at_channel`, `recovery_requested`, `accepted_as_paid`) and
-/// why, once: a second resolution is `409 already-resolved`. Recording
-/// moves no money: a refund or recovery is made at the channel.
+/// why, once: a second resolution is `409 already-resolved`, and so is one
+/// a run made itself (`carried_forward`, `superseded`, an automatic refund
+/// or escalation). Recording moves no money: a refund or recovery is made
+/// at the channel.
 #[utoipa::path(post, path = "/v1/reconciliation/discrepancies/{discrepancy_id}/resolve", tag = "reconciliation",
     params(("discrepancy_id" = String, Path), ("Idempotency-Key" = String, Header)), request_body = ResolveRequest,
     responses((status = 200, body = DiscrepancyResponse), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn resolve(request: Mutate<ResolveDiscrepancy>) -> Result<Response, Problem> {
     request.run().await
+}
+
+/// Runs, newest date first.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RunList {
+    pub runs: Vec<RunSummaryResponse>,
+}
+
+/// A discrepancy in the queue, with the channel and date of its run.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct QueuedDiscrepancyResponse {
+    pub channel: String,
+    pub date: String,
+    #[serde(flatten)]
+    pub discrepancy: DiscrepancyResponse,
+}
+
+/// One page of the queue.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DiscrepancyPage {
+    pub discrepancies: Vec<QueuedDiscrepancyResponse>,
+    /// Present when the page is full: pass it as `after` for the next.
+    pub next_after: Option<String>,
+}
+
+/// `limit` (1 to 1000, default 100).
+fn page_limit(query: &QueryPairs) -> Result<usize, Problem> {
+    let limit = query.number("limit", 100usize)?;
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(invalid_query(
+            "limit",
+            "range",
+            "limit must be 1 to 1000".to_owned(),
+        ));
+    }
+    Ok(limit)
+}
+
+/// `channel` as a channel id, if given.
+fn channel_param(query: &QueryPairs) -> Result<Option<ChannelId>, Problem> {
+    query
+        .text("channel")
+        .map(ChannelId::parse)
+        .transpose()
+        .map_err(|e| invalid_query("channel", "format", e.detail.to_owned()))
+}
+
+/// Reconciliation runs, newest date first (a date's latest version first),
+/// of one channel and one date where given.
+#[utoipa::path(get, path = "/v1/reconciliation/runs", tag = "reconciliation",
+    params(("channel" = Option<String>, Query, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "Only this channel's runs"),
+        ("date" = Option<String>, Query, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "Only runs of this settlement date"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "At most this many runs (default 100)")),
+    responses((status = 200, body = RunList), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn list(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    query: QueryPairs,
+) -> Result<Json<RunList>, Problem> {
+    app.authorize(&caller, Operation::ReconciliationRead, None)
+        .await?;
+    query.only(&["channel", "date", "limit"])?;
+    let channel = channel_param(&query)?;
+    let date = query
+        .text("date")
+        .map(SettlementDate::parse)
+        .transpose()
+        .map_err(|e| invalid_query("date", "format", e.detail.to_owned()))?;
+    let limit = page_limit(&query)?;
+    let runs = app
+        .orchestrator
+        .reconciliation_runs(&app.vault, &caller.actor, channel.as_ref(), date, limit)
+        .await?;
+    Ok(Json(RunList {
+        runs: runs.iter().map(RunSummaryResponse::from).collect(),
+    }))
+}
+
+/// The queue: discrepancies still `open` (the default) or already
+/// `resolved`, whichever run found them, in the order of their ids,
+/// `limit` at a time after `after`.
+#[utoipa::path(get, path = "/v1/reconciliation/discrepancies", tag = "reconciliation",
+    params(("state" = Option<String>, Query, pattern = "^(open|resolved)$", description = "`open` (default) or `resolved`"),
+        ("channel" = Option<String>, Query, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "Only this channel's discrepancies"),
+        ("after" = Option<String>, Query, pattern = "^rcn_[0-9a-f]{32}-[0-9]{1,9}$", description = "Discrepancies after this one (a page's `next_after`)"),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "At most this many (default 100)")),
+    responses((status = 200, body = DiscrepancyPage), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn queue(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    query: QueryPairs,
+) -> Result<Json<DiscrepancyPage>, Problem> {
+    app.authorize(&caller, Operation::ReconciliationRead, None)
+        .await?;
+    query.only(&["state", "channel", "after", "limit"])?;
+    let state = match query.text("state") {
+        None | Some("open") => DiscrepancyState::Open,
+        Some("resolved") => DiscrepancyState::Resolved,
+        Some(_) => {
+            return Err(invalid_query(
+                "state",
+                "one_of",
+                "state is open or resolved".to_owned(),
+            ));
+        }
+    };
+    let channel = channel_param(&query)?;
+    let after = query
+        .text("after")
+        .map(DiscrepancyId::parse)
+        .transpose()
+        .map_err(|e| invalid_query("after", "format", e.detail.to_owned()))?;
+    let limit = page_limit(&query)?;
+    let found = app
+        .orchestrator
+        .reconciliation_discrepancies(
+            &app.vault,
+            &caller.actor,
+            state,
+            channel.as_ref(),
+            after.as_ref(),
+            limit,
+        )
+        .await?;
+    let next_after = (found.len() == limit)
+        .then(|| found.last().map(|q| q.discrepancy.id.to_string()))
+        .flatten();
+    Ok(Json(DiscrepancyPage {
+        discrepancies: found.iter().map(QueuedDiscrepancyResponse::from).collect(),
+        next_after,
+    }))
+}
+
+impl From<&QueuedDiscrepancy> for QueuedDiscrepancyResponse {
+    fn from(q: &QueuedDiscrepancy) -> Self {
+        QueuedDiscrepancyResponse {
+            channel: q.channel.as_str().to_owned(),
+            date: q.date.clone(),
+            discrepancy: DiscrepancyResponse::from(&q.discrepancy),
+        }
+    }
+}
+
+/// The ledger check: tokens and payments counted, and every drift found
+/// (there should be none).
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct LedgerResponse {
+    pub tokens: u64,
+    pub payments: u64,
+    /// Payments whose token is gone with its erased card: counted, not checked.
+    pub payments_without_token: u64,
+    pub drift: Vec<DriftResponse>,
+}
+
+/// One disagreement; the fields that apply to its `kind` are present.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct DriftResponse {
+    /// `token_usage` (a token's committed uses or amount differ from its
+    /// payments'; retention deleting payments explains the token counting
+    /// more), `refunds_exceed_capture` or `refund_of_unpaid`.
+    pub kind: String,
+    pub payment_id: Option<String>,
+    pub binding_id: Option<String>,
+    pub token_last4: Option<String>,
+    pub token_uses: Option<u64>,
+    pub payment_uses: Option<u64>,
+    pub token_amount: Option<u64>,
+    pub payment_amount: Option<u64>,
+    pub captured: Option<u64>,
+    pub refunds: Option<u64>,
+    pub payment_status: Option<String>,
+}
+
+impl From<&Drift> for DriftResponse {
+    fn from(d: &Drift) -> Self {
+        let mut out = DriftResponse {
+            kind: d.kind().to_owned(),
+            payment_id: None,
+            binding_id: None,
+            token_last4: None,
+            token_uses: None,
+            payment_uses: None,
+            token_amount: None,
+            payment_amount: None,
+            captured: None,
+            refunds: None,
+            payment_status: None,
+        };
+        match d {
+            Drift::TokenUsage {
+                binding,
+                token_last4,
+                token_uses,
+                payment_uses,
+                token_amount,
+                payment_amount,
+            } => {
+                out.binding_id = binding.as_ref().map(|b| b.to_string());
+                out.token_last4 = Some(token_last4.clone());
+                out.token_uses = Some(*token_uses);
+                out.payment_uses = Some(*payment_uses);
+                out.token_amount = Some(*token_amount);
+                out.payment_amount = Some(*payment_amount);
+            }
+            Drift::RefundsExceedCapture {
+                payment,
+                captured,
+                refunds,
+            } => {
+                out.payment_id = Some(payment.to_string());
+                out.captured = Some(*captured);
+                out.refunds = Some(*refunds);
+            }
+            Drift::RefundOfUnpaid { payment, status } => {
+                out.payment_id = Some(payment.to_string());
+                out.payment_status = Some(status.as_str().to_owned());
+            }
+        }
+        out
+    }
+}
+
+/// The vault checks its own books: every token's committed uses and
+/// amount against the payments that committed them, and every payment's
+/// refunds against what it captured. Reads every token and payment.
+#[utoipa::path(get, path = "/v1/reconciliation/ledger", tag = "reconciliation",
+    responses((status = 200, body = LedgerResponse), (status = 403, body = Problem), (status = 503, body = Problem)))]
+pub async fn ledger(State(app): State<Arc<App>>, caller: Caller) -> Result<Json<LedgerResponse>, Problem> {
+    app.authorize(&caller, Operation::ReconciliationRead, None)
+        .await?;
+    let report = app.orchestrator.ledger_check(&app.vault, &caller.actor).await?;
+    Ok(Json(LedgerResponse {
+        tokens: report.tokens,
+        payments: report.payments,
+        payments_without_token: report.payments_without_token,
+        drift: report.drift.iter().map(DriftResponse::from).collect(),
+    }))
 }

@@ -69,6 +69,9 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(audit::export))
         .routes(routes!(audit::anchor))
         .routes(routes!(reconciliation::run))
+        .routes(routes!(reconciliation::list))
         .routes(routes!(reconciliation::read))
+        .routes(routes!(reconciliation::queue))
+        .routes(routes!(reconciliation::ledger))
         .routes(routes!(reconciliation::resolve))
 }

@@ -1,7 +1,8 @@
 //! `tokenvault reconcile`: asks a running service to reconcile a channel's
 //! statement of a date (over mutual TLS, as the reconciler), prints the
 //! run as a table of classes and amounts, and writes the discrepancies as
-//! JSON and CSV when asked.
+//! JSON and CSV when asked; with `--ledger`, runs the vault's check of its
+//! own books instead and prints any drift.
 
 use super::remote::{answer, Remote};
 
@@ -12,11 +13,16 @@ use std::path::PathBuf;
 #[derive(Args, Debug)]
 pub(super) struct ReconcileArgs {
     /// The channel whose statement is reconciled.
-    #[arg(long)]
-    channel: String,
+    #[arg(long, required_unless_present = "ledger")]
+    channel: Option<String>,
     /// The settlement date, YYYY-MM-DD (Beijing time).
-    #[arg(long)]
-    date: String,
+    #[arg(long, required_unless_present = "ledger")]
+    date: Option<String>,
+    /// Check the vault's own books instead: every token's committed uses
+    /// and amount against its payments, every payment's refunds against
+    /// what it captured. Exits 1 on any drift.
+    #[arg(long, conflicts_with_all = ["channel", "date", "json", "csv"])]
+    ledger: bool,
     /// Also write the whole run (JSON) here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -37,6 +43,9 @@ pub(super) fn run(args: ReconcileArgs) -> Result<Report, String> {
 
 async fn reconcile(args: ReconcileArgs) -> Result<Report, String> {
     let remote = args.remote.acting_as("reconciler");
+    if args.ledger {
+        return ledger(&remote).await;
+    }
     let body = serde_json::to_vec(&serde_json::json!({ "channel": args.channel, "date": args.date }))
         .map_err(|e| e.to_string())?;
     let reply = remote.mutate("/v1/reconciliation/runs", Some(body)).await?;
@@ -52,7 +61,12 @@ async fn reconcile(args: ReconcileArgs) -> Result<Report, String> {
         let csv = discrepancies_csv(&run).map_err(|e| e.to_string())?;
         crate::atomic_file::write(path, &csv, 0o600).map_err(|e| format!("{}: {e}", path.display()))?;
     }
-    let open = run["discrepancies"].as_array().map_or(0, Vec::len);
+    let open = run["discrepancies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["state"] == "open")
+        .count();
     Ok(Report {
         message: summary(&run),
         code: u8::from(open > 0),
@@ -93,7 +107,15 @@ fn summary(run: &serde_json::Value) -> String {
 
 fn discrepancies_csv(run: &serde_json::Value) -> Result<Vec<u8>, csv::Error> {
     let mut writer = csv::Writer::from_writer(Vec::new());
-    writer.write_record(["class", "order_id", "refund_id", "channel_amount", "vault_amount"])?;
+    writer.write_record([
+        "class",
+        "order_id",
+        "refund_id",
+        "channel_amount",
+        "vault_amount",
+        "state",
+        "action",
+    ])?;
     for d in run["discrepancies"].as_array().into_iter().flatten() {
         let text = |v: &serde_json::Value| match v {
             serde_json::Value::Null => String::new(),
@@ -106,7 +128,55 @@ fn discrepancies_csv(run: &serde_json::Value) -> Result<Vec<u8>, csv::Error> {
             text(&d["refund_id"]),
             text(&d["channel_amount"]),
             text(&d["vault_amount"]),
+            text(&d["state"]),
+            text(&d["resolution"]["action"]),
         ])?;
     }
     writer.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// The ledger check: counts, then one row per drift.
+async fn ledger(remote: &Remote) -> Result<Report, String> {
+    let reply = remote.get("/v1/reconciliation/ledger").await?;
+    if reply.status != 200 {
+        return answer::<String>(Ok(reply));
+    }
+    let report: serde_json::Value = serde_json::from_slice(&reply.body).map_err(|e| e.to_string())?;
+    let drift = report["drift"].as_array().cloned().unwrap_or_default();
+    let mut message = format!(
+        "ledger: {} tokens, {} payments ({} whose card was erased), {} drift\n",
+        report["tokens"],
+        report["payments"],
+        report["payments_without_token"],
+        drift.len()
+    );
+    if !drift.is_empty() {
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::ASCII_MARKDOWN)
+            .set_header([
+                "kind",
+                "payment",
+                "binding",
+                "token",
+                "token uses/amount",
+                "payments' uses/amount",
+            ]);
+        let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        for d in &drift {
+            table.add_row([
+                text(&d["kind"]),
+                text(&d["payment_id"]),
+                text(&d["binding_id"]),
+                text(&d["token_last4"]),
+                format!("{}/{}", d["token_uses"], d["token_amount"]),
+                format!("{}/{}", d["payment_uses"], d["payment_amount"]),
+            ]);
+        }
+        message.push_str(&format!("{table}\n"));
+    }
+    Ok(Report {
+        message,
+        code: u8::from(!drift.is_empty()),
+    })
 }

@@ -102,6 +102,11 @@ impl Remote {
             .await
             .map_err(|e| format!("{e} (retry with --idempotency-key {key})"))
     }
+
+    /// GETs a read.
+    pub(super) async fn get(&self, path: &str) -> Result<Reply, String> {
+        self.client()?.get(path).await.map_err(|e| e.to_string())
+    }
 }
 
 /// A success body as it came; a problem as one line, exit 1.

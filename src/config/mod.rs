@@ -13,7 +13,8 @@ mod vault;
 pub use gateway::{ChannelSection, GatewaySection};
 pub use limits::LimitsSection;
 pub use orchestration::{
-    BindingSection, PaymentSection, RouteSection, RoutingSection, SharedCardPolicy, TokenDefaults,
+    minute_of_day, AfterRelease, BindingSection, PaymentSection, ReconciliationSection, RouteSection,
+    RoutingSection, SharedCardPolicy, TokenDefaults,
 };
 pub use store::{BackendKind, PostgresSection, PostgresUrl, StoreSection};
 pub use tls::TlsSection;
@@ -92,6 +93,7 @@ pub struct ServiceConfig {
     pub binding: BindingSection,
     pub payment: PaymentSection,
     pub routing: RoutingSection,
+    pub reconciliation: ReconciliationSection,
 }
 
 impl Default for ServiceConfig {
@@ -115,6 +117,7 @@ impl Default for ServiceConfig {
             binding: BindingSection::default(),
             payment: PaymentSection::default(),
             routing: RoutingSection::default(),
+            reconciliation: ReconciliationSection::default(),
         }
     }
 }
@@ -184,6 +187,7 @@ impl ServiceConfig {
         self.binding.check()?;
         self.payment.check()?;
         self.routing.check()?;
+        self.reconciliation.check()?;
         if self
             .public_url
             .as_deref()

@@ -1,4 +1,4 @@
-//! `[binding]`, `[payment]` and `[routing]`: how the orchestration layer
+//! `[binding]`, `[payment]`, `[routing]` and `[reconciliation]`: how the orchestration layer
 //! behaves. It builds its policies from these
 //! (`orchestration::OrchestrationConfig::from_settings`).
 
@@ -154,4 +154,77 @@ impl RoutingSection {
         within("routing.cooldown_s", self.cooldown_s, 1..=3_600)?;
         Ok(())
     }
+}
+
+/// What a run does, without asking, with a payment the bank took after the
+/// platform had given its token's use back (`paid_after_release`, 长款).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterRelease {
+    /// Leave it open for a person to resolve (the default).
+    #[default]
+    Queue,
+    /// Refund it in full through the channel, as a refund of the payment.
+    Refund,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReconciliationSection {
+    /// How many days a 短款 (a success no statement showed) is held open
+    /// for a later file before a run escalates it for recovery. Default 3
+    /// (1 to 30).
+    pub short_window_days: u32,
+    pub paid_after_release: AfterRelease,
+    /// The Beijing time (`HH:MM`) after which each configured channel's
+    /// statement of the day before is reconciled, once, as
+    /// `local:reconciliation`, on the node holding the task's lease.
+    /// Absent (the default): runs are started by hand only.
+    pub daily_at: Option<String>,
+    /// How often the daily run looks for a day still to reconcile.
+    /// Default 300 s (10 to 3600).
+    pub check_interval_s: u64,
+}
+
+impl Default for ReconciliationSection {
+    fn default() -> Self {
+        ReconciliationSection {
+            short_window_days: 3,
+            paid_after_release: AfterRelease::Queue,
+            daily_at: None,
+            check_interval_s: 300,
+        }
+    }
+}
+
+impl ReconciliationSection {
+    pub(super) fn check(&self) -> Result<(), ConfigError> {
+        within("reconciliation.short_window_days", self.short_window_days, 1..=30)?;
+        within(
+            "reconciliation.check_interval_s",
+            self.check_interval_s,
+            10..=3_600,
+        )?;
+        if let Some(at) = &self.daily_at {
+            minute_of_day(at).ok_or_else(|| {
+                super::invalid(
+                    "reconciliation.daily_at",
+                    "must be HH:MM (Beijing time), 00:00 to 23:59",
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// `HH:MM` as minutes after midnight.
+pub fn minute_of_day(text: &str) -> Option<u16> {
+    let (h, m) = text.split_once(':')?;
+    let two_digits = |t: &str| {
+        (t.len() == 2 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse::<u16>().ok())
+            .flatten()
+    };
+    let (h, m) = (two_digits(h)?, two_digits(m)?);
+    (h < 24 && m < 60).then_some(h * 60 + m)
 }

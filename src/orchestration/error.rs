@@ -86,6 +86,8 @@ pub enum OrchestrationError {
     DiscrepancyNotFound,
     #[error("this discrepancy was resolved already")]
     AlreadyResolved,
+    #[error("the channel answered the refund as failed")]
+    RefundFailedAtChannel,
 }
 
 impl From<crate::vault::crypto::CryptoError> for OrchestrationError {
@@ -195,6 +197,8 @@ impl OrchestrationError {
             E::DiscrepancyNotFound => ErrorCode::not_found("discrepancy"),
             E::AlreadyResolved => ErrorCode::new(Conflict, "already-resolved", "Already resolved")
                 .at_field("discrepancy_id", "already_resolved"),
+            E::RefundFailedAtChannel => ErrorCode::new(Conflict, "refund-failed", "Refund failed at the channel")
+                .at_field("refund", "failed_at_channel"),
         }
     }
 

@@ -93,3 +93,44 @@ pub(crate) fn recon_discrepancy(run: &super::reconcile::RunId, n: u64) -> Vec<u8
 pub(crate) fn recon_resolution(run: &super::reconcile::RunId, n: u64) -> Vec<u8> {
     keyspace::RECON_RESOLUTION.key(format_args!("{run}/{n:09}"))
 }
+
+/// An unresolved discrepancy: `recon-open/<run>/<n>` → empty; resolving
+/// it deletes the entry.
+pub(crate) fn recon_open_of(run: &super::reconcile::RunId) -> Vec<u8> {
+    keyspace::RECON_OPEN.key(format_args!("{run}/"))
+}
+
+pub(crate) fn recon_open(run: &super::reconcile::RunId, n: u64) -> Vec<u8> {
+    keyspace::RECON_OPEN.key(format_args!("{run}/{n:09}"))
+}
+
+/// A payment's or refund's place under a channel: `<channel>/<order>/<refund>`
+/// (ids are letters, digits, '.', '_' and '-', so '/' separates them).
+fn recon_line(channel: &ChannelId, key: &super::reconcile::LineKey) -> String {
+    format!("{}/{}/{}", channel.as_str(), key.order_id, key.refund_id)
+}
+
+/// An open 短款: `recon-short/<channel>/<order>/<refund>` → the discrepancy.
+pub(crate) fn recon_shorts_of(channel: &ChannelId) -> Vec<u8> {
+    keyspace::RECON_SHORT.key(format_args!("{}/", channel.as_str()))
+}
+
+pub(crate) fn recon_short(channel: &ChannelId, key: &super::reconcile::LineKey) -> Vec<u8> {
+    keyspace::RECON_SHORT.key(recon_line(channel, key))
+}
+
+/// The run whose file first showed a payment or refund:
+/// `recon-seen/<channel>/<order>/<refund>` → run and date.
+pub(crate) fn recon_seen(channel: &ChannelId, key: &super::reconcile::LineKey) -> Vec<u8> {
+    keyspace::RECON_SEEN.key(recon_line(channel, key))
+}
+
+/// A refund a run made at the channel for an order closed here:
+/// `recon-refund/<channel>/<order>/<refund>` → amount and time.
+pub(crate) fn recon_refunds_of(channel: &ChannelId) -> Vec<u8> {
+    keyspace::RECON_REFUND.key(format_args!("{}/", channel.as_str()))
+}
+
+pub(crate) fn recon_refund(channel: &ChannelId, key: &super::reconcile::LineKey) -> Vec<u8> {
+    keyspace::RECON_REFUND.key(recon_line(channel, key))
+}

@@ -37,6 +37,7 @@ pub struct Orchestrator {
     pub policy: BindingPolicy,
     pub payments: PaymentPolicy,
     pub routing: routing::Routing,
+    pub reconciliation: reconcile::ReconcilePolicy,
     /// Channel → who may post its notifications, and the key they sign with.
     notifiers: BTreeMap<ChannelId, Notifier>,
     /// One binding flow at a time per card (start) and per binding
@@ -57,6 +58,7 @@ pub struct OrchestrationConfig {
     pub binding: BindingPolicy,
     pub payments: PaymentPolicy,
     pub routing: routing::RoutingPolicy,
+    pub reconciliation: reconcile::ReconcilePolicy,
     pub notifiers: BTreeMap<ChannelId, Notifier>,
 }
 
@@ -75,6 +77,7 @@ impl Orchestrator {
             policy: config.binding,
             payments: config.payments,
             routing: routing::Routing::new(config.routing),
+            reconciliation: config.reconciliation,
             notifiers: config.notifiers,
             locks: crate::stripes::Stripes::new(),
             order_locks: crate::stripes::Stripes::new(),

@@ -107,6 +107,7 @@ impl OrchestrationConfig {
             binding: BindingPolicy::from_settings(&config.binding)?,
             payments: PaymentPolicy::from_settings(&config.payment),
             routing: RoutingPolicy::from_settings(&config.routing, config)?,
+            reconciliation: super::reconcile::ReconcilePolicy::from_settings(&config.reconciliation),
             notifiers,
         })
     }

@@ -220,6 +220,9 @@ impl ServiceCore {
                 Duration::from_secs(config.cards.retention_check_interval_s),
             ));
         }
+        if app.orchestrator.reconciliation.daily_at.is_some() {
+            tasks.push(spawn_daily_reconciliation(Arc::clone(&app), Arc::clone(&leases)));
+        }
         tasks.push(spawn_failed_handshake_reports(
             Arc::clone(&app),
             Arc::clone(&self.failed_handshakes),
@@ -406,6 +409,36 @@ fn spawn_retention(
                     Ok(purged) => tracing::info!(purged, "retention: settled payments deleted"),
                     Err(e) => tracing::warn!(error = %e, "payment retention sweep failed"),
                 }
+            }
+        }
+    })
+}
+
+/// Reconciles each channel's day before once `[reconciliation] daily_at`
+/// has passed (Beijing time), as `local:reconciliation`, on the node that
+/// holds the task's lease; a date with a run is not run again.
+fn spawn_daily_reconciliation(app: Arc<App>, leases: Arc<Leases>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let actor = Actor::local("reconciliation");
+        let interval = app.orchestrator.reconciliation.check_interval;
+        let mut period = Period::every(interval).under_lease(leases, Task::Reconciliation);
+        loop {
+            period.next().await;
+            match app
+                .orchestrator
+                .reconcile_due(&app.vault, &actor, Timestamp::now())
+                .await
+            {
+                Ok((runs, failed)) => {
+                    for run in runs {
+                        app.metrics.reconciled(run.channel.as_str(), &run.class_counts());
+                        tracing::info!(channel = %run.channel.as_str(), date = %run.date, discrepancies = run.discrepancies.len(), "daily reconciliation");
+                    }
+                    for (channel, error) in failed {
+                        tracing::warn!(%channel, %error, "daily reconciliation failed: tried again at the next check");
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "daily reconciliation could not read its runs"),
             }
         }
     })

@@ -1,5 +1,6 @@
 //! One node at a time runs each background task: the settler, the
-//! idempotency sweep and key maintenance each run only while this node
+//! idempotency sweep, key maintenance, retention and the daily
+//! reconciliation each run only while this node
 //! holds the task's lease in the store (`vault::lease`). A keeper task
 //! takes or renews every lease each third of its time to live; a node that
 //! dies stops renewing, and another takes its tasks over within one time
@@ -28,15 +29,17 @@ pub(super) enum Task {
     KeyMaintenance = 2,
     AuditAnchor = 3,
     Retention = 4,
+    Reconciliation = 5,
 }
 
 impl Task {
-    const ALL: [Task; 5] = [
+    const ALL: [Task; 6] = [
         Task::Settler,
         Task::IdempotencySweep,
         Task::KeyMaintenance,
         Task::AuditAnchor,
         Task::Retention,
+        Task::Reconciliation,
     ];
 
     fn lease_name(self) -> &'static str {
@@ -46,6 +49,7 @@ impl Task {
             Task::KeyMaintenance => "task/key-maintenance",
             Task::AuditAnchor => "task/audit-anchor",
             Task::Retention => "task/retention",
+            Task::Reconciliation => "task/reconciliation",
         }
     }
 }

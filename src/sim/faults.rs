@@ -43,6 +43,9 @@ pub struct Faults {
     pub daily_limit: Option<u64>,
     /// How the daily statements are cut and what is wrong with them.
     pub statement: StatementFaults,
+    /// Closing an order in flight answers "closed" but leaves it in
+    /// flight, so the back office can still pay it: a bank's race.
+    pub close_races_payment: bool,
 }
 
 /// The statement's cut-off and the discrepancies reconciliation is tested
@@ -96,6 +99,7 @@ impl Default for Faults {
             per_transaction_limit: None,
             daily_limit: None,
             statement: StatementFaults::default(),
+            close_races_payment: false,
         }
     }
 }

@@ -340,9 +340,21 @@ impl Bank {
 
     /// Closes an unpaid order. A paid one stays paid (the answer says so:
     /// the merchant refunds it instead); closing twice answers alike.
+    ///
+    /// With `close_races_payment`, an order in flight answers closed but
+    /// stays in flight: the user was paying at that moment, and the back
+    /// office may still take the money (`decide`), which only the
+    /// statement then shows.
     pub fn close(&self, request: &OrderRequest) -> Result<OrderState, Refusal> {
+        let races = self.faults().close_races_payment;
         let mut orders = self.orders();
         let order = orders.order_mut(&request.merchant_id, &request.order_no)?;
+        let in_flight = matches!(order.state.status, PayStatus::Processing | PayStatus::UserPaying);
+        if races && in_flight {
+            let mut answered = order.state.clone();
+            answered.status = PayStatus::Closed;
+            return Ok(answered);
+        }
         order.close_unpaid();
         Ok(order.state.clone())
     }

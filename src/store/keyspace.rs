@@ -130,6 +130,26 @@ pub const RECON_DISCREPANCY: Family = Family::new(
     "orchestration",
     "statement lines and vault successes that did not match, by run",
 );
+pub const RECON_OPEN: Family = Family::new(
+    "recon-open/",
+    "orchestration",
+    "discrepancies not yet resolved, by run: the queue",
+);
+pub const RECON_SHORT: Family = Family::new(
+    "recon-short/",
+    "orchestration",
+    "vault successes no statement has shown yet (短款), by channel and order: carried to the next file",
+);
+pub const RECON_SEEN: Family = Family::new(
+    "recon-seen/",
+    "orchestration",
+    "the run whose statement first showed each payment or refund, by channel and order",
+);
+pub const RECON_REFUND: Family = Family::new(
+    "recon-refund/",
+    "orchestration",
+    "refunds a run made at the channel for money it took on orders closed here, by channel and order",
+);
 pub const CHANNEL_STATE: Family = Family::new(
     "channel-state/",
     "orchestration",
@@ -156,7 +176,7 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 42] = [
+pub const ALL: [&Family; 46] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
@@ -191,6 +211,10 @@ pub const ALL: [&Family; 42] = [
     &RECON_DATE,
     &RECON_DISCREPANCY,
     &RECON_RESOLUTION,
+    &RECON_OPEN,
+    &RECON_SHORT,
+    &RECON_SEEN,
+    &RECON_REFUND,
     &CHANNEL_STATE,
     &AUDIT_RECORD,
     &AUDIT_HEAD,

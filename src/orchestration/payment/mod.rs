@@ -30,6 +30,10 @@ use crate::vault::token::TokenNumber;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+/// A payment's `failure` when the bank took the money after the platform
+/// had released its reservation: recorded as paid, for reconciliation.
+pub const PAID_AFTER_RELEASE: &str = "paid_after_release";
+
 super::ids::random_id!(
     /// A payment: `pay_` and 32 lower-case hex digits. It is also the
     /// bank's order number.
@@ -154,7 +158,7 @@ impl PaymentRecord {
     /// Refunds that succeeded or may still (processing). Each refund is
     /// bounded and never more than the payment, so the sum cannot wrap; it
     /// saturates rather than trust that.
-    fn refunds_claimed(&self) -> u64 {
+    pub(crate) fn refunds_claimed(&self) -> u64 {
         self.refunds
             .iter()
             .filter(|r| r.status != RefundStatus::Failed)

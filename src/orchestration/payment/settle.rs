@@ -163,7 +163,7 @@ impl Orchestrator {
                 // back (closed on time-out, then paid): recorded as paid
                 // and flagged for reconciliation.
                 tracing::error!(payment = %record.id, "paid at the bank after its reservation was released");
-                record.failure = Some("paid_after_release".to_owned());
+                record.failure = Some(super::PAID_AFTER_RELEASE.to_owned());
                 let batch = write.batch(record)?;
                 self.commit_payment(vault, actor, operation, record, batch).await
             }

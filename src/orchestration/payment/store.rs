@@ -9,7 +9,7 @@ use crate::store::{Batch, Store};
 use crate::vault::{decode, encode, Layer, Vault, VaultError};
 
 impl Orchestrator {
-    pub(super) async fn load_payment<S: Store>(
+    pub(crate) async fn load_payment<S: Store>(
         &self,
         vault: &Vault<S>,
         id: &PaymentId,

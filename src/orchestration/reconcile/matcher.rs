@@ -32,6 +32,9 @@ pub enum VaultState {
     InFlight,
     /// Closed, failed or never sent: no money moved, as the vault sees it.
     NotPaid,
+    /// Paid at the bank after the platform had given the token's use back
+    /// (`paid_after_release`): the money is the channel's to return.
+    PaidAfterRelease,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +49,8 @@ pub struct VaultItem {
 pub enum Class {
     Matched,
     /// 长款: the channel has money the vault does not show (paid at the
-    /// bank, closed, failed or unknown here).
+    /// bank, closed, failed or unknown here, or paid after the platform
+    /// released the order).
     ChannelOnly,
     /// 短款: the vault shows a success the channel's file does not; held
     /// as doubtful (it may be on the next day's file).
@@ -114,7 +118,7 @@ pub fn match_lines(
         let class = match item {
             None => Class::ChannelOnly,
             Some(i) => match i.state {
-                VaultState::NotPaid => Class::ChannelOnly,
+                VaultState::NotPaid | VaultState::PaidAfterRelease => Class::ChannelOnly,
                 VaultState::InFlight => Class::StatusMismatch,
                 VaultState::Succeeded if i.amount == standing => Class::Matched,
                 VaultState::Succeeded => Class::AmountMismatch,

@@ -1,15 +1,31 @@
 //! Reconciliation (对账): a channel's daily statement, fetched through the
 //! gateway and checked (digest, summary), matched line by line against the
-//! vault's payments and refunds on that channel (`matcher`), and kept as a
-//! run with its discrepancies, each an audit record (`run`).
+//! vault's payments and refunds on that channel (`matcher`), read against
+//! the channel's other days (`across`, `history`), and kept as a run with
+//! its discrepancies, each an audit record (`run`). What is left open is a
+//! queue across runs (`queue`), resolved by hand (`resolve`) or, where the
+//! rule is clear, by the run itself (`automatic`). The vault's own books
+//! are checked against each other by `ledger`.
 
+mod across;
+mod automatic;
+mod history;
+mod ledger;
 pub mod matcher;
+mod policy;
+mod queue;
 mod resolve;
 mod run;
+mod schedule;
 
+pub use across::{across_days, AcrossDays, History, Seen, Short};
+pub use ledger::{Drift, LedgerReport};
 pub use matcher::{Class, Finding, LineKey};
-pub use resolve::{Action, DiscrepancyId, DiscrepancyView, Resolution};
+pub use policy::ReconcilePolicy;
+pub use queue::{DiscrepancyState, QueuedDiscrepancy, RunSummary};
+pub use resolve::{Action, DiscrepancyId, DiscrepancyView, ManualAction, Resolution};
 pub use run::{RunView, SettledTotals};
+pub use schedule::due_date;
 
 super::ids::random_id!(
     /// A reconciliation run: `rcn_` and 32 lower-case hex digits.

@@ -5,7 +5,8 @@
 //! channel or a recovery is done there, and recorded here.
 
 use super::super::{layout, OrchestrationError, Orchestrator};
-use super::matcher::Finding;
+use super::across::Short;
+use super::matcher::{Class, Finding};
 use super::RunId;
 use crate::audit::Actor;
 use crate::domain::operation::Operation;
@@ -72,6 +73,32 @@ pub enum Action {
     RecoveryRequested,
     /// Accepted as paid by policy, outside the vault's payment flow.
     AcceptedAsPaid,
+    /// A 短款 the next days' file showed (a cut-off difference): settled
+    /// by the run of that file.
+    CarriedForward,
+    /// Found again by a later run of the same date, which stands instead.
+    Superseded,
+}
+
+/// What a person may record by hand; the vault's own runs record the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ManualAction {
+    Acknowledged,
+    RefundedAtChannel,
+    RecoveryRequested,
+    AcceptedAsPaid,
+}
+
+impl From<ManualAction> for Action {
+    fn from(action: ManualAction) -> Self {
+        match action {
+            ManualAction::Acknowledged => Action::Acknowledged,
+            ManualAction::RefundedAtChannel => Action::RefundedAtChannel,
+            ManualAction::RecoveryRequested => Action::RecoveryRequested,
+            ManualAction::AcceptedAsPaid => Action::AcceptedAsPaid,
+        }
+    }
 }
 
 impl Action {
@@ -81,6 +108,8 @@ impl Action {
             Action::RefundedAtChannel => "refunded_at_channel",
             Action::RecoveryRequested => "recovery_requested",
             Action::AcceptedAsPaid => "accepted_as_paid",
+            Action::CarriedForward => "carried_forward",
+            Action::Superseded => "superseded",
         }
     }
 }
@@ -143,9 +172,9 @@ impl Orchestrator {
     ) -> Result<DiscrepancyView, OrchestrationError> {
         let reason = reason.trim();
         check_reason(reason)?;
+        let view = vault.store_view(Layer::Orchestration);
         let key = layout::recon_discrepancy(&id.run, id.n);
-        let raw = vault
-            .store_view(Layer::Orchestration)
+        let raw = view
             .get(&key)
             .await
             .map_err(VaultError::from)?
@@ -157,21 +186,19 @@ impl Orchestrator {
             by: actor.identity.clone(),
             at: Timestamp::now(),
         };
-        let resolution_key = layout::recon_resolution(&id.run, id.n);
         let mut batch = Batch::new();
-        batch
-            .expect_equals(key, raw)
-            .expect_absent(resolution_key.clone())
-            .put(resolution_key, encode(&resolution)?);
-        let record = JoinedRecord {
-            operation: Operation::ReconciliationResolve,
-            object: Some(vault.audit_object(id)),
-            detail: Some(format!(
-                "class={} action={} reason: {reason}",
-                finding.class.as_str(),
-                action.as_str()
-            )),
-        };
+        batch.expect_equals(key, raw);
+        let record = resolution_write(vault, &mut batch, id, finding.class, &resolution)?;
+        if finding.class == Class::VaultOnly {
+            let channel = self.load_run_record(vault, &id.run).await?.channel;
+            let short_key = layout::recon_short(&channel, &finding.key);
+            if let Some(raw) = view.get(&short_key).await.map_err(VaultError::from)? {
+                let short: Short = decode(&raw, "open short")?;
+                if short.run == id.run && short.n == id.n {
+                    batch.expect_equals(short_key.clone(), raw).delete(short_key);
+                }
+            }
+        }
         if !vault
             .commit_from_above_records(batch, actor, vec![record])
             .await?
@@ -198,6 +225,32 @@ impl Orchestrator {
             .await?;
         raw.map(|raw| decode(&raw, "resolution")).transpose()
     }
+}
+
+/// Adds discrepancy `id`'s resolution to `batch` (on condition that it
+/// has none yet), takes it off the open queue, and returns its audit record.
+pub(super) fn resolution_write<S: Store>(
+    vault: &Vault<S>,
+    batch: &mut Batch,
+    id: &DiscrepancyId,
+    class: Class,
+    resolution: &Resolution,
+) -> Result<JoinedRecord, VaultError> {
+    let resolution_key = layout::recon_resolution(&id.run, id.n);
+    batch
+        .expect_absent(resolution_key.clone())
+        .put(resolution_key, encode(resolution)?)
+        .delete(layout::recon_open(&id.run, id.n));
+    Ok(JoinedRecord {
+        operation: Operation::ReconciliationResolve,
+        object: Some(vault.audit_object(id)),
+        detail: Some(format!(
+            "class={} action={} reason: {}",
+            class.as_str(),
+            resolution.action.as_str(),
+            resolution.reason
+        )),
+    })
 }
 
 #[cfg(test)]

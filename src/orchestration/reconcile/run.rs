@@ -3,10 +3,15 @@
 //! with its discrepancies in one write whose audit records are the run's
 //! (with every class counted) and one per line that did not match. A run
 //! of a date already reconciled is a new version of it; the earlier ones
-//! stay.
+//! stay, their open discrepancies superseded.
 
-use super::super::payment::{OrderId, OrderSubject, PaymentRecord, PaymentStatus, RefundStatus};
+use super::super::payment::{
+    OrderId, OrderSubject, PaymentRecord, PaymentStatus, RefundStatus, PAID_AFTER_RELEASE,
+};
 use super::super::{layout, OrchestrationError, Orchestrator};
+use super::across::across_days;
+use super::automatic::ChannelRefund;
+use super::history::{line_key_after, number_after, NewRun};
 use super::matcher::{match_lines, Class, Finding, LineKey, VaultItem, VaultState};
 use super::resolve::{DiscrepancyId, DiscrepancyView};
 use super::RunId;
@@ -21,19 +26,23 @@ use crate::vault::{decode, encode, JoinedRecord, Layer, Vault, VaultError};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// How often a run reads and decides again when its write finds the
+/// history changed under it.
+const RUN_ATTEMPTS: usize = 8;
+
 /// A run as stored.
 #[derive(Clone, Serialize, Deserialize)]
-struct RunRecord {
-    id: RunId,
-    channel: ChannelId,
-    date: String,
-    version: u32,
-    digest: String,
-    lines: u64,
-    counts: Vec<(Class, u64)>,
-    totals: SettledTotals,
-    created_at: Timestamp,
-    created_by: String,
+pub(super) struct RunRecord {
+    pub(super) id: RunId,
+    pub(super) channel: ChannelId,
+    pub(super) date: String,
+    pub(super) version: u32,
+    pub(super) digest: String,
+    pub(super) lines: u64,
+    pub(super) counts: Vec<(Class, u64)>,
+    pub(super) totals: SettledTotals,
+    pub(super) created_at: Timestamp,
+    pub(super) created_by: String,
 }
 
 /// What the statement says moved, in fen.
@@ -61,8 +70,15 @@ pub struct RunView {
     pub created_by: String,
 }
 
+impl RunView {
+    /// Each class's name with its count, for metrics.
+    pub fn class_counts(&self) -> Vec<(&'static str, u64)> {
+        self.counts.iter().map(|(c, n)| (c.as_str(), *n)).collect()
+    }
+}
+
 impl RunRecord {
-    fn view(self, discrepancies: Vec<DiscrepancyView>) -> RunView {
+    pub(super) fn view(self, discrepancies: Vec<DiscrepancyView>) -> RunView {
         RunView {
             id: self.id,
             channel: self.channel,
@@ -79,8 +95,11 @@ impl RunRecord {
     }
 }
 
-fn payment_state(status: PaymentStatus) -> VaultState {
-    match status {
+fn payment_state(payment: &PaymentRecord) -> VaultState {
+    match payment.status {
+        PaymentStatus::Succeeded if payment.failure.as_deref() == Some(PAID_AFTER_RELEASE) => {
+            VaultState::PaidAfterRelease
+        }
         PaymentStatus::Succeeded => VaultState::Succeeded,
         s if s.in_flight() => VaultState::InFlight,
         _ => VaultState::NotPaid,
@@ -97,7 +116,7 @@ fn refund_state(status: RefundStatus) -> VaultState {
 
 /// The vault's side of `channel`: every payment and refund on it, and the
 /// ones it expects on `date`'s file (its successes of that Beijing date).
-type VaultSide = (BTreeMap<LineKey, VaultItem>, BTreeSet<LineKey>);
+pub(super) type VaultSide = (BTreeMap<LineKey, VaultItem>, BTreeSet<LineKey>);
 
 impl Orchestrator {
     /// Reconciles `channel`'s statement of `date`, as `actor`. A file whose
@@ -127,20 +146,33 @@ impl Orchestrator {
         let file = self.gateway.statement(channel, &date_text).await?;
         let statement = statement::parse(&file)?;
         let (items, due) = self.vault_side(vault, channel, date).await?;
-        let findings = match_lines(&statement.lines, &items, &due);
+        let on_file: BTreeSet<LineKey> = statement.lines.iter().map(LineKey::of).collect();
+        let matched = match_lines(&statement.lines, &items, &due);
         let totals = SettledTotals {
             paid: statement.totals.paid,
             refunded: statement.totals.refunded,
         };
-        let counts: Vec<(Class, u64)> = Class::ALL
-            .iter()
-            .map(|c| (*c, findings.iter().filter(|f| f.class == *c).count() as u64))
-            .collect();
-        let discrepancies: Vec<Finding> = findings
-            .into_iter()
-            .filter(|f| f.class != Class::Matched)
-            .collect();
-        loop {
+        // A concurrent run of the channel, or a resolution made meanwhile,
+        // changes what this one read: read again and decide again.
+        for _ in 0..RUN_ATTEMPTS {
+            let past = self.past_runs(vault, channel, date, &on_file).await?;
+            let window = self.reconciliation.short_window_days;
+            let across = across_days(matched.clone(), &past.history, date, window);
+            let counts: Vec<(Class, u64)> = Class::ALL
+                .iter()
+                .map(|c| {
+                    (
+                        *c,
+                        across.findings.iter().filter(|f| f.class == *c).count() as u64,
+                    )
+                })
+                .collect();
+            let discrepancies: Vec<Finding> = across
+                .findings
+                .iter()
+                .filter(|f| f.class != Class::Matched)
+                .cloned()
+                .collect();
             let version = self.runs_of(vault, channel, &date_text).await? + 1;
             let record = RunRecord {
                 id: RunId::generate()?,
@@ -149,29 +181,39 @@ impl Orchestrator {
                 version,
                 digest: file.digest.clone(),
                 lines: statement.totals.lines,
-                counts: counts.clone(),
+                counts,
                 totals,
                 created_at: Timestamp::now(),
                 created_by: actor.identity.clone(),
             };
-            let (batch, records) = Self::run_write(vault, &record, &discrepancies)?;
+            let (mut batch, mut records) = Self::run_write(vault, &record, &discrepancies)?;
+            let new_run = NewRun {
+                channel,
+                id: &record.id,
+                date,
+                discrepancies: &discrepancies,
+                by: &actor.identity,
+            };
+            Self::settle_across(vault, &mut batch, &mut records, &new_run, &past, &across)?;
             if vault.commit_from_above_records(batch, actor, records).await? {
                 let views = discrepancies
-                    .iter()
+                    .into_iter()
                     .enumerate()
                     .map(|(n, finding)| DiscrepancyView {
                         id: DiscrepancyId {
                             run: record.id.clone(),
                             n: n as u64,
                         },
-                        finding: finding.clone(),
+                        finding,
                         resolution: None,
                     })
                     .collect();
-                return Ok(record.view(views));
+                let mut run = record.view(views);
+                self.resolve_automatically(vault, actor, &mut run, &items).await;
+                return Ok(run);
             }
-            // Another run of this date took the version: the next one.
         }
+        Err(VaultError::Contention.into())
     }
 
     /// The run's write: its record, its version's index entry (absent
@@ -209,7 +251,9 @@ impl Orchestrator {
             )),
         }];
         for (n, finding) in discrepancies.iter().enumerate() {
-            batch.put(layout::recon_discrepancy(&record.id, n as u64), encode(finding)?);
+            batch
+                .put(layout::recon_discrepancy(&record.id, n as u64), encode(finding)?)
+                .put(layout::recon_open(&record.id, n as u64), Vec::new());
             records.push(JoinedRecord {
                 operation: Operation::ReconciliationDiscrepancy,
                 object: Some(vault.audit_object(&record.id)),
@@ -296,12 +340,18 @@ impl Orchestrator {
                     order_id,
                     refund_id: String::new(),
                 };
-                note(
-                    key,
-                    payment.amount,
-                    payment_state(payment.status),
-                    payment.created_at,
-                );
+                note(key, payment.amount, payment_state(&payment), payment.created_at);
+                Ok(())
+            })
+            .await?;
+        // Refunds runs made at the channel for orders closed here.
+        let prefix = layout::recon_refunds_of(channel);
+        vault
+            .store_view(Layer::Orchestration)
+            .for_each_under(&prefix, |key, raw| {
+                let refund: ChannelRefund = decode(raw, "channel refund")?;
+                let line = line_key_after(key, prefix.len(), "channel refund key")?;
+                note(line, refund.amount, VaultState::Succeeded, refund.at);
                 Ok(())
             })
             .await?;
@@ -335,23 +385,27 @@ impl Orchestrator {
         found
     }
 
-    async fn load_run<S: Store>(&self, vault: &Vault<S>, id: &RunId) -> Result<RunView, OrchestrationError> {
-        let view = vault.store_view(Layer::Orchestration);
-        let raw = view
+    pub(super) async fn load_run_record<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        id: &RunId,
+    ) -> Result<RunRecord, OrchestrationError> {
+        let raw = vault
+            .store_view(Layer::Orchestration)
             .get(&layout::recon_run(id))
             .await
             .map_err(VaultError::from)?
             .ok_or(OrchestrationError::RunNotFound)?;
-        let record: RunRecord = decode(&raw, "reconciliation run")?;
+        Ok(decode(&raw, "reconciliation run")?)
+    }
+
+    async fn load_run<S: Store>(&self, vault: &Vault<S>, id: &RunId) -> Result<RunView, OrchestrationError> {
+        let view = vault.store_view(Layer::Orchestration);
+        let record = self.load_run_record(vault, id).await?;
         let prefix = layout::recon_discrepancies_prefix(id);
         let mut found: Vec<(u64, Finding)> = Vec::new();
         view.for_each_under(&prefix, |key, raw| {
-            let n = std::str::from_utf8(&key[prefix.len()..])
-                .ok()
-                .and_then(|n| n.parse().ok())
-                .ok_or(VaultError::Corrupt {
-                    what: "discrepancy key",
-                })?;
+            let n = number_after(key, prefix.len(), "discrepancy key")?;
             found.push((n, decode(raw, "discrepancy")?));
             Ok(())
         })

@@ -156,6 +156,21 @@ impl<S: Store> Vault<S> {
         }
     }
 
+    /// Calls `visit` with every token's number and usage, in number order:
+    /// what the ledger check compares with the payments. The caller's
+    /// check is the audited operation; this reads no card.
+    pub async fn for_each_token_usage(
+        &self,
+        mut visit: impl FnMut(&TokenNumber, &Usage),
+    ) -> Result<(), VaultError> {
+        self.for_each_under(crate::store::keyspace::TOKEN.as_bytes(), |_, raw| {
+            let record: TokenRecord = decode(raw, "token")?;
+            visit(&record.number, &record.usage);
+            Ok(())
+        })
+        .await
+    }
+
     /// Every token issued for a card, in number order (audited as a read).
     pub async fn tokens_of_card(
         &self,

@@ -1,0 +1,290 @@
+//! The store side of `across`: what a run reads of its channel's other
+//! days (which file first showed each of its lines, the open 短款, the
+//! date's earlier run), and the writes that carry out what `across_days`
+//! decided, each resolution with its audit record, in the run's own write.
+
+use super::super::{layout, Orchestrator};
+use super::across::{AcrossDays, History, Seen, Short};
+use super::matcher::{Class, Finding, LineKey};
+use super::resolve::{resolution_write, Action, DiscrepancyId, Resolution};
+use super::RunId;
+use crate::domain::date::SettlementDate;
+use crate::domain::ids::ChannelId;
+use crate::domain::time::Timestamp;
+use crate::store::{Batch, Store};
+use crate::vault::{decode, encode, JoinedRecord, Layer, Vault, VaultError};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// What a run read, with the raw values its write is conditioned on.
+pub(super) struct PastRuns {
+    pub history: History,
+    /// Each line's `recon-seen` entry as read, where this run writes its
+    /// own (none yet, one of this date, or one of a superseded run).
+    seen_to_write: BTreeMap<LineKey, Option<Vec<u8>>>,
+    /// Every entry that stood, as read: the write expects it unchanged.
+    seen_standing: BTreeMap<LineKey, Vec<u8>>,
+    shorts_raw: BTreeMap<LineKey, Vec<u8>>,
+    /// The date's current run before this one, and its open discrepancies.
+    previous: Option<(RunId, Vec<(u64, Finding)>)>,
+}
+
+/// The run being written, as `settle` needs it.
+pub(super) struct NewRun<'a> {
+    pub channel: &'a ChannelId,
+    pub id: &'a RunId,
+    pub date: SettlementDate,
+    /// This run's discrepancies, numbered as stored.
+    pub discrepancies: &'a [Finding],
+    pub by: &'a str,
+}
+
+impl Orchestrator {
+    /// The current (latest) run of `channel` and `date`, if any.
+    pub(super) async fn current_run<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        channel: &ChannelId,
+        date: &str,
+    ) -> Result<Option<RunId>, VaultError> {
+        let mut last = None;
+        vault
+            .store_view(Layer::Orchestration)
+            .for_each_under(&layout::recon_dates_prefix(channel, date), |_, raw| {
+                last = Some(raw.to_vec());
+                Ok(())
+            })
+            .await?;
+        last.map(|raw| {
+            let text = std::str::from_utf8(&raw).map_err(|_| VaultError::Corrupt { what: "run index" })?;
+            RunId::parse(text).map_err(|_| VaultError::Corrupt { what: "run index" })
+        })
+        .transpose()
+    }
+
+    /// What the channel's other days say about a run of `date` whose
+    /// file names `keys`.
+    pub(super) async fn past_runs<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        channel: &ChannelId,
+        date: SettlementDate,
+        keys: &BTreeSet<LineKey>,
+    ) -> Result<PastRuns, VaultError> {
+        let view = vault.store_view(Layer::Orchestration);
+        let date_text = date.to_string();
+        let mut past = PastRuns {
+            history: History::default(),
+            seen_to_write: BTreeMap::new(),
+            seen_standing: BTreeMap::new(),
+            shorts_raw: BTreeMap::new(),
+            previous: None,
+        };
+        let mut current: BTreeMap<String, Option<RunId>> = BTreeMap::new();
+        for key in keys {
+            let raw = view.get(&layout::recon_seen(channel, key)).await?;
+            let Some(raw) = raw else {
+                past.seen_to_write.insert(key.clone(), None);
+                continue;
+            };
+            let seen: Seen = decode(&raw, "seen line")?;
+            let stands = if seen.date == date_text {
+                false
+            } else {
+                if !current.contains_key(&seen.date) {
+                    let run = self.current_run(vault, channel, &seen.date).await?;
+                    current.insert(seen.date.clone(), run);
+                }
+                current.get(&seen.date).and_then(Option::as_ref) == Some(&seen.run)
+            };
+            if stands {
+                let day = SettlementDate::parse(&seen.date)
+                    .map_err(|_| VaultError::Corrupt { what: "seen line" })?;
+                past.history.shown_on.insert(key.clone(), day);
+                past.seen_standing.insert(key.clone(), raw);
+            } else {
+                past.seen_to_write.insert(key.clone(), Some(raw));
+            }
+        }
+        let prefix = layout::recon_shorts_of(channel);
+        let mut shorts = Vec::new();
+        view.for_each_under(&prefix, |key, raw| {
+            shorts.push((line_key_after(key, prefix.len(), "open short key")?, raw.to_vec()));
+            Ok(())
+        })
+        .await?;
+        for (key, raw) in shorts {
+            let short: Short = decode(&raw, "open short")?;
+            let day =
+                SettlementDate::parse(&short.date).map_err(|_| VaultError::Corrupt { what: "open short" })?;
+            past.history.shorts.insert(key.clone(), (short, day));
+            past.shorts_raw.insert(key, raw);
+        }
+        if let Some(previous) = self.current_run(vault, channel, &date_text).await? {
+            let open = self.open_of_run(vault, &previous).await?;
+            past.previous = Some((previous, open));
+        }
+        Ok(past)
+    }
+
+    /// The open discrepancies of `run`, with their findings.
+    pub(super) async fn open_of_run<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        run: &RunId,
+    ) -> Result<Vec<(u64, Finding)>, VaultError> {
+        let view = vault.store_view(Layer::Orchestration);
+        let prefix = layout::recon_open_of(run);
+        let mut numbers = Vec::new();
+        view.for_each_under(&prefix, |key, _| {
+            numbers.push(number_after(key, prefix.len(), "open discrepancy")?);
+            Ok(())
+        })
+        .await?;
+        let mut open = Vec::with_capacity(numbers.len());
+        for n in numbers {
+            let raw = view
+                .get(&layout::recon_discrepancy(run, n))
+                .await?
+                .ok_or(VaultError::Corrupt {
+                    what: "open discrepancy without its finding",
+                })?;
+            open.push((n, decode(&raw, "discrepancy")?));
+        }
+        Ok(open)
+    }
+
+    /// Adds to the run's write: which lines this file showed first, its
+    /// 短款 held open, the other days' 短款 it carries or escalates, and the
+    /// date's earlier run superseded; each resolution audited.
+    pub(super) fn settle_across<S: Store>(
+        vault: &Vault<S>,
+        batch: &mut Batch,
+        records: &mut Vec<JoinedRecord>,
+        run: &NewRun<'_>,
+        past: &PastRuns,
+        across: &AcrossDays,
+    ) -> Result<(), VaultError> {
+        let date = run.date.to_string();
+        let seen = encode(&Seen {
+            run: run.id.clone(),
+            date: date.clone(),
+        })?;
+        for (key, before) in &past.seen_to_write {
+            let at = layout::recon_seen(run.channel, key);
+            batch.expect(at.clone(), before.as_deref()).put(at, seen.clone());
+        }
+        for (key, raw) in &past.seen_standing {
+            batch.expect_equals(layout::recon_seen(run.channel, key), raw.clone());
+        }
+        let mut short_now = BTreeSet::new();
+        for (n, finding) in run.discrepancies.iter().enumerate() {
+            if finding.class != Class::VaultOnly {
+                continue;
+            }
+            let at = layout::recon_short(run.channel, &finding.key);
+            let short = Short {
+                run: run.id.clone(),
+                n: n as u64,
+                date: date.clone(),
+            };
+            let before = past.shorts_raw.get(&finding.key).map(Vec::as_slice);
+            batch.expect(at.clone(), before).put(at, encode(&short)?);
+            short_now.insert(finding.key.clone());
+        }
+        let resolve = |batch: &mut Batch, id: DiscrepancyId, class: Class, action: Action, reason: String| {
+            let resolution = Resolution {
+                action,
+                reason,
+                by: run.by.to_owned(),
+                at: Timestamp::now(),
+            };
+            resolution_write(vault, batch, &id, class, &resolution)
+        };
+        let settle_short =
+            |batch: &mut Batch, key: &LineKey, short: &Short, action: Action, reason: String| {
+                if let Some(raw) = past.shorts_raw.get(key) {
+                    let at = layout::recon_short(run.channel, key);
+                    batch.expect_equals(at.clone(), raw.clone()).delete(at);
+                }
+                let id = DiscrepancyId {
+                    run: short.run.clone(),
+                    n: short.n,
+                };
+                resolve(batch, id, Class::VaultOnly, action, reason)
+            };
+        for (key, short) in &across.carried {
+            let reason = format!("automatic: on the file of {date} (run {})", run.id);
+            records.push(settle_short(batch, key, short, Action::CarriedForward, reason)?);
+        }
+        for (key, short) in &across.escalated {
+            let reason = format!("automatic: no file up to {date} showed it; recover from the channel");
+            records.push(settle_short(
+                batch,
+                key,
+                short,
+                Action::RecoveryRequested,
+                reason,
+            )?);
+        }
+        if let Some((previous, open)) = &past.previous {
+            for (n, finding) in open {
+                let id = DiscrepancyId {
+                    run: previous.clone(),
+                    n: *n,
+                };
+                let reason = format!("automatic: the date was reconciled again (run {})", run.id);
+                if finding.class == Class::VaultOnly && !short_now.contains(&finding.key) {
+                    let ours = past
+                        .history
+                        .shorts
+                        .get(&finding.key)
+                        .is_some_and(|(s, _)| s.run == *previous && s.n == *n);
+                    if ours {
+                        let short = id_short(&id, &date);
+                        records.push(settle_short(
+                            batch,
+                            &finding.key,
+                            &short,
+                            Action::Superseded,
+                            reason,
+                        )?);
+                        continue;
+                    }
+                }
+                records.push(resolve(batch, id, finding.class, Action::Superseded, reason)?);
+            }
+        }
+        Ok(())
+    }
+}
+
+fn id_short(id: &DiscrepancyId, date: &str) -> Short {
+    Short {
+        run: id.run.clone(),
+        n: id.n,
+        date: date.to_owned(),
+    }
+}
+
+/// The number a key ends in after `prefix_len` bytes.
+pub(super) fn number_after(key: &[u8], prefix_len: usize, what: &'static str) -> Result<u64, VaultError> {
+    std::str::from_utf8(&key[prefix_len..])
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .ok_or(VaultError::Corrupt { what })
+}
+
+/// `<order>/<refund>` of a `recon-short` or `recon-refund` key after
+/// `prefix_len` bytes (its family and channel).
+pub(super) fn line_key_after(
+    key: &[u8],
+    prefix_len: usize,
+    what: &'static str,
+) -> Result<LineKey, VaultError> {
+    let text = std::str::from_utf8(&key[prefix_len..]).map_err(|_| VaultError::Corrupt { what })?;
+    let (order, refund) = text.split_once('/').ok_or(VaultError::Corrupt { what })?;
+    Ok(LineKey {
+        order_id: order.to_owned(),
+        refund_id: refund.to_owned(),
+    })
+}
