@@ -19,6 +19,9 @@
 //!   --json PATH        where the JSON goes (default target/load-report.json)
 //!   --scale N          instead: load N cards through the bulk path, reporting
 //!                      store-card and token-read figures at each decade
+//!   --reconcile N      instead: seed N settled payments and N statement
+//!                      lines (bulk, not the API) and time one reconciliation
+//!                      run of them, with the service's peak RSS
 //!   --cache-mib M      the service's `store.cache_mib` (sled's page cache;
 //!                      default the service's own, 1024)
 //!   --backend B        `sled` (default) or `postgres`: the service on a
@@ -38,6 +41,7 @@ mod common;
 mod client;
 mod drive;
 mod pg_reference;
+mod reconcile;
 mod reference;
 mod scale;
 mod scenarios;
@@ -54,6 +58,7 @@ pub struct Args {
     pub only: Option<Vec<String>>,
     pub json: PathBuf,
     pub scale: Option<u64>,
+    pub reconcile: Option<u64>,
     pub protos: Vec<Proto>,
     pub rate: Option<Rate>,
     pub cache_mib: Option<u64>,
@@ -95,6 +100,7 @@ fn args() -> Args {
         only: value("--only").map(|v| v.split(',').map(str::to_owned).collect()),
         json: value("--json").map(PathBuf::from).unwrap_or_else(|| {
             let name = match (value("--backend").as_deref(), value("--nodes")) {
+                _ if value("--reconcile").is_some() => "reconcile-report.json".to_owned(),
                 (Some("postgres"), Some(n)) if n != "1" => format!("load-report-postgres-{n}-nodes.json"),
                 (Some("postgres"), _) => "load-report-postgres.json".to_owned(),
                 _ => "load-report.json".to_owned(),
@@ -107,6 +113,7 @@ fn args() -> Args {
             Some(_) => panic!("--nodes: 1 to 3"),
         },
         scale: value("--scale").and_then(|v| v.parse().ok()),
+        reconcile: value("--reconcile").and_then(|v| v.parse().ok()),
         cache_mib: value("--cache-mib").and_then(|v| v.parse().ok()),
         audit_sink: argv.iter().any(|a| a == "--audit-sink"),
         postgres: match value("--backend").as_deref() {
@@ -151,6 +158,8 @@ fn main() {
     runtime.block_on(async move {
         if let Some(cards) = args.scale {
             scale::run(&args, cards).await;
+        } else if let Some(lines) = args.reconcile {
+            reconcile::run(&args, lines).await;
         } else {
             scenarios::run(&args).await;
         }

@@ -15,8 +15,15 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Largest answer a channel may send (its JSON is small).
+/// Largest answer a channel may send to a call (its JSON is small).
 const RESPONSE_LIMIT: usize = 256 * 1024;
+
+/// How large an answer a call takes, and how long it waits for it.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    pub limit: usize,
+    pub timeout: Duration,
+}
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -32,8 +39,8 @@ pub enum ClientError {
     /// The request may have reached the peer: whether it acted is unknown.
     #[error("exchange interrupted after the request was sent: {0}")]
     Interrupted(String),
-    #[error("answer unreadable or larger than {RESPONSE_LIMIT} bytes")]
-    Body,
+    #[error("answer unreadable or larger than {0} bytes")]
+    Body(usize),
 }
 
 /// Where the client's trust anchor and identity come from.
@@ -94,6 +101,18 @@ impl ChannelClient {
         self.call(Method::POST, path, Some(body), None, &[]).await
     }
 
+    /// POSTs a JSON body whose answer may be larger, or slower, than a
+    /// call's (a statement file): within `bounds` instead.
+    pub async fn post_json_within(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+        bounds: Bounds,
+    ) -> Result<Reply, ClientError> {
+        self.exchange(Method::POST, path, Some(body), None, &[], bounds)
+            .await
+    }
+
     /// POSTs to a vault mutation: `body` (JSON) if the route takes one,
     /// and the `Idempotency-Key` every mutation needs. A retry with the
     /// same key is answered as the first call was, without doing it twice.
@@ -133,6 +152,23 @@ impl ChannelClient {
         idempotency_key: Option<&str>,
         headers: &[(&'static str, String)],
     ) -> Result<Reply, ClientError> {
+        let bounds = Bounds {
+            limit: RESPONSE_LIMIT,
+            timeout: self.timeout,
+        };
+        self.exchange(method, path, body, idempotency_key, headers, bounds)
+            .await
+    }
+
+    async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        idempotency_key: Option<&str>,
+        headers: &[(&'static str, String)],
+        bounds: Bounds,
+    ) -> Result<Reply, ClientError> {
         let uri = format!("{}{path}", self.base);
         let mut builder = Request::builder().method(method).uri(&uri);
         if body.is_some() {
@@ -156,16 +192,16 @@ impl ChannelClient {
                 }
             })?;
             let status = response.status().as_u16();
-            let body = Limited::new(response.into_body(), RESPONSE_LIMIT)
+            let body = Limited::new(response.into_body(), bounds.limit)
                 .collect()
                 .await
-                .map_err(|_| ClientError::Body)?
+                .map_err(|_| ClientError::Body(bounds.limit))?
                 .to_bytes();
             Ok(Reply { status, body })
         };
-        tokio::time::timeout(self.timeout, exchange)
+        tokio::time::timeout(bounds.timeout, exchange)
             .await
-            .map_err(|_| ClientError::Timeout(self.timeout))?
+            .map_err(|_| ClientError::Timeout(bounds.timeout))?
     }
 }
 

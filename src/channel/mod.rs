@@ -11,4 +11,4 @@ pub mod protocol;
 pub mod signature;
 pub mod statement;
 
-pub use client::{ChannelClient, ClientError, ClientTls};
+pub use client::{Bounds, ChannelClient, ClientError, ClientTls};

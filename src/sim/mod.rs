@@ -9,6 +9,7 @@ pub mod faults;
 mod notify;
 mod payments;
 mod routes;
+pub mod seed;
 pub mod statement;
 
 pub use faults::{Faults, PayMode, VerifyMode};

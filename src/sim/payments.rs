@@ -44,6 +44,9 @@ pub(super) struct Orders {
     txn_seq: u64,
     /// Every success, in order: what the statements are cut from.
     pub(super) ledger: Vec<StatementLine>,
+    /// Lines seeded in bulk for a benchmark (`sim::seed`), with their
+    /// merchant: no order stands behind them.
+    pub(super) seeded: Vec<(String, StatementLine)>,
 }
 
 /// What the admin decides for an order in flight (`Bank::decide`).
@@ -322,6 +325,18 @@ impl Bank {
             Decision::Closed => self.orders().by_no.get_mut(order_no)?.close_unpaid(),
         }
         self.orders().by_no.get(order_no).map(|o| o.state.clone())
+    }
+
+    /// Admin: adds `count` seeded payments of `merchant_id`, traded at
+    /// `at_s`, to the ledger (`sim::seed::line`).
+    pub fn seed_ledger(&self, merchant_id: &str, count: u64, at_s: i64) {
+        let mut orders = self.orders();
+        orders.seeded.reserve(usize::try_from(count).unwrap_or(0));
+        for i in 0..count {
+            orders
+                .seeded
+                .push((merchant_id.to_owned(), crate::sim::seed::line(i, at_s)));
+        }
     }
 
     pub fn count_notification(&self, order_no: &str) {

@@ -86,6 +86,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/sim/admin/sms/{phone}", get(outbox_of))
         .route("/sim/admin/agreements", get(agreements))
         .route("/sim/admin/orders/{order_no}/decision", post(decide))
+        .route("/sim/admin/ledger/seed", post(seed_ledger))
         .with_state(sim)
 }
 
@@ -194,6 +195,26 @@ async fn decide(
         sim.bank
             .decide(&order_no, body.outcome)
             .ok_or_else(|| refusal(RefusalCode::OrderUnknown, "no such order"))
+    })();
+    answer(result)
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SeedBody {
+    merchant_id: String,
+    count: u64,
+    at: i64,
+}
+
+/// Admin: seeds the ledger with `count` payments for a benchmark
+/// (`sim::seed`); answers how many lines the ledger holds seeded.
+async fn seed_ledger(State(sim): State<Arc<Sim>>, Extension(peer): Extension<Peer>, body: Bytes) -> Response {
+    let result = (|| {
+        caller_is(&peer, &sim.admin_identity)?;
+        let body: SeedBody = parse(&body)?;
+        sim.bank.seed_ledger(&body.merchant_id, body.count, body.at);
+        Ok(serde_json::json!({ "seeded": body.count }))
     })();
     answer(result)
 }

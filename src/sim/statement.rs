@@ -31,11 +31,17 @@ impl Bank {
                 .orders
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let seeded = orders
+                .seeded
+                .iter()
+                .filter(|(merchant, _)| *merchant == request.merchant_id)
+                .map(|(_, l)| l);
             orders
                 .ledger
                 .iter()
-                .filter(|l| settlement_day(l.trade_time, faults.cutoff_s) == day)
                 .filter(|l| orders.merchant_of(&l.order_id) == Some(request.merchant_id.as_str()))
+                .chain(seeded)
+                .filter(|l| settlement_day(l.trade_time, faults.cutoff_s) == day)
                 .cloned()
                 .collect()
         };

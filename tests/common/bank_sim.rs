@@ -85,6 +85,29 @@ impl BankSim {
         )
     }
 
+    /// Seeds the ledger with `count` payments of `merchant` traded at
+    /// `at` (`tokenvault::sim::seed`), for the reconciliation benchmark.
+    pub async fn seed_ledger(&self, merchant: &str, count: u64, at: i64) {
+        let body =
+            serde_json::to_vec(&serde_json::json!({ "merchant_id": merchant, "count": count, "at": at }))
+                .unwrap();
+        let r = self
+            .admin
+            .send(
+                "POST",
+                "/sim/admin/ledger/seed",
+                &[("Content-Type", "application/json")],
+                Some(&body),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        Some(self.child.id())
+    }
+
     pub fn endpoint(&self) -> String {
         format!("https://127.0.0.1:{}", self.addr.port())
     }

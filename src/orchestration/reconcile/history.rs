@@ -8,12 +8,17 @@ use super::across::{AcrossDays, History, Seen, Short};
 use super::matcher::{Class, Finding, LineKey};
 use super::resolve::{resolution_write, Action, DiscrepancyId, Resolution};
 use super::RunId;
+use crate::audit::Actor;
 use crate::domain::date::SettlementDate;
 use crate::domain::ids::ChannelId;
+use crate::domain::operation::Operation;
 use crate::domain::time::Timestamp;
 use crate::store::{Batch, Store};
 use crate::vault::{decode, encode, JoinedRecord, Layer, Vault, VaultError};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Lines per write of the `recon-seen` index.
+const SEEN_CHUNK: usize = 20_000;
 
 /// What a run read, with the raw values its write is conditioned on.
 pub(super) struct PastRuns {
@@ -153,8 +158,53 @@ impl Orchestrator {
         Ok(open)
     }
 
-    /// Adds to the run's write: which lines this file showed first, its
-    /// 短款 held open, the other days' 短款 it carries or escalates, and the
+    /// Writes which lines this file showed first (`recon-seen`), before
+    /// the run's own write and `SEEN_CHUNK` lines at a time, each chunk
+    /// with one audit record: one write of a million lines is what made a
+    /// run slow (sled's transaction grows worse than linearly). An entry
+    /// counts only while its run is the current run of its date, so the
+    /// entries of a run whose own write then fails (a crash, another run
+    /// first) stand for nothing and are written over. `false`: another
+    /// run changed an entry meanwhile; read again.
+    pub(super) async fn write_seen<S: Store>(
+        vault: &Vault<S>,
+        actor: &Actor,
+        run: &NewRun<'_>,
+        past: &PastRuns,
+    ) -> Result<bool, VaultError> {
+        let seen = encode(&Seen {
+            run: run.id.clone(),
+            date: run.date.to_string(),
+        })?;
+        let entries: Vec<_> = past.seen_to_write.iter().collect();
+        let chunks = entries.len().div_ceil(SEEN_CHUNK);
+        for (n, chunk) in entries.chunks(SEEN_CHUNK).enumerate() {
+            let mut batch = Batch::new();
+            for (key, before) in chunk {
+                let at = layout::recon_seen(run.channel, key);
+                batch.expect(at.clone(), before.as_deref()).put(at, seen.clone());
+            }
+            let record = JoinedRecord {
+                operation: Operation::ReconciliationRun,
+                object: Some(vault.audit_object(run.id)),
+                detail: Some(format!(
+                    "lines shown: part {} of {chunks}, {} lines",
+                    n + 1,
+                    chunk.len()
+                )),
+            };
+            if !vault
+                .commit_from_above_records(batch, actor, vec![record])
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Adds to the run's write: its lines shown first elsewhere (expected
+    /// unchanged), its 短款 held open, the other days' 短款 it carries or escalates, and the
     /// date's earlier run superseded; each resolution audited.
     pub(super) fn settle_across<S: Store>(
         vault: &Vault<S>,
@@ -164,18 +214,10 @@ impl Orchestrator {
         past: &PastRuns,
         across: &AcrossDays,
     ) -> Result<(), VaultError> {
-        let date = run.date.to_string();
-        let seen = encode(&Seen {
-            run: run.id.clone(),
-            date: date.clone(),
-        })?;
-        for (key, before) in &past.seen_to_write {
-            let at = layout::recon_seen(run.channel, key);
-            batch.expect(at.clone(), before.as_deref()).put(at, seen.clone());
-        }
         for (key, raw) in &past.seen_standing {
             batch.expect_equals(layout::recon_seen(run.channel, key), raw.clone());
         }
+        let date = run.date.to_string();
         let mut short_now = BTreeSet::new();
         for (n, finding) in run.discrepancies.iter().enumerate() {
             if finding.class != Class::VaultOnly {

@@ -194,6 +194,9 @@ impl Orchestrator {
                 discrepancies: &discrepancies,
                 by: &actor.identity,
             };
+            if !Self::write_seen(vault, actor, &new_run, &past).await? {
+                continue;
+            }
             Self::settle_across(vault, &mut batch, &mut records, &new_run, &past, &across)?;
             if vault.commit_from_above_records(batch, actor, records).await? {
                 let views = discrepancies

@@ -7,7 +7,7 @@ use crate::channel::protocol::{
     CANCEL_PATH, CLOSE_PATH, CONFIRM_PATH, PAY_PATH, QUERY_PATH, REFUND_PATH,
 };
 use crate::channel::statement::{StatementFile, StatementRequest, STATEMENT_PATH};
-use crate::channel::{ChannelClient, ClientError};
+use crate::channel::{Bounds, ChannelClient, ClientError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::future::Future;
@@ -32,7 +32,7 @@ pub(in crate::vault) enum ChannelFailure {
 impl From<ClientError> for ChannelFailure {
     fn from(e: ClientError) -> Self {
         match e {
-            ClientError::Timeout(_) | ClientError::Interrupted(_) | ClientError::Body => {
+            ClientError::Timeout(_) | ClientError::Interrupted(_) | ClientError::Body(_) => {
                 ChannelFailure::Unanswered(e.to_string())
             }
             _ => ChannelFailure::Unavailable(e.to_string()),
@@ -63,11 +63,31 @@ pub(in crate::vault) async fn call_json<Req: Serialize, Resp: DeserializeOwned>(
     path: &str,
     request: Req,
 ) -> Result<Resp, ChannelFailure> {
+    call_json_within(client, path, request, None).await
+}
+
+/// A day's statement may run to a million lines (some 150 MB as JSON)
+/// and take its time: it is read within these bounds, not a call's.
+const STATEMENT_BOUNDS: Bounds = Bounds {
+    limit: 512 * 1024 * 1024,
+    timeout: std::time::Duration::from_secs(300),
+};
+
+/// `call_json`, the answer read within `bounds` where given.
+async fn call_json_within<Req: Serialize, Resp: DeserializeOwned>(
+    client: &ChannelClient,
+    path: &str,
+    request: Req,
+    bounds: Option<Bounds>,
+) -> Result<Resp, ChannelFailure> {
     let body = serde_json::to_vec(&request).map_err(|e| ChannelFailure::Protocol(e.to_string()))?;
     // The request's own Zeroizing fields are wiped here; the serialized
     // copy goes to hyper, which does not zeroize its buffers.
     drop(request);
-    let reply = client.post_json(path, body).await?;
+    let reply = match bounds {
+        Some(bounds) => client.post_json_within(path, body, bounds).await?,
+        None => client.post_json(path, body).await?,
+    };
     if (200..300).contains(&reply.status) {
         return serde_json::from_slice(&reply.body)
             .map_err(|_| ChannelFailure::Protocol(format!("{path}: unreadable answer")));
@@ -109,6 +129,11 @@ impl Channel for QuickPay {
         Box::pin(call_json(&self.client, REFUND_PATH, request))
     }
     fn statement(&self, request: StatementRequest) -> BoxFuture<'_, Result<StatementFile, ChannelFailure>> {
-        Box::pin(call_json(&self.client, STATEMENT_PATH, request))
+        Box::pin(call_json_within(
+            &self.client,
+            STATEMENT_PATH,
+            request,
+            Some(STATEMENT_BOUNDS),
+        ))
     }
 }
