@@ -12,8 +12,7 @@
 use super::super::binding::BindingId;
 use super::super::payment::{PaymentId, PaymentRecord, PaymentStatus, PAID_AFTER_RELEASE};
 use super::super::{OrchestrationError, Orchestrator};
-use crate::audit::{Actor, Outcome};
-use crate::domain::operation::Operation;
+use crate::audit::Actor;
 use crate::store::{keyspace, Store};
 use crate::vault::token::{TokenNumber, Usage};
 use crate::vault::{decode, Layer, Vault};
@@ -76,16 +75,22 @@ pub struct LedgerReport {
     pub drift: Vec<Drift>,
 }
 
-/// What the payments say of each token, and the refund drift of each payment.
-pub fn tally_payments<'a>(
-    payments: impl IntoIterator<Item = &'a PaymentRecord>,
-) -> (BTreeMap<TokenNumber, Committed>, Vec<Drift>, u64) {
-    let (mut by_token, mut drift, mut count) = (BTreeMap::<TokenNumber, Committed>::new(), Vec::new(), 0u64);
-    for payment in payments {
-        count += 1;
+/// What the payments say of each token, and the refund drift of each
+/// payment, one payment at a time (the check holds no payment, only a
+/// tally per token).
+#[derive(Default)]
+pub struct Tally {
+    pub by_token: BTreeMap<TokenNumber, Committed>,
+    pub drift: Vec<Drift>,
+    pub payments: u64,
+}
+
+impl Tally {
+    pub fn add(&mut self, payment: &PaymentRecord) {
+        self.payments += 1;
         let committed = payment.status == PaymentStatus::Succeeded
             && payment.failure.as_deref() != Some(PAID_AFTER_RELEASE);
-        let entry = by_token.entry(payment.token.clone()).or_default();
+        let entry = self.by_token.entry(payment.token.clone()).or_default();
         entry.binding.get_or_insert_with(|| payment.binding.clone());
         if committed {
             entry.uses += 1;
@@ -93,19 +98,18 @@ pub fn tally_payments<'a>(
         }
         let refunds = payment.refunds_claimed();
         if payment.status != PaymentStatus::Succeeded && !payment.refunds.is_empty() {
-            drift.push(Drift::RefundOfUnpaid {
+            self.drift.push(Drift::RefundOfUnpaid {
                 payment: payment.id.clone(),
                 status: payment.status,
             });
         } else if refunds > payment.amount {
-            drift.push(Drift::RefundsExceedCapture {
+            self.drift.push(Drift::RefundsExceedCapture {
                 payment: payment.id.clone(),
                 captured: payment.amount,
                 refunds,
             });
         }
     }
-    (by_token, drift, count)
 }
 
 /// A token's usage against what its payments committed, as drift if they differ.
@@ -133,16 +137,19 @@ impl Orchestrator {
         vault: &Vault<S>,
         actor: &Actor,
     ) -> Result<LedgerReport, OrchestrationError> {
-        let mut payments = Vec::new();
+        let mut tally = Tally::default();
         vault
             .store_view(Layer::Orchestration)
             .for_each_under(keyspace::PAYMENT.as_bytes(), |_, raw| {
-                payments.push(decode::<PaymentRecord>(raw, "payment")?);
+                tally.add(&decode::<PaymentRecord>(raw, "payment")?);
                 Ok(())
             })
             .await?;
-        let (mut committed, mut drift, count) = tally_payments(&payments);
-        drop(payments);
+        let Tally {
+            by_token: mut committed,
+            mut drift,
+            payments: count,
+        } = tally;
         let mut tokens = 0u64;
         vault
             .for_each_token_usage(|number, usage| {
@@ -159,20 +166,13 @@ impl Orchestrator {
             payments_without_token: without_token,
             drift,
         };
-        vault
-            .record_outcome(
-                actor,
-                Operation::ReconciliationRead,
-                None,
-                Outcome::Success,
-                Some(format!(
-                    "ledger tokens={} payments={} drift={}",
-                    report.tokens,
-                    report.payments,
-                    report.drift.len()
-                )),
-            )
-            .await?;
+        let detail = format!(
+            "ledger tokens={} payments={} drift={}",
+            report.tokens,
+            report.payments,
+            report.drift.len()
+        );
+        super::queue::read_recorded(vault, actor, detail).await?;
         Ok(report)
     }
 }

@@ -77,15 +77,7 @@ impl Orchestrator {
                 .ok_or(VaultError::Corrupt { what: "run index" })?;
             runs.push(self.load_run_record(vault, &id).await?.view(Vec::new()));
         }
-        vault
-            .record_outcome(
-                actor,
-                Operation::ReconciliationRead,
-                None,
-                Outcome::Success,
-                Some(format!("listed runs={}", runs.len())),
-            )
-            .await?;
+        read_recorded(vault, actor, format!("listed runs={}", runs.len())).await?;
         Ok(runs)
     }
 
@@ -156,24 +148,31 @@ impl Orchestrator {
                 break;
             }
         }
-        vault
-            .record_outcome(
-                actor,
-                Operation::ReconciliationRead,
-                None,
-                Outcome::Success,
-                Some(format!(
-                    "listed {} discrepancies={}",
-                    match state {
-                        DiscrepancyState::Open => "open",
-                        DiscrepancyState::Resolved => "resolved",
-                    },
-                    found.len()
-                )),
-            )
-            .await?;
+        let state = match state {
+            DiscrepancyState::Open => "open",
+            DiscrepancyState::Resolved => "resolved",
+        };
+        let detail = format!("listed {state} discrepancies={}", found.len());
+        read_recorded(vault, actor, detail).await?;
         Ok(found)
     }
+}
+
+/// The audit record of a reconciliation read that names no one object.
+pub(super) async fn read_recorded<S: Store>(
+    vault: &Vault<S>,
+    actor: &Actor,
+    detail: String,
+) -> Result<(), VaultError> {
+    vault
+        .record_outcome(
+            actor,
+            Operation::ReconciliationRead,
+            None,
+            Outcome::Success,
+            Some(detail),
+        )
+        .await
 }
 
 /// `<run>/<n>` of a queue or resolution key after its family's prefix.
