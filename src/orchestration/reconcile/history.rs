@@ -204,8 +204,9 @@ impl Orchestrator {
     }
 
     /// Adds to the run's write: its lines shown first elsewhere (expected
-    /// unchanged), its 短款 held open, the other days' 短款 it carries or escalates, and the
-    /// date's earlier run superseded; each resolution audited.
+    /// unchanged), its 短款 held open, the other days' 短款 it carries or
+    /// escalates, and the date's earlier run superseded; each resolution
+    /// audited.
     pub(super) fn settle_across<S: Store>(
         vault: &Vault<S>,
         batch: &mut Batch,

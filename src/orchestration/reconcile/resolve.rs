@@ -1,8 +1,10 @@
-//! Resolving a discrepancy by hand: what was done about it and why, once,
-//! by whom, audited. The resolution is a record of its own beside the
+//! Resolving a discrepancy: what was done about it and why, once, by
+//! whom, audited. The resolution is a record of its own beside the
 //! discrepancy (which stays as found), written on condition that none
-//! exists yet. Recording a decision moves no money: a refund at the
-//! channel or a recovery is done there, and recorded here.
+//! exists yet, and takes the discrepancy off the open queue. By hand,
+//! recording a decision moves no money: a refund at the channel or a
+//! recovery is done there, and recorded here. The runs record their own
+//! resolutions through `resolution_write` (`history`, `automatic`).
 
 use super::super::{layout, OrchestrationError, Orchestrator};
 use super::across::Short;
