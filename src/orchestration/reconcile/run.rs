@@ -143,14 +143,27 @@ impl Orchestrator {
         date: SettlementDate,
     ) -> Result<RunView, OrchestrationError> {
         let date_text = date.to_string();
+        // What a large day needs held is let go as soon as it is used: the
+        // file once parsed, the lines once matched, the vault's side but
+        // for the states the automatic actions read.
         let file = self.gateway.statement(channel, &date_text).await?;
         let statement = statement::parse(&file)?;
+        let digest = file.digest;
+        drop(file.csv);
         let (items, due) = self.vault_side(vault, channel, date).await?;
         let on_file: BTreeSet<LineKey> = statement.lines.iter().map(LineKey::of).collect();
         let matched = match_lines(&statement.lines, &items, &due);
+        let (totals, lines) = (statement.totals, statement.totals.lines);
+        drop(statement.lines);
+        let unpaid: BTreeMap<LineKey, VaultItem> = matched
+            .iter()
+            .filter(|f| f.class == Class::ChannelOnly)
+            .filter_map(|f| items.get(&f.key).map(|i| (f.key.clone(), *i)))
+            .collect();
+        drop((items, due));
         let totals = SettledTotals {
-            paid: statement.totals.paid,
-            refunded: statement.totals.refunded,
+            paid: totals.paid,
+            refunded: totals.refunded,
         };
         // A concurrent run of the channel, or a resolution made meanwhile,
         // changes what this one read: read again and decide again.
@@ -179,8 +192,8 @@ impl Orchestrator {
                 channel: channel.clone(),
                 date: date_text.clone(),
                 version,
-                digest: file.digest.clone(),
-                lines: statement.totals.lines,
+                digest: digest.clone(),
+                lines,
                 counts,
                 totals,
                 created_at: Timestamp::now(),
@@ -212,7 +225,7 @@ impl Orchestrator {
                     })
                     .collect();
                 let mut run = record.view(views);
-                self.resolve_automatically(vault, actor, &mut run, &items).await;
+                self.resolve_automatically(vault, actor, &mut run, &unpaid).await;
                 return Ok(run);
             }
         }
