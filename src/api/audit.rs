@@ -18,8 +18,6 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use std::sync::Arc;
 
-pub(super) const MAX_PAGE: usize = 1000;
-
 /// `node`, `after` and `limit` of a page request, parsed.
 struct PageQuery {
     chain: ChainName,
@@ -36,14 +34,7 @@ impl PageQuery {
             .transpose()
             .map_err(|e| invalid_query("node", "format", e.to_string()))?;
         let after = query.number("after", 0u64)?;
-        let limit = query.number("limit", 100usize)?;
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(invalid_query(
-                "limit",
-                "range",
-                "limit must be 1 to 1000".to_owned(),
-            ));
-        }
+        let limit = query.page_limit()?;
         Ok(PageQuery {
             chain: ChainName::of(node),
             after,

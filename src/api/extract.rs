@@ -92,7 +92,23 @@ impl QueryPairs {
     }
 }
 
+/// The most records one page of a listing holds.
+pub const MAX_PAGE: usize = 1000;
+
 impl QueryPairs {
+    /// `limit`: a page's size, 1 to `MAX_PAGE`, 100 when absent.
+    pub fn page_limit(&self) -> Result<usize, Problem> {
+        let limit = self.number("limit", 100usize)?;
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(invalid_query(
+                "limit",
+                "range",
+                "limit must be 1 to 1000".to_owned(),
+            ));
+        }
+        Ok(limit)
+    }
+
     /// The parameter `name` as sent, if it was.
     pub fn text(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())

@@ -517,6 +517,6 @@ mod tests {
         let parameters = doc["paths"]["/v1/audit"]["get"]["parameters"].as_array().unwrap();
         let limit = parameters.iter().find(|p| p["name"] == "limit").unwrap();
         assert_eq!(limit["schema"]["minimum"], 1);
-        assert_eq!(limit["schema"]["maximum"], super::super::audit::MAX_PAGE);
+        assert_eq!(limit["schema"]["maximum"], super::super::extract::MAX_PAGE);
     }
 }

@@ -4,7 +4,6 @@
 //! statement of a date matched against the vault's payments, and the
 //! queue of what did not match (`orchestration::reconcile`).
 
-use super::audit::MAX_PAGE;
 use super::extract::{invalid_query, QueryPairs};
 use super::idempotency::Answer;
 use super::mutation::{Input, JsonBody, Mutate, Mutation, Remembering};
@@ -286,19 +285,6 @@ pub struct DiscrepancyPage {
     pub next_after: Option<String>,
 }
 
-/// `limit` (1 to 1000, default 100).
-fn page_limit(query: &QueryPairs) -> Result<usize, Problem> {
-    let limit = query.number("limit", 100usize)?;
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(invalid_query(
-            "limit",
-            "range",
-            "limit must be 1 to 1000".to_owned(),
-        ));
-    }
-    Ok(limit)
-}
-
 /// `channel` as a channel id, if given.
 fn channel_param(query: &QueryPairs) -> Result<Option<ChannelId>, Problem> {
     query
@@ -329,7 +315,7 @@ pub async fn list(
         .map(SettlementDate::parse)
         .transpose()
         .map_err(|e| invalid_query("date", "format", e.detail.to_owned()))?;
-    let limit = page_limit(&query)?;
+    let limit = query.page_limit()?;
     let runs = app
         .orchestrator
         .reconciliation_runs(&app.vault, &caller.actor, channel.as_ref(), date, limit)
@@ -373,7 +359,7 @@ pub async fn queue(
         .map(DiscrepancyId::parse)
         .transpose()
         .map_err(|e| invalid_query("after", "format", e.detail.to_owned()))?;
-    let limit = page_limit(&query)?;
+    let limit = query.page_limit()?;
     let found = app
         .orchestrator
         .reconciliation_discrepancies(

@@ -28,6 +28,16 @@ pub struct Short {
     pub date: String,
 }
 
+impl Short {
+    /// The discrepancy this 短款 is.
+    pub fn discrepancy(&self) -> super::DiscrepancyId {
+        super::DiscrepancyId {
+            run: self.run.clone(),
+            n: self.n,
+        }
+    }
+}
+
 /// What the channel's other days say about this run's keys.
 #[derive(Default)]
 pub struct History {

@@ -31,6 +31,8 @@ pub(super) struct PastRuns {
     shorts_raw: BTreeMap<LineKey, Vec<u8>>,
     /// The date's current run before this one, and its open discrepancies.
     previous: Option<(RunId, Vec<(u64, Finding)>)>,
+    /// How many runs the date has had: this one is the next version.
+    pub versions: u32,
 }
 
 /// The run being written, as `settle` needs it.
@@ -44,6 +46,33 @@ pub(super) struct NewRun<'a> {
 }
 
 impl Orchestrator {
+    /// How many runs `channel` and `date` have had, and the current
+    /// (latest) one, from one scan of the date's index.
+    pub(super) async fn date_runs<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        channel: &ChannelId,
+        date: &str,
+    ) -> Result<(u32, Option<RunId>), VaultError> {
+        let (mut count, mut last) = (0u32, None);
+        vault
+            .store_view(Layer::Orchestration)
+            .for_each_under(&layout::recon_dates_prefix(channel, date), |_, raw| {
+                count += 1;
+                last = Some(raw.to_vec());
+                Ok(())
+            })
+            .await?;
+        let corrupt = || VaultError::Corrupt { what: "run index" };
+        let current = last
+            .map(|raw| {
+                let text = std::str::from_utf8(&raw).map_err(|_| corrupt())?;
+                RunId::parse(text).map_err(|_| corrupt())
+            })
+            .transpose()?;
+        Ok((count, current))
+    }
+
     /// The current (latest) run of `channel` and `date`, if any.
     pub(super) async fn current_run<S: Store>(
         &self,
@@ -51,19 +80,7 @@ impl Orchestrator {
         channel: &ChannelId,
         date: &str,
     ) -> Result<Option<RunId>, VaultError> {
-        let mut last = None;
-        vault
-            .store_view(Layer::Orchestration)
-            .for_each_under(&layout::recon_dates_prefix(channel, date), |_, raw| {
-                last = Some(raw.to_vec());
-                Ok(())
-            })
-            .await?;
-        last.map(|raw| {
-            let text = std::str::from_utf8(&raw).map_err(|_| VaultError::Corrupt { what: "run index" })?;
-            RunId::parse(text).map_err(|_| VaultError::Corrupt { what: "run index" })
-        })
-        .transpose()
+        Ok(self.date_runs(vault, channel, date).await?.1)
     }
 
     /// What the channel's other days say about a run of `date` whose
@@ -83,6 +100,7 @@ impl Orchestrator {
             seen_standing: BTreeMap::new(),
             shorts_raw: BTreeMap::new(),
             previous: None,
+            versions: 0,
         };
         let mut current: BTreeMap<String, Option<RunId>> = BTreeMap::new();
         for key in keys {
@@ -124,7 +142,9 @@ impl Orchestrator {
             past.history.shorts.insert(key.clone(), (short, day));
             past.shorts_raw.insert(key, raw);
         }
-        if let Some(previous) = self.current_run(vault, channel, &date_text).await? {
+        let (versions, previous) = self.date_runs(vault, channel, &date_text).await?;
+        past.versions = versions;
+        if let Some(previous) = previous {
             let open = self.open_of_run(vault, &previous).await?;
             past.previous = Some((previous, open));
         }
@@ -243,28 +263,33 @@ impl Orchestrator {
             };
             resolution_write(vault, batch, &id, class, &resolution)
         };
-        let settle_short =
-            |batch: &mut Batch, key: &LineKey, short: &Short, action: Action, reason: String| {
-                if let Some(raw) = past.shorts_raw.get(key) {
-                    let at = layout::recon_short(run.channel, key);
-                    batch.expect_equals(at.clone(), raw.clone()).delete(at);
-                }
-                let id = DiscrepancyId {
-                    run: short.run.clone(),
-                    n: short.n,
-                };
-                resolve(batch, id, Class::VaultOnly, action, reason)
-            };
+        // A 短款 settled here leaves the carried list as read.
+        let drop_short = |batch: &mut Batch, key: &LineKey| {
+            if let Some(raw) = past.shorts_raw.get(key) {
+                let at = layout::recon_short(run.channel, key);
+                batch.expect_equals(at.clone(), raw.clone()).delete(at);
+            }
+        };
         for (key, short) in &across.carried {
+            drop_short(batch, key);
             let reason = format!("automatic: on the file of {date} (run {})", run.id);
-            records.push(settle_short(batch, key, short, Action::CarriedForward, reason)?);
+            let id = short.discrepancy();
+            records.push(resolve(
+                batch,
+                id,
+                Class::VaultOnly,
+                Action::CarriedForward,
+                reason,
+            )?);
         }
         for (key, short) in &across.escalated {
+            drop_short(batch, key);
             let reason = format!("automatic: no file up to {date} showed it; recover from the channel");
-            records.push(settle_short(
+            let id = short.discrepancy();
+            records.push(resolve(
                 batch,
-                key,
-                short,
+                id,
+                Class::VaultOnly,
                 Action::RecoveryRequested,
                 reason,
             )?);
@@ -275,37 +300,21 @@ impl Orchestrator {
                     run: previous.clone(),
                     n: *n,
                 };
-                let reason = format!("automatic: the date was reconciled again (run {})", run.id);
-                if finding.class == Class::VaultOnly && !short_now.contains(&finding.key) {
-                    let ours = past
-                        .history
-                        .shorts
-                        .get(&finding.key)
-                        .is_some_and(|(s, _)| s.run == *previous && s.n == *n);
-                    if ours {
-                        let short = id_short(&id, &date);
-                        records.push(settle_short(
-                            batch,
-                            &finding.key,
-                            &short,
-                            Action::Superseded,
-                            reason,
-                        )?);
-                        continue;
-                    }
+                // Its 短款 entry goes too, unless this run holds the same
+                // payment short again (its own entry replaces it).
+                let ours = past
+                    .history
+                    .shorts
+                    .get(&finding.key)
+                    .is_some_and(|(s, _)| s.discrepancy() == id);
+                if ours && !short_now.contains(&finding.key) {
+                    drop_short(batch, &finding.key);
                 }
+                let reason = format!("automatic: the date was reconciled again (run {})", run.id);
                 records.push(resolve(batch, id, finding.class, Action::Superseded, reason)?);
             }
         }
         Ok(())
-    }
-}
-
-fn id_short(id: &DiscrepancyId, date: &str) -> Short {
-    Short {
-        run: id.run.clone(),
-        n: id.n,
-        date: date.to_owned(),
     }
 }
 

@@ -196,7 +196,7 @@ impl Orchestrator {
             let short_key = layout::recon_short(&channel, &finding.key);
             if let Some(raw) = view.get(&short_key).await.map_err(VaultError::from)? {
                 let short: Short = decode(&raw, "open short")?;
-                if short.run == id.run && short.n == id.n {
+                if short.discrepancy() == *id {
                     batch.expect_equals(short_key.clone(), raw).delete(short_key);
                 }
             }

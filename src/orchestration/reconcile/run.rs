@@ -186,7 +186,7 @@ impl Orchestrator {
                 .filter(|f| f.class != Class::Matched)
                 .cloned()
                 .collect();
-            let version = self.runs_of(vault, channel, &date_text).await? + 1;
+            let version = past.versions + 1;
             let record = RunRecord {
                 id: RunId::generate()?,
                 channel: channel.clone(),
@@ -303,24 +303,6 @@ impl Orchestrator {
             amount(finding.channel_amount),
             amount(finding.vault_amount)
         )
-    }
-
-    /// How many runs `channel` and `date` have had.
-    async fn runs_of<S: Store>(
-        &self,
-        vault: &Vault<S>,
-        channel: &ChannelId,
-        date: &str,
-    ) -> Result<u32, VaultError> {
-        let mut count = 0u32;
-        vault
-            .store_view(Layer::Orchestration)
-            .for_each_under(&layout::recon_dates_prefix(channel, date), |_, _| {
-                count += 1;
-                Ok(())
-            })
-            .await?;
-        Ok(count)
     }
 
     /// Every payment and refund on `channel`, and the successes of `date`.
