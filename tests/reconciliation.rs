@@ -678,3 +678,125 @@ async fn runs_refund_money_taken_for_closed_orders_escalate_old_shorts_and_run_d
     w.service.assert_audit_intact().await;
     w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }
+
+/// Under `paid_after_release = "accept"`, money the bank took for an order
+/// the vault closed is accepted as paid when the token's controls allow
+/// one more use of that amount: the payment reads succeeded, the token
+/// counts the use, the date re-run matches it and the books agree. A token
+/// unbound meanwhile refuses, and that order is refunded instead.
+#[tokio::test]
+async fn accepting_as_paid_asks_the_tokens_controls_again_and_refunds_when_they_refuse() {
+    let (pan_a, id_a) = (debit_pan(404), id_number());
+    let (pan_b, id_b) = (debit_pan(405), id_number());
+    let w = world(
+        &[holder(&pan_a, &id_a), holder(&pan_b, &id_b)],
+        &[],
+        "[payment]\npoll_interval_ms = 60000\n[reconciliation]\npaid_after_release = \"accept\"\n",
+    );
+    let today = tokenvault::domain::date::SettlementDate::of_time(unix_now()).to_string();
+    let (_, token_a, _) = w.bound("u1", &pan_a, &id_a).await;
+    let (binding_b, token_b, _) = w.bound("u2", &pan_b, &id_b).await;
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000, "close_races_payment": true }))
+        .await;
+    let mut raced = Vec::new();
+    for (token, order, amount) in [(&token_a, "raced-a", 500), (&token_b, "raced-b", 600)] {
+        let r = w
+            .post("orchestrator", "/v1/payments", debit_body(token, order, amount))
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let payment = r.json()["payment_id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/payments/{payment}/cancel");
+        let r = w.post("orchestrator", &path, json!(null)).await;
+        assert_eq!(r.json()["status"], "closed", "{}", r.text());
+        assert_eq!(w.bank.decide(&payment, "paid").await["status"], "succeeded");
+        raced.push(payment);
+    }
+    let (accepted, refused) = (raced[0].clone(), raced[1].clone());
+    let r = w
+        .post("orchestrator", &format!("/v1/bindings/{binding_b}/unbind"), json!(null))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    w.bank.set_faults(json!({})).await;
+
+    let run = w.reconcile_on(&today).await;
+    let resolutions: Vec<(String, String, String)> = run["discrepancies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["class"].as_str().unwrap().to_owned(),
+                d["order_id"].as_str().unwrap().to_owned(),
+                d["resolution"]["action"].as_str().unwrap_or("open").to_owned(),
+            )
+        })
+        .collect();
+    let mut expected = vec![
+        ("channel_only".to_owned(), accepted.clone(), "accepted_as_paid".to_owned()),
+        ("channel_only".to_owned(), refused.clone(), "refunded_at_channel".to_owned()),
+    ];
+    expected.sort();
+    let mut resolutions = resolutions;
+    resolutions.sort();
+    assert_eq!(resolutions, expected, "{run}");
+    assert!(w.queue("reconciler", "open").await.is_empty());
+
+    // The accepted payment is succeeded and its token counts the use.
+    let payment = w
+        .service
+        .client("orchestrator")
+        .get(&format!("/v1/payments/{accepted}"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(payment["status"], "succeeded", "{payment}");
+    let token = w
+        .service
+        .client("orchestrator")
+        .get(&format!("/v1/tokens/{token_a}"))
+        .await
+        .unwrap()
+        .json();
+    assert_eq!(
+        (
+            token["usage"]["uses_committed"].clone(),
+            token["usage"]["amount_committed"].clone(),
+            token["usage"]["uses_reserved"].clone()
+        ),
+        (json!(1), json!(500), json!(0)),
+        "{token}"
+    );
+
+    // The refused order's money went back, once, by the run's refund.
+    let order = w
+        .bank
+        .orders()
+        .await
+        .into_iter()
+        .find(|o| o["order_no"] == refused.as_str())
+        .unwrap();
+    assert_eq!(order["refunded"], json!(600), "{order}");
+
+    // Run again: the accepted payment now matches, the refund line too.
+    let again = w.reconcile_on(&today).await;
+    assert_eq!(
+        (count(&again, "matched"), found(&again)),
+        (2, vec![("channel_only".to_owned(), refused.clone(), String::new())]),
+        "{again}"
+    );
+    let ledger = w.ledger_drift().await;
+    assert_eq!(ledger["drift"], json!([]), "{ledger}");
+
+    let trail = w.service.audit_export().await;
+    let accepted_records = trail
+        .lines()
+        .filter(|l| l.contains("\"reconciliation.resolve\"") && l.contains("action=accepted_as_paid"))
+        .count();
+    assert_eq!(accepted_records, 1, "one acceptance, not one per run");
+    assert!(trail
+        .lines()
+        .any(|l| l.contains("\"token.reserve\"") && l.contains("\"refused\"")));
+    w.service.assert_audit_intact().await;
+    w.assert_no_plaintext(&[&pan_a, &pan_b, NAME, &id_a, &id_b, PHONE]).await;
+}

@@ -166,6 +166,10 @@ pub enum AfterRelease {
     Queue,
     /// Refund it in full through the channel, as a refund of the payment.
     Refund,
+    /// Accept it as paid: the token's controls are asked again (one more
+    /// use and the amount, committed), and it is refunded as `Refund`
+    /// would when they refuse.
+    Accept,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -3,6 +3,7 @@
 //! "user paying" debits after their time-out. Records hold references,
 //! masked values and statuses only.
 
+mod accept;
 mod backup;
 mod cancel;
 mod debit;

@@ -77,6 +77,21 @@ impl PaymentStatus {
     }
 }
 
+impl PaymentStatus {
+    /// The one move out of a final status: reconciliation accepting as
+    /// paid an order the bank's statement shows it took the money for
+    /// though the vault closed it (or saw it fail). Only `Succeeded`
+    /// comes of it; an unsent or in-flight payment is not the statement's
+    /// to settle.
+    pub fn accept_as_paid(self) -> Result<PaymentStatus, IllegalTransition> {
+        let to = PaymentStatus::Succeeded;
+        match self {
+            PaymentStatus::Closed | PaymentStatus::Failed | PaymentStatus::Succeeded => Ok(to),
+            from => Err(IllegalTransition { from, to }),
+        }
+    }
+}
+
 impl From<PayStatus> for PaymentStatus {
     fn from(s: PayStatus) -> Self {
         match s {
@@ -133,6 +148,19 @@ mod tests {
                     assert_eq!((e.from, e.to), (from, to));
                 }
             }
+        }
+    }
+
+    #[test]
+    fn only_a_settled_payment_is_accepted_as_paid() {
+        for from in PaymentStatus::ALL {
+            let accepted = from.accept_as_paid();
+            assert_eq!(
+                accepted.is_ok(),
+                matches!(from, Closed | Failed | Succeeded),
+                "{from:?}"
+            );
+            assert!(accepted.map_or(true, |to| to == Succeeded));
         }
     }
 

@@ -1,6 +1,9 @@
-//! What a run resolves itself when `[reconciliation] paid_after_release =
-//! "refund"`: money the channel took for an order the vault shows unpaid
-//! (长款) goes back to the payer through the channel.
+//! What a run resolves itself when `[reconciliation] paid_after_release`
+//! is `"refund"` or `"accept"`: money the channel took for an order the
+//! vault shows unpaid (长款) goes back to the payer through the channel,
+//! or, under `"accept"`, is accepted as paid when the token's domain
+//! controls allow one more use of that amount (`payment::accept`), and
+//! refunded as below when they refuse.
 //! - A payment the bank took after the platform released its order
 //!   (`paid_after_release`) is refunded through the payment's own refund
 //!   flow, so the payment shows it.
@@ -55,9 +58,11 @@ impl Orchestrator {
         run: &mut RunView,
         items: &BTreeMap<LineKey, VaultItem>,
     ) {
-        if self.reconciliation.paid_after_release != AfterRelease::Refund {
-            return;
-        }
+        let accepting = match self.reconciliation.paid_after_release {
+            AfterRelease::Queue => return,
+            AfterRelease::Refund => false,
+            AfterRelease::Accept => true,
+        };
         let channel = run.channel.clone();
         for discrepancy in &mut run.discrepancies {
             let finding = &discrepancy.finding;
@@ -65,11 +70,19 @@ impl Orchestrator {
             let paid_to_the_channel = finding.class == Class::ChannelOnly && finding.key.refund_id.is_empty();
             let result = match (paid_to_the_channel, state, finding.channel_amount) {
                 (true, Some(VaultState::PaidAfterRelease), _) => {
-                    self.refund_released(vault, actor, discrepancy).await
+                    match self.accepted(vault, actor, discrepancy, accepting).await {
+                        Some(accepted) => accepted,
+                        None => self.refund_released(vault, actor, discrepancy).await,
+                    }
                 }
                 (true, Some(VaultState::NotPaid), Some(amount)) => {
-                    self.refund_closed(vault, actor, &channel, discrepancy, amount)
-                        .await
+                    match self.accepted(vault, actor, discrepancy, accepting).await {
+                        Some(accepted) => accepted,
+                        None => {
+                            self.refund_closed(vault, actor, &channel, discrepancy, amount)
+                                .await
+                        }
+                    }
                 }
                 _ => continue,
             };
@@ -83,6 +96,49 @@ impl Orchestrator {
                     tracing::warn!(discrepancy = %discrepancy.id, error = %e, "automatic refund failed: left open")
                 }
             }
+        }
+    }
+
+    /// Under `accept`, the payment accepted as paid and the discrepancy
+    /// resolved so; `None` when it is to be refunded instead (the policy
+    /// is `refund`, or a domain control refused, which is audited).
+    async fn accepted<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        discrepancy: &DiscrepancyView,
+        accepting: bool,
+    ) -> Option<Result<Resolution, OrchestrationError>> {
+        if !accepting {
+            return None;
+        }
+        let payment = match PaymentId::parse(&discrepancy.finding.key.order_id) {
+            Ok(payment) => payment,
+            Err(e) => return Some(Err(e.into())),
+        };
+        match self.accept_as_paid(vault, actor, &payment).await {
+            Ok(reservation) => {
+                let reason = format!(
+                    "automatic: the channel took {} fen for an order not paid here; accepted as paid under reservation {reservation}",
+                    discrepancy.finding.channel_amount.unwrap_or_default()
+                );
+                Some(
+                    self.record_resolution(
+                        vault,
+                        actor,
+                        discrepancy,
+                        Action::AcceptedAsPaid,
+                        reason,
+                        Batch::new(),
+                    )
+                    .await,
+                )
+            }
+            Err(OrchestrationError::Vault(VaultError::Refused(refusal))) => {
+                tracing::info!(discrepancy = %discrepancy.id, %refusal, "not accepted as paid: refunding");
+                None
+            }
+            Err(e) => Some(Err(e)),
         }
     }
 
@@ -159,16 +215,38 @@ impl Orchestrator {
         amount: u64,
         batch: Option<Batch>,
     ) -> Result<Resolution, OrchestrationError> {
+        let reason = format!(
+            "automatic: the channel took {amount} fen for an order not paid here; refunded as {}",
+            refund_key(&discrepancy.finding.key.order_id).refund_id
+        );
+        let batch = batch.unwrap_or_default();
+        self.record_resolution(
+            vault,
+            actor,
+            discrepancy,
+            Action::RefundedAtChannel,
+            reason,
+            batch,
+        )
+        .await
+    }
+
+    /// Writes the discrepancy's resolution, with `batch` in the same write.
+    async fn record_resolution<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        discrepancy: &DiscrepancyView,
+        action: Action,
+        reason: String,
+        mut batch: Batch,
+    ) -> Result<Resolution, OrchestrationError> {
         let resolution = Resolution {
-            action: Action::RefundedAtChannel,
-            reason: format!(
-                "automatic: the channel took {amount} fen for an order not paid here; refunded as {}",
-                refund_key(&discrepancy.finding.key.order_id).refund_id
-            ),
+            action,
+            reason,
             by: actor.identity.clone(),
             at: Timestamp::now(),
         };
-        let mut batch = batch.unwrap_or_default();
         let record = resolution_write(
             vault,
             &mut batch,
