@@ -236,6 +236,21 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         );
     }
     w.bank.set_faults(json!({})).await;
+
+    // Each run's file is kept, sealed, and reads back as the bank sent it.
+    for (kept, omitted) in [(&clean, false), (&run, true)] {
+        let path = format!("/v1/reconciliation/runs/{}/statement", kept["run_id"].as_str().unwrap());
+        let read = w.service.client("auditor").get(&path).await.unwrap();
+        assert_eq!(read.status, 200, "{}", read.text());
+        let text = read.text();
+        let sha256 = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        let hex: String = sha256.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(json!(hex), kept["digest"], "{text}");
+        assert_eq!(!text.contains(p3.as_str()), omitted, "{text}");
+        let denied = w.service.client("orchestrator").get(&path).await.unwrap();
+        assert_eq!(denied.status, 403);
+    }
+
     let again = w.reconcile(&date).await.json();
     assert_eq!(
         (again["version"].clone(), count(&again, "matched")),

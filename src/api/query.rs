@@ -58,11 +58,16 @@ impl<Q: Query> FromRequestParts<Arc<App>> for Read<Q> {
 
 impl<Q: Query> Read<Q> {
     pub(super) async fn run(self) -> Result<Json<Q::Answer>, Problem> {
+        Ok(Json(self.answer().await?))
+    }
+
+    /// The answer itself, for a route that does not answer JSON.
+    pub(super) async fn answer(self) -> Result<Q::Answer, Problem> {
         let app = &*self.app;
         let caller = &self.caller;
         app.authorize(caller, Q::OPERATION, Q::Path::object(app, &self.params))
             .await?;
         let path = app.parse_path(caller, Q::OPERATION, &self.params).await?;
-        Ok(Json(Q::read(Reading { app, caller, path }).await?))
+        Q::read(Reading { app, caller, path }).await
     }
 }

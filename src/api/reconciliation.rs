@@ -19,8 +19,8 @@ use crate::orchestration::reconcile::{
     QueuedDiscrepancy, RunId, RunView,
 };
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -219,6 +219,30 @@ impl Query for ReadRun {
     responses((status = 200, body = RunResponse), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn read(request: Read<ReadRun>) -> Result<Json<RunResponse>, Problem> {
     request.run().await
+}
+
+pub(super) struct ReadStatement;
+
+impl Query for ReadStatement {
+    const OPERATION: Operation = Operation::ReconciliationRead;
+    type Path = RunId;
+    type Answer = String;
+
+    async fn read(input: Reading<'_, Self>) -> Result<String, Problem> {
+        let app = input.app;
+        Ok(app
+            .orchestrator
+            .reconciliation_statement(&app.vault, &input.caller.actor, &input.path)
+            .await?)
+    }
+}
+
+/// The statement file a run reconciled, exactly as the channel published it (its SHA-256 is the run's `digest`), opened from the sealed chunks the run kept. 404 for a run made before files were kept.
+#[utoipa::path(get, path = "/v1/reconciliation/runs/{run_id}/statement", tag = "reconciliation", params(("run_id" = String, Path)),
+    responses((status = 200, content_type = "text/csv", body = String), (status = 403, body = Problem), (status = 404, body = Problem), (status = 503, body = Problem)))]
+pub async fn statement(request: Read<ReadStatement>) -> Result<Response, Problem> {
+    let text = request.answer().await?;
+    Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], text).into_response())
 }
 
 pub(super) struct ResolveDiscrepancy;

@@ -71,6 +71,7 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(reconciliation::run))
         .routes(routes!(reconciliation::list))
         .routes(routes!(reconciliation::read))
+        .routes(routes!(reconciliation::statement))
         .routes(routes!(reconciliation::queue))
         .routes(routes!(reconciliation::ledger))
         .routes(routes!(reconciliation::resolve))

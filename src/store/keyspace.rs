@@ -99,6 +99,11 @@ pub const REVEAL_WINDOW: Family = Family::new(
     "vault",
     "each identity's reveals in the last hour (the rate limit)",
 );
+pub const STATEMENT: Family = Family::new(
+    "statement/",
+    "vault",
+    "channels' statement files as fetched, sealed in chunks, by channel, date, SHA-256 and chunk",
+);
 pub const REVEAL_REQUEST: Family = Family::new(
     "reveal-request/",
     "vault",
@@ -176,7 +181,7 @@ pub const READY_PROBE: Family = Family::new("probe/ready", "vault", "the readine
 pub const IDEMPOTENCY: Family = Family::new("idempotency/", "api", "remembered answers by caller and key");
 
 /// Every family, for the listing and the test.
-pub const ALL: [&Family; 46] = [
+pub const ALL: [&Family; 47] = [
     &DATA_KEY,
     &DATA_KEY_CURRENT,
     &FINGERPRINT_KEY,
@@ -215,6 +220,7 @@ pub const ALL: [&Family; 46] = [
     &RECON_SHORT,
     &RECON_SEEN,
     &RECON_REFUND,
+    &STATEMENT,
     &CHANNEL_STATE,
     &AUDIT_RECORD,
     &AUDIT_HEAD,

@@ -20,6 +20,17 @@ pub(crate) const CUSTODY: &[u8] = keyspace::CUSTODY.as_bytes();
 pub(crate) const CARD_PREFIX: &[u8] = keyspace::CARD.as_bytes();
 pub(crate) const IDENTITY_PREFIX: &[u8] = keyspace::IDENTITY.as_bytes();
 pub(crate) const AGREEMENT_PREFIX: &[u8] = keyspace::AGREEMENT.as_bytes();
+pub(crate) const STATEMENT_PREFIX: &[u8] = keyspace::STATEMENT.as_bytes();
+
+/// The chunks of one statement file: its id (channel, date, SHA-256), then
+/// the chunk's number, zero-padded so that key order is file order.
+pub(crate) fn statement_chunks(file: &str) -> Vec<u8> {
+    keyspace::STATEMENT.key(format_args!("{file}/"))
+}
+
+pub(crate) fn statement_chunk(file: &str, n: u32) -> Vec<u8> {
+    keyspace::STATEMENT.key(format_args!("{file}/{n:08}"))
+}
 
 pub(crate) fn data_key(version: u32) -> Vec<u8> {
     // Zero-padded so that key order is version order.

@@ -28,6 +28,7 @@ mod records;
 mod retry;
 mod scan;
 mod settings;
+mod statements;
 #[cfg(test)]
 mod test_vault;
 pub mod token;
@@ -50,6 +51,7 @@ pub(crate) use keys::load_custody;
 pub use keys::RewrapProgress;
 pub use keys::{DataKeyStatus, KeyReport, KeyState};
 pub use records::ReservationState;
+pub use statements::KeptStatement;
 pub(crate) use records::{decode, encode};
 pub use reserve::Reservation;
 pub use reveal::{RevealBasis, RevealedPan};

@@ -103,6 +103,17 @@ pub(crate) struct ReservationRecord {
     pub settled_at: Option<Timestamp>,
 }
 
+/// One chunk of a channel's statement file, sealed.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct StatementChunkRecord {
+    /// The file's id: channel, date and SHA-256, `/`-separated.
+    pub file: String,
+    pub n: u32,
+    /// How many chunks the file has.
+    pub of: u32,
+    pub text: Vec<u8>,
+}
+
 #[derive(Serialize, Deserialize)]
 pub(crate) struct AgreementRecord {
     pub agreement_ref: AgreementRef,

@@ -148,6 +148,7 @@ impl Orchestrator {
         // for the states the automatic actions read.
         let file = self.gateway.statement(channel, &date_text).await?;
         let statement = statement::parse(&file)?;
+        vault.keep_statement(actor, channel, date, &file.csv).await?;
         let digest = file.digest;
         drop(file.csv);
         let (items, due) = self.vault_side(vault, channel, date).await?;
@@ -381,6 +382,31 @@ impl Orchestrator {
             )
             .await?;
         found
+    }
+
+    /// The statement file run `id` reconciled, as kept (sealed) when the
+    /// run fetched it; its reading is audited.
+    pub async fn reconciliation_statement<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        id: &RunId,
+    ) -> Result<String, OrchestrationError> {
+        let run = match self.load_run_record(vault, id).await {
+            Ok(run) => run,
+            Err(e) => {
+                let object = vault.audit_object(id);
+                return self
+                    .audit_failure(vault, actor, Operation::ReconciliationRead, object, Err(e))
+                    .await;
+            }
+        };
+        let date = SettlementDate::parse(&run.date).map_err(|_| VaultError::Corrupt {
+            what: "reconciliation run",
+        })?;
+        Ok(vault
+            .open_statement(actor, &run.channel, date, &run.digest)
+            .await?)
     }
 
     pub(super) async fn load_run_record<S: Store>(

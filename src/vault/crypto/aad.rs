@@ -9,6 +9,8 @@ pub(crate) enum RecordKind {
     Identity,
     /// A bank agreement number (签约号) returned by a channel.
     Agreement,
+    /// A chunk of a channel's statement file.
+    Statement,
     /// A data key wrapped by the key-encrypting key.
     DataKey,
     /// The fingerprint key wrapped by the key-encrypting key.
@@ -27,6 +29,7 @@ impl RecordKind {
             RecordKind::Card => b"card",
             RecordKind::Identity => b"identity",
             RecordKind::Agreement => b"agreement",
+            RecordKind::Statement => b"statement",
             RecordKind::DataKey => b"data-key",
             RecordKind::FingerprintKey => b"fingerprint-key",
             RecordKind::AuditKey => b"audit-key",

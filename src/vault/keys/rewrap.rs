@@ -13,7 +13,9 @@ use crate::domain::time::Timestamp;
 use crate::store::{Batch, CommitError, Store};
 use crate::vault::crypto::aad::{Binding, RecordKind};
 use crate::vault::crypto::envelope::Header;
-use crate::vault::records::{decode, encode, AgreementRecord, CardRecord, IdentityRecord, RewrapJobRecord};
+use crate::vault::records::{
+    decode, encode, AgreementRecord, CardRecord, IdentityRecord, RewrapJobRecord, StatementChunkRecord,
+};
 use crate::vault::retry::Retry;
 use crate::vault::{layout, Vault, VaultError};
 use serde::de::DeserializeOwned;
@@ -65,11 +67,24 @@ impl SealedRecord for AgreementRecord {
     }
 }
 
-/// The kinds the job walks, in this order (the cursor stores the index).
-const PREFIXES: [&[u8]; 3] = [
+impl SealedRecord for StatementChunkRecord {
+    const WHAT: &'static str = "statement chunk";
+    const KIND: RecordKind = RecordKind::Statement;
+    fn record_id(&self) -> String {
+        crate::vault::statements::chunk_record_id(&self.file, self.n)
+    }
+    fn sealed_fields(&mut self) -> Vec<(&'static str, &mut Vec<u8>)> {
+        vec![("text", &mut self.text)]
+    }
+}
+
+/// The kinds the job walks, in this order (the cursor stores the index,
+/// so a kind added later goes at the end).
+const PREFIXES: [&[u8]; 4] = [
     layout::AGREEMENT_PREFIX,
     layout::CARD_PREFIX,
     layout::IDENTITY_PREFIX,
+    layout::STATEMENT_PREFIX,
 ];
 
 fn versions_of<R: SealedRecord>(bytes: &[u8]) -> Result<BTreeSet<u32>, VaultError> {
@@ -85,7 +100,8 @@ fn versions_in(kind: usize, bytes: &[u8]) -> Result<BTreeSet<u32>, VaultError> {
     match kind {
         0 => versions_of::<AgreementRecord>(bytes),
         1 => versions_of::<CardRecord>(bytes),
-        _ => versions_of::<IdentityRecord>(bytes),
+        2 => versions_of::<IdentityRecord>(bytes),
+        _ => versions_of::<StatementChunkRecord>(bytes),
     }
 }
 
@@ -219,7 +235,8 @@ impl<S: Store> Vault<S> {
                 };
                 Ok(resealed || moved)
             }
-            _ => self.rewrap_record::<IdentityRecord>(key, bytes).await,
+            2 => self.rewrap_record::<IdentityRecord>(key, bytes).await,
+            _ => self.rewrap_record::<StatementChunkRecord>(key, bytes).await,
         }
     }
 
