@@ -117,10 +117,11 @@ fn found(run: &Value) -> Vec<(String, String, String)> {
 #[tokio::test]
 async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_audited() {
     let (pan, id_no) = (debit_pan(301), id_number());
+    // Two lines a pass: the day is matched in several passes by order id.
     let w = world(
         &[holder(&pan, &id_no)],
         &[],
-        "[payment]\npoll_interval_ms = 60000\n",
+        "[payment]\npoll_interval_ms = 60000\n[reconciliation]\nlines_per_pass = 2\n",
     );
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
     let date = tokenvault::domain::date::SettlementDate::of_time(unix_now()).to_string();
@@ -216,11 +217,12 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         "the queue holds what the run left open"
     );
 
-    // A cut file and a wrong digest are refused before any matching, and
-    // take no version.
+    // A cut file, a wrong digest and parts that do not make up the size
+    // the bank names are refused before any matching, and take no version.
     for (faults, rule) in [
         (json!({ "statement": { "truncate": true } }), "truncated"),
         (json!({ "statement": { "bad_digest": true } }), "digest_mismatch"),
+        (json!({ "statement": { "wrong_size": true } }), "parts"),
     ] {
         w.bank.set_faults(faults).await;
         let refused = w.reconcile(&date).await;
@@ -239,7 +241,10 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
 
     // Each run's file is kept, sealed, and reads back as the bank sent it.
     for (kept, omitted) in [(&clean, false), (&run, true)] {
-        let path = format!("/v1/reconciliation/runs/{}/statement", kept["run_id"].as_str().unwrap());
+        let path = format!(
+            "/v1/reconciliation/runs/{}/statement",
+            kept["run_id"].as_str().unwrap()
+        );
         let read = w.service.client("auditor").get(&path).await.unwrap();
         assert_eq!(read.status, 200, "{}", read.text());
         let text = read.text();
@@ -251,11 +256,21 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         assert_eq!(denied.status, 403);
     }
 
+    // The file in parts of some 100 bytes (a line or two each) reads as
+    // the whole; it is the same file, so it is kept once.
+    w.bank
+        .set_faults(json!({ "statement": { "part_bytes": 100 } }))
+        .await;
     let again = w.reconcile(&date).await.json();
     assert_eq!(
-        (again["version"].clone(), count(&again, "matched")),
-        (json!(3), 6)
+        (
+            again["version"].clone(),
+            count(&again, "matched"),
+            again["digest"].clone()
+        ),
+        (json!(3), 6, clean["digest"].clone())
     );
+    w.bank.set_faults(json!({})).await;
     // The corrected file stands: what the second run left open is superseded.
     assert!(w.queue("reconciler", "open").await.is_empty());
     assert_eq!(w.queue("reconciler", "resolved").await.len(), 4);
@@ -444,7 +459,25 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         .filter(|r| r["operation"] == "reconciliation.run" && r["outcome"] == "refused")
         .filter(|r| r["detail"].as_str().unwrap_or("").starts_with("statement."))
         .collect();
-    assert_eq!(refusals.len(), 2, "{refusals:?}");
+    assert_eq!(refusals.len(), 3, "{refusals:?}");
+    // Six or seven lines, two a pass: three or four passes, each writing
+    // the lines it showed first (a pass may hold none: order ids are
+    // random). Three files kept (the clean one once, though run twice);
+    // a refused file smaller than one write is never written at all.
+    let details = |operation: &str, start: &str| -> Vec<String> {
+        records
+            .iter()
+            .filter(|r| r["operation"] == operation && r["outcome"] == "success")
+            .filter_map(|r| r["detail"].as_str())
+            .filter(|d| d.starts_with(start))
+            .map(str::to_owned)
+            .collect()
+    };
+    let shown = details("reconciliation.run", "lines shown: pass ");
+    assert!(shown.iter().any(|d| d.contains(" of 3, ")), "{shown:?}");
+    assert!(shown.iter().any(|d| d.contains(" of 4, ")), "{shown:?}");
+    assert_eq!(details("reconciliation.run", "statement kept: part 0").len(), 3);
+    assert!(details("reconciliation.run", "statement refused").is_empty());
     assert_eq!(of("reconciliation.discrepancy", "success"), 5);
     let resolutions = records
         .iter()
@@ -729,7 +762,11 @@ async fn accepting_as_paid_asks_the_tokens_controls_again_and_refunds_when_they_
     }
     let (accepted, refused) = (raced[0].clone(), raced[1].clone());
     let r = w
-        .post("orchestrator", &format!("/v1/bindings/{binding_b}/unbind"), json!(null))
+        .post(
+            "orchestrator",
+            &format!("/v1/bindings/{binding_b}/unbind"),
+            json!(null),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     w.bank.set_faults(json!({})).await;
@@ -748,8 +785,16 @@ async fn accepting_as_paid_asks_the_tokens_controls_again_and_refunds_when_they_
         })
         .collect();
     let mut expected = vec![
-        ("channel_only".to_owned(), accepted.clone(), "accepted_as_paid".to_owned()),
-        ("channel_only".to_owned(), refused.clone(), "refunded_at_channel".to_owned()),
+        (
+            "channel_only".to_owned(),
+            accepted.clone(),
+            "accepted_as_paid".to_owned(),
+        ),
+        (
+            "channel_only".to_owned(),
+            refused.clone(),
+            "refunded_at_channel".to_owned(),
+        ),
     ];
     expected.sort();
     let mut resolutions = resolutions;
@@ -797,7 +842,10 @@ async fn accepting_as_paid_asks_the_tokens_controls_again_and_refunds_when_they_
     let again = w.reconcile_on(&today).await;
     assert_eq!(
         (count(&again, "matched"), found(&again)),
-        (2, vec![("channel_only".to_owned(), refused.clone(), String::new())]),
+        (
+            2,
+            vec![("channel_only".to_owned(), refused.clone(), String::new())]
+        ),
         "{again}"
     );
     let ledger = w.ledger_drift().await;
@@ -813,5 +861,6 @@ async fn accepting_as_paid_asks_the_tokens_controls_again_and_refunds_when_they_
         .lines()
         .any(|l| l.contains("\"token.reserve\"") && l.contains("\"refused\"")));
     w.service.assert_audit_intact().await;
-    w.assert_no_plaintext(&[&pan_a, &pan_b, NAME, &id_a, &id_b, PHONE]).await;
+    w.assert_no_plaintext(&[&pan_a, &pan_b, NAME, &id_a, &id_b, PHONE])
+        .await;
 }

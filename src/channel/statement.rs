@@ -13,24 +13,35 @@ pub const STATEMENT_PATH: &str = "/quickpay/v1/statement";
 pub const HEADER: &str =
     "trade_time,channel_txn_no,merchant_order_id,merchant_refund_id,type,status,amount_fen,currency,fee_fen";
 const SUMMARY: &str = "summary";
+/// The largest file a channel may publish: some 40 million lines.
+pub const MAX_STATEMENT_BYTES: u64 = 4 << 30;
 
-/// The statement of one settlement date, asked for by a merchant.
+/// A part of the statement of one settlement date, asked for by a
+/// merchant: the file's bytes from `offset` on, as many as the channel
+/// sends in one answer.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StatementRequest {
     pub merchant_id: String,
     /// `YYYY-MM-DD`.
     pub date: String,
+    #[serde(default)]
+    pub offset: u64,
 }
 
-/// The file and the digest the channel publishes with it.
+/// One part of the file, with the digest and size of the whole, which
+/// every part repeats. A part ends at a line's end; the last ends the file.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StatementFile {
+pub struct StatementPart {
     pub date: String,
-    /// SHA-256 of `csv`'s bytes, lower-case hex.
+    /// SHA-256 of the whole file's bytes, lower-case hex.
     pub digest: String,
-    pub csv: String,
+    /// The whole file's length in bytes.
+    pub size: u64,
+    /// Where `text` starts in the file.
+    pub offset: u64,
+    pub text: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -89,6 +100,11 @@ pub enum StatementError {
     Truncated,
     #[error("the summary says {said}, the lines add up to {found}")]
     Summary { said: String, found: String },
+    /// The parts do not make up the file their size and digest describe
+    /// (a part out of place, a size that changed, more or fewer bytes, a
+    /// file larger than `MAX_STATEMENT_BYTES`).
+    #[error("the file's parts do not add up: {why}")]
+    Parts { why: String },
 }
 
 /// The counts and totals a summary line states, in fen.
@@ -108,17 +124,16 @@ pub struct Statement {
 }
 
 impl Totals {
-    fn of(lines: &[StatementLine]) -> Option<Totals> {
-        lines.iter().try_fold(Totals::default(), |t, l| {
-            let (paid, refunded) = match l.kind {
-                LineKind::Payment => (t.paid.checked_add(l.amount)?, t.refunded),
-                LineKind::Refund | LineKind::Revoke => (t.paid, t.refunded.checked_add(l.amount)?),
-            };
-            Some(Totals {
-                lines: t.lines + 1,
-                paid,
-                refunded,
-            })
+    /// These totals with `line` counted; `None` if a total would wrap.
+    fn with(self, line: &StatementLine) -> Option<Totals> {
+        let (paid, refunded) = match line.kind {
+            LineKind::Payment => (self.paid.checked_add(line.amount)?, self.refunded),
+            LineKind::Refund | LineKind::Revoke => (self.paid, self.refunded.checked_add(line.amount)?),
+        };
+        Some(Totals {
+            lines: self.lines.checked_add(1)?,
+            paid,
+            refunded,
         })
     }
 
@@ -139,6 +154,7 @@ pub fn render(lines: &[StatementLine]) -> String {
     let mut out = String::with_capacity(64 + lines.len() * 96);
     out.push_str(HEADER);
     out.push('\n');
+    let mut totals = Some(Totals::default());
     for l in lines {
         out.push_str(&format!(
             "{},{},{},{},{},success,{},{},{}\n",
@@ -151,8 +167,9 @@ pub fn render(lines: &[StatementLine]) -> String {
             l.currency,
             l.fee
         ));
+        totals = totals.and_then(|t| t.with(l));
     }
-    let totals = Totals::of(lines).unwrap_or_default();
+    let totals = totals.unwrap_or_default();
     out.push_str(&format!(
         "{SUMMARY},{},{},{}\n",
         totals.lines, totals.paid, totals.refunded
@@ -160,34 +177,200 @@ pub fn render(lines: &[StatementLine]) -> String {
     out
 }
 
-/// Checks `file`'s digest, parses every line, and checks the summary
-/// against the lines. Identifiers are plain tokens (no quoting, no commas).
-pub fn parse(file: &StatementFile) -> Result<Statement, StatementError> {
-    let digest_ok: bool =
-        subtle::ConstantTimeEq::ct_eq(digest(&file.csv).as_bytes(), file.digest.as_bytes()).into();
-    if !digest_ok {
-        return Err(StatementError::Digest);
-    }
-    let mut rows = file.csv.lines().enumerate().map(|(i, text)| (i + 1, text));
-    match rows.next() {
-        Some((_, header)) if header == HEADER => {}
-        _ => {
-            return Err(StatementError::Line {
-                line: 1,
-                why: "not the statement header".into(),
-            })
+/// What one line of the file is.
+enum Row {
+    Header,
+    Line(StatementLine),
+    Summary(Totals),
+}
+
+/// Splits text arriving in pieces of any length (a chunk may end inside a
+/// line) into whole lines, numbered from 1, each parsed as a `Row`. Past
+/// the summary line nothing more is read.
+#[derive(Default)]
+struct Rows {
+    partial: Vec<u8>,
+    number: usize,
+    done: bool,
+}
+
+impl Rows {
+    fn push(&mut self, mut piece: &[u8], each: &mut impl FnMut(Row)) -> Result<(), StatementError> {
+        while !self.done {
+            let Some(end) = piece.iter().position(|b| *b == b'\n') else {
+                self.partial.extend_from_slice(piece);
+                return Ok(());
+            };
+            let row = if self.partial.is_empty() {
+                self.row(&piece[..end])?
+            } else {
+                self.partial.extend_from_slice(&piece[..end]);
+                let whole = std::mem::take(&mut self.partial);
+                self.row(&whole)?
+            };
+            piece = &piece[end + 1..];
+            if matches!(row, Row::Summary(_)) {
+                self.done = true;
+            }
+            each(row);
         }
+        Ok(())
     }
-    let mut lines = Vec::new();
-    for (line, text) in rows {
+
+    /// The last line, when the file does not end in a newline.
+    fn finish(&mut self, each: &mut impl FnMut(Row)) -> Result<(), StatementError> {
+        if self.done || self.partial.is_empty() {
+            return Ok(());
+        }
+        let last = std::mem::take(&mut self.partial);
+        let row = self.row(&last)?;
+        self.done = matches!(row, Row::Summary(_));
+        each(row);
+        Ok(())
+    }
+
+    fn row(&mut self, bytes: &[u8]) -> Result<Row, StatementError> {
+        self.number += 1;
+        let line = self.number;
+        let bad = |why: String| StatementError::Line { line, why };
+        let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8".into()))?;
+        let text = text.strip_suffix('\r').unwrap_or(text);
+        if line == 1 {
+            return if text == HEADER {
+                Ok(Row::Header)
+            } else {
+                Err(bad("not the statement header".into()))
+            };
+        }
         let fields: Vec<&str> = text.split(',').collect();
         if fields.first() == Some(&SUMMARY) {
-            let totals = check_summary(&lines, &fields, line)?;
-            return Ok(Statement { lines, totals });
+            return parse_summary(&fields).map(Row::Summary).map_err(bad);
         }
-        lines.push(parse_line(&fields).map_err(|why| StatementError::Line { line, why })?);
+        parse_line(&fields).map(Row::Line).map_err(bad)
     }
-    Err(StatementError::Truncated)
+}
+
+/// A statement checked as it arrives, holding no line: every line parsed,
+/// the totals added up, and at the end the digest, then the first bad
+/// line, then the summary checked, in that order.
+pub struct Checker {
+    rows: Rows,
+    sha256: digest::Context,
+    published: String,
+    found: Option<Totals>,
+    said: Option<Totals>,
+    first_error: Option<StatementError>,
+}
+
+impl Checker {
+    pub fn new(published_digest: &str) -> Self {
+        Checker {
+            rows: Rows::default(),
+            sha256: digest::Context::new(&digest::SHA256),
+            published: published_digest.to_owned(),
+            found: Some(Totals::default()),
+            said: None,
+            first_error: None,
+        }
+    }
+
+    pub fn push(&mut self, piece: &[u8]) {
+        self.sha256.update(piece);
+        if self.first_error.is_some() {
+            return;
+        }
+        let (found, said) = (&mut self.found, &mut self.said);
+        if let Err(e) = self.rows.push(piece, &mut |row| tally(found, said, row)) {
+            self.first_error = Some(e);
+        }
+    }
+
+    /// The file's totals, once it is whole and they hold.
+    pub fn finish(mut self) -> Result<Totals, StatementError> {
+        let computed = crate::hex::encode(self.sha256.finish().as_ref());
+        let digest_ok: bool =
+            subtle::ConstantTimeEq::ct_eq(computed.as_bytes(), self.published.as_bytes()).into();
+        if !digest_ok {
+            return Err(StatementError::Digest);
+        }
+        let (found, said) = (&mut self.found, &mut self.said);
+        if self.first_error.is_none() {
+            if let Err(e) = self.rows.finish(&mut |row| tally(found, said, row)) {
+                self.first_error = Some(e);
+            }
+        }
+        if let Some(e) = self.first_error {
+            return Err(e);
+        }
+        let said = self.said.ok_or(StatementError::Truncated)?;
+        let found = self.found.ok_or_else(|| StatementError::Line {
+            line: self.rows.number,
+            why: "the totals overflow".into(),
+        })?;
+        if said != found {
+            return Err(StatementError::Summary {
+                said: said.show(),
+                found: found.show(),
+            });
+        }
+        Ok(found)
+    }
+}
+
+/// Counts a row into what the lines add up to, or what the summary says.
+fn tally(found: &mut Option<Totals>, said: &mut Option<Totals>, row: Row) {
+    match row {
+        Row::Header => {}
+        Row::Line(line) => *found = found.and_then(|t| t.with(&line)),
+        Row::Summary(totals) => *said = Some(totals),
+    }
+}
+
+/// The lines of a file checked before (by `Checker`), read again from its
+/// pieces: only those `keep` takes are held.
+pub struct LineReader<F> {
+    rows: Rows,
+    keep: F,
+}
+
+impl<F: FnMut(StatementLine)> LineReader<F> {
+    pub fn new(keep: F) -> Self {
+        LineReader {
+            rows: Rows::default(),
+            keep,
+        }
+    }
+
+    pub fn push(&mut self, piece: &[u8]) -> Result<(), StatementError> {
+        let keep = &mut self.keep;
+        self.rows.push(piece, &mut |row| {
+            if let Row::Line(line) = row {
+                keep(line);
+            }
+        })
+    }
+
+    pub fn finish(mut self) -> Result<(), StatementError> {
+        let keep = &mut self.keep;
+        self.rows.finish(&mut |row| {
+            if let Row::Line(line) = row {
+                keep(line);
+            }
+        })
+    }
+}
+
+/// Checks a whole file held in memory, and parses it: `Checker` and
+/// `LineReader` in one, for a file small enough to hold.
+pub fn parse(csv: &str, published_digest: &str) -> Result<Statement, StatementError> {
+    let mut checker = Checker::new(published_digest);
+    checker.push(csv.as_bytes());
+    let totals = checker.finish()?;
+    let mut lines = Vec::new();
+    let mut reader = LineReader::new(|line| lines.push(line));
+    reader.push(csv.as_bytes())?;
+    reader.finish()?;
+    Ok(Statement { lines, totals })
 }
 
 fn parse_line(fields: &[&str]) -> Result<StatementLine, String> {
@@ -230,31 +413,19 @@ fn parse_line(fields: &[&str]) -> Result<StatementLine, String> {
     })
 }
 
-fn check_summary(lines: &[StatementLine], fields: &[&str], line: usize) -> Result<Totals, StatementError> {
-    let bad = |why: &str| StatementError::Line {
-        line,
-        why: why.to_owned(),
-    };
+fn parse_summary(fields: &[&str]) -> Result<Totals, String> {
     let [_, count, paid, refunded] = fields else {
-        return Err(bad("the summary has 4 fields"));
+        return Err("the summary has 4 fields".into());
     };
     let number = |text: &str| {
         text.parse::<u64>()
-            .map_err(|_| bad("a summary total is not a whole number"))
+            .map_err(|_| "a summary total is not a whole number".to_owned())
     };
-    let said = Totals {
+    Ok(Totals {
         lines: number(count)?,
         paid: number(paid)?,
         refunded: number(refunded)?,
-    };
-    let found = Totals::of(lines).ok_or_else(|| bad("the totals overflow"))?;
-    if said != found {
-        return Err(StatementError::Summary {
-            said: said.show(),
-            found: found.show(),
-        });
-    }
-    Ok(found)
+    })
 }
 
 #[cfg(test)]
@@ -274,12 +445,8 @@ mod tests {
         }
     }
 
-    fn file(csv: String) -> StatementFile {
-        StatementFile {
-            date: "2026-12-05".into(),
-            digest: digest(&csv),
-            csv,
-        }
+    fn parsed(csv: &str) -> Result<Statement, StatementError> {
+        parse(csv, &digest(csv))
     }
 
     #[test]
@@ -291,10 +458,10 @@ mod tests {
             line("pay_2", LineKind::Revoke, "cancel", 500),
         ];
         let csv = render(&lines);
-        let parsed = parse(&file(csv.clone())).unwrap();
-        assert_eq!(parsed.lines, lines);
+        let whole = parsed(&csv).unwrap();
+        assert_eq!(whole.lines, lines);
         assert_eq!(
-            parsed.totals,
+            whole.totals,
             Totals {
                 lines: 4,
                 paid: 1_500,
@@ -302,13 +469,14 @@ mod tests {
             }
         );
 
-        let mut wrong = file(csv.clone());
-        wrong.digest = digest("something else");
-        assert_eq!(parse(&wrong), Err(StatementError::Digest));
+        assert_eq!(
+            parse(&csv, &digest("something else")),
+            Err(StatementError::Digest)
+        );
 
         // Cut before the summary, digest recomputed: truncated.
         let cut: String = csv.lines().take(3).map(|l| format!("{l}\n")).collect();
-        assert_eq!(parse(&file(cut)), Err(StatementError::Truncated));
+        assert_eq!(parsed(&cut), Err(StatementError::Truncated));
         // A line dropped but the summary kept: the totals disagree.
         let dropped: String = csv
             .lines()
@@ -316,20 +484,41 @@ mod tests {
             .filter(|(i, _)| *i != 2)
             .map(|(_, l)| format!("{l}\n"))
             .collect();
-        assert!(matches!(
-            parse(&file(dropped)),
-            Err(StatementError::Summary { .. })
-        ));
+        assert!(matches!(parsed(&dropped), Err(StatementError::Summary { .. })));
         // An amount changed: the totals disagree too.
         let changed = csv.replace(",payment,success,500,", ",payment,success,501,");
-        assert!(matches!(
-            parse(&file(changed)),
-            Err(StatementError::Summary { .. })
-        ));
+        assert!(matches!(parsed(&changed), Err(StatementError::Summary { .. })));
         let failed = csv.replace(",refund,success,", ",refund,failed,");
         assert!(matches!(
-            parse(&file(failed)),
+            parsed(&failed),
             Err(StatementError::Line { line: 3, .. })
         ));
+    }
+
+    proptest::proptest! {
+        /// Cut into pieces anywhere (inside a line, inside a field), a file
+        /// checks and reads the same as whole.
+        #[test]
+        fn pieces_of_any_size_read_as_the_whole(cuts in proptest::collection::vec(0usize..400, 0..12)) {
+            let lines: Vec<StatementLine> = (0..9)
+                .map(|i| line(&format!("pay_{i}"), LineKind::Payment, "", 100 + i))
+                .collect();
+            let csv = render(&lines);
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c % csv.len()).collect();
+            cuts.push(csv.len());
+            cuts.sort_unstable();
+            let mut checker = Checker::new(&digest(&csv));
+            let mut read = Vec::new();
+            let mut reader = LineReader::new(|l| read.push(l));
+            let mut from = 0;
+            for to in cuts {
+                checker.push(&csv.as_bytes()[from..to]);
+                reader.push(&csv.as_bytes()[from..to]).unwrap();
+                from = to;
+            }
+            reader.finish().unwrap();
+            proptest::prop_assert_eq!(checker.finish().unwrap().lines, 9);
+            proptest::prop_assert_eq!(read, lines);
+        }
     }
 }

@@ -188,6 +188,10 @@ pub struct ReconciliationSection {
     /// How often the daily run looks for a day still to reconcile.
     /// Default 300 s (10 to 3600).
     pub check_interval_s: u64,
+    /// About how many of a statement's lines a run holds at a time: a day
+    /// of more is matched in passes by order id (at most 256), each
+    /// reading the kept file again. Default 100000 (1 to 10000000).
+    pub lines_per_pass: u64,
 }
 
 impl Default for ReconciliationSection {
@@ -197,6 +201,7 @@ impl Default for ReconciliationSection {
             paid_after_release: AfterRelease::Queue,
             daily_at: None,
             check_interval_s: 300,
+            lines_per_pass: 100_000,
         }
     }
 }
@@ -208,6 +213,11 @@ impl ReconciliationSection {
             "reconciliation.check_interval_s",
             self.check_interval_s,
             10..=3_600,
+        )?;
+        within(
+            "reconciliation.lines_per_pass",
+            self.lines_per_pass,
+            1..=10_000_000,
         )?;
         if let Some(at) = &self.daily_at {
             minute_of_day(at).ok_or_else(|| {

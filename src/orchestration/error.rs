@@ -188,6 +188,7 @@ impl OrchestrationError {
                     S::Truncated => "truncated",
                     S::Summary { .. } => "summary_mismatch",
                     S::Line { .. } => "line",
+                    S::Parts { .. } => "parts",
                 };
                 ErrorCode::new(Invalid, "statement-refused", "Statement refused")
                     .at_field("statement", rule)

@@ -44,6 +44,11 @@ pub(crate) fn payment(id: &PaymentId) -> Vec<u8> {
     keyspace::PAYMENT.key(id)
 }
 
+/// Where payments whose ids start at `order` would be (a pass's bound).
+pub(crate) fn payments_at(order: &str) -> Vec<u8> {
+    keyspace::PAYMENT.key(order)
+}
+
 /// A merchant's order → its payment: one payment per order.
 pub(crate) fn order(merchant: &MerchantId, order: &OrderId) -> Vec<u8> {
     keyspace::ORDER.key(format_args!("{}/{}", merchant.as_str(), order.as_str()))

@@ -90,6 +90,8 @@ pub struct Bank {
     faults: RwLock<Faults>,
     books: Mutex<Books>,
     pub(super) orders: Mutex<crate::sim::payments::Orders>,
+    /// The file last rendered, which the parts after the first are cut from.
+    pub(super) rendered: Mutex<Option<crate::sim::statement::Rendered>>,
 }
 
 fn random_digits(n: usize) -> Result<String, Refusal> {
@@ -129,6 +131,7 @@ impl Bank {
             faults: RwLock::new(faults),
             books: Mutex::new(Books::default()),
             orders: Mutex::new(crate::sim::payments::Orders::default()),
+            rendered: Mutex::new(None),
         }
     }
 

@@ -70,6 +70,11 @@ pub struct StatementFaults {
     pub truncate: bool,
     /// A digest that is not the file's.
     pub bad_digest: bool,
+    /// The most bytes one part of the file carries (0: 4 MiB); a part
+    /// ends at a line's end.
+    pub part_bytes: u64,
+    /// Each part names the file's size one byte more than it is.
+    pub wrong_size: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

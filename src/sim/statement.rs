@@ -7,7 +7,8 @@
 use super::bank::Bank;
 use super::faults::StatementFaults;
 use crate::channel::protocol::{Refusal, RefusalCode};
-use crate::channel::statement::{self, LineKind, StatementFile, StatementLine, StatementRequest};
+use crate::channel::statement::{self, LineKind, StatementLine, StatementPart, StatementRequest};
+use std::sync::Arc;
 
 use crate::domain::date::{day_number, BEIJING_OFFSET_S as BEIJING_S};
 
@@ -17,10 +18,87 @@ pub fn settlement_day(at_s: i64, cutoff_s: u64) -> i64 {
     (at_s + BEIJING_S + cutoff).div_euclid(86_400)
 }
 
+/// A file as rendered for one merchant and date, with its digest.
+#[derive(Clone)]
+pub struct Rendered {
+    merchant: String,
+    date: String,
+    file: Arc<String>,
+    digest: String,
+}
+
 impl Bank {
-    /// The statement of `request.date` for its merchant, with the
-    /// configured statement faults applied.
-    pub fn statement(&self, request: &StatementRequest) -> Result<StatementFile, Refusal> {
+    /// The part from `request.offset` of the statement of `request.date`
+    /// for its merchant. The file is rendered, with the configured faults,
+    /// when its first part is asked for; later parts are cut from it.
+    pub fn statement(&self, request: &StatementRequest) -> Result<StatementPart, Refusal> {
+        let faults = self.faults().statement;
+        let cached = {
+            let rendered = self
+                .rendered
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            rendered
+                .as_ref()
+                .filter(|r| request.offset > 0 && r.merchant == request.merchant_id && r.date == request.date)
+                .cloned()
+        };
+        let rendered = match cached {
+            Some(rendered) => rendered,
+            None => {
+                let file = self.render_statement(request)?;
+                let digest = if faults.bad_digest {
+                    statement::digest("not this file")
+                } else {
+                    statement::digest(&file)
+                };
+                let rendered = Rendered {
+                    merchant: request.merchant_id.clone(),
+                    date: request.date.clone(),
+                    file: Arc::new(file),
+                    digest,
+                };
+                *self
+                    .rendered
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(rendered.clone());
+                rendered
+            }
+        };
+        let file = &rendered.file;
+        let from = usize::try_from(request.offset)
+            .ok()
+            .filter(|o| *o <= file.len() && file.is_char_boundary(*o))
+            .ok_or_else(|| Refusal {
+                code: RefusalCode::BadRequest,
+                message: "offset is not in the file".to_owned(),
+            })?;
+        let most = match faults.part_bytes {
+            0 => 4 << 20,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        let rest = &file[from..];
+        let to = if rest.len() <= most {
+            rest.len()
+        } else {
+            // Up to the last line's end within `most`, or past one line
+            // longer than that.
+            match rest[..most].rfind('\n') {
+                Some(end) => end + 1,
+                None => rest.find('\n').map_or(rest.len(), |end| end + 1),
+            }
+        };
+        Ok(StatementPart {
+            date: request.date.clone(),
+            digest: rendered.digest,
+            size: file.len() as u64 + u64::from(faults.wrong_size),
+            offset: request.offset,
+            text: rest[..to].to_owned(),
+        })
+    }
+
+    /// The whole file of `request.date`, faults applied.
+    fn render_statement(&self, request: &StatementRequest) -> Result<String, Refusal> {
         let day = day_number(&request.date).ok_or_else(|| Refusal {
             code: RefusalCode::BadRequest,
             message: "date is YYYY-MM-DD".to_owned(),
@@ -53,16 +131,7 @@ impl Bank {
             let keep = 1 + lines.len() / 2;
             csv = csv.lines().take(keep).map(|l| format!("{l}\n")).collect();
         }
-        let digest = if faults.bad_digest {
-            statement::digest("not this file")
-        } else {
-            statement::digest(&csv)
-        };
-        Ok(StatementFile {
-            date: request.date.clone(),
-            digest,
-            csv,
-        })
+        Ok(csv)
     }
 }
 

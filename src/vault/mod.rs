@@ -51,11 +51,11 @@ pub(crate) use keys::load_custody;
 pub use keys::RewrapProgress;
 pub use keys::{DataKeyStatus, KeyReport, KeyState};
 pub use records::ReservationState;
-pub use statements::KeptStatement;
 pub(crate) use records::{decode, encode};
 pub use reserve::Reservation;
 pub use reveal::{RevealBasis, RevealedPan};
 pub use reveal_approval::{RevealApprovalError, RevealRequestView};
+pub use statements::{KeptStatement, StatementKeeper};
 pub use token::TokenView;
 pub use view::{Layer, StoreView};
 

@@ -60,13 +60,28 @@ impl<S: Store> StoreView<'_, S> {
     pub async fn for_each_under(
         &self,
         prefix: &[u8],
+        visit: impl FnMut(&[u8], &[u8]) -> Result<(), VaultError>,
+    ) -> Result<(), VaultError> {
+        self.for_each_between(prefix, None, None, visit).await
+    }
+
+    /// `for_each_under`, for the keys after `after` and before `before`
+    /// only (either open when `None`).
+    pub async fn for_each_between(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        before: Option<&[u8]>,
         mut visit: impl FnMut(&[u8], &[u8]) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
         const PAGE: usize = 256;
-        let mut after: Option<Vec<u8>> = None;
+        let mut after: Option<Vec<u8>> = after.map(<[u8]>::to_vec);
         loop {
             let page = self.scan_prefix(prefix, after.as_deref(), PAGE).await?;
             for (key, value) in &page {
+                if before.is_some_and(|end| key.as_slice() >= end) {
+                    return Ok(());
+                }
                 visit(key, value)?;
             }
             match page.last() {

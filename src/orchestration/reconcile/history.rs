@@ -4,9 +4,11 @@
 //! decided, each resolution with its audit record, in the run's own write.
 
 use super::super::{layout, Orchestrator};
-use super::across::{AcrossDays, History, Seen, Short};
+use super::across::{AcrossDays, Seen, Short};
 use super::matcher::{Class, Finding, LineKey};
+use super::passes::Passes;
 use super::resolve::{resolution_write, Action, DiscrepancyId, Resolution};
+use super::run::ThisRun;
 use super::RunId;
 use crate::audit::Actor;
 use crate::domain::date::SettlementDate;
@@ -20,19 +22,46 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Lines per write of the `recon-seen` index.
 const SEEN_CHUNK: usize = 20_000;
 
-/// What a run read, with the raw values its write is conditioned on.
+/// What a run read of its channel's other days, with the raw values its
+/// write is conditioned on.
 pub(super) struct PastRuns {
-    pub history: History,
-    /// Each line's `recon-seen` entry as read, where this run writes its
-    /// own (none yet, one of this date, or one of a superseded run).
-    seen_to_write: BTreeMap<LineKey, Option<Vec<u8>>>,
-    /// Every entry that stood, as read: the write expects it unchanged.
-    seen_standing: BTreeMap<LineKey, Vec<u8>>,
+    /// The channel's open 短款.
+    pub shorts: BTreeMap<LineKey, (Short, SettlementDate)>,
     shorts_raw: BTreeMap<LineKey, Vec<u8>>,
+    /// Every `recon-seen` entry of another date that stood, as read, for
+    /// the lines of the passes so far: the write expects it unchanged.
+    seen_standing: BTreeMap<LineKey, Vec<u8>>,
     /// The date's current run before this one, and its open discrepancies.
     previous: Option<(RunId, Vec<(u64, Finding)>)>,
     /// How many runs the date has had: this one is the next version.
     pub versions: u32,
+}
+
+impl PastRuns {
+    /// The open 短款 of orders in pass `pass`.
+    pub fn shorts_in(&self, passes: &Passes, pass: usize) -> BTreeMap<LineKey, (Short, SettlementDate)> {
+        self.shorts
+            .iter()
+            .filter(|(key, _)| passes.of(&key.order_id) == pass)
+            .map(|(key, short)| (key.clone(), short.clone()))
+            .collect()
+    }
+
+    /// Keeps what a pass read of the lines other days showed first.
+    pub fn stands(&mut self, seen: SeenLines) {
+        self.seen_standing.extend(seen.standing);
+    }
+}
+
+/// Which run's file first showed each line of one pass (`recon-seen`).
+pub(super) struct SeenLines {
+    /// Lines a current run of another date showed first, with that date.
+    pub shown_on: BTreeMap<LineKey, SettlementDate>,
+    /// Each other line's entry as read, where this run writes its own
+    /// (none yet, one of this date, or one of a superseded run).
+    to_write: BTreeMap<LineKey, Option<Vec<u8>>>,
+    /// The entries behind `shown_on`, as read.
+    standing: BTreeMap<LineKey, Vec<u8>>,
 }
 
 /// The run being written, as `settle` needs it.
@@ -83,30 +112,27 @@ impl Orchestrator {
         Ok(self.date_runs(vault, channel, date).await?.1)
     }
 
-    /// What the channel's other days say about a run of `date` whose
-    /// file names `keys`.
-    pub(super) async fn past_runs<S: Store>(
+    /// Which run's file first showed each of `keys`: a line a current run
+    /// of another date showed stands there; the rest this run writes.
+    pub(super) async fn seen_of<S: Store>(
         &self,
         vault: &Vault<S>,
         channel: &ChannelId,
         date: SettlementDate,
         keys: &BTreeSet<LineKey>,
-    ) -> Result<PastRuns, VaultError> {
+    ) -> Result<SeenLines, VaultError> {
         let view = vault.store_view(Layer::Orchestration);
         let date_text = date.to_string();
-        let mut past = PastRuns {
-            history: History::default(),
-            seen_to_write: BTreeMap::new(),
-            seen_standing: BTreeMap::new(),
-            shorts_raw: BTreeMap::new(),
-            previous: None,
-            versions: 0,
+        let mut seen_lines = SeenLines {
+            shown_on: BTreeMap::new(),
+            to_write: BTreeMap::new(),
+            standing: BTreeMap::new(),
         };
         let mut current: BTreeMap<String, Option<RunId>> = BTreeMap::new();
         for key in keys {
             let raw = view.get(&layout::recon_seen(channel, key)).await?;
             let Some(raw) = raw else {
-                past.seen_to_write.insert(key.clone(), None);
+                seen_lines.to_write.insert(key.clone(), None);
                 continue;
             };
             let seen: Seen = decode(&raw, "seen line")?;
@@ -122,12 +148,31 @@ impl Orchestrator {
             if stands {
                 let day = SettlementDate::parse(&seen.date)
                     .map_err(|_| VaultError::Corrupt { what: "seen line" })?;
-                past.history.shown_on.insert(key.clone(), day);
-                past.seen_standing.insert(key.clone(), raw);
+                seen_lines.shown_on.insert(key.clone(), day);
+                seen_lines.standing.insert(key.clone(), raw);
             } else {
-                past.seen_to_write.insert(key.clone(), Some(raw));
+                seen_lines.to_write.insert(key.clone(), Some(raw));
             }
         }
+        Ok(seen_lines)
+    }
+
+    /// What the channel's other days say about a run of `date`: the open
+    /// 短款, and the date's runs so far.
+    pub(super) async fn past_runs<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        channel: &ChannelId,
+        date: SettlementDate,
+    ) -> Result<PastRuns, VaultError> {
+        let view = vault.store_view(Layer::Orchestration);
+        let mut past = PastRuns {
+            shorts: BTreeMap::new(),
+            shorts_raw: BTreeMap::new(),
+            seen_standing: BTreeMap::new(),
+            previous: None,
+            versions: 0,
+        };
         let prefix = layout::recon_shorts_of(channel);
         let mut shorts = Vec::new();
         view.for_each_under(&prefix, |key, raw| {
@@ -139,10 +184,10 @@ impl Orchestrator {
             let short: Short = decode(&raw, "open short")?;
             let day =
                 SettlementDate::parse(&short.date).map_err(|_| VaultError::Corrupt { what: "open short" })?;
-            past.history.shorts.insert(key.clone(), (short, day));
+            past.shorts.insert(key.clone(), (short, day));
             past.shorts_raw.insert(key, raw);
         }
-        let (versions, previous) = self.date_runs(vault, channel, &date_text).await?;
+        let (versions, previous) = self.date_runs(vault, channel, &date.to_string()).await?;
         past.versions = versions;
         if let Some(previous) = previous {
             let open = self.open_of_run(vault, &previous).await?;
@@ -178,25 +223,26 @@ impl Orchestrator {
         Ok(open)
     }
 
-    /// Writes which lines this file showed first (`recon-seen`), before
-    /// the run's own write and `SEEN_CHUNK` lines at a time, each chunk
-    /// with one audit record: one write of a million lines is what made a
-    /// run slow (sled's transaction grows worse than linearly). An entry
-    /// counts only while its run is the current run of its date, so the
-    /// entries of a run whose own write then fails (a crash, another run
-    /// first) stand for nothing and are written over. `false`: another
-    /// run changed an entry meanwhile; read again.
+    /// Writes which lines this pass's part of the file showed first
+    /// (`recon-seen`), before the run's own write and `SEEN_CHUNK` lines at
+    /// a time, each chunk with one audit record: one write of a million
+    /// lines is what made a run slow (sled's transaction grows worse than
+    /// linearly). An entry counts only while its run is the current run of
+    /// its date, so the entries of a run whose own write then fails (a
+    /// crash, another run first) stand for nothing and are written over.
+    /// `false`: another run changed an entry meanwhile; read again.
     pub(super) async fn write_seen<S: Store>(
         vault: &Vault<S>,
         actor: &Actor,
-        run: &NewRun<'_>,
-        past: &PastRuns,
+        run: &ThisRun<'_>,
+        lines: &SeenLines,
+        (pass, passes): (usize, usize),
     ) -> Result<bool, VaultError> {
         let seen = encode(&Seen {
             run: run.id.clone(),
             date: run.date.to_string(),
         })?;
-        let entries: Vec<_> = past.seen_to_write.iter().collect();
+        let entries: Vec<_> = lines.to_write.iter().collect();
         let chunks = entries.len().div_ceil(SEEN_CHUNK);
         for (n, chunk) in entries.chunks(SEEN_CHUNK).enumerate() {
             let mut batch = Batch::new();
@@ -208,7 +254,7 @@ impl Orchestrator {
                 operation: Operation::ReconciliationRun,
                 object: Some(vault.audit_object(run.id)),
                 detail: Some(format!(
-                    "lines shown: part {} of {chunks}, {} lines",
+                    "lines shown: pass {pass} of {passes}, part {} of {chunks}, {} lines",
                     n + 1,
                     chunk.len()
                 )),
@@ -303,7 +349,6 @@ impl Orchestrator {
                 // Its 短款 entry goes too, unless this run holds the same
                 // payment short again (its own entry replaces it).
                 let ours = past
-                    .history
                     .shorts
                     .get(&finding.key)
                     .is_some_and(|(s, _)| s.discrepancy() == id);

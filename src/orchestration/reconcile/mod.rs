@@ -9,9 +9,11 @@
 
 mod across;
 mod automatic;
+mod fetch;
 mod history;
 mod ledger;
 pub mod matcher;
+mod passes;
 mod policy;
 mod queue;
 mod resolve;
@@ -21,6 +23,7 @@ mod schedule;
 pub use across::{across_days, AcrossDays, History, Seen, Short};
 pub use ledger::{Drift, LedgerReport};
 pub use matcher::{Class, Finding, LineKey};
+pub use passes::Passes;
 pub use policy::ReconcilePolicy;
 pub use queue::{DiscrepancyState, QueuedDiscrepancy, RunSummary};
 pub use resolve::{Action, DiscrepancyId, DiscrepancyView, ManualAction, Resolution};

@@ -11,6 +11,8 @@ pub struct ReconcilePolicy {
     /// Minutes after Beijing midnight from which the day before is due.
     pub daily_at: Option<u16>,
     pub check_interval: Duration,
+    /// About how many statement lines a run holds at a time.
+    pub lines_per_pass: u64,
 }
 
 impl ReconcilePolicy {
@@ -21,6 +23,7 @@ impl ReconcilePolicy {
             paid_after_release: r.paid_after_release,
             daily_at: r.daily_at.as_deref().and_then(minute_of_day),
             check_interval: Duration::from_secs(r.check_interval_s),
+            lines_per_pass: r.lines_per_pass,
         }
     }
 }

@@ -9,14 +9,15 @@ use super::super::payment::{
     OrderId, OrderSubject, PaymentRecord, PaymentStatus, RefundStatus, PAID_AFTER_RELEASE,
 };
 use super::super::{layout, OrchestrationError, Orchestrator};
-use super::across::across_days;
+use super::across::{across_days, AcrossDays, History};
 use super::automatic::ChannelRefund;
-use super::history::{line_key_after, number_after, NewRun};
+use super::history::{line_key_after, number_after, NewRun, PastRuns};
 use super::matcher::{match_lines, Class, Finding, LineKey, VaultItem, VaultState};
+use super::passes::Passes;
 use super::resolve::{DiscrepancyId, DiscrepancyView};
 use super::RunId;
 use crate::audit::Actor;
-use crate::channel::statement;
+use crate::channel::statement::{LineReader, StatementLine};
 use crate::domain::date::SettlementDate;
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
@@ -114,9 +115,31 @@ fn refund_state(status: RefundStatus) -> VaultState {
     }
 }
 
-/// The vault's side of `channel`: every payment and refund on it, and the
-/// ones it expects on `date`'s file (its successes of that Beijing date).
+/// The vault's side of a pass: every payment and refund on the channel,
+/// and the ones it expects on the date's file (its successes of that
+/// Beijing date).
 pub(super) type VaultSide = (BTreeMap<LineKey, VaultItem>, BTreeSet<LineKey>);
+
+/// The run being made, as its passes need it.
+pub(super) struct ThisRun<'a> {
+    pub channel: &'a ChannelId,
+    pub id: &'a RunId,
+    pub date: SettlementDate,
+    /// The file's SHA-256, which it is kept under.
+    pub digest: &'a str,
+}
+
+/// What the passes found, together: the counts of every class, what did
+/// not match (in key order), what it settles of other days, and the
+/// vault's side of what the channel alone shows (for the automatic
+/// actions).
+#[derive(Default)]
+struct Day {
+    counts: BTreeMap<Class, u64>,
+    discrepancies: Vec<Finding>,
+    across: AcrossDays,
+    unpaid: BTreeMap<LineKey, VaultItem>,
+}
 
 impl Orchestrator {
     /// Reconciles `channel`'s statement of `date`, as `actor`. A file whose
@@ -142,78 +165,57 @@ impl Orchestrator {
         channel: &ChannelId,
         date: SettlementDate,
     ) -> Result<RunView, OrchestrationError> {
-        let date_text = date.to_string();
-        // What a large day needs held is let go as soon as it is used: the
-        // file once parsed, the lines once matched, the vault's side but
-        // for the states the automatic actions read.
-        let file = self.gateway.statement(channel, &date_text).await?;
-        let statement = statement::parse(&file)?;
-        vault.keep_statement(actor, channel, date, &file.csv).await?;
-        let digest = file.digest;
-        drop(file.csv);
-        let (items, due) = self.vault_side(vault, channel, date).await?;
-        let on_file: BTreeSet<LineKey> = statement.lines.iter().map(LineKey::of).collect();
-        let matched = match_lines(&statement.lines, &items, &due);
-        let (totals, lines) = (statement.totals, statement.totals.lines);
-        drop(statement.lines);
-        let unpaid: BTreeMap<LineKey, VaultItem> = matched
-            .iter()
-            .filter(|f| f.class == Class::ChannelOnly)
-            .filter_map(|f| items.get(&f.key).map(|i| (f.key.clone(), *i)))
-            .collect();
-        drop((items, due));
+        let fetched = self.fetch_statement(vault, actor, channel, date).await?;
+        let per_pass = self.reconciliation.lines_per_pass;
+        let passes = Passes::for_lines(fetched.totals.lines, per_pass);
         let totals = SettledTotals {
-            paid: totals.paid,
-            refunded: totals.refunded,
+            paid: fetched.totals.paid,
+            refunded: fetched.totals.refunded,
         };
         // A concurrent run of the channel, or a resolution made meanwhile,
         // changes what this one read: read again and decide again.
         for _ in 0..RUN_ATTEMPTS {
-            let past = self.past_runs(vault, channel, date, &on_file).await?;
-            let window = self.reconciliation.short_window_days;
-            let across = across_days(matched.clone(), &past.history, date, window);
-            let counts: Vec<(Class, u64)> = Class::ALL
-                .iter()
-                .map(|c| {
-                    (
-                        *c,
-                        across.findings.iter().filter(|f| f.class == *c).count() as u64,
-                    )
-                })
-                .collect();
-            let discrepancies: Vec<Finding> = across
-                .findings
-                .iter()
-                .filter(|f| f.class != Class::Matched)
-                .cloned()
-                .collect();
-            let version = past.versions + 1;
+            let id = RunId::generate()?;
+            let mut past = self.past_runs(vault, channel, date).await?;
+            let this = ThisRun {
+                channel,
+                id: &id,
+                date,
+                digest: &fetched.digest,
+            };
+            let Some(day) = self
+                .match_in_passes(vault, actor, &this, &passes, &mut past)
+                .await?
+            else {
+                continue;
+            };
             let record = RunRecord {
-                id: RunId::generate()?,
+                id: id.clone(),
                 channel: channel.clone(),
-                date: date_text.clone(),
-                version,
-                digest: digest.clone(),
-                lines,
-                counts,
+                date: date.to_string(),
+                version: past.versions + 1,
+                digest: fetched.digest.clone(),
+                lines: fetched.totals.lines,
+                counts: Class::ALL
+                    .iter()
+                    .map(|c| (*c, day.counts.get(c).copied().unwrap_or(0)))
+                    .collect(),
                 totals,
                 created_at: Timestamp::now(),
                 created_by: actor.identity.clone(),
             };
-            let (mut batch, mut records) = Self::run_write(vault, &record, &discrepancies)?;
+            let (mut batch, mut records) = Self::run_write(vault, &record, &day.discrepancies)?;
             let new_run = NewRun {
                 channel,
                 id: &record.id,
                 date,
-                discrepancies: &discrepancies,
+                discrepancies: &day.discrepancies,
                 by: &actor.identity,
             };
-            if !Self::write_seen(vault, actor, &new_run, &past).await? {
-                continue;
-            }
-            Self::settle_across(vault, &mut batch, &mut records, &new_run, &past, &across)?;
+            Self::settle_across(vault, &mut batch, &mut records, &new_run, &past, &day.across)?;
             if vault.commit_from_above_records(batch, actor, records).await? {
-                let views = discrepancies
+                let views = day
+                    .discrepancies
                     .into_iter()
                     .enumerate()
                     .map(|(n, finding)| DiscrepancyView {
@@ -226,11 +228,86 @@ impl Orchestrator {
                     })
                     .collect();
                 let mut run = record.view(views);
-                self.resolve_automatically(vault, actor, &mut run, &unpaid).await;
+                self.resolve_automatically(vault, actor, &mut run, &day.unpaid)
+                    .await;
                 return Ok(run);
             }
         }
         Err(VaultError::Contention.into())
+    }
+
+    /// Matches the day pass by pass, holding one pass's lines and
+    /// payments at a time, and writes which lines each pass's part of the
+    /// file showed first. `None`: another run changed those entries
+    /// meanwhile; read again.
+    async fn match_in_passes<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        actor: &Actor,
+        this: &ThisRun<'_>,
+        passes: &Passes,
+        past: &mut PastRuns,
+    ) -> Result<Option<Day>, OrchestrationError> {
+        let mut day = Day::default();
+        for pass in 0..passes.count() {
+            let lines = self.lines_of_pass(vault, this, passes, pass).await?;
+            let (items, due) = self.vault_side(vault, this, passes, pass).await?;
+            let on_file: BTreeSet<LineKey> = lines.iter().map(LineKey::of).collect();
+            let matched = match_lines(&lines, &items, &due);
+            drop((lines, due));
+            let seen = self.seen_of(vault, this.channel, this.date, &on_file).await?;
+            drop(on_file);
+            let history = History {
+                shown_on: seen.shown_on.clone(),
+                shorts: past.shorts_in(passes, pass),
+            };
+            let window = self.reconciliation.short_window_days;
+            let across = across_days(matched, &history, this.date, window);
+            for finding in across.findings {
+                *day.counts.entry(finding.class).or_insert(0) += 1;
+                if finding.class == Class::ChannelOnly {
+                    if let Some(item) = items.get(&finding.key) {
+                        day.unpaid.insert(finding.key.clone(), *item);
+                    }
+                }
+                if finding.class != Class::Matched {
+                    day.discrepancies.push(finding);
+                }
+            }
+            day.across.carried.extend(across.carried);
+            day.across.escalated.extend(across.escalated);
+            let part = (pass + 1, passes.count());
+            if !Self::write_seen(vault, actor, this, &seen, part).await? {
+                return Ok(None);
+            }
+            past.stands(seen);
+        }
+        Ok(Some(day))
+    }
+
+    /// The lines of pass `pass`, read from the file as kept.
+    async fn lines_of_pass<S: Store>(
+        &self,
+        vault: &Vault<S>,
+        this: &ThisRun<'_>,
+        passes: &Passes,
+        pass: usize,
+    ) -> Result<Vec<StatementLine>, OrchestrationError> {
+        let mut lines = Vec::new();
+        let mut reader = LineReader::new(|line: StatementLine| {
+            if passes.of(&line.order_id) == pass {
+                lines.push(line);
+            }
+        });
+        // Checked as it arrived: a line that fails now was not the file's.
+        let corrupt = |_| VaultError::Corrupt { what: "statement" };
+        vault
+            .read_statement(this.channel, this.date, this.digest, |chunk| {
+                reader.push(chunk).map_err(corrupt)
+            })
+            .await?;
+        reader.finish().map_err(corrupt)?;
+        Ok(lines)
     }
 
     /// The run's write: its record, its version's index entry (absent
@@ -306,13 +383,16 @@ impl Orchestrator {
         )
     }
 
-    /// Every payment and refund on `channel`, and the successes of `date`.
+    /// Every payment and refund on the run's channel whose order falls in
+    /// pass `pass`, and the successes of its date among them.
     async fn vault_side<S: Store>(
         &self,
         vault: &Vault<S>,
-        channel: &ChannelId,
-        date: SettlementDate,
+        this: &ThisRun<'_>,
+        passes: &Passes,
+        pass: usize,
     ) -> Result<VaultSide, OrchestrationError> {
+        let (channel, date) = (this.channel, this.date);
         let (mut items, mut due) = (BTreeMap::new(), BTreeSet::new());
         let mut note = |key: LineKey, amount: u64, state: VaultState, at: Timestamp| {
             if state == VaultState::Succeeded && SettlementDate::of_time(at.seconds()) == date {
@@ -320,37 +400,48 @@ impl Orchestrator {
             }
             items.insert(key, VaultItem { amount, state });
         };
+        // No payment's key is a bound itself (a payment id is longer), so
+        // starting after the bound starts at it.
+        let (start, end) = passes.range(pass);
+        let (after, before) = (start.map(layout::payments_at), end.map(layout::payments_at));
         vault
             .store_view(Layer::Orchestration)
-            .for_each_under(keyspace::PAYMENT.as_bytes(), |_, raw| {
-                let payment: PaymentRecord = decode(raw, "payment")?;
-                if payment.channel != *channel {
-                    return Ok(());
-                }
-                let order_id = payment.id.as_str().to_owned();
-                for refund in &payment.refunds {
+            .for_each_between(
+                keyspace::PAYMENT.as_bytes(),
+                after.as_deref(),
+                before.as_deref(),
+                |_, raw| {
+                    let payment: PaymentRecord = decode(raw, "payment")?;
+                    if payment.channel != *channel {
+                        return Ok(());
+                    }
+                    let order_id = payment.id.as_str().to_owned();
+                    for refund in &payment.refunds {
+                        let key = LineKey {
+                            order_id: order_id.clone(),
+                            refund_id: refund.id.as_str().to_owned(),
+                        };
+                        note(key, refund.amount, refund_state(refund.status), refund.updated_at);
+                    }
                     let key = LineKey {
-                        order_id: order_id.clone(),
-                        refund_id: refund.id.as_str().to_owned(),
+                        order_id,
+                        refund_id: String::new(),
                     };
-                    note(key, refund.amount, refund_state(refund.status), refund.updated_at);
-                }
-                let key = LineKey {
-                    order_id,
-                    refund_id: String::new(),
-                };
-                note(key, payment.amount, payment_state(&payment), payment.created_at);
-                Ok(())
-            })
+                    note(key, payment.amount, payment_state(&payment), payment.created_at);
+                    Ok(())
+                },
+            )
             .await?;
         // Refunds runs made at the channel for orders closed here.
         let prefix = layout::recon_refunds_of(channel);
         vault
             .store_view(Layer::Orchestration)
             .for_each_under(&prefix, |key, raw| {
-                let refund: ChannelRefund = decode(raw, "channel refund")?;
                 let line = line_key_after(key, prefix.len(), "channel refund key")?;
-                note(line, refund.amount, VaultState::Succeeded, refund.at);
+                if passes.of(&line.order_id) == pass {
+                    let refund: ChannelRefund = decode(raw, "channel refund")?;
+                    note(line, refund.amount, VaultState::Succeeded, refund.at);
+                }
                 Ok(())
             })
             .await?;

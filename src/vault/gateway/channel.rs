@@ -6,7 +6,7 @@ use crate::channel::protocol::{
     OrderRequest, OrderState, PayRequest, RefundRequest, RefundResponse, Refusal, RefusalCode, APPLY_PATH,
     CANCEL_PATH, CLOSE_PATH, CONFIRM_PATH, PAY_PATH, QUERY_PATH, REFUND_PATH,
 };
-use crate::channel::statement::{StatementFile, StatementRequest, STATEMENT_PATH};
+use crate::channel::statement::{StatementPart, StatementRequest, STATEMENT_PATH};
 use crate::channel::{Bounds, ChannelClient, ClientError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -48,7 +48,7 @@ pub(in crate::vault) trait Channel: Send + Sync {
     fn query(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>>;
     fn close(&self, request: OrderRequest) -> BoxFuture<'_, Result<OrderState, ChannelFailure>>;
     fn refund(&self, request: RefundRequest) -> BoxFuture<'_, Result<RefundResponse, ChannelFailure>>;
-    fn statement(&self, request: StatementRequest) -> BoxFuture<'_, Result<StatementFile, ChannelFailure>>;
+    fn statement(&self, request: StatementRequest) -> BoxFuture<'_, Result<StatementPart, ChannelFailure>>;
 }
 
 /// The quick-pay JSON protocol over mutual TLS.
@@ -66,11 +66,12 @@ pub(in crate::vault) async fn call_json<Req: Serialize, Resp: DeserializeOwned>(
     call_json_within(client, path, request, None).await
 }
 
-/// A day's statement may run to a million lines (some 150 MB as JSON)
-/// and take its time: it is read within these bounds, not a call's.
+/// A day's statement comes in parts, each of which a channel may make as
+/// large as it likes within these bounds (not a call's): a part of 64 MiB
+/// is some 600,000 lines.
 const STATEMENT_BOUNDS: Bounds = Bounds {
-    limit: 512 * 1024 * 1024,
-    timeout: std::time::Duration::from_secs(300),
+    limit: 64 * 1024 * 1024,
+    timeout: std::time::Duration::from_secs(120),
 };
 
 /// `call_json`, the answer read within `bounds` where given.
@@ -128,7 +129,7 @@ impl Channel for QuickPay {
     fn refund(&self, request: RefundRequest) -> BoxFuture<'_, Result<RefundResponse, ChannelFailure>> {
         Box::pin(call_json(&self.client, REFUND_PATH, request))
     }
-    fn statement(&self, request: StatementRequest) -> BoxFuture<'_, Result<StatementFile, ChannelFailure>> {
+    fn statement(&self, request: StatementRequest) -> BoxFuture<'_, Result<StatementPart, ChannelFailure>> {
         Box::pin(call_json_within(
             &self.client,
             STATEMENT_PATH,

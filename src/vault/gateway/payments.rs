@@ -9,7 +9,7 @@ use crate::audit::Actor;
 use crate::channel::protocol::{
     OrderRequest, OrderState, PayRequest, RefundRequest, RefundResponse, RefusalCode, NOTIFY_PATH,
 };
-use crate::channel::statement::{StatementFile, StatementRequest};
+use crate::channel::statement::{StatementPart, StatementRequest};
 use crate::domain::ids::{ChannelId, Currency};
 use crate::domain::operation::Operation;
 use crate::domain::refs::AgreementRef;
@@ -178,18 +178,25 @@ impl Gateway {
         Ok(answer)
     }
 
-    /// The channel's statement of settlement date `date` (`YYYY-MM-DD`),
-    /// as it was published: the caller checks its digest and summary.
-    pub async fn statement(&self, channel: &ChannelId, date: &str) -> Result<StatementFile, GatewayError> {
+    /// The part from `offset` of the channel's statement of settlement
+    /// date `date` (`YYYY-MM-DD`), as it was published: the caller puts
+    /// the parts together and checks the whole.
+    pub async fn statement_part(
+        &self,
+        channel: &ChannelId,
+        date: &str,
+        offset: u64,
+    ) -> Result<StatementPart, GatewayError> {
         let request = StatementRequest {
             merchant_id: self.merchant_id.clone(),
             date: date.to_owned(),
+            offset,
         };
-        let file = self.channel(channel)?.statement(request).await?;
-        if file.date != date {
+        let part = self.channel(channel)?.statement(request).await?;
+        if part.date != date {
             return Err(GatewayError::Protocol("the statement is of another date".into()));
         }
-        Ok(file)
+        Ok(part)
     }
 
     fn order(&self, order_no: &str) -> OrderRequest {

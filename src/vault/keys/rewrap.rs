@@ -78,6 +78,18 @@ impl SealedRecord for StatementChunkRecord {
     }
 }
 
+/// Statement chunks are 1 MiB each: a page of them is kept this short.
+const STATEMENT_PAGE: usize = 4;
+
+/// How many records of kind `kind` a page may hold, where `limit` is asked.
+fn page_of(kind: usize, limit: usize) -> usize {
+    if PREFIXES.get(kind) == Some(&layout::STATEMENT_PREFIX) {
+        limit.clamp(1, STATEMENT_PAGE)
+    } else {
+        limit.max(1)
+    }
+}
+
 /// The kinds the job walks, in this order (the cursor stores the index,
 /// so a kind added later goes at the end).
 const PREFIXES: [&[u8]; 4] = [
@@ -138,7 +150,9 @@ impl<S: Store> Vault<S> {
         mut visit: impl FnMut(usize, &[u8]) -> Result<(), VaultError>,
     ) -> Result<(), VaultError> {
         for (kind, prefix) in PREFIXES.iter().enumerate() {
-            self.for_each_under(prefix, |_, value| visit(kind, value)).await?;
+            let page = page_of(kind, 512);
+            self.for_each_under_by(prefix, page, |_, value| visit(kind, value))
+                .await?;
         }
         Ok(())
     }
@@ -321,11 +335,9 @@ impl<S: Store> Vault<S> {
         let Some(prefix) = PREFIXES.get(kind) else {
             return Err(VaultError::Corrupt { what: "rewrap job" });
         };
-        let page = self
-            .store
-            .scan_prefix(prefix, job.after.as_deref(), limit.max(1))
-            .await?;
-        let full_page = page.len() == limit.max(1);
+        let size = page_of(kind, limit);
+        let page = self.store.scan_prefix(prefix, job.after.as_deref(), size).await?;
+        let full_page = page.len() == size;
         let last = page.last().map(|(k, _)| k.clone());
         // A fingerprint rotation on another node is taken up page by page.
         self.refresh_fingerprints().await?;
