@@ -21,7 +21,10 @@
 //!                      store-card and token-read figures at each decade
 //!   --reconcile N      instead: seed N settled payments and N statement
 //!                      lines (bulk, not the API) and time one reconciliation
-//!                      run of them, with the service's peak RSS
+//!                      run of them, with the service's peak RSS (with
+//!                      `--backend postgres` too)
+//!   --lines-per-pass N with `--reconcile`: the service's
+//!                      `reconciliation.lines_per_pass` (default its own)
 //!   --cache-mib M      the service's `store.cache_mib` (sled's page cache;
 //!                      default the service's own, 1024)
 //!   --backend B        `sled` (default) or `postgres`: the service on a
@@ -59,6 +62,7 @@ pub struct Args {
     pub json: PathBuf,
     pub scale: Option<u64>,
     pub reconcile: Option<u64>,
+    pub lines_per_pass: Option<u64>,
     pub protos: Vec<Proto>,
     pub rate: Option<Rate>,
     pub cache_mib: Option<u64>,
@@ -114,6 +118,7 @@ fn args() -> Args {
         },
         scale: value("--scale").and_then(|v| v.parse().ok()),
         reconcile: value("--reconcile").and_then(|v| v.parse().ok()),
+        lines_per_pass: value("--lines-per-pass").and_then(|v| v.parse().ok()),
         cache_mib: value("--cache-mib").and_then(|v| v.parse().ok()),
         audit_sink: argv.iter().any(|a| a == "--audit-sink"),
         postgres: match value("--backend").as_deref() {

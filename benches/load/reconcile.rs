@@ -6,22 +6,31 @@
 //! resident memory (VmHWM), and writes them as JSON.
 
 use crate::common::bank_sim::BankSim;
-use crate::common::service::{Options, Service};
+use crate::common::service::{Options, Service, TestBackend};
 use crate::Args;
 use serde_json::{json, Value};
 use std::time::Instant;
 use tokenvault::domain::date::SettlementDate;
 use tokenvault::domain::ids::{ChannelId, MerchantId};
 use tokenvault::domain::time::Timestamp;
-use tokenvault::store::SledStore;
+use tokenvault::store::{PgStore, SledStore};
 
 pub async fn run(args: &Args, lines: u64) {
     let mut service = Service::prepare(Options {
         extra_limits: "request_timeout_ms = 300000\n".to_owned(),
-        extra_config: args
-            .cache_mib
-            .map(|mib| format!("[store]\ncache_mib = {mib}\n"))
-            .unwrap_or_default(),
+        extra_config: [
+            args.cache_mib.map(|mib| format!("[store]\ncache_mib = {mib}\n")),
+            args.lines_per_pass
+                .map(|n| format!("[reconciliation]\nlines_per_pass = {n}\n")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        backend: if args.postgres {
+            TestBackend::Postgres
+        } else {
+            TestBackend::Sled
+        },
         ..Options::default()
     });
     let bank = BankSim::start(&service.keys, service.dir.path(), "bank", &[], &[]);
@@ -36,10 +45,19 @@ pub async fn run(args: &Args, lines: u64) {
     let today = SettlementDate::of_time(now);
     let at = (now - 3_600).max(today.day_number() * 86_400 - 8 * 3_600 + 60);
     let seeding = Instant::now();
-    {
+    let channel = ChannelId::parse("bank-a").expect("channel");
+    let merchant = MerchantId::parse("M001").expect("merchant");
+    if args.postgres {
+        let config = std::fs::read_to_string(service.dir.path().join("tokenvault.toml")).expect("config");
+        let settings = crate::common::postgres::store_section(&config).postgres;
+        let store = PgStore::open(&settings)
+            .await
+            .expect("open the service's database");
+        tokenvault::sim::seed::payments(&store, &channel, &merchant, lines, Timestamp(at))
+            .await
+            .expect("seed payments");
+    } else {
         let store = SledStore::open(&service.data_dir()).expect("open the service's store");
-        let channel = ChannelId::parse("bank-a").expect("channel");
-        let merchant = MerchantId::parse("M001").expect("merchant");
         tokenvault::sim::seed::payments(&store, &channel, &merchant, lines, Timestamp(at))
             .await
             .expect("seed payments");
@@ -73,6 +91,8 @@ pub async fn run(args: &Args, lines: u64) {
     );
     let report = json!({
         "lines": lines,
+        "backend": if args.postgres { "postgres" } else { "sled" },
+        "lines_per_pass": args.lines_per_pass,
         "seconds": took_s,
         "lines_per_second": lines as f64 / took_s,
         "counts": run["counts"],

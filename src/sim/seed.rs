@@ -2,8 +2,9 @@
 //! written straight into a vault's store (not through the API, which would
 //! measure the payment flow instead), and the same N payments as lines of
 //! bank-sim's ledger, so a day's statement of N lines matches them. The
-//! i-th payment is the same on both sides: order `pay_` and i in hex, an
-//! amount drawn from i. Development only, like the simulator itself.
+//! i-th payment is the same on both sides: order `pay_` and i scrambled
+//! into 32 hex digits (spread like the random ids payments really have),
+//! an amount drawn from i. Development only, like the simulator itself.
 
 use crate::channel::statement::{LineKind, StatementLine};
 use crate::domain::ids::{ChannelId, Currency, MerchantId};
@@ -28,9 +29,14 @@ pub enum SeedError {
     Value(String),
 }
 
+/// An odd multiplier: i times it (mod 2^128) is one-to-one, and spreads
+/// consecutive i over the whole id space.
+const SPREAD: u128 = 0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835;
+
 /// The i-th seeded payment's id (the bank's order number) and amount.
 pub fn payment(i: u64) -> (String, u64) {
-    (format!("pay_{i:032x}"), 100 + i % 9_900)
+    let id = u128::from(i).wrapping_mul(SPREAD);
+    (format!("pay_{id:032x}"), 100 + i % 9_900)
 }
 
 /// The i-th seeded payment as bank-sim's ledger line, traded at `at_s`.
