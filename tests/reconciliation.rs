@@ -864,3 +864,79 @@ async fn accepting_as_paid_asks_the_tokens_controls_again_and_refunds_when_they_
     w.assert_no_plaintext(&[&pan_a, &pan_b, NAME, &id_a, &id_b, PHONE])
         .await;
 }
+
+/// While a run fetches a slow bank's file part by part, the service says
+/// how far it is, and the CLI follows it (a plain line where its stderr
+/// is not a terminal); once the run is written, nothing is running.
+#[tokio::test]
+async fn a_runs_progress_shows_while_it_fetches_and_the_cli_follows_it() {
+    let (pan, id_no) = (debit_pan(306), id_number());
+    let w = world(
+        &[holder(&pan, &id_no)],
+        &[],
+        "[payment]\npoll_interval_ms = 60000\n",
+    );
+    let date = tokenvault::domain::date::SettlementDate::of_time(unix_now()).to_string();
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    for order in ["pr-1", "pr-2", "pr-3"] {
+        w.paid(&token, order, 100).await;
+    }
+    // Some 100 bytes a part, each answered after 400 ms: a few seconds.
+    w.bank
+        .set_faults(json!({ "latency_ms": 400, "statement": { "part_bytes": 100 } }))
+        .await;
+    let keys = &w.service.keys;
+    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"));
+    cli.args(["reconcile", "--channel", "bank-a", "--date", &date, "--url"])
+        .arg(format!("https://{}", w.service.addr))
+        .arg("--ca")
+        .arg(keys.ca_cert())
+        .arg("--cert")
+        .arg(keys.client_cert("reconciler"))
+        .arg("--key")
+        .arg(keys.client_key("reconciler"));
+    let cli = tokio::task::spawn_blocking(move || cli.output().unwrap());
+    let path = format!("/v1/reconciliation/progress?channel=bank-a&date={date}");
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        let r = w.service.client("auditor").get(&path).await.unwrap();
+        assert_eq!(r.status, 200, "{}", r.text());
+        let progress = r.json();
+        if progress["stage"] == "fetching" && progress["done"].as_u64() > Some(0) {
+            seen = progress;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(seen["running"], true, "{seen}");
+    assert!(seen["done"].as_u64() < seen["of"].as_u64(), "{seen}");
+    let cli = cli.await.unwrap();
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert_eq!(cli.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(&format!("reconcile bank-a {date}: fetching")),
+        "{stderr}"
+    );
+    let after = w.service.client("auditor").get(&path).await.unwrap().json();
+    assert_eq!(
+        (after["running"].clone(), after["stage"].clone()),
+        (json!(false), Value::Null)
+    );
+    // The orchestrator may not look, and a date that is not one is refused.
+    let denied = w.service.client("orchestrator").get(&path).await.unwrap();
+    assert_eq!(denied.status, 403);
+    let bad = w
+        .service
+        .client("auditor")
+        .get("/v1/reconciliation/progress?channel=bank-a")
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            bad.status,
+            bad.json()["field"].clone(),
+            bad.json()["rule"].clone()
+        ),
+        (400, json!("date"), json!("required"))
+    );
+}

@@ -71,6 +71,7 @@ use axum::http::StatusCode;
         super::reconciliation::RunResponse,
         super::reconciliation::RunSummaryResponse,
         super::reconciliation::RunList,
+        super::reconciliation::ProgressResponse,
         super::reconciliation::QueuedDiscrepancyResponse,
         super::reconciliation::DiscrepancyPage,
         super::reconciliation::LedgerResponse,

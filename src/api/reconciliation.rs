@@ -318,6 +318,54 @@ fn channel_param(query: &QueryPairs) -> Result<Option<ChannelId>, Problem> {
         .map_err(|e| invalid_query("channel", "format", e.detail.to_owned()))
 }
 
+/// `date` as a settlement date, if given.
+fn date_param(query: &QueryPairs) -> Result<Option<SettlementDate>, Problem> {
+    query
+        .text("date")
+        .map(SettlementDate::parse)
+        .transpose()
+        .map_err(|e| invalid_query("date", "format", e.detail.to_owned()))
+}
+
+/// How far the run of a channel and date going on in this process is.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ProgressResponse {
+    /// `false` when no run of the channel and date is going on here (none
+    /// at all, or one on another node).
+    pub running: bool,
+    /// `fetching` (bytes of the file), `matching` (passes of the day) or
+    /// `writing`.
+    pub stage: Option<String>,
+    pub done: u64,
+    pub of: u64,
+}
+
+/// How far this node's run of `channel` and `date` is: what the CLI's progress bar follows. Counts only; like `/metrics` it is not audited unless refused.
+#[utoipa::path(get, path = "/v1/reconciliation/progress", tag = "reconciliation",
+    params(("channel" = String, Query, pattern = "^[A-Za-z0-9._-]{1,64}$", description = "The run's channel"),
+        ("date" = String, Query, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "The run's settlement date")),
+    responses((status = 200, body = ProgressResponse), (status = 400, body = Problem), (status = 403, body = Problem)))]
+pub async fn progress(
+    State(app): State<Arc<App>>,
+    caller: Caller,
+    query: QueryPairs,
+) -> Result<Json<ProgressResponse>, Problem> {
+    app.authorize(&caller, Operation::ReconciliationRead, None)
+        .await?;
+    query.only(&["channel", "date"])?;
+    let required = |name: &str| invalid_query(name, "required", format!("{name} is required"));
+    let channel = channel_param(&query)?.ok_or_else(|| required("channel"))?;
+    let date = date_param(&query)?.ok_or_else(|| required("date"))?;
+    let stage = app.orchestrator.reconcile_progress.of(&channel, date);
+    let (done, of) = stage.map_or((0, 0), |s| s.counts());
+    Ok(Json(ProgressResponse {
+        running: stage.is_some(),
+        stage: stage.map(|s| s.as_str().to_owned()),
+        done,
+        of,
+    }))
+}
+
 /// Reconciliation runs, newest date first (a date's latest version first),
 /// of one channel and one date where given.
 #[utoipa::path(get, path = "/v1/reconciliation/runs", tag = "reconciliation",
@@ -334,11 +382,7 @@ pub async fn list(
         .await?;
     query.only(&["channel", "date", "limit"])?;
     let channel = channel_param(&query)?;
-    let date = query
-        .text("date")
-        .map(SettlementDate::parse)
-        .transpose()
-        .map_err(|e| invalid_query("date", "format", e.detail.to_owned()))?;
+    let date = date_param(&query)?;
     let limit = query.page_limit()?;
     let runs = app
         .orchestrator

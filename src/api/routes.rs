@@ -74,5 +74,6 @@ pub(super) fn table() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(reconciliation::statement))
         .routes(routes!(reconciliation::queue))
         .routes(routes!(reconciliation::ledger))
+        .routes(routes!(reconciliation::progress))
         .routes(routes!(reconciliation::resolve))
 }

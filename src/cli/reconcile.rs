@@ -9,6 +9,7 @@ use super::remote::{answer, Remote};
 use super::Report;
 use clap::Args;
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 #[derive(Args, Debug)]
 pub(super) struct ReconcileArgs {
@@ -48,7 +49,15 @@ async fn reconcile(args: ReconcileArgs) -> Result<Report, String> {
     }
     let body = serde_json::to_vec(&serde_json::json!({ "channel": args.channel, "date": args.date }))
         .map_err(|e| e.to_string())?;
-    let reply = remote.mutate("/v1/reconciliation/runs", Some(body)).await?;
+    let channel = args.channel.clone().unwrap_or_default();
+    let date = args.date.clone().unwrap_or_default();
+    let bar = progress_bar();
+    let reply = tokio::select! {
+        reply = remote.mutate("/v1/reconciliation/runs", Some(body)) => reply,
+        never = follow_progress(&remote, &channel, &date, &bar) => match never {},
+    };
+    bar.finish_and_clear();
+    let reply = reply?;
     if reply.status != 201 {
         return answer::<String>(Ok(reply));
     }
@@ -71,6 +80,64 @@ async fn reconcile(args: ReconcileArgs) -> Result<Report, String> {
         message: summary(&run),
         code: u8::from(open > 0),
     })
+}
+
+fn progress_bar() -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::new(0);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{spinner} {msg:<28} [{bar:30}] {percent:>3}% {elapsed}")
+    {
+        bar.set_style(style.progress_chars("#>."));
+    }
+    bar
+}
+
+/// Shows how far the run is, until the run's answer ends it (the caller
+/// drops this): a bar on a terminal; where stderr is not one (a log, CI),
+/// a plain line at each new stage and every few seconds. What the service cannot say (a run on
+/// another node, an older service) shows as waiting.
+#[allow(clippy::print_stderr)]
+async fn follow_progress(
+    remote: &Remote,
+    channel: &str,
+    date: &str,
+    bar: &indicatif::ProgressBar,
+) -> std::convert::Infallible {
+    let path = format!("/v1/reconciliation/progress?channel={channel}&date={date}");
+    let (mut last_line, mut last_stage): (Option<Instant>, Option<String>) = (None, None);
+    loop {
+        let stage = match remote.get(&path).await {
+            Ok(reply) if reply.status == 200 => serde_json::from_slice::<serde_json::Value>(&reply.body).ok(),
+            _ => None,
+        };
+        let (done, of) = stage.as_ref().map_or((0, 0), |s| {
+            (s["done"].as_u64().unwrap_or(0), s["of"].as_u64().unwrap_or(0))
+        });
+        let message = match stage.as_ref().and_then(|s| s["stage"].as_str()) {
+            Some("fetching") => format!(
+                "fetching {} of {}",
+                indicatif::HumanBytes(done),
+                indicatif::HumanBytes(of)
+            ),
+            Some("matching") => format!("matching: pass {} of {of}", done + 1),
+            Some(other) => other.to_owned(),
+            None => "waiting for the service".to_owned(),
+        };
+        bar.set_length(of);
+        bar.set_position(done);
+        bar.set_message(message.clone());
+        bar.tick();
+        let name = stage
+            .as_ref()
+            .and_then(|s| s["stage"].as_str().map(str::to_owned));
+        let due = last_line.is_none_or(|t| t.elapsed() >= Duration::from_secs(5)) || name != last_stage;
+        if bar.is_hidden() && due {
+            last_line = Some(Instant::now());
+            eprintln!("reconcile {channel} {date}: {message}");
+        }
+        last_stage = name;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 }
 
 /// The run as a table: one row per class, then the statement's totals.

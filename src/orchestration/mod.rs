@@ -38,6 +38,8 @@ pub struct Orchestrator {
     pub payments: PaymentPolicy,
     pub routing: routing::Routing,
     pub reconciliation: reconcile::ReconcilePolicy,
+    /// How far this process's reconciliation runs are.
+    pub reconcile_progress: reconcile::ProgressBoard,
     /// Channel → who may post its notifications, and the key they sign with.
     notifiers: BTreeMap<ChannelId, Notifier>,
     /// One binding flow at a time per card (start) and per binding
@@ -78,6 +80,7 @@ impl Orchestrator {
             payments: config.payments,
             routing: routing::Routing::new(config.routing),
             reconciliation: config.reconciliation,
+            reconcile_progress: reconcile::ProgressBoard::default(),
             notifiers: config.notifiers,
             locks: crate::stripes::Stripes::new(),
             order_locks: crate::stripes::Stripes::new(),

@@ -4,6 +4,7 @@
 //! A file that does not check is refused, and what was kept of it dropped.
 
 use super::super::{OrchestrationError, Orchestrator};
+use super::progress::{RunMark, Stage};
 use crate::audit::Actor;
 use crate::channel::statement::{Checker, StatementError, StatementPart, Totals, MAX_STATEMENT_BYTES};
 use crate::domain::date::SettlementDate;
@@ -28,6 +29,7 @@ impl Orchestrator {
         actor: &Actor,
         channel: &ChannelId,
         date: SettlementDate,
+        mark: &RunMark,
     ) -> Result<Fetched, OrchestrationError> {
         let date_text = date.to_string();
         let first = self.gateway.statement_part(channel, &date_text, 0).await?;
@@ -44,7 +46,7 @@ impl Orchestrator {
         let mut keeper = vault.keep_statement(actor, channel, date, &digest, size).await?;
         let mut checker = Checker::new(&digest);
         let taken = self
-            .take_parts(channel, &date_text, first, &mut checker, &mut keeper)
+            .take_parts(channel, &date_text, first, &mut checker, &mut keeper, mark)
             .await;
         match taken.and_then(|()| checker.finish().map_err(OrchestrationError::from)) {
             Ok(totals) => {
@@ -68,6 +70,7 @@ impl Orchestrator {
         first: StatementPart,
         checker: &mut Checker,
         keeper: &mut StatementKeeper<'_, S>,
+        mark: &RunMark,
     ) -> Result<(), OrchestrationError> {
         let (digest, size) = (first.digest.clone(), first.size);
         let (mut part, mut offset) = (first, 0u64);
@@ -85,6 +88,10 @@ impl Orchestrator {
                 .ok_or_else(|| refused("more bytes than the file's size"))?;
             checker.push(bytes);
             keeper.push(bytes).await?;
+            mark.set(Stage::Fetching {
+                done: offset,
+                of: size,
+            });
             if offset == size {
                 return Ok(());
             }

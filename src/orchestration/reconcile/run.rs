@@ -14,6 +14,7 @@ use super::automatic::ChannelRefund;
 use super::history::{line_key_after, number_after, NewRun, PastRuns};
 use super::matcher::{match_lines, Class, Finding, LineKey, VaultItem, VaultState};
 use super::passes::Passes;
+use super::progress::{RunMark, Stage};
 use super::resolve::{DiscrepancyId, DiscrepancyView};
 use super::RunId;
 use crate::audit::Actor;
@@ -165,7 +166,8 @@ impl Orchestrator {
         channel: &ChannelId,
         date: SettlementDate,
     ) -> Result<RunView, OrchestrationError> {
-        let fetched = self.fetch_statement(vault, actor, channel, date).await?;
+        let mark = self.reconcile_progress.start(channel, date);
+        let fetched = self.fetch_statement(vault, actor, channel, date, &mark).await?;
         let per_pass = self.reconciliation.lines_per_pass;
         let passes = Passes::for_lines(fetched.totals.lines, per_pass);
         let totals = SettledTotals {
@@ -184,7 +186,7 @@ impl Orchestrator {
                 digest: &fetched.digest,
             };
             let Some(day) = self
-                .match_in_passes(vault, actor, &this, &passes, &mut past)
+                .match_in_passes(vault, actor, &this, &passes, &mut past, &mark)
                 .await?
             else {
                 continue;
@@ -204,6 +206,7 @@ impl Orchestrator {
                 created_at: Timestamp::now(),
                 created_by: actor.identity.clone(),
             };
+            mark.set(Stage::Writing);
             let (mut batch, mut records) = Self::run_write(vault, &record, &day.discrepancies)?;
             let new_run = NewRun {
                 channel,
@@ -247,9 +250,14 @@ impl Orchestrator {
         this: &ThisRun<'_>,
         passes: &Passes,
         past: &mut PastRuns,
+        mark: &RunMark,
     ) -> Result<Option<Day>, OrchestrationError> {
         let mut day = Day::default();
         for pass in 0..passes.count() {
+            mark.set(Stage::Matching {
+                done: pass as u64,
+                of: passes.count() as u64,
+            });
             let lines = self.lines_of_pass(vault, this, passes, pass).await?;
             let (items, due) = self.vault_side(vault, this, passes, pass).await?;
             let on_file: BTreeSet<LineKey> = lines.iter().map(LineKey::of).collect();
