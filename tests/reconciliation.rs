@@ -83,6 +83,37 @@ impl World {
         r.json()
     }
 
+    /// A debit whose close races the payer: the bank answers closed, then
+    /// takes the money (bank-sim's `close_races_payment`, set by the caller).
+    async fn closed_then_paid(&self, token: &str, order: &str, amount: u64) -> String {
+        let r = self
+            .post("orchestrator", "/v1/payments", debit_body(token, order, amount))
+            .await;
+        assert_eq!(r.status, 202, "{}", r.text());
+        let payment = r.json()["payment_id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/payments/{payment}/cancel");
+        let r = self.post("orchestrator", &path, json!(null)).await;
+        assert_eq!(r.json()["status"], "closed", "{}", r.text());
+        assert_eq!(self.bank.decide(&payment, "paid").await["status"], "succeeded");
+        payment
+    }
+
+    /// `tokenvault reconcile` of `date` against this world's service, as
+    /// the reconciler.
+    fn reconcile_cli(&self, date: &str) -> std::process::Command {
+        let keys = &self.service.keys;
+        let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"));
+        cli.args(["reconcile", "--channel", "bank-a", "--date", date, "--url"])
+            .arg(format!("https://{}", self.service.addr))
+            .arg("--ca")
+            .arg(keys.ca_cert())
+            .arg("--cert")
+            .arg(keys.client_cert("reconciler"))
+            .arg("--key")
+            .arg(keys.client_key("reconciler"));
+        cli
+    }
+
     async fn paid(&self, token: &str, order: &str, amount: u64) -> String {
         let r = self
             .post("orchestrator", "/v1/payments", debit_body(token, order, amount))
@@ -282,16 +313,8 @@ async fn a_day_reconciles_clean_and_each_injected_discrepancy_is_classed_and_aud
         w.service.dir.path().join("run.json"),
         w.service.dir.path().join("run.csv"),
     );
-    let keys = &w.service.keys;
-    let cli = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"))
-        .args(["reconcile", "--channel", "bank-a", "--date", &date, "--url"])
-        .arg(format!("https://{}", w.service.addr))
-        .arg("--ca")
-        .arg(keys.ca_cert())
-        .arg("--cert")
-        .arg(keys.client_cert("reconciler"))
-        .arg("--key")
-        .arg(keys.client_key("reconciler"))
+    let cli = w
+        .reconcile_cli(&date)
         .arg("--json")
         .arg(&json_out)
         .arg("--csv")
@@ -609,20 +632,7 @@ async fn runs_refund_money_taken_for_closed_orders_escalate_old_shorts_and_run_d
     w.bank
         .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000, "close_races_payment": true }))
         .await;
-    let r = w
-        .post("orchestrator", "/v1/payments", debit_body(&token, "raced-1", 700))
-        .await;
-    assert_eq!(r.status, 202, "{}", r.text());
-    let raced = r.json()["payment_id"].as_str().unwrap().to_owned();
-    let r = w
-        .post(
-            "orchestrator",
-            &format!("/v1/payments/{raced}/cancel"),
-            json!(null),
-        )
-        .await;
-    assert_eq!(r.json()["status"], "closed", "{}", r.text());
-    assert_eq!(w.bank.decide(&raced, "paid").await["status"], "succeeded");
+    let raced = w.closed_then_paid(&token, "raced-1", 700).await;
     w.bank
         .set_faults(json!({ "statement": { "omit": [kept] } }))
         .await;
@@ -747,20 +757,8 @@ async fn accepting_as_paid_asks_the_tokens_controls_again_and_refunds_when_they_
     w.bank
         .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000, "close_races_payment": true }))
         .await;
-    let mut raced = Vec::new();
-    for (token, order, amount) in [(&token_a, "raced-a", 500), (&token_b, "raced-b", 600)] {
-        let r = w
-            .post("orchestrator", "/v1/payments", debit_body(token, order, amount))
-            .await;
-        assert_eq!(r.status, 202, "{}", r.text());
-        let payment = r.json()["payment_id"].as_str().unwrap().to_owned();
-        let path = format!("/v1/payments/{payment}/cancel");
-        let r = w.post("orchestrator", &path, json!(null)).await;
-        assert_eq!(r.json()["status"], "closed", "{}", r.text());
-        assert_eq!(w.bank.decide(&payment, "paid").await["status"], "succeeded");
-        raced.push(payment);
-    }
-    let (accepted, refused) = (raced[0].clone(), raced[1].clone());
+    let accepted = w.closed_then_paid(&token_a, "raced-a", 500).await;
+    let refused = w.closed_then_paid(&token_b, "raced-b", 600).await;
     let r = w
         .post(
             "orchestrator",
@@ -885,16 +883,7 @@ async fn a_runs_progress_shows_while_it_fetches_and_the_cli_follows_it() {
     w.bank
         .set_faults(json!({ "latency_ms": 400, "statement": { "part_bytes": 100 } }))
         .await;
-    let keys = &w.service.keys;
-    let mut cli = std::process::Command::new(env!("CARGO_BIN_EXE_tokenvault"));
-    cli.args(["reconcile", "--channel", "bank-a", "--date", &date, "--url"])
-        .arg(format!("https://{}", w.service.addr))
-        .arg("--ca")
-        .arg(keys.ca_cert())
-        .arg("--cert")
-        .arg(keys.client_cert("reconciler"))
-        .arg("--key")
-        .arg(keys.client_key("reconciler"));
+    let mut cli = w.reconcile_cli(&date);
     let cli = tokio::task::spawn_blocking(move || cli.output().unwrap());
     let path = format!("/v1/reconciliation/progress?channel=bank-a&date={date}");
     let mut seen = Value::Null;

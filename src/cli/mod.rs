@@ -71,8 +71,9 @@ enum Command {
     },
     /// Reconcile a channel's daily statement (对账) against the vault's
     /// payments, on a running service over mutual TLS (default:
-    /// https://127.0.0.1:8443 as keys/reconciler.pem): prints each class's
-    /// count and the statement's totals; exit 1 when anything did not match.
+    /// https://127.0.0.1:8443 as keys/reconciler.pem): shows the run's
+    /// progress on stderr, then prints each class's count and the
+    /// statement's totals; exit 1 when anything is left open.
     Reconcile(reconcile::ReconcileArgs),
     #[cfg(feature = "dev-pki")]
     /// Certificates from the development CA.

@@ -53,7 +53,10 @@ pub struct KeptStatement {
 }
 
 /// A file being kept as it arrives: whole chunks are sealed and written
-/// `CHUNKS_PER_WRITE` at a time, so no more than that is ever held.
+/// `CHUNKS_PER_WRITE` at a time, so no more than that is ever held. The
+/// part with the last chunk is written only by `finish`, after the file
+/// checked, so a file whose last chunk is in the store was kept whole and
+/// checked, and one refused or cut short by a crash is written again.
 pub struct StatementKeeper<'v, S: Store> {
     vault: &'v Vault<S>,
     actor: Actor,
@@ -245,7 +248,11 @@ impl<S: Store> StatementKeeper<'_, S> {
             bytes = &bytes[take..];
             if self.buffer.len() == CHUNK {
                 self.pending.push(std::mem::take(&mut self.buffer));
-                if self.pending.len() == CHUNKS_PER_WRITE {
+                // The last chunk waits for `finish`, once the file checked:
+                // its presence is what says the file was kept whole.
+                let holds_last =
+                    u64::from(self.first_pending) + self.pending.len() as u64 >= u64::from(self.kept.chunks);
+                if self.pending.len() >= CHUNKS_PER_WRITE && !holds_last {
                     self.write_pending().await?;
                 }
             }
@@ -429,6 +436,31 @@ mod tests {
             vault.open_statement(&me, &channel, day(), &kept.sha256).await,
             Err(VaultError::Corrupt { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_file_cut_short_before_its_check_is_kept_again_not_taken_as_whole() {
+        let (_dir, vault) = fresh().await;
+        let me = Actor::local("test");
+        let channel = ChannelId::parse("bank-a").unwrap();
+        // Eight whole chunks: one write's worth, the last chunk among them.
+        let text = "x".repeat(CHUNKS_PER_WRITE * CHUNK);
+        let lie = "y".repeat(text.len());
+        // A bank sends other bytes under the file's digest, and the run
+        // stops (a crash) before its check: nothing of it may stand.
+        let mut keeper = vault
+            .keep_statement(&me, &channel, day(), &digest(&text), text.len() as u64)
+            .await
+            .unwrap();
+        keeper.push(lie.as_bytes()).await.unwrap();
+        drop(keeper);
+        let kept = keep_whole(&vault, &channel, &text).await;
+        assert_eq!(kept.chunks, 8);
+        let read = vault
+            .open_statement(&me, &channel, day(), &kept.sha256)
+            .await
+            .unwrap();
+        assert!(read == text, "the file as sent and checked, not the lie");
     }
 
     #[tokio::test]
