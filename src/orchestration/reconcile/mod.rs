@@ -1,6 +1,8 @@
 //! Reconciliation (对账): a channel's daily statement, fetched through the
-//! gateway and checked (digest, summary), matched line by line against the
-//! vault's payments and refunds on that channel (`matcher`), read against
+//! gateway part by part, checked (digest, summary) and kept sealed
+//! (`fetch`), matched line by line against the vault's payments and
+//! refunds on that channel (`matcher`) in passes by order id (`passes`),
+//! each run's stage shown on a board (`progress`), read against
 //! the channel's other days (`across`, `history`), and kept as a run with
 //! its discrepancies, each an audit record (`run`). What is left open is a
 //! queue across runs (`queue`), resolved by hand (`resolve`) or, where the

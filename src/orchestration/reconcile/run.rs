@@ -1,9 +1,10 @@
-//! One reconciliation run: the statement of a channel and date fetched and
-//! checked, matched against the vault's payments on that channel, and kept
-//! with its discrepancies in one write whose audit records are the run's
-//! (with every class counted) and one per line that did not match. A run
-//! of a date already reconciled is a new version of it; the earlier ones
-//! stay, their open discrepancies superseded.
+//! One reconciliation run: the statement of a channel and date fetched,
+//! checked and kept (`fetch`), matched against the vault's payments on
+//! that channel pass by pass (`passes`: one pass's lines and payments held
+//! at a time), and kept with its discrepancies in one write whose audit
+//! records are the run's (with every class counted) and one per line that
+//! did not match. A run of a date already reconciled is a new version of
+//! it; the earlier ones stay, their open discrepancies superseded.
 
 use super::super::payment::{
     OrderId, OrderSubject, PaymentRecord, PaymentStatus, RefundStatus, PAID_AFTER_RELEASE,
