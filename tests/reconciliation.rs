@@ -541,52 +541,164 @@ async fn a_payment_past_the_banks_cut_off_is_matched_on_the_next_days_file() {
     );
     let (_, token, _) = w.bound("u1", &pan, &id_no).await;
     let today = tokenvault::domain::date::SettlementDate::of_time(unix_now());
+    // A payment, its late refund, and a payment the bank settles
+    // asynchronously (the vault hears of it by notification).
     let paid = w.paid(&token, "late-1", 800).await;
+    let r = w
+        .post(
+            "orchestrator",
+            &format!("/v1/payments/{paid}/refunds"),
+            json!({ "refund_id": "late-r1", "amount": 300 }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    w.bank.set_faults(json!({ "pay_mode": "async" })).await;
+    let r = w
+        .post("orchestrator", "/v1/payments", debit_body(&token, "late-2", 400))
+        .await;
+    assert_eq!(r.status, 202, "{}", r.text());
+    let notified = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let mut status = Value::Null;
+    for _ in 0..100 {
+        let r = w
+            .service
+            .client("orchestrator")
+            .get(&format!("/v1/payments/{notified}"))
+            .await
+            .unwrap();
+        status = r.json()["status"].clone();
+        if status == "succeeded" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "succeeded");
+    let mut late = vec![
+        ("vault_only".to_owned(), paid.clone(), String::new()),
+        ("vault_only".to_owned(), paid.clone(), "late-r1".to_owned()),
+        ("vault_only".to_owned(), notified.clone(), String::new()),
+    ];
+    late.sort();
     w.bank
         .set_faults(json!({ "statement": { "cutoff_s": 86_399 } }))
         .await;
     let first = w.reconcile(&today.to_string()).await.json();
     assert_eq!(
         (first["lines"].clone(), found(&first)),
-        (
-            json!(0),
-            vec![("vault_only".to_owned(), paid.clone(), String::new())]
-        ),
+        (json!(0), late.clone()),
         "{first}"
     );
-    assert_eq!(
-        w.queue("reconciler", "open").await,
-        [("vault_only".to_owned(), paid.clone())]
-    );
+    assert_eq!(w.queue("reconciler", "open").await.len(), 3);
     let next = w.reconcile(&today.next().to_string()).await.json();
     assert_eq!(
         (next["lines"].clone(), count(&next, "matched"), found(&next)),
-        (json!(1), 1, vec![]),
+        (json!(3), 3, vec![]),
         "{next}"
     );
-    // The next day's file settled the 短款: carried forward, not open.
-    let carried = w.resolution_in(&first, "vault_only").await;
-    assert_eq!(
-        (carried["action"].clone(), carried["by"].clone()),
-        (json!("carried_forward"), json!("spiffe://tokenvault/reconciler")),
-        "{carried}"
-    );
+    // The next day's file settled the 短款, the refund among them:
+    // carried forward, not open.
+    let run = format!("/v1/reconciliation/runs/{}", first["run_id"].as_str().unwrap());
+    let read = w.service.client("auditor").get(&run).await.unwrap().json();
+    for d in read["discrepancies"].as_array().unwrap() {
+        assert_eq!(
+            (d["resolution"]["action"].clone(), d["resolution"]["by"].clone()),
+            (json!("carried_forward"), json!("spiffe://tokenvault/reconciler")),
+            "{d}"
+        );
+    }
     assert!(w.queue("reconciler", "open").await.is_empty());
     // Re-running either day gives the same result.
     let again = w.reconcile_on(&today.next().to_string()).await;
     assert_eq!(
         (again["version"].clone(), count(&again, "matched"), found(&again)),
-        (json!(2), 1, vec![])
+        (json!(2), 3, vec![])
     );
-    // The bank now lists the payment on both days' files: on today's, it
-    // is a duplicate of the line tomorrow's file already showed.
+    // The bank now lists them on both days' files: on today's, each is a
+    // duplicate of the line tomorrow's file already showed.
     w.bank.set_faults(json!({ "statement": { "cutoff_s": 0 } })).await;
     let both = w.reconcile_on(&today.to_string()).await;
-    assert_eq!(
-        found(&both),
-        [("duplicate".to_owned(), paid.clone(), String::new())],
-        "{both}"
+    let duplicates: Vec<_> = late
+        .into_iter()
+        .map(|(_, order, refund)| ("duplicate".to_owned(), order, refund))
+        .collect();
+    assert_eq!(found(&both), duplicates, "{both}");
+}
+
+/// Each discrepancy injected in a run of its own is classed as such and
+/// resolved through the API with the action that fits it; the queue is
+/// empty after each, and the trail holds each resolution.
+#[tokio::test]
+async fn each_injected_discrepancy_in_its_own_run_is_classed_and_resolved_through_the_api() {
+    let (pan, id_no) = (debit_pan(307), id_number());
+    let w = world(
+        &[holder(&pan, &id_no)],
+        &[],
+        "[payment]\npoll_interval_ms = 60000\n",
     );
+    let (_, token, _) = w.bound("u1", &pan, &id_no).await;
+    let date = tokenvault::domain::date::SettlementDate::of_time(unix_now()).to_string();
+    let (a, b, c) = (
+        w.paid(&token, "own-a", 100).await,
+        w.paid(&token, "own-b", 200).await,
+        w.paid(&token, "own-c", 300).await,
+    );
+    w.bank
+        .set_faults(json!({ "pay_mode": "async", "notify_delay_ms": 600000 }))
+        .await;
+    let r = w
+        .post("orchestrator", "/v1/payments", debit_body(&token, "own-d", 400))
+        .await;
+    let d = r.json()["payment_id"].as_str().unwrap().to_owned();
+    let r = w
+        .post("orchestrator", &format!("/v1/payments/{d}/cancel"), json!(null))
+        .await;
+    assert_eq!(r.json()["status"], "closed", "{}", r.text());
+    let cases = [
+        (json!({ "omit": [a] }), "vault_only", &a, "recovery_requested"),
+        (json!({ "alter": [b] }), "amount_mismatch", &b, "acknowledged"),
+        (json!({ "duplicate": [c] }), "duplicate", &c, "acknowledged"),
+        (
+            json!({ "extra": [d], "extra_amount": 400 }),
+            "channel_only",
+            &d,
+            "refunded_at_channel",
+        ),
+    ];
+    for (fault, class, order, action) in &cases {
+        w.bank.set_faults(json!({ "statement": fault })).await;
+        let run = w.reconcile_on(&date).await;
+        assert_eq!(
+            found(&run),
+            [((*class).to_owned(), (*order).clone(), String::new())],
+            "{run}"
+        );
+        let id = run["discrepancies"][0]["discrepancy_id"].as_str().unwrap();
+        let r = w
+            .post(
+                "reconciler",
+                &format!("/v1/reconciliation/discrepancies/{id}/resolve"),
+                json!({ "action": action, "reason": format!("checked with the bank: {class}") }),
+            )
+            .await;
+        assert_eq!(
+            (r.status, r.json()["resolution"]["action"].clone()),
+            (200, json!(action)),
+            "{}",
+            r.text()
+        );
+        assert!(w.queue("reconciler", "open").await.is_empty(), "{class}");
+    }
+    let trail = w.service.audit_export().await;
+    for (_, class, _, action) in &cases {
+        assert!(
+            trail.lines().any(|l| l.contains("\"reconciliation.resolve\"")
+                && l.contains(&format!("action={action}"))
+                && l.contains(&format!("class={class}"))),
+            "{class} {action}"
+        );
+    }
+    w.service.assert_audit_intact().await;
+    w.assert_no_plaintext(&[&pan, NAME, &id_no, PHONE]).await;
 }
 
 /// The runs act by themselves where `[reconciliation]` says the rule is
