@@ -265,5 +265,33 @@ mod tests {
             }
             prop_assert_eq!(match_lines(&lines, &vault, &due), expected);
         }
+
+        /// Only the vault's items the lines name or that are due matter:
+        /// a run holds those alone, however long the channel's history.
+        #[test]
+        fn items_neither_named_nor_due_change_nothing(
+            lines in proptest::collection::vec((0u8..12, 1u64..4), 0..20),
+            vault in proptest::collection::btree_map(0u8..24, (1u64..4, 0u8..4, any::<bool>()), 0..24),
+        ) {
+            let states = [VaultState::Succeeded, VaultState::InFlight, VaultState::NotPaid, VaultState::PaidAfterRelease];
+            let name = |n: u8| format!("p{n}");
+            let lines: Vec<StatementLine> = lines.iter().map(|(n, a)| line(&name(*n), "", *a)).collect();
+            let items: BTreeMap<LineKey, VaultItem> = vault
+                .iter()
+                .map(|(n, (a, st, _))| (key(&name(*n), ""), item(*a, states[usize::from(*st)])))
+                .collect();
+            let due: BTreeSet<LineKey> = vault
+                .iter()
+                .filter(|(_, (_, st, today))| *st == 0 && *today)
+                .map(|(n, _)| key(&name(*n), ""))
+                .collect();
+            let named: BTreeSet<LineKey> = lines.iter().map(LineKey::of).collect();
+            let held: BTreeMap<LineKey, VaultItem> = items
+                .iter()
+                .filter(|(k, _)| named.contains(*k) || due.contains(*k))
+                .map(|(k, i)| (k.clone(), *i))
+                .collect();
+            prop_assert_eq!(match_lines(&lines, &held, &due), match_lines(&lines, &items, &due));
+        }
     }
 }

@@ -260,8 +260,8 @@ impl Orchestrator {
                 of: passes.count() as u64,
             });
             let lines = self.lines_of_pass(vault, this, passes, pass).await?;
-            let (items, due) = self.vault_side(vault, this, passes, pass).await?;
             let on_file: BTreeSet<LineKey> = lines.iter().map(LineKey::of).collect();
+            let (items, due) = self.vault_side(vault, this, passes, pass, &on_file).await?;
             let matched = match_lines(&lines, &items, &due);
             drop((lines, due));
             let seen = self.seen_of(vault, this.channel, this.date, &on_file).await?;
@@ -392,22 +392,28 @@ impl Orchestrator {
         )
     }
 
-    /// Every payment and refund on the run's channel whose order falls in
-    /// pass `pass`, and the successes of its date among them.
+    /// The payments and refunds on the run's channel whose order falls in
+    /// pass `pass` and which matter to it: those the pass's lines name
+    /// (`on_file`), and the successes of its date (which the file should
+    /// name). The rest of the channel's history is read, not held.
     async fn vault_side<S: Store>(
         &self,
         vault: &Vault<S>,
         this: &ThisRun<'_>,
         passes: &Passes,
         pass: usize,
+        on_file: &BTreeSet<LineKey>,
     ) -> Result<VaultSide, OrchestrationError> {
         let (channel, date) = (this.channel, this.date);
         let (mut items, mut due) = (BTreeMap::new(), BTreeSet::new());
         let mut note = |key: LineKey, amount: u64, state: VaultState, at: Timestamp| {
-            if state == VaultState::Succeeded && SettlementDate::of_time(at.seconds()) == date {
+            let of_the_date = state == VaultState::Succeeded && SettlementDate::of_time(at.seconds()) == date;
+            if of_the_date {
                 due.insert(key.clone());
             }
-            items.insert(key, VaultItem { amount, state });
+            if of_the_date || on_file.contains(&key) {
+                items.insert(key, VaultItem { amount, state });
+            }
         };
         // No payment's key is a bound itself (a payment id is longer), so
         // starting after the bound starts at it.
