@@ -56,6 +56,13 @@ impl Store for Backend {
         }
     }
 
+    async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        match self {
+            Backend::Sled(store) => store.get_many(keys).await,
+            Backend::Postgres(store) => store.get_many(keys).await,
+        }
+    }
+
     async fn scan_prefix(
         &self,
         prefix: &[u8],

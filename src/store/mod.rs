@@ -59,6 +59,21 @@ pub type Entry = (Vec<u8>, Vec<u8>);
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
 
+    /// The values of `keys`, in their order: one round trip where the
+    /// backend can (PostgreSQL), otherwise one `get` each.
+    fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+    ) -> impl Future<Output = Result<Vec<Option<Vec<u8>>>, StoreError>> + Send {
+        async move {
+            let mut values = Vec::with_capacity(keys.len());
+            for key in keys {
+                values.push(self.get(key).await?);
+            }
+            Ok(values)
+        }
+    }
+
     /// Up to `limit` entries whose key starts with `prefix`, in key order,
     /// starting after `after` when given (for paging).
     fn scan_prefix(

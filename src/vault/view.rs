@@ -44,6 +44,14 @@ impl<S: Store> StoreView<'_, S> {
         self.store.get(key).await
     }
 
+    /// `Store::get_many` of this layer's keys.
+    pub async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        for key in keys {
+            self.admit(key)?;
+        }
+        self.store.get_many(keys).await
+    }
+
     /// `Store::scan_prefix` within one of this layer's families.
     pub async fn scan_prefix(
         &self,

@@ -107,7 +107,8 @@ pub async fn sequences_skip_and_seal<S: Store>(store: &S) {
 }
 
 /// Prefix scans return keys in byte order, stay inside the prefix, and page
-/// with `after` without skipping or repeating.
+/// with `after` without skipping or repeating; `get_many` answers each key
+/// in order.
 pub async fn ordered_scans_and_paging<S: Store>(store: &S) {
     let mut batch = Batch::new();
     for i in (0..50).rev() {
@@ -130,6 +131,24 @@ pub async fn ordered_scans_and_paging<S: Store>(store: &S) {
     // `after` before the prefix starts at the prefix.
     let from_start = store.scan_prefix(b"o/", Some(b"a"), 2).await.unwrap();
     assert_eq!(from_start[0].0, b"o/000");
+    // Many keys at once: each value in the keys' order, a key asked twice
+    // answered twice, a missing one as none.
+    let keys: Vec<Vec<u8>> = [&b"o/007"[..], b"missing", b"o/042", b"o/007", b"o0"]
+        .iter()
+        .map(|k| k.to_vec())
+        .collect();
+    let values = store.get_many(&keys).await.unwrap();
+    assert_eq!(
+        values,
+        vec![
+            Some(vec![7]),
+            None,
+            Some(vec![42]),
+            Some(vec![7]),
+            Some(b"outside".to_vec())
+        ]
+    );
+    assert!(store.get_many(&[]).await.unwrap().is_empty());
 }
 
 /// Under the fault wrapper: a refused write leaves nothing; a write whose

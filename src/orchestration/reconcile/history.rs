@@ -21,6 +21,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 /// Lines per write of the `recon-seen` index.
 const SEEN_CHUNK: usize = 20_000;
+/// Lines per read of it: one round trip each on PostgreSQL.
+const SEEN_READ: usize = 1_000;
 
 /// What a run read of its channel's other days, with the raw values its
 /// write is conditioned on.
@@ -129,29 +131,32 @@ impl Orchestrator {
             standing: BTreeMap::new(),
         };
         let mut current: BTreeMap<String, Option<RunId>> = BTreeMap::new();
-        for key in keys {
-            let raw = view.get(&layout::recon_seen(channel, key)).await?;
-            let Some(raw) = raw else {
-                seen_lines.to_write.insert(key.clone(), None);
-                continue;
-            };
-            let seen: Seen = decode(&raw, "seen line")?;
-            let stands = if seen.date == date_text {
-                false
-            } else {
-                if !current.contains_key(&seen.date) {
-                    let run = self.current_run(vault, channel, &seen.date).await?;
-                    current.insert(seen.date.clone(), run);
+        let keys: Vec<&LineKey> = keys.iter().collect();
+        for some in keys.chunks(SEEN_READ) {
+            let at: Vec<Vec<u8>> = some.iter().map(|key| layout::recon_seen(channel, key)).collect();
+            for (key, raw) in some.iter().zip(view.get_many(&at).await?) {
+                let Some(raw) = raw else {
+                    seen_lines.to_write.insert((*key).clone(), None);
+                    continue;
+                };
+                let seen: Seen = decode(&raw, "seen line")?;
+                let stands = if seen.date == date_text {
+                    false
+                } else {
+                    if !current.contains_key(&seen.date) {
+                        let run = self.current_run(vault, channel, &seen.date).await?;
+                        current.insert(seen.date.clone(), run);
+                    }
+                    current.get(&seen.date).and_then(Option::as_ref) == Some(&seen.run)
+                };
+                if stands {
+                    let day = SettlementDate::parse(&seen.date)
+                        .map_err(|_| VaultError::Corrupt { what: "seen line" })?;
+                    seen_lines.shown_on.insert((*key).clone(), day);
+                    seen_lines.standing.insert((*key).clone(), raw);
+                } else {
+                    seen_lines.to_write.insert((*key).clone(), Some(raw));
                 }
-                current.get(&seen.date).and_then(Option::as_ref) == Some(&seen.run)
-            };
-            if stands {
-                let day = SettlementDate::parse(&seen.date)
-                    .map_err(|_| VaultError::Corrupt { what: "seen line" })?;
-                seen_lines.shown_on.insert(key.clone(), day);
-                seen_lines.standing.insert(key.clone(), raw);
-            } else {
-                seen_lines.to_write.insert(key.clone(), Some(raw));
             }
         }
         Ok(seen_lines)

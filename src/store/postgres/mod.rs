@@ -53,6 +53,7 @@ const WRITE_ID_AGE: &str = "15 minutes";
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 const GET: &str = "SELECT value FROM tokenvault_kv WHERE key = $1";
+const GET_MANY: &str = "SELECT key, value FROM tokenvault_kv WHERE key = ANY($1)";
 const SCAN_FROM: &str =
     "SELECT key, value FROM tokenvault_kv WHERE key >= $1 AND key < $2 ORDER BY key LIMIT $3";
 const SCAN_AFTER: &str =
@@ -292,6 +293,17 @@ impl Store for PgStore {
     async fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         let rows = self.read(GET, &[&key]).await?;
         Ok(rows.first().map(|r| r.get(0)))
+    }
+
+    async fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let wanted: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let rows = self.read(GET_MANY, &[&wanted]).await?;
+        let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            rows.into_iter().map(|r| (r.get(0), r.get(1))).collect();
+        Ok(keys.iter().map(|key| found.get(key).cloned()).collect())
     }
 
     async fn scan_prefix(
