@@ -149,6 +149,12 @@ pub fn digest(csv: &str) -> String {
     crate::hex::encode(digest::digest(&digest::SHA256, csv.as_bytes()).as_ref())
 }
 
+/// Whether `text` is spelled as `digest` spells one: 64 lower-case hex
+/// digits (what a published digest must be before it names anything).
+pub fn is_digest(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 /// The file of `lines` for `date`: header, lines, summary.
 pub fn render(lines: &[StatementLine]) -> String {
     let mut out = String::with_capacity(64 + lines.len() * 96);

@@ -14,7 +14,7 @@ use super::crypto::aad::{Binding, RecordKind};
 use super::records::{decode, encode, StatementChunkRecord};
 use super::{layout, Vault, VaultError};
 use crate::audit::{Actor, Outcome};
-use crate::channel::statement::digest;
+use crate::channel::statement::{digest, is_digest};
 use crate::domain::date::SettlementDate;
 use crate::domain::ids::ChannelId;
 use crate::domain::operation::Operation;
@@ -74,11 +74,6 @@ pub struct StatementKeeper<'v, S: Store> {
     kept_already: bool,
 }
 
-/// A SHA-256 as the key space spells it: 64 lower-case hex digits.
-fn is_sha256(text: &str) -> bool {
-    text.len() == 64 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
 impl<S: Store> Vault<S> {
     /// Starts keeping `channel`'s statement of `date`, of `size` bytes
     /// whose SHA-256 is to be `sha256` (the caller checks it as the bytes
@@ -91,7 +86,7 @@ impl<S: Store> Vault<S> {
         sha256: &str,
         size: u64,
     ) -> Result<StatementKeeper<'_, S>, VaultError> {
-        if !is_sha256(sha256) {
+        if !is_digest(sha256) {
             return Err(VaultError::Corrupt {
                 what: "statement digest",
             });

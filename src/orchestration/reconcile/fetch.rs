@@ -6,7 +6,7 @@
 use super::super::{OrchestrationError, Orchestrator};
 use super::progress::{RunMark, Stage};
 use crate::audit::Actor;
-use crate::channel::statement::{Checker, StatementError, StatementPart, Totals, MAX_STATEMENT_BYTES};
+use crate::channel::statement::{self, Checker, StatementError, StatementPart, Totals, MAX_STATEMENT_BYTES};
 use crate::domain::date::SettlementDate;
 use crate::domain::ids::ChannelId;
 use crate::store::Store;
@@ -39,8 +39,7 @@ impl Orchestrator {
                 "{size} bytes, more than the {MAX_STATEMENT_BYTES} a statement may have"
             )));
         }
-        let hex = digest.len() == 64 && digest.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-        if !hex {
+        if !statement::is_digest(&digest) {
             return Err(StatementError::Digest.into());
         }
         let mut keeper = vault.keep_statement(actor, channel, date, &digest, size).await?;
